@@ -1,0 +1,7 @@
+"""robo_orch: a Python sense-plan-act coordinator for robots."""
+
+from robo_orch import _numba_env  # noqa: F401  (sets the numba cache dir before numba loads)
+from robo_orch.errors import RoboOrchError
+
+__all__ = ["RoboOrchError", "__version__"]
+__version__ = "0.1.0"

@@ -1,0 +1,66 @@
+"""The behavior seam: what a behavior module provides to the planning core.
+
+A behavior is a Python class (registered by name) wrapping one compiled kernel::
+
+    step(world, params, state, out) -> activation
+
+* ``world``  the tuple of world arrays (see :mod:`robo_orch.core.world`)
+* ``params`` float64 array packed from the behavior's validated parameter class
+* ``state``  float64 array of ``state_size`` values that persists between runs
+  (zeroed when the behavior is enabled or re-enabled)
+* ``out``    float64[OUT_LEN]: the kernel writes its proposal (``OUT_V``, ``OUT_W``)
+* returns its activation: 0 means "no proposal", up to 1 means "I want control"
+
+Kernels do no I/O, allocate nothing and read parameters only from ``params``
+(numba freezes module globals, so a global would ignore ``--set`` on a cache hit).
+The Python side owns validation: ``params_class`` is a dataclass declared with
+:func:`robo_orch.schema.option` fields, all numeric or boolean, and
+:meth:`Behavior.pack_params` turns it into the array in field order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from robo_orch import schema
+
+
+class Behavior(ABC):
+    """Base class of every behavior; subclasses set the class attributes below."""
+
+    #: registry name, as written in config (``kind = "go_to_goal"``)
+    name: ClassVar[str]
+    #: dataclass of tunable parameters (numeric or boolean fields only)
+    params_class: ClassVar[type]
+    #: the compiled kernel, ``step(world, params, state, out) -> activation``
+    kernel: ClassVar[Callable[..., float]]
+    #: number of float64 values of persistent state
+    state_size: ClassVar[int] = 1
+    #: may this behavior's proposal be blended with other blendable ones?
+    blendable: ClassVar[bool] = False
+
+    @classmethod
+    def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:
+        """Validate a config table into an instance of :attr:`params_class`."""
+        return schema.build(cls.params_class, table, source=source, prefix=prefix)
+
+    @classmethod
+    def pack_params(cls, params: Any) -> np.ndarray:
+        """The parameter array handed to the kernel, in dataclass field order."""
+        values = [float(getattr(params, f.name)) for f in dataclasses.fields(params)]
+        return np.array(values, dtype=np.float64)
+
+    @classmethod
+    def new_state(cls, params: Any) -> np.ndarray:
+        """A zeroed state array (override to size it from the parameters)."""
+        return np.zeros(max(1, cls.state_size), dtype=np.float64)
+
+
+def param_index(params_class: type) -> dict[str, int]:
+    """Field name -> index in the packed parameter array."""
+    return {f.name: i for i, f in enumerate(dataclasses.fields(params_class))}

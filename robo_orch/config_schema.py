@@ -1,0 +1,240 @@
+"""The sections of a robo_orch config file, as validated dataclasses.
+
+Every field has a default except where noted, so a config names only what it
+changes.  ``robo-orch check CONFIG`` prints the resolved values; the README's
+config reference is generated from the ``doc`` strings here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from robo_orch.errors import ConfigError
+from robo_orch.schema import option
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The fixed-rate control loop."""
+
+    rate_hz: float = option(50.0, gt=0, le=10000, doc="tick rate of the control loop, Hz")
+    overrun: str = option("skip", choices=("skip", "catch_up"),
+                          doc="late tick: 'skip' to the next free slot and count it, or "
+                              "'catch_up' by running late ticks back to back")
+    spin_us: float = option(200.0, ge=0, doc="busy-wait this long before each deadline "
+                                             "instead of sleeping (wall clock only), us")
+    realtime_priority: int = option(0, ge=0, le=99,
+                                    doc="SCHED_FIFO priority for the loop thread; 0 = off")
+    cpu: int = option(-1, ge=-1, doc="pin the loop process to this CPU; -1 = no pinning")
+    gc_mode: str = option("slack", choices=("slack", "default"),
+                          doc="'slack': freeze start-up objects and collect only in the "
+                              "slack before a deadline; 'default': Python's own collector")
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """The message bus between the loop and drivers or the simulator."""
+
+    backend: str = option("zmq", doc="bus backend for real-time runs ('zmq' or 'memory'); "
+                                     "lockstep always uses 'memory'")
+    run_dir: str = option("", doc="directory for ipc:// sockets; empty = a private "
+                                  "temporary directory per run")
+    hwm: int = option(100, ge=1, doc="ZeroMQ high-water mark per topic socket, messages")
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """One sensor stream the loop consumes."""
+
+    topic: str = option(doc="bus topic")
+    qos: str = option("latest", doc="'latest' (keep the newest) or 'queue:N' (keep N)")
+    max_age_s: float = option(0.5, gt=0, doc="older than this (or never received) is stale "
+                                             "and brings the robot to a controlled stop")
+    required: bool = option(True, doc="a stale required input stops the robot")
+
+    def validate(self, source: str, prefix: str) -> None:
+        from robo_orch.bus.qos import QoS  # local: the bus package is not needed to parse
+
+        try:
+            QoS.parse(self.qos)
+        except ValueError as err:
+            raise ConfigError(source, f"{prefix}.qos", str(err)) from None
+
+
+def default_inputs() -> dict[str, InputConfig]:
+    """The inputs of a differential-drive robot with a lidar and an IMU."""
+    return {
+        "odom": InputConfig(topic="sensor/odom", max_age_s=0.2),
+        "imu": InputConfig(topic="sensor/imu", max_age_s=0.2),
+        "scan": InputConfig(topic="sensor/scan", max_age_s=0.5),
+    }
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits the safety layer enforces on every command (and the actuator side repeats)."""
+
+    max_speed: float = option(0.8, gt=0, doc="forward speed limit, m/s")
+    max_reverse: float = option(0.2, ge=0, doc="reverse speed limit, m/s")
+    max_yaw_rate: float = option(2.0, gt=0, doc="yaw rate limit, rad/s")
+    max_accel: float = option(1.0, gt=0, doc="forward acceleration limit, m/s^2")
+    max_decel: float = option(2.0, gt=0, doc="braking limit for controlled and collision "
+                                             "stops, m/s^2")
+    max_yaw_accel: float = option(6.0, gt=0, doc="yaw acceleration limit, rad/s^2")
+    collision_margin: float = option(0.05, ge=0, doc="clearance kept beyond the robot "
+                                                     "radius, m")
+    collision_horizon_s: float = option(1.5, gt=0, doc="how far ahead the final command "
+                                                       "is checked against the scan, s")
+    deadman_s: float = option(0.5, gt=0, doc="actuator side: stop when no command arrived "
+                                             "for this long, s")
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """The differential-drive robot (used by the core and by the simulator)."""
+
+    radius: float = option(0.2, gt=0, doc="footprint radius, m")
+    wheel_base: float = option(0.34, gt=0, doc="distance between the wheels, m")
+    max_wheel_speed: float = option(1.2, gt=0, doc="wheel surface speed limit, m/s")
+    motor_time_constant: float = option(0.08, ge=0, doc="first-order wheel speed lag, s")
+
+
+@dataclass(frozen=True)
+class Circle:
+    """A round obstacle."""
+
+    center: Point = option(doc="centre (x, y), m")
+    radius: float = option(gt=0, doc="radius, m")
+
+
+@dataclass(frozen=True)
+class Wall:
+    """A straight wall segment of zero thickness."""
+
+    start: Point = option(doc="(x, y), m")
+    end: Point = option(doc="(x, y), m")
+
+
+@dataclass(frozen=True)
+class Polygon:
+    """A closed polygonal obstacle."""
+
+    points: tuple[Point, ...] = option(doc="vertices [[x, y], ...] in order, m")
+
+    def validate(self, source: str, prefix: str) -> None:
+        if len(self.points) < 3:
+            raise ConfigError(source, f"{prefix}.points", "a polygon needs at least 3 points")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The simulated world: an optional bounding box and obstacles."""
+
+    bounds: tuple[float, ...] = option((), doc="[xmin, ymin, xmax, ymax]: walls around the "
+                                               "world; empty = no outer walls")
+    walls: tuple[Wall, ...] = option((), doc="wall segments")
+    circles: tuple[Circle, ...] = option((), doc="round obstacles")
+    polygons: tuple[Polygon, ...] = option((), doc="polygonal obstacles")
+
+    def validate(self, source: str, prefix: str) -> None:
+        if self.bounds:
+            if len(self.bounds) != 4:
+                raise ConfigError(source, f"{prefix}.bounds", "expected [xmin, ymin, xmax, ymax]")
+            xmin, ymin, xmax, ymax = self.bounds
+            if not (xmin < xmax and ymin < ymax):
+                raise ConfigError(source, f"{prefix}.bounds", "need xmin < xmax and ymin < ymax")
+
+
+@dataclass(frozen=True)
+class LidarConfig:
+    """The simulated 2D lidar (mounted at the robot centre)."""
+
+    rays: int = option(360, ge=8, le=8192, doc="rays per scan")
+    range_max: float = option(8.0, gt=0, doc="maximum range, m")
+    range_min: float = option(0.05, ge=0, doc="minimum range, m")
+    rate_hz: float = option(10.0, gt=0, doc="scans per second")
+    noise_std: float = option(0.01, ge=0, doc="range noise standard deviation, m")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """The simulator backend and its sensor models."""
+
+    backend: str = option("realtime", doc="'realtime' (own process, ZeroMQ) or 'lockstep' "
+                                          "(in the loop's process, simulated clock)")
+    seed: int = option(1, ge=0, doc="seed of every noise source")
+    physics_hz: float = option(0.0, ge=0, doc="realtime backend's physics rate; 0 = the "
+                                              "loop rate")
+    odom_rate_hz: float = option(50.0, gt=0, doc="wheel odometry messages per second")
+    imu_rate_hz: float = option(50.0, gt=0, doc="IMU messages per second")
+    odom_noise_std: float = option(0.01, ge=0, doc="wheel speed noise, m/s")
+    imu_yaw_rate_noise_std: float = option(0.01, ge=0, doc="gyro noise, rad/s")
+    imu_yaw_rate_bias: float = option(0.0, doc="gyro bias, rad/s")
+    imu_accel_noise_std: float = option(0.05, ge=0, doc="accelerometer noise, m/s^2")
+    lidar: LidarConfig = option(LidarConfig(), doc="the lidar")
+    ready_timeout_s: float = option(20.0, gt=0, doc="realtime backend: how long to wait "
+                                                    "for the simulator process")
+
+
+@dataclass(frozen=True)
+class MissionConfig:
+    """Where the robot starts and where it must go."""
+
+    start: tuple[float, float, float] = option((0.0, 0.0, 0.0), doc="start pose [x, y, yaw]")
+    waypoints: tuple[Point, ...] = option(doc="waypoints [[x, y], ...]; the last is the goal")
+    goal_tolerance: float = option(0.25, gt=0, doc="distance at which a waypoint counts "
+                                                   "as reached, m")
+    time_limit_s: float = option(120.0, gt=0, doc="give up after this much (simulated) time")
+
+    def validate(self, source: str, prefix: str) -> None:
+        if not self.waypoints:
+            raise ConfigError(source, f"{prefix}.waypoints", "at least one waypoint is required")
+        if not all(math.isfinite(v) for p in self.waypoints for v in p):
+            raise ConfigError(source, f"{prefix}.waypoints", "waypoints must be finite")
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """The EKF that fuses wheel odometry and the IMU yaw rate."""
+
+    odom_speed_std: float = option(0.02, gt=0, doc="odometry forward speed noise, m/s")
+    odom_yaw_rate_std: float = option(0.05, gt=0, doc="odometry yaw rate noise, rad/s")
+    imu_yaw_rate_std: float = option(0.01, gt=0, doc="IMU yaw rate noise, rad/s")
+    accel_std: float = option(1.0, gt=0, doc="process noise: forward acceleration, m/s^2")
+    yaw_accel_std: float = option(2.0, gt=0, doc="process noise: yaw acceleration, rad/s^2")
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    """The distance field built from each scan for the local planner."""
+
+    field_size: float = option(6.0, gt=0, doc="side of the square field around the robot, m")
+    field_resolution: float = option(0.1, gt=0, doc="field cell size, m")
+    field_cap: float = option(2.0, gt=0, doc="distances are capped at this, m")
+
+
+@dataclass(frozen=True)
+class SuccessConfig:
+    """What counts as success for this mission (scenario files state it)."""
+
+    goal_reached: bool = option(True, doc="the last waypoint must be reached")
+    max_time_s: float = option(math.inf, gt=0, doc="within this much simulated time, s")
+    max_collisions: int = option(0, ge=0, doc="at most this many collisions")
+    min_clearance_m: float = option(0.0, ge=0, doc="the robot's surface stays this far "
+                                                   "from obstacles, m")
+
+
+@dataclass(frozen=True)
+class BehaviorEntry:
+    """How the core schedules one behavior; its own parameters sit beside these keys."""
+
+    kind: str = option(doc="registered behavior name, a module path or a .py file")
+    priority: int = option(0, doc="higher wins arbitration")
+    divisor: int = option(1, ge=1, doc="run every divisor-th tick")
+    enabled: bool = option(True, doc="scheduled at all")
+    blendable: bool | None = option(None, doc="override the behavior's own blendable flag")
+    params: Any = option(None, doc="(the behavior's own keys, validated by its class)")

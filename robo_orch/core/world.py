@@ -1,0 +1,105 @@
+"""The world arrays every compiled kernel reads: layout and allocation.
+
+The loop owns one :class:`World`.  Its arrays are allocated once, writable and
+C-contiguous (arrays from ``np.frombuffer`` are read-only, a different numba type,
+and would trigger a compile inside the loop), and are filled in place during the
+sense phase.  Kernels receive them as the tuple ``world.arrays``::
+
+    (state, scan, field, path)
+
+``state``  float64[STATE_LEN]   scalars, indexed by the constants below
+``scan``   float64[MAX_SCAN, 2] latest lidar points (x, y) in the odom frame;
+                                 ``state[SCAN_COUNT]`` of them are valid
+``field``  float64[NY, NX]      distance (m) from each cell centre to the nearest
+                                 scan point, odom frame, axis aligned; origin and
+                                 resolution in ``state[FIELD_*]``; capped at
+                                 ``state[FIELD_CAP]``
+``path``   float64[MAX_PATH, 2] mission waypoints (odom frame);
+                                 ``state[PATH_COUNT]`` of them are valid
+
+All positions are in the odom frame (the estimator's frame, fixed at start-up).
+Scan points are stored in that frame using the pose estimated when the scan
+arrived, so a kernel that runs later sees them where they are, not where the
+robot was.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# --- state indices -------------------------------------------------------------
+T = 0  #: loop time of this tick, s (sim or wall, since start)
+DT = 1  #: loop period, s
+X = 2  #: estimated x, m
+Y = 3  #: estimated y, m
+YAW = 4  #: estimated heading, rad, in (-pi, pi]
+V = 5  #: estimated forward speed, m/s
+W = 6  #: estimated yaw rate, rad/s
+TARGET_X = 7  #: current target waypoint x, m
+TARGET_Y = 8  #: current target waypoint y, m
+TARGET_INDEX = 9  #: index of the current target in ``path``
+GOAL_REACHED = 10  #: 1.0 once the last waypoint was reached
+ESTOP = 11  #: 1.0 while the e-stop is latched
+STALE = 12  #: 1.0 while any required input is stale or missing
+SCAN_COUNT = 13  #: number of valid rows in ``scan``
+SCAN_T = 14  #: loop time at which the scan was taken, s (-1: never)
+FIELD_X0 = 15  #: odom x of the centre of field cell [0, 0], m
+FIELD_Y0 = 16  #: odom y of the centre of field cell [0, 0], m
+FIELD_RES = 17  #: field cell size, m
+FIELD_CAP = 18  #: distances above this are stored as this, m
+FIELD_VALID = 19  #: 1.0 once a field has been built from a scan
+PATH_COUNT = 20  #: number of valid rows in ``path``
+CMD_V = 21  #: last commanded forward speed, m/s
+CMD_W = 22  #: last commanded yaw rate, rad/s
+ROBOT_RADIUS = 23  #: robot footprint radius, m
+NEAREST = 24  #: distance from the robot centre to the nearest scan point, m
+GOAL_TOLERANCE = 25  #: distance at which a waypoint counts as reached, m
+STATE_LEN = 32
+
+# --- behavior output ------------------------------------------------------------
+OUT_V = 0  #: proposed forward speed, m/s
+OUT_W = 1  #: proposed yaw rate, rad/s
+OUT_LEN = 4  #: room for two kernel-specific diagnostics (index 2, 3)
+
+DEFAULT_MAX_SCAN = 2048
+DEFAULT_MAX_PATH = 256
+
+
+class World:
+    """Preallocated arrays shared by the sense phase and every kernel."""
+
+    def __init__(
+        self,
+        *,
+        field_shape: tuple[int, int] = (64, 64),
+        field_resolution: float = 0.1,
+        field_cap: float = 2.0,
+        max_scan: int = DEFAULT_MAX_SCAN,
+        max_path: int = DEFAULT_MAX_PATH,
+    ) -> None:
+        self.state = np.zeros(STATE_LEN, dtype=np.float64)
+        self.scan = np.zeros((max_scan, 2), dtype=np.float64)
+        self.field = np.full(field_shape, field_cap, dtype=np.float64)
+        self.path = np.zeros((max_path, 2), dtype=np.float64)
+        self.state[FIELD_RES] = field_resolution
+        self.state[FIELD_CAP] = field_cap
+        self.state[SCAN_T] = -1.0
+        self.arrays = (self.state, self.scan, self.field, self.path)
+
+    def set_path(self, points: np.ndarray) -> None:
+        """Copy mission waypoints into ``path`` and point the target at the first."""
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if len(points) > len(self.path):
+            raise ValueError(f"at most {len(self.path)} waypoints, got {len(points)}")
+        self.path[: len(points)] = points
+        self.state[PATH_COUNT] = len(points)
+        self.state[TARGET_INDEX] = 0
+        self.state[GOAL_REACHED] = 0.0
+        if len(points):
+            self.state[TARGET_X], self.state[TARGET_Y] = points[0]
+
+
+def kernel_signature() -> str:
+    """The numba signature every behavior kernel is compiled with."""
+    return ("float64(Tuple((float64[::1], float64[:, ::1], float64[:, ::1], float64[:, ::1])),"
+            " float64[::1], float64[::1], float64[::1])")

@@ -1,0 +1,199 @@
+"""Typed, validated config sections built from plain TOML tables.
+
+A section is a frozen dataclass whose fields are declared with :func:`option`,
+which carries the constraints (range, choices) and a one-line doc.  :func:`build`
+turns a TOML table into an instance and raises :class:`ConfigError` naming the
+source file, the dotted key and the problem.  Behavior parameter classes use the
+same machinery, so every tunable in robo_orch is validated the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from robo_orch.errors import ConfigError
+
+T = TypeVar("T")
+
+_MISSING = dataclasses.MISSING
+
+
+def option(
+    default: Any = _MISSING,
+    *,
+    doc: str = "",
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+    length: int | None = None,
+) -> Any:
+    """Declare a config field with its default, constraints and documentation."""
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices,
+            "length": length}
+    if isinstance(default, (list, dict)):
+        frozen = tuple(default) if isinstance(default, list) else dict(default)
+        return dataclasses.field(default_factory=lambda: frozen, metadata=meta)
+    if dataclasses.is_dataclass(default):
+        return dataclasses.field(default_factory=lambda: default, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is float:
+        return "a number"
+    if tp is int:
+        return "an integer"
+    if tp is bool:
+        return "true or false"
+    if tp is str:
+        return "a string"
+    if origin in (tuple, list):
+        return "a list"
+    if origin in (dict, Mapping):
+        return "a table"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return str(tp)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert it."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if value is None and len(non_none) < len(args):
+            return None
+        errors = []
+        for alt in non_none:
+            try:
+                return _convert(alt, value, source, key)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif origin in (tuple, list):
+        if isinstance(value, (list, tuple)):
+            if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+                elem = args[0]
+                return tuple(_convert(elem, v, source, f"{key}[{i}]")
+                             for i, v in enumerate(value))
+            if origin is tuple and args:
+                if len(value) != len(args):
+                    raise ConfigError(source, key, f"expected {len(args)} values, "
+                                      f"got {len(value)}")
+                return tuple(_convert(a, v, source, f"{key}[{i}]")
+                             for i, (a, v) in enumerate(zip(args, value)))
+            elem = args[0] if args else Any
+            return tuple(_convert(elem, v, source, f"{key}[{i}]") for i, v in enumerate(value))
+    elif origin in (dict, Mapping):
+        if isinstance(value, Mapping):
+            vt = args[1] if len(args) == 2 else Any
+            return {k: _convert(vt, v, source, f"{key}.{k}") for k, v in value.items()}
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, Mapping):
+            return build(tp, value, source=source, prefix=key)
+        if dataclasses.is_dataclass(value):
+            return value
+    else:
+        raise TypeError(f"unsupported config type {tp!r} at {key}")
+    raise ConfigError(source, key, f"expected {_type_name(tp)}, got {_describe(value)}")
+
+
+def _check(meta: Mapping[str, Any], value: Any, source: str, key: str) -> None:
+    if value is None:
+        return
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        names = ", ".join(repr(c) for c in choices)
+        raise ConfigError(source, key, f"must be one of {names}, got {_describe(value)}")
+    length = meta.get("length")
+    if length is not None and len(value) != length:
+        raise ConfigError(source, key, f"expected {length} values, got {len(value)}")
+    items = value if isinstance(value, tuple) else (value,)
+    for item in items:
+        if not isinstance(item, (int, float)) or isinstance(item, bool):
+            continue
+        for bound, ok, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
+                                ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<")):
+            limit = meta.get(bound)
+            if limit is not None and not ok(item, limit):
+                raise ConfigError(source, key, f"must be {word} {limit}, got {_describe(item)}")
+
+
+def unknown_key_error(source: str, key: str, name: str, known: list[str]) -> ConfigError:
+    """The error for a key that a section does not have, with a suggestion."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return ConfigError(source, key, f"unknown key{hint}")
+
+
+def build(cls: type[T], table: Mapping[str, Any], *, source: str, prefix: str = "") -> T:
+    """Validate ``table`` against the dataclass ``cls`` and return an instance."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(source, prefix, f"expected a table, got {_describe(table)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for name in table:
+        if name not in fields:
+            key = f"{prefix}.{name}" if prefix else name
+            raise unknown_key_error(source, key, name, list(fields))
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name in table:
+            value = _convert(hints[name], table[name], source, key)
+        elif f.default is not _MISSING:
+            value = f.default
+        elif f.default_factory is not _MISSING:
+            value = f.default_factory()
+        else:
+            raise ConfigError(source, key, "missing required key")
+        _check(f.metadata, value, source, key)
+        values[name] = value
+    obj = cls(**values)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate(source, prefix)
+    return obj
+
+
+def describe(cls: type) -> list[tuple[str, str, Any, str]]:
+    """Rows (name, type, default, doc) for documenting a section."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if f.default is not _MISSING:
+            default = f.default
+        elif f.default_factory is not _MISSING:
+            default = f.default_factory()
+        else:
+            default = "(required)"
+        rows.append((f.name, _type_name(hints[f.name]), default, f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,1 @@
+"""The simulator: world, robot and sensor models, and the realtime and lockstep backends."""
