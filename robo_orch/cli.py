@@ -1,0 +1,155 @@
+"""The ``robo-orch`` command.
+
+Exit status: 0 done (for ``sim``: the mission met its success criteria),
+1 the mission ran but failed its success criteria, 2 usage or config error
+(one line on stderr, no traceback), 3 runtime fault.
+
+Heavy imports (numpy, numba, zmq) happen after the arguments are parsed, so that
+``--cache-dir`` can still choose numba's cache directory and ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from robo_orch.errors import RoboOrchError
+
+_T0 = time.perf_counter()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robo-orch",
+        description="Sense-plan-act coordinator for robots: simulate, run, check, benchmark.")
+    parser.add_argument("--cache-dir", help="numba cache directory (default: "
+                        "$NUMBA_CACHE_DIR or ~/.cache/robo_orch/numba)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser("sim", help="run a simulated mission")
+    sim.add_argument("config", nargs="?", help="config file or shipped scenario name "
+                     "(default: the embedded demo mission)")
+    sim.add_argument("--lockstep", action="store_true",
+                     help="deterministic, faster than real time, in one process")
+    sim.add_argument("--duration", type=float, metavar="S", help="stop after S simulated s")
+    sim.add_argument("--seed", type=int, help="seed of every noise source")
+    sim.add_argument("--summary", metavar="FILE", help="write the JSON summary here")
+    sim.add_argument("--plot", metavar="FILE", help="write a PNG of the run here")
+    sim.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key (repeatable)")
+
+    run = sub.add_parser("run", help="run the loop on hardware (drivers publish on the bus)")
+    run.add_argument("config")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+
+    check = sub.add_parser("check", help="validate a config and print what would run")
+    check.add_argument("config", nargs="?")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
+    bench = sub.add_parser("bench", help="run the benchmark suite")
+    bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions (< 1 min)")
+
+    sub.add_parser("warmup", help="compile and cache every kernel")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``robo-orch`` console script."""
+    args = _parser().parse_args(argv)
+    from robo_orch import _numba_env
+
+    _numba_env.set_cache_dir(args.cache_dir)
+    try:
+        return _dispatch(args)
+    except RoboOrchError as err:
+        print(f"robo-orch: error: {err}", file=sys.stderr)
+        return err.exit_status
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "sim":
+        return _cmd_sim(args)
+    if args.command == "check":
+        return _cmd_check(args)
+    if args.command == "warmup":
+        return _cmd_warmup(args)
+    if args.command == "bench":
+        from robo_orch.bench import run_bench
+
+        return run_bench(json_path=args.json, quick=args.quick)
+    if args.command == "run":
+        from robo_orch.hardware import run_hardware
+
+        return run_hardware(args.config, tuple(args.set), duration_s=args.duration,
+                            quiet=args.quiet)
+    raise AssertionError(args.command)
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from robo_orch.config import load_config
+    from robo_orch.progress import ProgressLine
+    from robo_orch.report import plot, summarize
+    from robo_orch.session import run_mission
+
+    overrides = tuple(args.set)
+    config = load_config(args.config, overrides)
+    backend = "lockstep" if args.lockstep else config.sim.backend
+    progress = None if args.quiet else ProgressLine(sys.stderr)
+    result = run_mission(config, backend=backend, config_path=config.source,
+                         overrides=overrides, seed=args.seed, duration_s=args.duration,
+                         progress=progress, process_start=_T0)
+    if progress is not None:
+        progress.finish(result.controller)
+    summary = summarize(result)
+    if args.summary:
+        _write(args.summary, json.dumps(summary, indent=2) + "\n")
+    if args.plot:
+        plot(result, args.plot)
+    verdict = "success" if summary["success"] else "FAILED: " + "; ".join(
+        summary["failed_criteria"])
+    print(f"{Path(config.source).name} [{summary['backend']}, seed {summary['seed']}]: "
+          f"{summary['end_reason']} in {summary['sim_time_s']:.2f} s sim "
+          f"({summary['wall_time_s']:.2f} s wall, {summary['realtime_factor']}x), "
+          f"path {summary['path_length_m']:.2f} m, {summary['collisions']} collisions, "
+          f"min clearance {summary['min_clearance_m']} m, "
+          f"{summary['safety_stops']} safety stops, tick p99 "
+          f"{summary['tick_time_us']['p99']} us: {verdict}")
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0 if summary["success"] else 1
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as err:
+        from robo_orch.errors import UsageError
+
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from robo_orch.config import load_config
+    from robo_orch.describe import describe_config
+
+    config = load_config(args.config, tuple(args.set))
+    print(describe_config(config))
+    return 0
+
+
+def _cmd_warmup(args: argparse.Namespace) -> int:
+    from robo_orch.warmup import warmup_all
+
+    return warmup_all(quiet=args.quiet)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

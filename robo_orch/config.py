@@ -1,0 +1,338 @@
+"""Load a TOML config into validated, typed objects.
+
+``load_config(path, overrides)`` reads the file (or the embedded demo mission when
+``path`` is None), applies ``--set key=value`` overrides, validates every section
+(:mod:`robo_orch.config_schema`) and every behavior's own parameters, and checks
+the pieces against each other (waypoints clear of obstacles, known names).  Any
+problem raises :class:`ConfigError` naming the file, the dotted key and what is
+wrong; an override's error names the ``--set`` argument instead of the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from robo_orch import registry, schema
+from robo_orch.config_schema import (
+    BusConfig,
+    EstimatorConfig,
+    InputConfig,
+    LoopConfig,
+    MissionConfig,
+    PerceptionConfig,
+    RobotConfig,
+    SafetyConfig,
+    SimConfig,
+    SuccessConfig,
+    WorldConfig,
+    default_inputs,
+)
+from robo_orch.errors import ConfigError, RegistryError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Jetson boards ship Python 3.10
+    import tomli as tomllib
+
+#: input roles the sense phase understands, and the message type each carries
+INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan"}
+_BEHAVIOR_KEYS = ("kind", "priority", "divisor", "enabled", "blendable")
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    """Topics the loop publishes and listens to besides its inputs."""
+
+    command: str = schema.option("cmd/velocity", doc="velocity commands to the actuators")
+    estop: str = schema.option("cmd/estop", doc="e-stop engage/reset requests")
+    truth: str = schema.option("sim/truth", doc="simulator ground truth (simulation only)")
+
+
+@dataclass(frozen=True)
+class BehaviorSpec:
+    """One configured behavior: its class, scheduling and validated parameters."""
+
+    name: str
+    cls: type
+    priority: int
+    divisor: int
+    enabled: bool
+    blendable: bool
+    params: Any
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole validated configuration."""
+
+    source: str
+    loop: LoopConfig
+    bus: BusConfig
+    topics: TopicsConfig
+    inputs: dict[str, InputConfig]
+    safety: SafetyConfig
+    robot: RobotConfig
+    estimator: EstimatorConfig
+    perception: PerceptionConfig
+    sim: SimConfig
+    world: WorldConfig
+    mission: MissionConfig
+    success: SuccessConfig
+    behaviors: tuple[BehaviorSpec, ...]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+
+_SECTIONS: dict[str, type] = {
+    "loop": LoopConfig, "bus": BusConfig, "topics": TopicsConfig, "safety": SafetyConfig,
+    "robot": RobotConfig, "estimator": EstimatorConfig, "perception": PerceptionConfig,
+    "sim": SimConfig, "world": WorldConfig, "mission": MissionConfig, "success": SuccessConfig,
+}
+_TOP_KEYS = [*_SECTIONS, "inputs", "behaviors"]
+
+
+def embedded_config_path(name: str = "demo") -> Path:
+    """Path of a config shipped inside the package (``demo`` or a scenario name)."""
+    data = resources.files("robo_orch") / "data"
+    for candidate in (data / f"{name}.toml", data / "scenarios" / f"{name}.toml"):
+        if candidate.is_file():
+            return Path(str(candidate))
+    raise ConfigError(name, "", "no such config file or shipped scenario")
+
+
+def shipped_scenarios() -> list[Path]:
+    """The scenario files shipped with the package, sorted by name."""
+    folder = Path(str(resources.files("robo_orch") / "data" / "scenarios"))
+    return sorted(folder.glob("*.toml"))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; syntax errors become a one-line ConfigError."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "", "is a directory, expected a .toml file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(path), "", f"invalid TOML: {err}") from None
+
+
+def read_with_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a TOML file; a top-level ``extends = "base.toml"`` merges it over that base.
+
+    Tables merge key by key; any other value (arrays included) replaces the base's.
+    The base path is relative to the file, or the name of a shipped config.
+    """
+    raw = read_toml(path)
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(str(path), "extends", f"expected a file name, got {base!r}")
+    base_path = path.parent / base
+    if not base_path.exists() and Path(base).suffix == "":
+        base_path = embedded_config_path(base)
+    resolved = base_path.resolve()
+    if resolved in _seen:
+        raise ConfigError(str(path), "extends", f"circular: {base} extends itself")
+    if not base_path.exists():
+        raise ConfigError(str(path), "extends", f"no such file: {base_path}")
+    return _merge(read_with_extends(base_path, (*_seen, path.resolve())), raw)
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``key=value``; the value is read as TOML, else taken as a plain string."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text}", "", "expected key=value")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return key, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, str]:
+    """Apply ``--set`` overrides to ``raw`` in place; returns key -> original argument."""
+    applied: dict[str, str] = {}
+    for text in overrides:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        node: Any = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part) if isinstance(node, Mapping) else None
+            if child is None:
+                child = {}
+                node[part] = child
+            if not isinstance(child, dict):
+                prefix = ".".join(parts[: i + 1])
+                raise ConfigError(f"--set {text}", key, f"'{prefix}' is not a table")
+            node = child
+        node[parts[-1]] = value
+        applied[key] = text
+    return applied
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a config file (None: the embedded demo mission)."""
+    if path is None:
+        path = embedded_config_path("demo")
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and "/" not in str(path):
+        path = embedded_config_path(str(path))
+    raw = read_with_extends(path)
+    applied = apply_overrides(raw, overrides)
+    try:
+        return build_config(raw, source=str(path), base_dir=path.parent)
+    except ConfigError as err:
+        for key, text in applied.items():
+            if err.key == key or err.key.startswith(key + ".") or err.key.startswith(key + "["):
+                raise ConfigError(f"--set {text}", err.key, err.problem) from None
+        raise
+
+
+def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None = None) -> Config:
+    """Validate an already parsed TOML document."""
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise schema.unknown_key_error(source, key, key, _TOP_KEYS)
+    sections = {name: schema.build(cls, raw.get(name, {}), source=source, prefix=name)
+                for name, cls in _SECTIONS.items()}
+    inputs = _build_inputs(raw.get("inputs"), source)
+    behaviors = _build_behaviors(raw.get("behaviors"), source, base_dir)
+    config = Config(source=source, inputs=inputs, behaviors=behaviors,
+                    raw=copy.deepcopy(dict(raw)), **sections)
+    _check_names(config)
+    _check_placements(config)
+    return config
+
+
+def _build_inputs(table: Any, source: str) -> dict[str, InputConfig]:
+    inputs = dict(default_inputs())
+    if table is None:
+        return inputs
+    if not isinstance(table, Mapping):
+        raise ConfigError(source, "inputs", "expected a table of inputs")
+    for role, entry in table.items():
+        if role not in INPUT_ROLES:
+            raise schema.unknown_key_error(source, f"inputs.{role}", role, list(INPUT_ROLES))
+        merged = {"topic": inputs[role].topic, **entry} if isinstance(entry, Mapping) else entry
+        inputs[role] = schema.build(InputConfig, merged, source=source, prefix=f"inputs.{role}")
+    return inputs
+
+
+def _build_behaviors(table: Any, source: str, base_dir: Path | None) -> tuple[BehaviorSpec, ...]:
+    if table is None:
+        raise ConfigError(source, "behaviors", "at least one behavior is required")
+    if not isinstance(table, Mapping) or not table:
+        raise ConfigError(source, "behaviors", "expected a table with one sub-table per behavior")
+    specs = []
+    for name, entry in table.items():
+        prefix = f"behaviors.{name}"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(source, prefix, "expected a table")
+        kind = entry.get("kind", name)
+        if not isinstance(kind, str):
+            raise ConfigError(source, f"{prefix}.kind", f"expected a string, got {kind!r}")
+        try:
+            cls = registry.load(registry.BEHAVIORS, kind, base_dir=base_dir)
+        except RegistryError as err:
+            raise ConfigError(source, f"{prefix}.kind", str(err)) from None
+        own = {k: v for k, v in entry.items() if k in _BEHAVIOR_KEYS}
+        own.setdefault("kind", kind)
+        sched = schema.build(_sched_class(), own, source=source, prefix=prefix)
+        params_table = {k: v for k, v in entry.items() if k not in _BEHAVIOR_KEYS}
+        params = cls.parse_params(params_table, source=source, prefix=prefix)
+        blendable = cls.blendable if sched.blendable is None else sched.blendable
+        specs.append(BehaviorSpec(name=name, cls=cls, priority=sched.priority,
+                                  divisor=sched.divisor, enabled=sched.enabled,
+                                  blendable=blendable, params=params))
+    return tuple(specs)
+
+
+def _sched_class() -> type:
+    from robo_orch.config_schema import BehaviorEntry
+
+    return BehaviorEntry
+
+
+def _check_names(config: Config) -> None:
+    for group, key, value in ((registry.SIM_BACKENDS, "sim.backend", config.sim.backend),
+                              (registry.BUSES, "bus.backend", config.bus.backend)):
+        known = registry.names(group)
+        if value not in known:
+            err = schema.unknown_key_error(config.source, key, value, known)
+            raise ConfigError(config.source, key, f"unknown name '{value}' (known: "
+                              f"{', '.join(known)}){err.problem.removeprefix('unknown key')}")
+
+
+def _check_placements(config: Config) -> None:
+    """Refuse a start pose or a waypoint inside (or too close to) an obstacle."""
+    radius = config.robot.radius
+    points = [("mission.start", config.mission.start[:2])]
+    points += [(f"mission.waypoints[{i}]", p) for i, p in enumerate(config.mission.waypoints)]
+    for key, (x, y) in points:
+        gap = world_clearance(config.world, x, y)
+        if gap < radius:
+            raise ConfigError(config.source, key, f"({x:g}, {y:g}) is {max(gap, 0.0):.2f} m "
+                              f"from an obstacle, closer than the robot radius {radius:g} m")
+
+
+def world_clearance(world: WorldConfig, x: float, y: float) -> float:
+    """Distance from a point to the nearest obstacle surface of the configured world.
+
+    A plain-Python check for validation; the simulator has the compiled version.
+    """
+    best = math.inf
+    segments = []
+    if world.bounds:
+        x0, y0, x1, y1 = world.bounds
+        corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        segments += list(zip(corners, corners[1:] + corners[:1]))
+        if not (x0 <= x <= x1 and y0 <= y <= y1):
+            return 0.0
+    segments += [(w.start, w.end) for w in world.walls]
+    for poly in world.polygons:
+        pts = list(poly.points)
+        if _inside_polygon(pts, x, y):
+            return 0.0
+        segments += list(zip(pts, pts[1:] + pts[:1]))
+    for (ax, ay), (bx, by) in segments:
+        best = min(best, _segment_distance(ax, ay, bx, by, x, y))
+    for c in world.circles:
+        best = min(best, max(0.0, math.hypot(x - c.center[0], y - c.center[1]) - c.radius))
+    return best
+
+
+def _segment_distance(ax: float, ay: float, bx: float, by: float, x: float, y: float) -> float:
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((x - ax) * dx + (y - ay) * dy) / length2))
+    return math.hypot(x - (ax + t * dx), y - (ay + t * dy))
+
+
+def _inside_polygon(pts: list[tuple[float, float]], x: float, y: float) -> bool:
+    inside = False
+    for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1]):
+        if (ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay):
+            inside = not inside
+    return inside

@@ -1,0 +1,46 @@
+"""Human-readable description of a validated config (``robo-orch check``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from robo_orch.config import INPUT_ROLES, Config
+
+
+def _fields(obj) -> str:
+    return ", ".join(f"{f.name}={getattr(obj, f.name)!r}" for f in dataclasses.fields(obj))
+
+
+def describe_config(config: Config) -> str:
+    """What would run with this config, one fact per line."""
+    c = config
+    lines = [f"config {c.source}: OK",
+             f"loop      {c.loop.rate_hz:g} Hz, overrun={c.loop.overrun}, spin={c.loop.spin_us:g} us,"
+             f" realtime_priority={c.loop.realtime_priority}, cpu={c.loop.cpu}, gc={c.loop.gc_mode}",
+             f"bus       {c.bus.backend} (hwm {c.bus.hwm}); simulator backend {c.sim.backend},"
+             f" seed {c.sim.seed}",
+             "inputs"]
+    for role, inp in c.inputs.items():
+        req = "required" if inp.required else "optional"
+        lines.append(f"  {role:<6} {inp.topic:<14} {INPUT_ROLES[role]:<15} qos={inp.qos:<9}"
+                     f" max_age={inp.max_age_s:g} s ({req})")
+    lines.append(f"outputs   {c.topics.command} (velocity_command), e-stop on {c.topics.estop}")
+    lines.append("behaviors (highest priority first)")
+    for b in sorted(c.behaviors, key=lambda b: -b.priority):
+        state = "enabled" if b.enabled else "disabled"
+        rate = c.loop.rate_hz / b.divisor
+        blend = "blendable" if b.blendable else "exclusive"
+        lines.append(f"  {b.name:<16} kind={b.cls.name:<16} priority={b.priority:<4}"
+                     f" every {b.divisor} tick(s) ({rate:g} Hz), {blend}, {state}")
+        lines.append(f"    {_fields(b.params)}")
+    lines.append(f"safety    {_fields(c.safety)}")
+    lines.append(f"robot     {_fields(c.robot)}")
+    w = c.world
+    lines.append(f"world     bounds={list(w.bounds) or 'none'}, {len(w.walls)} walls,"
+                 f" {len(w.circles)} circles, {len(w.polygons)} polygons")
+    m = c.mission
+    lines.append(f"mission   start={list(m.start)}, {len(m.waypoints)} waypoints, goal"
+                 f" {list(m.waypoints[-1])}, tolerance {m.goal_tolerance:g} m,"
+                 f" time limit {m.time_limit_s:g} s")
+    lines.append(f"success   {_fields(c.success)}")
+    return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""The fixed-rate loop: absolute deadlines, overrun policy, phase timing, GC in the slack.
+
+Tick ``k`` is due at ``start + k * period``; the loop never sleeps "one period",
+so a slow tick does not push every later tick back (no drift).  On a wall clock
+it sleeps until ``spin`` before the deadline and busy-waits the rest, because the
+OS wakes sleepers tens to hundreds of microseconds late.  On a simulated clock
+the wait is a jump, so the same loop runs lockstep simulation as fast as the
+machine allows.
+
+Overrun policy, for a tick that starts a whole period or more late:
+
+* ``skip`` (default): move on to the next free slot and count the slots skipped;
+* ``catch_up``: run the late ticks back to back until the schedule is met again.
+
+Garbage collection: with ``gc_mode = "slack"`` the objects made during start-up
+are frozen (``gc.freeze``) and automatic collection is off; the loop runs the
+collector itself after a tick, only when the slack before the next deadline is
+larger than what a collection recently cost, and measures every pause.  A
+collection that could not find slack for a long time is forced, and counted, so
+an overloaded loop cannot leak.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Protocol
+
+from robo_orch.clock import Clock, PerfClock
+from robo_orch.stats import TickStats
+
+_GC_THRESHOLDS = (700, 10, 10)  # CPython's defaults: when each generation is due
+_GC_FORCE_FACTOR = 50  # force a young collection when this many times overdue
+
+
+class TickHandler(Protocol):
+    """What the loop drives each tick; each method is timed as a phase."""
+
+    def pre_tick(self, tick: int, now_ns: int) -> None:
+        """Backend work before sensing (lockstep: advance the simulator)."""
+
+    def sense(self, tick: int, now_ns: int) -> None:
+        """Take the latest inputs and estimate state."""
+
+    def plan(self, tick: int) -> None:
+        """Run the compiled planning core."""
+
+    def act(self, tick: int) -> bool:
+        """Publish commands; return False to end the run."""
+
+
+class FixedRateLoop:
+    """Runs a :class:`TickHandler` at a fixed rate on a :class:`Clock`."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        period_ns: int,
+        *,
+        stopwatch: Clock | None = None,
+        overrun: str = "skip",
+        spin_ns: int = 200_000,
+        gc_mode: str = "slack",
+        stats: TickStats | None = None,
+    ) -> None:
+        if period_ns <= 0:
+            raise ValueError("period must be positive")
+        if overrun not in ("skip", "catch_up"):
+            raise ValueError(f"unknown overrun policy {overrun!r}")
+        self.clock = clock
+        self.period_ns = int(period_ns)
+        self.stopwatch = stopwatch or PerfClock()
+        self.overrun = overrun
+        self.spin_ns = int(spin_ns)
+        self.gc_mode = gc_mode
+        self.stats = stats or TickStats()
+        self.start_ns = 0
+        self._stop = False
+        self._gc_cost_ns = 50_000
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current tick (safe from a signal handler)."""
+        self._stop = True
+
+    def run(self, handler: TickHandler, *, max_ticks: int | None = None) -> TickStats:
+        """Tick until ``handler.act`` returns False, :meth:`stop` or ``max_ticks``."""
+        clock, sw, period, st = self.clock, self.stopwatch, self.period_ns, self.stats
+        phase = st.phase
+        slack_gc = self.gc_mode == "slack"
+        was_enabled = gc.isenabled()
+        if slack_gc:
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+        self.start_ns = start = clock.now_ns()
+        k = 0
+        prev_start = None
+        try:
+            while not self._stop and (max_ticks is None or st.ticks < max_ticks):
+                deadline = start + k * period
+                now = clock.sleep_until_ns(deadline, self.spin_ns)
+                late = now - deadline
+                if late >= period:
+                    st.stalls += 1
+                    if self.overrun == "skip":
+                        missed = late // period
+                        k += missed
+                        st.skipped += missed
+                        deadline = start + k * period
+                        late = now - deadline
+                st.lateness.add(late)
+                if prev_start is not None:
+                    st.period_error.add(abs(now - prev_start - period))
+                prev_start = now
+                t0 = sw.now_ns()
+                handler.pre_tick(k, now)
+                t1 = sw.now_ns()
+                handler.sense(k, now)
+                t2 = sw.now_ns()
+                handler.plan(k)
+                t3 = sw.now_ns()
+                keep_going = handler.act(k)
+                t4 = sw.now_ns()
+                phase["backend"].add(t1 - t0)
+                phase["sense"].add(t2 - t1)
+                phase["plan"].add(t3 - t2)
+                phase["act"].add(t4 - t3)
+                st.tick.add(t4 - t1)
+                st.ticks += 1
+                k += 1
+                if clock.now_ns() > start + k * period:
+                    st.overruns += 1
+                if not keep_going:
+                    break
+                if slack_gc:
+                    self._collect_in_slack(start + k * period)
+        finally:
+            if slack_gc:
+                gc.unfreeze()
+                if was_enabled:
+                    gc.enable()
+        return st
+
+    def _collect_in_slack(self, next_deadline: int) -> None:
+        counts = gc.get_count()
+        if counts[0] < _GC_THRESHOLDS[0]:
+            return
+        generation = 2 if counts[2] >= _GC_THRESHOLDS[2] else 1 if counts[1] >= _GC_THRESHOLDS[1] else 0
+        slack = next_deadline - self.clock.now_ns()
+        forced = counts[0] >= _GC_THRESHOLDS[0] * _GC_FORCE_FACTOR
+        if slack < 2 * self._gc_cost_ns and not forced:
+            return
+        t0 = self.stopwatch.now_ns()
+        gc.collect(generation)
+        cost = self.stopwatch.now_ns() - t0
+        self.stats.gc.add(cost)
+        self.stats.gc_forced += forced and slack < 2 * self._gc_cost_ns
+        # remember a pessimistic cost: the largest of the recent ones decays slowly
+        self._gc_cost_ns = max(cost, (self._gc_cost_ns * 7) // 8, 20_000)

@@ -1,0 +1,73 @@
+"""The plan phase: schedule due behaviors, run their kernels, arbitrate, apply safety.
+
+Everything here is preallocated at construction; :meth:`Planner.plan` is a short,
+fixed sequence of compiled calls (``schedule``, each due behavior's kernel,
+``arbitrate``, ``safety``) glued by a few lines of Python that create no objects.
+Behaviors are held in descending priority order, so the schedule's ascending
+index order is also priority order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robo_orch.config import BehaviorSpec, Config
+from robo_orch.core import arbitrate as arb
+from robo_orch.core import safety as saf
+from robo_orch.core import schedule as sched
+from robo_orch.core import world as W
+
+
+class Planner:
+    """The compiled planning core with its arrays and the configured behaviors."""
+
+    def __init__(self, config: Config, world: W.World) -> None:
+        self.world = world
+        specs: list[BehaviorSpec] = sorted(config.behaviors, key=lambda b: -b.priority)
+        self.specs = specs
+        n = len(specs)
+        self.names = [b.name for b in specs]
+        self.kernels = [b.cls.kernel for b in specs]
+        self.params = [b.cls.pack_params(b.params) for b in specs]
+        self.states = [b.cls.new_state(b.params) for b in specs]
+        self.divisors = np.array([b.divisor for b in specs], dtype=np.int64)
+        self.enabled = np.array([b.enabled for b in specs], dtype=np.uint8)
+        self.was_enabled = np.zeros(n, dtype=np.uint8)
+        self.last_run = np.zeros(n, dtype=np.int64)
+        self.due = np.zeros(n, dtype=np.int64)
+        self.reset = np.zeros(n, dtype=np.uint8)
+        self.priorities = np.array([b.priority for b in specs], dtype=np.int64)
+        self.blendable = np.array([b.blendable for b in specs], dtype=np.uint8)
+        self.activations = np.zeros(n, dtype=np.float64)
+        self.proposals = np.zeros((n, W.OUT_LEN), dtype=np.float64)
+        self._rows = [self.proposals[i] for i in range(n)]
+        self.arb_out = np.zeros(4, dtype=np.float64)
+        self.limits = saf.pack_limits(config.safety)
+        self.mem = np.zeros(8, dtype=np.float64)
+        self.cmd = np.zeros(2, dtype=np.float64)
+        self.flags = 0
+        self.winner = -1
+        sched.stagger(self.divisors, self.last_run)
+
+    def plan(self, tick: int) -> None:
+        """Run one planning step; the command ends up in :attr:`cmd`."""
+        arrays = self.world.arrays
+        n_due = sched.schedule(tick, self.divisors, self.enabled, self.was_enabled,
+                               self.last_run, self.due, self.reset)
+        kernels, params, states, rows, acts = (self.kernels, self.params, self.states,
+                                               self._rows, self.activations)
+        for j in range(n_due):
+            i = self.due[j]
+            if self.reset[i]:
+                states[i].fill(0.0)
+            acts[i] = kernels[i](arrays, params[i], states[i], rows[i])
+        self.winner = arb.arbitrate(self.proposals, acts, self.enabled, self.priorities,
+                                    self.blendable, self.arb_out)
+        self.flags = saf.safety(self.world.state, self.world.scan, self.limits,
+                                self.arb_out[0], self.arb_out[1], self.mem, self.cmd)
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable a behavior by name (re-enabling resets its state)."""
+        self.enabled[self.names.index(name)] = 1 if enabled else 0
+        if not enabled:
+            self.activations[self.names.index(name)] = 0.0

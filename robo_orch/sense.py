@@ -1,0 +1,142 @@
+"""The sense phase: drain subscriptions into the world arrays and estimate state.
+
+Each configured input has a role (``odom``, ``imu``, ``scan``) that says how its
+messages enter the world: odometry and the gyro update the EKF, a scan becomes
+odom-frame points and a fresh distance field.  Inputs older than their
+``max_age_s`` (or never received) raise the world's STALE flag, which the safety
+layer turns into a controlled stop; it clears by itself when data is fresh again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robo_orch.bus import Bus, QoS
+from robo_orch.config import INPUT_ROLES, Config
+from robo_orch.core import estimator, field, mission
+from robo_orch.core import world as W
+from robo_orch.messages import message_type
+
+
+class Sensing:
+    """Owns the input subscriptions and the estimator; fills a :class:`World`."""
+
+    def __init__(self, config: Config, bus: Bus, world: W.World) -> None:
+        self.config = config
+        self.world = world
+        self.subs = {}
+        self.max_age_ns = {}
+        self.required = []
+        for role, inp in config.inputs.items():
+            mtype = message_type(INPUT_ROLES[role])
+            self.subs[role] = bus.subscribe(inp.topic, mtype, QoS.parse(inp.qos),
+                                            hwm=config.bus.hwm)
+            self.max_age_ns[role] = int(inp.max_age_s * 1e9)
+            if inp.required:
+                self.required.append(role)
+        est = config.estimator
+        self._est = (est.accel_std, est.yaw_accel_std, est.odom_speed_std,
+                     est.odom_yaw_rate_std, est.imu_yaw_rate_std)
+        self.wheel_base = config.robot.wheel_base
+        self.x = np.zeros(5)
+        self.P = np.zeros((5, 5))
+        n = world.scan.shape[0]
+        self.angles = np.zeros(n)
+        self.ranges = np.zeros(n)
+        self.scratch = field.alloc_field_scratch(world.field)
+        self.range_min = 0.0
+        self.range_max = np.inf
+        self.last_input_ns = {role: None for role in self.subs}
+        self.stale_roles: tuple[str, ...] = ()
+        self._prev_ns: int | None = None
+        s = world.state
+        s[W.ROBOT_RADIUS] = config.robot.radius
+        s[W.GOAL_TOLERANCE] = config.mission.goal_tolerance
+        s[W.DT] = 1.0 / config.loop.rate_hz
+        world.set_path(np.array(config.mission.waypoints, dtype=np.float64))
+        x0, y0, yaw0 = config.mission.start
+        estimator.ekf_reset(self.x, self.P, x0, y0, yaw0)
+        estimator.ekf_write_world(self.x, s)
+
+    def sense(self, now_ns: int, t0_ns: int) -> None:
+        """Bring the world up to date for the tick at ``now_ns`` (loop start ``t0_ns``)."""
+        s = self.world.state
+        s[W.T] = (now_ns - t0_ns) * 1e-9
+        accel_std, yaw_accel_std, v_std, w_std, gyro_std = self._est
+        dt = 0.0 if self._prev_ns is None else (now_ns - self._prev_ns) * 1e-9
+        self._prev_ns = now_ns
+        if dt > 0:
+            estimator.ekf_predict(self.x, self.P, dt, accel_std, yaw_accel_std)
+        subs = self.subs
+        odom = subs["odom"]
+        if odom.poll():
+            for msg in odom.take():
+                f = msg.fixed
+                estimator.ekf_update_odometry(self.x, self.P, float(f["v_left"]),
+                                              float(f["v_right"]), self.wheel_base, v_std, w_std)
+        imu = subs["imu"]
+        if imu.poll():
+            for msg in imu.take():
+                estimator.ekf_update_yaw_rate(self.x, self.P, float(msg.fixed["gyro"][2]),
+                                              gyro_std)
+        estimator.ekf_write_world(self.x, s)
+        scan = subs["scan"]
+        if scan.poll():
+            msg = scan.latest()
+            if msg is not None:
+                self._take_scan(msg, now_ns, t0_ns)
+        mission.update_mission(s, self.world.path)
+        if s[W.SCAN_COUNT] > 0:
+            s[W.NEAREST] = field.nearest_distance(self.world.scan, int(s[W.SCAN_COUNT]),
+                                                  s[W.X], s[W.Y])
+        self._update_staleness(now_ns)
+
+    def _take_scan(self, msg, now_ns: int, t0_ns: int) -> None:
+        s = self.world.state
+        var = msg.var
+        n = 0 if var is None else min(len(var), len(self.angles))
+        self.angles[:n] = var["angle"][:n]
+        self.ranges[:n] = var["range"][:n]
+        fixed = msg.fixed
+        count = field.scan_to_points(self.angles, self.ranges, n, s[W.X], s[W.Y], s[W.YAW],
+                                     float(fixed["range_min"]), float(fixed["range_max"]),
+                                     self.world.scan)
+        s[W.SCAN_COUNT] = count
+        s[W.SCAN_T] = (now_ns - t0_ns) * 1e-9
+        field.build_field(self.world.scan, count, s[W.X], s[W.Y], s, self.world.field,
+                          self.scratch)
+
+    def warmup(self) -> None:
+        """Compile (or load) the sense kernels on scratch copies before the first tick."""
+        x, P = self.x.copy(), self.P.copy()
+        estimator.ekf_predict(x, P, 0.02, 1.0, 1.0)
+        estimator.ekf_update_odometry(x, P, 0.1, 0.1, self.wheel_base, 0.1, 0.1)
+        estimator.ekf_update_yaw_rate(x, P, 0.0, 0.1)
+        estimator.ekf_write_world(x, self.world.state.copy())
+        pts = np.zeros_like(self.world.scan)
+        field.scan_to_points(self.angles, self.ranges, 1, 0.0, 0.0, 0.0, 0.0, 1.0, pts)
+        mission.update_mission(self.world.state.copy(), self.world.path)
+
+    def _update_staleness(self, now_ns: int) -> None:
+        stale = False
+        for role in self.required:
+            counters = self.subs[role].counters
+            if counters.received == 0:
+                stale = True
+                continue
+            if now_ns - counters.last_stamp_ns > self.max_age_ns[role]:
+                stale = True
+        self.world.state[W.STALE] = 1.0 if stale else 0.0
+
+    def stale_inputs(self, now_ns: int) -> list[str]:
+        """Roles that are stale right now (for messages; not used on the hot path)."""
+        out = []
+        for role in self.required:
+            c = self.subs[role].counters
+            if c.received == 0 or now_ns - c.last_stamp_ns > self.max_age_ns[role]:
+                out.append(role)
+        return out
+
+    def counters(self) -> dict[str, dict]:
+        """Per-input bus counters, JSON-ready."""
+        return {role: self.subs[role].counters.as_dict() for role in self.subs}

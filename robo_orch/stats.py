@@ -1,0 +1,87 @@
+"""Fixed-memory timing statistics for long runs.
+
+Each series keeps the most recent ``capacity`` samples in a preallocated ring
+(percentiles are over that window) plus the all-time count and maximum, so a
+loop can run for hours without its statistics growing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Series:
+    """One stream of integer samples (nanoseconds) in a ring buffer."""
+
+    __slots__ = ("name", "_buf", "_i", "count", "max")
+
+    def __init__(self, name: str, capacity: int) -> None:
+        self.name = name
+        self._buf = np.zeros(capacity, dtype=np.int64)
+        self._i = 0
+        self.count = 0
+        self.max = 0
+
+    def add(self, value: int) -> None:
+        """Record one sample."""
+        self._buf[self._i] = value
+        self._i += 1
+        if self._i == len(self._buf):
+            self._i = 0
+        self.count += 1
+        if value > self.max:
+            self.max = value
+
+    @property
+    def last(self) -> int:
+        """The most recent sample (0 before any)."""
+        return int(self._buf[self._i - 1]) if self.count else 0
+
+    def window(self) -> np.ndarray:
+        """The samples currently held (a copy, oldest first)."""
+        if self.count < len(self._buf):
+            return self._buf[: self.count].copy()
+        return np.concatenate((self._buf[self._i:], self._buf[: self._i]))
+
+    def summary_us(self) -> dict[str, float]:
+        """p50, p99, max (all-time) and mean in microseconds."""
+        data = self.window()
+        if len(data) == 0:
+            return {"p50": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0, "n": 0}
+        p50, p99 = np.percentile(data, [50, 99])
+        return {"p50": round(p50 / 1e3, 2), "p99": round(p99 / 1e3, 2),
+                "max": round(self.max / 1e3, 2), "mean": round(float(data.mean()) / 1e3, 2),
+                "n": int(self.count)}
+
+
+class TickStats:
+    """Timing of every tick: phases, lateness, period error and GC pauses."""
+
+    PHASES = ("backend", "sense", "plan", "act")
+
+    def __init__(self, capacity: int = 1 << 17) -> None:
+        self.phase = {name: Series(name, capacity) for name in self.PHASES}
+        self.tick = Series("tick", capacity)  # sense + plan + act (compute of the loop itself)
+        self.lateness = Series("lateness", capacity)
+        self.period_error = Series("period_error", capacity)  # |actual - nominal| start interval
+        self.gc = Series("gc", 4096)
+        self.ticks = 0
+        self.overruns = 0
+        self.skipped = 0
+        self.stalls = 0
+        self.gc_forced = 0
+
+    def summary(self) -> dict[str, object]:
+        """A JSON-ready summary of everything recorded."""
+        return {
+            "ticks": self.ticks,
+            "overruns": self.overruns,
+            "skipped_slots": self.skipped,
+            "stalls": self.stalls,
+            "tick_time_us": self.tick.summary_us(),
+            "period_error_us": self.period_error.summary_us(),
+            "lateness_us": self.lateness.summary_us(),
+            "phase_time_us": {k: s.summary_us() for k, s in self.phase.items()},
+            "gc_pause_us": self.gc.summary_us(),
+            "gc_forced": self.gc_forced,
+        }

@@ -1,0 +1,106 @@
+"""The simulator on the bus: same topics and message types as the real drivers.
+
+:class:`SimNode` owns a :class:`~sim.simulator.Simulator` and one bus.  Each
+``step`` it applies the newest velocity command and any e-stop requests (the
+actuator side: limits, latched e-stop and deadman live in the simulator), advances
+the physics and publishes the sensor messages that fell due, stamped with the
+simulator's time, plus ground truth.  Both backends use it unchanged.
+"""
+
+from __future__ import annotations
+
+from robo_orch.bus import Bus, QoS
+from robo_orch.config import Config
+from robo_orch.messages import message_type, new_fixed, new_var
+from sim.simulator import IMU, ODOM, SCAN, Simulator
+from sim.status import SIM_STATUS
+
+
+class SimNode:
+    """Publishes a simulator's sensors and applies the commands it receives."""
+
+    #: bit set of every sensor the simulator produces
+    ALL_SENSORS = ODOM | IMU | SCAN
+
+    def __init__(self, config: Config, sim: Simulator, bus: Bus) -> None:
+        self.sim = sim
+        self.bus = bus
+        inputs, topics, hwm = config.inputs, config.topics, config.bus.hwm
+        self._odom_t = message_type("wheel_odometry")
+        self._imu_t = message_type("imu")
+        self._scan_t = message_type("laser_scan")
+        self._pose_t = message_type("pose2d")
+        self.odom_pub = bus.publisher(inputs["odom"].topic, self._odom_t, frame_id="base_link",
+                                      hwm=hwm)
+        self.imu_pub = bus.publisher(inputs["imu"].topic, self._imu_t, frame_id="imu", hwm=hwm)
+        self.scan_pub = bus.publisher(inputs["scan"].topic, self._scan_t, frame_id="laser",
+                                      hwm=hwm)
+        self.truth_pub = bus.publisher(topics.truth, self._pose_t, frame_id="odom", hwm=hwm)
+        self.status_pub = bus.publisher("sim/status", SIM_STATUS, hwm=hwm)
+        self.cmd_sub = bus.subscribe(topics.command, message_type("velocity_command"),
+                                     QoS.latest(), hwm=hwm)
+        self.estop_sub = bus.subscribe(topics.estop, message_type("estop"), QoS.queue(64),
+                                       hwm=hwm)
+        self._odom = new_fixed(self._odom_t)
+        self._imu = new_fixed(self._imu_t)
+        self._scan = new_fixed(self._scan_t)
+        self._scan_pts = new_var(self._scan_t, len(sim.scan_angles))
+        self._scan_pts["angle"] = sim.scan_angles
+        self._scan["range_min"] = sim.lidar_range_min
+        self._scan["range_max"] = sim.lidar_range_max
+        self._pose = new_fixed(self._pose_t)
+        self._status = new_fixed(SIM_STATUS)
+
+    def receive(self, now_ns: int) -> None:
+        """Apply e-stop requests and the newest command."""
+        sim = self.sim
+        if self.estop_sub.poll():
+            for msg in self.estop_sub.take():
+                sim.set_estop(bool(msg.fixed["engage"]))
+        if self.cmd_sub.poll():
+            msg = self.cmd_sub.latest()
+            if msg is not None:
+                sim.set_command(float(msg.fixed["v"]), float(msg.fixed["w"]), sim.t)
+
+    def step(self, dt_s: float, now_ns: int) -> None:
+        """Receive, advance the physics by ``dt_s`` and publish what fell due."""
+        self.receive(now_ns)
+        self.publish(self.sim.step(dt_s), now_ns)
+
+    def publish(self, due: int, now_ns: int) -> None:
+        """Publish the sensors in the ``due`` bit set, then truth and status."""
+        sim = self.sim
+        if due & ODOM:
+            m = self._odom
+            m["v_left"] = sim.odom[0]
+            m["v_right"] = sim.odom[1]
+            self.odom_pub.publish(m, stamp_ns=now_ns)
+        if due & IMU:
+            m = self._imu
+            m["gyro"] = sim.imu_gyro
+            m["accel"] = sim.imu_accel
+            self.imu_pub.publish(m, stamp_ns=now_ns)
+        if due & SCAN:
+            pts = self._scan_pts
+            pts["range"] = sim.scan_ranges
+            self.scan_pub.publish(self._scan, pts[: sim.scan_count], stamp_ns=now_ns)
+        p = self._pose
+        p["x"], p["y"], p["yaw"] = sim.pose
+        p["v"], p["w"] = sim.v, sim.w
+        self.truth_pub.publish(p, stamp_ns=now_ns)
+
+    def publish_status(self, now_ns: int) -> None:
+        """Publish the run's ground-truth counters (collisions, clearance, distance)."""
+        s, sim = self._status, self.sim
+        s["t"] = sim.t
+        s["distance"] = sim.distance
+        s["min_clearance"] = sim.min_clearance
+        s["collisions"] = sim.collisions
+        s["deadman_stops"] = sim.deadman_stops
+        s["x"], s["y"], s["yaw"] = sim.pose
+        self.status_pub.publish(s, stamp_ns=now_ns)
+
+    def prime(self, now_ns: int) -> None:
+        """Publish every sensor once at start, so the loop has data on its first tick."""
+        self.publish(self.ALL_SENSORS, now_ns)
+

@@ -1,0 +1,182 @@
+"""Realtime backend: the simulator in its own process, talking ZeroMQ at wall-clock rate.
+
+The parent (the loop's process) starts ``python -m sim.realtime`` with the same
+config file and overrides, waits until the child's first status message arrives,
+and from then on sees sensor data exactly as it would from hardware drivers.
+The child runs its physics on the same :class:`FixedRateLoop`, applies the
+newest command each step (with the actuator-side limits, e-stop and deadman),
+and exits when told to, or when its parent disappears.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from robo_orch.backend import GroundTruth, SimBackend
+from robo_orch.bus import Bus, QoS
+from robo_orch.clock import Clock, WallClock
+from robo_orch.errors import BackendError, BackendTimeout
+
+LOOP_PUBLISHER_ID = 1
+SIM_PUBLISHER_ID = 2
+
+
+class RealtimeBackend(SimBackend):
+    """The simulator as a separate process; all traffic over ZeroMQ."""
+
+    name = "realtime"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.proc: subprocess.Popen | None = None
+        self.clock: Clock | None = None
+        self.run_dir = self.config.bus.run_dir or tempfile.mkdtemp(prefix="robo_orch-")
+        self._own_run_dir = not self.config.bus.run_dir
+        self._status_sub = None
+        self._truth = GroundTruth()
+        self._log_path = Path(self.run_dir) / "sim.log"
+
+    def make_clock(self) -> Clock:
+        self.clock = WallClock()
+        return self.clock
+
+    def make_bus(self, clock: Clock) -> Bus:
+        from robo_orch.bus.zmq_bus import ZmqBus
+
+        return ZmqBus(clock, publisher_id=LOOP_PUBLISHER_ID, run_dir=self.run_dir,
+                      hwm=self.config.bus.hwm)
+
+    def start(self, bus: Bus) -> None:
+        from sim.status import SIM_STATUS
+
+        self._status_sub = bus.subscribe("sim/status", SIM_STATUS, QoS.latest())
+        cmd = [sys.executable, "-m", "sim.realtime", "--run-dir", self.run_dir,
+               "--seed", str(self.seed), "--parent-pid", str(os.getpid())]
+        if self.config_path:
+            cmd += ["--config", self.config_path]
+        for text in self.overrides:
+            cmd += ["--set", text]
+        log = open(self._log_path, "wb")  # noqa: SIM115 (kept open for the child's lifetime)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = self.clock.now_ns() + int(self.config.sim.ready_timeout_s * 1e9)
+        while self.clock.now_ns() < deadline:
+            if self._status_sub.wait(0.05) and self._status_sub.poll():
+                self._read_status()
+                return
+            if self.proc.poll() is not None:
+                raise BackendError(f"simulator process exited with status {self.proc.returncode}"
+                                   f": {self._log_tail()}")
+        self.stop()
+        raise BackendTimeout(f"simulator process not ready after "
+                             f"{self.config.sim.ready_timeout_s:g} s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self._log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return lines[-1] if lines else "(no output)"
+
+    def _read_status(self) -> None:
+        msg = self._status_sub.latest()
+        if msg is None:
+            return
+        f = msg.fixed
+        self._truth = GroundTruth(pose=(float(f["x"]), float(f["y"]), float(f["yaw"])),
+                                  sim_time_s=float(f["t"]), distance_m=float(f["distance"]),
+                                  min_clearance_m=float(f["min_clearance"]),
+                                  collisions=int(f["collisions"]),
+                                  deadman_stops=int(f["deadman_stops"]))
+
+    def truth(self) -> GroundTruth:
+        if self._status_sub is not None and self._status_sub.poll():
+            self._read_status()
+        return self._truth
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._own_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+class _SimTicks:
+    """Tick handler of the simulator process: receive, step, publish."""
+
+    def __init__(self, node, period_s: float, parent_pid: int) -> None:
+        self.node = node
+        self.period_s = period_s
+        self.parent_pid = parent_pid
+        self.last_tick = None
+        self.now_ns = 0
+        self.due = 0
+
+    def pre_tick(self, tick: int, now_ns: int) -> None:
+        self.now_ns = now_ns
+
+    def sense(self, tick: int, now_ns: int) -> None:
+        self.node.receive(now_ns)
+
+    def plan(self, tick: int) -> None:
+        if self.last_tick is None:
+            self.due = self.node.ALL_SENSORS
+        else:  # after skipped slots, simulated time keeps up with the wall clock
+            self.due = self.node.sim.step((tick - self.last_tick) * self.period_s)
+        self.last_tick = tick
+
+    def act(self, tick: int) -> bool:
+        self.node.publish(self.due, self.now_ns)
+        self.node.publish_status(self.now_ns)
+        return os.getppid() == self.parent_pid
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the simulator process."""
+    parser = argparse.ArgumentParser(prog="python -m sim.realtime")
+    parser.add_argument("--config")
+    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--parent-pid", type=int, default=os.getppid())
+    args = parser.parse_args(argv)
+
+    from robo_orch.bus.zmq_bus import ZmqBus
+    from robo_orch.config import load_config
+    from robo_orch.loop import FixedRateLoop
+    from sim.node import SimNode
+    from sim.simulator import Simulator
+
+    config = load_config(args.config, args.set)
+    clock = WallClock()
+    bus = ZmqBus(clock, publisher_id=SIM_PUBLISHER_ID, run_dir=args.run_dir,
+                 hwm=config.bus.hwm)
+    sim = Simulator(config.world, config.robot, config.sim, config.safety, config.mission.start)
+    sim.reset(config.sim.seed if args.seed is None else args.seed)
+    node = SimNode(config, sim, bus)
+    rate = config.sim.physics_hz or config.loop.rate_hz
+    loop = FixedRateLoop(clock, int(1e9 / rate), spin_ns=int(config.loop.spin_us * 1e3))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: loop.stop())
+    try:
+        loop.run(_SimTicks(node, 1.0 / rate, args.parent_pid))
+    finally:
+        bus.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
