@@ -185,7 +185,8 @@ class MissionConfig:
     """Where the robot starts and where it must go."""
 
     start: tuple[float, float, float] = option((0.0, 0.0, 0.0), doc="start pose [x, y, yaw]")
-    waypoints: tuple[Point, ...] = option(doc="waypoints [[x, y], ...]; the last is the goal")
+    waypoints: tuple[Point, ...] = option((), doc="waypoints [[x, y], ...]; the last is the "
+                                                  "goal (required)")
     goal_tolerance: float = option(0.25, gt=0, doc="distance at which a waypoint counts "
                                                    "as reached, m")
     time_limit_s: float = option(120.0, gt=0, doc="give up after this much (simulated) time")

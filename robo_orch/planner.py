@@ -48,6 +48,8 @@ class Planner:
         self.flags = 0
         self.winner = -1
         sched.stagger(self.divisors, self.last_run)
+        # enabled from the start: their state is fresh, so they keep the staggered phase
+        self.was_enabled[:] = self.enabled
 
     def plan(self, tick: int) -> None:
         """Run one planning step; the command ends up in :attr:`cmd`."""

@@ -1,0 +1,225 @@
+"""Slow, obviously correct pure-Python references of the planning-core kernels.
+
+The tests compare every compiled kernel with its reference here.  The references
+follow the documented semantics in the plainest way (sorting, lists, numpy
+matrices and an explicit inverse) and return results instead of writing into
+output arrays.  They are not used at run time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from robo_orch.core import safety as sf
+from robo_orch.core import world as w
+
+# --- schedule ----------------------------------------------------------------------
+
+
+def schedule(tick, divisors, enabled, was_enabled, last_run):
+    """Reference of ``schedule.schedule``: (due list, reset list), updating the inputs."""
+    due, reset = [], []
+    for i in range(len(divisors)):
+        if not enabled[i]:
+            was_enabled[i] = 0
+            continue
+        just_enabled = not was_enabled[i]
+        if just_enabled or tick - last_run[i] >= divisors[i]:
+            due.append(i)
+            last_run[i] = tick
+        if just_enabled:
+            reset.append(i)
+        was_enabled[i] = 1
+    return due, reset
+
+
+# --- arbitrate ---------------------------------------------------------------------
+
+
+def arbitrate(proposals, activations, enabled, priorities, blendable):
+    """Reference of ``arbitrate.arbitrate``: (winner, [v, w, total weight, count])."""
+    active = [i for i in range(len(activations)) if enabled[i] and activations[i] > 0]
+    if not active:
+        return -1, [0.0, 0.0, 0.0, 0.0]
+    order = sorted(active, key=lambda i: (-priorities[i], i))
+    winner = order[0]
+    if not blendable[winner]:
+        return winner, [proposals[winner][w.OUT_V], proposals[winner][w.OUT_W], 1.0, 1.0]
+    remaining = 1.0
+    weights = {}
+    for i in order:
+        if not blendable[i]:
+            break
+        a = min(activations[i], 1.0)
+        if a * remaining > 0:
+            weights[i] = a * remaining
+        remaining *= 1.0 - a
+    total = sum(weights.values())
+    v = sum(wt * proposals[i][w.OUT_V] for i, wt in weights.items()) / total
+    om = sum(wt * proposals[i][w.OUT_W] for i, wt in weights.items()) / total
+    return winner, [v, om, total, float(len(weights))]
+
+
+# --- safety ------------------------------------------------------------------------
+
+
+def _ramp(last, target, up_rate, down_rate, dt):
+    """Move towards target: |value| grows at up_rate, shrinks at down_rate (per second)."""
+    if last == target:
+        return target
+    if math.copysign(1, last) != math.copysign(1, target) and last and target:
+        # through zero: time to stop, then accelerate
+        t_stop = abs(last) / down_rate
+        if t_stop >= dt:
+            return last - math.copysign(down_rate * dt, last)
+        return math.copysign(min(abs(target), up_rate * (dt - t_stop)), target)
+    rate = up_rate if abs(target) >= abs(last) else down_rate
+    if abs(target - last) <= rate * dt:
+        return target
+    return last + math.copysign(rate * dt, target - last)
+
+
+def arc_pose(x0, y0, yaw0, v, om, t):
+    """Pose after driving (v, om) for t seconds from (x0, y0, yaw0), exactly."""
+    if abs(om * t) < 1e-9:
+        return x0 + v * t * math.cos(yaw0), y0 + v * t * math.sin(yaw0)
+    r = v / om
+    return (x0 + r * (math.sin(yaw0 + om * t) - math.sin(yaw0)),
+            y0 - r * (math.cos(yaw0 + om * t) - math.cos(yaw0)))
+
+
+def safety(state, scan, limits, proposal_v, proposal_w):
+    """Reference of ``safety.safety`` for valid inputs: (flags, v, w); state untouched."""
+    if state[w.ESTOP] != 0:
+        return sf.ESTOP, 0.0, 0.0
+    lim = {k: limits[getattr(sf, k)] for k in (
+        "L_MAX_SPEED", "L_MAX_REVERSE", "L_MAX_YAW_RATE", "L_MAX_ACCEL", "L_MAX_DECEL",
+        "L_MAX_YAW_ACCEL", "L_MARGIN", "L_HORIZON")}
+    dt = state[w.DT]
+    last_v, last_w = state[w.CMD_V], state[w.CMD_W]
+    flags = 0
+    if state[w.STALE] != 0:
+        v = _ramp(last_v, 0.0, 0.0, lim["L_MAX_DECEL"], dt)
+        om = _ramp(last_w, 0.0, 0.0, lim["L_MAX_YAW_ACCEL"], dt)
+        flags |= sf.STALE_STOP
+    else:
+        v, om = proposal_v, proposal_w
+    factors = [1.0]
+    if v > lim["L_MAX_SPEED"]:
+        factors.append(lim["L_MAX_SPEED"] / v)
+    if v < -lim["L_MAX_REVERSE"]:
+        factors.append(lim["L_MAX_REVERSE"] / -v)
+    if abs(om) > lim["L_MAX_YAW_RATE"]:
+        factors.append(lim["L_MAX_YAW_RATE"] / abs(om))
+    s = min(factors)
+    if s < 1.0:
+        v, om = v * s, om * s
+        flags |= sf.SPEED_CLAMPED
+
+    points = np.asarray(scan)[: max(0, int(state[w.SCAN_COUNT]))]
+    if v != 0 and len(points):
+        x0, y0, yaw0 = state[w.X], state[w.Y], state[w.YAW]
+        thr = state[w.ROBOT_RADIUS] + lim["L_MARGIN"]
+        horizon = lim["L_HORIZON"]
+        n_steps = max(1, min(math.ceil(horizon / 0.05), 200))
+        d_start = np.hypot(points[:, 0] - x0, points[:, 1] - y0)
+        blocked = 0
+        for k in range(1, n_steps + 1):
+            px, py = arc_pose(x0, y0, yaw0, v, om, k * horizon / n_steps)
+            d = np.hypot(points[:, 0] - px, points[:, 1] - py)
+            if np.any((d < thr) & (d <= d_start)):
+                blocked = k
+                break
+        if blocked:
+            free = abs(v) * (blocked - 1) * horizon / n_steps
+            a = lim["L_MAX_DECEL"]
+            # largest u with u * dt + u^2 / (2 a) <= free
+            allowed = max(u for u in np.roots([1 / (2 * a), dt, -free]).real) if free else 0.0
+            if allowed == 0:
+                v = 0.0
+                flags |= sf.COLLISION_STOP
+            elif abs(v) > allowed:
+                om *= allowed / abs(v)
+                v = math.copysign(allowed, v)
+                flags |= sf.COLLISION_SLOW
+
+    v_out = _ramp(last_v, v, lim["L_MAX_ACCEL"], lim["L_MAX_DECEL"], dt)
+    w_out = _ramp(last_w, om, lim["L_MAX_YAW_ACCEL"], lim["L_MAX_YAW_ACCEL"], dt)
+    if v_out != v or w_out != om:
+        flags |= sf.ACCEL_LIMITED
+    v_final = float(np.clip(v_out, -lim["L_MAX_REVERSE"], lim["L_MAX_SPEED"]))
+    w_final = float(np.clip(w_out, -lim["L_MAX_YAW_RATE"], lim["L_MAX_YAW_RATE"]))
+    if v_final != v_out or w_final != w_out:
+        flags |= sf.SPEED_CLAMPED
+    return flags, v_final, w_final
+
+
+# --- estimator ---------------------------------------------------------------------
+
+
+def wrap(a):
+    """Angle wrapped to (-pi, pi]."""
+    a = math.atan2(math.sin(a), math.cos(a))
+    return math.pi if a == -math.pi else a
+
+
+def ekf_predict(x, P, dt, accel_std, yaw_accel_std):
+    """Reference prediction with explicit F and Q matrices; returns (x, P)."""
+    px, py, yaw, v, om = x
+    h = yaw + om * dt / 2
+    x_new = np.array([px + v * dt * math.cos(h), py + v * dt * math.sin(h),
+                      wrap(yaw + om * dt), v, om])
+    F = np.eye(5)
+    F[0, 2:5] = [-v * dt * math.sin(h), dt * math.cos(h), -v * dt * dt / 2 * math.sin(h)]
+    F[1, 2:5] = [v * dt * math.cos(h), dt * math.sin(h), v * dt * dt / 2 * math.cos(h)]
+    F[2, 4] = dt
+    ga = np.array([dt * dt / 2 * math.cos(h), dt * dt / 2 * math.sin(h), 0, dt, 0])
+    gb = np.array([0, 0, dt * dt / 2, 0, dt])
+    Q = accel_std**2 * np.outer(ga, ga) + yaw_accel_std**2 * np.outer(gb, gb)
+    return x_new, F @ P @ F.T + Q
+
+
+def ekf_update(x, P, rows, z, stds, angle_rows=()):
+    """Reference joint linear update (matrix inverse, Joseph form); returns (x, P).
+
+    ``rows`` are the observed state components, ``z`` their measured values.
+    """
+    H = np.zeros((len(rows), 5))
+    for k, j in enumerate(rows):
+        H[k, j] = 1.0
+    R = np.diag(np.asarray(stds, dtype=float) ** 2)
+    innovation = np.asarray(z, dtype=float) - H @ x
+    for k, j in enumerate(rows):
+        if j in angle_rows:
+            innovation[k] = wrap(innovation[k])
+    S = H @ P @ H.T + R
+    K = P @ H.T @ np.linalg.inv(S)
+    A = np.eye(5) - K @ H
+    x_new = x + K @ innovation
+    x_new[2] = wrap(x_new[2])
+    return x_new, A @ P @ A.T + K @ R @ K.T
+
+
+# --- mission -----------------------------------------------------------------------
+
+
+def update_mission(state, path):
+    """Reference of ``mission.update_mission``; updates ``state``, returns 1 on reaching."""
+    if state[w.GOAL_REACHED]:
+        return 0
+    count = int(state[w.PATH_COUNT])
+    if count <= 0:
+        return 0
+    index = min(max(int(state[w.TARGET_INDEX]), 0), count - 1)
+    reached = 0
+    while math.dist((state[w.X], state[w.Y]), path[index]) < state[w.GOAL_TOLERANCE]:
+        if index == count - 1:
+            state[w.GOAL_REACHED] = 1.0
+            reached = 1
+            break
+        index += 1
+    state[w.TARGET_INDEX] = index
+    state[w.TARGET_X], state[w.TARGET_Y] = path[index]
+    return reached
