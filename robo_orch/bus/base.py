@@ -1,0 +1,508 @@
+"""The bus interface: publishers, subscriptions, counters and QoS.
+
+:class:`Bus` owns everything a user calls -- encoding, decoding, sequence and
+drop counting, the QoS buffer, blocking waits -- and a backend fills a few small
+private hooks (the python-can pattern):
+
+* ``_create_sender(topic, hwm) -> Sender``: something whose ``send(frames)``
+  hands ``[topic, header, payload]`` to the transport;
+* ``_create_receiver(topic, hwm) -> Receiver``: a non-blocking
+  ``recv_frames() -> list[bytes] | None`` and a blocking ``wait_readable(timeout_s)``;
+* ``_close()``: release what the backend itself owns.
+
+Both backends carry the same bytes through the same :func:`robo_orch.messages.encode`
+and :func:`robo_orch.messages.decode`.  Nothing is dropped silently: every
+discarded message shows up in a :class:`TopicCounters` field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from collections import deque
+from typing import NamedTuple
+
+import numpy as np
+
+from robo_orch.bus.qos import QoS
+from robo_orch.clock import Clock, PerfClock
+from robo_orch.errors import BusError
+from robo_orch.messages import (
+    DECODE_REASONS,
+    DecodeError,
+    Header,
+    MessageType,
+    decode,
+    encode,
+    frame_id_bytes,
+    message_type,
+)
+
+_TOPIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]{0,99}$")
+_UINT32 = 0xFFFFFFFF
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+_TIMER = PerfClock()  # real time for wait() deadlines, whatever clock stamps messages
+
+
+class Received(NamedTuple):
+    """One received message: read-only views plus the receiver's clock time."""
+
+    header: Header
+    fixed: np.ndarray  #: structured, shape (), read-only
+    var: np.ndarray | None  #: structured, shape (count,), read-only; None if no var part
+    recv_ns: int  #: receiver clock time of the poll that took it from the transport
+
+
+class TopicCounters:
+    """What one subscription received, and everything it discarded and why.
+
+    ``seq_gaps`` counts missing sequence numbers per (publisher id, incarnation);
+    messages a ZeroMQ publisher drops at its high-water mark show up here.  A new
+    incarnation of a publisher id counts in ``restarts`` and starts a new
+    sequence.  A sequence number not above the last one of the same incarnation
+    (a duplicate, or a publisher restarted without a new incarnation) counts in
+    ``out_of_order``; the message is still delivered and becomes the new baseline.
+    ``age_s`` uses the receiver's clock (arrival), which is comparable with
+    ``now_ns`` even when the publisher's clock is another machine's.
+    """
+
+    __slots__ = ("topic", "received", "malformed", "malformed_by_reason", "seq_gaps",
+                 "out_of_order", "restarts", "dropped", "superseded", "truncated",
+                 "last_stamp_ns", "last_recv_ns", "_last_seq")
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.received = 0  #: valid messages
+        self.malformed = 0  #: invalid messages, all reasons
+        self.malformed_by_reason = dict.fromkeys(DECODE_REASONS, 0)
+        self.seq_gaps = 0  #: sequence numbers never seen
+        self.out_of_order = 0
+        self.restarts = 0  #: new incarnations of a known publisher id
+        self.dropped = 0  #: overflow of the queue or of the transport inbox
+        self.superseded = 0  #: replaced before being read (latest QoS, or by latest())
+        self.truncated = 0  #: copy_into calls that did not fit all var elements
+        self.last_stamp_ns: int | None = None
+        self.last_recv_ns: int | None = None
+        self._last_seq: dict[int, tuple[int, int]] = {}
+
+    def age_s(self, now_ns: int) -> float:
+        """Seconds since the newest message arrived (inf if none yet)."""
+        if self.last_recv_ns is None:
+            return math.inf
+        return (now_ns - self.last_recv_ns) * 1e-9
+
+    def as_dict(self) -> dict[str, object]:
+        """A plain snapshot, for summaries and logs."""
+        out = {name: getattr(self, name) for name in self.__slots__ if name[0] != "_"}
+        out["malformed_by_reason"] = dict(self.malformed_by_reason)
+        return out
+
+    def _accept(self, header: Header, recv_ns: int) -> None:
+        key = header.publisher_id
+        last = self._last_seq.get(key)
+        seq = header.seq
+        if last is not None:
+            incarnation, last_seq = last
+            if header.incarnation != incarnation:
+                self.restarts += 1
+            elif seq > last_seq + 1:
+                self.seq_gaps += seq - last_seq - 1
+            elif seq <= last_seq:
+                self.out_of_order += 1
+        self._last_seq[key] = (header.incarnation, seq)
+        self.received += 1
+        self.last_stamp_ns = header.stamp_ns
+        self.last_recv_ns = recv_ns
+
+    def _reject(self, reason: str) -> None:
+        self.malformed += 1
+        self.malformed_by_reason[reason] += 1
+
+    def __repr__(self) -> str:
+        return f"TopicCounters({self.as_dict()})"
+
+
+def copy_into(received: Received, fixed_out: np.ndarray, var_out: np.ndarray | None,
+              counters: TopicCounters | None = None) -> int:
+    """Copy a message into preallocated writable arrays; return the var elements copied.
+
+    ``fixed_out`` has the message's dtype and one element; ``var_out`` is a 1-D
+    array of the var dtype (or None to skip).  If ``var_out`` is too small the
+    rest is cut off and, when given, ``counters.truncated`` is incremented.
+    """
+    # element and byte copies: structured slice assignment is several times slower
+    fixed_out[0 if fixed_out.ndim else ()] = received.fixed
+    var = received.var
+    if var is None or var_out is None:
+        return 0
+    n = var.shape[0]
+    if n > var_out.shape[0]:
+        n = var_out.shape[0]
+        if counters is not None:
+            counters.truncated += 1
+    if (n and var_out.dtype == var.dtype and var_out.flags.c_contiguous
+            and var.flags.c_contiguous):
+        nbytes = n * var.itemsize
+        var_out.view(np.uint8)[:nbytes] = var.view(np.uint8)[:nbytes]
+    elif n:
+        var_out[:n] = var[:n]
+    return n
+
+
+class Sender(ABC):
+    """Backend hook: hands encoded frames of one topic to the transport."""
+
+    @abstractmethod
+    def send(self, frames: list[bytes]) -> None:
+        """Send one message; never blocks (a full transport drops)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the transport resources of this sender."""
+
+
+class Receiver(ABC):
+    """Backend hook: the transport end of one subscription."""
+
+    @abstractmethod
+    def recv_frames(self) -> list[bytes] | None:
+        """The next message's frames, or None if none is waiting (never blocks)."""
+
+    @abstractmethod
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Block (without spinning) until frames may be waiting, or the timeout."""
+
+    def take_overflow(self) -> int:
+        """Messages the transport dropped for this receiver since the last call."""
+        return 0
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the transport resources of this receiver."""
+
+
+class Publisher:
+    """Publishes one message type on one topic, numbering messages from 1."""
+
+    __slots__ = ("topic", "mtype", "frame_id", "sent", "_bus", "_topic_b", "_frame_b",
+                 "_sender", "_send", "_seq", "_clock")
+
+    def __init__(self, bus: Bus, topic: str, mtype: MessageType, frame_id: str,
+                 sender: Sender) -> None:
+        self.topic = topic
+        self.mtype = mtype
+        self.frame_id = frame_id
+        self.sent = 0  #: messages handed to the transport
+        self._bus = bus
+        self._topic_b = topic.encode("ascii")
+        self._frame_b = frame_id_bytes(frame_id)
+        self._sender = sender
+        self._send = sender.send
+        self._seq = 0
+        self._clock = bus.clock
+
+    def publish(self, fixed: np.ndarray, var: np.ndarray | None = None, *,
+                stamp_ns: int | None = None) -> int:
+        """Encode and send one message; return its sequence number.
+
+        ``stamp_ns`` defaults to the bus clock's time now.
+        """
+        seq = self._seq + 1
+        if stamp_ns is None:
+            stamp_ns = self._clock.now_ns()
+        bus = self._bus
+        frames = encode(self.mtype, self._topic_b, fixed, var, seq=seq, stamp_ns=stamp_ns,
+                        publisher_id=bus.publisher_id, incarnation=bus.incarnation,
+                        clock_id=self._clock.clock_id, frame_id=self._frame_b)
+        self._send(frames)
+        self._seq = seq
+        self.sent += 1
+        return seq
+
+    def close(self) -> None:
+        """Stop publishing on this topic and release the transport."""
+        self._bus._drop_publisher(self)
+
+
+class Subscription:
+    """Receives one message type on one topic into a ``latest`` or ``queue`` buffer.
+
+    :meth:`poll` moves everything the transport holds into the buffer (counting
+    and discarding what is malformed); :meth:`latest` and :meth:`take` read it.
+    """
+
+    __slots__ = ("topic", "mtype", "qos", "counters", "_bus", "_receiver", "_recv",
+                 "_topic_b", "_clock", "_is_latest", "_depth", "_slot", "_queue")
+
+    def __init__(self, bus: Bus, topic: str, mtype: MessageType, qos: QoS,
+                 receiver: Receiver) -> None:
+        self.topic = topic
+        self.mtype = mtype
+        self.qos = qos
+        self.counters = TopicCounters(topic)
+        self._bus = bus
+        self._receiver = receiver
+        self._recv = receiver.recv_frames
+        self._topic_b = topic.encode("ascii")
+        self._clock = bus.clock
+        self._is_latest = qos.kind == "latest"
+        self._depth = qos.depth
+        self._slot: Received | None = None
+        self._queue: deque[Received] = deque()
+
+    @property
+    def pending(self) -> int:
+        """Messages buffered and not yet read."""
+        return (self._slot is not None) if self._is_latest else len(self._queue)
+
+    def poll(self) -> int:
+        """Drain the transport without blocking; return how many valid messages came."""
+        recv = self._recv
+        counters = self.counters
+        overflow = self._receiver.take_overflow()
+        if overflow:
+            counters.dropped += overflow
+        frames = recv()
+        if frames is None:
+            return 0
+        now = self._clock.now_ns()
+        mtype = self.mtype
+        topic_b = self._topic_b
+        queue = self._queue
+        new = 0
+        while frames is not None:
+            if not frames or frames[0] != topic_b:
+                counters._reject("frames")
+            else:
+                try:
+                    msg = decode(frames, mtype)
+                except DecodeError as err:
+                    counters._reject(err.reason)
+                else:
+                    header = msg.header
+                    counters._accept(header, now)
+                    received = _new(Received, (header, msg.fixed, msg.var, now))
+                    if self._is_latest:
+                        if self._slot is not None:
+                            counters.superseded += 1
+                        self._slot = received
+                    else:
+                        if len(queue) >= self._depth:
+                            queue.popleft()
+                            counters.dropped += 1
+                        queue.append(received)
+                    new += 1
+            frames = recv()
+        return new
+
+    def latest(self) -> Received | None:
+        """The newest buffered message (consumed); older buffered ones count as superseded."""
+        if self._is_latest:
+            msg = self._slot
+            self._slot = None
+            return msg
+        queue = self._queue
+        if not queue:
+            return None
+        msg = queue.pop()
+        self.counters.superseded += len(queue)
+        queue.clear()
+        return msg
+
+    def take(self) -> list[Received]:
+        """All buffered messages, oldest first (consumed)."""
+        if self._is_latest:
+            msg = self._slot
+            self._slot = None
+            return [] if msg is None else [msg]
+        out = list(self._queue)
+        self._queue.clear()
+        return out
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block until a valid message is buffered (True) or ``timeout_s`` passes (False).
+
+        Polls into the buffer while waiting; sleeps in the transport between
+        polls, so it does not spin.  The timeout is real time, whatever the bus clock.
+        """
+        if self.pending:
+            return True
+        deadline = _TIMER.now_ns() + int(max(timeout_s, 0.0) * 1e9)
+        while True:
+            self.poll()
+            if self.pending:
+                return True
+            remaining = deadline - _TIMER.now_ns()
+            if remaining <= 0:
+                return False
+            self._receiver.wait_readable(remaining * 1e-9)
+
+    def copy_into(self, received: Received, fixed_out: np.ndarray,
+                  var_out: np.ndarray | None) -> int:
+        """:func:`copy_into`, counting truncation in this subscription's counters."""
+        return copy_into(received, fixed_out, var_out, self.counters)
+
+    def close(self) -> None:
+        """Stop receiving and release the transport."""
+        self._bus._drop_subscription(self)
+
+
+class Bus(ABC):
+    """One publisher/subscriber interface; a backend supplies the transport hooks.
+
+    ``publisher_id`` and ``incarnation`` go into every header this bus sends, so
+    receivers can count gaps and restarts per sender.  ``hwm`` is the default
+    per-topic high-water mark (messages) of senders and receivers.
+    """
+
+    def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
+                 hwm: int = 100) -> None:
+        if not 0 <= int(publisher_id) <= _UINT32:
+            raise BusError(f"publisher_id must fit in uint32, got {publisher_id}")
+        if not 0 <= int(incarnation) <= _UINT32:
+            raise BusError(f"incarnation must fit in uint32, got {incarnation}")
+        if int(hwm) < 1:
+            raise BusError(f"hwm must be >= 1, got {hwm}")
+        self.clock = clock
+        self.publisher_id = int(publisher_id)
+        self.incarnation = int(incarnation)
+        self.hwm = int(hwm)
+        self._senders: dict[str, Sender] = {}
+        self._publishers: dict[str, Publisher] = {}
+        self._subscriptions: list[tuple[Subscription, Receiver]] = []
+        self._closed = False
+
+    # --- public ------------------------------------------------------------------
+
+    def publisher(self, topic: str, mtype: MessageType | str | int, *, frame_id: str = "",
+                  hwm: int | None = None) -> Publisher:
+        """A publisher of ``mtype`` on ``topic`` (one per topic per bus)."""
+        self._check_open()
+        _check_topic(topic)
+        if topic in self._publishers:
+            raise BusError(f"topic {topic!r} already has a publisher on this bus; "
+                           "share that Publisher instead of creating a second one")
+        mtype = message_type(mtype)
+        sender = self._sender(topic, hwm)
+        pub = Publisher(self, topic, mtype, frame_id, sender)
+        self._publishers[topic] = pub
+        return pub
+
+    def subscribe(self, topic: str, mtype: MessageType | str | int,
+                  qos: QoS | str | None = None, *, hwm: int | None = None) -> Subscription:
+        """Subscribe to ``topic``; ``qos`` defaults to ``QoS.latest()`` (or a string)."""
+        self._check_open()
+        _check_topic(topic)
+        mtype = message_type(mtype)
+        if qos is None:
+            qos = QoS.latest()
+        elif isinstance(qos, str):
+            qos = QoS.parse(qos)
+        receiver = self._create_receiver(topic, self._hwm(hwm))
+        sub = Subscription(self, topic, mtype, qos, receiver)
+        self._subscriptions.append((sub, receiver))
+        return sub
+
+    def send_raw(self, topic: str, frames: list[bytes]) -> None:
+        """Send frames as they are on ``topic`` (for tests, bridges and replay)."""
+        self._check_open()
+        _check_topic(topic)
+        self._sender(topic, None).send(list(frames))
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """Open subscriptions of this bus."""
+        return tuple(sub for sub, _ in self._subscriptions)
+
+    @property
+    def publishers(self) -> tuple[Publisher, ...]:
+        """Open publishers of this bus."""
+        return tuple(self._publishers.values())
+
+    def close(self) -> None:
+        """Close every publisher and subscription, then the backend (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for sub, receiver in self._subscriptions:
+            sub._recv = _closed_recv
+            receiver.close()
+        self._subscriptions.clear()
+        for pub in self._publishers.values():
+            pub._send = _closed_send
+        for sender in self._senders.values():
+            sender.close()
+        self._senders.clear()
+        self._publishers.clear()
+        self._close()
+
+    def __enter__(self) -> Bus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- backend hooks -------------------------------------------------------------
+
+    @abstractmethod
+    def _create_sender(self, topic: str, hwm: int) -> Sender:
+        """Create the transport end that sends ``topic``."""
+
+    @abstractmethod
+    def _create_receiver(self, topic: str, hwm: int) -> Receiver:
+        """Create the transport end of one subscription to ``topic``."""
+
+    def _close(self) -> None:  # noqa: B027  (optional hook)
+        """Release what the backend owns beyond its senders and receivers."""
+
+    # --- internals -----------------------------------------------------------------
+
+    def _hwm(self, hwm: int | None) -> int:
+        if hwm is None:
+            return self.hwm
+        if int(hwm) < 1:
+            raise BusError(f"hwm must be >= 1, got {hwm}")
+        return int(hwm)
+
+    def _sender(self, topic: str, hwm: int | None) -> Sender:
+        sender = self._senders.get(topic)
+        if sender is None:
+            sender = self._create_sender(topic, self._hwm(hwm))
+            self._senders[topic] = sender
+        return sender
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusError("the bus is closed")
+
+    def _drop_publisher(self, pub: Publisher) -> None:
+        if self._publishers.get(pub.topic) is pub:
+            del self._publishers[pub.topic]
+            pub._send = _closed_send
+            sender = self._senders.pop(pub.topic, None)
+            if sender is not None:
+                sender.close()
+
+    def _drop_subscription(self, sub: Subscription) -> None:
+        for i, (known, receiver) in enumerate(self._subscriptions):
+            if known is sub:
+                del self._subscriptions[i]
+                sub._recv = _closed_recv
+                receiver.close()
+                return
+
+
+def _closed_send(frames: list[bytes]) -> None:
+    raise BusError("publish on a closed publisher or bus")
+
+
+def _closed_recv() -> list[bytes] | None:
+    raise BusError("poll on a closed subscription or bus")
+
+
+def _check_topic(topic: str) -> None:
+    # no '.': the zmq backend maps '/' to '.' in socket file names
+    if not isinstance(topic, str) or not _TOPIC.match(topic):
+        raise BusError(f"bad topic {topic!r}: use letters, digits and _ / - "
+                       "(at most 100 characters, not starting with a separator)")

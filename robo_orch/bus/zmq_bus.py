@@ -1,0 +1,173 @@
+"""The ZeroMQ bus: one PUB socket per published topic, one SUB socket per subscription.
+
+Each topic has one endpoint.  By default it is
+``ipc://{run_dir}/{topic with '/' replaced by '.'}.sock``; every process of one
+robot must be given the same ``run_dir`` (the default is a new private
+temporary directory, so only this process knows it).  ``endpoints`` maps a topic
+to another address, e.g. ``{"sensor/scan": "tcp://127.0.0.1:5555"}``; a
+publisher may bind ``tcp://host:*`` and report the chosen port through
+:meth:`ZmqBus.endpoint`.
+
+Security: ``tcp://`` endpoints are unauthenticated and unencrypted.  Use them
+only on a trusted network until CURVE key support lands in this backend; the
+design requires CURVE keys for tcp between machines in production.
+
+Every socket sets ``LINGER`` to 0 and its own high-water mark (``SNDHWM`` on
+publishers, ``RCVHWM`` on subscriptions).  A PUB socket at its high-water mark
+drops whole messages without telling anyone; the subscriber sees them as
+``seq_gaps``.  Only one process may bind a given ipc endpoint: a second bind
+takes the path over silently, so give each topic one publisher.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+
+import zmq
+
+from robo_orch.bus.base import Bus, Publisher, Receiver, Sender
+from robo_orch.clock import Clock
+from robo_orch.errors import BusError
+
+_IPC_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
+
+
+class _ZmqSender(Sender):
+    """A bound PUB socket; removes its ipc socket file on close (if still ours)."""
+
+    __slots__ = ("socket", "_send", "_path", "_inode")
+
+    def __init__(self, socket: zmq.Socket, path: str | None) -> None:
+        self.socket = socket
+        self._send = socket.send_multipart
+        self._path = path
+        self._inode = _inode(path) if path else None
+
+    def send(self, frames: list[bytes]) -> None:
+        # PUB never blocks: at the high-water mark the message is dropped
+        self._send(frames, zmq.NOBLOCK, copy=True)
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+        # another process may have re-bound the same path since: leave its file alone
+        if self._path and self._inode is not None and _inode(self._path) == self._inode:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
+
+
+class _ZmqReceiver(Receiver):
+    """A connected SUB socket receiving every message sent to one endpoint."""
+
+    __slots__ = ("socket", "_recv")
+
+    def __init__(self, socket: zmq.Socket) -> None:
+        self.socket = socket
+        self._recv = socket.recv_multipart
+
+    def recv_frames(self) -> list[bytes] | None:
+        try:
+            return self._recv(zmq.NOBLOCK, copy=True)
+        except zmq.Again:
+            return None
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        return bool(self.socket.poll(max(0, math.ceil(timeout_s * 1000)), zmq.POLLIN))
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+
+
+class ZmqBus(Bus):
+    """Bus over ZeroMQ PUB/SUB (see the module docstring for endpoints and security).
+
+    ``context`` defaults to a new :class:`zmq.Context` owned (and terminated on
+    :meth:`close`) by this bus; a context passed in is left running.
+    """
+
+    def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
+                 hwm: int = 100, run_dir: str | os.PathLike[str] | None = None,
+                 endpoints: dict[str, str] | None = None,
+                 context: zmq.Context | None = None) -> None:
+        super().__init__(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm)
+        self._own_run_dir = run_dir is None
+        self.run_dir = tempfile.mkdtemp(prefix="robo_orch-") if run_dir is None else str(run_dir)
+        self._endpoints = dict(endpoints or {})
+        self._bound: dict[str, str] = {}  # topic -> endpoint actually bound here
+        self._own_context = context is None
+        self.context = zmq.Context() if context is None else context
+
+    def endpoint(self, topic: str) -> str:
+        """The address of ``topic``: the one bound here if any, else the configured one."""
+        bound = self._bound.get(topic)
+        if bound is not None:
+            return bound
+        configured = self._endpoints.get(topic)
+        if configured is not None:
+            return configured
+        path = os.path.join(self.run_dir, topic.replace("/", ".") + ".sock")
+        if len(os.fsencode(path)) > _IPC_PATH_MAX:
+            raise BusError(f"ipc socket path {path!r} is longer than {_IPC_PATH_MAX} bytes; "
+                           "use a shorter run_dir or a tcp endpoint for this topic")
+        return "ipc://" + path
+
+    def _socket(self, kind: int, hwm_option: int, hwm: int) -> zmq.Socket:
+        try:
+            sock = self.context.socket(kind)
+        except zmq.ZMQError as err:
+            raise BusError(f"cannot create a ZeroMQ socket: {err}") from err
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(hwm_option, hwm)
+        return sock
+
+    def _create_sender(self, topic: str, hwm: int) -> Sender:
+        address = self.endpoint(topic)
+        path = None
+        if address.startswith("ipc://"):
+            path = address[len("ipc://"):]
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        sock = self._socket(zmq.PUB, zmq.SNDHWM, hwm)
+        try:
+            sock.bind(address)
+        except zmq.ZMQError as err:
+            sock.close(linger=0)
+            raise BusError(f"cannot bind {address} for topic {topic!r}: {err}") from err
+        self._bound[topic] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        return _ZmqSender(sock, path)
+
+    def _create_receiver(self, topic: str, hwm: int) -> Receiver:
+        address = self.endpoint(topic)
+        if address.endswith(":*"):
+            raise BusError(f"cannot connect to the wildcard endpoint {address} of {topic!r}: "
+                           "pass the address the publisher reported by ZmqBus.endpoint()")
+        sock = self._socket(zmq.SUB, zmq.RCVHWM, hwm)
+        # one PUB per endpoint, so take everything: foreign frames are counted, not hidden
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+        try:
+            sock.connect(address)
+        except zmq.ZMQError as err:
+            sock.close(linger=0)
+            raise BusError(f"cannot connect to {address} for topic {topic!r}: {err}") from err
+        return _ZmqReceiver(sock)
+
+    def _close(self) -> None:
+        self._bound.clear()
+        if self._own_context:
+            self.context.term()
+        if self._own_run_dir:
+            # only our own socket files were in it, and they are gone by now
+            with contextlib.suppress(OSError):
+                os.rmdir(self.run_dir)
+
+    def _drop_publisher(self, pub: Publisher) -> None:
+        super()._drop_publisher(pub)
+        self._bound.pop(pub.topic, None)
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
