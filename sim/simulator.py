@@ -1,0 +1,328 @@
+"""The simulator core: ``reset(seed) / step(dt)`` over the world, robot and sensor models.
+
+The backends (lockstep, realtime) own the bus; this class owns the physics, the
+actuator-side checks (limits, latched e-stop, deadman), the sensor schedules and
+the ground-truth bookkeeping.  Time is kept in integer nanoseconds so sensor
+schedules are phase-stable: a 10 Hz lidar stepped with dt = 0.02 s fires on
+exactly every 5th step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+# isort: off
+import robo_orch  # noqa: F401  (sets numba's cache directory before numba is imported)
+import numba
+import numpy as np
+# isort: on
+
+from robo_orch.errors import BackendError, ConfigError
+from sim.geometry import WorldMap, check_placement, clearance
+from sim.robot import STATE_LEN, V_LEFT, V_RIGHT, YAW, X, Y, step_diff_drive, wrap_angle
+from sim.sensors import Imu, Lidar, WheelOdometry
+
+if TYPE_CHECKING:
+    from robo_orch.config_schema import RobotConfig, SafetyConfig, SimConfig, WorldConfig
+
+ODOM = 1  #: step() flag: a wheel odometry measurement is due
+IMU = 2  #: step() flag: an IMU measurement is due
+SCAN = 4  #: step() flag: a lidar scan is due
+
+# indices of the physics kernel's ``info`` output
+INFO_CLEARANCE = 0  #: clearance of the robot centre after the step (before any restore), m
+INFO_MOVED = 1  #: distance the centre moved in the step, m
+INFO_COLLIDED = 2  #: 1.0 when the step ended in collision and was undone
+INFO_LEN = 3
+
+_NS = 1_000_000_000
+
+
+@numba.njit(
+    "void(float64[::1], float64[::1], float64, float64, float64, float64, float64, float64, "
+    "float64, float64[:, ::1], float64[:, ::1], float64[:, ::1], int64[::1])",
+    cache=True,
+)
+def physics_step(state, info, cmd_left, cmd_right, dt, tau, wheel_base, max_wheel_speed,
+                 radius, segments, circles, poly_xy, poly_offsets):
+    """One robot step plus the collision test; a colliding step is undone, wheels stopped."""
+    x0 = state[X]
+    y0 = state[Y]
+    yaw0 = state[YAW]
+    step_diff_drive(state, cmd_left, cmd_right, dt, tau, wheel_base, max_wheel_speed)
+    c = clearance(state[X], state[Y], segments, circles, poly_xy, poly_offsets)
+    info[INFO_CLEARANCE] = c
+    if c < radius:
+        state[X] = x0
+        state[Y] = y0
+        state[YAW] = yaw0
+        state[V_LEFT] = 0.0
+        state[V_RIGHT] = 0.0
+        info[INFO_MOVED] = 0.0
+        info[INFO_COLLIDED] = 1.0
+    else:
+        info[INFO_MOVED] = math.hypot(state[X] - x0, state[Y] - y0)
+        info[INFO_COLLIDED] = 0.0
+
+
+class _Schedule:
+    """Due times k * 1e9 / rate ns (k = 1, 2, ...) of one sensor, without drift."""
+
+    __slots__ = ("rate", "index", "next_ns")
+
+    def __init__(self, rate_hz: float) -> None:
+        self.rate = float(rate_hz)
+        self.reset()
+
+    def reset(self) -> None:
+        self.index = 1
+        self.next_ns = round(_NS / self.rate)
+
+    def due(self, t_ns: int) -> bool:
+        """True once per step in which one or more due times were reached."""
+        if t_ns < self.next_ns:
+            return False
+        k = max(self.index + 1, int(t_ns * self.rate / _NS))
+        while round(k * _NS / self.rate) <= t_ns:
+            k += 1
+        self.index = k
+        self.next_ns = round(k * _NS / self.rate)
+        return True
+
+
+class Simulator:
+    """A differential-drive robot with lidar, wheel odometry and IMU in a 2D world."""
+
+    def __init__(self, world: WorldConfig, robot: RobotConfig, sim: SimConfig,
+                 safety: SafetyConfig, start: tuple[float, float, float]) -> None:
+        self.world_map = WorldMap.from_config(world)
+        self.robot_cfg = robot
+        self.sim_cfg = sim
+        self.safety_cfg = safety
+        self.start = (float(start[0]), float(start[1]), float(start[2]))
+        self.radius = float(robot.radius)
+        self.wheel_base = float(robot.wheel_base)
+        self.max_wheel_speed = float(robot.max_wheel_speed)
+        self.tau = float(robot.motor_time_constant)
+        self._deadman_ns = round(safety.deadman_s * _NS)
+
+        self.lidar = Lidar(sim.lidar)
+        self.odometry = WheelOdometry(sim.odom_noise_std)
+        self.imu = Imu(sim.imu_yaw_rate_noise_std, sim.imu_yaw_rate_bias,
+                       sim.imu_accel_noise_std)
+        self._odom_sched = _Schedule(sim.odom_rate_hz)
+        self._imu_sched = _Schedule(sim.imu_rate_hz)
+        self._scan_sched = _Schedule(sim.lidar.rate_hz)
+
+        #: ground truth (x, y, yaw, v_left, v_right); read it, do not write it
+        self.state = np.zeros(STATE_LEN, dtype=np.float64)
+        self._info = np.zeros(INFO_LEN, dtype=np.float64)
+        # sensor outputs, refreshed in place when due
+        self.odom = self.odometry.values
+        self.imu_gyro = self.imu.gyro
+        self.imu_accel = self.imu.accel
+        self.scan_angles = self.lidar.angles
+        self.scan_ranges = self.lidar.ranges
+        #: valid entries of ``scan_angles`` / ``scan_ranges`` (every ray, every scan)
+        self.scan_count = self.lidar.rays
+        self.lidar_range_min = self.lidar.range_min
+        self.lidar_range_max = self.lidar.range_max
+        self.reset(sim.seed)
+
+    # --- episode ---------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> None:
+        """Back to the start pose at time 0 with zeroed counters; re-seed every noise source.
+
+        ``seed`` None uses ``SimConfig.seed``.  The lidar, odometry and IMU draw from
+        independent streams, so changing one sensor's settings leaves the others'
+        noise unchanged.  Every sensor output holds a measurement taken at time 0
+        (not counted in the ``*_seq`` counters, which count measurements made by
+        :meth:`step`).
+        """
+        self.seed = int(self.sim_cfg.seed if seed is None else seed)
+        lidar_ss, odom_ss, imu_ss = np.random.SeedSequence(self.seed).spawn(3)
+        self._rng_lidar = np.random.Generator(np.random.PCG64(lidar_ss))
+        self._rng_odom = np.random.Generator(np.random.PCG64(odom_ss))
+        self._rng_imu = np.random.Generator(np.random.PCG64(imu_ss))
+
+        self.state[:] = 0.0
+        self.state[X], self.state[Y] = self.start[0], self.start[1]
+        self.state[YAW] = wrap_angle(self.start[2])
+        self.t_ns = 0
+        self._cmd_left = 0.0
+        self._cmd_right = 0.0
+        self._cmd_t_ns = 0
+        self._have_cmd = False
+        self._deadman_active = False
+        self.estop = False
+        self.in_collision = False
+        self.collisions = 0
+        self.deadman_stops = 0
+        self.rejected_commands = 0
+        self.distance = 0.0
+        self.steps = 0
+        self.min_clearance = self.world_map.clearance(*self.start[:2]) - self.radius
+        for sched in (self._odom_sched, self._imu_sched, self._scan_sched):
+            sched.reset()
+        self.odom_seq = self.imu_seq = self.scan_seq = 0
+        # real data from time 0, so publishing before the first step publishes the truth
+        self._measure(ODOM | IMU | SCAN, 0.0)
+
+    def validate_start(self, source: str = "config") -> float:
+        """Raise :class:`ConfigError` if the start disc overlaps an obstacle or leaves the bounds.
+
+        Returns the start clearance (centre clearance minus the robot radius), m.
+        """
+        x, y, yaw = self.start
+        margin = check_placement(self.world_map, x, y, self.radius)
+        if not math.isfinite(yaw):
+            raise ConfigError(source, "mission.start", "yaw must be finite")
+        if margin < 0.0:
+            raise ConfigError(source, "mission.start",
+                              f"start ({x:g}, {y:g}) overlaps an obstacle or leaves the "
+                              f"world: clearance {margin + self.radius:.3f} m < robot radius "
+                              f"{self.radius:g} m")
+        return margin
+
+    # --- actuator side ---------------------------------------------------------------
+    def set_command(self, v: float, w: float, t: float | None = None) -> None:
+        """Accept a (v, w) command stamped ``t`` s (None: now), clamped to every limit.
+
+        Speed, reverse speed and yaw rate are clamped to the safety limits; if a wheel
+        would exceed ``max_wheel_speed`` both wheels are scaled together, keeping the
+        curvature.  A non-finite command is replaced by a stop and counted in
+        ``rejected_commands``; while the e-stop is engaged every command is a stop.
+        """
+        v = float(v)
+        w = float(w)
+        if not (math.isfinite(v) and math.isfinite(w)):
+            self.rejected_commands += 1
+            v = w = 0.0
+        s = self.safety_cfg
+        v = min(max(v, -s.max_reverse), s.max_speed)
+        w = min(max(w, -s.max_yaw_rate), s.max_yaw_rate)
+        half = 0.5 * w * self.wheel_base
+        left = v - half
+        right = v + half
+        peak = max(abs(left), abs(right))
+        if peak > self.max_wheel_speed:
+            scale = self.max_wheel_speed / peak
+            left *= scale
+            right *= scale
+        if self.estop:
+            left = right = 0.0  # a command sent while e-stopped never runs later
+        self._cmd_left = left
+        self._cmd_right = right
+        self._cmd_t_ns = self.t_ns if t is None else round(float(t) * _NS)
+        self._have_cmd = True
+
+    @property
+    def wheel_command(self) -> tuple[float, float]:
+        """The clamped wheel speed command (left, right) last accepted, m/s."""
+        return self._cmd_left, self._cmd_right
+
+    def set_estop(self, engaged: bool) -> None:
+        """Latch (True) or release (False) the e-stop; engaging also drops the stored command.
+
+        After a release the robot stays stopped until a new command arrives.
+        """
+        if engaged:
+            self._cmd_left = self._cmd_right = 0.0
+        self.estop = bool(engaged)
+
+    # --- physics -----------------------------------------------------------------------
+    def step(self, dt: float) -> int:
+        """Advance by ``dt`` s; return ODOM | IMU | SCAN flags of the sensors refreshed."""
+        dt_ns = round(dt * _NS)
+        if dt_ns <= 0:
+            raise BackendError(f"simulator step dt must be positive, got {dt!r}")
+        dt = dt_ns / _NS
+        left = self._cmd_left
+        right = self._cmd_right
+        if self.estop:
+            left = right = 0.0
+        elif self.t_ns - self._cmd_t_ns > self._deadman_ns:
+            if self._have_cmd and not self._deadman_active:
+                self.deadman_stops += 1
+            self._deadman_active = True
+            left = right = 0.0
+        else:
+            self._deadman_active = False
+
+        state = self.state
+        v_before = 0.5 * (state[V_LEFT] + state[V_RIGHT])
+        wm = self.world_map
+        info = self._info
+        physics_step(state, info, left, right, dt, self.tau, self.wheel_base,
+                     self.max_wheel_speed, self.radius, wm.segments, wm.circles,
+                     wm.poly_xy, wm.poly_offsets)
+        self.t_ns += dt_ns
+        self.steps += 1
+        margin = info[INFO_CLEARANCE] - self.radius
+        if margin < self.min_clearance:
+            self.min_clearance = margin
+        if info[INFO_COLLIDED] != 0.0:
+            if not self.in_collision:
+                self.collisions += 1
+            self.in_collision = True
+        elif info[INFO_MOVED] > 0.0:
+            self.in_collision = False  # the contact episode ends when the robot drives free
+            self.distance += info[INFO_MOVED]
+
+        t_ns = self.t_ns
+        flags = 0
+        if self._odom_sched.due(t_ns):
+            flags |= ODOM
+            self.odom_seq += 1
+        if self._imu_sched.due(t_ns):
+            flags |= IMU
+            self.imu_seq += 1
+        if self._scan_sched.due(t_ns):
+            flags |= SCAN
+            self.scan_seq += 1
+        if flags:
+            self._measure(flags, (0.5 * (state[V_LEFT] + state[V_RIGHT]) - v_before) / dt)
+        return flags
+
+    def _measure(self, flags: int, accel_forward: float) -> None:
+        """Refresh the outputs of the sensors in ``flags`` from the current truth."""
+        state = self.state
+        t_ns = self.t_ns
+        if flags & ODOM:
+            self.odometry.measure(state[V_LEFT], state[V_RIGHT], self._rng_odom)
+            self.odom_t_ns = t_ns
+        if flags & IMU:
+            v = 0.5 * (state[V_LEFT] + state[V_RIGHT])
+            w = (state[V_RIGHT] - state[V_LEFT]) / self.wheel_base
+            self.imu.measure(v, w, accel_forward, self._rng_imu)
+            self.imu_t_ns = t_ns
+        if flags & SCAN:
+            self.lidar.measure(self.world_map, state[X], state[Y], state[YAW], self._rng_lidar)
+            self.scan_t_ns = t_ns
+
+    # --- ground truth --------------------------------------------------------------------
+    @property
+    def pose(self) -> tuple[float, float, float]:
+        """True pose (x, y, yaw)."""
+        s = self.state
+        return float(s[X]), float(s[Y]), float(s[YAW])
+
+    @property
+    def v(self) -> float:
+        """True forward speed, m/s."""
+        return 0.5 * float(self.state[V_LEFT] + self.state[V_RIGHT])
+
+    @property
+    def w(self) -> float:
+        """True yaw rate, rad/s."""
+        return float(self.state[V_RIGHT] - self.state[V_LEFT]) / self.wheel_base
+
+    @property
+    def t(self) -> float:
+        """Simulated time since reset, s."""
+        return self.t_ns / _NS
+
+    def clearance(self) -> float:
+        """Current clearance of the robot's surface (centre clearance minus radius), m."""
+        return self.world_map.clearance(self.state[X], self.state[Y]) - self.radius
