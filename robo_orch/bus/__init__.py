@@ -8,14 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from robo_orch.bus.base import (
-    Bus,
-    Publisher,
-    Received,
-    Subscription,
-    TopicCounters,
-    copy_into,
-)
+from robo_orch.bus.base import Bus, Publisher, Subscription
+from robo_orch.bus.counters import Received, TopicCounters, copy_into
 from robo_orch.bus.memory import MemoryBus, MemoryHub
 from robo_orch.bus.qos import QoS
 
