@@ -173,7 +173,7 @@ class Controller:
         world.scan[:2] = pts
         world.state[W.SCAN_COUNT] = 2
         fieldmod.build_field(world.scan, 2, 0.0, 0.0, world.state, world.field,
-                             fieldmod.alloc_field_scratch(world.field))
+                             fieldmod.alloc_field_scratch(world.field.shape))
         fieldmod.nearest_distance(world.scan, 2, 0.0, 0.0)
         planner = Planner(self.config, world)
         for tick in range(int(max(planner.divisors.max(), 1)) + 1):

@@ -76,6 +76,8 @@ class FixedRateLoop:
         self.start_ns = 0
         self._stop = False
         self._gc_cost_ns = 50_000
+        #: wall time the last run took, from its first tick to its end (stopwatch), ns
+        self.elapsed_ns = 0
 
     def stop(self) -> None:
         """Ask the loop to end after the current tick (safe from a signal handler)."""
@@ -92,6 +94,7 @@ class FixedRateLoop:
             gc.freeze()
             gc.disable()
         self.start_ns = start = clock.now_ns()
+        begin = sw.now_ns()
         k = 0
         prev_start = None
         try:
@@ -134,6 +137,7 @@ class FixedRateLoop:
                 if slack_gc:
                     self._collect_in_slack(start + k * period)
         finally:
+            self.elapsed_ns = sw.now_ns() - begin
             if slack_gc:
                 gc.unfreeze()
                 if was_enabled:

@@ -43,7 +43,7 @@ class Sensing:
         n = world.scan.shape[0]
         self.angles = np.zeros(n)
         self.ranges = np.zeros(n)
-        self.scratch = field.alloc_field_scratch(world.field)
+        self.scratch = field.alloc_field_scratch(world.field.shape)
         self.range_min = 0.0
         self.range_max = np.inf
         self.last_input_ns = {role: None for role in self.subs}
@@ -124,7 +124,7 @@ class Sensing:
             if counters.received == 0:
                 stale = True
                 continue
-            if now_ns - counters.last_stamp_ns > self.max_age_ns[role]:
+            if now_ns - counters.last_recv_ns > self.max_age_ns[role]:
                 stale = True
         self.world.state[W.STALE] = 1.0 if stale else 0.0
 
@@ -133,7 +133,7 @@ class Sensing:
         out = []
         for role in self.required:
             c = self.subs[role].counters
-            if c.received == 0 or now_ns - c.last_stamp_ns > self.max_age_ns[role]:
+            if c.received == 0 or now_ns - c.last_recv_ns > self.max_age_ns[role]:
                 out.append(role)
         return out
 

@@ -77,13 +77,12 @@ def run_mission(
         previous = {sig: signal.signal(sig, lambda *_: loop.stop())
                     for sig in (signal.SIGINT, signal.SIGTERM)}
         startup_s = time.perf_counter() - t_start
-        wall0 = time.perf_counter()
         try:
             loop.run(controller)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            wall = time.perf_counter() - wall0
+            wall = loop.elapsed_ns * 1e-9
             controller.publish_stop()
         if not controller.end_reason:
             controller.end_reason = "interrupted"
