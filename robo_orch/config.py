@@ -307,7 +307,7 @@ def world_clearance(world: WorldConfig, x: float, y: float) -> float:
     if world.bounds:
         x0, y0, x1, y1 = world.bounds
         corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-        segments += list(zip(corners, corners[1:] + corners[:1]))
+        segments += list(zip(corners, corners[1:] + corners[:1], strict=True))
         if not (x0 <= x <= x1 and y0 <= y <= y1):
             return 0.0
     segments += [(w.start, w.end) for w in world.walls]
@@ -315,7 +315,7 @@ def world_clearance(world: WorldConfig, x: float, y: float) -> float:
         pts = list(poly.points)
         if _inside_polygon(pts, x, y):
             return 0.0
-        segments += list(zip(pts, pts[1:] + pts[:1]))
+        segments += list(zip(pts, pts[1:] + pts[:1], strict=True))
     for (ax, ay), (bx, by) in segments:
         best = min(best, _segment_distance(ax, ay, bx, by, x, y))
     for c in world.circles:
@@ -332,7 +332,7 @@ def _segment_distance(ax: float, ay: float, bx: float, by: float, x: float, y: f
 
 def _inside_polygon(pts: list[tuple[float, float]], x: float, y: float) -> bool:
     inside = False
-    for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1]):
+    for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1], strict=True):
         if (ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay):
             inside = not inside
     return inside

@@ -15,8 +15,9 @@ def describe_config(config: Config) -> str:
     """What would run with this config, one fact per line."""
     c = config
     lines = [f"config {c.source}: OK",
-             f"loop      {c.loop.rate_hz:g} Hz, overrun={c.loop.overrun}, spin={c.loop.spin_us:g} us,"
-             f" realtime_priority={c.loop.realtime_priority}, cpu={c.loop.cpu}, gc={c.loop.gc_mode}",
+             f"loop      {c.loop.rate_hz:g} Hz, overrun={c.loop.overrun}, "
+             f"spin={c.loop.spin_us:g} us, realtime_priority={c.loop.realtime_priority}, "
+             f"cpu={c.loop.cpu}, gc={c.loop.gc_mode}",
              f"bus       {c.bus.backend} (hwm {c.bus.hwm}); simulator backend {c.sim.backend},"
              f" seed {c.sim.seed}",
              "inputs"]
@@ -44,3 +45,51 @@ def describe_config(config: Config) -> str:
                  f" time limit {m.time_limit_s:g} s")
     lines.append(f"success   {_fields(c.success)}")
     return "\n".join(lines)
+
+
+def config_reference_markdown() -> str:
+    """The README's config reference, generated from the schema's docs."""
+    from robo_orch import schema
+    from robo_orch.config import TopicsConfig
+    from robo_orch.config_schema import (
+        BehaviorEntry,
+        BusConfig,
+        Circle,
+        EstimatorConfig,
+        InputConfig,
+        LidarConfig,
+        LoopConfig,
+        MissionConfig,
+        PerceptionConfig,
+        Polygon,
+        RobotConfig,
+        SafetyConfig,
+        SimConfig,
+        SuccessConfig,
+        Wall,
+        WorldConfig,
+    )
+
+    sections = [("[loop]", LoopConfig), ("[bus]", BusConfig), ("[topics]", TopicsConfig),
+                ("[inputs.odom], [inputs.imu], [inputs.scan]", InputConfig),
+                ("[safety]", SafetyConfig), ("[robot]", RobotConfig),
+                ("[estimator]", EstimatorConfig), ("[perception]", PerceptionConfig),
+                ("[sim]", SimConfig), ("[sim.lidar]", LidarConfig), ("[world]", WorldConfig),
+                ("[[world.walls]]", Wall), ("[[world.circles]]", Circle),
+                ("[[world.polygons]]", Polygon), ("[mission]", MissionConfig),
+                ("[success]", SuccessConfig), ("[behaviors.NAME]", BehaviorEntry)]
+    out = []
+    for title, cls in sections:
+        out.append(f"#### `{title}`\n")
+        out.append("| key | type | default | meaning |")
+        out.append("| --- | --- | --- | --- |")
+        for name, typ, default, doc in schema.describe(cls):
+            if dataclasses.is_dataclass(default):
+                default = "(table)"
+            out.append(f"| `{name}` | {typ} | `{default!r}` | {doc} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(config_reference_markdown())

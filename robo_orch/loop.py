@@ -148,7 +148,10 @@ class FixedRateLoop:
         counts = gc.get_count()
         if counts[0] < _GC_THRESHOLDS[0]:
             return
-        generation = 2 if counts[2] >= _GC_THRESHOLDS[2] else 1 if counts[1] >= _GC_THRESHOLDS[1] else 0
+        if counts[2] >= _GC_THRESHOLDS[2]:
+            generation = 2
+        else:
+            generation = 1 if counts[1] >= _GC_THRESHOLDS[1] else 0
         slack = next_deadline - self.clock.now_ns()
         forced = counts[0] >= _GC_THRESHOLDS[0] * _GC_FORCE_FACTOR
         if slack < 2 * self._gc_cost_ns and not forced:

@@ -109,7 +109,7 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
                     raise ConfigError(source, key, f"expected {len(args)} values, "
                                       f"got {len(value)}")
                 return tuple(_convert(a, v, source, f"{key}[{i}]")
-                             for i, (a, v) in enumerate(zip(args, value)))
+                             for i, (a, v) in enumerate(zip(args, value, strict=True)))
             elem = args[0] if args else Any
             return tuple(_convert(elem, v, source, f"{key}[{i}]") for i, v in enumerate(value))
     elif origin in (dict, Mapping):

@@ -22,7 +22,7 @@ from pathlib import Path
 from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.bus import Bus, QoS
 from robo_orch.clock import Clock, WallClock
-from robo_orch.errors import BackendError, BackendTimeout
+from robo_orch.errors import BackendError, BackendTimeout, ConfigError
 
 LOOP_PUBLISHER_ID = 1
 SIM_PUBLISHER_ID = 2
@@ -50,6 +50,10 @@ class RealtimeBackend(SimBackend):
     def make_bus(self, clock: Clock) -> Bus:
         from robo_orch.bus.zmq_bus import ZmqBus
 
+        if self.config.bus.backend != "zmq":
+            raise ConfigError(self.config.source, "bus.backend",
+                              f"the realtime simulator runs in another process and needs the "
+                              f"'zmq' bus, not '{self.config.bus.backend}' (or use --lockstep)")
         return ZmqBus(clock, publisher_id=LOOP_PUBLISHER_ID, run_dir=self.run_dir,
                       hwm=self.config.bus.hwm)
 
