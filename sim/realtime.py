@@ -40,6 +40,7 @@ class RealtimeBackend(SimBackend):
         self.run_dir = self.config.bus.run_dir or tempfile.mkdtemp(prefix="robo_orch-")
         self._own_run_dir = not self.config.bus.run_dir
         self._status_sub = None
+        self._last_status = None
         self._truth = GroundTruth()
         self._log_path = Path(self.run_dir) / "sim.log"
 
@@ -73,7 +74,7 @@ class RealtimeBackend(SimBackend):
         log.close()
         deadline = self.clock.now_ns() + int(self.config.sim.ready_timeout_s * 1e9)
         while self.clock.now_ns() < deadline:
-            if self._status_sub.wait(0.05) and self._status_sub.poll():
+            if self._status_sub.wait(0.05):
                 self._read_status()
                 return
             if self.proc.poll() is not None:
@@ -91,18 +92,25 @@ class RealtimeBackend(SimBackend):
         return lines[-1] if lines else "(no output)"
 
     def _read_status(self) -> None:
-        msg = self._status_sub.latest()
-        if msg is None:
+        self._status_sub.poll()
+        self._last_status = self._status_sub.latest() or self._last_status
+        if self._last_status is None:
             return
-        f = msg.fixed
+        f = self._last_status.fixed
         self._truth = GroundTruth(pose=(float(f["x"]), float(f["y"]), float(f["yaw"])),
                                   sim_time_s=float(f["t"]), distance_m=float(f["distance"]),
                                   min_clearance_m=float(f["min_clearance"]),
                                   collisions=int(f["collisions"]),
                                   deadman_stops=int(f["deadman_stops"]))
 
+    def pre_tick(self, tick: int, now_ns: int) -> None:
+        # drain the status stream every tick: left unread it would fill the socket's
+        # high-water mark and the final ground truth would be stale
+        if self._status_sub.poll():
+            self._last_status = self._status_sub.latest() or self._last_status
+
     def truth(self) -> GroundTruth:
-        if self._status_sub is not None and self._status_sub.poll():
+        if self._status_sub is not None:
             self._read_status()
         return self._truth
 
