@@ -2,19 +2,46 @@
 
 numba reads ``NUMBA_CACHE_DIR`` once, at import.  A read-only install (a system
 package, a container image) would otherwise fail to cache, and every start would
-recompile.  An explicit ``NUMBA_CACHE_DIR`` (or ``robo-orch --cache-dir``) wins.
+recompile.  An explicit ``NUMBA_CACHE_DIR`` (or ``robo-orch --cache-dir``) wins;
+the default is one directory per build of the sources (see
+:func:`source_fingerprint`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+
+
+_PACKAGES = ("robo_orch", "behaviors", "sim", "drivers")
+
+
+def source_fingerprint() -> str:
+    """A short hash of the installed sources' names, sizes and modification times.
+
+    numba checks only the timestamp of the file that defines a cached function,
+    not of the modules it inlines from (a behavior kernel inlines the field
+    lookup), so after an upgrade a kernel could be loaded with stale inlined
+    code.  Keying the cache directory by this fingerprint rules that out; it
+    costs one ``stat`` per source file.
+    """
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.blake2b(digest_size=6)
+    for package in _PACKAGES:
+        folder = root / package
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*.py")):
+            st = path.stat()
+            digest.update(f"{path.relative_to(root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return digest.hexdigest()
 
 
 def default_cache_dir() -> Path:
     """The per-user cache directory robo_orch uses for compiled kernels."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "robo_orch" / "numba"
+    return Path(base) / "robo_orch" / "numba" / source_fingerprint()
 
 
 def set_cache_dir(path: str | os.PathLike | None = None) -> None:

@@ -35,6 +35,10 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
                                 stats=stats)
         controller.time_limit_s = duration_s if duration_s else float("inf")
         controller.warmup()
+        missing = controller.sensing.wait_for_inputs(5.0)
+        if missing and not quiet:
+            print(f"robo-orch: waiting for {', '.join(missing)}: the robot holds still until "
+                  "every required input is fresh", file=sys.stderr)
         apply_realtime(config.loop.realtime_priority, config.loop.cpu)
         loop = FixedRateLoop(clock, int(round(1e9 / config.loop.rate_hz)), stopwatch=PerfClock(),
                              overrun=config.loop.overrun, spin_ns=int(config.loop.spin_us * 1e3),

@@ -128,6 +128,22 @@ class Sensing:
                 stale = True
         self.world.state[W.STALE] = 1.0 if stale else 0.0
 
+    def wait_for_inputs(self, timeout_s: float) -> list[str]:
+        """Block until every required input has delivered a message, or the time-out.
+
+        Returns the roles still missing.  Used before the first real-time tick, so
+        the loop does not start with a stop for data that is merely on its way.
+        """
+        missing = [r for r in self.required if self.subs[r].counters.received == 0]
+        step = 0.05
+        waited = 0.0
+        while missing and waited < timeout_s:
+            for role in missing:
+                self.subs[role].wait(step / len(missing))
+            waited += step
+            missing = [r for r in self.required if self.subs[r].counters.received == 0]
+        return missing
+
     def stale_inputs(self, now_ns: int) -> list[str]:
         """Roles that are stale right now (for messages; not used on the hot path)."""
         out = []

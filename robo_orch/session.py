@@ -18,6 +18,7 @@ from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.clock import PerfClock
 from robo_orch.config import Config
 from robo_orch.controller import Controller
+from robo_orch.errors import BackendTimeout
 from robo_orch.loop import FixedRateLoop
 from robo_orch.rt import apply_realtime
 from robo_orch.stats import TickStats
@@ -68,6 +69,11 @@ def run_mission(
                                 progress=progress, stats=stats)
         controller.warmup()
         sim_backend.start(bus)
+        if sim_backend.name != "lockstep":
+            missing = controller.sensing.wait_for_inputs(config.sim.ready_timeout_s)
+            if missing:
+                raise BackendTimeout(f"no data on {', '.join(missing)} within "
+                                     f"{config.sim.ready_timeout_s:g} s of the simulator start")
         warnings = apply_realtime(loop_cfg.realtime_priority, loop_cfg.cpu) \
             if sim_backend.name == "realtime" else []
         loop = FixedRateLoop(clock, int(round(1e9 / loop_cfg.rate_hz)),
