@@ -13,7 +13,6 @@ import hashlib
 import os
 from pathlib import Path
 
-
 _PACKAGES = ("robo_orch", "behaviors", "sim", "drivers")
 
 
