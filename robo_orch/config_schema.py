@@ -213,9 +213,11 @@ class EstimatorConfig:
 class PerceptionConfig:
     """The distance field built from each scan for the local planner."""
 
-    field_size: float = option(6.0, gt=0, doc="side of the square field around the robot, m")
+    field_size: float = option(4.6, gt=0, doc="side of the square field around the robot, m "
+                                                 "(cover the local planner's reach)")
     field_resolution: float = option(0.1, gt=0, doc="field cell size, m")
-    field_cap: float = option(2.0, gt=0, doc="distances are capped at this, m")
+    field_cap: float = option(1.25, gt=0, doc="distances are capped at this, m (at least "
+                                                 "the local planner's activation range)")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class Planner:
         self._rows = [self.proposals[i] for i in range(n)]
         self.arb_out = np.zeros(4, dtype=np.float64)
         self.limits = saf.pack_limits(config.safety)
-        self.mem = np.zeros(8, dtype=np.float64)
+        self.mem = np.zeros(saf.mem_size(world.scan.shape[0]), dtype=np.float64)
         self.cmd = np.zeros(2, dtype=np.float64)
         self.flags = 0
         self.winner = -1

@@ -53,10 +53,19 @@ def wall_x(x, y0=-1.0, y1=1.0, n=201):
 
 
 def call(state, scan, lim, v, om):
+    """Run the kernel twice, without and with scratch room in ``mem`` (the planner's
+    way: only points within reach are stepped); both must give the same answer."""
+    gathered_state = state.copy()
     mem = np.zeros(sf.MEM_LEN)
     cmd = np.full(2, np.nan)
     flags = sf.safety(state, scan, lim, v, om, mem, cmd)
     assert cmd[0] == state[w.CMD_V] and cmd[1] == state[w.CMD_W]
+    big_mem = np.zeros(sf.mem_size(scan.shape[0]))
+    cmd2 = np.full(2, np.nan)
+    flags2 = sf.safety(gathered_state, scan, lim, v, om, big_mem, cmd2)
+    assert flags2 == flags and np.array_equal(cmd2, cmd, equal_nan=True)
+    assert np.array_equal(big_mem[:sf.MEM_LEN], mem, equal_nan=True) or \
+        big_mem[sf.MEM_STEPS] <= mem[sf.MEM_STEPS]
     return flags, cmd[0], cmd[1], mem
 
 

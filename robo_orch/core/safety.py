@@ -82,7 +82,12 @@ MEM_FREE = 0
 MEM_ALLOWED = 1
 MEM_CLEARANCE = 2
 MEM_STEPS = 3
-MEM_LEN = 8
+MEM_LEN = 8  #: diagnostics; a longer mem (MEM_LEN + 2 * scan rows) also serves as scratch
+
+
+def mem_size(max_scan: int) -> int:
+    """Length of a ``mem`` array with scratch room for ``max_scan`` points."""
+    return MEM_LEN + 2 * max_scan
 
 _STEP_S = 0.05  # nominal collision-check time step, s (fixed, not a tunable)
 _MAX_STEPS = 200
@@ -247,20 +252,35 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
     if scan.shape[1] < 2:
         n_points = 0
     radius = state[_w.ROBOT_RADIUS]
+    thr = radius + margin
+    # only points within reach of the arc can block it: with room in mem (see
+    # MEM_LEN), they are gathered there first, so the stepping visits only those
+    reach = abs(v) * horizon + thr
+    reach2 = reach * reach
+    gather = mem.shape[0] >= MEM_LEN + 2 * n_points
+    n_near = 0
     if n_points > 0:
         nearest2 = np.inf
         for j in range(n_points):
             dx = state[_w.X] - scan[j, 0]
             dy = state[_w.Y] - scan[j, 1]
-            nearest2 = min(nearest2, dx * dx + dy * dy)
+            d2 = dx * dx + dy * dy
+            nearest2 = min(nearest2, d2)
+            if gather and d2 <= reach2:
+                mem[MEM_LEN + 2 * n_near] = scan[j, 0]
+                mem[MEM_LEN + 2 * n_near + 1] = scan[j, 1]
+                n_near += 1
         mem[MEM_CLEARANCE] = math.sqrt(nearest2) - radius
     if v != 0.0 and n_points > 0:
         if not math.isfinite(state[_w.X] + state[_w.Y] + state[_w.YAW] + radius):
             v = 0.0
             flags |= COLLISION_STOP | INVALID_INPUT
         else:
-            thr = radius + margin
-            k = _blocked_step(state, scan, n_points, v, w, thr * thr, horizon, mem)
+            if gather:
+                near = mem[MEM_LEN:MEM_LEN + 2 * n_near].reshape((n_near, 2))
+                k = _blocked_step(state, near, n_near, v, w, thr * thr, horizon, mem)
+            else:
+                k = _blocked_step(state, scan, n_points, v, w, thr * thr, horizon, mem)
             if k > 0:
                 free = abs(v) * (k - 1) * horizon / _n_steps(horizon)
                 bd = decel * dt
