@@ -56,6 +56,9 @@ class SimBackend(ABC):
     def make_bus(self, clock: Clock) -> Bus:
         """The loop's bus (its publisher id is the loop's)."""
 
+    def launch(self) -> None:  # noqa: B027 (optional hook)
+        """Begin starting up (a process, say) while the loop compiles its kernels."""
+
     @abstractmethod
     def start(self, bus: Bus) -> None:
         """Start producing sensor data; return when the simulator is ready."""

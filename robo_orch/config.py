@@ -192,8 +192,13 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
     return applied
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a config file (None: the embedded demo mission)."""
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *,
+                with_behaviors: bool = True) -> Config:
+    """Read, override and validate a config file (None: the embedded demo mission).
+
+    ``with_behaviors=False`` skips loading the behavior classes (and compiling their
+    kernels): for processes that only simulate, like the realtime simulator.
+    """
     if path is None:
         path = embedded_config_path("demo")
     path = Path(path)
@@ -202,7 +207,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     raw = read_with_extends(path)
     applied = apply_overrides(raw, overrides)
     try:
-        return build_config(raw, source=str(path), base_dir=path.parent)
+        return build_config(raw, source=str(path), base_dir=path.parent,
+                            with_behaviors=with_behaviors)
     except ConfigError as err:
         for key, text in applied.items():
             if err.key == key or err.key.startswith(key + ".") or err.key.startswith(key + "["):
@@ -210,7 +216,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         raise
 
 
-def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None = None) -> Config:
+def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None = None,
+                 with_behaviors: bool = True) -> Config:
     """Validate an already parsed TOML document."""
     for key in raw:
         if key not in _TOP_KEYS:
@@ -218,7 +225,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     sections = {name: schema.build(cls, raw.get(name, {}), source=source, prefix=name)
                 for name, cls in _SECTIONS.items()}
     inputs = _build_inputs(raw.get("inputs"), source)
-    behaviors = _build_behaviors(raw.get("behaviors"), source, base_dir)
+    behaviors = _build_behaviors(raw.get("behaviors"), source, base_dir) if with_behaviors else ()
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
                     raw=copy.deepcopy(dict(raw)), **sections)
     _check_names(config)

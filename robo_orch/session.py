@@ -64,6 +64,7 @@ def run_mission(
     bus = sim_backend.make_bus(clock)
     loop_cfg = config.loop
     try:
+        sim_backend.launch()
         stats = TickStats()
         controller = Controller(config, bus, backend=sim_backend, duration_s=duration_s,
                                 progress=progress, stats=stats)

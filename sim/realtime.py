@@ -58,10 +58,8 @@ class RealtimeBackend(SimBackend):
         return ZmqBus(clock, publisher_id=LOOP_PUBLISHER_ID, run_dir=self.run_dir,
                       hwm=self.config.bus.hwm)
 
-    def start(self, bus: Bus) -> None:
-        from sim.status import SIM_STATUS
-
-        self._status_sub = bus.subscribe("sim/status", SIM_STATUS, QoS.latest())
+    def launch(self) -> None:
+        """Spawn the simulator process; it loads its kernels while the loop loads its own."""
         cmd = [sys.executable, "-m", "sim.realtime", "--run-dir", self.run_dir,
                "--seed", str(self.seed), "--parent-pid", str(os.getpid())]
         if self.config_path:
@@ -72,6 +70,13 @@ class RealtimeBackend(SimBackend):
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         log.close()
+
+    def start(self, bus: Bus) -> None:
+        from sim.status import SIM_STATUS
+
+        self._status_sub = bus.subscribe("sim/status", SIM_STATUS, QoS.latest())
+        if self.proc is None:
+            self.launch()
         deadline = self.clock.now_ns() + int(self.config.sim.ready_timeout_s * 1e9)
         while self.clock.now_ns() < deadline:
             if self._status_sub.wait(0.05):
@@ -172,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     from sim.node import SimNode
     from sim.simulator import Simulator
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, args.set, with_behaviors=False)
     clock = WallClock()
     bus = ZmqBus(clock, publisher_id=SIM_PUBLISHER_ID, run_dir=args.run_dir,
                  hwm=config.bus.hwm)
