@@ -91,5 +91,21 @@ def config_reference_markdown() -> str:
     return "\n".join(out)
 
 
+def update_readme(path: str) -> None:
+    """Rewrite the config reference between the README's markers."""
+    from pathlib import Path
+
+    start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
+    text = Path(path).read_text()
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    Path(path).write_text(head + start + config_reference_markdown().rstrip() + "\n" + end + tail)
+
+
 if __name__ == "__main__":
-    print(config_reference_markdown())
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--update":
+        update_readme(sys.argv[2])
+    else:
+        print(config_reference_markdown())

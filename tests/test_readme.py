@@ -32,4 +32,4 @@ def test_config_reference_is_generated_from_the_code():
     start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
     current = README.split(start, 1)[1].split(end, 1)[0].strip()
     assert current == config_reference_markdown().strip(), \
-        "README config reference is stale: regenerate with python -m robo_orch.describe"
+        "README config reference is stale: run python -m robo_orch.describe --update README.md"
