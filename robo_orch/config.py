@@ -21,6 +21,7 @@ from typing import Any
 
 from robo_orch import registry, schema
 from robo_orch.config_schema import (
+    BehaviorEntry,
     BusConfig,
     EstimatorConfig,
     InputConfig,
@@ -266,7 +267,7 @@ def _build_behaviors(table: Any, source: str, base_dir: Path | None) -> tuple[Be
             raise ConfigError(source, f"{prefix}.kind", str(err)) from None
         own = {k: v for k, v in entry.items() if k in _BEHAVIOR_KEYS}
         own.setdefault("kind", kind)
-        sched = schema.build(_sched_class(), own, source=source, prefix=prefix)
+        sched = schema.build(BehaviorEntry, own, source=source, prefix=prefix)
         params_table = {k: v for k, v in entry.items() if k not in _BEHAVIOR_KEYS}
         params = cls.parse_params(params_table, source=source, prefix=prefix)
         blendable = cls.blendable if sched.blendable is None else sched.blendable
@@ -274,12 +275,6 @@ def _build_behaviors(table: Any, source: str, base_dir: Path | None) -> tuple[Be
                                   divisor=sched.divisor, enabled=sched.enabled,
                                   blendable=blendable, params=params))
     return tuple(specs)
-
-
-def _sched_class() -> type:
-    from robo_orch.config_schema import BehaviorEntry
-
-    return BehaviorEntry
 
 
 def _check_names(config: Config) -> None:

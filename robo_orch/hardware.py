@@ -7,8 +7,10 @@ every input is stale, so the robot is held at a controlled stop.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import tempfile
 import time
 
 from robo_orch.clock import PerfClock, WallClock
@@ -20,6 +22,12 @@ from robo_orch.rt import apply_realtime
 from robo_orch.stats import TickStats
 
 
+def default_run_dir() -> str:
+    """Where a robot's ipc:// sockets live when the config does not say."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return os.path.join(base, f"robo_orch-{os.getuid()}")
+
+
 def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: float | None = None,
                  quiet: bool = False) -> int:
     """Run the loop until SIGINT/SIGTERM (or ``duration_s``); returns the exit status."""
@@ -27,7 +35,12 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
 
     config = load_config(config_path, overrides)
     clock = WallClock()
-    bus = ZmqBus(clock, publisher_id=1, run_dir=config.bus.run_dir or None, hwm=config.bus.hwm)
+    run_dir = config.bus.run_dir or default_run_dir()
+    os.makedirs(run_dir, mode=0o700, exist_ok=True)
+    bus = ZmqBus(clock, publisher_id=1, run_dir=run_dir, hwm=config.bus.hwm)
+    if not quiet:
+        print(f"robo-orch: bus sockets in {run_dir} (drivers use the same bus.run_dir)",
+              file=sys.stderr)
     stats = TickStats()
     try:
         controller = Controller(config, bus, duration_s=duration_s if duration_s else float("inf"),

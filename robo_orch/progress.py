@@ -43,7 +43,7 @@ class ProgressLine:
         stale = " STALE" if s[W.STALE] else ""
         estop = " E-STOP" if s[W.ESTOP] else ""
         goal = controller.distance_to_goal
-        text = (f"sim {s[W.T]:7.2f} s | waypoint {idx}/{n} | goal {goal:6.2f} m"
+        text = (f"t {s[W.T]:7.2f} s | waypoint {idx}/{n} | goal {goal:6.2f} m"
                 f" | v {s[W.CMD_V]:5.2f} m/s w {s[W.CMD_W]:5.2f} rad/s"
                 f" | tick max {self._tick_max / 1e3:6.1f} us"
                 f" | safety stops {len(controller.safety_stops)}{stale}{estop}")
