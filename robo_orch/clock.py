@@ -42,36 +42,27 @@ class WallClock(Clock):
     """The system's monotonic clock (immune to wall-time jumps)."""
 
     clock_id = WALL
+    _read = staticmethod(time.monotonic_ns)
 
     def now_ns(self) -> int:
-        return time.monotonic_ns()
+        return self._read()
 
     def sleep_until_ns(self, deadline_ns: int, spin_ns: int = 0) -> int:
-        now = time.monotonic_ns()
+        read = self._read
+        now = read()
         remaining = deadline_ns - now - spin_ns
         if remaining > 0:
             time.sleep(remaining * 1e-9)
-            now = time.monotonic_ns()
+            now = read()
         while now < deadline_ns:
-            now = time.monotonic_ns()
+            now = read()
         return now
 
 
 class PerfClock(WallClock):
     """The highest-resolution monotonic clock, for measuring durations."""
 
-    def now_ns(self) -> int:
-        return time.perf_counter_ns()
-
-    def sleep_until_ns(self, deadline_ns: int, spin_ns: int = 0) -> int:
-        now = time.perf_counter_ns()
-        remaining = deadline_ns - now - spin_ns
-        if remaining > 0:
-            time.sleep(remaining * 1e-9)
-            now = time.perf_counter_ns()
-        while now < deadline_ns:
-            now = time.perf_counter_ns()
-        return now
+    _read = staticmethod(time.perf_counter_ns)
 
 
 class SimClock(Clock):
