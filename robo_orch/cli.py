@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from robo_orch.errors import RoboOrchError
@@ -72,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_status
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # a bug: say so in one line, the traceback on request
+        if os.environ.get("ROBO_ORCH_DEBUG"):
+            traceback.print_exc()
+        print(f"robo-orch: runtime fault: {type(err).__name__}: {err} "
+              "(set ROBO_ORCH_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -113,6 +113,9 @@ class RealtimeBackend(SimBackend):
         # high-water mark and the final ground truth would be stale
         if self._status_sub.poll():
             self._last_status = self._status_sub.latest() or self._last_status
+        if tick % 25 == 0 and self.proc.poll() is not None:
+            raise BackendError(f"simulator process died with status {self.proc.returncode}: "
+                               f"{self._log_tail()}")
 
     def truth(self) -> GroundTruth:
         if self._status_sub is not None:
@@ -186,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     node = SimNode(config, sim, bus)
     rate = config.sim.physics_hz or config.loop.rate_hz
     loop = FixedRateLoop(clock, int(1e9 / rate), spin_ns=int(config.loop.spin_us * 1e3))
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: loop.stop())
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    # Ctrl-C in a terminal reaches the whole process group: the parent ends the run
+    # and then stops this process with SIGTERM, so a dying simulator is never mistaken
+    # for a crash in between
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         loop.run(_SimTicks(node, 1.0 / rate, args.parent_pid))
     finally:
