@@ -47,7 +47,7 @@ def load(group: str, name: str, *, base_dir: Path | None = None) -> Any:
                 return ep.load()
             except Exception as err:  # a broken plugin must not look like a missing one
                 raise RegistryError(f"{_GROUP_WORDS.get(group, group)} '{name}' failed to "
-                                    f"load from {ep.value}: {err}") from err
+                                    f"load from {ep.value}: {_one_line(err)}") from err
     if name.endswith(".py"):
         return _load_file(group, name, base_dir)
     if ":" in name:
@@ -79,7 +79,7 @@ def _load_file(group: str, name: str, base_dir: Path | None) -> Any:
     try:
         spec.loader.exec_module(module)
     except Exception as err:
-        raise RegistryError(f"{path} failed to import: {err}") from err
+        raise RegistryError(f"{path} failed to import: {_one_line(err)}") from err
     base = _base_class(group)
     found = [obj for obj in vars(module).values()
              if isinstance(obj, type) and base is not None and issubclass(obj, base)
@@ -88,6 +88,12 @@ def _load_file(group: str, name: str, base_dir: Path | None) -> Any:
         raise RegistryError(f"{path} must define exactly one {base.__name__} subclass, "
                             f"found {len(found)}")
     return found[0]
+
+
+def _one_line(err: Exception, limit: int = 400) -> str:
+    """An exception's message folded onto one line (numba's typing errors span many)."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _base_class(group: str) -> type | None:

@@ -33,3 +33,38 @@ def test_config_reference_is_generated_from_the_code():
     current = README.split(start, 1)[1].split(end, 1)[0].strip()
     assert current == config_reference_markdown().strip(), \
         "README config reference is stale: run python -m robo_orch.describe --update README.md"
+
+
+def test_readme_behavior_example_runs_in_a_mission(tmp_path):
+    """The README's 'Writing a behavior' example, as written, plugs into a mission."""
+    from robo_orch.config import load_config
+    from robo_orch.session import run_mission
+
+    section = README.split("## Writing a behavior", 1)[1].split("\n## ", 1)[0]
+    module = re.search(r"```python\n(.+?)\n```", section, re.S).group(1)
+    table = re.search(r"```toml\n(.+?)\n```", section, re.S).group(1)
+    (tmp_path / "wall_follow.py").write_text(module + "\n")
+    (tmp_path / "robot.toml").write_text(f'extends = "demo"\n\n{table}\n')
+    config = load_config(tmp_path / "robot.toml")
+    spec = next(b for b in config.behaviors if b.name == "wall")
+    assert spec.cls.name == "wall_follow" and spec.params.distance == 0.8
+    result = run_mission(config, backend="lockstep", duration_s=2.0)
+    planner = result.controller.planner
+    wall = planner.names.index("wall")
+    assert planner.last_run[wall] > 0, "the user's behavior was scheduled"
+    assert planner.activations[wall] == 1.0
+
+
+def test_a_broken_behavior_file_is_a_one_line_config_error(tmp_path):
+    from robo_orch.config import load_config
+    from robo_orch.errors import ConfigError
+
+    (tmp_path / "broken.py").write_text("import numba\nraise RuntimeError('bad\\nthing')\n")
+    (tmp_path / "robot.toml").write_text('extends = "demo"\n[behaviors.b]\nkind = "broken.py"\n')
+    try:
+        load_config(tmp_path / "robot.toml")
+    except ConfigError as err:
+        assert "broken.py failed to import: bad thing" in str(err)
+        assert "\n" not in str(err)
+    else:
+        raise AssertionError("a broken behavior file must be refused")
