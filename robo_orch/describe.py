@@ -78,6 +78,11 @@ def config_reference_markdown() -> str:
                 ("[[world.walls]]", Wall), ("[[world.circles]]", Circle),
                 ("[[world.polygons]]", Polygon), ("[mission]", MissionConfig),
                 ("[success]", SuccessConfig), ("[behaviors.NAME]", BehaviorEntry)]
+    from robo_orch import registry
+
+    for name in registry.names(registry.BEHAVIORS):
+        behavior = registry.load(registry.BEHAVIORS, name)
+        sections.append((f'[behaviors.NAME] with kind = "{name}"', behavior.params_class))
     out = []
     for title, cls in sections:
         out.append(f"#### `{title}`\n")

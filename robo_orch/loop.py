@@ -61,6 +61,7 @@ class FixedRateLoop:
         spin_ns: int = 200_000,
         gc_mode: str = "slack",
         stats: TickStats | None = None,
+        collect_at_start: bool = True,
     ) -> None:
         if period_ns <= 0:
             raise ValueError("period must be positive")
@@ -72,6 +73,9 @@ class FixedRateLoop:
         self.overrun = overrun
         self.spin_ns = int(spin_ns)
         self.gc_mode = gc_mode
+        #: run a full collection before freezing (tens of ms after numba has compiled;
+        #: worth it on a robot that runs for hours, not for short simulated runs)
+        self.collect_at_start = collect_at_start
         self.stats = stats or TickStats()
         self.start_ns = 0
         self._stop = False
@@ -90,7 +94,8 @@ class FixedRateLoop:
         slack_gc = self.gc_mode == "slack"
         was_enabled = gc.isenabled()
         if slack_gc:
-            gc.collect()
+            if self.collect_at_start:
+                gc.collect()
             gc.freeze()
             gc.disable()
         self.start_ns = start = clock.now_ns()

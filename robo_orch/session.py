@@ -80,7 +80,7 @@ def run_mission(
         loop = FixedRateLoop(clock, int(round(1e9 / loop_cfg.rate_hz)),
                              stopwatch=PerfClock(), overrun=loop_cfg.overrun,
                              spin_ns=int(loop_cfg.spin_us * 1e3), gc_mode=loop_cfg.gc_mode,
-                             stats=stats)
+                             stats=stats, collect_at_start=sim_backend.name != "lockstep")
         previous = {sig: signal.signal(sig, lambda *_: loop.stop())
                     for sig in (signal.SIGINT, signal.SIGTERM)}
         startup_s = time.perf_counter() - t_start
