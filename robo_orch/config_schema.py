@@ -216,6 +216,8 @@ class PerceptionConfig:
     field_size: float = option(4.6, gt=0, doc="side of the square field around the robot, m "
                                                  "(cover the local planner's reach)")
     field_resolution: float = option(0.1, gt=0, doc="field cell size, m")
+    max_scan_points: int = option(2048, ge=8, le=65536, doc="scan points kept per scan; "
+                                  "extra points are dropped and counted")
     field_cap: float = option(1.25, gt=0, doc="distances are capped at this, m (at least "
                                                  "the local planner's activation range)")
 

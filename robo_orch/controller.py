@@ -54,7 +54,7 @@ def make_world(config: Config) -> W.World:
     p = config.perception
     n = max(8, int(math.ceil(p.field_size / p.field_resolution)))
     return W.World(field_shape=(n, n), field_resolution=p.field_resolution,
-                   field_cap=p.field_cap)
+                   field_cap=p.field_cap, max_scan=p.max_scan_points)
 
 
 class Controller:

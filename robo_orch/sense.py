@@ -47,7 +47,8 @@ class Sensing:
         self.range_min = 0.0
         self.range_max = np.inf
         self.last_input_ns = {role: None for role in self.subs}
-        self.stale_roles: tuple[str, ...] = ()
+        #: scan points beyond perception.max_scan_points, dropped (and counted here)
+        self.scan_points_dropped = 0
         self._prev_ns: int | None = None
         s = world.state
         s[W.ROBOT_RADIUS] = config.robot.radius
@@ -95,6 +96,8 @@ class Sensing:
         s = self.world.state
         var = msg.var
         n = 0 if var is None else min(len(var), len(self.angles))
+        if var is not None and len(var) > n:
+            self.scan_points_dropped += len(var) - n
         self.angles[:n] = var["angle"][:n]
         self.ranges[:n] = var["range"][:n]
         fixed = msg.fixed
@@ -155,4 +158,6 @@ class Sensing:
 
     def counters(self) -> dict[str, dict]:
         """Per-input bus counters, JSON-ready."""
-        return {role: self.subs[role].counters.as_dict() for role in self.subs}
+        out = {role: self.subs[role].counters.as_dict() for role in self.subs}
+        out["scan"]["points_dropped"] = self.scan_points_dropped
+        return out

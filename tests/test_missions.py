@@ -148,3 +148,13 @@ def test_short_realtime_mission_over_zeromq():
     assert all(c["malformed"] == 0 for c in counters.values())
     # the simulator's own bookkeeping came back over the bus from the other process
     assert summary["path_length_m"] > 1.0
+
+
+def test_scan_points_beyond_capacity_are_dropped_and_counted():
+    result = lockstep(None, ["sim.lidar.rays=720", "perception.max_scan_points=500"],
+                      duration_s=1.0)
+    summary = summarize(result)
+    scans = summary["inputs"]["scan"]["received"]
+    assert scans >= 10
+    assert summary["inputs"]["scan"]["points_dropped"] == scans * (720 - 500)
+    assert summary["collisions"] == 0
