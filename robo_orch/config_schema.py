@@ -25,7 +25,7 @@ class LoopConfig:
     overrun: str = option("skip", choices=("skip", "catch_up"),
                           doc="late tick: 'skip' to the next free slot and count it, or "
                               "'catch_up' by running late ticks back to back")
-    spin_us: float = option(200.0, ge=0, doc="busy-wait this long before each deadline "
+    spin_us: float = option(500.0, ge=0, doc="busy-wait this long before each deadline "
                                              "instead of sleeping (wall clock only), us")
     realtime_priority: int = option(0, ge=0, le=99,
                                     doc="SCHED_FIFO priority for the loop thread; 0 = off")
