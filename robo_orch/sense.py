@@ -147,15 +147,6 @@ class Sensing:
             missing = [r for r in self.required if self.subs[r].counters.received == 0]
         return missing
 
-    def stale_inputs(self, now_ns: int) -> list[str]:
-        """Roles that are stale right now (for messages; not used on the hot path)."""
-        out = []
-        for role in self.required:
-            c = self.subs[role].counters
-            if c.received == 0 or now_ns - c.last_recv_ns > self.max_age_ns[role]:
-                out.append(role)
-        return out
-
     def counters(self) -> dict[str, dict]:
         """Per-input bus counters, JSON-ready."""
         out = {role: self.subs[role].counters.as_dict() for role in self.subs}

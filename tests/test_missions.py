@@ -158,3 +158,29 @@ def test_scan_points_beyond_capacity_are_dropped_and_counted():
     assert scans >= 10
     assert summary["inputs"]["scan"]["points_dropped"] == scans * (720 - 500)
     assert summary["collisions"] == 0
+
+
+def test_disabling_a_behavior_takes_it_out_and_re_enabling_resets_it():
+    config = load_config(None)
+    seen = {}
+
+    def toggle(ctl: Controller) -> None:
+        planner, tick = ctl.planner, ctl.trace.rows - 1
+        i = planner.names.index("go_to_goal")
+        if tick == 50:
+            planner.set_enabled("go_to_goal", False)
+        elif tick == 100:
+            planner.set_enabled("go_to_goal", True)
+        elif tick == 101:
+            # the tick after re-enabling ran it with a reset state
+            seen["reset"] = int(planner.reset[i])
+            seen["last_run"] = int(planner.last_run[i])
+
+    result = run_mission(config, backend="lockstep", duration_s=4.0, progress=toggle)
+    trace = result.controller.trace.array()
+    names = result.controller.planner.names
+    winners = trace[:, COL["winner"]].astype(int)
+    g2g = names.index("go_to_goal")
+    assert g2g in winners[:50], "go_to_goal steers while enabled"
+    assert g2g not in winners[51:101], "a disabled behavior never wins"
+    assert seen == {"reset": 1, "last_run": 101}
