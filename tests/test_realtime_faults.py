@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -38,9 +39,13 @@ def test_ctrl_c_ends_a_realtime_run_cleanly():
     try:
         deadline = time.monotonic() + 60
         line = ""
-        while "waypoint" not in line and time.monotonic() < deadline:  # the loop is running
-            line = proc.stderr.readline()
-            assert line or proc.poll() is None, "robo-orch ended before its first tick"
+        while "waypoint" not in line:  # the progress line: the loop is running
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "no progress line within 60 s"
+            ready, _, _ = select.select([proc.stderr], [], [], remaining)
+            if ready:
+                line = proc.stderr.readline()
+                assert line, f"robo-orch ended before its first tick: {proc.wait()}"
         time.sleep(1.0)
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
         out, err = proc.communicate(timeout=30)
