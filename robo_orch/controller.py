@@ -63,7 +63,7 @@ class Controller:
     def __init__(self, config: Config, bus: Bus, *, backend: SimBackend | None = None,
                  duration_s: float | None = None,
                  progress: Callable[[Controller], None] | None = None,
-                 stats: TickStats | None = None) -> None:
+                 stats: TickStats | None = None, trace_rows: int | None = None) -> None:
         self.config = config
         self.bus = bus
         self.backend = backend
@@ -77,7 +77,7 @@ class Controller:
         self.estop_sub = bus.subscribe(topics.estop, message_type("estop"), QoS.queue(64))
         self.truth_sub = (bus.subscribe(topics.truth, message_type("pose2d"), QoS.latest())
                           if backend is not None else None)
-        self.trace = Trace()
+        self.trace = Trace(trace_rows)
         self.safety_stops: list[SafetyStop] = []
         self.estop_latched = False
         self.time_limit_s = min(config.mission.time_limit_s,

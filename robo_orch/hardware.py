@@ -45,7 +45,8 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
     try:
         controller = Controller(config, bus, duration_s=duration_s if duration_s else float("inf"),
                                 progress=None if quiet else ProgressLine(sys.stderr),
-                                stats=stats)
+                                stats=stats,
+                                trace_rows=int(600 * config.loop.rate_hz))  # last 10 minutes
         controller.time_limit_s = duration_s if duration_s else float("inf")
         controller.warmup()
         missing = controller.sensing.wait_for_inputs(5.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 #: columns of a trace row
@@ -11,17 +13,29 @@ _CHUNK = 4096
 
 
 class Trace:
-    """Rows of floats appended once per tick; memory grows one chunk at a time."""
+    """Rows of floats appended once per tick; memory grows one chunk at a time.
 
-    def __init__(self) -> None:
-        self._chunks: list[np.ndarray] = [np.zeros((_CHUNK, len(COLUMNS)))]
+    With ``max_rows`` the trace keeps only about the last ``max_rows`` rows (whole
+    chunks are dropped), so a robot that runs for hours does not grow without end.
+    """
+
+    def __init__(self, max_rows: int | None = None) -> None:
+        self._chunks: deque[np.ndarray] = deque([np.zeros((_CHUNK, len(COLUMNS)))])
+        self._max_chunks = None if max_rows is None else max(2, -(-max_rows // _CHUNK) + 1)
         self._row = 0
-        self.rows = 0
+        self.rows = 0  #: rows appended since the start (including dropped ones)
+        self.dropped = 0  #: rows no longer held
 
     def append_row(self) -> np.ndarray:
         """The next free row (a view to fill in place)."""
         if self._row == _CHUNK:
-            self._chunks.append(np.zeros((_CHUNK, len(COLUMNS))))
+            if self._max_chunks is not None and len(self._chunks) >= self._max_chunks:
+                oldest = self._chunks.popleft()
+                self.dropped += _CHUNK
+                oldest.fill(0.0)
+                self._chunks.append(oldest)  # reuse its memory
+            else:
+                self._chunks.append(np.zeros((_CHUNK, len(COLUMNS))))
             self._row = 0
         row = self._chunks[-1][self._row]
         self._row += 1
@@ -29,9 +43,9 @@ class Trace:
         return row
 
     def array(self) -> np.ndarray:
-        """All rows so far, as one (rows, columns) array."""
-        return np.concatenate(self._chunks)[: self.rows]
+        """All rows held, oldest first, as one (rows, columns) array."""
+        return np.concatenate(self._chunks)[: self.rows - self.dropped]
 
     def column(self, name: str) -> np.ndarray:
-        """One column of all rows so far."""
+        """One column of all rows held."""
         return self.array()[:, COLUMNS.index(name)]
