@@ -27,6 +27,6 @@ def test_bounded_trace_keeps_the_newest_rows_in_fixed_memory():
     assert 5_000 <= len(t) <= 5_000 + 2 * 4096
     assert t[-1] == 49_999 and np.all(np.diff(t) == 1)
     assert trace.rows == 50_000 and trace.dropped == 50_000 - len(t)
-    held = len(t)
-    fill(trace, 50_000)
-    assert len(trace.column("t")) == held
+    for _ in range(3):  # and stays within the same bound however long it runs
+        fill(trace, 50_000)
+        assert 5_000 <= len(trace.column("t")) <= 5_000 + 2 * 4096
