@@ -8,7 +8,9 @@ medians (this is meant for shared, noisy machines too):
 * the DWA kernel (``avoid_obstacles``) against a plain-numpy implementation of the
   same algorithm on the same world, and the ratio;
 * loop timing at 100, 500 and 1000 Hz against ``time.sleep(period)``
-  (:mod:`robo_orch.bench_timing`).
+  (:mod:`robo_orch.bench_timing`);
+* transport latency between processes over ``ipc://`` and ``tcp://`` against bare
+  ZeroMQ and an OS pipe (:mod:`robo_orch.bench_latency`).
 """
 
 from __future__ import annotations
@@ -120,10 +122,13 @@ def run_bench(json_path: str | None = None, quick: bool = False) -> int:
           f"{d['numba_us']['p50']} us (p99 {d['numba_us']['p99']}), plain numpy p50 "
           f"{d['numpy_us']['p50']} us: {d['speedup_p50']}x faster, same command: "
           f"{d['same_command']}")
+    from robo_orch.bench_latency import bench_latency, print_latency
     from robo_orch.bench_timing import bench_loop_timing, print_loop_timing
 
     results["loop_timing"] = timing = bench_loop_timing(seconds=1.0 if quick else 5.0)
     print_loop_timing(timing)
+    results["latency"] = latency = bench_latency(count=500 if quick else 2000)
+    print_latency(latency)
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
         print(f"  results written to {json_path}")
