@@ -10,7 +10,9 @@ medians (this is meant for shared, noisy machines too):
 * loop timing at 100, 500 and 1000 Hz against ``time.sleep(period)``
   (:mod:`robo_orch.bench_timing`);
 * transport latency between processes over ``ipc://`` and ``tcp://`` against bare
-  ZeroMQ and an OS pipe (:mod:`robo_orch.bench_latency`).
+  ZeroMQ and an OS pipe (:mod:`robo_orch.bench_latency`);
+* scaling with lidar rays, DWA samples and scheduled behaviors
+  (:mod:`robo_orch.bench_scaling`), drawn with ``--plot``.
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ def bench_dwa(repeats: int) -> dict[str, Any]:
     }
 
 
-def run_bench(json_path: str | None = None, quick: bool = False) -> int:
-    """Run the suite, print a table and optionally write JSON."""
+def run_bench(json_path: str | None = None, quick: bool = False,
+              plot_path: str | None = None) -> int:
+    """Run the suite, print tables, and optionally write JSON and a plot."""
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "machine": platform.machine(),
                     "processor": platform.processor() or platform.machine()},
@@ -129,6 +132,13 @@ def run_bench(json_path: str | None = None, quick: bool = False) -> int:
     print_loop_timing(timing)
     results["latency"] = latency = bench_latency(count=500 if quick else 2000)
     print_latency(latency)
+    from robo_orch.bench_scaling import bench_scaling, plot_scaling, print_scaling
+
+    results["scaling"] = scaling = bench_scaling(quick)
+    print_scaling(scaling)
+    if plot_path:
+        plot_scaling(scaling, plot_path)
+        print(f"  scaling plot written to {plot_path}")
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
         print(f"  results written to {json_path}")

@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run the benchmark suite")
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (< 1 min)")
+    bench.add_argument("--plot", metavar="FILE", help="write the scaling curves as a PNG")
 
     sub.add_parser("warmup", help="compile and cache every kernel")
     return parser
@@ -92,7 +93,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench":
         from robo_orch.bench import run_bench
 
-        return run_bench(json_path=args.json, quick=args.quick)
+        return run_bench(json_path=args.json, quick=args.quick, plot_path=args.plot)
     if args.command == "run":
         from robo_orch.hardware import run_hardware
 
