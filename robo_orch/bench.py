@@ -12,7 +12,9 @@ medians (this is meant for shared, noisy machines too):
 * transport latency between processes over ``ipc://`` and ``tcp://`` against bare
   ZeroMQ and an OS pipe (:mod:`robo_orch.bench_latency`);
 * scaling with lidar rays, DWA samples and scheduled behaviors
-  (:mod:`robo_orch.bench_scaling`), drawn with ``--plot``.
+  (:mod:`robo_orch.bench_scaling`), drawn with ``--plot``;
+* start-up to the first tick with a cold and a warm cache, and memory over a long
+  run (:mod:`robo_orch.bench_process`).
 """
 
 from __future__ import annotations
@@ -139,6 +141,11 @@ def run_bench(json_path: str | None = None, quick: bool = False,
     if plot_path:
         plot_scaling(scaling, plot_path)
         print(f"  scaling plot written to {plot_path}")
+    from robo_orch.bench_process import bench_memory, bench_startup, print_process
+
+    results["startup"] = startup = bench_startup(cold=not quick)
+    results["memory"] = memory = bench_memory(laps=8 if quick else 12)
+    print_process(startup, memory)
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
         print(f"  results written to {json_path}")

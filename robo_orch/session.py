@@ -55,8 +55,12 @@ def run_mission(
     duration_s: float | None = None,
     progress: Callable[[Controller], None] | None = None,
     process_start: float | None = None,
+    trace_rows: int | None = None,
 ) -> MissionResult:
-    """Run a simulated mission to its end and return what happened."""
+    """Run a simulated mission to its end and return what happened.
+
+    ``trace_rows`` bounds the per-tick trace (None keeps every tick, for the plot).
+    """
     t_start = time.perf_counter() if process_start is None else process_start
     sim_backend = make_backend(config, backend, config_path=config_path, overrides=overrides,
                                seed=seed)
@@ -67,7 +71,7 @@ def run_mission(
         sim_backend.launch()
         stats = TickStats()
         controller = Controller(config, bus, backend=sim_backend, duration_s=duration_s,
-                                progress=progress, stats=stats)
+                                progress=progress, stats=stats, trace_rows=trace_rows)
         controller.warmup()
         sim_backend.start(bus)
         if sim_backend.name != "lockstep":

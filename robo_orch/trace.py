@@ -12,6 +12,12 @@ COLUMNS = ("t", "x", "y", "yaw", "true_x", "true_y", "true_yaw", "cmd_v", "cmd_w
 _CHUNK = 4096
 
 
+def _new_chunk() -> np.ndarray:
+    chunk = np.empty((_CHUNK, len(COLUMNS)))
+    chunk.fill(0.0)  # touch every page now, not one page fault at a time inside the ticks
+    return chunk
+
+
 class Trace:
     """Rows of floats appended once per tick; memory grows one chunk at a time.
 
@@ -20,7 +26,7 @@ class Trace:
     """
 
     def __init__(self, max_rows: int | None = None) -> None:
-        self._chunks: deque[np.ndarray] = deque([np.zeros((_CHUNK, len(COLUMNS)))])
+        self._chunks: deque[np.ndarray] = deque([_new_chunk()])
         self._max_chunks = None if max_rows is None else max(2, -(-max_rows // _CHUNK) + 1)
         self._row = 0
         self.rows = 0  #: rows appended since the start (including dropped ones)
@@ -35,7 +41,7 @@ class Trace:
                 oldest.fill(0.0)
                 self._chunks.append(oldest)  # reuse its memory
             else:
-                self._chunks.append(np.zeros((_CHUNK, len(COLUMNS))))
+                self._chunks.append(_new_chunk())
             self._row = 0
         row = self._chunks[-1][self._row]
         self._row += 1
