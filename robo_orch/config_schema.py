@@ -30,6 +30,10 @@ class LoopConfig:
     realtime_priority: int = option(0, ge=0, le=99,
                                     doc="SCHED_FIFO priority for the loop thread; 0 = off")
     cpu: int = option(-1, ge=-1, doc="pin the loop process to this CPU; -1 = no pinning")
+    lock_memory: bool = option(False, doc="mlockall: keep every page in RAM (needs "
+                                          "CAP_IPC_LOCK or a memlock limit)")
+    timer_slack_ns: int = option(0, ge=0, doc="timer slack for the loop's sleeps, ns; 0 = "
+                                              "leave the kernel default (50 us)")
     gc_mode: str = option("slack", choices=("slack", "default"),
                           doc="'slack': freeze start-up objects and collect only in the "
                               "slack before a deadline; 'default': Python's own collector")

@@ -53,7 +53,8 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
         if missing and not quiet:
             print(f"robo-orch: waiting for {', '.join(missing)}: the robot holds still until "
                   "every required input is fresh", file=sys.stderr)
-        apply_realtime(config.loop.realtime_priority, config.loop.cpu)
+        apply_realtime(config.loop.realtime_priority, config.loop.cpu,
+                       config.loop.lock_memory, config.loop.timer_slack_ns)
         loop = FixedRateLoop(clock, int(round(1e9 / config.loop.rate_hz)), stopwatch=PerfClock(),
                              overrun=config.loop.overrun, spin_ns=int(config.loop.spin_us * 1e3),
                              gc_mode=config.loop.gc_mode, stats=stats)

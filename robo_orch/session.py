@@ -79,7 +79,8 @@ def run_mission(
             if missing:
                 raise BackendTimeout(f"no data on {', '.join(missing)} within "
                                      f"{config.sim.ready_timeout_s:g} s of the simulator start")
-        warnings = apply_realtime(loop_cfg.realtime_priority, loop_cfg.cpu) \
+        warnings = apply_realtime(loop_cfg.realtime_priority, loop_cfg.cpu,
+                                  loop_cfg.lock_memory, loop_cfg.timer_slack_ns) \
             if sim_backend.name == "realtime" else []
         loop = FixedRateLoop(clock, int(round(1e9 / loop_cfg.rate_hz)),
                              stopwatch=PerfClock(), overrun=loop_cfg.overrun,
