@@ -230,6 +230,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
                     raw=copy.deepcopy(dict(raw)), **sections)
     _check_names(config)
+    _check_trigger(config)
     _check_placements(config)
     return config
 
@@ -285,6 +286,16 @@ def _check_names(config: Config) -> None:
             err = schema.unknown_key_error(config.source, key, value, known)
             raise ConfigError(config.source, key, f"unknown name '{value}' (known: "
                               f"{', '.join(known)}){err.problem.removeprefix('unknown key')}")
+
+
+def _check_trigger(config: Config) -> None:
+    trigger = config.loop.trigger
+    if trigger and trigger not in config.inputs:
+        err = schema.unknown_key_error(config.source, "loop.trigger", trigger,
+                                       list(config.inputs))
+        raise ConfigError(config.source, "loop.trigger", f"no input named '{trigger}' "
+                          f"(inputs: {', '.join(config.inputs)})"
+                          f"{err.problem.removeprefix('unknown key')}")
 
 
 def _check_placements(config: Config) -> None:

@@ -34,6 +34,10 @@ class LoopConfig:
                                           "CAP_IPC_LOCK or a memlock limit)")
     timer_slack_ns: int = option(0, ge=0, doc="timer slack for the loop's sleeps, ns; 0 = "
                                               "leave the kernel default (50 us)")
+    trigger: str = option("", doc="input role whose arrival starts a tick (e.g. 'imu'); "
+                                  "empty = fixed rate; lockstep always runs at the fixed rate")
+    trigger_timeout_s: float = option(0.0, ge=0, doc="with a trigger: tick anyway after this "
+                                                    "long without a message; 0 = two periods")
     gc_mode: str = option("slack", choices=("slack", "default"),
                           doc="'slack': freeze start-up objects and collect only in the "
                               "slack before a deadline; 'default': Python's own collector")

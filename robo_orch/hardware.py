@@ -19,6 +19,7 @@ from robo_orch.controller import Controller
 from robo_orch.loop import FixedRateLoop
 from robo_orch.progress import ProgressLine
 from robo_orch.rt import apply_realtime
+from robo_orch.session import trigger_options
 from robo_orch.stats import TickStats
 
 
@@ -57,7 +58,8 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
                        config.loop.lock_memory, config.loop.timer_slack_ns)
         loop = FixedRateLoop(clock, int(round(1e9 / config.loop.rate_hz)), stopwatch=PerfClock(),
                              overrun=config.loop.overrun, spin_ns=int(config.loop.spin_us * 1e3),
-                             gc_mode=config.loop.gc_mode, stats=stats)
+                             gc_mode=config.loop.gc_mode, stats=stats,
+                             **trigger_options(config, controller))
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: loop.stop())
         t0 = time.perf_counter()

@@ -12,6 +12,14 @@ Overrun policy, for a tick that starts a whole period or more late:
 * ``skip`` (default): move on to the next free slot and count the slots skipped;
 * ``catch_up``: run the late ticks back to back until the schedule is met again.
 
+Triggered mode (as PX4 runs its estimator on each IMU sample): given a
+``trigger`` (a subscription), a tick starts as soon as the trigger has a message,
+so a sensor sample does not wait up to a period for the next slot.  When no
+message comes within ``trigger_timeout_ns`` of the previous tick (default two
+periods), the tick runs anyway, so a silent sensor degrades to a slower fixed
+rate (and, through its ``max_age``, to a controlled stop) instead of freezing the
+loop.  Triggered and timed-out ticks are counted.
+
 Garbage collection: with ``gc_mode = "slack"`` the objects made during start-up
 are frozen (``gc.freeze``) and automatic collection is off; the loop runs the
 collector itself after a tick, only when the slack before the next deadline is
@@ -48,6 +56,13 @@ class TickHandler(Protocol):
         """Publish commands; return False to end the run."""
 
 
+class Trigger(Protocol):
+    """What can start a tick: a subscription's ``wait`` (see :meth:`Subscription.wait`)."""
+
+    def wait(self, timeout_s: float) -> bool:
+        """True as soon as a message is buffered; False after ``timeout_s`` without one."""
+
+
 class FixedRateLoop:
     """Runs a :class:`TickHandler` at a fixed rate on a :class:`Clock`."""
 
@@ -62,6 +77,8 @@ class FixedRateLoop:
         gc_mode: str = "slack",
         stats: TickStats | None = None,
         collect_at_start: bool = True,
+        trigger: Trigger | None = None,
+        trigger_timeout_ns: int | None = None,
     ) -> None:
         if period_ns <= 0:
             raise ValueError("period must be positive")
@@ -76,6 +93,9 @@ class FixedRateLoop:
         #: run a full collection before freezing (tens of ms after numba has compiled;
         #: worth it on a robot that runs for hours, not for short simulated runs)
         self.collect_at_start = collect_at_start
+        #: with a trigger, a tick starts when it has a message (see the module docstring)
+        self.trigger = trigger
+        self.trigger_timeout_ns = int(trigger_timeout_ns or 2 * self.period_ns)
         self.stats = stats or TickStats()
         self.start_ns = 0
         self._stop = False
@@ -104,9 +124,13 @@ class FixedRateLoop:
         prev_start = None
         try:
             while not self._stop and (max_ticks is None or st.ticks < max_ticks):
-                deadline = start + k * period
-                now = clock.sleep_until_ns(deadline, self.spin_ns)
-                late = now - deadline
+                if self.trigger is not None:
+                    now = self._wait_for_trigger(start if prev_start is None else prev_start)
+                    late = 0
+                else:
+                    deadline = start + k * period
+                    now = clock.sleep_until_ns(deadline, self.spin_ns)
+                    late = now - deadline
                 if late >= period:
                     st.stalls += 1
                     if self.overrun == "skip":
@@ -148,6 +172,16 @@ class FixedRateLoop:
                 if was_enabled:
                     gc.enable()
         return st
+
+    def _wait_for_trigger(self, since_ns: int) -> int:
+        """Wait for the trigger's next message, at most the timeout after ``since_ns``."""
+        deadline = since_ns + self.trigger_timeout_ns
+        remaining = deadline - self.clock.now_ns()
+        if remaining > 0 and self.trigger.wait(remaining * 1e-9):
+            self.stats.triggered += 1
+            return self.clock.now_ns()
+        self.stats.trigger_timeouts += 1
+        return self.clock.sleep_until_ns(deadline, self.spin_ns)
 
     def _collect_in_slack(self, next_deadline: int) -> None:
         counts = gc.get_count()

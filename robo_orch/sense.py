@@ -70,19 +70,24 @@ class Sensing:
             estimator.ekf_predict(self.x, self.P, dt, accel_std, yaw_accel_std)
         subs = self.subs
         odom = subs["odom"]
-        if odom.poll():
+        # poll, then take whatever is buffered: a loop trigger may have buffered a
+        # message already, so poll's count of new arrivals can be 0
+        odom.poll()
+        if odom.pending:
             for msg in odom.take():
                 f = msg.fixed
                 estimator.ekf_update_odometry(self.x, self.P, float(f["v_left"]),
                                               float(f["v_right"]), self.wheel_base, v_std, w_std)
         imu = subs["imu"]
-        if imu.poll():
+        imu.poll()
+        if imu.pending:
             for msg in imu.take():
                 estimator.ekf_update_yaw_rate(self.x, self.P, float(msg.fixed["gyro"][2]),
                                               gyro_std)
         estimator.ekf_write_world(self.x, s)
         scan = subs["scan"]
-        if scan.poll():
+        scan.poll()
+        if scan.pending:
             msg = scan.latest()
             if msg is not None:
                 self._take_scan(msg, now_ns, t0_ns)

@@ -39,6 +39,20 @@ class MissionResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def trigger_options(config: Config, controller: Controller, *, enabled: bool = True) -> dict:
+    """Keyword arguments of :class:`FixedRateLoop` for the configured trigger, if any.
+
+    A lockstep run always ticks at the fixed rate: its inputs are published by
+    the backend right before each tick.
+    """
+    role = config.loop.trigger
+    if not role or not enabled:
+        return {}
+    timeout = config.loop.trigger_timeout_s
+    return {"trigger": controller.sensing.subs[role],
+            "trigger_timeout_ns": int(timeout * 1e9) if timeout > 0 else None}
+
+
 def make_backend(config: Config, name: str | None = None, **kwargs) -> SimBackend:
     """Instantiate the simulator backend named in config (or ``name``)."""
     cls = registry.load(registry.SIM_BACKENDS, name or config.sim.backend)
@@ -85,7 +99,9 @@ def run_mission(
         loop = FixedRateLoop(clock, int(round(1e9 / loop_cfg.rate_hz)),
                              stopwatch=PerfClock(), overrun=loop_cfg.overrun,
                              spin_ns=int(loop_cfg.spin_us * 1e3), gc_mode=loop_cfg.gc_mode,
-                             stats=stats, collect_at_start=sim_backend.name != "lockstep")
+                             stats=stats, collect_at_start=sim_backend.name != "lockstep",
+                             **trigger_options(config, controller,
+                                               enabled=sim_backend.name != "lockstep"))
         previous = {sig: signal.signal(sig, lambda *_: loop.stop())
                     for sig in (signal.SIGINT, signal.SIGTERM)}
         startup_s = time.perf_counter() - t_start

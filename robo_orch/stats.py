@@ -71,6 +71,8 @@ class TickStats:
         self.skipped = 0
         self.stalls = 0
         self.gc_forced = 0
+        self.triggered = 0  #: ticks started by the trigger topic's arrival
+        self.trigger_timeouts = 0  #: ticks started because the trigger stayed silent
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready summary of everything recorded."""
@@ -85,4 +87,6 @@ class TickStats:
             "phase_time_us": {k: s.summary_us() for k, s in self.phase.items()},
             "gc_pause_us": self.gc.summary_us(),
             "gc_forced": self.gc_forced,
+            "triggered_ticks": self.triggered,
+            "trigger_timeouts": self.trigger_timeouts,
         }

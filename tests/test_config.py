@@ -97,6 +97,7 @@ def error_of(path, overrides=()) -> ConfigError:
     (MINIMAL + "[world]\ncircles = [{ center = [9.0, 0.0] }]\n", "world.circles[0].radius",
      "missing required key"),
     (MINIMAL + '[inputs.sonar]\ntopic = "x"\n', "inputs.sonar", "unknown key"),
+    (MINIMAL + '[loop]\ntrigger = "imuu"\n', "loop.trigger", "did you mean 'imu'"),
     (MINIMAL + '[inputs.scan]\nqos = "fifo"\n', "inputs.scan.qos", "expected 'latest'"),
     (MINIMAL + "[behaviors.go_to_goal.x]\n", "behaviors.go_to_goal.x", "unknown key"),
     ("[mission.waypoints]\n[behaviors.stop]\n", "mission.waypoints", "expected a list"),

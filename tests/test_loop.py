@@ -146,3 +146,53 @@ def test_rejects_bad_arguments():
         FixedRateLoop(SimClock(), 0)
     with pytest.raises(ValueError):
         FixedRateLoop(SimClock(), PERIOD, overrun="pray")
+
+
+def test_trigger_starts_a_tick_per_message_and_falls_back_when_silent():
+    import threading
+    import time
+
+    from robo_orch.bus import MemoryBus, MemoryHub, QoS
+    from robo_orch.clock import WallClock
+    from robo_orch.messages import message_type, new_fixed
+
+    clock, hub = WallClock(), MemoryHub()
+    imu = message_type("imu")
+    sub = MemoryBus(clock, publisher_id=1, hub=hub).subscribe("sensor/imu", imu, QoS.latest())
+    pub = MemoryBus(clock, publisher_id=2, hub=hub).publisher("sensor/imu", imu)
+    msg = new_fixed(imu)
+    sent = threading.Event()
+
+    def publish() -> None:
+        for _ in range(20):
+            pub.publish(msg)
+            time.sleep(0.01)
+        sent.set()
+
+    class Consumer(Recorder):
+        """Takes the trigger's message in sense, as the real sense phase does."""
+
+        def __init__(self):
+            super().__init__(SimClock())
+            self.with_message = 0
+
+        def sense(self, tick, now_ns):
+            sub.poll()
+            if sub.latest() is not None:
+                self.with_message += 1
+
+        def act(self, tick):
+            return not (sent.is_set() and tick >= 40)
+
+    handler = Consumer()
+    thread = threading.Thread(target=publish)
+    loop = FixedRateLoop(clock, 50_000_000, trigger=sub, trigger_timeout_ns=20_000_000,
+                         gc_mode="default")
+    thread.start()
+    stats = loop.run(handler, max_ticks=200)
+    thread.join()
+    # every triggered tick found its message; every timed-out tick found none
+    assert stats.triggered == handler.with_message
+    assert 1 <= stats.triggered <= 20
+    assert stats.trigger_timeouts >= 1
+    assert stats.triggered + stats.trigger_timeouts == stats.ticks

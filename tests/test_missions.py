@@ -184,3 +184,15 @@ def test_disabling_a_behavior_takes_it_out_and_re_enabling_resets_it():
     assert g2g in winners[:50], "go_to_goal steers while enabled"
     assert g2g not in winners[51:101], "a disabled behavior never wins"
     assert seen == {"reset": 1, "last_run": 101}
+
+
+def test_short_realtime_mission_with_the_loop_triggered_by_the_imu():
+    overrides = ("mission.waypoints=[[1.5, 0.0]]", "loop.trigger=imu")
+    config = load_config("open_field", overrides)
+    result = run_mission(config, backend="realtime", config_path=config.source,
+                         overrides=overrides, duration_s=20)
+    summary = summarize(result)
+    assert summary["goal_reached"], summary["end_reason"]
+    assert summary["collisions"] == 0
+    # the IMU arrives at the loop rate: nearly every tick is started by a sample
+    assert summary["triggered_ticks"] > 0.9 * summary["ticks"]
