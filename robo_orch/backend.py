@@ -33,6 +33,8 @@ class GroundTruth:
     min_clearance_m: float = float("inf")
     collisions: int = 0
     deadman_stops: int = 0
+    #: sensor-to-actuator latency of the applied commands (p50, p99, max), us
+    latency_us: tuple[float, float, float] = (float("nan"),) * 3
     extra: dict = field(default_factory=dict)
 
 

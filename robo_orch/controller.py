@@ -136,7 +136,9 @@ class Controller:
         msg = self._cmd_msg
         msg["v"] = planner.cmd[0]
         msg["w"] = planner.cmd[1]
-        self.cmd_pub.publish(msg, stamp_ns=self.now_ns)
+        # stamped with the newest input it was computed from (the data's time, as a
+        # ROS header would be), so the actuator side can measure sensor-to-actuator
+        self.cmd_pub.publish(msg, stamp_ns=self.sensing.input_stamp_ns or self.now_ns)
         t = s[W.T]
         row = self.trace.append_row()
         row[0], row[1], row[2], row[3] = t, s[W.X], s[W.Y], s[W.YAW]

@@ -47,6 +47,8 @@ class Sensing:
         self.range_min = 0.0
         self.range_max = np.inf
         self.last_input_ns = {role: None for role in self.subs}
+        #: stamp of the newest input message taken so far (0 before any), ns
+        self.input_stamp_ns = 0
         #: scan points beyond perception.max_scan_points, dropped (and counted here)
         self.scan_points_dropped = 0
         self._prev_ns: int | None = None
@@ -75,6 +77,7 @@ class Sensing:
         odom.poll()
         if odom.pending:
             for msg in odom.take():
+                self._newer(msg.header.stamp_ns)
                 f = msg.fixed
                 estimator.ekf_update_odometry(self.x, self.P, float(f["v_left"]),
                                               float(f["v_right"]), self.wheel_base, v_std, w_std)
@@ -82,6 +85,7 @@ class Sensing:
         imu.poll()
         if imu.pending:
             for msg in imu.take():
+                self._newer(msg.header.stamp_ns)
                 estimator.ekf_update_yaw_rate(self.x, self.P, float(msg.fixed["gyro"][2]),
                                               gyro_std)
         estimator.ekf_write_world(self.x, s)
@@ -90,12 +94,17 @@ class Sensing:
         if scan.pending:
             msg = scan.latest()
             if msg is not None:
+                self._newer(msg.header.stamp_ns)
                 self._take_scan(msg, now_ns, t0_ns)
         mission.update_mission(s, self.world.path)
         if s[W.SCAN_COUNT] > 0:
             s[W.NEAREST] = field.nearest_distance(self.world.scan, int(s[W.SCAN_COUNT]),
                                                   s[W.X], s[W.Y])
         self._update_staleness(now_ns)
+
+    def _newer(self, stamp_ns: int) -> None:
+        if stamp_ns > self.input_stamp_ns:
+            self.input_stamp_ns = stamp_ns
 
     def _take_scan(self, msg, now_ns: int, t0_ns: int) -> None:
         s = self.world.state

@@ -61,7 +61,8 @@ class LockstepBackend(SimBackend):
         return GroundTruth(pose=tuple(float(v) for v in sim.pose), sim_time_s=float(sim.t),
                            distance_m=float(sim.distance),
                            min_clearance_m=float(sim.min_clearance),
-                           collisions=int(sim.collisions), deadman_stops=int(sim.deadman_stops))
+                           collisions=int(sim.collisions), deadman_stops=int(sim.deadman_stops),
+                           latency_us=self.node.latency_us())
 
     def stop(self) -> None:
         if self.node is not None:

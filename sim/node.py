@@ -9,6 +9,8 @@ simulator's time, plus ground truth.  Both backends use it unchanged.
 
 from __future__ import annotations
 
+import numpy as np
+
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import Config
 from robo_orch.messages import message_type, new_fixed, new_var
@@ -50,6 +52,9 @@ class SimNode:
         self._scan["range_max"] = sim.lidar_range_max
         self._pose = new_fixed(self._pose_t)
         self._status = new_fixed(SIM_STATUS)
+        self._latency = np.zeros(4096, dtype=np.int64)
+        self._n_latency = 0
+        self._status_count = 0
 
     def receive(self, now_ns: int) -> None:
         """Apply e-stop requests and the newest command."""
@@ -61,6 +66,11 @@ class SimNode:
             msg = self.cmd_sub.latest()
             if msg is not None:
                 sim.set_command(float(msg.fixed["v"]), float(msg.fixed["w"]), sim.t)
+                # a command carries the stamp of the newest sensor data it was computed
+                # from: its age on arrival is the sensor-to-actuator latency
+                self._latency[self._n_latency % len(self._latency)] = msg.recv_ns - \
+                    msg.header.stamp_ns
+                self._n_latency += 1
 
     def step(self, dt_s: float, now_ns: int) -> None:
         """Receive, advance the physics by ``dt_s`` and publish what fell due."""
@@ -98,7 +108,20 @@ class SimNode:
         s["collisions"] = sim.collisions
         s["deadman_stops"] = sim.deadman_stops
         s["x"], s["y"], s["yaw"] = sim.pose
+        if self._status_count % 25 == 0:  # percentiles sort: not on every step
+            p50, p99, worst = self.latency_us()
+            s["latency_p50_us"], s["latency_p99_us"], s["latency_max_us"] = p50, p99, worst
+        self._status_count += 1
         self.status_pub.publish(s, stamp_ns=now_ns)
+
+    def latency_us(self) -> tuple[float, float, float]:
+        """Sensor-to-actuator latency of the last 4096 commands: p50, p99, max (us)."""
+        n = min(self._n_latency, len(self._latency))
+        if n == 0:
+            return (np.nan, np.nan, np.nan)
+        data = self._latency[:n] / 1e3
+        p50, p99 = np.percentile(data, [50, 99])
+        return float(p50), float(p99), float(data.max())
 
     def prime(self, now_ns: int) -> None:
         """Publish every sensor once at start, so the loop has data on its first tick."""

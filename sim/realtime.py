@@ -106,7 +106,10 @@ class RealtimeBackend(SimBackend):
                                   sim_time_s=float(f["t"]), distance_m=float(f["distance"]),
                                   min_clearance_m=float(f["min_clearance"]),
                                   collisions=int(f["collisions"]),
-                                  deadman_stops=int(f["deadman_stops"]))
+                                  deadman_stops=int(f["deadman_stops"]),
+                                  latency_us=(float(f["latency_p50_us"]),
+                                              float(f["latency_p99_us"]),
+                                              float(f["latency_max_us"])))
 
     def pre_tick(self, tick: int, now_ns: int) -> None:
         # drain the status stream every tick: left unread it would fill the socket's
@@ -132,6 +135,29 @@ class RealtimeBackend(SimBackend):
                 self.proc.wait()
         if self._own_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+class ListeningClock(WallClock):
+    """A wall clock whose waits wake on a subscription's messages to handle them.
+
+    ``wait(timeout_s) -> bool`` blocks until a message is buffered; ``on_message()``
+    must consume it (or the next wait returns at once).
+    """
+
+    def __init__(self, wait, on_message) -> None:
+        self._wait = wait
+        self._on_message = on_message
+
+    def sleep_until_ns(self, deadline_ns: int, spin_ns: int = 0) -> int:
+        read = self._read
+        now = read()
+        while deadline_ns - spin_ns - now > 0:
+            if self._wait((deadline_ns - spin_ns - now) * 1e-9):
+                self._on_message()
+            now = read()
+        while now < deadline_ns:
+            now = read()
+        return now
 
 
 class _SimTicks:
@@ -188,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     sim.reset(config.sim.seed if args.seed is None else args.seed)
     node = SimNode(config, sim, bus)
     rate = config.sim.physics_hz or config.loop.rate_hz
-    loop = FixedRateLoop(clock, int(1e9 / rate), spin_ns=int(config.loop.spin_us * 1e3))
+    # between physics steps, apply commands the moment they arrive, as a motor
+    # controller does (and so measure their latency on arrival, not at the next step)
+    listening = ListeningClock(node.cmd_sub.wait, lambda: node.receive(clock.now_ns()))
+    loop = FixedRateLoop(listening, int(1e9 / rate), spin_ns=int(config.loop.spin_us * 1e3))
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     # Ctrl-C in a terminal reaches the whole process group: the parent ends the run
     # and then stops this process with SIGTERM, so a dying simulator is never mistaken

@@ -196,3 +196,14 @@ def test_short_realtime_mission_with_the_loop_triggered_by_the_imu():
     assert summary["collisions"] == 0
     # the IMU arrives at the loop rate: nearly every tick is started by a sample
     assert summary["triggered_ticks"] > 0.9 * summary["ticks"]
+    # the simulated actuator measured how old each command's sensor data was
+    assert summary["sensor_to_actuator_us"]["p50"] > 0
+
+
+def test_commands_carry_their_input_stamp_to_the_actuator():
+    # lockstep: the command computed from tick k's sensor data reaches the simulated
+    # actuator at tick k+1, exactly one simulated period later
+    summary = summarize(lockstep(duration_s=2.0))
+    period_us = 1e6 / load_config(None).loop.rate_hz
+    assert summary["sensor_to_actuator_us"] == {"p50": period_us, "p99": period_us,
+                                                "max": period_us}
