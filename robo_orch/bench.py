@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 
-def _timeit(fn, repeats: int) -> np.ndarray:
+def time_calls(fn, repeats: int) -> np.ndarray:
     """Wall time of each of ``repeats`` calls, in microseconds."""
     out = np.empty(repeats)
     clock = time.perf_counter_ns
@@ -40,7 +40,8 @@ def _timeit(fn, repeats: int) -> np.ndarray:
     return out
 
 
-def _stats(samples_us: np.ndarray) -> dict[str, float]:
+def time_stats(samples_us: np.ndarray) -> dict[str, float]:
+    """p50, p99 and max of timings (us), rounded, with the sample count."""
     p50, p99 = np.percentile(samples_us, [50, 99])
     return {"p50": round(float(p50), 2), "p99": round(float(p99), 2),
             "max": round(float(samples_us.max()), 2), "n": int(len(samples_us))}
@@ -87,17 +88,17 @@ def bench_dwa(repeats: int) -> dict[str, Any]:
     out = np.zeros(4)
     kernel = AvoidObstacles.kernel
     kernel(world.arrays, params, state, out)
-    compiled = _timeit(lambda: kernel(world.arrays, params, state, out), repeats)
+    compiled = time_calls(lambda: kernel(world.arrays, params, state, out), repeats)
     ref_out = np.zeros(4)
     naive.dwa_numpy(world.arrays, params, state.copy(), ref_out)
-    numpy_us = _timeit(lambda: naive.dwa_numpy(world.arrays, params, state.copy(), ref_out),
+    numpy_us = time_calls(lambda: naive.dwa_numpy(world.arrays, params, state.copy(), ref_out),
                        max(5, repeats // 50))
     p = spec.params
     return {
         "samples": f"{p.v_samples}x{p.w_samples}x{p.steps}",
         "scan_points": int(world.state[13]),
-        "numba_us": _stats(compiled),
-        "numpy_us": _stats(numpy_us),
+        "numba_us": time_stats(compiled),
+        "numpy_us": time_stats(numpy_us),
         "speedup_p50": round(float(np.median(numpy_us) / np.median(compiled)), 1),
         "same_command": bool(np.allclose(out[:2], ref_out[:2], atol=1e-9)),
     }

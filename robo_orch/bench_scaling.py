@@ -10,21 +10,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
+from robo_orch.bench import time_calls, time_stats
+
 
 def _median_us(fn, repeats: int) -> tuple[float, float]:
-    out = np.empty(repeats)
-    clock = time.perf_counter_ns
-    for i in range(repeats):
-        t0 = clock()
-        fn()
-        out[i] = (clock() - t0) / 1e3
-    p50, p99 = np.percentile(out, [50, 99])
-    return round(float(p50), 2), round(float(p99), 2)
+    stats = time_stats(time_calls(fn, repeats))
+    return stats["p50"], stats["p99"]
 
 
 def scale_rays(rays: tuple[int, ...], seconds: float) -> list[dict[str, Any]]:

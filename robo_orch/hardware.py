@@ -44,10 +44,11 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
               file=sys.stderr)
     stats = TickStats()
     try:
-        controller = Controller(config, bus, duration_s=duration_s if duration_s else float("inf"),
+        controller = Controller(config, bus,
                                 progress=None if quiet else ProgressLine(sys.stderr),
                                 stats=stats,
                                 trace_rows=int(600 * config.loop.rate_hz))  # last 10 minutes
+        # a robot has no mission time limit; only --duration ends the run early
         controller.time_limit_s = duration_s if duration_s else float("inf")
         controller.warmup()
         missing = controller.sensing.wait_for_inputs(5.0)

@@ -207,3 +207,13 @@ def test_commands_carry_their_input_stamp_to_the_actuator():
     period_us = 1e6 / load_config(None).loop.rate_hz
     assert summary["sensor_to_actuator_us"] == {"p50": period_us, "p99": period_us,
                                                 "max": period_us}
+
+
+def test_run_without_drivers_holds_still_and_ends_on_duration(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "robo_orch.cli", "run", "config/demo.toml", "--duration", "1",
+         "--set", f"bus.run_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    assert "waiting for odom, imu, scan" in proc.stderr
+    assert "STALE" in proc.stderr  # no data: the controlled stop holds
