@@ -298,3 +298,12 @@ POSE2D = register(MessageType(
     "pose2d", 6, [("x", "<f8"), ("y", "<f8"), ("yaw", "<f8"), ("v", "<f8"), ("w", "<f8")]))
 POSITION_FIX = register(MessageType(
     "position_fix", 7, [("x", "<f8"), ("y", "<f8"), ("std", "<f8")]))
+GNSS_FIX = register(MessageType(
+    "gnss_fix", 8,
+    [("latitude", "<f8"), ("longitude", "<f8"), ("altitude", "<f8"), ("hdop", "<f8"),
+     ("speed", "<f8"), ("course", "<f8"), ("quality", "u1"), ("satellites", "u1"),
+     ("pad", "u1", (6,))]))
+MOTOR_STATUS = register(MessageType(
+    "motor_status", 9,
+    [("left_ticks", "<i8"), ("right_ticks", "<i8"), ("battery_v", "<f8"), ("faults", "<u4"),
+     ("device_ms", "<u4")]))
