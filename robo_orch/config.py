@@ -88,6 +88,8 @@ class Config:
     success: SuccessConfig
     behaviors: tuple[BehaviorSpec, ...]
     raw: dict[str, Any] = field(repr=False, compare=False)
+    #: hardware drivers (``[drivers.NAME]``), in file order
+    drivers: dict[str, Any] = field(default_factory=dict)
 
 
 _SECTIONS: dict[str, type] = {
@@ -95,7 +97,7 @@ _SECTIONS: dict[str, type] = {
     "robot": RobotConfig, "estimator": EstimatorConfig, "perception": PerceptionConfig,
     "sim": SimConfig, "world": WorldConfig, "mission": MissionConfig, "success": SuccessConfig,
 }
-_TOP_KEYS = [*_SECTIONS, "inputs", "behaviors"]
+_TOP_KEYS = [*_SECTIONS, "inputs", "behaviors", "drivers"]
 
 
 def embedded_config_path(name: str = "demo") -> Path:
@@ -227,8 +229,11 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
                 for name, cls in _SECTIONS.items()}
     inputs = _build_inputs(raw.get("inputs"), source)
     behaviors = _build_behaviors(raw.get("behaviors"), source, base_dir) if with_behaviors else ()
+    from robo_orch.driver_config import build_drivers  # local: keeps the import graph small
+
+    drivers = build_drivers(raw.get("drivers"), source)
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
-                    raw=copy.deepcopy(dict(raw)), **sections)
+                    raw=copy.deepcopy(dict(raw)), drivers=drivers, **sections)
     _check_names(config)
     _check_trigger(config)
     _check_placements(config)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -131,6 +132,9 @@ class Driver(ABC):
     default_baud: ClassVar[int] = 115200
     #: the host calls :meth:`service` at least this often, s
     service_period_s: ClassVar[float] = 0.02
+    #: drives actuators: on shutdown the supervisor stops it right after the loop,
+    #: before the sensors, so its :meth:`stop` still reaches a live device
+    actuator: ClassVar[bool] = False
 
     def __init__(self, name: str, spec: DriverSpec, params: Any, bus: Bus, clock: Clock) -> None:
         self.name = name
@@ -143,6 +147,8 @@ class Driver(ABC):
         self.stats: Counter[str] = Counter()
         self._outputs: dict[str, Publisher] = {}
         self._inputs: list[Subscription] = []
+        #: called with (topic, message type) when an output is created (``--echo`` taps it)
+        self.on_new_output: Callable[[str, MessageType], None] | None = None
 
     # --- helpers for subclasses -------------------------------------------------
 
@@ -150,7 +156,10 @@ class Driver(ABC):
         """A publisher on ``topic`` (created once, reused), stamped with this frame id."""
         pub = self._outputs.get(topic)
         if pub is None:
-            pub = self.bus.publisher(topic, message_type(mtype), frame_id=self.frame_id)
+            mtype = message_type(mtype)
+            if self.on_new_output is not None:
+                self.on_new_output(topic, mtype)
+            pub = self.bus.publisher(topic, mtype, frame_id=self.frame_id)
             self._outputs[topic] = pub
         return pub
 

@@ -307,3 +307,19 @@ MOTOR_STATUS = register(MessageType(
     "motor_status", 9,
     [("left_ticks", "<i8"), ("right_ticks", "<i8"), ("battery_v", "<f8"), ("faults", "<u4"),
      ("device_ms", "<u4")]))
+
+
+def fields_as_dict(fixed: np.ndarray, var: np.ndarray | None = None) -> dict[str, object]:
+    """A message's fields as plain Python values (JSON-ready); padding is left out.
+
+    The variable part, if any, becomes one list per field under ``"points"``.
+    """
+    rec = fixed.reshape(())
+    out: dict[str, object] = {}
+    for name in rec.dtype.names:
+        if name == "pad":
+            continue
+        out[name] = rec[name].tolist()
+    if var is not None:
+        out["points"] = {name: var[name].tolist() for name in var.dtype.names if name != "pad"}
+    return out

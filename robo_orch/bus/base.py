@@ -65,6 +65,10 @@ class Receiver(ABC):
     def wait_readable(self, timeout_s: float) -> bool:
         """Block (without spinning) until frames may be waiting, or the timeout."""
 
+    def poll_handle(self) -> object | None:
+        """Something ``zmq.Poller`` can wait on (a socket or a file descriptor), or None."""
+        return None
+
     def take_overflow(self) -> int:
         """Messages the transport dropped for this receiver since the last call."""
         return 0
@@ -229,6 +233,10 @@ class Subscription:
             if remaining <= 0:
                 return False
             self._receiver.wait_readable(remaining * 1e-9)
+
+    def poll_handle(self) -> object | None:
+        """What to register with ``zmq.Poller`` to wake on this topic (None: not pollable)."""
+        return self._receiver.poll_handle()
 
     def copy_into(self, received: Received, fixed_out: np.ndarray,
                   var_out: np.ndarray | None) -> int:

@@ -78,6 +78,9 @@ class _ZmqReceiver(Receiver):
         except zmq.Again:
             return None
 
+    def poll_handle(self) -> zmq.Socket:
+        return self.socket
+
     def wait_readable(self, timeout_s: float) -> bool:
         return bool(self.socket.poll(max(0, math.ceil(timeout_s * 1000)), zmq.POLLIN))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
 import termios
 import tty
-from abc import ABC
 
 import numpy as np
 
@@ -66,10 +66,8 @@ class PtyLink:
     def close(self) -> None:
         """Close both ends; the driver sees the device disappear."""
         for fd in (self.master, self._slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +82,7 @@ class Faults:
     silent: bool = schema.option(False, doc="the device stops answering")
 
 
-class DeviceEmulator(ABC):
+class DeviceEmulator:
     """Base of the device emulators: fault injection and host-side input.
 
     Subclasses build frames with their protocol's encoder and pass every frame
