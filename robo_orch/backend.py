@@ -43,12 +43,23 @@ class SimBackend(ABC):
 
     name: str
 
+    #: device modes this backend supports: 'sim' (sensor topics straight from the
+    #: simulator) and/or 'serial' (device emulators on pseudo-terminals, real drivers)
+    device_modes: tuple[str, ...] = ("sim",)
+
     def __init__(self, config: Config, *, config_path: str | None = None,
-                 overrides: tuple[str, ...] = (), seed: int | None = None) -> None:
+                 overrides: tuple[str, ...] = (), seed: int | None = None,
+                 devices: str = "sim") -> None:
         self.config = config
         self.config_path = config_path
         self.overrides = tuple(overrides)
         self.seed = config.sim.seed if seed is None else seed
+        if devices not in self.device_modes:
+            from robo_orch.errors import UsageError
+
+            raise UsageError(f"the {self.name} simulator backend cannot run --devices {devices} "
+                             f"(supported: {', '.join(self.device_modes)})")
+        self.devices = devices
 
     @abstractmethod
     def make_clock(self) -> Clock:

@@ -18,6 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
+from robo_orch import cli_devices
 from robo_orch.errors import RoboOrchError
 
 _T0 = time.perf_counter()
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", metavar="FILE", help="write a PNG of the run here")
     sim.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key (repeatable)")
+    sim.add_argument("--devices", choices=("sim", "serial"), default="sim",
+                     help="'serial': run the config's real drivers against device emulators "
+                     "on pseudo-terminals (realtime only)")
 
     run = sub.add_parser("run", help="run the loop on hardware (drivers publish on the bus)")
     run.add_argument("config")
@@ -59,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", metavar="FILE", help="write the scaling curves as a PNG")
 
     sub.add_parser("warmup", help="compile and cache every kernel")
+    cli_devices.add_parsers(sub)
     return parser
 
 
@@ -84,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    status = cli_devices.dispatch(args)
+    if status is not None:
+        return status
     if args.command == "sim":
         return _cmd_sim(args)
     if args.command == "check":
@@ -114,7 +122,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     progress = None if args.quiet else ProgressLine(sys.stderr)
     result = run_mission(config, backend=backend, config_path=config.source,
                          overrides=overrides, seed=args.seed, duration_s=args.duration,
-                         progress=progress, process_start=_T0)
+                         progress=progress, process_start=_T0, devices=args.devices)
     if progress is not None:
         progress.finish(result.controller)
     summary = summarize(result)

@@ -43,7 +43,8 @@ else:  # Jetson boards ship Python 3.10
     import tomli as tomllib
 
 #: input roles the sense phase understands, and the message type each carries
-INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan"}
+INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
+               "gps": "position_fix"}
 _BEHAVIOR_KEYS = ("kind", "priority", "divisor", "enabled", "blendable")
 
 
@@ -249,7 +250,9 @@ def _build_inputs(table: Any, source: str) -> dict[str, InputConfig]:
     for role, entry in table.items():
         if role not in INPUT_ROLES:
             raise schema.unknown_key_error(source, f"inputs.{role}", role, list(INPUT_ROLES))
-        merged = {"topic": inputs[role].topic, **entry} if isinstance(entry, Mapping) else entry
+        known = inputs.get(role)
+        merged = ({"topic": known.topic, **entry} if known is not None else dict(entry)) \
+            if isinstance(entry, Mapping) else entry
         inputs[role] = schema.build(InputConfig, merged, source=source, prefix=f"inputs.{role}")
     return inputs
 

@@ -7,6 +7,7 @@ config reference is generated from the ``doc`` strings here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +140,58 @@ class Polygon:
 
 
 @dataclass(frozen=True)
+class MovingCircle:
+    """A round obstacle moving at constant speed along a path (simulation only)."""
+
+    radius: float = option(gt=0, doc="radius, m")
+    path: tuple[Point, ...] = option(doc="[[x, y], ...], at least 2 points; the obstacle "
+                                         "starts at the first")
+    speed: float = option(gt=0, doc="speed along the path, m/s")
+    mode: str = option("bounce", choices=("bounce", "loop", "once"),
+                       doc="at the path end: 'bounce' back, 'loop' to the first point, or "
+                           "stop there ('once')")
+    delay_s: float = option(0.0, ge=0, doc="wait this long at the first point, s")
+
+    def validate(self, source: str, prefix: str) -> None:
+        if len(self.path) < 2:
+            raise ConfigError(source, f"{prefix}.path", "a path needs at least 2 points")
+        if not all(math.isfinite(v) for p in self.path for v in p):
+            raise ConfigError(source, f"{prefix}.path", "points must be finite")
+        if path_length(self.path) <= 0.0:
+            raise ConfigError(source, f"{prefix}.path", "the path has zero length")
+
+
+@dataclass(frozen=True)
+class RandomObstacles:
+    """Round obstacles placed at random, the layout fixed by ``sim.seed``.
+
+    Every obstacle keeps ``min_gap`` of free space to every other surface, so with
+    ``min_gap`` above the robot's diameter every layout leaves a way through.
+    """
+
+    count: int = option(0, ge=0, le=1000, doc="obstacles to place (fewer when they do not "
+                                               "fit); 0 = none")
+    region: tuple[float, ...] = option((), doc="[xmin, ymin, xmax, ymax] the obstacles lie "
+                                               "in; empty = the bounds")
+    radius: tuple[float, float] = option((0.3, 0.5), doc="[min, max] radius, m")
+    min_gap: float = option(0.6, ge=0, doc="free space kept between an obstacle and any "
+                                           "other surface, m")
+    keep_clear: tuple[Point, ...] = option((), doc="points kept free of obstacles (the "
+                                                   "goal, say); the start always is")
+    clear_radius: float = option(1.0, ge=0, doc="free radius around the start and each "
+                                                "keep_clear point, m")
+
+    def validate(self, source: str, prefix: str) -> None:
+        lo, hi = self.radius
+        if not 0 < lo <= hi:
+            raise ConfigError(source, f"{prefix}.radius", "need 0 < min <= max")
+        if self.region and (len(self.region) != 4 or not (
+                self.region[0] < self.region[2] and self.region[1] < self.region[3])):
+            raise ConfigError(source, f"{prefix}.region", "expected [xmin, ymin, xmax, ymax] "
+                              "with xmin < xmax and ymin < ymax")
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     """The simulated world: an optional bounding box and obstacles."""
 
@@ -147,6 +200,10 @@ class WorldConfig:
     walls: tuple[Wall, ...] = option((), doc="wall segments")
     circles: tuple[Circle, ...] = option((), doc="round obstacles")
     polygons: tuple[Polygon, ...] = option((), doc="polygonal obstacles")
+    moving: tuple[MovingCircle, ...] = option((), doc="moving round obstacles (simulation "
+                                                      "only; not part of any map)")
+    random: RandomObstacles = option(RandomObstacles(), doc="round obstacles placed from "
+                                                            "the seed")
 
     def validate(self, source: str, prefix: str) -> None:
         if self.bounds:
@@ -155,6 +212,65 @@ class WorldConfig:
             xmin, ymin, xmax, ymax = self.bounds
             if not (xmin < xmax and ymin < ymax):
                 raise ConfigError(source, f"{prefix}.bounds", "need xmin < xmax and ymin < ymax")
+        if self.random.count and not (self.random.region or self.bounds):
+            raise ConfigError(source, f"{prefix}.random.region", "random obstacles need a "
+                              "region (or world bounds)")
+
+    def resolve(self, seed: int, start: Point) -> WorldConfig:
+        """This world with its random obstacles placed for ``seed``: plain circles only.
+
+        The same (world, seed, start) always gives the same layout.  The simulator
+        calls this with ``sim.seed`` and ``mission.start``; anything that needs the
+        simulated obstacles (a map, a plot) must do the same.
+        """
+        if self.random.count == 0:
+            return self
+        placed = _place_random(self, int(seed), (float(start[0]), float(start[1])))
+        return dataclasses.replace(self, circles=self.circles + placed,
+                                   random=RandomObstacles())
+
+
+def path_length(points: tuple[Point, ...]) -> float:
+    """Length of a polyline, m."""
+    return sum(math.dist(a, b) for a, b in zip(points, points[1:], strict=False))
+
+
+def _place_random(world: WorldConfig, seed: int, start: Point) -> tuple[Circle, ...]:
+    """Rejection sampling of the random obstacles (see :class:`RandomObstacles`)."""
+    import numpy as np
+
+    from robo_orch.config import _segment_distance, world_clearance  # config imports us
+
+    spec = world.random
+    static = dataclasses.replace(world, random=RandomObstacles(), moving=())
+    x0, y0, x1, y1 = spec.region or world.bounds
+    keep = [start, *spec.keep_clear]
+    # a moving obstacle's path is a surface too: keep the gap to its swept band
+    sweeps = []
+    for m in world.moving:
+        pts = m.path + (m.path[:1] if m.mode == "loop" else ())
+        sweeps += [(a, b, m.radius) for a, b in zip(pts, pts[1:], strict=False)]
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x6F62])))
+    placed: list[Circle] = []
+    gap = spec.min_gap
+    for _ in range(spec.count * 200):
+        if len(placed) == spec.count:
+            break
+        r = float(rng.uniform(spec.radius[0], spec.radius[1]))
+        if x1 - x0 <= 2 * r or y1 - y0 <= 2 * r:
+            continue
+        cx = float(rng.uniform(x0 + r, x1 - r))
+        cy = float(rng.uniform(y0 + r, y1 - r))
+        if any(math.dist((cx, cy), k) < spec.clear_radius + r for k in keep):
+            continue
+        if world_clearance(static, cx, cy) < r + gap:
+            continue
+        if any(math.dist((cx, cy), c.center) < r + c.radius + gap for c in placed):
+            continue
+        if any(_segment_distance(*a, *b, cx, cy) < r + rm + gap for a, b, rm in sweeps):
+            continue
+        placed.append(Circle(center=(cx, cy), radius=r))
+    return tuple(placed)
 
 
 @dataclass(frozen=True)
@@ -166,6 +282,18 @@ class LidarConfig:
     range_min: float = option(0.05, ge=0, doc="minimum range, m")
     rate_hz: float = option(10.0, gt=0, doc="scans per second")
     noise_std: float = option(0.01, ge=0, doc="range noise standard deviation, m")
+
+
+@dataclass(frozen=True)
+class DeviceFaults:
+    """Faults a device emulator injects into its byte stream (``sim.faults.NAME``)."""
+
+    garbage_rate: float = option(0.0, ge=0, le=1, doc="chance per frame of random bytes "
+                                                     "inserted before it")
+    drop_rate: float = option(0.0, ge=0, le=1, doc="chance per byte of being lost")
+    corrupt_rate: float = option(0.0, ge=0, le=1, doc="chance per frame of a corrupted "
+                                                     "checksum")
+    silent: bool = option(False, doc="the device stops answering")
 
 
 @dataclass(frozen=True)
@@ -186,6 +314,8 @@ class SimConfig:
     lidar: LidarConfig = option(LidarConfig(), doc="the lidar")
     ready_timeout_s: float = option(20.0, gt=0, doc="realtime backend: how long to wait "
                                                     "for the simulator process")
+    faults: dict[str, DeviceFaults] = option({}, doc="--devices serial: faults injected by "
+                                            "the emulator of driver NAME (sim.faults.NAME)")
 
 
 @dataclass(frozen=True)
@@ -215,6 +345,14 @@ class EstimatorConfig:
     imu_yaw_rate_std: float = option(0.01, gt=0, doc="IMU yaw rate noise, rad/s")
     accel_std: float = option(1.0, gt=0, doc="process noise: forward acceleration, m/s^2")
     yaw_accel_std: float = option(2.0, gt=0, doc="process noise: yaw acceleration, rad/s^2")
+    gps_antenna: tuple[float, ...] = option([0.0, 0.0], length=2,
+                                            doc="GPS antenna position on the robot [x, y], m "
+                                                "(the fix is moved to the robot's centre)")
+    imu_yaw: str = option("relative", choices=("off", "relative", "absolute"),
+                          doc="fuse the IMU's own heading: 'relative' aligns it with the "
+                              "estimate at its first reading (6-axis IMUs), 'absolute' takes it "
+                              "as map heading (a calibrated magnetometer)")
+    imu_yaw_std: float = option(0.02, gt=0, doc="IMU heading noise, rad")
 
 
 @dataclass(frozen=True)
@@ -239,6 +377,12 @@ class SuccessConfig:
     max_collisions: int = option(0, ge=0, doc="at most this many collisions")
     min_clearance_m: float = option(0.0, ge=0, doc="the robot's surface stays this far "
                                                    "from obstacles, m")
+    max_path_ratio: float = option(math.inf, ge=1, doc="driven path at most this many times "
+                                                       "the shortest possible path (checked "
+                                                       "by `robo-orch scenarios`)")
+    min_success_rate: float = option(1.0, ge=0, le=1, doc="`robo-orch scenarios`: the "
+                                                          "scenario passes when at least "
+                                                          "this share of its seeds succeed")
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,11 @@ def default_run_dir() -> str:
 
 
 def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: float | None = None,
-                 quiet: bool = False) -> int:
-    """Run the loop until SIGINT/SIGTERM (or ``duration_s``); returns the exit status."""
+                 quiet: bool = False, on_start=None) -> int:
+    """Run the loop until SIGINT/SIGTERM (or ``duration_s``); returns the exit status.
+
+    ``on_start(controller)`` runs once the controller is built (a recorder subscribes there).
+    """
     from robo_orch.bus.zmq_bus import ZmqBus
 
     config = load_config(config_path, overrides)
@@ -42,8 +45,11 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
     if not quiet:
         print(f"robo-orch: bus sockets in {run_dir} (drivers use the same bus.run_dir)",
               file=sys.stderr)
+    supervisor = _supervise(config, config_path, overrides, run_dir)
     stats = TickStats()
     try:
+        if supervisor is not None:
+            supervisor.launch()  # drivers open their ports while the kernels load
         controller = Controller(config, bus,
                                 progress=None if quiet else ProgressLine(sys.stderr),
                                 stats=stats,
@@ -51,6 +57,10 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
         # a robot has no mission time limit; only --duration ends the run early
         controller.time_limit_s = duration_s if duration_s else float("inf")
         controller.warmup()
+        if supervisor is not None:
+            supervisor.wait_ready()
+        if on_start is not None:
+            on_start(controller)
         missing = controller.sensing.wait_for_inputs(5.0)
         if missing and not quiet:
             print(f"robo-orch: waiting for {', '.join(missing)}: the robot holds still until "
@@ -72,5 +82,22 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
             print(f"\nran {stats.ticks} ticks in {time.perf_counter() - t0:.1f} s, "
                   f"{stats.overruns} overruns", file=sys.stderr)
     finally:
+        # the loop has stopped and said so (a zero command): now the actuators, then the rest
+        if supervisor is not None:
+            supervisor.shutdown()
         bus.close()
     return 0
+
+
+def _supervise(config, config_path: str, overrides: tuple[str, ...], run_dir: str):
+    """A supervisor for the config's drivers (None when there are none)."""
+    if not config.drivers:
+        return None
+    from robo_orch.supervisor import DRIVER_PUBLISHER_ID, Supervisor
+
+    supervisor = Supervisor()
+    for i, (name, cfg) in enumerate(config.drivers.items()):
+        supervisor.add_driver(name, config_path=str(config_path), overrides=overrides,
+                              run_dir=run_dir, publisher_id=DRIVER_PUBLISHER_ID + i,
+                              actuator=cfg.cls.actuator, restart=cfg.spec.restart)
+    return supervisor

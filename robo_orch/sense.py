@@ -9,6 +9,8 @@ layer turns into a controlled stop; it clears by itself when data is fresh again
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from robo_orch.bus import Bus, QoS
@@ -37,6 +39,11 @@ class Sensing:
         est = config.estimator
         self._est = (est.accel_std, est.yaw_accel_std, est.odom_speed_std,
                      est.odom_yaw_rate_std, est.imu_yaw_rate_std)
+        self.gps_antenna = (float(est.gps_antenna[0]), float(est.gps_antenna[1]))
+        self.imu_yaw_mode = est.imu_yaw
+        self.imu_yaw_std = est.imu_yaw_std
+        #: map heading minus the IMU's own heading ('relative' mode; None until aligned)
+        self.imu_yaw_offset: float | None = 0.0 if est.imu_yaw == "absolute" else None
         self.wheel_base = config.robot.wheel_base
         self.x = np.zeros(5)
         self.P = np.zeros((5, 5))
@@ -51,6 +58,9 @@ class Sensing:
         self.input_stamp_ns = 0
         #: scan points beyond perception.max_scan_points, dropped (and counted here)
         self.scan_points_dropped = 0
+        #: when a recorder sets it to a list, sense() appends ``(role, header)`` of every
+        #: input message it consumes (so a re-run can feed each tick exactly those)
+        self.consumed: list | None = None
         self._prev_ns: int | None = None
         s = world.state
         s[W.ROBOT_RADIUS] = config.robot.radius
@@ -71,12 +81,15 @@ class Sensing:
         if dt > 0:
             estimator.ekf_predict(self.x, self.P, dt, accel_std, yaw_accel_std)
         subs = self.subs
+        consumed = self.consumed
         odom = subs["odom"]
         # poll, then take whatever is buffered: a loop trigger may have buffered a
         # message already, so poll's count of new arrivals can be 0
         odom.poll()
         if odom.pending:
             for msg in odom.take():
+                if consumed is not None:
+                    consumed.append(("odom", msg.header))
                 self._newer(msg.header.stamp_ns)
                 f = msg.fixed
                 estimator.ekf_update_odometry(self.x, self.P, float(f["v_left"]),
@@ -85,15 +98,30 @@ class Sensing:
         imu.poll()
         if imu.pending:
             for msg in imu.take():
+                if consumed is not None:
+                    consumed.append(("imu", msg.header))
                 self._newer(msg.header.stamp_ns)
                 estimator.ekf_update_yaw_rate(self.x, self.P, float(msg.fixed["gyro"][2]),
                                               gyro_std)
+                if self.imu_yaw_mode != "off":
+                    self._fuse_imu_heading(msg.fixed["orientation"])
+        gps = subs.get("gps")
+        if gps is not None:
+            gps.poll()
+            if gps.pending:
+                for msg in gps.take():
+                    if consumed is not None:
+                        consumed.append(("gps", msg.header))
+                    self._newer(msg.header.stamp_ns)
+                    self._fuse_position(msg.fixed)
         estimator.ekf_write_world(self.x, s)
         scan = subs["scan"]
         scan.poll()
         if scan.pending:
             msg = scan.latest()
             if msg is not None:
+                if consumed is not None:
+                    consumed.append(("scan", msg.header))
                 self._newer(msg.header.stamp_ns)
                 self._take_scan(msg, now_ns, t0_ns)
         mission.update_mission(s, self.world.path)
@@ -101,6 +129,26 @@ class Sensing:
             s[W.NEAREST] = field.nearest_distance(self.world.scan, int(s[W.SCAN_COUNT]),
                                                   s[W.X], s[W.Y])
         self._update_staleness(now_ns)
+
+    def _fuse_imu_heading(self, q) -> None:
+        qx, qy, qz, qw = float(q[0]), float(q[1]), float(q[2]), float(q[3])
+        if qx == 0.0 and qy == 0.0 and qz == 0.0 and qw == 0.0:
+            return  # this IMU reports no orientation
+        yaw = math.atan2(2.0 * (qw * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))
+        if self.imu_yaw_offset is None:
+            self.imu_yaw_offset = float(self.x[estimator.EKF_YAW]) - yaw
+            return
+        estimator.ekf_update_yaw(self.x, self.P, yaw + self.imu_yaw_offset, self.imu_yaw_std)
+
+    def _fuse_position(self, fixed) -> None:
+        # the fix is the antenna's position: move it to the robot's centre with the
+        # current heading estimate (its error is small beside the fix's own)
+        ax, ay = self.gps_antenna
+        yaw = float(self.x[estimator.EKF_YAW])
+        c, s = math.cos(yaw), math.sin(yaw)
+        px = float(fixed["x"]) - (c * ax - s * ay)
+        py = float(fixed["y"]) - (s * ax + c * ay)
+        estimator.ekf_update_position(self.x, self.P, px, py, float(fixed["std"]))
 
     def _newer(self, stamp_ns: int) -> None:
         if stamp_ns > self.input_stamp_ns:
@@ -129,6 +177,8 @@ class Sensing:
         estimator.ekf_predict(x, P, 0.02, 1.0, 1.0)
         estimator.ekf_update_odometry(x, P, 0.1, 0.1, self.wheel_base, 0.1, 0.1)
         estimator.ekf_update_yaw_rate(x, P, 0.0, 0.1)
+        estimator.ekf_update_yaw(x, P, 0.0, 0.1)
+        estimator.ekf_update_position(x, P, 0.0, 0.0, 1.0)
         estimator.ekf_write_world(x, self.world.state.copy())
         pts = np.zeros_like(self.world.scan)
         field.scan_to_points(self.angles, self.ranges, 1, 0.0, 0.0, 0.0, 0.0, 1.0, pts)

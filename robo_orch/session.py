@@ -70,14 +70,19 @@ def run_mission(
     progress: Callable[[Controller], None] | None = None,
     process_start: float | None = None,
     trace_rows: int | None = None,
+    on_start: Callable[[Controller], None] | None = None,
+    devices: str = "sim",
 ) -> MissionResult:
     """Run a simulated mission to its end and return what happened.
 
     ``trace_rows`` bounds the per-tick trace (None keeps every tick, for the plot).
+    ``devices="serial"`` runs the config's real drivers against device emulators.
+    ``on_start(controller)`` runs once the controller is built, before the simulator
+    starts (a recorder subscribes there).
     """
     t_start = time.perf_counter() if process_start is None else process_start
     sim_backend = make_backend(config, backend, config_path=config_path, overrides=overrides,
-                               seed=seed)
+                               seed=seed, devices=devices)
     clock = sim_backend.make_clock()
     bus = sim_backend.make_bus(clock)
     loop_cfg = config.loop
@@ -87,6 +92,8 @@ def run_mission(
         controller = Controller(config, bus, backend=sim_backend, duration_s=duration_s,
                                 progress=progress, stats=stats, trace_rows=trace_rows)
         controller.warmup()
+        if on_start is not None:
+            on_start(controller)
         sim_backend.start(bus)
         if sim_backend.name != "lockstep":
             missing = controller.sensing.wait_for_inputs(config.sim.ready_timeout_s)

@@ -28,6 +28,8 @@ from typing import TextIO
 from robo_orch.driver_host import READY_FD_ENV, DeviceError
 from robo_orch.errors import BackendTimeout
 
+#: driver processes get publisher ids from here on (the loop is 1, the simulator 2)
+DRIVER_PUBLISHER_ID = 10
 #: first restart delay, s; doubles per consecutive crash up to MAX_BACKOFF_S
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 10.0
@@ -138,14 +140,23 @@ class Supervisor:
         return True
 
     def start(self) -> None:
-        """Start every process and wait until all are ready.
+        """Start every process and wait until all are ready (:meth:`launch`, :meth:`wait_ready`)."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start every process without waiting (the caller can load kernels meanwhile)."""
+        for child in self.children.values():
+            if child.proc is None:
+                self._spawn(child)
+
+    def wait_ready(self) -> None:
+        """Wait until every process reported ready, then watch them.
 
         A process that exits before it is ready is a start-up error
         (:class:`DeviceError`, with the process's own last line), as is one that
         stays silent beyond ``ready_timeout_s`` (:class:`BackendTimeout`).
         """
-        for child in self.children.values():
-            self._spawn(child)
         deadline = time.monotonic() + self.ready_timeout_s
         pending = dict(self.children)
         try:

@@ -24,19 +24,28 @@ class SimNode:
     #: bit set of every sensor the simulator produces
     ALL_SENSORS = ODOM | IMU | SCAN
 
-    def __init__(self, config: Config, sim: Simulator, bus: Bus) -> None:
+    def __init__(self, config: Config, sim: Simulator, bus: Bus, devices=None) -> None:
         self.sim = sim
         self.bus = bus
+        #: emulated serial devices (``--devices serial``) or None
+        self.devices = devices
+        covered = devices.covers if devices is not None else set()
+        self._due_mask = (0 if "odom" in covered else ODOM) | (0 if "imu" in covered else IMU) \
+            | (0 if "scan" in covered else SCAN)
+        #: commands come from the motor bridge emulator, not the bus
+        self._bus_commands = "odom" not in covered
         inputs, topics, hwm = config.inputs, config.topics, config.bus.hwm
         self._odom_t = message_type("wheel_odometry")
         self._imu_t = message_type("imu")
         self._scan_t = message_type("laser_scan")
         self._pose_t = message_type("pose2d")
-        self.odom_pub = bus.publisher(inputs["odom"].topic, self._odom_t, frame_id="base_link",
-                                      hwm=hwm)
-        self.imu_pub = bus.publisher(inputs["imu"].topic, self._imu_t, frame_id="imu", hwm=hwm)
-        self.scan_pub = bus.publisher(inputs["scan"].topic, self._scan_t, frame_id="laser",
-                                      hwm=hwm)
+        # a topic a driver publishes is left to it (both would bind the same endpoint)
+        self.odom_pub = None if "odom" in covered else bus.publisher(
+            inputs["odom"].topic, self._odom_t, frame_id="base_link", hwm=hwm)
+        self.imu_pub = None if "imu" in covered else bus.publisher(
+            inputs["imu"].topic, self._imu_t, frame_id="imu", hwm=hwm)
+        self.scan_pub = None if "scan" in covered else bus.publisher(
+            inputs["scan"].topic, self._scan_t, frame_id="laser", hwm=hwm)
         self.truth_pub = bus.publisher(topics.truth, self._pose_t, frame_id="odom", hwm=hwm)
         self.status_pub = bus.publisher("sim/status", SIM_STATUS, hwm=hwm)
         self.cmd_sub = bus.subscribe(topics.command, message_type("velocity_command"),
@@ -59,6 +68,10 @@ class SimNode:
     def receive(self, now_ns: int) -> None:
         """Apply e-stop requests and the newest command."""
         sim = self.sim
+        if self.devices is not None:
+            self.devices.receive()
+            if not self._bus_commands:
+                return
         if self.estop_sub.poll():
             for msg in self.estop_sub.take():
                 sim.set_estop(bool(msg.fixed["engage"]))
@@ -80,6 +93,9 @@ class SimNode:
     def publish(self, due: int, now_ns: int) -> None:
         """Publish the sensors in the ``due`` bit set, then truth and status."""
         sim = self.sim
+        if self.devices is not None:
+            self.devices.publish(due)
+            due &= self._due_mask
         if due & ODOM:
             m = self._odom
             m["v_left"] = sim.odom[0]

@@ -11,6 +11,7 @@ and exits when told to, or when its parent disappears.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -26,12 +27,15 @@ from robo_orch.errors import BackendError, BackendTimeout, ConfigError
 
 LOOP_PUBLISHER_ID = 1
 SIM_PUBLISHER_ID = 2
+#: with --devices serial the simulator writes {driver name: pty path} here, in run_dir
+DEVICES_FILE = "devices.json"
 
 
 class RealtimeBackend(SimBackend):
     """The simulator as a separate process; all traffic over ZeroMQ."""
 
     name = "realtime"
+    device_modes = ("sim", "serial")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -43,6 +47,8 @@ class RealtimeBackend(SimBackend):
         self._last_status = None
         self._truth = GroundTruth()
         self._log_path = Path(self.run_dir) / "sim.log"
+        #: the driver processes (``--devices serial``)
+        self.supervisor = None
 
     def make_clock(self) -> Clock:
         self.clock = WallClock()
@@ -66,6 +72,8 @@ class RealtimeBackend(SimBackend):
             cmd += ["--config", self.config_path]
         for text in self.overrides:
             cmd += ["--set", text]
+        if self.devices == "serial":
+            cmd += ["--devices", "serial"]
         log = open(self._log_path, "wb")  # noqa: SIM115 (kept open for the child's lifetime)
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -81,6 +89,8 @@ class RealtimeBackend(SimBackend):
         while self.clock.now_ns() < deadline:
             if self._status_sub.wait(0.05):
                 self._read_status()
+                if self.devices == "serial":
+                    self._start_drivers()
                 return
             if self.proc.poll() is not None:
                 raise BackendError(f"simulator process exited with status {self.proc.returncode}"
@@ -88,6 +98,19 @@ class RealtimeBackend(SimBackend):
         self.stop()
         raise BackendTimeout(f"simulator process not ready after "
                              f"{self.config.sim.ready_timeout_s:g} s: {self._log_tail()}")
+
+    def _start_drivers(self) -> None:
+        """Start the real driver processes on the simulator's pseudo-terminals."""
+        from robo_orch.supervisor import DRIVER_PUBLISHER_ID, Supervisor
+
+        paths = json.loads((Path(self.run_dir) / DEVICES_FILE).read_text())
+        self.supervisor = Supervisor(ready_timeout_s=self.config.sim.ready_timeout_s)
+        for i, (name, cfg) in enumerate(self.config.drivers.items()):
+            self.supervisor.add_driver(
+                name, config_path=self.config_path, overrides=self.overrides,
+                run_dir=self.run_dir, publisher_id=DRIVER_PUBLISHER_ID + i, port=paths[name],
+                actuator=cfg.cls.actuator, restart=cfg.spec.restart)
+        self.supervisor.start()
 
     def _log_tail(self) -> str:
         try:
@@ -126,6 +149,8 @@ class RealtimeBackend(SimBackend):
         return self._truth
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.shutdown()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -198,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--parent-pid", type=int, default=os.getppid())
+    parser.add_argument("--devices", choices=("sim", "serial"), default="sim")
     args = parser.parse_args(argv)
 
     from robo_orch.bus.zmq_bus import ZmqBus
@@ -211,8 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     bus = ZmqBus(clock, publisher_id=SIM_PUBLISHER_ID, run_dir=args.run_dir,
                  hwm=config.bus.hwm)
     sim = Simulator(config.world, config.robot, config.sim, config.safety, config.mission.start)
-    sim.reset(config.sim.seed if args.seed is None else args.seed)
-    node = SimNode(config, sim, bus)
+    seed = config.sim.seed if args.seed is None else args.seed
+    sim.reset(seed)
+    devices = None
+    if args.devices == "serial":
+        from sim.devices import SerialDevices
+
+        devices = SerialDevices(config, sim, seed)
+        # the parent reads this before it starts the drivers: write it atomically
+        tmp = Path(args.run_dir) / "devices.json.tmp"
+        tmp.write_text(json.dumps(devices.paths()))
+        tmp.replace(Path(args.run_dir) / DEVICES_FILE)
+    node = SimNode(config, sim, bus, devices)
     rate = config.sim.physics_hz or config.loop.rate_hz
     # between physics steps, apply commands the moment they arrive, as a motor
     # controller does (and so measure their latency on arrival, not at the next step)
@@ -226,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loop.run(_SimTicks(node, 1.0 / rate, args.parent_pid))
     finally:
+        if devices is not None:
+            devices.close()
         bus.close()
     return 0
 

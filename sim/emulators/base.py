@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import os
 import termios
@@ -11,7 +10,7 @@ import tty
 
 import numpy as np
 
-from robo_orch import schema
+from robo_orch.config_schema import DeviceFaults
 
 
 class PtyLink:
@@ -70,16 +69,8 @@ class PtyLink:
                 os.close(fd)
 
 
-@dataclasses.dataclass(frozen=True)
-class Faults:
-    """Faults an emulator injects into its output (all off by default)."""
-
-    garbage_rate: float = schema.option(0.0, ge=0, le=1, doc="chance per frame of random bytes "
-                                                              "inserted before it")
-    drop_rate: float = schema.option(0.0, ge=0, le=1, doc="chance per byte of being lost")
-    corrupt_rate: float = schema.option(0.0, ge=0, le=1, doc="chance per frame of a corrupted "
-                                                              "checksum")
-    silent: bool = schema.option(False, doc="the device stops answering")
+#: the faults an emulator injects (configured as ``[sim.faults.NAME]``)
+Faults = DeviceFaults
 
 
 class DeviceEmulator:

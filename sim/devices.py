@@ -1,0 +1,140 @@
+"""The simulator's serial devices: one emulator on one pseudo-terminal per configured driver.
+
+With ``--devices serial`` the simulator stops publishing the sensor topics that
+drivers cover and instead feeds each driver's emulator from its state; the real
+driver processes open the pseudo-terminals and publish as on a robot.  The motor
+bridge emulator's wheel command drives the simulated wheels (the simulator's own
+limits still apply, as a motor's physics would).
+
+Faults are injected per driver with ``[sim.faults.NAME]`` tables (keys of
+:class:`sim.emulators.base.Faults`), e.g. ``--set sim.faults.imu.garbage_rate=0.05``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from robo_orch.config import Config
+from robo_orch.errors import ConfigError
+from sim.emulators.base import Faults, PtyLink
+from sim.robot import V_LEFT, V_RIGHT
+from sim.simulator import SCAN, Simulator
+
+#: driver kind -> the input role its emulator takes over from the simulator's topics
+COVERS = {"motor_bridge": "odom", "witmotion_imu": "imu", "rplidar": "scan", "nmea_gps": "gps"}
+
+
+def _gps(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
+    from sim.emulators.nmea import NmeaGpsEmulator
+
+    p = cfg.params
+    lat0 = p.origin_lat if math.isfinite(p.origin_lat) else 0.0
+    lon0 = p.origin_lon if math.isfinite(p.origin_lon) else 0.0
+    return NmeaGpsEmulator(lat0, lon0, faults=faults, seed=seed)
+
+
+def _imu(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
+    from sim.emulators.witmotion import WitmotionImuEmulator
+
+    return WitmotionImuEmulator(rate_hz=config.sim.imu_rate_hz, faults=faults, seed=seed)
+
+
+def _lidar(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
+    from sim.emulators.rplidar import RplidarEmulator
+
+    return RplidarEmulator(points_per_rev=config.sim.lidar.rays, faults=faults, seed=seed)
+
+
+def _motor(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
+    from sim.emulators.motor_bridge import MotorBridgeEmulator
+
+    p = cfg.params
+    return MotorBridgeEmulator(ticks_per_rev=p.ticks_per_rev, wheel_radius=p.wheel_radius,
+                               encoder_rate_hz=config.sim.odom_rate_hz, faults=faults, seed=seed)
+
+
+_FACTORIES: dict[str, Callable[[Any, Config, Faults, int], Any]] = {
+    "nmea_gps": _gps, "witmotion_imu": _imu, "rplidar": _lidar, "motor_bridge": _motor}
+
+
+class Device:
+    """One emulated device: its driver's name and kind, its emulator and its pty."""
+
+    def __init__(self, name: str, kind: str, emulator: Any) -> None:
+        self.name = name
+        self.kind = kind
+        self.emulator = emulator
+        self.link = PtyLink()
+
+
+class SerialDevices:
+    """Every emulated device of a run, stepped with the simulator."""
+
+    def __init__(self, config: Config, sim: Simulator, seed: int) -> None:
+        self.sim = sim
+        self.wheel_base = float(config.robot.wheel_base)
+        if not config.drivers:
+            raise ConfigError(config.source, "drivers", "--devices serial needs [drivers.NAME] "
+                              "tables (see config/robot.toml)")
+        self.devices: list[Device] = []
+        self.motor: Device | None = None
+        for i, (name, cfg) in enumerate(config.drivers.items()):
+            kind = cfg.spec.kind
+            factory = _FACTORIES.get(kind)
+            if factory is None:
+                raise ConfigError(config.source, f"drivers.{name}.kind",
+                                  f"no device emulator for '{kind}' (emulated: "
+                                  f"{', '.join(sorted(_FACTORIES))})")
+            faults = config.sim.faults.get(name) or Faults()
+            device = Device(name, kind, factory(cfg, config, faults, seed * 101 + i))
+            self.devices.append(device)
+            if kind == "motor_bridge":
+                self.motor = device
+        #: input roles now produced by drivers instead of the simulator's own topics
+        self.covers = {COVERS[d.kind] for d in self.devices}
+
+    def paths(self) -> dict[str, str]:
+        """Driver name -> the pseudo-terminal its driver must open."""
+        return {d.name: d.link.path for d in self.devices}
+
+    def receive(self) -> None:
+        """Hand bytes the drivers wrote to their emulators; apply the motor command."""
+        sim = self.sim
+        for d in self.devices:
+            data = d.link.read()
+            if data:
+                d.emulator.host_bytes(data)
+        if self.motor is not None:
+            left, right = self.motor.emulator.wheel_command(sim.t)
+            sim.set_command(0.5 * (left + right), (right - left) / self.wheel_base, sim.t)
+
+    def publish(self, due: int) -> None:
+        """Feed every emulator the simulator's state and write what it produced."""
+        sim = self.sim
+        t = sim.t
+        x, y, yaw = sim.pose
+        for d in self.devices:
+            emu = d.emulator
+            if d.kind == "motor_bridge":
+                emu.update(t, float(sim.state[V_LEFT]), float(sim.state[V_RIGHT]))
+            elif d.kind == "witmotion_imu":
+                emu.update(t, sim.imu_gyro, sim.imu_accel, 0.0, 0.0, yaw)
+            elif d.kind == "rplidar":
+                if due & SCAN:
+                    n = sim.scan_count
+                    ranges = np.where(sim.scan_ranges[:n] >= sim.lidar_range_max, np.inf,
+                                      sim.scan_ranges[:n])
+                    emu.update(t, sim.scan_angles[:n], ranges)
+            elif d.kind == "nmea_gps":
+                emu.update(t, x, y, sim.v, yaw)
+            d.link.write(emu.drain())
+
+    def close(self) -> None:
+        """Close every pseudo-terminal (the drivers see their devices vanish)."""
+        for d in self.devices:
+            d.link.close()
+
