@@ -182,7 +182,7 @@ class Driver(ABC):
     @staticmethod
     def record(mtype: MessageType | str, **fields: Any) -> np.ndarray:
         """A zeroed fixed part of ``mtype`` with ``fields`` filled in."""
-        rec = np.zeros((), dtype=message_type(mtype).fixed)
+        rec = np.zeros((), dtype=message_type(mtype).dtype)
         for key, value in fields.items():
             rec[key] = value
         return rec

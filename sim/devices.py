@@ -32,9 +32,13 @@ def _gps(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
     from sim.emulators.nmea import NmeaGpsEmulator
 
     p = cfg.params
-    lat0 = p.origin_lat if math.isfinite(p.origin_lat) else 0.0
-    lon0 = p.origin_lon if math.isfinite(p.origin_lon) else 0.0
-    return NmeaGpsEmulator(lat0, lon0, faults=faults, seed=seed)
+    if not (math.isfinite(p.origin_lat) and math.isfinite(p.origin_lon)):
+        # the driver would take its first fix as the origin, the simulated world is
+        # fixed to one: they would disagree by the start position
+        raise ConfigError(config.source, f"drivers.{cfg.name}.origin_lat",
+                          "simulated GPS needs origin_lat and origin_lon: the lat/lon of "
+                          "the world's (0, 0)")
+    return NmeaGpsEmulator(p.origin_lat, p.origin_lon, faults=faults, seed=seed)
 
 
 def _imu(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
@@ -62,11 +66,12 @@ _FACTORIES: dict[str, Callable[[Any, Config, Faults, int], Any]] = {
 
 
 class Device:
-    """One emulated device: its driver's name and kind, its emulator and its pty."""
+    """One emulated device: its driver's name and kind, mounting pose, emulator and pty."""
 
-    def __init__(self, name: str, kind: str, emulator: Any) -> None:
+    def __init__(self, name: str, kind: str, mount: tuple[float, ...], emulator: Any) -> None:
         self.name = name
         self.kind = kind
+        self.mount = (float(mount[0]), float(mount[1]), float(mount[2]))
         self.emulator = emulator
         self.link = PtyLink()
 
@@ -90,7 +95,8 @@ class SerialDevices:
                                   f"no device emulator for '{kind}' (emulated: "
                                   f"{', '.join(sorted(_FACTORIES))})")
             faults = config.sim.faults.get(name) or Faults()
-            device = Device(name, kind, factory(cfg, config, faults, seed * 101 + i))
+            device = Device(name, kind, cfg.spec.mount,
+                            factory(cfg, config, faults, seed * 101 + i))
             self.devices.append(device)
             if kind == "motor_bridge":
                 self.motor = device
@@ -122,15 +128,23 @@ class SerialDevices:
             if d.kind == "motor_bridge":
                 emu.update(t, float(sim.state[V_LEFT]), float(sim.state[V_RIGHT]))
             elif d.kind == "witmotion_imu":
-                emu.update(t, sim.imu_gyro, sim.imu_accel, 0.0, 0.0, yaw)
+                # a sensor mounted at yaw m measures the robot's heading minus m; a
+                # rotation about z leaves the yaw rate alone
+                mx, my, myaw = d.mount
+                c, s_ = math.cos(-myaw), math.sin(-myaw)
+                g, a = sim.imu_gyro, sim.imu_accel
+                gyro = (c * g[0] - s_ * g[1], s_ * g[0] + c * g[1], g[2])
+                accel = (c * a[0] - s_ * a[1], s_ * a[0] + c * a[1], a[2])
+                emu.update(t, gyro, accel, 0.0, 0.0, _wrap(yaw - myaw))
             elif d.kind == "rplidar":
                 if due & SCAN:
-                    n = sim.scan_count
-                    ranges = np.where(sim.scan_ranges[:n] >= sim.lidar_range_max, np.inf,
-                                      sim.scan_ranges[:n])
-                    emu.update(t, sim.scan_angles[:n], ranges)
+                    angles, ranges = _to_sensor_frame(sim, d.mount)
+                    emu.update(t, angles, ranges)
             elif d.kind == "nmea_gps":
-                emu.update(t, x, y, sim.v, yaw)
+                # the antenna, not the robot's centre, is where the fix is
+                mx, my, _ = d.mount
+                c, s_ = math.cos(yaw), math.sin(yaw)
+                emu.update(t, x + c * mx - s_ * my, y + s_ * mx + c * my, sim.v, yaw)
             d.link.write(emu.drain())
 
     def close(self) -> None:
@@ -138,3 +152,24 @@ class SerialDevices:
         for d in self.devices:
             d.link.close()
 
+
+def _wrap(a: float) -> float:
+    return (a + math.pi) % (2.0 * math.pi) - math.pi
+
+
+def _to_sensor_frame(sim: Simulator, mount: tuple[float, float, float]):
+    """The simulated scan (rays from the robot's centre) as a lidar at ``mount`` sees it.
+
+    Returns angles (counter-clockwise, rad, sensor frame) and ranges (m, inf for
+    no return).  The points are the same; only their polar coordinates change.
+    """
+    n = sim.scan_count
+    r = sim.scan_ranges[:n]
+    a = sim.scan_angles[:n]
+    hit = r < sim.lidar_range_max
+    mx, my, myaw = mount
+    px = r * np.cos(a) - mx
+    py = r * np.sin(a) - my
+    angles = np.arctan2(py, px) - myaw
+    ranges = np.where(hit, np.hypot(px, py), np.inf)
+    return np.arctan2(np.sin(angles), np.cos(angles)), ranges

@@ -1,0 +1,371 @@
+"""NMEA 0183 protocol: sentence framing, checksums, GGA/RMC/VTG decoding and encoding.
+
+A sentence is ``$<talker><type>,<field>,...*HH\\r\\n``: ``HH`` is the XOR of every
+byte between ``$`` and ``*`` in hexadecimal (either case accepted on input, upper
+case emitted), and a whole sentence is at most 82 characters including ``$`` and
+the CR LF.  :class:`NmeaParser` turns any chunking of a byte stream into
+:class:`Gga`, :class:`Rmc` and :class:`Vtg` frames.  Valid sentences of other
+types (GSA, GSV, TXT, proprietary ``$P...``) and other talkers are counted in
+:attr:`NmeaParser.ignored`, not as errors.  Rejections are counted by reason:
+
+* ``length``: no line end within 82 characters of the ``$``;
+* ``truncated``: a new ``$`` arrived before the line ended (bytes were lost);
+* ``missing_checksum``: the line has no ``*HH``;
+* ``checksum``: the ``*HH`` is malformed or does not match;
+* ``format``: the checksum matched but a field could not be decoded.
+
+Fields are checked strictly (``ddmm.mmmm``, ``hhmmss.ss``, digits only), because
+an 8-bit XOR misses some damage (two equal bytes lost) that a strict field check
+still catches.  Empty fields decode as NaN (numbers) or 0 (counts).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+import re
+from collections import Counter
+from typing import NamedTuple
+
+from robo_orch.driver import Parser
+
+#: longest sentence, '$' to LF inclusive (NMEA 0183)
+MAX_SENTENCE = 82
+#: talker ids decoded; other talkers' sentences are counted as ignored
+TALKERS = frozenset({"GP", "GN", "GL", "GA", "GB", "BD"})
+#: m/s in one knot (exact: 1852 m per hour)
+KNOT = 1852.0 / 3600.0
+
+_HEX = b"0123456789ABCDEFabcdef"
+_NUM = re.compile(rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_TIME = re.compile(rb"(\d\d)(\d\d)(\d\d(?:\.\d+)?)")
+_LAT = re.compile(rb"(\d\d)(\d\d(?:\.\d+)?)")
+_LON = re.compile(rb"(\d\d\d)(\d\d(?:\.\d+)?)")
+_DATE = re.compile(rb"(\d\d)(\d\d)(\d\d)")
+_MAX_IGNORED_KEYS = 64  # a noisy line must not grow the ignored counter without bound
+_xor = functools.partial(functools.reduce, operator.xor)
+_NAN = math.nan
+
+
+class Gga(NamedTuple):
+    """GGA: time, position and fix data."""
+
+    talker: str
+    time_s: float  #: UTC seconds since midnight, NaN if empty
+    lat: float  #: degrees, north positive, NaN if empty
+    lon: float  #: degrees, east positive, NaN if empty
+    quality: int  #: 0 invalid, 1 GPS, 2 DGPS, 4 RTK fixed, 5 RTK float, 6 estimated, ...
+    satellites: int  #: satellites in use
+    hdop: float  #: horizontal dilution of precision, NaN if empty
+    altitude: float  #: m above mean sea level, NaN if empty
+    geoid_sep: float  #: geoid separation (geoid above ellipsoid), m, NaN if empty
+    dgps_age_s: float  #: age of differential corrections, s, NaN if empty
+    dgps_station: str  #: differential reference station id, '' if empty
+
+
+class Rmc(NamedTuple):
+    """RMC: recommended minimum data (position, speed, course, date)."""
+
+    talker: str
+    time_s: float  #: UTC seconds since midnight, NaN if empty
+    valid: bool  #: status 'A' (data valid) rather than 'V'
+    lat: float  #: degrees, NaN if empty
+    lon: float  #: degrees, NaN if empty
+    speed_knots: float  #: speed over ground, NaN if empty
+    course_deg: float  #: course over ground, degrees clockwise from true north, NaN if empty
+    date: tuple[int, int, int] | None  #: (year, month, day), None if empty
+    mag_var_deg: float  #: magnetic variation, east positive, NaN if empty
+    mode: str  #: 'A' autonomous, 'D' differential, 'N' not valid, ...; '' before NMEA 2.3
+
+
+class Vtg(NamedTuple):
+    """VTG: course and speed over ground."""
+
+    talker: str
+    course_true_deg: float  #: degrees clockwise from true north, NaN if empty
+    course_mag_deg: float  #: degrees clockwise from magnetic north, NaN if empty
+    speed_knots: float  #: NaN if empty
+    speed_kmh: float  #: NaN if empty
+    mode: str  #: as in :class:`Rmc`; '' before NMEA 2.3
+
+
+#: what :meth:`NmeaParser.feed` returns
+Frame = Gga | Rmc | Vtg
+
+
+# --- field decoders (raise ValueError on a malformed field) -----------------------
+
+
+def _num(field: bytes) -> float:
+    if not field:
+        return _NAN
+    if _NUM.fullmatch(field) is None:
+        raise ValueError(f"bad number {field!r}")
+    return float(field)
+
+
+def _count(field: bytes) -> int:
+    if not field:
+        return 0
+    if not field.isdigit():
+        raise ValueError(f"bad count {field!r}")
+    return int(field)
+
+
+def _time(field: bytes) -> float:
+    if not field:
+        return _NAN
+    m = _TIME.fullmatch(field)
+    if m is None:
+        raise ValueError(f"bad time {field!r}")
+    h, mi, s = int(m[1]), int(m[2]), float(m[3])
+    if h > 23 or mi > 59 or s >= 61.0:
+        raise ValueError(f"time out of range {field!r}")
+    return h * 3600.0 + mi * 60.0 + s
+
+
+def _angle(field: bytes, hemi: bytes, pattern: re.Pattern, signs: bytes, limit: float) -> float:
+    """``(d)ddmm.mmmm`` plus hemisphere letter -> signed degrees."""
+    if not field and not hemi:
+        return _NAN
+    m = pattern.fullmatch(field)
+    if m is None or len(hemi) != 1 or hemi not in signs:
+        raise ValueError(f"bad coordinate {field!r},{hemi!r}")
+    minutes = float(m[2])
+    deg = int(m[1]) + minutes / 60.0
+    if minutes >= 60.0 or deg > limit:
+        raise ValueError(f"coordinate out of range {field!r}")
+    return -deg if hemi == signs[1:] else deg
+
+
+def _unit(field: bytes, unit: bytes) -> None:
+    if field and field != unit:
+        raise ValueError(f"unit {field!r}, expected {unit!r}")
+
+
+def _mode(field: bytes) -> str:
+    if len(field) > 1 or (field and not field.isalpha()):
+        raise ValueError(f"bad mode {field!r}")
+    return field.decode("ascii")
+
+
+def _date(field: bytes) -> tuple[int, int, int] | None:
+    if not field:
+        return None
+    m = _DATE.fullmatch(field)
+    if m is None:
+        raise ValueError(f"bad date {field!r}")
+    day, month, yy = int(m[1]), int(m[2]), int(m[3])
+    if not (1 <= day <= 31 and 1 <= month <= 12):
+        raise ValueError(f"date out of range {field!r}")
+    return (1900 + yy if yy >= 80 else 2000 + yy, month, day)
+
+
+def _gga(talker: str, f: list[bytes]) -> Gga:
+    if len(f) < 15:
+        raise ValueError("GGA needs 14 fields")
+    _unit(f[10], b"M")
+    _unit(f[12], b"M")
+    station = f[14]
+    if station and not station.isdigit():
+        raise ValueError(f"bad station {station!r}")
+    quality = _count(f[6])
+    if quality > 9:
+        raise ValueError(f"bad quality {f[6]!r}")
+    return Gga(talker, _time(f[1]), _angle(f[2], f[3], _LAT, b"NS", 90.0),
+               _angle(f[4], f[5], _LON, b"EW", 180.0), quality, min(_count(f[7]), 255),
+               _num(f[8]), _num(f[9]), _num(f[11]), _num(f[13]), station.decode("ascii"))
+
+
+def _rmc(talker: str, f: list[bytes]) -> Rmc:
+    if len(f) < 12:
+        raise ValueError("RMC needs at least 11 fields")
+    status = f[2]
+    if status not in (b"A", b"V"):
+        raise ValueError(f"bad status {status!r}")
+    var = f[10]
+    if var or f[11]:
+        if f[11] not in (b"E", b"W"):
+            raise ValueError(f"bad variation {var!r},{f[11]!r}")
+        mag = _num(var)
+        mag = -mag if f[11] == b"W" else mag
+    else:
+        mag = _NAN
+    return Rmc(talker, _time(f[1]), status == b"A", _angle(f[3], f[4], _LAT, b"NS", 90.0),
+               _angle(f[5], f[6], _LON, b"EW", 180.0), _num(f[7]), _num(f[8]), _date(f[9]),
+               mag, _mode(f[12]) if len(f) > 12 else "")
+
+
+def _vtg(talker: str, f: list[bytes]) -> Vtg:
+    if len(f) < 9:
+        raise ValueError("VTG needs at least 8 fields")
+    for i, unit in ((2, b"T"), (4, b"M"), (6, b"N"), (8, b"K")):
+        _unit(f[i], unit)
+    return Vtg(talker, _num(f[1]), _num(f[3]), _num(f[5]), _num(f[7]),
+               _mode(f[9]) if len(f) > 9 else "")
+
+
+_DECODERS = {b"GGA": _gga, b"RMC": _rmc, b"VTG": _vtg}
+
+
+# --- parser ---------------------------------------------------------------------------
+
+
+class NmeaParser(Parser):
+    """Incremental NMEA 0183 parser returning :class:`Gga`, :class:`Rmc`, :class:`Vtg`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buf = bytearray()
+        #: valid sentences not decoded, by address field (``GPGSV``, ``PUBX``, ...)
+        self.ignored: Counter[str] = Counter()
+
+    def _feed(self, data: bytes) -> list[Frame]:
+        buf = self._buf
+        buf += data
+        out: list[Frame] = []
+        pos = 0
+        end = len(buf)
+        while pos < end:
+            start = buf.find(b"$", pos)
+            if start < 0:
+                self.skip(end - pos)
+                pos = end
+                break
+            if start > pos:
+                self.skip(start - pos)
+            stop = min(end, start + MAX_SENTENCE)
+            lf = buf.find(b"\n", start + 1, stop)
+            cut = buf.find(b"$", start + 1, stop if lf < 0 else lf)
+            if cut >= 0:
+                # a new sentence began before this one ended: keep it only if the
+                # line end alone was lost and the checksum is complete
+                line = bytes(buf[start + 1:cut]).rstrip(b"\r")
+                if len(line) > 3 and line[-3] == 0x2A:  # '*'
+                    self._sentence(line, out)
+                else:
+                    self.reject("truncated")
+                pos = cut
+            elif lf >= 0:
+                line = bytes(buf[start + 1:lf])
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                self._sentence(line, out)
+                pos = lf + 1
+            elif stop - start >= MAX_SENTENCE:
+                self.reject("length")
+                pos = start + 1  # the rest counts as skipped while hunting the next '$'
+            else:
+                pos = start  # incomplete: wait for more bytes
+                break
+        del buf[:pos]
+        return out
+
+    def _sentence(self, line: bytes, out: list[Frame]) -> None:
+        """Check and decode one line (between '$' and CR LF, both excluded)."""
+        star = line.rfind(b"*")
+        if star < 0:
+            self.reject("missing_checksum")
+            return
+        given = line[star + 1:]
+        if len(given) != 2 or given[0] not in _HEX or given[1] not in _HEX:
+            self.reject("checksum")
+            return
+        body = line[:star]
+        if _xor(body, 0) != int(given, 16):
+            self.reject("checksum")
+            return
+        fields = body.split(b",")
+        address = fields[0]
+        decoder = _DECODERS.get(address[2:]) if len(address) == 5 else None
+        try:
+            talker = address[:2].decode("ascii")
+            if decoder is None or talker not in TALKERS:
+                key = address.decode("ascii")
+                if key not in self.ignored and len(self.ignored) >= _MAX_IGNORED_KEYS:
+                    key = "other"
+                self.ignored[key] += 1
+                return
+            out.append(decoder(talker, fields))
+        except ValueError:  # includes UnicodeDecodeError
+            self.reject("format")
+
+    def counters(self) -> dict[str, int]:
+        """Base counters plus ``ignored`` (valid sentences of other types or talkers)."""
+        out = super().counters()
+        out["ignored"] = sum(self.ignored.values())
+        return out
+
+
+# --- encoders (what a receiver sends) ----------------------------------------------------
+
+
+def checksum(body: bytes) -> int:
+    """XOR of the bytes between '$' and '*'."""
+    return _xor(body, 0)
+
+
+def sentence(body: str | bytes) -> bytes:
+    """``$body*HH\\r\\n`` with the checksum in upper-case hex."""
+    raw = body.encode("ascii") if isinstance(body, str) else bytes(body)
+    return b"$%s*%02X\r\n" % (raw, checksum(raw))
+
+
+def _fmt_time(time_s: float) -> str:
+    if not math.isfinite(time_s):
+        return ""
+    cs = round(time_s * 100.0) % 8_640_000
+    h, rest = divmod(cs, 360_000)
+    m, rest = divmod(rest, 6_000)
+    return f"{h:02d}{m:02d}{rest // 100:02d}.{rest % 100:02d}"
+
+
+def _fmt_angle(deg: float, width: int, signs: str, decimals: int) -> tuple[str, str]:
+    if not math.isfinite(deg):
+        return "", ""
+    hemi = signs[1] if deg < 0 else signs[0]
+    scale = 10 ** decimals
+    units = round(abs(deg) * 60.0 * scale)  # minutes in fixed point, so 59.99999 never prints 60
+    d, frac = divmod(units, 60 * scale)
+    return f"{d:0{width}d}{frac // scale:02d}.{frac % scale:0{decimals}d}", hemi
+
+
+def _fmt(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}" if math.isfinite(value) else ""
+
+
+def encode_gga(talker: str, time_s: float, lat: float, lon: float, quality: int,
+               satellites: int, hdop: float, altitude: float, geoid_sep: float,
+               decimals: int = 7) -> bytes:
+    """A GGA sentence; NaN latitude/longitude/numbers give empty fields.
+
+    ``decimals`` is the number of decimals of the minutes (7 is u-blox's
+    high-precision mode, 0.2 mm; receivers default to 4 or 5).
+    """
+    lat_s, ns = _fmt_angle(lat, 2, "NS", decimals)
+    lon_s, ew = _fmt_angle(lon, 3, "EW", decimals)
+    alt = _fmt(altitude, 1)
+    sep = _fmt(geoid_sep, 1)
+    return sentence(f"{talker}GGA,{_fmt_time(time_s)},{lat_s},{ns},{lon_s},{ew},{quality:d},"
+                    f"{satellites:02d},{_fmt(hdop, 2)},{alt},"
+                    f"{'M' if alt else ''},{sep},{'M' if sep else ''},,")
+
+
+def encode_rmc(talker: str, time_s: float, valid: bool, lat: float, lon: float,
+               speed_knots: float, course_deg: float, date: tuple[int, int, int] | None,
+               mode: str = "A", decimals: int = 7) -> bytes:
+    """An RMC sentence (NMEA 2.3 layout, with the mode field; no magnetic variation)."""
+    lat_s, ns = _fmt_angle(lat, 2, "NS", decimals)
+    lon_s, ew = _fmt_angle(lon, 3, "EW", decimals)
+    date_s = "" if date is None else f"{date[2]:02d}{date[1]:02d}{date[0] % 100:02d}"
+    return sentence(f"{talker}RMC,{_fmt_time(time_s)},{'A' if valid else 'V'},{lat_s},{ns},"
+                    f"{lon_s},{ew},{_fmt(speed_knots, 3)},{_fmt(course_deg, 2)},{date_s},,,"
+                    f"{mode}")
+
+
+def encode_vtg(talker: str, course_deg: float, speed_knots: float, mode: str = "A") -> bytes:
+    """A VTG sentence (no magnetic course, as from receivers without a declination model)."""
+    kmh = speed_knots * 1.852
+    return sentence(f"{talker}VTG,{_fmt(course_deg, 2)},T,,M,{_fmt(speed_knots, 3)},N,"
+                    f"{_fmt(kmh, 3)},K,{mode}")
