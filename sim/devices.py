@@ -128,14 +128,14 @@ class SerialDevices:
             if d.kind == "motor_bridge":
                 emu.update(t, float(sim.state[V_LEFT]), float(sim.state[V_RIGHT]))
             elif d.kind == "witmotion_imu":
-                # a sensor mounted at yaw m measures the robot's heading minus m; a
+                # a sensor mounted at yaw m measures the robot's heading plus m; a
                 # rotation about z leaves the yaw rate alone
                 mx, my, myaw = d.mount
                 c, s_ = math.cos(-myaw), math.sin(-myaw)
                 g, a = sim.imu_gyro, sim.imu_accel
                 gyro = (c * g[0] - s_ * g[1], s_ * g[0] + c * g[1], g[2])
                 accel = (c * a[0] - s_ * a[1], s_ * a[0] + c * a[1], a[2])
-                emu.update(t, gyro, accel, 0.0, 0.0, _wrap(yaw - myaw))
+                emu.update(t, gyro, accel, 0.0, 0.0, _wrap(yaw + myaw))
             elif d.kind == "rplidar":
                 if due & SCAN:
                     angles, ranges = _to_sensor_frame(sim, d.mount)
