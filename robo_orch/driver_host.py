@@ -275,7 +275,7 @@ def run_standalone(kind: str, port: str, baud: int, settings: list[str], *, echo
         table[key] = value
     cfg = build_driver(kind, table, source="command line", prefix="--set")
     if run_dir is None and echo:
-        bus: Bus = MemoryBus(WallClock())
+        bus: Bus = MemoryBus(WallClock(), publisher_id=10)
     else:
         from robo_orch.bus.zmq_bus import ZmqBus
         from robo_orch.hardware import default_run_dir
