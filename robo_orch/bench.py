@@ -147,6 +147,10 @@ def run_bench(json_path: str | None = None, quick: bool = False,
     results["startup"] = startup = bench_startup(cold=not quick)
     results["memory"] = memory = bench_memory(laps=8 if quick else 12)
     print_process(startup, memory)
+    from robo_orch import registry
+
+    for name in registry.names(registry.BENCHMARKS):
+        results[name] = registry.load(registry.BENCHMARKS, name)(quick)
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
         print(f"  results written to {json_path}")

@@ -25,9 +25,12 @@ SIM_BACKENDS = "robo_orch.sim_backends"
 BUSES = "robo_orch.buses"
 CLOCKS = "robo_orch.clocks"
 DRIVERS = "robo_orch.drivers"
+#: extra sections of ``robo-orch bench``: ``fn(quick: bool) -> dict`` printing its own table
+BENCHMARKS = "robo_orch.benchmarks"
 
 _GROUP_WORDS = {BEHAVIORS: "behavior", SIM_BACKENDS: "simulator backend", BUSES: "bus backend",
-                CLOCKS: "clock", DRIVERS: "driver"}
+                CLOCKS: "clock", DRIVERS: "driver",
+                BENCHMARKS: "benchmark"}
 
 
 def names(group: str) -> list[str]:
