@@ -289,3 +289,50 @@ def test_robot_template_is_valid_and_documented():
     for name, cfg in config.drivers.items():
         assert f"[drivers.{name}]" in text
         assert len(cfg.spec.mount) == 3
+
+
+def _run_serial_mission(tmp_path, on_controller=None):
+    from robo_orch.report import summarize
+    from robo_orch.session import run_mission
+
+    config = load_config(ROBOT, (f'bus.run_dir="{tmp_path}"',))
+    result = run_mission(config, backend="realtime", config_path=ROBOT,
+                         overrides=(f'bus.run_dir="{tmp_path}"',), devices="serial",
+                         on_start=on_controller)
+    return result, summarize(result)
+
+
+def test_serial_mission_reaches_the_goal_with_every_driver_in_its_own_process(tmp_path):
+    result, summary = _run_serial_mission(tmp_path)
+    assert summary["success"], summary["failed_criteria"]
+    assert summary["end_reason"] == "goal reached"
+    supervisor = result.controller.backend.supervisor
+    assert set(supervisor.children) == {"motors", "lidar", "imu", "gps"}
+    assert all(c.restarts == 0 for c in supervisor.children.values())
+
+
+def test_a_driver_killed_mid_mission_safe_stops_restarts_and_the_mission_completes(tmp_path):
+    import threading
+
+    killed = {}
+
+    def kill_motor_driver_later(controller):
+        def worker():
+            from robo_orch.core import world as W
+
+            while controller.world.state[W.T] < 6.0:  # well under way
+                time.sleep(0.05)
+            child = controller.backend.supervisor.children["motors"]
+            killed["pid"] = child.proc.pid
+            child.proc.kill()
+
+        threading.Thread(target=worker, daemon=True).start()
+
+    result, summary = _run_serial_mission(tmp_path, kill_motor_driver_later)
+    child = result.controller.backend.supervisor.children["motors"]
+    assert killed, "the mission ended before the driver was killed"
+    assert child.restarts >= 1 and child.proc.pid != killed["pid"]
+    # odometry went stale: the loop stopped the robot instead of driving blind
+    assert summary["safety_stops"] >= 1
+    assert summary["success"], summary["failed_criteria"]
+    assert summary["collisions"] == 0
