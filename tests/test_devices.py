@@ -336,3 +336,49 @@ def test_a_driver_killed_mid_mission_safe_stops_restarts_and_the_mission_complet
     assert summary["safety_stops"] >= 1
     assert summary["success"], summary["failed_criteria"]
     assert summary["collisions"] == 0
+
+
+def test_run_drives_the_robot_through_its_drivers_and_stops_in_order(tmp_path):
+    """`robo-orch run` on the hardware config, its ports pointed at emulators."""
+    import signal
+    import threading
+
+    rig = Rig(str(tmp_path))
+    sets = [f'bus.run_dir="{tmp_path}"']
+    sets += [f'drivers.{name}.port="{path}"' for name, path in rig.devices.paths().items()]
+    cmd = [sys.executable, "-m", "robo_orch.cli", "-q", "run", ROBOT]
+    for text in sets:
+        cmd += ["--set", text]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    stop = threading.Event()
+    peak = {"v": 0.0}
+
+    def physics():
+        while not stop.is_set():
+            rig.devices.receive()
+            rig.devices.publish(rig.sim.step(0.02))
+            peak["v"] = max(peak["v"], rig.sim.v)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=physics, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while peak["v"] < 0.2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert peak["v"] >= 0.2, "the loop never drove the robot"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        time.sleep(0.5)  # the wheels spin down after the last (zero) command
+        assert abs(rig.sim.v) < 0.02
+    finally:
+        stop.set()
+        thread.join(5)
+        if proc.poll() is None:
+            proc.kill()
+        rig.close()
+    order = [line.split(":")[0].removeprefix("robo-orch driver ") for line in err.splitlines()
+             if line.startswith("robo-orch driver ") and ": stopped after" in line]
+    assert order[0] == "motors", err  # the actuator first, after the loop
+    assert sorted(order) == ["gps", "imu", "lidar", "motors"]
