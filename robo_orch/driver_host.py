@@ -120,9 +120,9 @@ class DriverHost:
         while self.running:
             try:
                 if fd is not None:
-                    poller.poll(period_ms)
-                    waiting = port.in_waiting
-                    data = port.read(waiting) if waiting else b""
+                    events = dict(poller.poll(period_ms))
+                    # readable with nothing waiting is a hang-up: read() then raises
+                    data = port.read(max(1, port.in_waiting)) if events.get(fd) else b""
                 else:
                     data = port.read(1)
                     if data and port.in_waiting:

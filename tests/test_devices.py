@@ -31,7 +31,7 @@ ROBOT = str(embedded_config_path("robot"))
 class Rig:
     """The simulator with its serial devices, stepped by the test, plus supervised drivers."""
 
-    def __init__(self, run_dir: str, overrides: tuple[str, ...] = ()) -> None:
+    def __init__(self, run_dir: str, overrides: tuple[str, ...] = (), log=None) -> None:
         from sim.devices import SerialDevices
         from sim.simulator import Simulator
 
@@ -40,7 +40,7 @@ class Rig:
                              config.mission.start)
         self.devices = SerialDevices(config, self.sim, seed=3)
         self.bus = ZmqBus(WallClock(), publisher_id=1, run_dir=run_dir)
-        self.supervisor = Supervisor(ready_timeout_s=30.0)
+        self.supervisor = Supervisor(ready_timeout_s=30.0, **({"log": log} if log else {}))
         for i, (name, cfg) in enumerate(config.drivers.items()):
             self.supervisor.add_driver(
                 name, config_path=ROBOT, overrides=overrides, run_dir=run_dir,
@@ -382,3 +382,30 @@ def test_run_drives_the_robot_through_its_drivers_and_stops_in_order(tmp_path):
              if line.startswith("robo-orch driver ") and ": stopped after" in line]
     assert order[0] == "motors", err  # the actuator first, after the loop
     assert sorted(order) == ["gps", "imu", "lidar", "motors"]
+
+
+def test_a_vanished_port_is_reported_and_retried(rig):
+    rig.run(1.0)
+    child = rig.supervisor.children["gps"]
+    first_pid = child.proc.pid
+    rig.devices.devices[3].link.close()  # the USB cable is pulled
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and child.restarts < 2:
+        time.sleep(0.2)
+    # the driver said what happened, exited, and the supervisor keeps retrying
+    assert child.restarts >= 2 and child.proc.pid != first_pid
+    assert "/dev/pts" in child.last_line or "gps" in child.last_line
+
+
+def test_a_silent_device_is_reported(tmp_path):
+    import io
+
+    log = io.StringIO()
+    r = Rig(str(tmp_path), ("sim.faults.gps.silent=true",), log=log)
+    r.supervisor.start()
+    try:
+        r.run(2.5)
+        assert not _take(r.subs["gps"])
+    finally:
+        r.close()
+    assert "robo-orch driver gps: device not answering" in log.getvalue()
