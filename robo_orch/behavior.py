@@ -16,6 +16,15 @@ Kernels do no I/O, allocate nothing and read parameters only from ``params``
 The Python side owns validation: ``params_class`` is a dataclass declared with
 :func:`robo_orch.schema.option` fields, all numeric or boolean, and
 :meth:`Behavior.pack_params` turns it into the array in field order.
+
+A behavior that needs Python-level resources beside its kernel (a planning
+grid, a worker thread) returns a :class:`BehaviorService` from
+:meth:`Behavior.make_service`; the planner calls its :meth:`~BehaviorService.service`
+at the start of every plan phase, before any kernel runs, while the behavior
+is enabled.  A service may replace ``world.path``; it then increments
+``state[PATH_VERSION]``, and the planner zeroes the state of every behavior
+whose class keeps ``reset_on_new_path`` true (their progress referred to the
+old path's rows).
 """
 
 from __future__ import annotations
@@ -23,11 +32,29 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from robo_orch import schema
+
+if TYPE_CHECKING:
+    from robo_orch.config import Config
+    from robo_orch.core.world import World
+
+
+class BehaviorService:
+    """Optional Python-level companion of a behavior, run by the planner between ticks.
+
+    ``service`` must be short and must not block: slow work belongs on a worker
+    thread whose result is handed over on a later call.
+    """
+
+    #: why this service ended the mission ('' while it has not); shown as the end reason
+    reason: str = ""
+
+    def service(self, tick: int) -> None:  # noqa: B027 (optional hook)
+        """Called at the start of the plan phase of every tick."""
 
 
 class Behavior(ABC):
@@ -43,6 +70,8 @@ class Behavior(ABC):
     state_size: ClassVar[int] = 1
     #: may this behavior's proposal be blended with other blendable ones?
     blendable: ClassVar[bool] = False
+    #: zero the state when a new path is loaded (``state[PATH_VERSION]`` changes)?
+    reset_on_new_path: ClassVar[bool] = True
 
     @classmethod
     def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:
@@ -59,6 +88,16 @@ class Behavior(ABC):
     def new_state(cls, params: Any) -> np.ndarray:
         """A zeroed state array (override to size it from the parameters)."""
         return np.zeros(max(1, cls.state_size), dtype=np.float64)
+
+    @classmethod
+    def make_service(cls, params: Any, config: Config, world: World, *,
+                     deterministic: bool = False) -> BehaviorService | None:
+        """The behavior's :class:`BehaviorService`, or None (the default) if it needs none.
+
+        ``deterministic`` asks for results that do not depend on wall-clock timing
+        (lockstep simulation): hand-overs from worker threads happen on fixed ticks.
+        """
+        return None
 
 
 def param_index(params_class: type) -> dict[str, int]:

@@ -69,7 +69,7 @@ class Controller:
         self.backend = backend
         self.world = make_world(config)
         self.sensing = Sensing(config, bus, self.world)
-        self.planner = Planner(config, self.world)
+        self.planner = Planner(config, self.world, deterministic=self._deterministic())
         topics = config.topics
         self._cmd_type = message_type("velocity_command")
         self.cmd_pub = bus.publisher(topics.command, self._cmd_type, frame_id="base_link")
@@ -85,6 +85,9 @@ class Controller:
         self.goal_time_s: float | None = None
         self.end_reason = ""
         self.progress = progress
+        #: optional recorder hook: ``tap.before_tick()`` starts each tick (in the backend
+        #: phase), ``tap(controller, tick)`` runs right after each command is published
+        self.tap = None
         self.stats = stats
         self.t0_ns: int | None = None
         self.now_ns = 0
@@ -108,6 +111,8 @@ class Controller:
         if self.t0_ns is None:
             self.t0_ns = now_ns
         self.now_ns = now_ns
+        if self.tap is not None:
+            self.tap.before_tick()
         if self.backend is not None:
             self.backend.pre_tick(tick, now_ns)
 
@@ -115,6 +120,8 @@ class Controller:
         """Handle e-stop requests, then bring the world up to date."""
         if self.estop_sub.poll():
             for msg in self.estop_sub.take():
+                if self.sensing.consumed is not None:
+                    self.sensing.consumed.append(("estop", msg.header))
                 if msg.fixed["engage"]:
                     self.engage_estop()
                 else:
@@ -139,6 +146,8 @@ class Controller:
         # stamped with the newest input it was computed from (the data's time, as a
         # ROS header would be), so the actuator side can measure sensor-to-actuator
         self.cmd_pub.publish(msg, stamp_ns=self.sensing.input_stamp_ns or self.now_ns)
+        if self.tap is not None:  # a recorder's per-tick record (robo_orch.record)
+            self.tap(self, tick)
         t = s[W.T]
         row = self.trace.append_row()
         row[0], row[1], row[2], row[3] = t, s[W.X], s[W.Y], s[W.YAW]
@@ -160,10 +169,19 @@ class Controller:
         if self.goal_time_s is not None and abs(s[W.CMD_V]) < 1e-3 and abs(s[W.CMD_W]) < 1e-3:
             self.end_reason = "goal reached"
             return True
+        if s[W.NAV_STATUS] > 0 and self.goal_time_s is None:
+            why = self.planner.failure_reason() or W.NAV_STATUS_TEXT.get(
+                int(s[W.NAV_STATUS]), f"code {int(s[W.NAV_STATUS])}")
+            self.end_reason = f"navigation failed: {why}"
+            return True
         if t >= self.time_limit_s:
             self.end_reason = "time limit"
             return True
         return False
+
+    def _deterministic(self) -> bool:
+        """Lockstep runs hand results of worker threads over on fixed ticks."""
+        return self.backend is not None and self.backend.name == "lockstep"
 
     # --- start and stop -------------------------------------------------------------
     def warmup(self) -> None:
@@ -177,7 +195,7 @@ class Controller:
         fieldmod.build_field(world.scan, 2, 0.0, 0.0, world.state, world.field,
                              fieldmod.alloc_field_scratch(world.field.shape))
         fieldmod.nearest_distance(world.scan, 2, 0.0, 0.0)
-        planner = Planner(self.config, world)
+        planner = Planner(self.config, world, deterministic=True)
         for tick in range(int(max(planner.divisors.max(), 1)) + 1):
             planner.plan(tick)
         self.sensing.warmup()

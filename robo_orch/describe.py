@@ -55,13 +55,16 @@ def config_reference_markdown() -> str:
         BehaviorEntry,
         BusConfig,
         Circle,
+        DeviceFaults,
         EstimatorConfig,
         InputConfig,
         LidarConfig,
         LoopConfig,
         MissionConfig,
+        MovingCircle,
         PerceptionConfig,
         Polygon,
+        RandomObstacles,
         RobotConfig,
         SafetyConfig,
         SimConfig,
@@ -69,20 +72,27 @@ def config_reference_markdown() -> str:
         Wall,
         WorldConfig,
     )
+    from robo_orch.driver import DriverSpec
 
     sections = [("[loop]", LoopConfig), ("[bus]", BusConfig), ("[topics]", TopicsConfig),
-                ("[inputs.odom], [inputs.imu], [inputs.scan]", InputConfig),
+                ("[inputs.odom], [inputs.imu], [inputs.scan], [inputs.gps]", InputConfig),
                 ("[safety]", SafetyConfig), ("[robot]", RobotConfig),
                 ("[estimator]", EstimatorConfig), ("[perception]", PerceptionConfig),
                 ("[sim]", SimConfig), ("[sim.lidar]", LidarConfig), ("[world]", WorldConfig),
                 ("[[world.walls]]", Wall), ("[[world.circles]]", Circle),
-                ("[[world.polygons]]", Polygon), ("[mission]", MissionConfig),
+                ("[[world.polygons]]", Polygon), ("[[world.moving]]", MovingCircle),
+                ("[world.random]", RandomObstacles), ("[sim.faults.NAME]", DeviceFaults),
+                ("[mission]", MissionConfig),
                 ("[success]", SuccessConfig), ("[behaviors.NAME]", BehaviorEntry)]
     from robo_orch import registry
 
     for name in registry.names(registry.BEHAVIORS):
         behavior = registry.load(registry.BEHAVIORS, name)
         sections.append((f'[behaviors.NAME] with kind = "{name}"', behavior.params_class))
+    sections.append(("[drivers.NAME] (every driver)", DriverSpec))
+    for name in registry.names(registry.DRIVERS):
+        driver = registry.load(registry.DRIVERS, name)
+        sections.append((f'[drivers.NAME] with kind = "{name}"', driver.Params))
     out = []
     for title, cls in sections:
         out.append(f"#### `{title}`\n")

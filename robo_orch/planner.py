@@ -21,7 +21,7 @@ from robo_orch.core import world as W
 class Planner:
     """The compiled planning core with its arrays and the configured behaviors."""
 
-    def __init__(self, config: Config, world: W.World) -> None:
+    def __init__(self, config: Config, world: W.World, *, deterministic: bool = False) -> None:
         self.world = world
         specs: list[BehaviorSpec] = sorted(config.behaviors, key=lambda b: -b.priority)
         self.specs = specs
@@ -47,6 +47,15 @@ class Planner:
         self.cmd = np.zeros(2, dtype=np.float64)
         self.flags = 0
         self.winner = -1
+        # Python-level companions (see robo_orch.behavior.BehaviorService), with the
+        # behaviors whose state a new path resets
+        self.services = []
+        for i, b in enumerate(specs):
+            svc = b.cls.make_service(b.params, config, world, deterministic=deterministic)
+            if svc is not None:
+                self.services.append((i, svc))
+        self._path_resets = [i for i, b in enumerate(specs) if b.cls.reset_on_new_path]
+        self._path_version = float(world.state[W.PATH_VERSION])
         sched.stagger(self.divisors, self.last_run)
         # enabled from the start: their state is fresh, so they keep the staggered phase
         self.was_enabled[:] = self.enabled
@@ -54,6 +63,8 @@ class Planner:
     def plan(self, tick: int) -> None:
         """Run one planning step; the command ends up in :attr:`cmd`."""
         arrays = self.world.arrays
+        if self.services:
+            self._run_services(tick)
         n_due = sched.schedule(tick, self.divisors, self.enabled, self.was_enabled,
                                self.last_run, self.due, self.reset)
         kernels, params, states, rows, acts = (self.kernels, self.params, self.states,
@@ -67,6 +78,20 @@ class Planner:
                                     self.blendable, self.arb_out)
         self.flags = saf.safety(self.world.state, self.world.scan, self.limits,
                                 self.arb_out[0], self.arb_out[1], self.mem, self.cmd)
+
+    def _run_services(self, tick: int) -> None:
+        for i, svc in self.services:
+            if self.enabled[i]:
+                svc.service(tick)
+        version = self.world.state[W.PATH_VERSION]
+        if version != self._path_version:
+            self._path_version = float(version)
+            for i in self._path_resets:
+                self.states[i].fill(0.0)
+
+    def failure_reason(self) -> str:
+        """The first service's reason for ending the mission ('' if none gave one)."""
+        return next((svc.reason for _, svc in self.services if svc.reason), "")
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Enable or disable a behavior by name (re-enabling resets its state)."""

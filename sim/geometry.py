@@ -11,12 +11,24 @@ C-contiguous float64 arrays:
 
 Walls and polygon edges have zero thickness and are hit from either side; a ray
 that starts inside a circle hits the circle where it leaves it.
+
+Moving obstacles are circles too: they occupy the last rows of ``circles``
+(from ``first_mover`` on), and :meth:`WorldMap.move_to` rewrites those rows for a
+time, so the clearance, collision and ray-casting kernels see them unchanged.
+Their paths are kept as
+
+``mover_params``   float64[q, 4]  (radius, speed, mode, delay_s); mode: MODE_*
+``mover_xy``       float64[v, 2]  every mover's path vertices, one after another
+                                  (a ``loop`` path repeats its first vertex at the end)
+``mover_s``        float64[v]     arc length from the mover's first vertex, m
+``mover_offsets``  int64[q + 1]   mover i owns vertex rows ``mover_offsets[i]:[i + 1]``
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 # isort: off
 import robo_orch  # noqa: F401  (sets numba's cache directory before numba is imported)
@@ -30,6 +42,11 @@ if TYPE_CHECKING:
 
 # Below this |sin| between a ray and a segment the two count as parallel (no hit).
 _PARALLEL_EPS = 1e-12
+
+MODE_BOUNCE = 0  #: a moving obstacle turns back at each end of its path
+MODE_LOOP = 1  #: it goes round its closed path
+MODE_ONCE = 2  #: it stops at the end of its path
+MODES = {"bounce": MODE_BOUNCE, "loop": MODE_LOOP, "once": MODE_ONCE}
 
 
 @numba.njit(
@@ -149,6 +166,41 @@ def clearance(x, y, segments, circles, poly_xy, poly_offsets):
     return best
 
 
+@numba.njit(
+    "void(float64, float64[:, ::1], float64[:, ::1], float64[::1], int64[::1], "
+    "float64[:, ::1], int64)",
+    cache=True,
+)
+def place_movers(t, params, path_xy, path_s, offsets, circles, first):
+    """Write moving obstacle ``i``'s circle at time ``t`` into ``circles[first + i]``."""
+    for i in range(params.shape[0]):
+        speed = params[i, 1]
+        mode = int(params[i, 2])
+        delay = params[i, 3]
+        a = offsets[i]
+        b = offsets[i + 1]
+        total = path_s[b - 1]
+        s = speed * (t - delay) if t > delay else 0.0
+        if total <= 0.0:
+            s = 0.0
+        elif mode == MODE_BOUNCE:
+            s = s % (2.0 * total)
+            if s > total:
+                s = 2.0 * total - s
+        elif mode == MODE_LOOP:
+            s = s % total
+        elif s > total:
+            s = total
+        k = a
+        while k < b - 2 and path_s[k + 1] < s:
+            k += 1
+        seg = path_s[k + 1] - path_s[k]
+        f = (s - path_s[k]) / seg if seg > 0.0 else 0.0
+        circles[first + i, 0] = path_xy[k, 0] + f * (path_xy[k + 1, 0] - path_xy[k, 0])
+        circles[first + i, 1] = path_xy[k, 1] + f * (path_xy[k + 1, 1] - path_xy[k, 1])
+        circles[first + i, 2] = params[i, 0]
+
+
 class WorldMap:
     """The obstacles of a world as flat arrays for the geometry kernels."""
 
@@ -158,9 +210,17 @@ class WorldMap:
         circles: np.ndarray,
         polygons: list[np.ndarray] | tuple[np.ndarray, ...] = (),
         bounds: tuple[float, ...] = (),
+        movers: Sequence[Any] = (),
     ) -> None:
+        """``movers``: objects with ``radius``, ``path``, ``speed``, ``mode`` and ``delay_s``
+        (a :class:`~robo_orch.config_schema.MovingCircle`)."""
         self.segments = np.ascontiguousarray(segments, dtype=np.float64).reshape(-1, 4)
-        self.circles = np.ascontiguousarray(circles, dtype=np.float64).reshape(-1, 3)
+        static = np.asarray(circles, dtype=np.float64).reshape(-1, 3)
+        #: row of ``circles`` where the moving obstacles begin
+        self.first_mover = len(static)
+        self.circles = np.ascontiguousarray(
+            np.concatenate([static, np.zeros((len(movers), 3))]), dtype=np.float64)
+        self._init_movers(movers)
         polys = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons]
         sizes = [len(p) for p in polys]
         self.poly_offsets = np.zeros(len(polys) + 1, dtype=np.int64)
@@ -169,10 +229,40 @@ class WorldMap:
             np.concatenate(polys) if polys else np.zeros((0, 2)), dtype=np.float64)
         #: (xmin, ymin, xmax, ymax), or () when the world has no outer walls
         self.bounds = tuple(float(b) for b in bounds)
+        self.move_to(0.0)
+
+    def _init_movers(self, movers: Sequence[Any]) -> None:
+        paths = []
+        for m in movers:
+            pts = np.asarray(m.path, dtype=np.float64).reshape(-1, 2)
+            if m.mode == "loop":
+                pts = np.concatenate([pts, pts[:1]])
+            paths.append(pts)
+        self.mover_params = np.array([[m.radius, m.speed, MODES[m.mode], m.delay_s]
+                                      for m in movers], dtype=np.float64).reshape(-1, 4)
+        self.mover_offsets = np.zeros(len(paths) + 1, dtype=np.int64)
+        self.mover_offsets[1:] = np.cumsum([len(p) for p in paths], dtype=np.int64)
+        self.mover_xy = np.ascontiguousarray(
+            np.concatenate(paths) if paths else np.zeros((0, 2)), dtype=np.float64)
+        self.mover_s = np.concatenate(
+            [np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
+             for p in paths]) if paths else np.zeros(0)
+
+    @property
+    def n_movers(self) -> int:
+        """Number of moving obstacles."""
+        return len(self.mover_params)
+
+    def move_to(self, t: float) -> None:
+        """Put every moving obstacle where it is at time ``t`` s (in place; no allocation)."""
+        if len(self.mover_params):
+            place_movers(float(t), self.mover_params, self.mover_xy, self.mover_s,
+                         self.mover_offsets, self.circles, self.first_mover)
 
     @classmethod
     def from_config(cls, cfg: WorldConfig) -> WorldMap:
-        """Build the map of a validated world section."""
+        """Build the map of a validated world section (random obstacles already resolved:
+        :meth:`~robo_orch.config_schema.WorldConfig.resolve`)."""
         segs: list[tuple[float, float, float, float]] = []
         if cfg.bounds:
             x0, y0, x1, y1 = cfg.bounds
@@ -185,7 +275,7 @@ class WorldMap:
         circles = [(*c.center, c.radius) for c in cfg.circles]
         return cls(np.asarray(segs, dtype=np.float64).reshape(-1, 4),
                    np.asarray(circles, dtype=np.float64).reshape(-1, 3),
-                   polys, cfg.bounds)
+                   polys, cfg.bounds, cfg.moving)
 
     def clearance(self, x: float, y: float) -> float:
         """Distance from (x, y) to the nearest obstacle surface (0.0 inside one)."""

@@ -5,6 +5,10 @@ actuator-side checks (limits, latched e-stop, deadman), the sensor schedules and
 the ground-truth bookkeeping.  Time is kept in integer nanoseconds so sensor
 schedules are phase-stable: a 10 Hz lidar stepped with dt = 0.02 s fires on
 exactly every 5th step.
+
+Moving obstacles are moved to the end of the step before the robot: one that
+runs into the robot counts as a collision like any other (the robot's step is
+undone and its wheels stopped), and the lidar sees them where they are.
 """
 
 from __future__ import annotations
@@ -96,7 +100,10 @@ class Simulator:
 
     def __init__(self, world: WorldConfig, robot: RobotConfig, sim: SimConfig,
                  safety: SafetyConfig, start: tuple[float, float, float]) -> None:
-        self.world_map = WorldMap.from_config(world)
+        #: the world with its random obstacles placed (for ``sim.seed``; see
+        #: :meth:`WorldConfig.resolve`): what the robot drives in
+        self.world = world.resolve(sim.seed, start[:2])
+        self.world_map = WorldMap.from_config(self.world)
         self.robot_cfg = robot
         self.sim_cfg = sim
         self.safety_cfg = safety
@@ -146,6 +153,7 @@ class Simulator:
         self._rng_odom = np.random.Generator(np.random.PCG64(odom_ss))
         self._rng_imu = np.random.Generator(np.random.PCG64(imu_ss))
 
+        self.world_map.move_to(0.0)
         self.state[:] = 0.0
         self.state[X], self.state[Y] = self.start[0], self.start[1]
         self.state[YAW] = wrap_angle(self.start[2])
@@ -253,6 +261,7 @@ class Simulator:
         state = self.state
         v_before = 0.5 * (state[V_LEFT] + state[V_RIGHT])
         wm = self.world_map
+        wm.move_to((self.t_ns + dt_ns) / _NS)  # moving obstacles first: they can hit the robot
         info = self._info
         physics_step(state, info, left, right, dt, self.tau, self.wheel_base,
                      self.max_wheel_speed, self.radius, wm.segments, wm.circles,

@@ -54,7 +54,28 @@ CMD_W = 22  #: last commanded yaw rate, rad/s
 ROBOT_RADIUS = 23  #: robot footprint radius, m
 NEAREST = 24  #: distance from the robot centre to the nearest scan point, m
 GOAL_TOLERANCE = 25  #: distance at which a waypoint counts as reached, m
+NAV_STATUS = 26  #: 0 while navigation is fine, else a NAV_* failure code (ends the mission)
+REPLAN_REQUEST = 27  #: a kernel sets 1.0 to ask the global planner for a new path
+PATH_VERSION = 28  #: incremented each time a new path is loaded into ``path``
+RECOVERIES = 29  #: number of recovery attempts started
 STATE_LEN = 32
+
+# --- NAV_STATUS codes (see :data:`NAV_STATUS_TEXT`) -------------------------------
+NAV_OK = 0
+NAV_GOAL_UNREACHABLE = 1
+NAV_GOAL_BLOCKED = 2
+NAV_START_BLOCKED = 3
+NAV_RECOVERY_FAILED = 4
+NAV_PATH_TOO_LONG = 5
+NAV_GOAL_OUTSIDE = 6
+NAV_STATUS_TEXT = {
+    NAV_GOAL_UNREACHABLE: "goal unreachable: no collision-free path on the map",
+    NAV_GOAL_BLOCKED: "goal inside an obstacle",
+    NAV_START_BLOCKED: "start in collision or outside the map",
+    NAV_RECOVERY_FAILED: "no progress toward the goal after every recovery attempt",
+    NAV_PATH_TOO_LONG: "planned path has more vertices than the path array holds",
+    NAV_GOAL_OUTSIDE: "goal outside the planning grid",
+}
 
 # --- behavior output ------------------------------------------------------------
 OUT_V = 0  #: proposed forward speed, m/s

@@ -1,0 +1,376 @@
+"""The occupancy grid the global planner searches (numba kernels).
+
+Cell ``(j, i)`` (rows along y) covers the square centred on
+``(x0 + (i + 0.5) res, y0 + (j + 0.5) res)``; ``(x0, y0)`` is the grid's lower
+left corner.  Two layers:
+
+``map_d``  float64[ny, nx]  distance (m) from each cell centre to the nearest
+                            obstacle of the configured world (walls, polygon
+                            edges, circles, the bounds box; 0 inside a circle or
+                            polygon), capped at ``dmax``.  Built once.
+``marks``  uint8[ny, nx]    1 where the lidar saw an obstacle the map does not
+                            explain; rays that pass through a cell clear it, so a
+                            moving obstacle does not leave a permanent trail.
+
+A plan works on ``d``: ``map_d`` with every marked cell stamped in as an
+obstacle at distance ``max(0, |cell - mark| - res / 2 - mark_margin)`` (centre
+to centre, less half a cell because the point lies somewhere in its cell, less
+a margin because a lidar sees a surface only at its scattered hits: the
+gaps between them must not look like ways through).  How ``d``
+becomes blocked cells and costs is in :mod:`robo_orch.core.pathplan`.
+
+The frame is the odom frame, which the estimator starts at the mission's start
+pose in world coordinates, so map and odom coordinates coincide (up to drift).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+
+from robo_orch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from robo_orch.config_schema import WorldConfig
+
+_RASTER_SIG = ("void(float64[:, ::1], float64, float64, float64, float64, float64[:, ::1],"
+               " float64[:, ::1], float64[:, ::1], int64[::1])")
+_MARK_SIG = ("int64(float64[:, ::1], int64, float64, float64, float64[:, ::1], uint8[:, ::1],"
+             " float64, float64, float64, float64, float64, float64, int64[::1], int64[::1])")
+_COMBINE_SIG = ("int64(float64[:, ::1], uint8[:, ::1], float64, float64, float64,"
+                " float64[:, ::1])")
+_HALF_DIAG = math.sqrt(0.5)
+
+
+@numba.njit(cache=True, inline="always")
+def _seg_dist(px, py, x1, y1, x2, y2):
+    ex = x2 - x1
+    ey = y2 - y1
+    wx = px - x1
+    wy = py - y1
+    len2 = ex * ex + ey * ey
+    s = 0.0
+    if len2 > 0.0:
+        s = min(max((wx * ex + wy * ey) / len2, 0.0), 1.0)
+    return math.hypot(wx - s * ex, wy - s * ey)
+
+
+@numba.njit(cache=True, inline="always")
+def _inside(x, y, poly_xy, start, stop):
+    inside = False
+    j = stop - 1
+    for i in range(start, stop):
+        yi = poly_xy[i, 1]
+        yj = poly_xy[j, 1]
+        if (yi > y) != (yj > y):
+            xi = poly_xy[i, 0]
+            if x < xi + (y - yi) * (poly_xy[j, 0] - xi) / (yj - yi):
+                inside = not inside
+        j = i
+    return inside
+
+
+@numba.njit(cache=True, inline="always")
+def _span(lo, hi, origin, res, n):
+    """Cell indices [a, b) whose centres may lie within [lo, hi] (over-inclusive)."""
+    a = max(int(math.floor((lo - origin) / res - 0.5)), 0)
+    b = min(int(math.ceil((hi - origin) / res - 0.5)) + 1, n)
+    return a, b
+
+
+@numba.njit(_RASTER_SIG, cache=True)
+def rasterize_map(d, x0, y0, res, dmax, segments, circles, poly_xy, poly_offsets):
+    """Fill ``d`` with each cell centre's distance to the map obstacles, capped at ``dmax``.
+
+    Each obstacle only touches the cells within ``dmax`` of its bounding box.
+    """
+    ny, nx = d.shape
+    for j in range(ny):
+        for i in range(nx):
+            d[j, i] = dmax
+    for k in range(segments.shape[0]):
+        x1 = segments[k, 0]
+        y1 = segments[k, 1]
+        x2 = segments[k, 2]
+        y2 = segments[k, 3]
+        i0, i1 = _span(min(x1, x2) - dmax, max(x1, x2) + dmax, x0, res, nx)
+        j0, j1 = _span(min(y1, y2) - dmax, max(y1, y2) + dmax, y0, res, ny)
+        for j in range(j0, j1):
+            cy = y0 + (j + 0.5) * res
+            for i in range(i0, i1):
+                dd = _seg_dist(x0 + (i + 0.5) * res, cy, x1, y1, x2, y2)
+                if dd < d[j, i]:
+                    d[j, i] = dd
+    for k in range(circles.shape[0]):
+        cx = circles[k, 0]
+        cy = circles[k, 1]
+        r = circles[k, 2]
+        i0, i1 = _span(cx - r - dmax, cx + r + dmax, x0, res, nx)
+        j0, j1 = _span(cy - r - dmax, cy + r + dmax, y0, res, ny)
+        for j in range(j0, j1):
+            py = y0 + (j + 0.5) * res
+            for i in range(i0, i1):
+                dd = max(math.hypot(x0 + (i + 0.5) * res - cx, py - cy) - r, 0.0)
+                if dd < d[j, i]:
+                    d[j, i] = dd
+    for p in range(poly_offsets.shape[0] - 1):
+        a = poly_offsets[p]
+        b = poly_offsets[p + 1]
+        xmin = xmax = poly_xy[a, 0]
+        ymin = ymax = poly_xy[a, 1]
+        for q in range(a, b):
+            xmin = min(xmin, poly_xy[q, 0])
+            xmax = max(xmax, poly_xy[q, 0])
+            ymin = min(ymin, poly_xy[q, 1])
+            ymax = max(ymax, poly_xy[q, 1])
+        i0, i1 = _span(xmin, xmax, x0, res, nx)
+        j0, j1 = _span(ymin, ymax, y0, res, ny)
+        for j in range(j0, j1):
+            py = y0 + (j + 0.5) * res
+            for i in range(i0, i1):
+                if _inside(x0 + (i + 0.5) * res, py, poly_xy, a, b):
+                    d[j, i] = 0.0
+
+
+# mark statistics (int64[MARK_STATS_LEN]), kept by mark_scan
+MS_COUNT = 0  #: marked cells in the grid
+MS_J0 = 1  #: bounding box of every cell marked since the count was last 0 (inclusive)
+MS_J1 = 2
+MS_I0 = 3
+MS_I1 = 4
+MS_CLEARED = 5  #: cells cleared by the last call
+MARK_STATS_LEN = 6
+
+
+@numba.njit(cache=True)
+def _clear_ray(marks, rx, ry, ux, uy, t0, t1, x0, y0, res):
+    """Zero the marks of the cells the ray (rx, ry) + t (ux, uy) enters for t0 <= t <= t1 (m);
+    returns how many were marked."""
+    ny, nx = marks.shape
+    fx = (rx + t0 * ux - x0) / res
+    fy = (ry + t0 * uy - y0) / res
+    i = int(math.floor(fx))
+    j = int(math.floor(fy))
+    step_i = 1 if ux > 0.0 else -1
+    step_j = 1 if uy > 0.0 else -1
+    t_x = math.inf
+    t_y = math.inf
+    dt_x = math.inf
+    dt_y = math.inf
+    if ux != 0.0:
+        t_x = ((i + (1 if ux > 0.0 else 0)) - fx) / ux
+        dt_x = 1.0 / abs(ux)
+    if uy != 0.0:
+        t_y = ((j + (1 if uy > 0.0 else 0)) - fy) / uy
+        dt_y = 1.0 / abs(uy)
+    limit = (t1 - t0) / res
+    cleared = 0
+    while 0 <= i < nx and 0 <= j < ny:
+        if marks[j, i] != 0:
+            marks[j, i] = 0
+            cleared += 1
+        if t_x < t_y:
+            t = t_x
+            t_x += dt_x
+            i += step_i
+        else:
+            t = t_y
+            t_y += dt_y
+            j += step_j
+        if t > limit:
+            break
+    return cleared
+
+
+@numba.njit(cache=True, inline="always")
+def _slab(o, u, lo, hi, t0, t1):
+    """Clip the parameter interval [t0, t1] of o + t u to lo <= coordinate <= hi."""
+    if u == 0.0:
+        if o < lo or o > hi:
+            return 1.0, 0.0
+        return t0, t1
+    a = (lo - o) / u
+    b = (hi - o) / u
+    if a > b:
+        a, b = b, a
+    return max(t0, a), min(t1, b)
+
+
+@numba.njit(_MARK_SIG, cache=True)
+def mark_scan(points, count, rx, ry, map_d, marks, x0, y0, res, explain, mark_range,
+              clear_gap, new_cells, stats):
+    """Update ``marks`` from one scan taken at (rx, ry); return how many cells became marked.
+
+    First every ray clears the cells it passes through, up to ``clear_gap`` short
+    of its hit (and at most ``mark_range``); then every hit within ``mark_range``
+    that no map obstacle explains (cell's ``map_d <= explain + res / sqrt(2)``)
+    marks its cell.  The flat indices ``j * nx + i`` of newly marked cells go to
+    ``new_cells`` (as many as fit); the return value counts them all.  ``stats``
+    (``MS_*``) keeps the number of marked cells and their bounding box: rays are
+    only walked where they cross it, and not at all while nothing is marked.
+    """
+    ny, nx = marks.shape
+    n = min(count, points.shape[0])
+    stats[MS_CLEARED] = 0
+    if stats[MS_COUNT] > 0:
+        bx0 = x0 + stats[MS_I0] * res
+        bx1 = x0 + (stats[MS_I1] + 1) * res
+        by0 = y0 + stats[MS_J0] * res
+        by1 = y0 + (stats[MS_J1] + 1) * res
+        for k in range(n):
+            dx = points[k, 0] - rx
+            dy = points[k, 1] - ry
+            r = math.hypot(dx, dy)
+            if not math.isfinite(r) or r <= 0.0:
+                continue
+            ux = dx / r
+            uy = dy / r
+            t0, t1 = _slab(rx, ux, bx0, bx1, 0.0, min(r - clear_gap, mark_range))
+            t0, t1 = _slab(ry, uy, by0, by1, t0, t1)
+            if t0 <= t1:
+                stats[MS_CLEARED] += _clear_ray(marks, rx, ry, ux, uy, t0, t1, x0, y0, res)
+        stats[MS_COUNT] -= stats[MS_CLEARED]
+    tol = explain + _HALF_DIAG * res
+    n_new = 0
+    for k in range(n):
+        px = points[k, 0]
+        py = points[k, 1]
+        r = math.hypot(px - rx, py - ry)
+        if not (r <= mark_range):
+            continue  # also NaN
+        i = int(math.floor((px - x0) / res))
+        j = int(math.floor((py - y0) / res))
+        if i < 0 or j < 0 or i >= nx or j >= ny or map_d[j, i] <= tol or marks[j, i] != 0:
+            continue
+        marks[j, i] = 1
+        if stats[MS_COUNT] == 0:
+            stats[MS_J0] = stats[MS_J1] = j
+            stats[MS_I0] = stats[MS_I1] = i
+        stats[MS_COUNT] += 1
+        stats[MS_J0] = min(stats[MS_J0], j)
+        stats[MS_J1] = max(stats[MS_J1], j)
+        stats[MS_I0] = min(stats[MS_I0], i)
+        stats[MS_I1] = max(stats[MS_I1], i)
+        if n_new < new_cells.shape[0]:
+            new_cells[n_new] = j * nx + i
+        n_new += 1
+    return n_new
+
+
+@numba.njit(_COMBINE_SIG, cache=True, nogil=True)
+def combine(map_d, marks, res, dmax, mark_margin, d):
+    """``d`` = ``map_d`` with every marked cell stamped in as an obstacle; returns the marks."""
+    ny, nx = map_d.shape
+    for j in range(ny):
+        for i in range(nx):
+            d[j, i] = map_d[j, i]
+    rad = int(math.ceil((dmax + mark_margin) / res + 0.5))
+    count = 0
+    for j in range(ny):
+        for i in range(nx):
+            if marks[j, i] == 0:
+                continue
+            count += 1
+            for v in range(max(j - rad, 0), min(j + rad + 1, ny)):
+                for u in range(max(i - rad, 0), min(i + rad + 1, nx)):
+                    dd = max(math.hypot(u - i, v - j) * res - 0.5 * res - mark_margin, 0.0)
+                    if dd < d[v, u]:
+                        d[v, u] = dd
+    return count
+
+
+def world_arrays(cfg: WorldConfig, use_map: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(segments, circles, poly_xy, poly_offsets) of a world section, as the kernels take them.
+
+    The bounds box is always included; walls, polygons and circles only with ``use_map``.
+    """
+    segs: list[tuple[float, ...]] = []
+    if cfg.bounds:
+        x0, y0, x1, y1 = cfg.bounds
+        segs += _closed((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+    polys: list[tuple[tuple[float, float], ...]] = []
+    circles: list[tuple[float, float, float]] = []
+    if use_map:
+        segs += [(*w.start, *w.end) for w in cfg.walls]
+        polys = [tuple(p.points) for p in cfg.polygons]
+        for pts in polys:
+            segs += _closed(*pts)
+        circles = [(*c.center, c.radius) for c in cfg.circles]
+    offsets = np.zeros(len(polys) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(p) for p in polys], dtype=np.int64)
+    poly_xy = np.array([pt for p in polys for pt in p], dtype=np.float64).reshape(-1, 2)
+    return (np.ascontiguousarray(np.array(segs, dtype=np.float64).reshape(-1, 4)),
+            np.ascontiguousarray(np.array(circles, dtype=np.float64).reshape(-1, 3)),
+            np.ascontiguousarray(poly_xy), offsets)
+
+
+def _closed(*pts) -> list[tuple[float, ...]]:
+    return [(*pts[k], *pts[(k + 1) % len(pts)]) for k in range(len(pts))]
+
+
+class OccupancyGrid:
+    """The map layer and the lidar marks of one planning grid (see the module docstring)."""
+
+    def __init__(self, cfg: WorldConfig, *, resolution: float, dmax: float,
+                 use_map: bool = True, extra_points: tuple = (), pad: float = 2.0,
+                 max_cells: int = 4_000_000, source: str = "config", key: str = "") -> None:
+        self.res = float(resolution)
+        self.dmax = float(dmax)
+        if cfg.bounds:
+            x0, y0, x1, y1 = (float(v) for v in cfg.bounds)
+        else:
+            xs = [p[0] for p in extra_points] + [c.center[0] for c in cfg.circles]
+            ys = [p[1] for p in extra_points] + [c.center[1] for c in cfg.circles]
+            big = max([c.radius for c in cfg.circles], default=0.0)
+            for pts in ([w.start, w.end] for w in cfg.walls):
+                xs += [p[0] for p in pts]
+                ys += [p[1] for p in pts]
+            for poly in cfg.polygons:
+                xs += [p[0] for p in poly.points]
+                ys += [p[1] for p in poly.points]
+            margin = pad + big + dmax
+            x0, x1 = min(xs, default=0.0) - margin, max(xs, default=0.0) + margin
+            y0, y1 = min(ys, default=0.0) - margin, max(ys, default=0.0) + margin
+        self.x0, self.y0 = x0, y0
+        self.nx = max(1, int(math.ceil((x1 - x0) / self.res - 1e-9)))
+        self.ny = max(1, int(math.ceil((y1 - y0) / self.res - 1e-9)))
+        if self.nx * self.ny > max_cells:
+            raise ConfigError(source, key, f"the planning grid would have {self.nx} x {self.ny} "
+                              f"cells, more than max_cells = {max_cells}; use a coarser "
+                              "resolution or smaller world bounds")
+        self.map_d = np.empty((self.ny, self.nx), dtype=np.float64)
+        self.marks = np.zeros((self.ny, self.nx), dtype=np.uint8)
+        self.mark_stats = np.zeros(MARK_STATS_LEN, dtype=np.int64)
+        self.arrays = world_arrays(cfg, use_map)
+        rasterize_map(self.map_d, self.x0, self.y0, self.res, self.dmax, *self.arrays)
+
+    def cell(self, x: float, y: float) -> tuple[int, int] | None:
+        """(j, i) of the cell containing (x, y), or None outside the grid."""
+        i = math.floor((x - self.x0) / self.res)
+        j = math.floor((y - self.y0) / self.res)
+        if 0 <= i < self.nx and 0 <= j < self.ny:
+            return int(j), int(i)
+        return None
+
+    def centre(self, j: int, i: int) -> tuple[float, float]:
+        """Odom (x, y) of the centre of cell (j, i)."""
+        return self.x0 + (i + 0.5) * self.res, self.y0 + (j + 0.5) * self.res
+
+    def clearance(self, x: float, y: float) -> float:
+        """Exact distance from (x, y) to the map obstacles (0 inside one or outside the grid)."""
+        segs, circles, poly_xy, offsets = self.arrays
+        if self.cell(x, y) is None:
+            return 0.0
+        for p in range(len(offsets) - 1):
+            if _inside(x, y, poly_xy, offsets[p], offsets[p + 1]):
+                return 0.0
+        best = math.inf
+        for x1, y1, x2, y2 in segs:
+            best = min(best, _seg_dist(x, y, x1, y1, x2, y2))
+        for cx, cy, r in circles:
+            best = min(best, max(math.hypot(x - cx, y - cy) - r, 0.0))
+        return best

@@ -1,0 +1,266 @@
+"""Read recordings back: raw bus messages, Foxglove JSON messages, the run's context.
+
+:func:`open_recording` takes the first file of a set (``run.mcap``; its splits
+``run-001.mcap`` ... follow automatically) and reads the files sequentially with
+the ``mcap`` package's stream reader, checking chunk CRCs.  A file cut short (a
+robot that lost power) or corrupt past some point is read up to its last intact
+record; :attr:`Recording.warnings` (and a :class:`RecordingWarning`) then say how
+much was recovered.
+
+Raw channels whose message type is registered here with another layout hash or
+wire format version are refused with :class:`RecordingError`, never misread.
+Channels of message types this process does not know are skipped, with a warning.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+from mcap.records import Channel, Message, Metadata, Schema
+from mcap.stream_reader import StreamReader
+
+from robo_orch.errors import MessageError
+from robo_orch.messages import FORMAT_VERSION, Decoded, MessageType, decode, message_type
+from robo_orch.record import ticks as _ticks  # noqa: F401  (registers the record types)
+from robo_orch.record.channels import (
+    RAW_ENCODING,
+    RECORDING_VERSION,
+    RecordingContext,
+    split_raw,
+)
+from robo_orch.record.sink import split_path
+
+#: how far (in log time) messages may be out of order in a file; the writer sorts
+#: each batch, so cross-topic disorder is bounded by its batches
+REORDER_WINDOW_NS = 5_000_000_000
+
+
+class RecordingError(MessageError):
+    """A recording cannot be read: missing, not MCAP, or of another message layout."""
+
+    exit_status = 2
+
+
+class RecordingWarning(UserWarning):
+    """A recording was read only in part (truncated or corrupt)."""
+
+
+@dataclass
+class RawMessage:
+    """One recorded bus message, with its exact wire frames."""
+
+    topic: str
+    log_time_ns: int
+    mtype: MessageType
+    header_bytes: bytes
+    payload: bytes
+
+    @property
+    def frames(self) -> list[bytes]:
+        """``[topic, header, payload]`` as on the bus."""
+        return [self.topic.encode("ascii"), self.header_bytes, self.payload]
+
+    def decode(self) -> Decoded:
+        """Header and read-only views of the payload."""
+        return decode(self.frames, self.mtype)
+
+
+@dataclass
+class FileReport:
+    """How one file of the set was read."""
+
+    path: Path
+    size: int
+    intact: bool = True  #: read to its footer
+    bytes_recovered: int = 0  #: up to the end of the last intact record
+    messages: int = 0
+    error: str = ""
+
+
+@dataclass
+class Recording:
+    """An open recording (see :func:`open_recording`)."""
+
+    files: list[Path]
+    context: RecordingContext
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)  #: topic -> info
+    reports: list[FileReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stats: dict[str, str] = field(default_factory=dict)  #: the writer's closing counts
+    topic_filter: list[str] | None = None
+
+    # --- iteration ------------------------------------------------------------------
+    def messages(self, topics: Iterable[str] | None = None) -> Iterator[tuple[Channel, Message]]:
+        """Every readable MCAP message of the set in file order (all channels)."""
+        wanted = _matcher(topics)
+        self.reports = []
+        for path in self.files:
+            yield from self._read_file(path, wanted)
+        self._warn_if_partial()
+
+    def raw(self, topics: Iterable[str] | None = None) -> Iterator[RawMessage]:
+        """Recorded bus messages in log-time order (``topics``: names or glob patterns)."""
+        heap: list[tuple[int, int, RawMessage]] = []
+        order = 0
+        for channel, msg in self.messages(topics):
+            if channel.message_encoding != RAW_ENCODING:
+                continue
+            info = self.channels.get(channel.topic)
+            if info is None:
+                continue
+            if info.get("skip"):
+                if not info.get("warned"):
+                    info["warned"] = True
+                    self.warnings.append(f"topic {channel.topic!r} has message type "
+                                         f"{info['type']!r}, unknown to this installation: "
+                                         "skipped")
+                continue
+            head, payload = split_raw(msg.data)
+            order += 1
+            heapq.heappush(heap, (msg.log_time, order, RawMessage(
+                channel.topic, msg.log_time, info["mtype"], head, payload)))
+            while heap and heap[0][0] < msg.log_time - REORDER_WINDOW_NS:
+                yield heapq.heappop(heap)[2]
+        while heap:
+            yield heapq.heappop(heap)[2]
+
+    def foxglove(self, topic: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(log_time_ns, message)`` of one JSON channel, in file order."""
+        for channel, msg in self.messages([topic]):
+            if channel.message_encoding == "json":
+                yield msg.log_time, json.loads(msg.data)
+
+    # --- internals ------------------------------------------------------------------
+    def _read_file(self, path: Path, wanted) -> Iterator[tuple[Channel, Message]]:
+        report = FileReport(path, path.stat().st_size)
+        self.reports.append(report)
+        schemas: dict[int, Schema] = {}
+        channels: dict[int, Channel] = {}
+        with open(path, "rb") as f:
+            reader = StreamReader(f, validate_crcs=True, record_size_limit=1 << 30)
+            records = reader.records
+            while True:
+                try:
+                    record = next(records)
+                except StopIteration:
+                    break
+                except Exception as err:  # truncated or corrupt: keep what came before
+                    report.intact = False
+                    report.error = f"{type(err).__name__}: {err}".strip()
+                    break
+                report.bytes_recovered = f.tell()
+                if isinstance(record, Message):
+                    channel = channels.get(record.channel_id)
+                    if channel is not None and wanted(channel.topic):
+                        report.messages += 1
+                        yield channel, record
+                elif isinstance(record, Schema):
+                    schemas[record.id] = record
+                elif isinstance(record, Channel):
+                    channels[record.id] = record
+                    self._check_channel(record, schemas.get(record.schema_id), path)
+                elif isinstance(record, Metadata) and record.name == "robo_orch.stats":
+                    self.stats = dict(record.metadata)
+
+    def _check_channel(self, channel: Channel, schema: Schema | None, path: Path) -> None:
+        if channel.message_encoding != RAW_ENCODING or channel.topic in self.channels:
+            return
+        meta = channel.metadata
+        name = meta.get("type", "")
+        try:
+            layout_hash, version = int(meta["layout_hash"]), int(meta["format_version"])
+            type_id = int(meta["type_id"])
+        except (KeyError, ValueError) as err:
+            raise RecordingError(f"{path}: raw channel {channel.topic!r} lacks its layout "
+                                 "description; not a robo_orch recording?") from err
+        try:
+            mtype = message_type(name)
+        except MessageError:
+            self.channels[channel.topic] = {"type": name, "skip": True}
+            return
+        if (version != FORMAT_VERSION or layout_hash != mtype.layout_hash
+                or type_id != mtype.type_id):
+            raise RecordingError(
+                f"{path}: topic {channel.topic!r} was recorded with message type {name!r} "
+                f"id {type_id} layout 0x{layout_hash:08x} (wire format {version}); this "
+                f"installation has id {mtype.type_id} layout 0x{mtype.layout_hash:08x} "
+                f"(wire format {FORMAT_VERSION}). Read it with the robo_orch version that "
+                "recorded it.")
+        self.channels[channel.topic] = {"type": name, "mtype": mtype, "skip": False,
+                                        "schema": schema.name if schema else ""}
+
+    def _warn_if_partial(self) -> None:
+        for rep in self.reports:
+            if rep.intact:
+                continue
+            pct = 100.0 * rep.bytes_recovered / rep.size if rep.size else 0.0
+            text = (f"{rep.path.name} is truncated or corrupt ({rep.error}): recovered "
+                    f"{rep.messages} messages from the first {rep.bytes_recovered} of "
+                    f"{rep.size} bytes ({pct:.0f}%)")
+            if text not in self.warnings:
+                self.warnings.append(text)
+                warnings.warn(text, RecordingWarning, stacklevel=3)
+
+
+def _matcher(topics: Iterable[str] | None):
+    if topics is None:
+        return lambda topic: True
+    patterns = list(topics)
+    return lambda topic: any(topic == p or fnmatch(topic, p) for p in patterns)
+
+
+def recording_files(path: str | Path) -> list[Path]:
+    """The files of a set, starting at ``path``."""
+    path = Path(path)
+    if not path.exists():
+        raise RecordingError(f"no recording at {path}")
+    files = [path]
+    while split_path(path, len(files)).exists():
+        files.append(split_path(path, len(files)))
+    return files
+
+
+def open_recording(path: str | Path) -> Recording:
+    """Open a recording and check its context and message layouts (see the module doc).
+
+    Reads the start of the first file: the context metadata and the channels
+    declared before the first message.  Raises :class:`RecordingError`.
+    """
+    files = recording_files(path)
+    context = None
+    rec = Recording(files, RecordingContext())
+    schemas: dict[int, Schema] = {}
+    try:
+        with open(files[0], "rb") as f:
+            for record in StreamReader(f, validate_crcs=True, record_size_limit=1 << 30).records:
+                if isinstance(record, Metadata) and record.name == "robo_orch":
+                    if int(record.metadata.get("version", -1)) != RECORDING_VERSION:
+                        raise RecordingError(
+                            f"{files[0]}: recording layout version "
+                            f"{record.metadata.get('version')}, this installation reads "
+                            f"{RECORDING_VERSION}")
+                    context = RecordingContext.from_metadata(record.metadata)
+                elif isinstance(record, Schema):
+                    schemas[record.id] = record
+                elif isinstance(record, Channel):
+                    rec._check_channel(record, schemas.get(record.schema_id), files[0])
+                elif isinstance(record, Message):
+                    break
+    except RecordingError:
+        raise
+    except Exception as err:  # cut short or corrupt: what came before may be enough
+        if context is None:
+            raise RecordingError(f"{files[0]}: not a readable MCAP recording "
+                                 f"({type(err).__name__}: {err})") from err
+    if context is None:
+        raise RecordingError(f"{files[0]}: no robo_orch context record: not recorded by "
+                             "robo-orch, or cut off before its first chunk")
+    rec.context = context
+    return rec
