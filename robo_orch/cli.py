@@ -18,8 +18,9 @@ import time
 import traceback
 from pathlib import Path
 
-from robo_orch import cli_devices
+from robo_orch import cli_devices, introspect, live, scenarios
 from robo_orch.errors import RoboOrchError
+from robo_orch.record import cli as record_cli
 
 _T0 = time.perf_counter()
 
@@ -47,11 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--devices", choices=("sim", "serial"), default="sim",
                      help="'serial': run the config's real drivers against device emulators "
                      "on pseudo-terminals (realtime only)")
+    record_cli.add_record_args(sim)
+    live.add_live_args(sim)
 
     run = sub.add_parser("run", help="run the loop on hardware (drivers publish on the bus)")
     run.add_argument("config")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    record_cli.add_record_args(run)
+    live.add_live_args(run)
 
     check = sub.add_parser("check", help="validate a config and print what would run")
     check.add_argument("config", nargs="?")
@@ -60,10 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run the benchmark suite")
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (< 1 min)")
-    bench.add_argument("--plot", metavar="FILE", help="write the scaling curves as a PNG")
+    bench.add_argument("--plot", metavar="FILE",
+                       help="draw the figures (scaling, timing, latency, tick) as a PNG")
 
     sub.add_parser("warmup", help="compile and cache every kernel")
     cli_devices.add_parsers(sub)
+    scenarios.add_parser(sub)
+    record_cli.add_parsers(sub)
+    introspect.add_parser(sub)
     return parser
 
 
@@ -98,6 +107,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_check(args)
     if args.command == "warmup":
         return _cmd_warmup(args)
+    if args.command == "scenarios":
+        return scenarios.run(args)
+    if args.command in ("replay", "plot"):
+        return record_cli.run(args)
+    if args.command == "topics":
+        return introspect.run(args)
     if args.command == "bench":
         from robo_orch.bench import run_bench
 
@@ -105,8 +120,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from robo_orch.hardware import run_hardware
 
-        return run_hardware(args.config, tuple(args.set), duration_s=args.duration,
-                            quiet=args.quiet)
+        with record_cli.recording(args, overrides=tuple(args.set)) as on_start, \
+                live.serving(args, on_start) as on_start:
+            return run_hardware(args.config, tuple(args.set), duration_s=args.duration,
+                                quiet=args.quiet, on_start=on_start)
     raise AssertionError(args.command)
 
 
@@ -120,9 +137,12 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     backend = "lockstep" if args.lockstep else config.sim.backend
     progress = None if args.quiet else ProgressLine(sys.stderr)
-    result = run_mission(config, backend=backend, config_path=config.source,
-                         overrides=overrides, seed=args.seed, duration_s=args.duration,
-                         progress=progress, process_start=_T0, devices=args.devices)
+    with record_cli.recording(args, seed=args.seed, overrides=overrides) as on_start, \
+            live.serving(args, on_start) as on_start:
+        result = run_mission(config, backend=backend, config_path=config.source,
+                             overrides=overrides, seed=args.seed, duration_s=args.duration,
+                             progress=progress, process_start=_T0, devices=args.devices,
+                             on_start=on_start)
     if progress is not None:
         progress.finish(result.controller)
     summary = summarize(result)

@@ -1,0 +1,265 @@
+"""Discovery files: which process publishes which topic where, and which run dirs are live.
+
+Every :class:`~robo_orch.bus.zmq_bus.ZmqBus` that binds a topic keeps one small
+JSON file in its run directory, ``run_dir/endpoints/<pid>-<n>.json``: the
+process id and start time, a name for the process (its command, e.g.
+``robo-orch sim`` or ``sim.realtime``), the bus's publisher id and incarnation,
+and per topic the endpoint it bound and the message type's layout.  It also
+keeps an index entry ``<base>/active/<pid>-<n>.json`` naming the run directory,
+where ``<base>`` is ``$XDG_RUNTIME_DIR/robo_orch-<uid>`` (or
+``<tmp>/robo_orch-<uid>`` without ``XDG_RUNTIME_DIR``, the same directory
+``robo-orch run`` uses for its sockets by default).  So ``robo-orch topics``
+finds a simulation whose run directory is a private temporary directory.
+
+Both files are removed when the bus closes.  A process that died without closing
+leaves them behind; readers ignore (and delete) files whose process is gone,
+comparing the process start time too, so a re-used pid is not mistaken for it.
+
+This module is imported by the bus of every process, drivers included: it
+imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+ENDPOINTS_DIR = "endpoints"
+ACTIVE_DIR = "active"
+FILE_VERSION = 1
+
+_counter = itertools.count()
+_name_override: str | None = None
+_warned = False
+
+
+def runtime_base() -> str:
+    """``$XDG_RUNTIME_DIR/robo_orch-<uid>`` (or under the temp dir): the per-user place.
+
+    The same directory as :func:`robo_orch.hardware.default_run_dir`.
+    """
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return os.path.join(base, f"robo_orch-{os.getuid()}")
+
+
+def set_process_name(name: str | None) -> None:
+    """Name this process in discovery files (default: derived from its command line)."""
+    global _name_override
+    _name_override = name
+
+
+def process_name(argv: list[str] | None = None) -> str:
+    """A short name of this process, e.g. ``robo-orch sim`` or ``sim.realtime``."""
+    if _name_override and argv is None:
+        return _name_override
+    argv = list(sys.argv if argv is None else argv)
+    if not argv or not argv[0]:
+        return "python"
+    base = os.path.basename(argv[0])
+    if base.endswith(".py"):
+        parent = os.path.basename(os.path.dirname(os.path.abspath(argv[0])))
+        base = f"{parent}.{base[:-3]}" if base != "__main__.py" else parent
+    parts = [base]
+    if base in ("robo-orch", "robo_orch.cli", "robo_orch"):
+        parts = ["robo-orch"]
+        words = [a for a in argv[1:] if not a.startswith("-")]
+        if words:
+            parts.append(words[0])
+    if "--name" in argv[:-1]:
+        parts.append(argv[argv.index("--name") + 1])
+    return " ".join(parts)
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks after boot (Linux), or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    try:
+        # the command name (field 2) may hold spaces and parentheses: split after its end
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int, start: int | None = None) -> bool:
+    """Whether ``pid`` runs, and (if ``start`` is given and knowable) is the same process."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    except OSError:
+        return False
+    if start is not None:
+        now = proc_start_time(pid)
+        if now is not None and now != start:
+            return False
+    return True
+
+
+def layout_of(mtype) -> dict[str, Any]:
+    """A message type's layout as JSON-ready data (name, id, hash, dtypes)."""
+    return {"name": mtype.name, "type_id": mtype.type_id, "layout_hash": mtype.layout_hash,
+            "dtype": mtype.dtype.descr,
+            "var_dtype": None if mtype.var_dtype is None else mtype.var_dtype.descr}
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, separators=(",", ":"))
+    os.replace(tmp, path)  # readers never see half a file
+
+
+class EndpointsFile:
+    """The discovery file of one bus (see the module docstring); written on first bind."""
+
+    def __init__(self, run_dir: str, publisher_id: int, incarnation: int) -> None:
+        self.run_dir = os.path.abspath(run_dir)
+        self.publisher_id = publisher_id
+        self.incarnation = incarnation
+        self.topics: dict[str, dict[str, Any]] = {}
+        self.pid = os.getpid()
+        self.key = f"{self.pid}-{next(_counter)}"
+        self.path = os.path.join(self.run_dir, ENDPOINTS_DIR, self.key + ".json")
+        self.index_path = os.path.join(runtime_base(), ACTIVE_DIR, self.key + ".json")
+        self._written = False
+        self._broken = False
+
+    def add(self, topic: str, endpoint: str, mtype=None) -> None:
+        """Record that this bus bound ``topic`` at ``endpoint`` (``mtype``: its type, if known)."""
+        entry = self.topics.get(topic)
+        layout = layout_of(mtype) if mtype is not None else (entry or {}).get("type")
+        self.topics[topic] = {"endpoint": endpoint, "type": layout}
+        self._write()
+
+    def remove(self, topic: str) -> None:
+        """Forget ``topic`` (its publisher closed)."""
+        if self.topics.pop(topic, None) is not None and self._written:
+            self._write()
+
+    def close(self) -> None:
+        """Remove the file and the index entry (and the endpoints dir once empty)."""
+        if not self._written:
+            return
+        self._written = False
+        for path in (self.path, self.index_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(self.path))
+
+    def _write(self) -> None:
+        if self._broken:
+            return
+        data = {"version": FILE_VERSION, "pid": self.pid, "start": proc_start_time(self.pid),
+                "name": process_name(), "argv": sys.argv[:8], "run_dir": self.run_dir,
+                "publisher_id": self.publisher_id, "incarnation": self.incarnation,
+                "topics": self.topics}
+        if not self._written:
+            try:  # the index only helps to find the run dir: its absence is not fatal
+                os.makedirs(os.path.dirname(self.index_path), mode=0o700, exist_ok=True)
+                _write_json(self.index_path, {k: data[k] for k in (
+                    "version", "pid", "start", "name", "run_dir")} | {"file": self.path})
+            except OSError as err:
+                _warn(self.index_path, err)
+        try:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            _write_json(self.path, data)
+            self._written = True
+        except OSError as err:
+            self._broken = True  # discovery is a convenience: the bus works without it
+            _warn(self.path, err)
+
+
+def _warn(path: str, err: OSError) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        print(f"robo-orch: warning: cannot write the discovery file {path} "
+              f"({err.strerror or err}); `robo-orch topics` may not find this process",
+              file=sys.stderr)
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+@dataclass
+class ProcessEntry:
+    """One live process's discovery file."""
+
+    pid: int
+    name: str
+    publisher_id: int
+    incarnation: int
+    run_dir: str
+    topics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: str = ""
+
+
+def _read_live(path: str) -> dict[str, Any] | None:
+    """The JSON at ``path`` if its process is alive; deletes files of dead processes."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        pid = int(data["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid_alive(pid, data.get("start")):
+        return data
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    return None
+
+
+def read_run_dir(run_dir: str) -> list[ProcessEntry]:
+    """The live processes that publish in ``run_dir``, by pid."""
+    folder = os.path.join(run_dir, ENDPOINTS_DIR)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        data = _read_live(os.path.join(folder, name))
+        if data is None:
+            continue
+        out.append(ProcessEntry(pid=int(data["pid"]), name=str(data.get("name", "?")),
+                                publisher_id=int(data.get("publisher_id", 0)),
+                                incarnation=int(data.get("incarnation", 0)),
+                                run_dir=str(data.get("run_dir", run_dir)),
+                                topics=dict(data.get("topics") or {}),
+                                path=os.path.join(folder, name)))
+    return out
+
+
+def active_run_dirs() -> list[str]:
+    """Run directories of live processes, from the per-user index (newest first)."""
+    folder = os.path.join(runtime_base(), ACTIVE_DIR)
+    try:
+        entries = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".json")]
+    except OSError:
+        return []
+    found: list[tuple[float, str]] = []
+    for path in entries:
+        data = _read_live(path)
+        if data is None or not os.path.isdir(str(data.get("run_dir", ""))):
+            continue
+        with contextlib.suppress(OSError):
+            found.append((os.stat(path).st_mtime, str(data["run_dir"])))
+    seen: dict[str, None] = {}
+    for _, run_dir in sorted(found, reverse=True):
+        seen.setdefault(run_dir)
+    return list(seen)
