@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from robo_orch.bench import time_calls, time_stats
+from robo_orch.bench_sim import mid_mission
 
 
 def _median_us(fn, repeats: int) -> tuple[float, float]:
@@ -39,20 +40,12 @@ def scale_rays(rays: tuple[int, ...], seconds: float) -> list[dict[str, Any]]:
     return rows
 
 
-def _mid_mission_world():
-    from robo_orch.config import load_config
-    from robo_orch.session import run_mission
-
-    config = load_config(None)
-    return config, run_mission(config, backend="lockstep", duration_s=3.0).controller
-
-
 def scale_dwa(samples: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
     """The DWA kernel for ``n x n`` samples on the same mid-mission world."""
     from behaviors.avoid_obstacles import AvoidObstacles
     from robo_orch import schema
 
-    _, ctl = _mid_mission_world()
+    _, ctl = mid_mission()
     world = ctl.world
     rows = []
     for n in samples:
@@ -74,7 +67,7 @@ def scale_behaviors(counts: tuple[int, ...], repeats: int) -> list[dict[str, Any
     from robo_orch.config import embedded_config_path as demo_path
     from robo_orch.planner import Planner
 
-    config, ctl = _mid_mission_world()
+    config, ctl = mid_mission()
     rows = []
     for n in counts:
         raw = read_with_extends(demo_path("demo"))
@@ -127,6 +120,15 @@ def plot_scaling(results: dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    draw_scaling(results, axes)
+    fig.suptitle("robo-orch bench: scaling")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def draw_scaling(results: dict[str, Any], axes) -> None:
+    """Draw the three scaling curves into three matplotlib axes."""
     rays = results["rays"]
     x = [r["rays"] for r in rays]
     axes[0].plot(x, [r["tick_p50_us"] for r in rays], "o-", label="tick p50")
@@ -156,7 +158,3 @@ def plot_scaling(results: dict[str, Any], path: str) -> None:
     axes[2].legend(fontsize=8)
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.suptitle("robo-orch bench: scaling")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -41,7 +41,9 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
     clock = WallClock()
     run_dir = config.bus.run_dir or default_run_dir()
     os.makedirs(run_dir, mode=0o700, exist_ok=True)
-    bus = ZmqBus(clock, publisher_id=1, run_dir=run_dir, hwm=config.bus.hwm)
+    # ZeroMQ's I/O threads get the loop's real-time priority (where permitted)
+    bus = ZmqBus(clock, publisher_id=1, run_dir=run_dir, hwm=config.bus.hwm,
+                 realtime_priority=config.loop.realtime_priority)
     if not quiet:
         print(f"robo-orch: bus sockets in {run_dir} (drivers use the same bus.run_dir)",
               file=sys.stderr)

@@ -18,7 +18,10 @@ so a sensor sample does not wait up to a period for the next slot.  When no
 message comes within ``trigger_timeout_ns`` of the previous tick (default two
 periods), the tick runs anyway, so a silent sensor degrades to a slower fixed
 rate (and, through its ``max_age``, to a controlled stop) instead of freezing the
-loop.  Triggered and timed-out ticks are counted.
+loop.  Triggered and timed-out ticks are counted.  The period stays the budget:
+a triggered tick that computes for longer than a period counts as an overrun,
+and garbage is collected only when the slack before the next expected message
+(one period after the tick began) allows.
 
 Garbage collection: with ``gc_mode = "slack"`` the objects made during start-up
 are frozen (``gc.freeze``) and automatic collection is off; the loop runs the
@@ -109,27 +112,34 @@ class FixedRateLoop:
 
     def run(self, handler: TickHandler, *, max_ticks: int | None = None) -> TickStats:
         """Tick until ``handler.act`` returns False, :meth:`stop` or ``max_ticks``."""
-        clock, sw, period, st = self.clock, self.stopwatch, self.period_ns, self.stats
-        phase = st.phase
+        clock, period, st = self.clock, self.period_ns, self.stats
+        # bound once: a lockstep tick is short enough that lookups per tick show
+        read, now_ns, sleep_until = self.stopwatch.now_ns, clock.now_ns, clock.sleep_until_ns
+        pre_tick, sense, plan, act = handler.pre_tick, handler.sense, handler.plan, handler.act
+        add_backend, add_sense, add_plan, add_act = (st.phase[name].add for name in
+                                                     ("backend", "sense", "plan", "act"))
+        add_tick, add_late, add_error = st.tick.add, st.lateness.add, st.period_error.add
+        trigger, spin = self.trigger, self.spin_ns
         slack_gc = self.gc_mode == "slack"
+        gc_count, gc_due = gc.get_count, _GC_THRESHOLDS[0]
         was_enabled = gc.isenabled()
         if slack_gc:
             if self.collect_at_start:
                 gc.collect()
             gc.freeze()
             gc.disable()
-        self.start_ns = start = clock.now_ns()
-        begin = sw.now_ns()
+        self.start_ns = start = now_ns()
+        begin = read()
         k = 0
         prev_start = None
         try:
             while not self._stop and (max_ticks is None or st.ticks < max_ticks):
-                if self.trigger is not None:
+                if trigger is not None:
                     now = self._wait_for_trigger(start if prev_start is None else prev_start)
                     late = 0
                 else:
                     deadline = start + k * period
-                    now = clock.sleep_until_ns(deadline, self.spin_ns)
+                    now = sleep_until(deadline, spin)
                     late = now - deadline
                 if late >= period:
                     st.stalls += 1
@@ -139,34 +149,37 @@ class FixedRateLoop:
                         st.skipped += missed
                         deadline = start + k * period
                         late = now - deadline
-                st.lateness.add(late)
+                add_late(late)
                 if prev_start is not None:
-                    st.period_error.add(abs(now - prev_start - period))
+                    add_error(abs(now - prev_start - period))
                 prev_start = now
-                t0 = sw.now_ns()
-                handler.pre_tick(k, now)
-                t1 = sw.now_ns()
-                handler.sense(k, now)
-                t2 = sw.now_ns()
-                handler.plan(k)
-                t3 = sw.now_ns()
-                keep_going = handler.act(k)
-                t4 = sw.now_ns()
-                phase["backend"].add(t1 - t0)
-                phase["sense"].add(t2 - t1)
-                phase["plan"].add(t3 - t2)
-                phase["act"].add(t4 - t3)
-                st.tick.add(t4 - t1)
+                t0 = read()
+                pre_tick(k, now)
+                t1 = read()
+                sense(k, now)
+                t2 = read()
+                plan(k)
+                t3 = read()
+                keep_going = act(k)
+                t4 = read()
+                add_backend(t1 - t0)
+                add_sense(t2 - t1)
+                add_plan(t3 - t2)
+                add_act(t4 - t3)
+                add_tick(t4 - t1)
                 st.ticks += 1
                 k += 1
-                if clock.now_ns() > start + k * period:
+                # the next tick is due at the next slot, or (triggered) about a period
+                # after this one began: the budget against which a tick overruns
+                due = start + k * period if trigger is None else now + period
+                if now_ns() > due:
                     st.overruns += 1
                 if not keep_going:
                     break
-                if slack_gc:
-                    self._collect_in_slack(start + k * period)
+                if slack_gc and gc_count()[0] >= gc_due:
+                    self._collect_in_slack(due)
         finally:
-            self.elapsed_ns = sw.now_ns() - begin
+            self.elapsed_ns = read() - begin
             if slack_gc:
                 gc.unfreeze()
                 if was_enabled:

@@ -58,6 +58,30 @@ def apply_realtime(priority: int = 0, cpu: int = -1, lock_memory: bool = False,
     return warnings
 
 
+def fifo_permitted(priority: int) -> bool:
+    """Whether the calling thread may run under SCHED_FIFO at ``priority``.
+
+    Tried for real (``sched_setscheduler``) and then restored, because only the
+    kernel knows: root without CAP_SYS_NICE, an ``rtprio`` limit below
+    ``priority``, or a container without real-time runtime all refuse.
+    """
+    if priority <= 0 or not hasattr(os, "SCHED_FIFO"):
+        return False
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    except OSError:
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError:
+        return False
+    try:
+        os.sched_setscheduler(0, policy, param)
+    except OSError as err:  # not expected: giving up real-time priority is always allowed
+        log.warning("could not restore the scheduling policy after a check (%s)", err)
+    return True
+
+
 def timer_slack_ns() -> int | None:
     """This thread's timer slack, from /proc (None where unavailable)."""
     try:

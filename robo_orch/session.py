@@ -86,6 +86,9 @@ def run_mission(
     clock = sim_backend.make_clock()
     bus = sim_backend.make_bus(clock)
     loop_cfg = config.loop
+    set_io_priority = getattr(bus, "set_io_thread_priority", None)  # a ZeroMQ bus
+    if set_io_priority is not None and loop_cfg.realtime_priority > 0:
+        set_io_priority(loop_cfg.realtime_priority)  # before its first socket
     try:
         sim_backend.launch()
         stats = TickStats()

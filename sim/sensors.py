@@ -3,6 +3,12 @@
 Each model owns preallocated output arrays and refreshes them in place from the
 ground truth; noise is drawn from a :class:`numpy.random.Generator` handed in by
 the caller, into a preallocated buffer, so a measurement allocates nothing.
+
+Odometry and the IMU measure on every step of a lockstep run, where one
+``standard_normal`` call costs more than the measurement itself, so they draw
+their noise for :data:`NOISE_BLOCK` measurements at a time (:class:`NoiseBlock`).
+A generator's normals do not depend on how the draws are split into calls, so
+the values, and every run, are exactly those of one draw per measurement.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
     from robo_orch.config_schema import LidarConfig
 
 GRAVITY = 9.81  #: m/s^2, what the accelerometer's z axis reads at rest
+NOISE_BLOCK = 64  #: measurements of odometry and IMU noise drawn per generator call
 
 
 @numba.njit("void(float64[::1], float64[::1], float64, float64, float64)", cache=True)
@@ -41,24 +48,52 @@ def apply_range_noise(ranges, noise, noise_std, range_min, range_max):
         ranges[i] = r
 
 
-@numba.njit("void(float64[::1], float64[::1], float64, float64, float64)", cache=True)
-def _fill_odom(values, noise, v_left, v_right, noise_std):
-    values[0] = v_left + noise_std * noise[0]
-    values[1] = v_right + noise_std * noise[1]
+@numba.njit("void(float64[::1], float64[::1], int64, float64, float64, float64)", cache=True)
+def _fill_odom(values, noise, i, v_left, v_right, noise_std):
+    values[0] = v_left + noise_std * noise[i]
+    values[1] = v_right + noise_std * noise[i + 1]
 
 
 @numba.njit(
-    "void(float64[::1], float64[::1], float64[::1], float64, float64, float64, float64, "
-    "float64, float64)",
+    "void(float64[::1], float64[::1], float64[::1], int64, float64, float64, float64, "
+    "float64, float64, float64)",
     cache=True,
 )
-def _fill_imu(gyro, accel, noise, v, w, accel_forward, gyro_std, gyro_bias, accel_std):
-    gyro[0] = gyro_std * noise[0]
-    gyro[1] = gyro_std * noise[1]
-    gyro[2] = w + gyro_bias + gyro_std * noise[2]
-    accel[0] = accel_forward + accel_std * noise[3]
-    accel[1] = v * w + accel_std * noise[4]  # centripetal
-    accel[2] = GRAVITY + accel_std * noise[5]
+def _fill_imu(gyro, accel, noise, i, v, w, accel_forward, gyro_std, gyro_bias, accel_std):
+    gyro[0] = gyro_std * noise[i]
+    gyro[1] = gyro_std * noise[i + 1]
+    gyro[2] = w + gyro_bias + gyro_std * noise[i + 2]
+    accel[0] = accel_forward + accel_std * noise[i + 3]
+    accel[1] = v * w + accel_std * noise[i + 4]  # centripetal
+    accel[2] = GRAVITY + accel_std * noise[i + 5]
+
+
+class NoiseBlock:
+    """Standard normal draws for ``per`` values a measurement, ``block`` measurements at a time.
+
+    :meth:`take` returns the offset in :attr:`values` of the next measurement's
+    draws.  A different generator (a reset made new ones) discards what is left.
+    The generator runs ahead of the measurements by up to one block, so nothing
+    else may draw from it.
+    """
+
+    __slots__ = ("values", "per", "_next", "_rng")
+
+    def __init__(self, per: int, block: int = NOISE_BLOCK) -> None:
+        self.values = np.zeros(per * block, dtype=np.float64)
+        self.per = per
+        self._next = len(self.values)
+        self._rng: np.random.Generator | None = None
+
+    def take(self, rng: np.random.Generator) -> int:
+        """Offset of ``per`` fresh draws from ``rng`` in :attr:`values`."""
+        i = self._next
+        if i == len(self.values) or rng is not self._rng:
+            self._rng = rng
+            rng.standard_normal(out=self.values)
+            i = 0
+        self._next = i + self.per
+        return i
 
 
 def scan_angles(rays: int) -> np.ndarray:
@@ -95,12 +130,12 @@ class WheelOdometry:
         self.noise_std = float(noise_std)
         #: (v_left, v_right), m/s
         self.values = np.zeros(2, dtype=np.float64)
-        self._noise = np.zeros(2, dtype=np.float64)
+        self._noise = NoiseBlock(2)
 
     def measure(self, v_left: float, v_right: float, rng: np.random.Generator) -> None:
         """Refresh :attr:`values` from the true wheel speeds."""
-        rng.standard_normal(out=self._noise)
-        _fill_odom(self.values, self._noise, v_left, v_right, self.noise_std)
+        noise = self._noise
+        _fill_odom(self.values, noise.values, noise.take(rng), v_left, v_right, self.noise_std)
 
 
 class Imu:
@@ -114,11 +149,11 @@ class Imu:
         self.gyro = np.zeros(3, dtype=np.float64)
         #: specific force (x forward, y left, z up), m/s^2
         self.accel = np.zeros(3, dtype=np.float64)
-        self._noise = np.zeros(6, dtype=np.float64)
+        self._noise = NoiseBlock(6)
 
     def measure(self, v: float, w: float, accel_forward: float,
                 rng: np.random.Generator) -> None:
         """Refresh :attr:`gyro` and :attr:`accel` from speed, yaw rate and acceleration."""
-        rng.standard_normal(out=self._noise)
-        _fill_imu(self.gyro, self.accel, self._noise, v, w, accel_forward,
+        noise = self._noise
+        _fill_imu(self.gyro, self.accel, noise.values, noise.take(rng), v, w, accel_forward,
                   self.gyro_noise_std, self.gyro_bias, self.accel_noise_std)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 from robo_orch.bench_process import bench_memory, bench_startup
 
 
-def test_startup_and_memory_figures():
-    startup = bench_startup(cold=False)
-    assert 0 < startup["warm_cache_s"] < 600
-    memory = bench_memory(laps=8)
-    assert memory["sim_time_s"] > 200  # eight laps of a 20 m square
-    assert memory["measured_over_s"] > 60
-    assert 0 < memory["rss_start_kib"] <= memory["rss_end_kib"] + 64 * 1024
+def test_startup_against_the_numba_floor():
+    startup = bench_startup(cold=False, repeats=1)
+    assert 0 < startup["numba_floor_s"] < 600 and 0 < startup["warm_cache_s"] < 600
+    assert startup["warm_over_floor"] == pytest.approx(
+        startup["warm_cache_s"] / startup["numba_floor_s"], rel=0.01)
+
+
+def test_memory_run_drives_laps_for_exactly_the_ticks_asked():
+    memory = bench_memory(ticks=14_000)
+    assert memory["ticks"] == 14_000  # the mission never ended on its own
+    assert memory["distance_m"] > 60  # three laps of the 20 m square at least
+    assert memory["measured_over_ticks"] > 0 and memory["extrapolated"]
+    assert 0 < memory["rss_start_kib"] <= memory["rss_settled_kib"] + 64 * 1024
+    assert memory["growth_kib"] == memory["rss_end_kib"] - memory["rss_settled_kib"]

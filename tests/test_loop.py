@@ -196,3 +196,17 @@ def test_trigger_starts_a_tick_per_message_and_falls_back_when_silent():
     assert 1 <= stats.triggered <= 20
     assert stats.trigger_timeouts >= 1
     assert stats.triggered + stats.trigger_timeouts == stats.ticks
+
+
+def test_a_triggered_tick_longer_than_a_period_is_an_overrun():
+    from robo_orch.bus import MemoryBus, MemoryHub, QoS
+    from robo_orch.messages import message_type, new_fixed
+
+    clock, hub, imu = SimClock(), MemoryHub(), message_type("imu")
+    sub = MemoryBus(clock, publisher_id=1, hub=hub).subscribe("sensor/imu", imu, QoS.latest())
+    MemoryBus(clock, publisher_id=2, hub=hub).publisher("sensor/imu", imu).publish(new_fixed(imu))
+    # the message stays buffered (nothing consumes it): every tick starts on the trigger at once
+    rec = Recorder(clock, slow={2: PERIOD + PERIOD // 2, 5: PERIOD // 2})
+    stats = FixedRateLoop(clock, PERIOD, trigger=sub).run(rec, max_ticks=8)
+    assert stats.triggered == 8 and stats.trigger_timeouts == 0
+    assert stats.overruns == 1  # only the tick that computed for 1.5 periods

@@ -17,6 +17,18 @@ publishers, ``RCVHWM`` on subscriptions).  A PUB socket at its high-water mark
 drops whole messages without telling anyone; the subscriber sees them as
 ``seq_gaps``.  Only one process may bind a given ipc endpoint: a second bind
 takes the path over silently, so give each topic one publisher.
+
+Real-time priority: with ``realtime_priority`` > 0 (the loop's SCHED_FIFO
+priority), ZeroMQ's I/O threads get the same priority, set on the context before
+its first socket starts them; otherwise a loop under SCHED_FIFO can starve the
+thread that delivers its messages.  libzmq aborts the process if it cannot apply
+a scheduling policy, so it is asked only after :func:`robo_orch.rt.fifo_permitted`
+says the kernel allows it; when not, the threads keep the normal policy.
+
+Discovery: a bus that binds topics records them, with its process and publisher
+identity, in ``run_dir/endpoints/`` and indexes its run directory per user
+(:mod:`robo_orch.introspect.endpoints`), so ``robo-orch topics`` finds them from
+another terminal.  Both files go away when the bus closes.
 """
 
 from __future__ import annotations
@@ -31,6 +43,8 @@ import zmq
 from robo_orch.bus.base import Bus, Publisher, Receiver, Sender
 from robo_orch.clock import Clock
 from robo_orch.errors import BusError
+from robo_orch.introspect.endpoints import EndpointsFile
+from robo_orch.messages import MessageType
 
 _IPC_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 
@@ -93,19 +107,44 @@ class ZmqBus(Bus):
 
     ``context`` defaults to a new :class:`zmq.Context` owned (and terminated on
     :meth:`close`) by this bus; a context passed in is left running.
+    ``realtime_priority`` > 0 gives the I/O threads of the bus's own context that
+    SCHED_FIFO priority where permitted (see the module docstring).
     """
 
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
                  hwm: int = 100, run_dir: str | os.PathLike[str] | None = None,
                  endpoints: dict[str, str] | None = None,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, realtime_priority: int = 0) -> None:
         super().__init__(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm)
         self._own_run_dir = run_dir is None
         self.run_dir = tempfile.mkdtemp(prefix="robo_orch-") if run_dir is None else str(run_dir)
         self._endpoints = dict(endpoints or {})
         self._bound: dict[str, str] = {}  # topic -> endpoint actually bound here
+        self._directory = EndpointsFile(self.run_dir, self.publisher_id, self.incarnation)
         self._own_context = context is None
         self.context = zmq.Context() if context is None else context
+        #: SCHED_FIFO priority of the I/O threads (0: the normal policy)
+        self.io_priority = 0
+        if realtime_priority > 0 and self._own_context:
+            self.set_io_thread_priority(realtime_priority)
+
+    def set_io_thread_priority(self, priority: int) -> bool:
+        """Run the context's I/O threads under SCHED_FIFO ``priority`` if permitted.
+
+        Must come before the first socket (which starts the threads); returns
+        whether the priority was set.
+        """
+        from robo_orch.rt import fifo_permitted
+
+        if self._senders or self._subscriptions:
+            raise BusError("set the I/O thread priority before the first publisher or "
+                           "subscription: the threads already run")
+        if not fifo_permitted(priority):
+            return False
+        self.context.set(zmq.THREAD_SCHED_POLICY, os.SCHED_FIFO)
+        self.context.set(zmq.THREAD_PRIORITY, int(priority))
+        self.io_priority = int(priority)
+        return True
 
     def endpoint(self, topic: str) -> str:
         """The address of ``topic``: the one bound here if any, else the configured one."""
@@ -143,7 +182,15 @@ class ZmqBus(Bus):
             sock.close(linger=0)
             raise BusError(f"cannot bind {address} for topic {topic!r}: {err}") from err
         self._bound[topic] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._directory.add(topic, self._bound[topic])
         return _ZmqSender(sock, path)
+
+    def publisher(self, topic: str, mtype: MessageType | str | int, *, frame_id: str = "",
+                  hwm: int | None = None) -> Publisher:
+        """:meth:`Bus.publisher`; also records the topic's type for discovery."""
+        pub = super().publisher(topic, mtype, frame_id=frame_id, hwm=hwm)
+        self._directory.add(topic, self._bound.get(topic, self.endpoint(topic)), pub.mtype)
+        return pub
 
     def _create_receiver(self, topic: str, hwm: int) -> Receiver:
         address = self.endpoint(topic)
@@ -162,6 +209,7 @@ class ZmqBus(Bus):
 
     def _close(self) -> None:
         self._bound.clear()
+        self._directory.close()
         if self._own_context:
             self.context.term()
         if self._own_run_dir:
@@ -172,6 +220,7 @@ class ZmqBus(Bus):
     def _drop_publisher(self, pub: Publisher) -> None:
         super()._drop_publisher(pub)
         self._bound.pop(pub.topic, None)
+        self._directory.remove(pub.topic)
 
 
 def _inode(path: str) -> int | None:

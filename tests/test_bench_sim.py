@@ -1,0 +1,57 @@
+"""The mission benchmark, its tick breakdown, the kernel references and the suite's plot."""
+
+from __future__ import annotations
+
+import pytest
+
+from robo_orch.bench_plot import plot_results
+from robo_orch.bench_sim import bench_kernels, bench_mission, tick_breakdown
+
+
+@pytest.fixture(scope="module")
+def mission():
+    return bench_mission(1)
+
+
+def test_mission_wall_time_is_split_into_phases_and_loop(mission):
+    assert mission["goal_reached"] and mission["realtime_factor"] > 0
+    parts = sum(mission["phase_mean_us"].values()) + mission["loop_overhead_us"]
+    assert parts == pytest.approx(mission["wall_per_tick_us"], abs=0.5)
+    assert 0 < mission["tick_p99_share_of_period"] < 1
+
+
+def test_tick_breakdown_finds_the_kernels_and_the_messages(mission):
+    b = tick_breakdown(mission["wall_per_tick_us"])
+    # the scan pipeline's kernels, the simulator's physics and the DWA all ran
+    assert {"geometry.raycast", "field.build_field", "simulator.physics_step",
+            "avoid_obstacles.step"} <= set(b["kernels"])
+    assert b["kernels_us"] == pytest.approx(sum(b["kernels"].values()), abs=0.5)
+    assert b["python_us"] == pytest.approx(b["wall_per_tick_us"] - b["kernels_us"], abs=0.2)
+    # odometry, IMU, ground truth and the command every tick, a scan every fifth
+    assert 4.0 < b["messages_encoded_per_tick"] < 4.5
+    assert 4.0 < b["messages_decoded_per_tick"] < 4.5
+
+
+def test_kernels_agree_with_their_references():
+    k = bench_kernels(5)
+    assert all(entry["agrees"] for entry in k.values())
+    assert 0 <= k["field"]["max_error_cells"] <= 0.5
+    for entry in k.values():
+        assert entry["numba"]["n"] == 5 and entry["python_over_numba_p50"] > 0
+
+
+def test_plot_draws_every_section(tmp_path, mission):
+    rate = {"period_error_us": {"p50": 1.0, "p99": 10.0, "max": 20.0}}
+    timing = {"rates": {"100": {"sleep": rate, "loop": rate}, "1000": {"sleep": rate}}}
+    part = {"p50_us": 100.0, "p99_us": 200.0, "max_us": 300.0, "n": 10}
+    run = {"transport": part, "in_loop": part, "to_actuator": part, "end_to_end": part}
+    e2e = {"sensor_rate_hz": 190.0, "ipc": {"floor": {"transport": part, "end_to_end": part},
+                                            "triggered": run}}
+    scaling = {"rays": [{"rays": 90, "tick_p50_us": 40.0, "tick_p99_us": 90.0,
+                         "realtime_factor": 200.0}],
+               "dwa": [{"rollouts": 25, "p50_us": 3.0, "p99_us": 4.0}],
+               "behaviors": [{"behaviors": 2, "plan_p50_us": 5.0, "plan_p99_us": 7.0}]}
+    path = tmp_path / "bench.png"
+    plot_results({"mission": mission, "loop_timing": timing, "sensor_to_actuator": e2e,
+                  "scaling": scaling}, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
