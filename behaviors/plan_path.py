@@ -8,14 +8,21 @@ robot through the mission waypoints not yet reached.  The path replaces
 ``world.path`` (each waypoint is a vertex; ``PATH_VERSION`` is incremented),
 so mission progress, ``TARGET_X/Y`` and every path-following behavior use it.
 
+The costs (a gentle gradient over ``cost_range`` beyond the inflation margin)
+are tuned so the path keeps a margin without detouring: in a field of posts a
+metre apart it goes through the gaps, not around the field.
+
 Every tick, before the kernels, the service makes one compiled call
 (:func:`robo_orch.core.navtrack.nav_update`) that
 
-1. marks the newest scan into the grid (points the map does not explain;
-   rays clear marks they pass through),
-2. flags the path *blocked* when a newly marked cell lies within the
-   inflation margin of the path still ahead (within the lethal margin near
-   the robot and the goal, where the path may have to run inside it),
+1. marks the newest scan into the grid (points the map does not explain,
+   each kept to a few millimetres; a ray clears a mark when it passes through
+   the mark's hit and is not running along a line of marks: see
+   :func:`~robo_orch.core.grid.mark_scan`),
+2. flags the path *blocked* when a newly marked cell lies within the lethal
+   margin of the path still ahead, or within its inflation margin and closer
+   than anything the plan knew there (see
+   :func:`~robo_orch.core.navtrack.marks_block_path`),
 3. advances the target past path vertices the robot has left behind (the
    closest of the next few segments; never past a mission waypoint, which must
    be reached within the goal tolerance), and
@@ -85,9 +92,9 @@ class Params:
     margin_penalty: float = option(4.0, ge=0, le=1000,
                                    doc="extra cost factor within the inflation margin, rising "
                                        "linearly from 0 at its edge to this at the lethal one")
-    cost_range: float = option(0.5, gt=0, le=20,
+    cost_range: float = option(0.15, gt=0, le=20,
                                doc="cells this close to the inflation margin cost more, m")
-    cost_weight: float = option(3.0, ge=0, le=1000,
+    cost_weight: float = option(1.0, ge=0, le=1000,
                                 doc="extra cost factor at the edge of the inflation margin, "
                                     "falling quadratically to 0 at cost_range")
     use_map: bool = option(True, doc="put the world's walls, circles and polygons into the "
@@ -95,7 +102,7 @@ class Params:
                                      "lidar")
     mark_obstacles: bool = option(True, doc="mark lidar points the map does not explain "
                                             "into the grid")
-    mark_margin: float = option(0.1, ge=0, le=5,
+    mark_margin: float = option(0.05, ge=0, le=5,
                                 doc="marked points count this much closer, m (a lidar sees a "
                                     "surface only at scattered hits: the gaps must not look "
                                     "like ways through)")
@@ -104,8 +111,11 @@ class Params:
                                          "that obstacle, m")
     mark_range: float = option(6.0, gt=0, le=100, doc="lidar points farther away are not "
                                                        "marked, m")
-    clear_gap: float = option(0.2, ge=0, le=5, doc="rays clear marks up to this short of "
+    clear_gap: float = option(0.5, ge=0, le=5, doc="rays clear marks up to this short of "
                                                     "their hit, m")
+    clear_radius: float = option(0.03, ge=0, le=5,
+                                 doc="a ray clears a mark only if it passes this close to the "
+                                     "mark's hit, m")
     replan_on_blocked: bool = option(True, doc="replan when a new mark blocks the path")
     replan_on_deviation: bool = option(True, doc="replan when the robot leaves the path")
     deviation_distance: float = option(1.0, gt=0, le=100,
@@ -195,7 +205,10 @@ class PlanPathService(BehaviorService):
         g = self.grid
         self.bufs = pp.alloc_buffers(g.nx * g.ny)
         self._bufs = pp.route_buffers(self.bufs)
-        self.d = np.empty_like(g.map_d)
+        self.d = np.empty_like(g.map_d)  # the worker's combined layer
+        #: the combined layer (map and marks) the current path was planned on; it and
+        #: ``d`` swap when a path is delivered, so the worker never writes this one
+        self.d_plan = g.map_d.copy()
         self.marks_snap = np.zeros_like(g.marks)
         self.out_path = np.zeros_like(world.path)
         self.out_rows = np.zeros(len(self.wps), dtype=np.int64)
@@ -206,7 +219,7 @@ class PlanPathService(BehaviorService):
         p = params
         self._nav_scalars = (inflate, self.radius + p.lethal_margin, p.mark_margin,
                              float(p.mark_obstacles), p.explain_distance, p.mark_range,
-                             p.clear_gap, float(p.replan_on_blocked),
+                             p.clear_gap, p.clear_radius, float(p.replan_on_blocked),
                              p.deviation_distance if p.replan_on_deviation else 0.0)
         #: plans made, and failed replans in a row
         self.plans = 0
@@ -250,8 +263,8 @@ class PlanPathService(BehaviorService):
             elif self._done:
                 self._deliver()
         g = self.grid
-        flags = nav_update(s, self.world.path, self.world.scan, g.map_d, g.marks, g.x0, g.y0,
-                           g.res, *self._nav_scalars, self.track, self.new_cells,
+        flags = nav_update(s, self.world.path, self.world.scan, g.map_d, g.marks, self.d_plan,
+                           g.x0, g.y0, g.res, *self._nav_scalars, self.track, self.new_cells,
                            g.mark_stats, self.wp_rows)
         if flags:
             self._pending = True  # kept until a replan starts, which may have to wait
@@ -310,6 +323,7 @@ class PlanPathService(BehaviorService):
             self.failures = 0
             n = int(self.bufs["meta"][pp.M_COUNT])
             self.world.path[:n] = self.out_path[:n]
+            self.d, self.d_plan = self.d_plan, self.d
             s[W.PATH_COUNT] = n
             s[W.TARGET_INDEX] = 0
             s[W.TARGET_X], s[W.TARGET_Y] = self.out_path[0]

@@ -3,8 +3,13 @@
 *Progress* is the remaining path length, ``|robot - target| + the length of
 the path from the target to its end``, falling below its lowest value so far
 by ``progress_distance``.  When the path is replaced (``PATH_VERSION``
-changes) the lowest value restarts from the new path's remaining length, but
-the stall clock keeps running.  The clock is paused while the e-stop is
+changes) the lowest value is carried over, shifted by how much longer (or
+shorter) the new path's remaining length is than the old one's at the same
+moment: a detour around newly seen obstacles is not a stall, and a robot
+circling while the planner keeps handing it the same way again gains nothing
+from the new paths.  (Restarting the lowest value at each new path would let
+such a robot, replanning every second, never be judged stalled.)  The stall
+clock keeps running across new paths.  It is paused while the e-stop is
 latched or an input is stale (standing still then is not a stall).
 
 No progress for ``stall_time`` starts a recovery attempt, in steps:
@@ -105,7 +110,8 @@ S_BACK_X = 9  #: position where BACKUP began
 S_BACK_Y = 10
 S_REM_FIRST = 11  #: remaining length when the first attempt began, m
 S_REQ_VERSION = 12  #: PATH_VERSION when the replan was requested
-STATE_SIZE = 13
+S_LAST_REM = 13  #: remaining length at the previous run, m
+STATE_SIZE = 14
 
 
 @numba.njit(cache=True)
@@ -140,9 +146,11 @@ def step(world, params, state, out):
         state[S_T_PROGRESS] = t
         state[S_BEST] = rem
         state[S_VERSION] = ws[W.PATH_VERSION]
+        state[S_LAST_REM] = rem
     if ws[W.PATH_VERSION] != state[S_VERSION]:
         state[S_VERSION] = ws[W.PATH_VERSION]
-        state[S_BEST] = rem
+        state[S_BEST] += rem - state[S_LAST_REM]  # the same progress, in the new path's terms
+    state[S_LAST_REM] = rem
     mode = int(state[S_MODE])
 
     if mode == MONITOR:

@@ -21,13 +21,14 @@ from robo_orch.core import navcost as nc
 from robo_orch.core import pathplan as pp
 from robo_orch.core.grid import OccupancyGrid
 
+# the plan_path defaults, the demo robot's radius
 RES = 0.1
 RADIUS = 0.2
 LETHAL_MARGIN = 0.03
 MARGIN = 0.1
 PENALTY = 4.0
-COST_RANGE = 0.5
-COST_WEIGHT = 3.0
+COST_RANGE = 0.15
+COST_WEIGHT = 1.0
 
 
 def bench_world(grid_size: int, seed: int = 0) -> WorldConfig:

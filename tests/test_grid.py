@@ -83,7 +83,7 @@ def test_marks_only_what_the_map_does_not_explain_and_rays_clear_marks():
 
     def mark(points, rx=0.0, ry=0.0, mark_range=6.0):
         return gr.mark_scan(points, len(points), rx, ry, g.map_d, g.marks, g.x0, g.y0, g.res,
-                            0.1, mark_range, 0.2, new, g.mark_stats)
+                            0.1, mark_range, 0.2, 0.05, new, g.mark_stats)
 
     # a robot at the origin sees the bounds box (explained) ...
     box = _scan_points(0.0, 0.0, None, lambda a: min(3.0 / max(abs(math.cos(a)), 1e-9),
@@ -103,7 +103,36 @@ def test_marks_only_what_the_map_does_not_explain_and_rays_clear_marks():
     # but a ray ending right behind a mark (within clear_gap) leaves it
     mark(post)
     mark(np.array([[1.6, 0.0]]))
-    assert g.marks[g.cell(1.5, 0.0)] == 1
+    assert g.marks[g.cell(1.5, 0.0)] != 0
+
+
+def test_a_ray_clears_a_mark_only_by_going_through_its_hit_across_the_surface():
+    world = WorldConfig(bounds=(-3.0, -3.0, 3.0, 3.0))
+    new = np.zeros(512, dtype=np.int64)
+    g = gr.OccupancyGrid(world, resolution=0.1, dmax=0.6)
+
+    def scan(points, rx, ry):
+        pts = np.ascontiguousarray(points, dtype=float)
+        return gr.mark_scan(pts, len(pts), rx, ry, g.map_d, g.marks, g.x0, g.y0, g.res, 0.1,
+                            6.0, 0.2, 0.03, new, g.mark_stats)
+
+    # a lone hit at (1.02, 0.05): a ray crossing its cell 5 cm from it leaves it ...
+    lone = g.cell(1.02, 0.05)
+    scan([(1.02, 0.05)], 0.0, 0.0)
+    scan([(2.9, 0.0)], 0.0, 0.0)  # (the far ends of these rays are on the map's bounds)
+    assert g.marks[lone] != 0
+    # ... one through it clears it
+    scan([(2.9, 2.9 * 0.05 / 1.02)], 0.0, 0.0)
+    assert g.marks[lone] == 0
+    # a wall's hits along y = 0.98: a ray sent along the wall's line, 5 mm off it,
+    # passes every hit closely but shows nothing ...
+    wall = np.c_[np.linspace(-0.5, 0.5, 21), np.full(21, 0.98)]
+    assert scan(wall, 0.0, 0.0) == 11
+    scan([(2.9, 0.985)], -2.9, 0.985)
+    assert np.count_nonzero(g.marks) == 11
+    # ... one across it, through the hit at (0, 0.98), clears that one alone
+    scan([(0.0, 2.9)], 0.0, -2.0)
+    assert np.count_nonzero(g.marks) == 10 and g.marks[g.cell(0.0, 0.98)] == 0
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -111,11 +140,12 @@ def test_combined_layer_matches_reference(seed):
     rng = np.random.default_rng(100 + seed)
     world = random_world(rng)
     g = gr.OccupancyGrid(world, resolution=0.2, dmax=0.8, extra_points=((0.0, 0.0),), pad=1.0)
-    g.marks[:] = (rng.random(g.marks.shape) < 0.02).astype(np.uint8)
+    codes = rng.integers(1, 15 * 15 + 1, g.marks.shape)  # hits anywhere in their cells
+    g.marks[:] = np.where(rng.random(g.marks.shape) < 0.02, codes, 0).astype(np.uint8)
     d = np.empty_like(g.map_d)
     margin = float(rng.choice([0.0, 0.1, 0.25]))
     count = gr.combine(g.map_d, g.marks, g.res, g.dmax, margin, d)
-    assert count == int(g.marks.sum())
+    assert count == np.count_nonzero(g.marks)
     np.testing.assert_allclose(d, nn.combine(g.map_d, g.marks, g.res, g.dmax, margin),
                                atol=1e-12)
     assert np.all(d <= g.map_d)
@@ -134,14 +164,15 @@ def test_marking_and_clearing_match_reference_over_many_scans(seed):
         n = int(rng.integers(1, 30))
         pts = np.ascontiguousarray(rng.uniform(-2.2, 2.2, (n, 2)))
         explain, rng_max, gap = 0.1, float(rng.uniform(1.0, 4.0)), float(rng.uniform(0, 0.5))
+        radius = float(rng.choice([0.05, 0.15, 10.0]))  # 10: every cell the ray crosses
         got = gr.mark_scan(pts, n, rx, ry, g.map_d, g.marks, g.x0, g.y0, g.res, explain,
-                           rng_max, gap, new, g.mark_stats)
+                           rng_max, gap, radius, new, g.mark_stats)
         want = nn.mark_scan(pts, rx, ry, g.map_d, ref_marks, g.x0, g.y0, g.res, explain,
-                            rng_max, gap)
+                            rng_max, gap, radius)
         assert got == len(want)
         assert sorted(divmod(int(c), g.nx) for c in new[:got]) == sorted(want)
         np.testing.assert_array_equal(g.marks, ref_marks)
-        assert g.mark_stats[gr.MS_COUNT] == int(g.marks.sum())
+        assert g.mark_stats[gr.MS_COUNT] == np.count_nonzero(g.marks)
         if g.mark_stats[gr.MS_COUNT]:
             js, is_ = np.nonzero(g.marks)
             st = g.mark_stats

@@ -8,15 +8,20 @@ left corner.  Two layers:
                             obstacle of the configured world (walls, polygon
                             edges, circles, the bounds box; 0 inside a circle or
                             polygon), capped at ``dmax``.  Built once.
-``marks``  uint8[ny, nx]    1 where the lidar saw an obstacle the map does not
-                            explain; rays that pass through a cell clear it, so a
-                            moving obstacle does not leave a permanent trail.
+``marks``  uint8[ny, nx]    nonzero where the lidar saw an obstacle the map does
+                            not explain; rays that pass through the hit clear it
+                            (:func:`mark_scan`), so a moving obstacle does not leave
+                            a permanent trail.  The
+                            value also says where in its cell the hit lay, on a
+                            15 x 15 sub-grid (:func:`mark_code`, :func:`mark_offset`;
+                            1 is the cell centre), so a marked obstacle is as sharp
+                            as a mapped one: a gap between two posts seen by the
+                            lidar is not narrowed by the cell size.
 
 A plan works on ``d``: ``map_d`` with every marked cell stamped in as an
-obstacle at distance ``max(0, |cell - mark| - res / 2 - mark_margin)`` (centre
-to centre, less half a cell because the point lies somewhere in its cell, less
-a margin because a lidar sees a surface only at its scattered hits: the
-gaps between them must not look like ways through).  How ``d``
+obstacle at distance ``max(0, |cell centre - hit| - mark_margin)`` (less a
+margin because a lidar sees a surface only at its scattered hits, and the hit's
+position is kept to res / 30).  How ``d``
 becomes blocked cells and costs is in :mod:`robo_orch.core.pathplan`.
 
 The frame is the odom frame, which the estimator starts at the mission's start
@@ -39,7 +44,8 @@ if TYPE_CHECKING:
 _RASTER_SIG = ("void(float64[:, ::1], float64, float64, float64, float64, float64[:, ::1],"
                " float64[:, ::1], float64[:, ::1], int64[::1])")
 _MARK_SIG = ("int64(float64[:, ::1], int64, float64, float64, float64[:, ::1], uint8[:, ::1],"
-             " float64, float64, float64, float64, float64, float64, int64[::1], int64[::1])")
+             " float64, float64, float64, float64, float64, float64, float64, int64[::1],"
+             " int64[::1])")
 _COMBINE_SIG = ("int64(float64[:, ::1], uint8[:, ::1], float64, float64, float64,"
                 " float64[:, ::1])")
 _HALF_DIAG = math.sqrt(0.5)
@@ -135,6 +141,28 @@ def rasterize_map(d, x0, y0, res, dmax, segments, circles, poly_xy, poly_offsets
                     d[j, i] = 0.0
 
 
+_SUB = 15  #: sub-cell positions per axis kept in a mark
+
+
+@numba.njit(cache=True, inline="always")
+def mark_code(fx, fy):
+    """The mark value for a hit at fractions (fx, fy) in [0, 1) of its cell (1 = centre)."""
+    qx = min(max(int(fx * _SUB), 0), _SUB - 1)
+    qy = min(max(int(fy * _SUB), 0), _SUB - 1)
+    half = _SUB // 2 + 1
+    return 1 + ((qy + half) % _SUB) * _SUB + (qx + half) % _SUB
+
+
+@numba.njit(cache=True, inline="always")
+def mark_offset(code):
+    """(fx, fy): where in its cell, as fractions of the cell size, the hit of a mark lay."""
+    v = int(code) - 1
+    half = _SUB // 2
+    qx = (v % _SUB + half) % _SUB
+    qy = (v // _SUB + half) % _SUB
+    return (qx + 0.5) / _SUB, (qy + 0.5) / _SUB
+
+
 # mark statistics (int64[MARK_STATS_LEN]), kept by mark_scan
 MS_COUNT = 0  #: marked cells in the grid
 MS_J0 = 1  #: bounding box of every cell marked since the count was last 0 (inclusive)
@@ -145,10 +173,39 @@ MS_CLEARED = 5  #: cells cleared by the last call
 MARK_STATS_LEN = 6
 
 
+_COS_ALONG = math.cos(math.radians(15.0))
+
+
+@numba.njit(cache=True, inline="always")
+def _along_marks(marks, j, i, hx, hy, ux, uy):
+    """True if cell (j, i), whose hit is at (hx, hy) in cell units, has marked neighbours
+    and every one's hit lies within 15 degrees of the direction (ux, uy) (either way) from
+    it: the marks there form a line that the direction runs along."""
+    ny, nx = marks.shape
+    found = False
+    for v in range(max(j - 1, 0), min(j + 2, ny)):
+        for u in range(max(i - 1, 0), min(i + 2, nx)):
+            if (v == j and u == i) or marks[v, u] == 0:
+                continue
+            qx, qy = mark_offset(marks[v, u])
+            dx = u + qx - i - hx
+            dy = v + qy - j - hy
+            if abs(dx * ux + dy * uy) < _COS_ALONG * math.hypot(dx, dy):
+                return False
+            found = True
+    return found
+
+
 @numba.njit(cache=True)
-def _clear_ray(marks, rx, ry, ux, uy, t0, t1, x0, y0, res):
-    """Zero the marks of the cells the ray (rx, ry) + t (ux, uy) enters for t0 <= t <= t1 (m);
-    returns how many were marked."""
+def _clear_ray(marks, rx, ry, ux, uy, t0, t1, t_end, radius, x0, y0, res, scratch):
+    """Zero the marks of the cells the ray (rx, ry) + t (ux, uy) enters for t0 <= t <= t1 (m)
+    whose hit the ray passes within ``radius`` of, at some 0 <= t <= t_end, unless it runs
+    along the marks there (:func:`_along_marks`); returns how many.
+
+    Every decision is taken on the marks as they were before this ray (the cells to
+    clear are collected in ``scratch`` first; should a ray find more than it holds, the
+    cells found so far are cleared before it goes on).
+    """
     ny, nx = marks.shape
     fx = (rx + t0 * ux - x0) / res
     fy = (ry + t0 * uy - y0) / res
@@ -168,10 +225,22 @@ def _clear_ray(marks, rx, ry, ux, uy, t0, t1, x0, y0, res):
         dt_y = 1.0 / abs(uy)
     limit = (t1 - t0) / res
     cleared = 0
+    found = 0
     while 0 <= i < nx and 0 <= j < ny:
         if marks[j, i] != 0:
-            marks[j, i] = 0
-            cleared += 1
+            hx, hy = mark_offset(marks[j, i])
+            px = x0 + (i + hx) * res - rx
+            py = y0 + (j + hy) * res - ry
+            t = px * ux + py * uy
+            if (0.0 <= t <= t_end and abs(px * uy - py * ux) <= radius
+                    and not _along_marks(marks, j, i, hx, hy, ux, uy)):
+                if found == scratch.shape[0]:
+                    for k in range(found):
+                        marks[scratch[k] // nx, scratch[k] % nx] = 0
+                    cleared += found
+                    found = 0
+                scratch[found] = j * nx + i
+                found += 1
         if t_x < t_y:
             t = t_x
             t_x += dt_x
@@ -182,7 +251,9 @@ def _clear_ray(marks, rx, ry, ux, uy, t0, t1, x0, y0, res):
             j += step_j
         if t > limit:
             break
-    return cleared
+    for k in range(found):
+        marks[scratch[k] // nx, scratch[k] % nx] = 0
+    return cleared + found
 
 
 @numba.njit(cache=True, inline="always")
@@ -201,16 +272,26 @@ def _slab(o, u, lo, hi, t0, t1):
 
 @numba.njit(_MARK_SIG, cache=True)
 def mark_scan(points, count, rx, ry, map_d, marks, x0, y0, res, explain, mark_range,
-              clear_gap, new_cells, stats):
+              clear_gap, clear_radius, new_cells, stats):
     """Update ``marks`` from one scan taken at (rx, ry); return how many cells became marked.
 
-    First every ray clears the cells it passes through, up to ``clear_gap`` short
-    of its hit (and at most ``mark_range``); then every hit within ``mark_range``
+    First every ray clears the marks of the cells it passes through, up to
+    ``clear_gap`` short of its hit (and at most ``mark_range``), whose hit it
+    passes within ``clear_radius`` of: the ray went through where that hit was
+    and found nothing.  But not when the ray runs along the marks there (the
+    cell has marked neighbours and every one's hit lies within 15 degrees of the
+    ray's direction from its hit): a ray grazing a wall, or sent along it from
+    where the wall's line goes on, passes its hits closely without showing that
+    they are gone; the marks a moving obstacle leaves behind form no line and are
+    cleared.  (Clearing every cell a ray crosses would wipe out a wall seen at a
+    shallow angle.)  ``new_cells`` is scratch meanwhile.  Then every hit within
+    ``mark_range``
     that no map obstacle explains (cell's ``map_d <= explain + res / sqrt(2)``)
-    marks its cell.  The flat indices ``j * nx + i`` of newly marked cells go to
-    ``new_cells`` (as many as fit); the return value counts them all.  ``stats``
-    (``MS_*``) keeps the number of marked cells and their bounding box: rays are
-    only walked where they cross it, and not at all while nothing is marked.
+    marks its cell (a cell already marked keeps its first hit).  The flat indices
+    ``j * nx + i`` of newly marked cells go to ``new_cells`` (as many as fit); the
+    return value counts them all.  ``stats`` (``MS_*``) keeps the number of marked
+    cells and their bounding box: rays are only walked where they cross it, and not
+    at all while nothing is marked.
     """
     ny, nx = marks.shape
     n = min(count, points.shape[0])
@@ -228,10 +309,12 @@ def mark_scan(points, count, rx, ry, map_d, marks, x0, y0, res, explain, mark_ra
                 continue
             ux = dx / r
             uy = dy / r
-            t0, t1 = _slab(rx, ux, bx0, bx1, 0.0, min(r - clear_gap, mark_range))
+            t_end = min(r - clear_gap, mark_range)
+            t0, t1 = _slab(rx, ux, bx0, bx1, 0.0, t_end)
             t0, t1 = _slab(ry, uy, by0, by1, t0, t1)
             if t0 <= t1:
-                stats[MS_CLEARED] += _clear_ray(marks, rx, ry, ux, uy, t0, t1, x0, y0, res)
+                stats[MS_CLEARED] += _clear_ray(marks, rx, ry, ux, uy, t0, t1, t_end,
+                                                clear_radius, x0, y0, res, new_cells)
         stats[MS_COUNT] -= stats[MS_CLEARED]
     tol = explain + _HALF_DIAG * res
     n_new = 0
@@ -241,11 +324,13 @@ def mark_scan(points, count, rx, ry, map_d, marks, x0, y0, res, explain, mark_ra
         r = math.hypot(px - rx, py - ry)
         if not (r <= mark_range):
             continue  # also NaN
-        i = int(math.floor((px - x0) / res))
-        j = int(math.floor((py - y0) / res))
+        fx = (px - x0) / res
+        fy = (py - y0) / res
+        i = int(math.floor(fx))
+        j = int(math.floor(fy))
         if i < 0 or j < 0 or i >= nx or j >= ny or map_d[j, i] <= tol or marks[j, i] != 0:
             continue
-        marks[j, i] = 1
+        marks[j, i] = mark_code(fx - i, fy - j)
         if stats[MS_COUNT] == 0:
             stats[MS_J0] = stats[MS_J1] = j
             stats[MS_I0] = stats[MS_I1] = i
@@ -262,21 +347,24 @@ def mark_scan(points, count, rx, ry, map_d, marks, x0, y0, res, explain, mark_ra
 
 @numba.njit(_COMBINE_SIG, cache=True, nogil=True)
 def combine(map_d, marks, res, dmax, mark_margin, d):
-    """``d`` = ``map_d`` with every marked cell stamped in as an obstacle; returns the marks."""
+    """``d`` = ``map_d`` with every mark's hit stamped in as an obstacle; returns the marks."""
     ny, nx = map_d.shape
     for j in range(ny):
         for i in range(nx):
             d[j, i] = map_d[j, i]
-    rad = int(math.ceil((dmax + mark_margin) / res + 0.5))
+    rad = int(math.ceil((dmax + mark_margin) / res + 1.0))
     count = 0
     for j in range(ny):
         for i in range(nx):
             if marks[j, i] == 0:
                 continue
             count += 1
+            fx, fy = mark_offset(marks[j, i])
+            hx = i + fx - 0.5  # the hit relative to cell centres, in cells
+            hy = j + fy - 0.5
             for v in range(max(j - rad, 0), min(j + rad + 1, ny)):
                 for u in range(max(i - rad, 0), min(i + rad + 1, nx)):
-                    dd = max(math.hypot(u - i, v - j) * res - 0.5 * res - mark_margin, 0.0)
+                    dd = max(math.hypot(u - hx, v - hy) * res - mark_margin, 0.0)
                     if dd < d[v, u]:
                         d[v, u] = dd
     return count

@@ -51,14 +51,32 @@ def rasterize(nx, ny, x0, y0, res, dmax, segments, circles, polygons) -> np.ndar
     return d
 
 
+def mark_hit(code, j, i, x0, y0, res):
+    """Where the hit of a mark lay: the centre of its sub-cell (15 x 15 per cell, with
+    value 1 at the cell centre and the sub-cells numbered on from there, wrapping)."""
+    row, col = divmod(int(code) - 1, 15)
+    qx, qy = (col + 7) % 15, (row + 7) % 15
+    return x0 + (i + (qx + 0.5) / 15) * res, y0 + (j + (qy + 0.5) / 15) * res
+
+
+def mark_value(px, py, x0, y0, res) -> int:
+    """The mark for a hit at (px, py): the inverse of :func:`mark_hit` on its sub-cell."""
+    i, j = math.floor((px - x0) / res), math.floor((py - y0) / res)
+    qx = min(int(((px - x0) / res - i) * 15), 14)
+    qy = min(int(((py - y0) / res - j) * 15), 14)
+    return 1 + ((qy - 7) % 15) * 15 + (qx - 7) % 15
+
+
 def combine(map_d, marks, res, dmax, mark_margin) -> np.ndarray:
-    """``map_d`` with each marked cell an obstacle at |centre - centre| - res / 2 - margin."""
+    """``map_d`` with each mark an obstacle at |cell centre - hit| - margin."""
     d = np.array(map_d, dtype=float)
     ny, nx = d.shape
     for mj, mi in zip(*np.nonzero(marks), strict=True):
+        hx, hy = mark_hit(marks[mj, mi], mj, mi, 0.0, 0.0, res)
         for j in range(ny):
             for i in range(nx):
-                dd = max(math.hypot(i - mi, j - mj) * res - 0.5 * res - mark_margin, 0.0)
+                dd = max(math.hypot((i + 0.5) * res - hx, (j + 0.5) * res - hy) - mark_margin,
+                         0.0)
                 d[j, i] = min(d[j, i], dd)
     return d
 
@@ -195,11 +213,42 @@ def _open_square_meets(x0, y0, x1, y1, cx0, cy0, cx1, cy1) -> bool:
     return lo < hi
 
 
-def mark_scan(points, rx, ry, map_d, marks, x0, y0, res, explain, mark_range, clear_gap):
+def _runs_along(marks, j, i, ux, uy, x0, y0, res) -> bool:
+    """True if (j, i) has marked neighbours and the hit of every one lies within 15
+    degrees of the direction (ux, uy), seen from the hit of (j, i), either way."""
+    ny, nx = marks.shape
+    hx, hy = mark_hit(marks[j, i], j, i, x0, y0, res)
+    angles = []
+    for v in range(j - 1, j + 2):
+        for u in range(i - 1, i + 2):
+            if (v, u) == (j, i) or not (0 <= v < ny and 0 <= u < nx) or not marks[v, u]:
+                continue
+            qx, qy = mark_hit(marks[v, u], v, u, x0, y0, res)
+            angles.append(math.degrees(math.atan2(abs((qx - hx) * uy - (qy - hy) * ux),
+                                                  abs((qx - hx) * ux + (qy - hy) * uy))))
+    return bool(angles) and max(angles) <= 15.0
+
+
+def _passes(ax, ay, bx, by, px, py, radius) -> bool:
+    """True if the segment a-b passes p within ``radius``, p's foot lying on the segment."""
+    ex, ey = bx - ax, by - ay
+    length = math.hypot(ex, ey)
+    if length == 0:
+        return False
+    along = ((px - ax) * ex + (py - ay) * ey) / length
+    across = abs((px - ax) * ey - (py - ay) * ex) / length
+    return 0 <= along <= length and across <= radius
+
+
+def mark_scan(points, rx, ry, map_d, marks, x0, y0, res, explain, mark_range, clear_gap,
+              clear_radius):
     """Reference of :func:`robo_orch.core.grid.mark_scan`: returns the newly marked cells.
 
-    Every ray clears each cell whose open square its segment (up to ``clear_gap``
-    short of the hit, at most ``mark_range``) meets; then unexplained hits mark.
+    Every ray clears each mark whose cell's open square its segment (up to
+    ``clear_gap`` short of the hit, at most ``mark_range``) meets and whose hit
+    the segment passes (its foot on the segment) within ``clear_radius`` of,
+    unless a marked neighbour's hit lies within 15 degrees of the ray's direction
+    from it; then unexplained hits mark.
     """
     ny, nx = marks.shape
     for px, py in points:
@@ -210,11 +259,14 @@ def mark_scan(points, rx, ry, map_d, marks, x0, y0, res, explain, mark_range, cl
         if reach < 0:
             continue
         ex, ey = rx + (px - rx) / r * reach, ry + (py - ry) / r * reach
-        for j in range(ny):
-            for i in range(nx):
+        gone = [(j, i) for j in range(ny) for i in range(nx)
                 if marks[j, i] and _open_square_meets(rx, ry, ex, ey, x0 + i * res, y0 + j * res,
-                                                      x0 + (i + 1) * res, y0 + (j + 1) * res):
-                    marks[j, i] = 0
+                                                      x0 + (i + 1) * res, y0 + (j + 1) * res)
+                and _passes(rx, ry, ex, ey, *mark_hit(marks[j, i], j, i, x0, y0, res),
+                            clear_radius)
+                and not _runs_along(marks, j, i, (px - rx) / r, (py - ry) / r, x0, y0, res)]
+        for j, i in gone:  # decided on the marks as they were before this ray
+            marks[j, i] = 0
     new = []
     for px, py in points:
         if not math.hypot(px - rx, py - ry) <= mark_range:
@@ -222,6 +274,6 @@ def mark_scan(points, rx, ry, map_d, marks, x0, y0, res, explain, mark_range, cl
         i, j = math.floor((px - x0) / res), math.floor((py - y0) / res)
         if 0 <= i < nx and 0 <= j < ny and map_d[j, i] > explain + math.sqrt(0.5) * res \
                 and not marks[j, i]:
-            marks[j, i] = 1
+            marks[j, i] = mark_value(px, py, x0, y0, res)
             new.append((j, i))
     return new

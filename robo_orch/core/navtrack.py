@@ -21,7 +21,7 @@ import math
 import numba
 
 from robo_orch.core import world as W
-from robo_orch.core.grid import mark_scan
+from robo_orch.core.grid import mark_offset, mark_scan
 
 TR_SCAN_T = 0
 TR_START_X = 1
@@ -38,9 +38,9 @@ DEVIATED = 2  #: nav_update flag: the robot is too far from the path
 LOOKAHEAD_SEGMENTS = 3
 
 _UPDATE_SIG = ("int64(float64[::1], float64[:, ::1], float64[:, ::1], float64[:, ::1],"
-               " uint8[:, ::1], float64, float64, float64, float64, float64, float64, float64,"
-               " float64, float64, float64, float64, float64, float64[::1], int64[::1],"
-               " int64[::1], int64[::1])")
+               " uint8[:, ::1], float64[:, ::1], float64, float64, float64, float64, float64,"
+               " float64, float64, float64, float64, float64, float64, float64, float64,"
+               " float64[::1], int64[::1], int64[::1], int64[::1])")
 
 
 @numba.njit(cache=True, inline="always")
@@ -61,48 +61,77 @@ def _seg_start(path, track, k):
     return path[k - 1, 0], path[k - 1, 1]
 
 
+@numba.njit(cache=True, inline="always")
+def _closest_on_seg(px, py, ax, ay, bx, by):
+    """(distance, x, y) of the point of segment a-b closest to p."""
+    ex = bx - ax
+    ey = by - ay
+    len2 = ex * ex + ey * ey
+    s = 0.0
+    if len2 > 0.0:
+        s = min(max(((px - ax) * ex + (py - ay) * ey) / len2, 0.0), 1.0)
+    qx = ax + s * ex
+    qy = ay + s * ey
+    return math.hypot(px - qx, py - qy), qx, qy
+
+
 @numba.njit(cache=True)
-def marks_block_path(new_cells, n_new, nx, x0, y0, res, rx, ry, path, target, n, lethal,
-                     inflate, mark_margin):
-    """True if a newly marked cell lies within ``inflate`` of the path ahead.
+def marks_block_path(new_cells, n_new, marks, d_plan, x0, y0, res, rx, ry, path, target, n,
+                     lethal, inflate, mark_margin):
+    """True if a newly marked cell blocks the path ahead.
 
     The path ahead runs from the robot (rx, ry) to ``path[target]`` and on to
-    ``path[n - 1]``.  The mark's distance is centre to segment less half a cell
-    and less ``mark_margin`` (as :func:`robo_orch.core.grid.combine` stamps it);
-    within ``inflate + res`` of the robot or of the goal the limit is ``lethal``,
-    since there the path may have to run inside the inflation margin.
+    ``path[n - 1]``.  The mark's distance to a segment is its hit's distance less
+    ``mark_margin`` (as :func:`robo_orch.core.grid.combine` stamps it).  It
+    blocks the segment when that is below ``lethal`` (no way through), or below
+    ``inflate`` and also more than a cell below ``d_plan`` (the grid the path was
+    planned on) at the segment's point closest to the mark: an
+    obstacle the plan did not know comes into the inflation margin.  (A new mark
+    no closer than what the plan already passed, such as the lidar's scatter on a
+    known obstacle beside a narrow way, changes nothing.)  Within ``inflate + res``
+    of the robot or of the goal the limit is ``lethal`` alone, since there the
+    path may have to run inside the inflation margin.
     """
+    ny, nx = d_plan.shape
     gx = path[n - 1, 0]
     gy = path[n - 1, 1]
     near = inflate + res
     for q in range(min(n_new, new_cells.shape[0])):
         c = new_cells[q]
         j = c // nx
-        cx = x0 + (c - j * nx + 0.5) * res
-        cy = y0 + (j + 0.5) * res
+        i = c - j * nx
+        fx, fy = mark_offset(marks[j, i])
+        cx = x0 + (i + fx) * res
+        cy = y0 + (j + fy) * res
         limit = inflate
         if math.hypot(cx - gx, cy - gy) < near or math.hypot(cx - rx, cy - ry) < near:
             limit = lethal
         ax = rx
         ay = ry
         for k in range(target, n):
-            if _seg_dist(cx, cy, ax, ay, path[k, 0], path[k, 1]) - 0.5 * res - mark_margin \
-                    < limit:
+            dd, qx, qy = _closest_on_seg(cx, cy, ax, ay, path[k, 0], path[k, 1])
+            md = dd - mark_margin
+            if md < lethal:
                 return True
+            if md < limit:
+                qi = min(max(int(math.floor((qx - x0) / res)), 0), nx - 1)
+                qj = min(max(int(math.floor((qy - y0) / res)), 0), ny - 1)
+                if md < d_plan[qj, qi] - res:
+                    return True
             ax = path[k, 0]
             ay = path[k, 1]
     return False
 
 
 @numba.njit(_UPDATE_SIG, cache=True)
-def nav_update(state, path, scan, map_d, marks, x0, y0, res, inflate, lethal, mark_margin,
-               mark_on, explain,
-               mark_range, clear_gap, check_blocked, deviation, track, new_cells, mark_stats,
-               wp_rows):
+def nav_update(state, path, scan, map_d, marks, d_plan, x0, y0, res, inflate, lethal,
+               mark_margin, mark_on, explain, mark_range, clear_gap, clear_radius, check_blocked,
+               deviation, track, new_cells, mark_stats, wp_rows):
     """Mark the newest scan, advance the target, check the path; returns BLOCKED | DEVIATED.
 
     ``mark_on`` and ``check_blocked`` are 0/1; ``deviation`` <= 0 disables that check;
-    ``mark_stats`` is the grid's :data:`~robo_orch.core.grid.MARK_STATS_LEN` statistics.
+    ``mark_stats`` is the grid's :data:`~robo_orch.core.grid.MARK_STATS_LEN` statistics;
+    ``d_plan`` the grid the current path was planned on (see :func:`marks_block_path`).
     """
     flags = 0
     n = min(int(state[W.PATH_COUNT]), path.shape[0])
@@ -118,10 +147,11 @@ def nav_update(state, path, scan, map_d, marks, x0, y0, res, inflate, lethal, ma
     if mark_on != 0.0 and state[W.SCAN_T] != track[TR_SCAN_T] and state[W.SCAN_COUNT] > 0.0:
         track[TR_SCAN_T] = state[W.SCAN_T]
         n_new = mark_scan(scan, int(state[W.SCAN_COUNT]), rx, ry, map_d, marks, x0, y0, res,
-                          explain, mark_range, clear_gap, new_cells, mark_stats)
+                          explain, mark_range, clear_gap, clear_radius, new_cells,
+                          mark_stats)
         track[TR_NEW] = n_new
         if (n_new > 0 and n > 0 and check_blocked != 0.0
-                and marks_block_path(new_cells, n_new, marks.shape[1], x0, y0, res, rx, ry,
+                and marks_block_path(new_cells, n_new, marks, d_plan, x0, y0, res, rx, ry,
                                      path, target, n, lethal, inflate, mark_margin)):
             flags |= BLOCKED
     if n == 0 or state[W.GOAL_REACHED] != 0.0:
