@@ -10,8 +10,9 @@ The channels are :class:`~robo_orch.record.channels.FoxgloveChannels`' (``/tf``,
 from the loop's per-tick records (:class:`~robo_orch.record.ticks.TickTap`, shared
 with a recorder when both run) and from the scan, truth and command topics.
 
-The loop's thread only publishes the two tick records (the same cost as for a
-recording).  Everything else happens on the live view's thread, which has its own
+The loop's thread only publishes the two tick records on the bus (a recording
+alone hands them to its writer process over a pipe, which costs less than two
+ZeroMQ sends).  Everything else happens on the live view's thread, which has its own
 bus: bounded subscription queues (overflow is dropped and counted, never
 waited for), JSON conversion, and hand-over to the server, whose per-client queue
 drops the oldest messages when a viewer is slow.  With no viewer subscribed
@@ -23,7 +24,7 @@ its own wake-ups into the slack after a tick (ticks run on absolute deadlines,
 so the phase holds), yields the lock after each message and pauses while a tick
 runs.  Measured on the demo mission (realtime, 50 Hz, loaded 2-core machine):
 the act phase's median grows by ~50-80 us with ``--live`` beyond the ~160 us of
-the two tick-record publishes, which a recording pays too.
+the two tick-record publishes.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class LiveView:
         self._controller = None
         self._tap = None
         self._own_tap = False
-        self._saved_hooks = (None, None)
+        self._saved_hooks = (None, None, True)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._loop_busy = False
@@ -204,7 +205,8 @@ class LiveView:
             tap = TickTap(controller).attach(controller)
             self._own_tap = True
         self._tap = tap
-        self._saved_hooks = (tap.before, tap.after)
+        self._saved_hooks = (tap.before, tap.after, tap.publish)
+        tap.publish = True  # a recorder's tap hands its records over a pipe, not the bus
         tap.before = _chain(tap.before, self._before_tick)
         tap.after = _chain(tap.after, self._after_tick)
         self._thread = threading.Thread(target=self._run, name="robo_orch-live", daemon=True)
@@ -218,7 +220,7 @@ class LiveView:
 
                 TickTap.detach(self._controller)
             else:
-                self._tap.before, self._tap.after = self._saved_hooks
+                self._tap.before, self._tap.after, self._tap.publish = self._saved_hooks
             self._tap = None
         if self._thread is not None:
             self._stop.set()

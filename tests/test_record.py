@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import os
 import random
+import signal
+import struct
 import subprocess
 import sys
 from collections import defaultdict
@@ -19,6 +24,7 @@ from robo_orch.record import schemas
 from robo_orch.record.channels import RAW_ENCODING, RecordingContext, raw_channel
 from robo_orch.record.reader import RecordingError, RecordingWarning, open_recording
 from robo_orch.record.sink import McapSink
+from robo_orch.record.ticks import LOOP_TICK, ROLES
 from robo_orch.record.writer import Recorder, RecordOptions
 from robo_orch.session import run_mission
 
@@ -141,12 +147,124 @@ def test_foxglove_channels_have_valid_schemas_and_messages(recorded):
     assert schemas.check({"frame_id": 3}, schemas.POSE_IN_FRAME)
 
 
+def test_tick_records_carry_the_trace_and_the_loop_timing(recorded):
+    path, result, _ = recorded
+    ticks = [m.decode().fixed for m in open_recording(path).raw(["loop/tick"])]
+    trace = result.controller.trace.array()
+    assert len(ticks) == len(trace) == result.stats.ticks
+    got = np.array([[f["t"], f["x"], f["y"], f["yaw"], f["cmd_v"], f["cmd_w"], f["flags"],
+                     f["winner"]] for f in ticks])
+    want = trace[:, [0, 1, 2, 3, 7, 8, 9, 10]]
+    assert got.tobytes() == want.tobytes()  # bit for bit
+    assert [int(f["tick"]) for f in ticks] == list(range(len(ticks)))
+    st = result.stats
+    late = st.lateness.window()
+    sense, act = st.phase["sense"].window(), st.phase["act"].window()
+    for k in (0, 1, 57, len(ticks) - 1):  # this tick's lateness, the previous tick's phases
+        f = ticks[k]
+        assert int(f["lateness_ns"]) == late[k]
+        assert int(f["prev_sense_ns"]) == (sense[k - 1] if k else 0)
+        assert int(f["prev_act_ns"]) == (act[k - 1] if k else 0)
+
+
+def test_behavior_records_hold_each_behaviors_activation_and_last_run(recorded):
+    path, result, _ = recorded
+    planner = result.controller.planner
+    records = [m.decode() for m in open_recording(path).raw(["loop/behaviors"])]
+    last = records[-1]
+    assert int(last.fixed["tick"]) == result.stats.ticks - 1
+    assert last.var["activation"].tobytes() == planner.activations.tobytes()
+    assert last.var["proposal"].tobytes() == planner.proposals.tobytes()
+    assert list(last.var["last_run"]) == list(planner.last_run)
+    assert list(last.var["enabled"]) == list(planner.enabled)
+
+
+def _reference(ctx, topic: str, raw) -> dict:
+    """What the fast JSON templates must produce, built as plain dicts."""
+    msg = raw.decode()
+    f, ns = msg.fixed, msg.header.stamp_ns
+    ts = {"sec": ns // 10**9, "nsec": ns % 10**9}
+    if topic == "/loop/tick":
+        winner = int(f["winner"])
+        return {"tick": int(f["tick"]), **{k: float(f[k]) for k in (
+            "t", "x", "y", "yaw", "v", "w", "cmd_v", "cmd_w", "arb_v", "arb_w")},
+            "flags": int(f["flags"]), "flag_names": ctx.flag_names(int(f["flags"])),
+            "winner": ctx.behaviors[winner] if winner >= 0 else "none",
+            "target_index": int(f["target_index"]), "goal_reached": bool(f["goal_reached"]),
+            "stale": bool(f["stale"]), "estop": bool(f["estop"]), "inputs_used": len(msg.var)}
+    if topic == "/loop/timing":
+        ph = [int(f[f"prev_{p}_ns"]) for p in ("backend", "sense", "plan", "act")]
+        return {"tick": int(f["tick"]), "lateness_us": int(f["lateness_ns"]) * 1e-3,
+                "backend_us": ph[0] * 1e-3, "sense_us": ph[1] * 1e-3, "plan_us": ph[2] * 1e-3,
+                "act_us": ph[3] * 1e-3, "tick_us": sum(ph[1:]) * 1e-3,
+                "overruns": int(f["overruns"])}
+    if topic == "/robot/pose":
+        yaw = float(f["yaw"])
+        return {"timestamp": ts, "frame_id": "world", "pose": {
+            "position": {"x": float(f["x"]), "y": float(f["y"]), "z": 0.0},
+            "orientation": {"x": 0.0, "y": 0.0, "z": math.sin(yaw / 2), "w": math.cos(yaw / 2)}}}
+    if topic == "/behaviors":
+        tick = int(f["tick"])
+        rows = {n: {"activation": float(r["activation"]), "v": float(r["proposal"][0]),
+                    "w": float(r["proposal"][1]), "ran": int(r["last_run"]) == tick,
+                    "enabled": bool(r["enabled"])} for n, r in zip(ctx.behaviors, msg.var,
+                                                                   strict=True)}
+        best = max((r["activation"], -i) for i, r in enumerate(rows.values()) if r["enabled"])
+        return {"tick": tick, "winner": ctx.behaviors[-best[1]] if best[0] > -1 else "none",
+                "behaviors": rows}
+    assert topic == "/cmd"
+    return {"timestamp": ts, "v": float(f["v"]), "w": float(f["w"])}
+
+
+def test_the_fast_foxglove_json_matches_a_plain_dict_reference(recorded):
+    from robo_orch.record.channels import FoxgloveChannels
+
+    path, result, _ = recorded
+    recording = open_recording(path)
+    ctx = recording.context
+    assert ctx.flag_bits and ctx.flag_names(3) == "estop+stale_stop"
+    fox = FoxgloveChannels(ctx)
+    source = {"loop/tick": ("/loop/tick", "/loop/timing", "/robot/pose"),
+              "loop/behaviors": ("/behaviors",), "cmd/velocity": ("/cmd",)}
+    checked = defaultdict(int)
+    for raw in recording.raw(list(source)):
+        out = fox.convert_raw(raw.topic, raw.mtype.name, raw.header_bytes + raw.payload,
+                              raw.log_time_ns)
+        for channel, log_time, data in out:
+            assert log_time == raw.log_time_ns or channel in ("/world", "/path", "/tf")
+            if channel in source[raw.topic]:
+                assert json.loads(data) == _reference(ctx, channel, raw), channel
+                checked[channel] += 1
+    ticks = result.stats.ticks
+    assert checked["/loop/tick"] == checked["/loop/timing"] == checked["/behaviors"] == ticks
+    assert checked["/cmd"] == ticks + 1
+    assert ctx.rate_hz == 50 and checked["/robot/pose"] == ticks  # 50 Hz: every tick
+    # at 100 Hz the 3D view's pose is thinned to 50 Hz, every other tick
+    fresh = FoxgloveChannels(ctx)
+    raw = next(recording.raw(["loop/tick"]))
+    poses = [c for k in range(10) for c, _, _ in fresh.convert_raw(
+        raw.topic, "loop_tick", raw.header_bytes + raw.payload, k * 10_000_000)
+        if c == "/robot/pose"]
+    assert len(poses) == 5
+
+
+def test_non_finite_numbers_become_null_not_invalid_json():
+    from robo_orch.record import foxjson as J
+
+    assert J.clean((1.0, 2.5)) == (1.0, 2.5)
+    assert J.clean((1.0, float("nan"), float("-inf"))) == (1.0, "null", "null")
+    text = J.COMMAND % (1, 2, *J.clean((float("inf"), 0.5)))
+    assert json.loads(text) == {"timestamp": {"sec": 1, "nsec": 2}, "v": None, "w": 0.5}
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_truncated_file_gives_back_a_prefix_with_a_warning(recorded, tmp_path, seed):
     path, _, rec = recorded
     data = path.read_bytes()
     full = raw_by_topic(path)
-    cut = random.Random(seed).randrange(len(data) // 3, len(data) - 200)
+    # within the data section: the footer (before the closing magic) says where it ends
+    summary_start = struct.unpack_from("<Q", data, len(data) - 8 - 20)[0]
+    cut = random.Random(seed).randrange(len(data) // 4, summary_start - 200)
     short = tmp_path / "cut.mcap"
     short.write_bytes(data[:cut])
     recording = open_recording(short)
@@ -226,6 +344,70 @@ def test_a_total_cap_stops_recording_and_the_run_goes_on(tmp_path, capsys):
     assert err.count("recording stopped") == 1
     n = sum(1 for _ in open_recording(path).raw())
     assert 0 < n == sum(rec.raw.values())
+
+
+def _frames(path) -> dict[str, list]:
+    """Each topic's recorded frames; tick records without their (measured) timing."""
+    out = {}
+    for topic, msgs in raw_by_topic(path).items():
+        frames = [m.frames for m in msgs]
+        if topic == "loop/tick":
+            at = LOOP_TICK.dtype.fields["lateness_ns"][1]
+            frames = [[t, h, p[:at] + p[at + 48:]] for t, h, p in frames]
+        out[topic] = frames
+    return out
+
+
+def test_writing_beside_the_loop_records_the_same_bytes(recorded, tmp_path):
+    path, _, _ = recorded
+    other = tmp_path / "overlap.mcap"
+    _, rec = record(other, overlap=True, flush_bytes=20_000)  # many batches, no waiting
+    assert rec.stopped is None and not any(rec.lost.values())
+    assert _frames(other) == _frames(path)
+
+
+def test_a_recorder_process_that_dies_leaves_the_run_going(tmp_path):
+    err = io.StringIO()
+    recorder = Recorder(RecordOptions(str(tmp_path / "dead.mcap"), flush_bytes=8_000),
+                        stderr=err)
+
+    def attach_then_kill(controller):
+        recorder.attach(controller)
+        os.kill(recorder.pid, signal.SIGKILL)
+
+    result = run_mission(load_config(None), backend="lockstep", seed=1, duration_s=2.0,
+                         on_start=attach_then_kill)
+    rec = recorder.close()
+    assert result.stats.ticks == 101 and result.controller.end_reason == "time limit"
+    assert "ended without a result" in rec.stopped
+    assert err.getvalue().count("recording stopped") == 1
+
+
+def test_a_zeromq_run_is_recorded_by_the_recorder_process(tmp_path):
+    path = tmp_path / "zmq.mcap"
+    config = load_config(None)
+    recorder = Recorder(RecordOptions(str(path)), seed=1)
+    recorder.start()
+    result = run_mission(config, backend="realtime", seed=1, duration_s=2.0,
+                         on_start=recorder.attach)
+    rec = recorder.close()
+    assert rec.stopped is None and not any(rec.lost.values()), rec.lost
+    by_topic = raw_by_topic(path)
+    ctl = result.controller
+    assert len(by_topic["loop/tick"]) == len(by_topic["loop/behaviors"]) == result.stats.ticks
+    assert [m.decode().header.seq for m in by_topic["cmd/velocity"]] == list(
+        range(1, ctl.cmd_pub.sent + 1))
+    for sub in ctl.sensing.subs.values():  # no gaps from the first message recorded on
+        seqs = [m.decode().header.seq for m in by_topic[sub.topic]]
+        assert seqs and seqs == list(range(seqs[0], seqs[0] + len(seqs))), sub.topic
+    # every input a tick consumed is in the recording (a re-run finds them)
+    recorded_keys = {(m.topic, m.decode().header.seq) for t in ctl.sensing.subs.values()
+                     for m in by_topic[t.topic]}
+    role_topic = {role: sub.topic for role, sub in ctl.sensing.subs.items()}
+    for m in by_topic["loop/tick"][1:]:
+        for e in m.decode().var:
+            topic = role_topic.get(ROLES[int(e["role"])])
+            assert topic is None or (topic, int(e["seq"])) in recorded_keys
 
 
 DISK_FULL = """

@@ -139,3 +139,19 @@ def test_cli_replay_publishes_over_zeromq(recorded, tmp_path):
         assert got[0].var["range"].shape == (load_config(None).sim.lidar.rays,)
     finally:
         bus.close()
+
+
+def test_the_fast_scan_reads_what_the_mcap_reader_reads(recorded):
+    from mcap.reader import make_reader
+
+    path, _ = recorded
+    with open(path, "rb") as f:
+        reference = [(c.topic, m.log_time, m.sequence, m.data)
+                     for _, c, m in make_reader(f).iter_messages(log_time_order=False)]
+    recording = open_recording(path)
+    ours = [(c.topic, m.log_time, m.sequence, m.data) for c, m in recording.messages()]
+    assert ours == reference and len(ours) > 1000
+    assert recording.reports[0].intact and recording.stats["raw_messages"]
+    some = [(c.topic, m.log_time) for c, m in recording.messages(["sensor/*", "/cmd"])]
+    assert some == [(t, lt) for t, lt, _, _ in reference
+                    if t.startswith("sensor/") or t == "/cmd"]

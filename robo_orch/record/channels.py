@@ -13,10 +13,12 @@ well-known schema names so Foxglove shows them with no plugin:
 ==================== ========================= ===================================
 channel              schema                    from
 ==================== ========================= ===================================
-``/tf``              foxglove.FrameTransform   tick record (world -> base_link),
-                                               and base_link -> laser
-``/robot/pose``      foxglove.PoseInFrame      tick record (the loop's estimate)
-``/robot/pose_truth`` foxglove.PoseInFrame     simulator ground truth
+``/tf``              foxglove.FrameTransform   tick record (world -> base_link, at
+                                               most 50 Hz), and base_link -> laser
+                                               (1 Hz)
+``/robot/pose``      foxglove.PoseInFrame      tick record (the loop's estimate,
+                                               at most 50 Hz)
+``/robot/pose_truth`` foxglove.PoseInFrame     simulator ground truth (<= 50 Hz)
 ``/scan``            foxglove.LaserScan        the lidar input
 ``/world``           foxglove.SceneUpdate      config: bounds, walls, obstacles,
                                                waypoints and planned path (1 Hz)
@@ -27,21 +29,27 @@ channel              schema                    from
 ``/cmd``             robo_orch.VelocityCommand the command topic
 ==================== ========================= ===================================
 
-:class:`FoxgloveChannels` is transport-free: ``convert`` turns one decoded bus
-message into ``(channel, log_time_ns, json_bytes)`` items, so the live view can
-serve the same channels.
+The plot channels (``/loop/*``, ``/behaviors``, ``/cmd``) keep every tick; the
+3D view's poses are thinned to :data:`POSE_PERIOD_NS`, which a viewer cannot tell
+apart and which saves a third of the messages at 100 Hz.
+
+:class:`FoxgloveChannels` is transport-free: it turns one bus message into
+``(channel, log_time_ns, json_bytes)`` items (from the raw bytes, with
+precomputed JSON templates: :mod:`~robo_orch.record.foxjson`), so the live view
+serves the same channels.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import struct
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from robo_orch.messages import FORMAT_VERSION, HEADER, MessageType
+from robo_orch.record import foxjson as J
 from robo_orch.record import schemas as S
 
 #: MCAP message encoding of raw channels: header frame + payload frame, concatenated
@@ -51,6 +59,11 @@ RAW_SCHEMA_ENCODING = "robo_orch.layout"
 #: version of the recording layout (metadata, channel naming); bumped on changes
 RECORDING_VERSION = 1
 WORLD_PERIOD_NS = 1_000_000_000
+#: the 3D view's poses (/tf base_link, /robot/pose, /robot/pose_truth) at most this often
+POSE_PERIOD_NS = 20_000_000
+
+_STRUCT_CODES = {"f8": "d", "f4": "f", "i8": "q", "u8": "Q", "i4": "i", "u4": "I",
+                 "i2": "h", "u2": "H", "i1": "b", "u1": "B", "b1": "?"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,46 @@ def split_raw(data: bytes) -> tuple[bytes, bytes]:
     return data[:HEADER.size], data[HEADER.size:]
 
 
+def struct_layout(dtype: np.dtype) -> tuple[str, dict[str, int]]:
+    """A packed structured dtype as a ``struct`` format and each field's index in the tuple.
+
+    Subarray fields unpack into consecutive items (``index[name]`` is the first).
+    """
+    fmt, index, i = "<", {}, 0
+    for name in dtype.names:
+        sub = dtype.fields[name][0]
+        n = int(np.prod(sub.shape)) if sub.shape else 1
+        fmt += (str(n) if n > 1 else "") + _STRUCT_CODES[sub.base.str[1:]]
+        index[name] = i
+        i += n
+    return fmt, index
+
+
+def type_description(mtype: MessageType) -> dict[str, Any]:
+    """JSON-ready layout of a message type (:func:`type_from_description` rebuilds it)."""
+    return {"name": mtype.name, "type_id": mtype.type_id, "layout_hash": mtype.layout_hash,
+            "dtype": mtype.dtype.descr,
+            "var_dtype": None if mtype.var_dtype is None else mtype.var_dtype.descr}
+
+
+def _descr(items) -> list[tuple]:
+    return [tuple(tuple(x) if isinstance(x, list) else x for x in item) for item in items]
+
+
+def type_from_description(desc: dict[str, Any]) -> MessageType:
+    """The message type of :func:`type_description` (checked against its layout hash)."""
+    from robo_orch.errors import MessageError
+
+    var = desc.get("var_dtype")
+    mtype = MessageType(desc["name"], desc["type_id"], _descr(desc["dtype"]),
+                        None if var is None else _descr(var))
+    if mtype.layout_hash != desc["layout_hash"]:
+        raise MessageError(f"message type {desc['name']!r} did not survive its description "
+                           f"(layout 0x{mtype.layout_hash:08x}, expected "
+                           f"0x{desc['layout_hash']:08x})")
+    return mtype
+
+
 @dataclass
 class RecordingContext:
     """What a reader needs besides the messages: names, topics, world, mission.
@@ -103,6 +156,8 @@ class RecordingContext:
     seed: int | None = None
     overrides: list[str] = field(default_factory=list)
     config_raw: dict[str, Any] = field(default_factory=dict)
+    #: safety flag bits and their names, in the order ``flag_names`` lists them
+    flag_bits: list[list] = field(default_factory=list)
     version: int = RECORDING_VERSION
 
     @classmethod
@@ -110,6 +165,7 @@ class RecordingContext:
                         overrides: tuple[str, ...] = ()) -> RecordingContext:
         """The context of a running controller."""
         from robo_orch.clock import SIM
+        from robo_orch.controller import flag_names
 
         cfg = controller.config
         w = cfg.world
@@ -121,6 +177,7 @@ class RecordingContext:
             raw = json.loads(json.dumps(cfg.raw, default=str))
         except (TypeError, ValueError):
             raw = {}
+        bits = [[flag_names(1 << i), 1 << i] for i in range(32) if flag_names(1 << i) != "none"]
         return cls(config_source=str(cfg.source),
                    clock="sim" if controller.bus.clock.clock_id == SIM else "wall",
                    rate_hz=float(cfg.loop.rate_hz), behaviors=list(controller.planner.names),
@@ -130,7 +187,7 @@ class RecordingContext:
                    waypoints=[list(map(float, p)) for p in cfg.mission.waypoints],
                    start=list(map(float, cfg.mission.start)),
                    robot_radius=float(cfg.robot.radius), seed=seed,
-                   overrides=list(overrides), config_raw=raw)
+                   overrides=list(overrides), config_raw=raw, flag_bits=bits)
 
     def to_metadata(self) -> dict[str, str]:
         """As an MCAP metadata record (string values)."""
@@ -141,42 +198,59 @@ class RecordingContext:
         """Back from :meth:`to_metadata`."""
         return cls(**json.loads(data["context"]))
 
-
-def _time(ns: int) -> dict[str, int]:
-    ns = max(int(ns), 0)
-    return {"sec": ns // 1_000_000_000, "nsec": ns % 1_000_000_000}
-
-
-def _quat_z(yaw: float) -> dict[str, float]:
-    return {"x": 0.0, "y": 0.0, "z": math.sin(yaw / 2), "w": math.cos(yaw / 2)}
-
-
-def _pose(x: float, y: float, yaw: float, z: float = 0.0) -> dict[str, Any]:
-    return {"position": {"x": x, "y": y, "z": z}, "orientation": _quat_z(yaw)}
-
-
-def _color(r: float, g: float, b: float, a: float = 1.0) -> dict[str, float]:
-    return {"r": r, "g": g, "b": b, "a": a}
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
-
-
-_ZERO_POSE = _pose(0.0, 0.0, 0.0)
-_OBSTACLE = _color(0.45, 0.45, 0.45)
-_WALL = _color(0.1, 0.1, 0.1)
-_WAYPOINT = _color(0.17, 0.63, 0.17)
+    def flag_names(self, flags: int) -> str:
+        """``flags`` as names joined by ``+`` (``"none"`` if no bit is set)."""
+        return "+".join(name for name, bit in self.flag_bits if flags & bit) or "none"
 
 
 class FoxgloveChannels:
-    """Converts decoded bus messages into JSON messages on the Foxglove channels."""
+    """Converts bus messages into JSON messages on the Foxglove channels.
+
+    :meth:`convert_raw` takes a raw channel's bytes (header and payload), as the
+    recorder has them; :meth:`convert` a decoded message, as the live view has it.
+    """
 
     def __init__(self, context: RecordingContext) -> None:
+        from operator import itemgetter
+
+        from robo_orch.messages import message_type
+        from robo_orch.record.ticks import BEHAVIOR_TICK, LOOP_TICK
+
         self.context = context
         self.scan_topic = context.roles.get("scan")
-        self._next_world_ns: int | None = None
         self._beh_schema = S.behaviors_schema(context.behaviors)
+        self._beh_fmt = J.behaviors_template(context.behaviors)
+        self._winner = [json.dumps(n) for n in context.behaviors]
+        self._flag_text: dict[int, str] = {}
+        self._scene: tuple | None = None
+        self._next_world_ns: int | None = None
+        self._next_pose_ns = self._next_truth_ns = -(1 << 62)
+        self._pose_gap_ns = POSE_PERIOD_NS - POSE_PERIOD_NS // 4  # tolerates jittery stamps
+        fmt, ix = struct_layout(LOOP_TICK.dtype)
+        self._tick = struct.Struct(fmt)
+        self._tick_size, self._tick_var = LOOP_TICK.itemsize, LOOP_TICK.var_itemsize
+        self._tick_fields = itemgetter(*(ix[n] for n in (
+            "tick", "t", "x", "y", "yaw", "v", "w", "cmd_v", "cmd_w", "arb_v", "arb_w", "flags",
+            "winner", "target_index", "goal_reached", "stale", "estop", "lateness_ns",
+            "prev_backend_ns", "prev_sense_ns", "prev_plan_ns", "prev_act_ns", "overruns")))
+        fmt, ix = struct_layout(BEHAVIOR_TICK.var_dtype)
+        self._beh_row = struct.Struct(fmt)
+        self._beh_fields = itemgetter(ix["activation"], ix["proposal"], ix["proposal"] + 1,
+                                      ix["last_run"], ix["enabled"])
+        self._beh_size = BEHAVIOR_TICK.itemsize
+        self._scan_type = message_type("laser_scan")
+        self._scan_fixed = self._fields(self._scan_type, "range_max")
+        self._pose = self._fields(message_type("pose2d"), "x", "y", "yaw")
+        self._cmd = self._fields(message_type("velocity_command"), "v", "w")
+
+    @staticmethod
+    def _fields(mtype: MessageType, *names: str):
+        """A function of (buffer, offset) giving the named fields of a fixed part."""
+        from operator import itemgetter
+
+        fmt, ix = struct_layout(mtype.dtype)
+        unpack, get = struct.Struct(fmt).unpack_from, itemgetter(*(ix[n] for n in names))
+        return lambda buf, off: get(unpack(buf, off))
 
     def specs(self) -> list[ChannelSpec]:
         """Every Foxglove channel, in a fixed order."""
@@ -192,122 +266,108 @@ class FoxgloveChannels:
 
     def convert(self, topic: str, type_name: str, header, fixed: np.ndarray,
                 var: np.ndarray | None) -> list[tuple[str, int, bytes]]:
-        """Foxglove messages derived from one bus message (may be none)."""
-        stamp = int(header.stamp_ns)
+        """Foxglove messages derived from one decoded bus message (may be none)."""
+        size = fixed.nbytes + (0 if var is None else var.nbytes)
+        payload = fixed.base
+        if not isinstance(payload, (bytes, memoryview)) or len(payload) != size:
+            payload = fixed.tobytes() + (b"" if var is None else var.tobytes())
+        return self._convert(topic, type_name, int(header.stamp_ns), header.frame_id,
+                             payload, 0, size)
+
+    def convert_raw(self, topic: str, type_name: str, data: bytes,
+                    stamp_ns: int) -> list[tuple[str, int, bytes]]:
+        """Foxglove messages derived from a raw channel's ``data`` (header + payload)."""
+        return self._convert(topic, type_name, stamp_ns, None, data, HEADER.size,
+                             len(data) - HEADER.size)
+
+    # --- per message type -------------------------------------------------------------
+    def _convert(self, topic: str, type_name: str, stamp: int, frame_id: str | None, buf,
+                 off: int, size: int) -> list[tuple[str, int, bytes]]:
         out: list[tuple[str, int, bytes]] = []
         if self._next_world_ns is None or stamp >= self._next_world_ns:
             self._next_world_ns = stamp + WORLD_PERIOD_NS
-            out += self.world_messages(stamp)
+            if self._scene is None:
+                self._scene = J.scene(self.context)
+            out += J.scene_messages(*self._scene, stamp)
         if type_name == "loop_tick":
-            out += self._tick(stamp, fixed, var)
+            self._convert_tick(out, stamp, buf, off, size)
         elif type_name == "behavior_tick":
-            out.append(("/behaviors", stamp, _dumps(self.behaviors_json(fixed, var))))
-        elif type_name == "laser_scan" and topic == self.scan_topic and var is not None:
-            out.append(("/scan", stamp, _dumps(self.scan_json(stamp, header.frame_id,
-                                                              fixed, var))))
+            out.append(("/behaviors", stamp, self._behaviors(buf, off, size)))
+        elif type_name == "laser_scan" and topic == self.scan_topic:
+            if frame_id is None:
+                frame_id = bytes(buf[36:52]).rstrip(b"\0").decode("ascii", "replace")
+            out.append(("/scan", stamp, self._scan(stamp, frame_id, buf, off, size)))
         elif type_name == "pose2d" and topic == self.context.truth_topic:
-            pose = _pose(float(fixed["x"]), float(fixed["y"]), float(fixed["yaw"]))
-            out.append(("/robot/pose_truth", stamp, _dumps(
-                {"timestamp": _time(stamp), "frame_id": "world", "pose": pose})))
+            if stamp >= self._next_truth_ns:
+                self._next_truth_ns = stamp + self._pose_gap_ns
+                x, y, yaw = self._pose(buf, off)
+                sec, nsec = J.stamp(stamp)
+                out.append(("/robot/pose_truth", stamp, (J.POSE % (
+                    sec, nsec, *J.clean((x, y, *J.quat_z(yaw))))).encode()))
         elif type_name == "velocity_command" and topic == self.context.command_topic:
-            out.append(("/cmd", stamp, _dumps({"timestamp": _time(stamp),
-                                               "v": float(fixed["v"]),
-                                               "w": float(fixed["w"])})))
+            sec, nsec = J.stamp(stamp)
+            out.append(("/cmd", stamp, (J.COMMAND % (
+                sec, nsec, *J.clean(self._cmd(buf, off)))).encode()))
         return out
 
-    def _tick(self, stamp: int, f: np.ndarray, var) -> list[tuple[str, int, bytes]]:
-        from robo_orch.controller import flag_names
+    def _convert_tick(self, out: list, stamp: int, buf, off: int, size: int) -> None:
+        (tick, t, x, y, yaw, v, w, cmd_v, cmd_w, arb_v, arb_w, flags, winner, target,
+         goal, stale, estop, late, p_backend, p_sense, p_plan, p_act,
+         overruns) = self._tick_fields(self._tick.unpack_from(buf, off))
+        if stamp >= self._next_pose_ns:
+            self._next_pose_ns = stamp + self._pose_gap_ns
+            sec, nsec = J.stamp(stamp)
+            pose = J.clean((x, y, *J.quat_z(yaw)))
+            out.append(("/tf", stamp, (J.TF % (sec, nsec, *pose)).encode()))
+            out.append(("/robot/pose", stamp, (J.POSE % (sec, nsec, *pose)).encode()))
+        names = self._flag_text.get(flags)
+        if names is None:
+            names = self._flag_text[flags] = json.dumps(self.context.flag_names(flags))
+        win = self._winner[winner] if 0 <= winner < len(self._winner) else '"none"'
+        used = (size - self._tick_size) // self._tick_var
+        out.append(("/loop/tick", stamp, (J.TICK % (
+            tick, *J.clean((t, x, y, yaw, v, w, cmd_v, cmd_w, arb_v, arb_w)), flags, names, win,
+            target, J.BOOL[goal != 0], J.BOOL[stale != 0], J.BOOL[estop != 0], used)).encode()))
+        out.append(("/loop/timing", stamp, (J.TIMING % (
+            tick, late * 1e-3, p_backend * 1e-3, p_sense * 1e-3, p_plan * 1e-3, p_act * 1e-3,
+            (p_sense + p_plan + p_act) * 1e-3, overruns)).encode()))
 
-        x, y, yaw = float(f["x"]), float(f["y"]), float(f["yaw"])
+    def _behaviors(self, buf, off: int, size: int) -> bytes:
         names = self.context.behaviors
-        winner = int(f["winner"])
-        tick = {"tick": int(f["tick"]), "t": float(f["t"]), "x": x, "y": y, "yaw": yaw,
-                "v": float(f["v"]), "w": float(f["w"]), "cmd_v": float(f["cmd_v"]),
-                "cmd_w": float(f["cmd_w"]), "arb_v": float(f["arb_v"]),
-                "arb_w": float(f["arb_w"]), "flags": int(f["flags"]),
-                "flag_names": flag_names(int(f["flags"])),
-                "winner": names[winner] if 0 <= winner < len(names) else "none",
-                "target_index": int(f["target_index"]),
-                "goal_reached": bool(f["goal_reached"]), "stale": bool(f["stale"]),
-                "estop": bool(f["estop"]), "inputs_used": 0 if var is None else len(var)}
-        phases = [int(f[k]) * 1e-3 for k in ("prev_backend_ns", "prev_sense_ns",
-                                             "prev_plan_ns", "prev_act_ns")]
-        timing = {"tick": int(f["tick"]), "lateness_us": int(f["lateness_ns"]) * 1e-3,
-                  "backend_us": phases[0], "sense_us": phases[1], "plan_us": phases[2],
-                  "act_us": phases[3], "tick_us": sum(phases[1:]),
-                  "overruns": int(f["overruns"])}
-        ts = _time(stamp)
-        tf = {"timestamp": ts, "parent_frame_id": "world", "child_frame_id": "base_link",
-              "translation": {"x": x, "y": y, "z": 0.0}, "rotation": _quat_z(yaw)}
-        laser = {"timestamp": ts, "parent_frame_id": "base_link", "child_frame_id": "laser",
-                 "translation": {"x": 0.0, "y": 0.0, "z": 0.0}, "rotation": _quat_z(0.0)}
-        return [("/tf", stamp, _dumps(tf)), ("/tf", stamp, _dumps(laser)),
-                ("/robot/pose", stamp, _dumps({"timestamp": ts, "frame_id": "world",
-                                                "pose": _pose(x, y, yaw)})),
-                ("/loop/tick", stamp, _dumps(tick)), ("/loop/timing", stamp, _dumps(timing))]
-
-    def behaviors_json(self, fixed: np.ndarray, var: np.ndarray | None) -> dict[str, Any]:
-        """The ``/behaviors`` message of one behavior record."""
-        names = self.context.behaviors
-        out: dict[str, Any] = {}
+        tick = _I64.unpack_from(buf, off)[0]
+        get = self._beh_fields
+        rows = [get(r) for r in _rows(self._beh_row, buf, off + self._beh_size, off + size)]
         best, winner = -1.0, "none"
-        rows = var if var is not None else ()
-        for name, row in zip(names, rows, strict=False):
-            act = float(row["activation"])
-            prop = row["proposal"]
-            out[name] = {"activation": act, "v": float(prop[0]), "w": float(prop[1]),
-                         "ran": bool(row["ran"]), "enabled": bool(row["enabled"])}
-            if row["enabled"] and act > best:
+        for name, (act, _, _, _, enabled) in zip(names, rows, strict=False):
+            if enabled and act > best:
                 best, winner = act, name
-        return {"tick": int(fixed["tick"]), "winner": winner, "behaviors": out}
+        if len(rows) != len(names):  # not this planner's record: spell out what matches
+            return J.dumps({"tick": tick, "winner": winner, "behaviors": {
+                n: {"activation": a, "v": v, "w": w, "ran": r == tick, "enabled": bool(e)}
+                for n, (a, v, w, r, e) in zip(names, rows, strict=False)}})
+        values: list = []
+        for act, v, w, last_run, enabled in rows:
+            values += (*J.clean((act, v, w)), J.BOOL[last_run == tick], J.BOOL[enabled != 0])
+        return (self._beh_fmt % (tick, json.dumps(winner), *values)).encode()
 
-    def scan_json(self, stamp: int, frame_id: str, fixed: np.ndarray,
-                  var: np.ndarray) -> dict[str, Any]:
-        """A ``foxglove.LaserScan`` from a ``laser_scan`` message (equally spaced rays)."""
-        rmax = float(fixed["range_max"])
-        ranges = np.nan_to_num(var["range"].astype(np.float64), nan=rmax, posinf=rmax,
-                               neginf=0.0)
-        angles = var["angle"]
-        n = len(angles)
-        return {"timestamp": _time(stamp), "frame_id": frame_id or "laser", "pose": _ZERO_POSE,
-                "start_angle": float(angles[0]) if n else 0.0,
-                "end_angle": float(angles[-1]) if n else 0.0,
-                "ranges": [round(r, 4) for r in ranges.tolist()], "intensities": []}
+    def _scan(self, stamp: int, frame_id: str, buf, off: int, size: int) -> bytes:
+        mtype = self._scan_type
+        rmax = self._scan_fixed(buf, off)
+        if rmax - rmax != 0.0:
+            rmax = 0.0
+        n = (size - mtype.itemsize) // mtype.var_itemsize
+        pts = np.frombuffer(buf, mtype.var_dtype, n, off + mtype.itemsize)
+        ranges = np.nan_to_num(pts["range"].astype(np.float64), nan=rmax, posinf=rmax,
+                               neginf=0.0).round(4)
+        first, last = (float(pts["angle"][0]), float(pts["angle"][-1])) if n else (0.0, 0.0)
+        sec, nsec = J.stamp(stamp)
+        return (J.SCAN % (sec, nsec, json.dumps(frame_id or "laser"), *J.clean((first, last)),
+                          ",".join(map(repr, ranges.tolist())))).encode()
 
-    def world_messages(self, stamp: int) -> list[tuple[str, int, bytes]]:
-        """``/world`` (the scene) and ``/path`` (the waypoints), both in frame ``world``."""
-        ctx, ts = self.context, _time(stamp)
-        w = ctx.world
-        lines, cylinders, spheres = [], [], []
 
-        def line(kind: int, pts, color, thickness=0.05):
-            lines.append({"type": kind, "pose": _ZERO_POSE, "thickness": thickness,
-                          "scale_invariant": False,
-                          "points": [{"x": float(x), "y": float(y), "z": 0.0} for x, y in pts],
-                          "color": color, "colors": [], "indices": []})
+_I64 = struct.Struct("<q")
 
-        if w.get("bounds"):
-            x0, y0, x1, y1 = w["bounds"]
-            line(S.LINE_LOOP, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], _WALL)
-        for start, end in w.get("walls", ()):
-            line(S.LINE_LIST, [start, end], _WALL)
-        for poly in w.get("polygons", ()):
-            line(S.LINE_LOOP, poly, _OBSTACLE, 0.08)
-        for (cx, cy), r in w.get("circles", ()):
-            cylinders.append({"pose": _pose(cx, cy, 0.0, 0.25),
-                              "size": {"x": 2 * r, "y": 2 * r, "z": 0.5},
-                              "bottom_scale": 1.0, "top_scale": 1.0, "color": _OBSTACLE})
-        pts = [ctx.start[:2], *ctx.waypoints]
-        line(S.LINE_STRIP, pts, _color(0.17, 0.63, 0.17, 0.6), 0.03)
-        for x, y in ctx.waypoints:
-            spheres.append({"pose": _pose(x, y, 0.0), "size": {"x": 0.2, "y": 0.2, "z": 0.2},
-                            "color": _WAYPOINT})
-        entity = {"timestamp": ts, "frame_id": "world", "id": "world",
-                  "lifetime": {"sec": 0, "nsec": 0}, "frame_locked": False,
-                  "metadata": [{"key": "config", "value": ctx.config_source}], "arrows": [],
-                  "cubes": [], "spheres": spheres, "cylinders": cylinders, "lines": lines,
-                  "triangles": [], "texts": [], "models": []}
-        path = {"timestamp": ts, "frame_id": "world",
-                "poses": [_pose(float(x), float(y), 0.0) for x, y in ctx.waypoints]}
-        return [("/world", stamp, _dumps({"deletions": [], "entities": [entity]})),
-                ("/path", stamp, _dumps(path))]
+
+def _rows(row: struct.Struct, buf, start: int, end: int):
+    view = memoryview(buf)[start:end]
+    return row.iter_unpack(view) if len(view) % row.size == 0 else ()

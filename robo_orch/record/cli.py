@@ -91,11 +91,13 @@ def recording(args: argparse.Namespace, *, seed: int | None = None,
     options = RecordOptions(args.record, split_bytes=None if split is None else int(split * mb),
                             max_bytes=None if cap is None else int(cap * mb))
     recorder = Recorder(options, seed=seed, overrides=overrides)
+    recorder.start()  # its process loads while the run loads its kernels
     try:
         yield recorder.attach
     finally:
-        if recorder.sink is not None:
-            result = recorder.close()
+        attached = recorder.attached
+        result = recorder.close()
+        if attached:
             lost = sum(result.lost.values())
             files = ", ".join(str(p) for p in result.files)
             print(f"recorded {sum(result.raw.values())} bus messages ({result.messages} "

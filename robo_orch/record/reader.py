@@ -1,8 +1,9 @@
 """Read recordings back: raw bus messages, Foxglove JSON messages, the run's context.
 
 :func:`open_recording` takes the first file of a set (``run.mcap``; its splits
-``run-001.mcap`` ... follow automatically) and reads the files sequentially with
-the ``mcap`` package's stream reader, checking chunk CRCs.  A file cut short (a
+``run-001.mcap`` ... follow automatically) and reads the files sequentially
+(:func:`~robo_orch.record.mcapscan.scan`: ``mcap``'s records and decompression,
+only the wanted channels' messages built), checking chunk CRCs.  A file cut short (a
 robot that lost power) or corrupt past some point is read up to its last intact
 record; :attr:`Recording.warnings` (and a :class:`RecordingWarning`) then say how
 much was recovered.
@@ -27,14 +28,10 @@ from mcap.records import Channel, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader
 
 from robo_orch.errors import MessageError
-from robo_orch.messages import FORMAT_VERSION, Decoded, MessageType, decode, message_type
+from robo_orch.messages import FORMAT_VERSION, HEADER, Decoded, MessageType, decode, message_type
 from robo_orch.record import ticks as _ticks  # noqa: F401  (registers the record types)
-from robo_orch.record.channels import (
-    RAW_ENCODING,
-    RECORDING_VERSION,
-    RecordingContext,
-    split_raw,
-)
+from robo_orch.record.channels import RAW_ENCODING, RECORDING_VERSION, RecordingContext
+from robo_orch.record.mcapscan import CHANNEL, MESSAGE, SCHEMA, scan
 from robo_orch.record.sink import split_path
 
 #: how far (in log time) messages may be out of order in a file; the writer sorts
@@ -99,56 +96,68 @@ class Recording:
     # --- iteration ------------------------------------------------------------------
     def messages(self, topics: Iterable[str] | None = None) -> Iterator[tuple[Channel, Message]]:
         """Every readable MCAP message of the set in file order (all channels)."""
-        wanted = _matcher(topics)
+        match = _matcher(topics)
+        for channel, seq, log_time, pub_time, data in self._scan(lambda c: match(c.topic)):
+            yield channel, Message(channel_id=channel.id, sequence=seq, log_time=log_time,
+                                   publish_time=pub_time, data=data)
+
+    def raw(self, topics: Iterable[str] | None = None) -> Iterator[RawMessage]:
+        """Recorded bus messages in log-time order (``topics``: names or glob patterns)."""
+        match = _matcher(topics)
+        heap: list[tuple[int, int, RawMessage]] = []
+        push, pop = heapq.heappush, heapq.heappop
+        order = 0
+        size = HEADER.size
+        mtypes: dict[str, MessageType | None] = {}
+        for channel, _, log_time, _, data in self._scan(
+                lambda c: c.message_encoding == RAW_ENCODING and match(c.topic)):
+            topic = channel.topic
+            mtype = mtypes.get(topic, False)
+            if mtype is False:
+                mtype = mtypes[topic] = self._raw_type(topic)
+            if mtype is None:
+                continue
+            order += 1
+            push(heap, (log_time, order, RawMessage(topic, log_time, mtype, data[:size],
+                                                    data[size:])))
+            while heap[0][0] < log_time - REORDER_WINDOW_NS:
+                yield pop(heap)[2]
+        while heap:
+            yield pop(heap)[2]
+
+    def foxglove(self, topic: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(log_time_ns, message)`` of one JSON channel, in file order."""
+        for _, _, log_time, _, data in self._scan(
+                lambda c: c.message_encoding == "json" and c.topic == topic):
+            yield log_time, json.loads(data)
+
+    # --- internals ------------------------------------------------------------------
+    def _raw_type(self, topic: str) -> MessageType | None:
+        """The message type of a raw channel (None: unknown here, skipped with a warning)."""
+        info = self.channels.get(topic)
+        if info is None:
+            return None
+        if info.get("skip"):
+            self.warnings.append(f"topic {topic!r} has message type {info['type']!r}, "
+                                 "unknown to this installation: skipped")
+            return None
+        return info["mtype"]
+
+    def _scan(self, wanted) -> Iterator[tuple]:
         self.reports = []
         for path in self.files:
             yield from self._read_file(path, wanted)
         self._warn_if_partial()
 
-    def raw(self, topics: Iterable[str] | None = None) -> Iterator[RawMessage]:
-        """Recorded bus messages in log-time order (``topics``: names or glob patterns)."""
-        heap: list[tuple[int, int, RawMessage]] = []
-        order = 0
-        for channel, msg in self.messages(topics):
-            if channel.message_encoding != RAW_ENCODING:
-                continue
-            info = self.channels.get(channel.topic)
-            if info is None:
-                continue
-            if info.get("skip"):
-                if not info.get("warned"):
-                    info["warned"] = True
-                    self.warnings.append(f"topic {channel.topic!r} has message type "
-                                         f"{info['type']!r}, unknown to this installation: "
-                                         "skipped")
-                continue
-            head, payload = split_raw(msg.data)
-            order += 1
-            heapq.heappush(heap, (msg.log_time, order, RawMessage(
-                channel.topic, msg.log_time, info["mtype"], head, payload)))
-            while heap and heap[0][0] < msg.log_time - REORDER_WINDOW_NS:
-                yield heapq.heappop(heap)[2]
-        while heap:
-            yield heapq.heappop(heap)[2]
-
-    def foxglove(self, topic: str) -> Iterator[tuple[int, dict[str, Any]]]:
-        """``(log_time_ns, message)`` of one JSON channel, in file order."""
-        for channel, msg in self.messages([topic]):
-            if channel.message_encoding == "json":
-                yield msg.log_time, json.loads(msg.data)
-
-    # --- internals ------------------------------------------------------------------
-    def _read_file(self, path: Path, wanted) -> Iterator[tuple[Channel, Message]]:
+    def _read_file(self, path: Path, wanted) -> Iterator[tuple]:
         report = FileReport(path, path.stat().st_size)
         self.reports.append(report)
         schemas: dict[int, Schema] = {}
-        channels: dict[int, Channel] = {}
         with open(path, "rb") as f:
-            reader = StreamReader(f, validate_crcs=True, record_size_limit=1 << 30)
-            records = reader.records
+            records = scan(f, wanted)
             while True:
                 try:
-                    record = next(records)
+                    opcode, record = next(records)
                 except StopIteration:
                     break
                 except Exception as err:  # truncated or corrupt: keep what came before
@@ -156,17 +165,14 @@ class Recording:
                     report.error = f"{type(err).__name__}: {err}".strip()
                     break
                 report.bytes_recovered = f.tell()
-                if isinstance(record, Message):
-                    channel = channels.get(record.channel_id)
-                    if channel is not None and wanted(channel.topic):
-                        report.messages += 1
-                        yield channel, record
-                elif isinstance(record, Schema):
+                if opcode == MESSAGE:
+                    report.messages += 1
+                    yield record
+                elif opcode == SCHEMA:
                     schemas[record.id] = record
-                elif isinstance(record, Channel):
-                    channels[record.id] = record
+                elif opcode == CHANNEL:
                     self._check_channel(record, schemas.get(record.schema_id), path)
-                elif isinstance(record, Metadata) and record.name == "robo_orch.stats":
+                elif record.name == "robo_orch.stats":
                     self.stats = dict(record.metadata)
 
     def _check_channel(self, channel: Channel, schema: Schema | None, path: Path) -> None:

@@ -1,18 +1,30 @@
-"""The recorder: subscribes to the bus and writes MCAP on its own thread.
+"""The recorder: MCAP is written by a separate process, so the loop's process barely notices.
 
-The loop's thread does two things for the recording: the controller's
-:class:`~robo_orch.record.ticks.TickTap` publishes a tick record and a behavior
-record after each command, and the sense phase notes which input messages it
-consumed.  Everything else -- receiving, re-framing, JSON conversion, compression,
-file I/O -- happens on the recorder's writer thread, which has its own bus
-(on the same memory hub, or its own ZeroMQ sockets on the same run directory) and
-subscribes to every topic of the run with a deep queue.
+The loop's process does little for the recording: the sense phase notes which
+input messages it consumed, and the controller's
+:class:`~robo_orch.record.ticks.TickTap` makes a tick record and a behavior record
+of each tick at the start of the next one (in the backend phase, not in the tick;
+``robo_orch.bench_record`` measures it) and appends them to a buffer for the
+recorder process.  Everything else -- JSON conversion, MCAP framing, compression,
+file I/O -- happens in the recorder process (:mod:`robo_orch.record.process`),
+which never holds the loop's interpreter lock:
 
-Nothing is dropped silently.  On a wall clock the loop never waits for the
-writer: whatever the writer could not take shows up in the recorder's counters
-(``dropped``, ``seq_gaps``).  On a simulated clock (lockstep) the loop waits when
-the writer falls more than ``max_lag_ticks`` behind, so a recording of a lockstep
-run is complete; waiting does not change what the loop computes.
+* on ZeroMQ (realtime ``sim``, ``run``) it subscribes to every topic of the run
+  itself, with deep queues, and takes the tick records from its stdin pipe, which
+  the loop's process writes without blocking every ~8 KB (a pipe write costs less
+  than the two ZeroMQ sends per tick that publishing them would).  The loop never
+  waits for it; whatever it misses shows up in :attr:`RecordResult.lost` (queue
+  overflow, sequence gaps, and the loop's own commands that never arrived);
+* on the memory bus (lockstep, one process) it cannot subscribe, so the loop's
+  process forwards the raw frames: each tick's messages are taken from raw
+  receivers on the hub and appended to a buffer, which goes down a pipe in
+  batches of ``flush_bytes``, in the backend phase (before the simulator step),
+  never inside a tick.  The loop then waits, still in the backend phase, until
+  the recorder process has written the batch: the recorder never runs during a
+  tick (on a busy machine a process running beside the loop steals its core for
+  milliseconds at a time), the recording is complete, and what the loop computes
+  does not change.  ``overlap=True`` lets the recorder write while the loop goes
+  on instead (shorter runs where a core is free).
 
 When the disk fills up or the size cap is reached, recording stops with one line
 on stderr and the loop keeps running.
@@ -20,24 +32,32 @@ on stderr and the loop keeps running.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import select
+import subprocess
 import sys
 import threading
-import time
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from robo_orch.bus import Bus, QoS
-from robo_orch.clock import SIM
+from robo_orch.bus import Bus
 from robo_orch.config import INPUT_ROLES
 from robo_orch.errors import MessageError
-from robo_orch.messages import HEADER, message_type
-from robo_orch.record.channels import FoxgloveChannels, RecordingContext, raw_channel
-from robo_orch.record.sink import McapSink
+from robo_orch.messages import message_type
+from robo_orch.record.channels import RecordingContext, type_description
+from robo_orch.record.process import CONTROL, PREFIX, SYNC
 from robo_orch.record.ticks import BEHAVIOR_TICK, BEHAVIOR_TOPIC, LOOP_TICK, TICK_TOPIC, TickTap
 
 RECORDER_PUBLISHER_ID = 0xFFFF_FF00  # never publishes; keeps it apart from real nodes
-_yield_gil = partial(time.sleep, 0)
+_PIPE_BYTES = 1 << 20  # asked of the kernel for the lockstep pipe (Linux caps it)
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_SYNC_FRAME = PREFIX.pack(SYNC, 0)
+_REALTIME_FLUSH_BYTES = 8 * 1024  # realtime: one pipe write per ~15 ticks at 100 Hz
+_MAX_PENDING = 16 << 20  # records queued beyond this (recorder process stuck) are dropped
+_ACK_TIMEOUT_S = 120.0  # lockstep: a batch not written by then means a stuck recorder
 
 
 @dataclass
@@ -50,9 +70,11 @@ class RecordOptions:
     compression: str = "zstd"  #: "zstd", "lz4" or "none"
     chunk_size: int = 256 * 1024
     foxglove: bool = True  #: also write the Foxglove channels
-    hwm: int = 20_000  #: depth of the recorder's subscription queues (messages)
-    max_lag_ticks: int = 50  #: lockstep only: the loop waits beyond this writer lag
+    hwm: int = 20_000  #: zmq: depth of the recorder's subscription queues (messages)
+    flush_bytes: int = 1 << 20  #: lockstep: hand frames to the writer in batches this big
+    overlap: bool = False  #: lockstep: do not wait while the recorder writes a batch
     topics: dict[str, str] = field(default_factory=dict)  #: extra topic -> message type
+    ready_timeout_s: float = 10.0  #: zmq: wait this long for the recorder's subscriptions
 
 
 @dataclass
@@ -65,20 +87,6 @@ class RecordResult:
     lost: dict[str, int]  #: bus messages the recorder missed, per topic (drops + gaps)
     bytes: int
     stopped: str | None  #: why recording stopped early, or None
-
-
-def _own_bus(bus: Bus, hwm: int) -> Bus:
-    """A bus on the same transport as ``bus``, for the writer thread alone."""
-    from robo_orch.bus.memory import MemoryBus
-
-    if isinstance(bus, MemoryBus):
-        return MemoryBus(bus.clock, publisher_id=RECORDER_PUBLISHER_ID, hub=bus.hub, hwm=hwm)
-    from robo_orch.bus.zmq_bus import ZmqBus
-
-    if isinstance(bus, ZmqBus):
-        return ZmqBus(bus.clock, publisher_id=RECORDER_PUBLISHER_ID, run_dir=bus.run_dir,
-                      hwm=hwm, endpoints=dict(bus._endpoints))
-    raise MessageError(f"cannot record a {type(bus).__name__}: only memory and zmq buses")
 
 
 def topics_of(config, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -111,172 +119,251 @@ class Recorder:
         self.seed = seed
         self.overrides = tuple(overrides)
         self.stderr = stderr if stderr is not None else sys.stderr
-        self.sink: McapSink | None = None
         self.tap: TickTap | None = None
-        self.raw_counts: dict[str, int] = {}
         self._controller = None
-        self._bus: Bus | None = None
-        self._subs: list = []
-        self._fox: FoxgloveChannels | None = None
-        self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._caught_up = threading.Condition()
-        self._ticks_published = 0
-        self._ticks_written = 0
-        self._block = False
-        self._loop_busy = False
+        self._proc: subprocess.Popen | None = None
+        self._fd = -1  # write end of the recorder process's stdin
+        self._events: threading.Thread | None = None
+        self._attached = False
+        self._sync = False  # lockstep: wait while the recorder writes each batch
+        self._result: dict | None = None
         self._announced = False
-        self._order = 0
+        self._bus: Bus | None = None
+        self._names: list[str] = []  # recorded topics, by index
+        self._receivers: list = []  # (topic index, raw receiver): the lockstep feed
+        self._tap_index = (0, 0)  # topic indices of the tick and behavior records
+        self._tap_lost = [0, 0]  # records not forwarded (the recorder process lagged)
+        self._buf = bytearray()
+        self._flush_at = options.flush_bytes
+        self._lockstep = False
+        self._broken = False
+        self._ack = -1  # read end of the recorder's acknowledgements (ready, batch written)
+
+    @property
+    def pid(self) -> int | None:
+        """The recorder process's id (None before :meth:`start` and after :meth:`close`)."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def attached(self) -> bool:
+        """True between :meth:`attach` and :meth:`close`."""
+        return self._attached
 
     # --- start and stop -----------------------------------------------------------
+    def start(self) -> None:
+        """Start the recorder process (it loads its modules while the run starts up).
+
+        Optional: :meth:`attach` starts it if needed.
+        """
+        if self._proc is not None:
+            return
+        self._ack, ack_w = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "robo_orch.record.process", "--ack-fd", str(ack_w)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, pass_fds=(ack_w,))
+        finally:
+            os.close(ack_w)  # the child's copy is the only one: its exit gives EOF
+        self._fd = self._proc.stdin.fileno()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+        self._events = threading.Thread(target=self._read_events, name="robo_orch-recorder",
+                                        daemon=True)
+        self._events.start()
+
     def attach(self, controller) -> None:
-        """Subscribe, open the file, install the tick tap and start the writer thread."""
+        """Install the tick tap, set the recorder process up, and feed or connect it.
+
+        Returns once the recorder is ready (its file open; on ZeroMQ, subscribed).
+        """
+        from robo_orch.bus.memory import MemoryBus
+
         opts = self.options
+        bus = controller.bus
+        lockstep = self._lockstep = isinstance(bus, MemoryBus)
+        if not lockstep and not hasattr(bus, "run_dir"):
+            raise MessageError(f"cannot record a {type(bus).__name__}: only memory and zmq "
+                               "buses")
+        self.start()
         ctx = RecordingContext.from_controller(controller, seed=self.seed,
                                                overrides=self.overrides)
-        self.sink = McapSink(opts.path, ctx, split_bytes=opts.split_bytes,
-                             max_bytes=opts.max_bytes, chunk_size=opts.chunk_size,
-                             compression=opts.compression)
-        self._bus = _own_bus(controller.bus, opts.hwm)
-        for topic, type_name in topics_of(controller.config, opts.topics).items():
-            mtype = message_type(type_name)
-            self._subs.append(self._bus.subscribe(topic, mtype, QoS.queue(opts.hwm)))
-            self.sink.add_channel(raw_channel(topic, mtype))
-            self.raw_counts[topic] = 0
-        if opts.foxglove:
-            self._fox = FoxgloveChannels(ctx)
-            for spec in self._fox.specs():
-                self.sink.add_channel(spec)
-        self._block = controller.bus.clock.clock_id == SIM
+        topics = list(topics_of(controller.config, opts.topics).items())
+        names = self._names = [t for t, _ in topics]
+        self._tap_index = (names.index(TICK_TOPIC), names.index(BEHAVIOR_TOPIC))
         self._controller = controller
-        self.tap = TickTap(controller, after=self._after_tick,
-                           before=self._before_tick).attach(controller)
-        self._thread = threading.Thread(target=self._run, name="robo_orch-recorder", daemon=True)
-        self._thread.start()
-        self._announce_if_stopped()
+        self._attached = True
+        # the tap's records come down the pipe: no bus traffic for them
+        self.tap = TickTap(controller, publish=False, sink=self._record).attach(controller)
+        fed = [TICK_TOPIC, BEHAVIOR_TOPIC]
+        setup = {"mode": "pipe" if lockstep else "zmq", "path": str(opts.path),
+                 "split_bytes": opts.split_bytes, "max_bytes": opts.max_bytes,
+                 "chunk_size": opts.chunk_size, "compression": opts.compression,
+                 "foxglove": opts.foxglove, "context": asdict(ctx),
+                 "topics": [[t, type_description(message_type(n))] for t, n in topics]}
+        if not lockstep:
+            setup["zmq"] = {"run_dir": str(bus.run_dir), "hwm": opts.hwm, "fed": fed,
+                            "publisher_id": RECORDER_PUBLISHER_ID,
+                            "endpoints": {t: bus.endpoint(t) for t in names if t not in fed}}
+            self._flush_at = min(opts.flush_bytes, _REALTIME_FLUSH_BYTES)
+        self._write_all((json.dumps(setup) + "\n").encode())
+        # ready: the file is open (and on ZeroMQ the subscriptions are connected)
+        ready, _, _ = select.select([self._ack], [], [], opts.ready_timeout_s)
+        if ready and not os.read(self._ack, 1):
+            self._broken = True  # it exited already; its result says why
+        elif not ready:
+            print(f"robo-orch: the recorder process was not ready within "
+                  f"{opts.ready_timeout_s:g} s; the run starts anyway", file=self.stderr,
+                  flush=True)
+        if lockstep:
+            self._sync = not opts.overlap
+            self._bus = MemoryBus(bus.clock, publisher_id=RECORDER_PUBLISHER_ID, hub=bus.hub)
+            # raw receivers (a backend hook of the bus): the frames as sent, undecoded
+            self._receivers = [(i, self._bus._create_receiver(t, 1 << 30))
+                               for i, t in enumerate(names) if t not in fed]
+            self.tap.before = self._feed
+        else:
+            os.set_blocking(self._fd, False)  # the loop never waits for the recorder
 
     def close(self) -> RecordResult:
-        """Stop tapping, write what is still queued, finish the file; return the result."""
-        if self._controller is not None:
-            TickTap.detach(self._controller)
-        if self._thread is not None:
-            self._stop.set()
-            self._wake.set()
-            self._thread.join()
-            self._thread = None
-        lost = {}
-        for sub in self._subs:
-            c = sub.counters
-            lost[sub.topic] = c.dropped + c.seq_gaps + c.malformed
-        result = RecordResult(files=[], messages=0, raw=dict(self.raw_counts), lost=lost,
-                              bytes=0, stopped=None)
-        if self.sink is not None:
-            stats = {"raw_messages": str(sum(self.raw_counts.values())),
-                     **{f"raw:{t}": str(n) for t, n in self.raw_counts.items()},
-                     **{f"lost:{t}": str(n) for t, n in lost.items()}}
-            self.sink.close(stats)
-            self._announce_if_stopped()
-            result.files = list(self.sink.files)
-            result.messages = self.sink.messages
-            result.bytes = sum(p.stat().st_size for p in self.sink.files if p.exists())
-            result.stopped = self.sink.stopped
+        """Stop tapping, let the recorder process finish the file; return the result."""
+        controller = self._controller
+        if controller is not None and self.tap is not None:
+            self.tap.flush()  # the last tick's records
+            TickTap.detach(controller)
+        self.tap = self._controller = None
+        if self._proc is None:
+            return RecordResult([], 0, {}, {}, 0, None)
+        if not self._attached:  # started, never attached: nothing to record
+            return self._stop_process(None)
+        lost = {TICK_TOPIC: self._tap_lost[0], BEHAVIOR_TOPIC: self._tap_lost[1]}
+        control: dict = {"lost": lost}
+        if self._lockstep:
+            self._feed(flush=True)
+            for i, receiver in self._receivers:
+                lost[self._names[i]] = receiver.take_overflow()
+                receiver.close()
+        else:
+            os.set_blocking(self._fd, True)
+            if controller is not None:
+                control["expect"] = {controller.config.topics.command: controller.cmd_pub.sent}
+        data = json.dumps(control).encode()
+        self._buf += PREFIX.pack(CONTROL, len(data)) + data
+        self._write_all(self._buf)
+        self._buf.clear()
         if self._bus is not None:
             self._bus.close()
             self._bus = None
-        return result
+        self._attached = False
+        return self._stop_process(controller)
 
-    # --- loop side (called from the controller's act phase) ---------------------------
-    def _before_tick(self) -> None:
-        self._loop_busy = True
-        if self._block:
-            self._throttle()
-
-    def _after_tick(self) -> None:
-        self._ticks_published += 1
-        self._loop_busy = False
-        self._wake.set()
-
-    def _throttle(self) -> None:
-        # lockstep only: let the writer catch up (time that the loop's statistics count
-        # as the backend phase, where the simulator step is, not as the tick)
-        if self._ticks_published - self._ticks_written > self.options.max_lag_ticks:
-            with self._caught_up:
-                self._caught_up.wait_for(self._writer_caught_up, timeout=5.0)
-
-    def _writer_caught_up(self) -> bool:
-        return (self._ticks_published - self._ticks_written <= self.options.max_lag_ticks // 2
-                or self._thread is None or not self._thread.is_alive())
-
-    # --- writer thread --------------------------------------------------------------
-    def _run(self) -> None:
+    def _stop_process(self, controller) -> RecordResult:
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()
         try:
-            while True:
-                stopping = self._stop.is_set()
-                if self._drain() == 0:
-                    if stopping:
-                        break
-                    self._wake.wait(0.02)
-                    self._wake.clear()
-        except Exception as err:  # a writer bug must not take the robot down with it
-            if self.sink is not None and not self.sink.stopped:
-                self.sink.stopped = f"recorder fault: {type(err).__name__}: {err}"
-        finally:
-            with self._caught_up:
-                self._ticks_written = 1 << 62
-                self._caught_up.notify_all()
+            self._proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._events.join(timeout=10)
+        os.close(self._ack)
+        res, code = self._result, self._proc.returncode
+        self._proc = None
+        if res is None:
+            if controller is None:
+                return RecordResult([], 0, {}, {}, 0, None)
+            res = {"files": [], "messages": 0, "raw": {}, "lost": {}, "bytes": 0,
+                   "stopped": f"the recorder process ended without a result (exit status "
+                              f"{code})"}
+            self._announce(res["stopped"], 0, [])
+        return RecordResult(files=[Path(p) for p in res["files"]], messages=res["messages"],
+                            raw=res["raw"], lost=res["lost"], bytes=res["bytes"],
+                            stopped=res["stopped"])
 
-    def _drain(self) -> int:
-        batch = []
-        order = self._order
-        for sub in self._subs:
-            sub.poll()
-            if sub.pending:
-                topic, name = sub.topic, sub.mtype.name
-                for msg in sub.take():
-                    order += 1
-                    batch.append((msg.header.stamp_ns, order, topic, name, msg))
-        self._order = order
-        if not batch:
-            return 0
-        batch.sort(key=lambda item: (item[0], item[1]))
-        sink, fox, counts = self.sink, self._fox, self.raw_counts
-        ticks = 0
-        for stamp, _, topic, name, msg in batch:
-            if name == "loop_tick":
-                ticks += 1
-            if sink.stopped:
+    # --- the loop's side ----------------------------------------------------------------
+    def _record(self, kind: int, head: bytes, payload) -> None:
+        """The tap's sink (at the next tick's start): queue one record for the recorder."""
+        buf = self._buf
+        if len(buf) > _MAX_PENDING:  # the recorder process is stuck: count, do not grow
+            self._tap_lost[kind] += 1
+            return
+        buf += PREFIX.pack(self._tap_index[kind], len(head) + len(payload))
+        buf += head
+        buf += payload
+        if kind and not self._lockstep and len(buf) >= self._flush_at:
+            self._write_some()
+
+    def _feed(self, flush: bool = False) -> None:
+        """Lockstep, at each tick's start: forward the bus's frames; write full batches."""
+        buf, pack = self._buf, PREFIX.pack
+        for i, receiver in self._receivers:
+            recv = receiver.recv_frames
+            frames = recv()
+            while frames is not None:
+                head, payload = frames[1], frames[2]
+                buf += pack(i, len(head) + len(payload))
+                buf += head
+                buf += payload
+                frames = recv()
+        if len(buf) >= self._flush_at or (flush and buf):
+            if self._sync:
+                buf += _SYNC_FRAME
+            self._write_all(buf)
+            buf.clear()
+            if self._sync and not self._broken:
+                self._wait_ack()
+
+    def _wait_ack(self) -> None:
+        """Lockstep: wait until the recorder process has written the batch."""
+        ready, _, _ = select.select([self._ack], [], [], _ACK_TIMEOUT_S)
+        if not ready or not os.read(self._ack, 1):
+            # gone (its exit says why), or stuck: the run goes on without it
+            self._broken = True
+            if not ready:
+                self._announce(f"the recorder process did not write a batch within "
+                               f"{_ACK_TIMEOUT_S:g} s", 0, [])
+
+    def _write_some(self) -> None:
+        """Realtime: write what the pipe takes now, keep the rest (never blocks)."""
+        if self._broken:
+            self._buf.clear()
+            return
+        try:
+            n = os.write(self._fd, self._buf)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._broken = True
+            self._buf.clear()
+            return
+        del self._buf[:n]
+
+    def _write_all(self, data) -> None:
+        if self._broken:
+            return
+        view = memoryview(data)
+        try:
+            while len(view):
+                view = view[os.write(self._fd, view):]
+        except OSError:
+            self._broken = True  # the recorder process is gone; its exit says why
+
+    # --- events from the recorder process --------------------------------------------
+    def _read_events(self) -> None:
+        for line in self._proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
                 continue
-            h = msg.header
-            head = HEADER.pack(h.version, h.clock_id, h.type_id, h.layout_hash, h.publisher_id,
-                               h.incarnation, h.seq, h.stamp_ns, h.count,
-                               h.frame_id.encode("ascii"))
-            base = msg.fixed.base
-            payload = base if type(base) is bytes else bytes(base)
-            if sink.write(topic, stamp, head + payload, stamp, h.seq):
-                counts[topic] += 1
-            if fox is not None and not sink.stopped:
-                for channel, log_time, data in fox.convert(topic, name, h, msg.fixed, msg.var):
-                    sink.write(channel, log_time, data, log_time)
-            # a loop thread waiting for the GIL gets it within one message; on a wall
-            # clock the writer also pauses while a tick runs (it works in the slack)
-            _yield_gil()
-            while self._loop_busy and not self._block and not self._stop.is_set():
-                time.sleep(0.0002)
-        if ticks:
-            with self._caught_up:
-                self._ticks_written += ticks
-                self._caught_up.notify_all()
-        if sink.stopped:
-            self._announce_if_stopped()
-        return len(batch)
+            kind = msg.get("event")
+            if kind == "stopped":
+                self._announce(msg["reason"], msg["kept"], msg["files"])
+            elif kind == "result":
+                self._result = msg
 
-    def _announce_if_stopped(self) -> None:
-        sink = self.sink
-        if sink is None or not sink.stopped or self._announced:
+    def _announce(self, reason: str, kept: int, files: list[str]) -> None:
+        if self._announced:
             return
         self._announced = True
-        kept = sum(self.raw_counts.values())
-        print(f"robo-orch: recording stopped: {sink.stopped}; the run goes on; "
-              f"{kept} bus messages kept in {', '.join(map(str, sink.files)) or '-'}",
+        print(f"robo-orch: recording stopped: {reason}; the run goes on; "
+              f"{kept} bus messages kept in {', '.join(files) or '-'}",
               file=self.stderr, flush=True)
