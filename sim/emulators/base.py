@@ -34,7 +34,7 @@ class PtyLink:
 
     def write(self, data: bytes) -> int:
         """Send bytes towards the driver without blocking; returns how many went."""
-        if not data:
+        if not data or self.master < 0:
             return 0
         try:
             n = os.write(self.master, data)
@@ -48,7 +48,9 @@ class PtyLink:
         return n
 
     def read(self, max_bytes: int = 65536) -> bytes:
-        """Bytes the driver wrote since the last call (empty if none)."""
+        """Bytes the driver wrote since the last call (empty if none, or closed)."""
+        if self.master < 0:
+            return b""
         try:
             return os.read(self.master, max_bytes)
         except (BlockingIOError, InterruptedError):
@@ -63,10 +65,13 @@ class PtyLink:
         return self.master
 
     def close(self) -> None:
-        """Close both ends; the driver sees the device disappear."""
-        for fd in (self.master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        """Close both ends; the driver sees the device disappear.  Idempotent: a second
+        close must not hit whatever file the same descriptor numbers name by then."""
+        fds, self.master, self._slave = (self.master, self._slave), -1, -1
+        for fd in fds:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 #: the faults an emulator injects (configured as ``[sim.faults.NAME]``)
