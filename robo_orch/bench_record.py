@@ -112,7 +112,7 @@ def bench_recording(quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="robo_orch-bench-") as tmp:
         path = str(Path(tmp) / "demo.mcap")
         _mission("lockstep", None, None)  # warm caches and kernels
-        out["lockstep"] = _pairs("lockstep", 5 if quick else 9, None, path)
+        out["lockstep"] = _pairs("lockstep", 2 if quick else 9, None, path)
         _show("lockstep", out["lockstep"])
         recording = open_recording(path)
         bus = MemoryBus(SimClock(), publisher_id=9)
@@ -124,7 +124,7 @@ def bench_recording(quick: bool = False) -> dict[str, Any]:
         r = out["replay"]
         print(f"  replay at maximum rate: {r['messages']} messages, {r['span_s']} s recorded in "
               f"{r['wall_s']} s = {r['x_realtime']}x real time (target >= 50x)")
-        duration = 10.0 if quick else 15.0
+        duration = 5.0 if quick else 15.0
         out["realtime"] = _pairs("realtime", 1 if quick else 3, duration,
                                  str(Path(tmp) / "realtime.mcap"))
         out["realtime"]["duration_s"] = duration
