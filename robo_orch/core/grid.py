@@ -52,7 +52,8 @@ _HALF_DIAG = math.sqrt(0.5)
 
 
 @numba.njit(cache=True, inline="always")
-def _seg_dist(px, py, x1, y1, x2, y2):
+def segment_distance(px, py, x1, y1, x2, y2):
+    """Distance from (px, py) to the segment (x1, y1)-(x2, y2) (inlined into callers)."""
     ex = x2 - x1
     ey = y2 - y1
     wx = px - x1
@@ -107,7 +108,7 @@ def rasterize_map(d, x0, y0, res, dmax, segments, circles, poly_xy, poly_offsets
         for j in range(j0, j1):
             cy = y0 + (j + 0.5) * res
             for i in range(i0, i1):
-                dd = _seg_dist(x0 + (i + 0.5) * res, cy, x1, y1, x2, y2)
+                dd = segment_distance(x0 + (i + 0.5) * res, cy, x1, y1, x2, y2)
                 if dd < d[j, i]:
                     d[j, i] = dd
     for k in range(circles.shape[0]):
@@ -458,7 +459,7 @@ class OccupancyGrid:
                 return 0.0
         best = math.inf
         for x1, y1, x2, y2 in segs:
-            best = min(best, _seg_dist(x, y, x1, y1, x2, y2))
+            best = min(best, segment_distance(x, y, x1, y1, x2, y2))
         for cx, cy, r in circles:
             best = min(best, max(math.hypot(x - cx, y - cy) - r, 0.0))
         return best

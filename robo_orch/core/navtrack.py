@@ -21,7 +21,7 @@ import math
 import numba
 
 from robo_orch.core import world as W
-from robo_orch.core.grid import mark_offset, mark_scan
+from robo_orch.core.grid import mark_offset, mark_scan, segment_distance
 
 TR_SCAN_T = 0
 TR_START_X = 1
@@ -41,17 +41,6 @@ _UPDATE_SIG = ("int64(float64[::1], float64[:, ::1], float64[:, ::1], float64[:,
                " uint8[:, ::1], float64[:, ::1], float64, float64, float64, float64, float64,"
                " float64, float64, float64, float64, float64, float64, float64, float64,"
                " float64[::1], int64[::1], int64[::1], int64[::1])")
-
-
-@numba.njit(cache=True, inline="always")
-def _seg_dist(px, py, ax, ay, bx, by):
-    ex = bx - ax
-    ey = by - ay
-    len2 = ex * ex + ey * ey
-    s = 0.0
-    if len2 > 0.0:
-        s = min(max(((px - ax) * ex + (py - ay) * ey) / len2, 0.0), 1.0)
-    return math.hypot(px - ax - s * ex, py - ay - s * ey)
 
 
 @numba.njit(cache=True)
@@ -162,7 +151,7 @@ def nav_update(state, path, scan, map_d, marks, d_plan, x0, y0, res, inflate, le
     best_d = math.inf
     for j in range(target, min(hold, target + LOOKAHEAD_SEGMENTS) + 1):
         ax, ay = _seg_start(path, track, j)
-        dd = _seg_dist(rx, ry, ax, ay, path[j, 0], path[j, 1])
+        dd = segment_distance(rx, ry, ax, ay, path[j, 0], path[j, 1])
         if dd < best_d:
             best_d = dd
             best = j
@@ -175,7 +164,7 @@ def nav_update(state, path, scan, map_d, marks, d_plan, x0, y0, res, inflate, le
     dev = math.inf
     for j in range(target, min(n - 1, target + LOOKAHEAD_SEGMENTS) + 1):
         ax, ay = _seg_start(path, track, j)
-        dev = min(dev, _seg_dist(rx, ry, ax, ay, path[j, 0], path[j, 1]))
+        dev = min(dev, segment_distance(rx, ry, ax, ay, path[j, 0], path[j, 1]))
     track[TR_DEVIATION] = dev
     if deviation > 0.0 and dev > deviation:
         flags |= DEVIATED
