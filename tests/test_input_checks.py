@@ -155,9 +155,12 @@ def test_a_non_finite_estimate_is_restored_with_a_controlled_stop_and_one_warnin
     assert not (flags[:poisoned + 1] & saf.STALE_STOP).any()
     assert summary["goal_reached"], summary["end_reason"]
     est = summary["estimate"]
-    assert est["non_finite"] == 1
-    assert est["non_finite_events"][0]["t"] == pytest.approx((poisoned + 1) * 0.02)
-    assert est["holding"] is False
+    assert est["non_finite"] == 1 and est["holding"] is False
+    [event] = est["events"]
+    assert event["kind"] == "non_finite"
+    assert event["t"] == pytest.approx((poisoned + 1) * 0.02)
+    released = int(np.argmax(~(flags[poisoned + 1:] & saf.STALE_STOP).astype(bool)))
+    assert event["until"] == pytest.approx((poisoned + 1 + released) * 0.02)
     lines = [line for line in capfd.readouterr().err.splitlines() if "estimate" in line]
     assert len(lines) == 1 and "non-finite" in lines[0], lines
 
