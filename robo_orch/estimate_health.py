@@ -91,7 +91,7 @@ class EstimateHealth:
                    "state with widened uncertainty; controlled stop until fresh data agrees")
         self._hold("non_finite", t, None)
 
-    def fix_accepted(self, nis: float) -> None:
+    def fix_accepted(self) -> None:
         """A position fix within the gate was fused."""
         self._gated_run = 0
         self._consistent_run = 0
@@ -126,7 +126,7 @@ class EstimateHealth:
                        f"at t = {t:.3f} s: not fused (the estimate runs without them)")
         return False
 
-    def heading_accepted(self, nis: float) -> None:
+    def heading_accepted(self) -> None:
         """An IMU heading within the gate was fused."""
         self._heading_run = 0
         self.update(True, "imu")

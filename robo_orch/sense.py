@@ -187,7 +187,7 @@ class Sensing:
         nis = estimator.ekf_yaw_nis(x, P, z, self.imu_yaw_std)
         if 0.0 <= nis <= self.heading_gate:
             estimator.ekf_update_yaw(x, P, z, self.imu_yaw_std)
-            self.health.heading_accepted(nis)
+            self.health.heading_accepted()
             self._guard(t)
             return
         self.checks.reject("imu", "gated")
@@ -208,7 +208,7 @@ class Sensing:
             estimator.ekf_update_position(x, P, px, py, std)
             self.checks.accept("gps", msg)
             self._newer(msg.header.stamp_ns)
-            self.health.fix_accepted(nis)
+            self.health.fix_accepted()
             self._guard(t)
             return
         self.checks.reject("gps", "gated")

@@ -195,3 +195,115 @@ def test_allow_blind_runs_and_warns_at_every_start():
     assert proc.returncode in (0, 1), proc.stderr
     blind = [line for line in proc.stderr.splitlines() if "blind" in line]
     assert len(blind) == 1, proc.stderr
+
+
+# --- each check, message by message, on a real memory bus ------------------------------------
+
+class Rig:
+    """A controller on a memory bus (no simulator) and a second bus that publishes to it."""
+
+    def __init__(self, overrides=()) -> None:
+        from robo_orch.bus.memory import MemoryBus, MemoryHub
+        from robo_orch.clock import SimClock, WallClock
+
+        self.config = load_config(None, [*GPS, *overrides])
+        self.clock = SimClock(1_000_000_000)
+        hub = MemoryHub()
+        self.bus = MemoryBus(self.clock, publisher_id=1, hub=hub)
+        self.ctl = Controller(self.config, self.bus)
+        self.feed = MemoryBus(self.clock, publisher_id=2, hub=hub)
+        self.foreign = MemoryBus(WallClock(), publisher_id=3, hub=hub)  # another clock id
+        self.pubs = {}
+        self.tick = 0
+
+    def send(self, role, values, *, var=None, stamp_s=0.0, foreign=False):
+        mtype = message_type({"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
+                              "gps": "position_fix"}[role])
+        topic = self.config.inputs[role].topic
+        msg = new_fixed(mtype)
+        for key, value in values.items():
+            msg[key] = value
+        key = (topic, foreign)
+        if key not in self.pubs:
+            self.pubs[key] = (self.foreign if foreign else self.feed).publisher(topic, mtype)
+        self.pubs[key].publish(msg, var, stamp_ns=self.clock.now_ns() + int(stamp_s * 1e9))
+
+    def step(self, dt=0.02):
+        now = self.clock.now_ns()
+        self.ctl.pre_tick(self.tick, now)
+        self.ctl.sense(self.tick, now)
+        self.tick += 1
+        self.clock.advance_to_ns(now + int(dt * 1e9))
+
+    def rejected(self, role):
+        return {k: v for k, v in self.ctl.sensing.input_rejects()[role]["rejected"].items() if v}
+
+
+def scan_points(n=8, r=2.0):
+    var = np.zeros(n, dtype=message_type("laser_scan").var_dtype)
+    var["angle"] = np.linspace(-1, 1, n)
+    var["range"] = r
+    return var
+
+
+UNIT_Q = (0.0, 0.0, 0.0, 1.0)
+BAD = [
+    ("odom", {"v_left": math.nan, "v_right": 0.1}, "non_finite"),
+    ("odom", {"v_left": 0.1, "v_right": 2.5}, "out_of_range"),  # 2 x max_wheel_speed 1.2
+    ("imu", {"gyro": (0.0, 0.0, math.inf), "orientation": UNIT_Q}, "non_finite"),
+    ("imu", {"gyro": (0.0, 0.0, 40.0), "orientation": UNIT_Q}, "out_of_range"),
+    ("imu", {"gyro": (0.0, 0.0, 0.1), "orientation": (0.0, 0.0, 0.0, 0.9)}, "quaternion"),
+    ("gps", {"x": 0.0, "y": math.nan, "std": 1.0}, "non_finite"),
+    ("gps", {"x": 0.0, "y": 0.0, "std": 1e-6}, "std_bounds"),
+    ("gps", {"x": 0.0, "y": 0.0, "std": 1e4}, "std_bounds"),
+    ("scan", {"range_min": 2.0, "range_max": 1.0}, "scan_limits"),
+    ("scan", {"range_min": 0.1, "range_max": math.nan}, "scan_limits"),
+]
+
+
+@pytest.mark.parametrize("role, values, reason", BAD, ids=[f"{r}-{w}-{i}" for i, (r, _, w)
+                                                           in enumerate(BAD)])
+def test_each_implausible_message_is_rejected_with_its_reason(role, values, reason):
+    rig = Rig()
+    rig.step()
+    before = rig.ctl.sensing.x.copy()
+    rig.send(role, values, var=scan_points() if role == "scan" else None)
+    rig.step()
+    assert rig.rejected(role) == {reason: 1}
+    assert rig.ctl.sensing.input_rejects()[role]["accepted"] == 0
+    assert np.isfinite(rig.ctl.sensing.x).all()
+    if role != "scan":
+        assert np.allclose(rig.ctl.sensing.x[:2], before[:2], atol=1e-9)
+
+
+def test_a_message_stamped_in_the_loops_future_is_rejected_another_clocks_is_not():
+    rig = Rig()
+    rig.send("odom", {"v_left": 0.1, "v_right": 0.1}, stamp_s=1.0)
+    rig.step()
+    assert rig.rejected("odom") == {"future_stamp": 1}
+    rig.send("odom", {"v_left": 0.1, "v_right": 0.1}, stamp_s=0.04)  # within max_stamp_lead_s
+    rig.step()
+    rig.send("odom", {"v_left": 0.1, "v_right": 0.1}, stamp_s=1e6, foreign=True)
+    rig.step()
+    assert rig.rejected("odom") == {"future_stamp": 1}
+    assert rig.ctl.sensing.input_rejects()["odom"]["accepted"] == 2
+
+
+def test_age_comes_from_the_stamp_on_the_loops_clock_else_from_the_arrival():
+    from robo_orch.core import world as W
+
+    def fresh_inputs(rig, stamp_s, foreign=False):
+        for role, values in (("odom", {"v_left": 0.0, "v_right": 0.0}),
+                             ("imu", {"orientation": UNIT_Q}),
+                             ("gps", {"x": 0.0, "y": 0.0, "std": 0.5})):
+            rig.send(role, values, stamp_s=stamp_s, foreign=foreign)
+        rig.send("scan", {"range_min": 0.1, "range_max": 8.0}, var=scan_points(),
+                 stamp_s=stamp_s, foreign=foreign)
+        rig.step()
+        return rig.ctl.world.state[W.STALE]
+
+    assert fresh_inputs(Rig(), 0.0) == 0.0
+    # stamped 0.3 s ago on the loop's clock: older than odom's max_age 0.2 s on arrival
+    assert fresh_inputs(Rig(), -0.3) == 1.0
+    # the same stamp from another clock says nothing about age: arrival time counts
+    assert fresh_inputs(Rig(), -0.3, foreign=True) == 0.0
