@@ -91,11 +91,13 @@ class Sensing:
         t = s[W.T] = (now_ns - t0_ns) * 1e-9
         accel_std, yaw_accel_std, v_std, w_std, gyro_std = self._est
         x, P, checks, health = self.x, self.P, self.checks, self.health
+        guard, x_good, P_good = estimator.ekf_guard, self.x_good, self.P_good
         dt = 0.0 if self._prev_ns is None else (now_ns - self._prev_ns) * 1e-9
         self._prev_ns = now_ns
         if dt > 0:
             estimator.ekf_predict(x, P, dt, accel_std, yaw_accel_std)
-            self._guard(t)
+            if not guard(x, P, x_good, P_good):  # after every EKF step (issue 10)
+                health.estimate_not_finite(t)
         subs = self.subs
         consumed = self.consumed
         odom = subs["odom"]
@@ -113,8 +115,10 @@ class Sensing:
                     self._newer(msg.header.stamp_ns)
                     nis = estimator.ekf_update_odometry(x, P, vl, vr, self.wheel_base,
                                                         v_std, w_std)
-                    health.update(0.0 <= nis <= estimator.CHI2_2DOF, "odom")
-                    self._guard(t)
+                    if health.holding:
+                        health.update(0.0 <= nis <= estimator.CHI2_2DOF, "odom")
+                    if not guard(x, P, x_good, P_good):
+                        health.estimate_not_finite(t)
         imu = subs["imu"]
         imu.poll()
         if imu.pending:
@@ -128,8 +132,10 @@ class Sensing:
                     checks.accept("imu", msg)
                     self._newer(msg.header.stamp_ns)
                     nis = estimator.ekf_update_yaw_rate(x, P, gz, gyro_std)
-                    health.update(0.0 <= nis <= estimator.CHI2_1DOF, "imu")
-                    self._guard(t)
+                    if health.holding:
+                        health.update(0.0 <= nis <= estimator.CHI2_1DOF, "imu")
+                    if not guard(x, P, x_good, P_good):
+                        health.estimate_not_finite(t)
                     if q is not None and self.imu_yaw_mode != "off":
                         self._fuse_imu_heading(q, t)
         gps = subs.get("gps")
