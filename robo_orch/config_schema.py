@@ -367,7 +367,7 @@ class EstimatorConfig:
                                          "quaternion whose norm is farther than this from 1 "
                                          "is rejected (all zeros = none reported)")
     max_stamp_lead_s: float = option(0.05, ge=0, doc="a message stamped on the loop's clock "
-                                     "more than this after the tick is rejected, s")
+                                     "more than this after its arrival is rejected, s")
     position_gate: float = option(13.816, gt=0, doc="Mahalanobis gate for position fixes "
                                   "(chi-square, 2 dof; 13.816 = p 0.001); farther fixes are "
                                   "rejected")

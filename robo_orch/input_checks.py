@@ -15,7 +15,7 @@ Reasons (:data:`REASONS` lists which apply to which input):
 * ``scan_limits``: a scan whose ``range_min``/``range_max`` are not finite or not
   ``0 <= range_min < range_max`` (single rays without a return are skipped, not counted);
 * ``future_stamp``: stamped on the loop's clock more than ``max_stamp_lead_s`` after
-  the tick;
+  its arrival (which the subscription notes on the same clock);
 * ``gated``: outside the Mahalanobis gate (:mod:`robo_orch.estimate_health`).  For
   the IMU only its heading is left out: the message's yaw rate is still fused, so
   it still counts as accepted.
@@ -73,25 +73,26 @@ class InputChecks:
         if last is None or t > last:
             self.fresh_ns[role] = t
 
-    def _early(self, role: str, msg: Received, now_ns: int) -> bool:
-        """True (and counted) if the message is stamped in the loop's future."""
+    def _early(self, role: str, msg: Received) -> bool:
+        """True (and counted) if the message is stamped, on the loop's clock, after its
+        arrival (on the same clock: a tick that starts late cannot make it look early)."""
         header = msg.header
-        if header.clock_id == self.clock_id and header.stamp_ns - now_ns > self.lead_ns:
+        if header.clock_id == self.clock_id and header.stamp_ns - msg.recv_ns > self.lead_ns:
             self.rejected[role]["future_stamp"] += 1
             return True
         return False
 
     # --- per input ------------------------------------------------------------------------
-    def odom(self, v_left: float, v_right: float, msg: Received, now_ns: int) -> bool:
+    def odom(self, v_left: float, v_right: float, msg: Received) -> bool:
         """Wheel speeds: finite and within the wheel speed bound."""
         if not (_isfinite(v_left) and _isfinite(v_right)):
             return self.reject("odom", "non_finite")
         bound = self.max_wheel_speed
         if abs(v_left) > bound or abs(v_right) > bound:
             return self.reject("odom", "out_of_range")
-        return not self._early("odom", msg, now_ns)
+        return not self._early("odom", msg)
 
-    def imu(self, gyro_z: float, q: list[float] | None, msg: Received, now_ns: int) -> bool:
+    def imu(self, gyro_z: float, q: list[float] | None, msg: Received) -> bool:
         """Gyro rate finite and bounded; orientation (None: not reported) of unit norm."""
         if not _isfinite(gyro_z):
             return self.reject("imu", "non_finite")
@@ -103,22 +104,22 @@ class InputChecks:
                 return self.reject("imu", "non_finite")
             if abs(math.sqrt(n2) - 1.0) > self.quaternion_tolerance:
                 return self.reject("imu", "quaternion")
-        return not self._early("imu", msg, now_ns)
+        return not self._early("imu", msg)
 
-    def gps(self, x: float, y: float, std: float, msg: Received, now_ns: int) -> bool:
+    def gps(self, x: float, y: float, std: float, msg: Received) -> bool:
         """Position fix: finite, std within bounds (the gate comes after, with the EKF)."""
         if not (_isfinite(x) and _isfinite(y)) or std != std:
             return self.reject("gps", "non_finite")
         if not self.std_min <= std <= self.std_max:  # an infinite std lands here
             return self.reject("gps", "std_bounds")
-        return not self._early("gps", msg, now_ns)
+        return not self._early("gps", msg)
 
-    def scan(self, range_min: float, range_max: float, msg: Received, now_ns: int) -> bool:
+    def scan(self, range_min: float, range_max: float, msg: Received) -> bool:
         """Scan limits finite and ordered (rays are checked one by one when converted)."""
         if not (_isfinite(range_min) and _isfinite(range_max)
                 and 0.0 <= range_min < range_max):
             return self.reject("scan", "scan_limits")
-        return not self._early("scan", msg, now_ns)
+        return not self._early("scan", msg)
 
     def stale(self, role: str, now_ns: int, max_age_ns: int) -> bool:
         """True if the input never had an accepted message or the newest is too old."""

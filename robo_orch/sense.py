@@ -110,7 +110,7 @@ class Sensing:
                     consumed.append(("odom", msg.header))
                 f = msg.fixed
                 vl, vr = float(f["v_left"]), float(f["v_right"])
-                if checks.odom(vl, vr, msg, now_ns):
+                if checks.odom(vl, vr, msg):
                     checks.accept("odom", msg)
                     self._newer(msg.header.stamp_ns)
                     nis = estimator.ekf_update_odometry(x, P, vl, vr, self.wheel_base,
@@ -128,7 +128,7 @@ class Sensing:
                 f = msg.fixed
                 gz = float(f["gyro"][2])
                 q = self._orientation(f["orientation"])
-                if checks.imu(gz, q, msg, now_ns):
+                if checks.imu(gz, q, msg):
                     checks.accept("imu", msg)
                     self._newer(msg.header.stamp_ns)
                     nis = estimator.ekf_update_yaw_rate(x, P, gz, gyro_std)
@@ -147,7 +147,7 @@ class Sensing:
                         consumed.append(("gps", msg.header))
                     f = msg.fixed
                     fx, fy, std = float(f["x"]), float(f["y"]), float(f["std"])
-                    if checks.gps(fx, fy, std, msg, now_ns):
+                    if checks.gps(fx, fy, std, msg):
                         self._fuse_position(msg, fx, fy, std, t)
         estimator.ekf_write_world(x, s)
         scan = subs["scan"]
@@ -158,7 +158,7 @@ class Sensing:
                 if consumed is not None:
                     consumed.append(("scan", msg.header))
                 f = msg.fixed
-                if checks.scan(float(f["range_min"]), float(f["range_max"]), msg, now_ns):
+                if checks.scan(float(f["range_min"]), float(f["range_max"]), msg):
                     checks.accept("scan", msg)
                     self._newer(msg.header.stamp_ns)
                     self._take_scan(msg, now_ns, t0_ns)

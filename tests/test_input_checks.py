@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +17,12 @@ from robo_orch.core import estimator
 from robo_orch.core import safety as saf
 from robo_orch.errors import ConfigError
 from robo_orch.messages import message_type, new_fixed
-from robo_orch.report import summarize
+from robo_orch.report import estimate_notes, summarize
 from robo_orch.session import run_mission
 from robo_orch.trace import COLUMNS
 
 COL = {name: i for i, name in enumerate(COLUMNS)}
+REPO = Path(__file__).resolve().parents[1]
 GPS = ["inputs.gps.topic=test/gps", "inputs.gps.required=false", "inputs.gps.max_age_s=0.5"]
 
 
@@ -75,6 +77,7 @@ def test_a_fix_with_an_absurd_std_is_rejected_and_the_mission_completes(bad_std)
     assert rejects["gps"]["rejected"]["std_bounds"] == 1
     assert rejects["gps"]["accepted"] >= 5
     assert summary["input_rejects"]["gps"]["rejected"]["std_bounds"] == 1
+    assert estimate_notes(summary) == "rejected inputs: gps std_bounds 1"  # in the verdict
 
 
 # --- finding 3: a stream of invalid messages kept the input fresh -----------------------
@@ -195,6 +198,19 @@ def test_allow_blind_runs_and_warns_at_every_start():
     assert proc.returncode in (0, 1), proc.stderr
     blind = [line for line in proc.stderr.splitlines() if "blind" in line]
     assert len(blind) == 1, proc.stderr
+
+
+def test_run_refuses_a_blind_config_and_warns_when_it_is_allowed(tmp_path):
+    base = ["run", "config/demo.toml", "--duration", "0.3", "--set",
+            f"bus.run_dir={tmp_path}", "--set", "inputs.odom.required=false"]
+    kw = dict(capture_output=True, text=True, timeout=300, cwd=REPO)
+    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", *base], **kw)
+    assert proc.returncode == 2 and "inputs.odom.required" in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "-q", *base, "--set",
+                           "safety.allow_blind=true"], **kw)
+    assert proc.returncode == 0, proc.stderr
+    blind = [line for line in proc.stderr.splitlines() if "blind" in line]
+    assert len(blind) == 1 and "odom" in blind[0], proc.stderr
 
 
 # --- each check, message by message, on a real memory bus ------------------------------------
