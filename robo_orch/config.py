@@ -23,7 +23,6 @@ from robo_orch import registry, schema
 from robo_orch.config_schema import (
     BehaviorEntry,
     BusConfig,
-    EstimatorConfig,
     InputConfig,
     LoopConfig,
     MissionConfig,
@@ -36,6 +35,7 @@ from robo_orch.config_schema import (
     default_inputs,
 )
 from robo_orch.errors import ConfigError, RegistryError
+from robo_orch.estimator_config import EstimatorConfig
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -67,7 +67,7 @@ class Sensing:
         self.range_min = 0.0
         self.range_max = np.inf
         self.last_input_ns = {role: None for role in self.subs}
-        #: stamp of the newest input message taken so far (0 before any), ns
+        #: stamp of the newest input message accepted so far (0 before any), ns
         self.input_stamp_ns = 0
         #: scan points beyond perception.max_scan_points, dropped (and counted here)
         self.scan_points_dropped = 0
