@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from robo_orch.config import load_config
 from robo_orch.controller import Controller
@@ -323,3 +325,26 @@ def test_age_comes_from_the_stamp_on_the_loops_clock_else_from_the_arrival():
     assert fresh_inputs(Rig(), -0.3) == 1.0
     # the same stamp from another clock says nothing about age: arrival time counts
     assert fresh_inputs(Rig(), -0.3, foreign=True) == 0.0
+
+
+@pytest.fixture(scope="module")
+def rig():
+    return Rig()
+
+
+any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@settings(derandomize=True, deadline=None, max_examples=300,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(role=st.sampled_from(["odom", "imu", "gps"]),
+       a=any_float, b=any_float, c=any_float | st.floats(1e-6, 1e3))
+def test_no_message_makes_the_estimate_non_finite(rig, role, a, b, c):
+    values = {"odom": {"v_left": a, "v_right": b},
+              "imu": {"gyro": (0.0, 0.0, a), "orientation": (0.0, 0.0, b, c)},
+              "gps": {"x": a, "y": b, "std": c}}[role]
+    rig.send(role, values)
+    rig.step()
+    s = rig.ctl.sensing
+    assert np.isfinite(s.x).all() and np.isfinite(s.P).all()
+    assert s.estimate_health()["non_finite"] == 0  # rejected before fusion, not repaired
