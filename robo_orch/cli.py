@@ -130,7 +130,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _cmd_sim(args: argparse.Namespace) -> int:
     from robo_orch.config import load_config
     from robo_orch.progress import ProgressLine
-    from robo_orch.report import plot, summarize
+    from robo_orch.report import estimate_notes, plot, summarize
     from robo_orch.session import run_mission
 
     overrides = tuple(args.set)
@@ -150,6 +150,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         _write(args.summary, json.dumps(summary, indent=2) + "\n")
     if args.plot:
         plot(result, args.plot)
+    notes = estimate_notes(summary)  # rejected inputs, estimate recoveries (issue 10)
     verdict = "success" if summary["success"] else "FAILED: " + "; ".join(
         summary["failed_criteria"])
     print(f"{Path(config.source).name} [{summary['backend']}, seed {summary['seed']}]: "
@@ -157,7 +158,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
           f"({summary['wall_time_s']:.2f} s wall, {summary['realtime_factor']}x), "
           f"path {summary['path_length_m']:.2f} m, {summary['collisions']} collisions, "
           f"min clearance {summary['min_clearance_m']} m, "
-          f"{summary['safety_stops']} safety stops, tick p99 "
+          f"{summary['safety_stops']} safety stops, "
+          f"{notes + ', ' if notes else ''}tick p99 "
           f"{summary['tick_time_us']['p99']} us: {verdict}")
     if args.plot:
         print(f"plot written to {args.plot}")

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from robo_orch.clock import PerfClock, WallClock
-from robo_orch.config import load_config
+from robo_orch.config import blind_warning, load_config
 from robo_orch.controller import Controller
 from robo_orch.loop import FixedRateLoop
 from robo_orch.progress import ProgressLine
@@ -38,6 +38,9 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
     from robo_orch.bus.zmq_bus import ZmqBus
 
     config = load_config(config_path, overrides)
+    blind = blind_warning(config)  # safety.allow_blind: one line at every start
+    if blind:
+        print(blind, file=sys.stderr, flush=True)
     clock = WallClock()
     run_dir = config.bus.run_dir or default_run_dir()
     os.makedirs(run_dir, mode=0o700, exist_ok=True)
