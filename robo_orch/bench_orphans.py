@@ -216,13 +216,13 @@ class KillProbe:
 def measure_kill(cmd: list[str], ready_text: str, *, ready_timeout_s: float = 120.0,
                  settle_s: float = 1.0) -> dict[str, Any]:
     """Run ``cmd`` until ``ready_text`` appears (plus ``settle_s``), SIGKILL it: the report."""
-    with tempfile.TemporaryDirectory(prefix="robo_orch-orphans-") as tmp:
-        with KillProbe(cmd, Path(tmp) / "log") as probe:
-            if not probe.wait_for(ready_text, ready_timeout_s):
-                raise RuntimeError(f"{' '.join(cmd[:6])} ...: '{ready_text}' never appeared: "
-                                   f"{probe.log()[-500:]}")
-            time.sleep(settle_s)
-            return probe.kill()
+    with tempfile.TemporaryDirectory(prefix="robo_orch-orphans-") as tmp, \
+            KillProbe(cmd, Path(tmp) / "log") as probe:
+        if not probe.wait_for(ready_text, ready_timeout_s):
+            raise RuntimeError(f"{' '.join(cmd[:6])} ...: '{ready_text}' never appeared: "
+                               f"{probe.log()[-500:]}")
+        time.sleep(settle_s)
+        return probe.kill()
 
 
 def bench_orphans(quick: bool = False, runs: int | None = None) -> dict[str, Any]:

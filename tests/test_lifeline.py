@@ -22,21 +22,21 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 
 #: the child: SIGTERM is its normal stop path (it notes it, then exits 0)
 CHILD = r"""
-import os, signal, sys, time
+import sys, time
 from robo_orch import lifeline
 out, delay = sys.argv[1], float(sys.argv[2])
 def note(text):
     with open(out, "a") as f:
         f.write(text + "\n")
-def term(*_):
-    note("SIGTERM")
-    sys.exit(0)
-signal.signal(signal.SIGTERM, term)
+stopping = []
+lifeline.on_terminate(lambda: stopping.append(1))
 time.sleep(delay)  # start-up work before the lifeline is attached
 lifeline.attach()
-note("attached")
-while True:
-    time.sleep(1)
+if not stopping:
+    note("attached")
+while not stopping:
+    time.sleep(0.01)
+note("SIGTERM")
 """
 
 #: the parent: starts the child (from a thread that then ends, or from the main thread)
@@ -45,9 +45,15 @@ import os, subprocess, sys, threading, time
 from robo_orch import lifeline
 out, how, delay = sys.argv[1], sys.argv[2], sys.argv[3]
 cmd = [sys.executable, "-c", sys.argv[4], out, delay]
-if how == "thread":
+def attached():
+    return os.path.exists(out) and "attached" in open(out).read()
+if how == "thread":  # the thread ends once the child is attached (its PDEATHSIG armed)
     box = {}
-    t = threading.Thread(target=lambda: box.setdefault("p", lifeline.popen(cmd)))
+    def start():
+        box["p"] = lifeline.popen(cmd)
+        while not attached():
+            time.sleep(0.01)
+    t = threading.Thread(target=start)
     t.start()
     t.join()
     child = box["p"]
