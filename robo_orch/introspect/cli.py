@@ -23,8 +23,8 @@ how the robot is found (no endpoints to type):
   entries of processes that died (a re-used pid included) are ignored and removed.
   With no --run-dir or --config, `topics` looks at every run directory in that index
   (a realtime `robo-orch sim` too, whose bus lives in a private temporary directory)
-  and at the default run directory of `robo-orch run`.  Lockstep simulations run on an in-process bus: nothing to see
-  from outside.
+  and at the default run directory of `robo-orch run`.  Lockstep simulations run on
+  an in-process bus: nothing to see from outside.
 
 rates come from the publishers' own header stamps and sequence numbers, not from
 arrival times: a busy terminal or a loaded machine does not change them, and
