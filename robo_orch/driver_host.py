@@ -155,6 +155,8 @@ class DriverHost:
             try:
                 driver.service(port, now)
             except (serial.SerialException, OSError) as err:
+                if not self.running:
+                    break
                 self.say(f"port {self.cfg.spec.port} failed: {_reason(err)}")
                 status = 3
                 break

@@ -365,4 +365,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # the file is closed and the result sent: skip the interpreter's teardown, which
+    # aborts when the stdin reader thread is still blocked in a read (SIGTERM ended
+    # the recording before the end of stdin came) holding the stream's lock
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
