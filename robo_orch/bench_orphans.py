@@ -9,11 +9,17 @@ the time from the SIGKILL to its exit.  Children still alive after ``timeout_s``
 are listed as ``remaining`` and then killed, so a probe never leaves anything
 behind.  The tests drive it through :class:`KillProbe`; so does the benchmark:
 
-* **orphans**: ``robo-orch sim config/robot.toml --devices serial --record``
-  (the loop's process, its four driver processes, the simulator process and the
-  recorder process), SIGKILLed once the mission is under way: the median time
-  from the SIGKILL to no child process left, and each child's exit status.
-  ``python -m robo_orch.bench_orphans [--runs N]`` runs this section alone.
+* ``robo-orch sim config/robot.toml --devices serial --record`` (the loop's
+  process; its children: four driver processes, the simulator process, the
+  recorder process), SIGKILLed once the mission is under way;
+* ``robo-orch run config/robot.toml`` with its four drivers on device emulators
+  that run in the benchmark's process (they outlive the kill, as a robot's
+  devices do), SIGKILLed while it drives; each run on the same ports as the last.
+
+Each: the median time from the SIGKILL to no child process left, per child the
+median time to its exit and its exit statuses.  ``python -m
+robo_orch.bench_orphans [--runs N]`` runs this section alone (``--quick``: one
+run of the first).
 """
 
 from __future__ import annotations
@@ -213,30 +219,26 @@ class KillProbe:
 # --- the benchmark --------------------------------------------------------------------
 
 
-def measure_kill(cmd: list[str], ready_text: str, *, ready_timeout_s: float = 120.0,
+def measure_kill(cmd: list[str], ready, *, ready_timeout_s: float = 120.0,
                  settle_s: float = 1.0) -> dict[str, Any]:
-    """Run ``cmd`` until ``ready_text`` appears (plus ``settle_s``), SIGKILL it: the report."""
+    """Run ``cmd`` until it is ready, then ``settle_s`` more, SIGKILL it: the probe's report.
+
+    ``ready``: a text its output shows once ready, or ``ready(probe) -> bool``.
+    """
+    check = ready if callable(ready) else (lambda probe: ready in probe.log())
     with tempfile.TemporaryDirectory(prefix="robo_orch-orphans-") as tmp, \
             KillProbe(cmd, Path(tmp) / "log") as probe:
-        if not probe.wait_for(ready_text, ready_timeout_s):
-            raise RuntimeError(f"{' '.join(cmd[:6])} ...: '{ready_text}' never appeared: "
-                               f"{probe.log()[-500:]}")
+        deadline = time.monotonic() + ready_timeout_s
+        while not check(probe):
+            if time.monotonic() > deadline or not probe.running():
+                raise RuntimeError(f"{' '.join(cmd[3:6])} ... never became ready: "
+                                   f"{probe.log()[-500:]}")
+            time.sleep(0.05)
         time.sleep(settle_s)
         return probe.kill()
 
 
-def bench_orphans(quick: bool = False, runs: int | None = None) -> dict[str, Any]:
-    """SIGKILL a serial-device simulation ``runs`` times: time to no child left (median)."""
-    from robo_orch.config import embedded_config_path
-
-    runs = runs or (1 if quick else 5)
-    reports = []
-    with tempfile.TemporaryDirectory(prefix="robo_orch-orphans-") as tmp:
-        for i in range(runs):
-            cmd = [sys.executable, "-m", "robo_orch.cli", "sim",
-                   str(embedded_config_path("robot")), "--devices", "serial",
-                   "--duration", "300", "--record", str(Path(tmp) / f"run{i}.mcap")]
-            reports.append(measure_kill(cmd, "waypoint"))
+def _summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
     gone = [r["all_gone_s"] for r in reports if r["all_gone_s"] is not None]
     per_child: dict[str, list[float]] = {}
     statuses: dict[str, list[int]] = {}
@@ -245,28 +247,99 @@ def bench_orphans(quick: bool = False, runs: int | None = None) -> dict[str, Any
             if "after_s" in c:
                 per_child.setdefault(c["name"], []).append(c["after_s"])
                 statuses.setdefault(c["name"], []).append(c["status"])
-    out = {"runs": runs, "children": len(reports[0]["children"]),
-           "all_gone_s_median": round(statistics.median(gone), 3) if gone else None,
-           "all_gone_s": gone,
-           "left_behind": sum(len(r["remaining"]) for r in reports),
-           "per_child_s_median": {k: round(statistics.median(v), 3)
-                                  for k, v in sorted(per_child.items())},
-           "exit_status": {k: sorted(set(v)) for k, v in sorted(statuses.items())}}
+    return {"runs": len(reports), "children": len(reports[0]["children"]),
+            "all_gone_s_median": round(statistics.median(gone), 3) if gone else None,
+            "all_gone_s": gone,
+            "left_behind": sum(len(r["remaining"]) for r in reports),
+            "per_child_s_median": {k: round(statistics.median(v), 3)
+                                   for k, v in sorted(per_child.items())},
+            "exit_status": {k: sorted(set(v)) for k, v in sorted(statuses.items())}}
+
+
+def kill_serial_sim(runs: int) -> dict[str, Any]:
+    """``robo-orch sim robot.toml --devices serial --record``, SIGKILLed mid-mission."""
+    from robo_orch.config import embedded_config_path
+
+    reports = []
+    with tempfile.TemporaryDirectory(prefix="robo_orch-orphans-") as tmp:
+        for i in range(runs):
+            cmd = [sys.executable, "-m", "robo_orch.cli", "sim",
+                   str(embedded_config_path("robot")), "--devices", "serial",
+                   "--duration", "300", "--record", str(Path(tmp) / f"run{i}.mcap")]
+            reports.append(measure_kill(cmd, "waypoint"))
+    return _summarize(reports)
+
+
+def kill_run(runs: int) -> dict[str, Any]:
+    """``robo-orch run robot.toml`` on device emulators in this process, SIGKILLed driving.
+
+    The emulators outlive the kill, as a robot's devices do: each SIGKILL is followed
+    by the next ``run`` on the same ports.
+    """
+    import threading
+
+    from robo_orch.config import embedded_config_path, load_config
+    from sim.devices import SerialDevices
+    from sim.simulator import Simulator
+
+    robot = str(embedded_config_path("robot"))
+    config = load_config(robot, with_behaviors=False)
+    sim = Simulator(config.world, config.robot, config.sim, config.safety, config.mission.start)
+    devices = SerialDevices(config, sim, seed=3)
+    stop = threading.Event()
+    peak = [0.0]
+
+    def physics() -> None:
+        while not stop.is_set():
+            devices.receive()
+            devices.publish(sim.step(0.02))
+            peak[0] = max(peak[0], sim.v)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=physics, daemon=True, name="emulators")
+    thread.start()
+    reports = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="robo_orch-orphans-") as tmp:
+            cmd = [sys.executable, "-m", "robo_orch.cli", "-q", "run", robot,
+                   "--set", f'bus.run_dir="{tmp}"']
+            for name, path in devices.paths().items():
+                cmd += ["--set", f'drivers.{name}.port="{path}"']
+            for _ in range(runs):
+                peak[0] = 0.0
+                reports.append(measure_kill(cmd, lambda probe: peak[0] >= 0.2, settle_s=0.5))
+    finally:
+        stop.set()
+        thread.join(5)
+        devices.close()
+    return _summarize(reports)
+
+
+def bench_orphans(quick: bool = False, runs: int | None = None) -> dict[str, Any]:
+    """SIGKILL robo-orch with child processes ``runs`` times: time to no child left (median)."""
+    runs = runs or (1 if quick else 5)
+    out = {"sim_serial": kill_serial_sim(runs)}
+    if not quick:
+        out["run"] = kill_run(runs)
     print_orphans(out)
     return out
 
 
+_TITLES = {"sim_serial": "robo-orch sim robot.toml --devices serial --record",
+           "run": "robo-orch run robot.toml (devices emulated)"}
+
+
 def print_orphans(out: dict[str, Any]) -> None:
     """The orphans section as a few lines."""
-    print(f"  SIGKILL of `robo-orch sim robot.toml --devices serial --record` "
-          f"({out['children']} child processes), {out['runs']} runs:")
-    median = out["all_gone_s_median"]
-    print(f"    no child left after {median * 1000:.0f} ms (median)" if median is not None
-          else "    children outlived the probe's timeout")
-    print(f"    left behind: {out['left_behind']}")
-    for name, t in out["per_child_s_median"].items():
-        print(f"    {name:32s} exited after {t * 1000:6.0f} ms, status "
-              f"{', '.join(map(str, out['exit_status'][name]))}")
+    for key, r in out.items():
+        median = r["all_gone_s_median"]
+        print(f"  SIGKILL of `{_TITLES[key]}` ({r['children']} child processes), "
+              f"{r['runs']} runs: " + (f"no child left after {median * 1000:.0f} ms (median)"
+                                       if median is not None else "children outlived the "
+                                       "probe's timeout") + f", left behind {r['left_behind']}")
+        for name, t in r["per_child_s_median"].items():
+            print(f"    {name:32s} exited after {t * 1000:5.0f} ms (median), status "
+                  f"{', '.join(map(str, r['exit_status'][name]))}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,9 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         return _probe(cmd, args.log, args.timeout)
     parser = argparse.ArgumentParser(prog="python -m robo_orch.bench_orphans")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
-    out = bench_orphans(runs=args.runs)
+    out = bench_orphans(quick=args.quick, runs=None if args.quick else args.runs)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0

@@ -97,12 +97,12 @@ def _serve(jobs: queue.SimpleQueue) -> None:
 def popen(args, *, env: dict[str, str] | None = None, pass_fds=(), **kwargs) -> subprocess.Popen:
     """:class:`subprocess.Popen` for a child that dies with this process.
 
-    Takes Popen's arguments (``close_fds`` stays True).  The child must call
-    :func:`attach`; until it does, it is not tied to this process.
+    Takes Popen's arguments (``close_fds`` stays True, no ``preexec_fn``).  The
+    child must call :func:`attach`; until it does, it is not tied to this process.
     """
-    if not kwargs.get("close_fds", True):
+    if not kwargs.get("close_fds", True) or kwargs.get("preexec_fn") is not None:
         raise ValueError("lifeline.popen: close_fds=False would hand the lifeline's write end "
-                         "to the child")
+                         "to the child, and a preexec_fn closes its read end (at-fork handler)")
     read_fd = _read_end()
     env = dict(os.environ if env is None else env)
     env[ENV] = f"{os.getpid()}:{read_fd}"
