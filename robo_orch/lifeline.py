@@ -40,7 +40,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -94,7 +94,8 @@ def _serve(jobs: queue.SimpleQueue) -> None:
             done.set_exception(err)
 
 
-def popen(args, *, env: dict[str, str] | None = None, pass_fds=(), **kwargs) -> subprocess.Popen:
+def popen(args: Sequence[str], *, env: dict[str, str] | None = None,
+          pass_fds: Sequence[int] = (), **kwargs: Any) -> subprocess.Popen:
     """:class:`subprocess.Popen` for a child that dies with this process.
 
     Takes Popen's arguments (``close_fds`` stays True, no ``preexec_fn``).  The
@@ -230,16 +231,13 @@ def _watch(fd: int, grace_s: float, terminate: bool) -> None:
 
 def _parent_gone(grace_s: float, terminate: bool) -> None:
     mute_broken_output()
+    threading.Thread(target=_kill_after, args=(grace_s,), daemon=True,
+                     name="robo_orch-lifeline-grace").start()
     if terminate:
         os.kill(os.getpid(), signal.SIGTERM)
-    _kill_after(grace_s)
 
 
 def _kill_after(grace_s: float) -> None:
-    if threading.current_thread() is threading.main_thread():
-        threading.Thread(target=_kill_after, args=(grace_s,), daemon=True,
-                         name="robo_orch-lifeline-grace").start()
-        return
     time.sleep(grace_s)
     with contextlib.suppress(OSError):
         os.write(2, f"robo-orch: pid {os.getpid()}: the parent process is gone and this one "

@@ -125,6 +125,31 @@ def test_a_parent_already_gone_when_the_child_attaches_stops_it_at_once(tmp_path
     assert out.read_text().splitlines() == ["SIGTERM"]  # never ran on as an orphan
 
 
+#: a child whose stop path never ends it
+STUBBORN = r"""
+import sys, time
+from robo_orch import lifeline
+lifeline.on_terminate(lambda: open(sys.argv[1], "a").write("SIGTERM\n"))
+lifeline.attach(grace_s=1.0)
+open(sys.argv[1], "a").write("attached\n")
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_a_child_still_alive_after_the_grace_time_is_killed(tmp_path):
+    out = tmp_path / "child.txt"
+    probe = KillProbe([sys.executable, "-c", PARENT, str(out), "main", "0", STUBBORN],
+                      tmp_path / "parent.log", timeout_s=20.0)
+    with probe:
+        assert probe.wait_for("child alive", 30), probe.log()
+        report = probe.kill()
+    assert report["remaining"] == [], report
+    (child,) = report["children"]
+    assert child["status"] == -9 and child["after_s"] >= 1.0, report  # SIGKILL, after grace_s
+    assert out.read_text().splitlines() == ["attached", "SIGTERM"]
+
+
 def _pipes(pid: int) -> dict[str, set[str]]:
     """The pipes ``pid`` holds, by access: {"r": {"pipe:[inode]"}, "w": {...}}."""
     out: dict[str, set[str]] = {"r": set(), "w": set()}
