@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 import serial
 
+from robo_orch import lifeline
 from robo_orch.bus import Bus, MemoryBus, QoS, Subscription
 from robo_orch.clock import WallClock
 from robo_orch.driver import Driver, DriverSpec
@@ -79,6 +80,7 @@ class DriverHost:
         self.port: serial.SerialBase | None = None
         self.running = False
         self.silent = False
+        self._stop_requested = False  # a SIGTERM before run() started still counts
         self._echo = echo
         self._taps: list[Subscription] = []
         if echo is not None:
@@ -86,7 +88,10 @@ class DriverHost:
 
     def say(self, text: str) -> None:
         """One log line, prefixed with the driver's name."""
-        print(f"robo-orch driver {self.name}: {text}", file=self.log, flush=True)
+        try:
+            print(f"robo-orch driver {self.name}: {text}", file=self.log, flush=True)
+        except OSError:  # the supervisor reading our log died: stopping the device comes first
+            lifeline.mute_broken_output()
 
     def _tap(self, topic: str, mtype: MessageType) -> None:
         self._taps.append(self.bus.subscribe(topic, mtype, QoS.queue(1024)))
@@ -115,7 +120,7 @@ class DriverHost:
         period_ms = max(1, int(driver.service_period_s * 1000))
         timeout_ns = int(self.cfg.spec.timeout_s * 1e9)
         last_rx = self.clock.now_ns()
-        self.running = True
+        self.running = not self._stop_requested
         status = 0
         while self.running:
             try:
@@ -150,6 +155,8 @@ class DriverHost:
             try:
                 driver.service(port, now)
             except (serial.SerialException, OSError) as err:
+                if not self.running:
+                    break
                 self.say(f"port {self.cfg.spec.port} failed: {_reason(err)}")
                 status = 3
                 break
@@ -169,7 +176,8 @@ class DriverHost:
                 print(json.dumps(line), file=self._echo, flush=True)
 
     def stop(self) -> None:
-        """Ask :meth:`run` to return (safe from a signal handler)."""
+        """Ask :meth:`run` to return (safe from a signal handler; also before it started)."""
+        self._stop_requested = True
         self.running = False
 
     def close(self) -> None:
@@ -213,7 +221,7 @@ def serve(name: str, cfg: DriverConfig, bus: Bus, *, echo: TextIO | None = None,
     """Open, notify readiness, run until SIGTERM (and SIGINT unless supervised), close."""
     host = DriverHost(name, cfg, bus, echo=echo)
     host.open()
-    signal.signal(signal.SIGTERM, lambda *_: host.stop())
+    lifeline.on_terminate(host.stop)  # also when the supervisor dies (robo_orch.lifeline)
     # supervised: Ctrl-C reaches the whole process group, but the supervisor stops
     # the loop first and then each driver in order, with SIGTERM
     signal.signal(signal.SIGINT, signal.SIG_IGN if supervised else (lambda *_: host.stop()))
@@ -237,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publisher-id", type=int, default=10)
     parser.add_argument("--incarnation", type=int, default=0)
     args = parser.parse_args(argv)
+    lifeline.attach()  # SIGTERM when the supervisor dies, even by SIGKILL
     try:
         from pathlib import Path
 

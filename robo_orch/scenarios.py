@@ -208,9 +208,12 @@ def run_suite(paths: list[str | Path], seeds: list[int], *, jobs: int | None = N
             bar.update(rec)
     else:
         # spawn: workers start clean (no inherited sockets or threads) and load kernels
-        # from the cache the validation above filled
+        # from the cache the validation above filled; they die with this process
+        from robo_orch import lifeline
+
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                 **lifeline.pool_options()) as pool:
             futures = {pool.submit(run_one, path, seed, overrides): (path, seed)
                        for path, seed in tasks}
             for fut in as_completed(futures):

@@ -9,7 +9,9 @@ A driver that dies while the robot runs is restarted with exponential back-off
 (its topic goes stale meanwhile, and the loop holds the robot at a safe stop).
 On shutdown the caller stops the loop first; :meth:`Supervisor.shutdown` then
 stops the actuator drivers (which command zero on their way out) and after
-them everything else.
+them everything else.  Every process is started through :mod:`robo_orch.lifeline`,
+so it also stops (SIGTERM, its normal stop path) when this process dies, SIGKILL
+included.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from robo_orch import lifeline
 from robo_orch.driver_host import READY_FD_ENV, DeviceError
 from robo_orch.errors import BackendTimeout
 
@@ -100,9 +103,10 @@ class Supervisor:
         read_fd, write_fd = os.pipe()
         env = dict(os.environ, **{READY_FD_ENV: str(write_fd)})
         argv = [a.replace("{incarnation}", str(child.starts)) for a in child.argv]
-        child.proc = subprocess.Popen(argv, env=env, pass_fds=(write_fd,),
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, start_new_session=False)
+        # the child dies with this process, even on SIGKILL (robo_orch.lifeline)
+        child.proc = lifeline.popen(argv, env=env, pass_fds=(write_fd,),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, start_new_session=False)
         os.close(write_fd)
         child._ready_fd = read_fd
         child.ready = False
@@ -224,11 +228,15 @@ class Supervisor:
 
     # --- stopping ------------------------------------------------------------------
 
-    def shutdown(self, timeout_s: float = 3.0) -> None:
-        """Stop the actuator drivers first, then the others; idempotent."""
+    def stop_watching(self) -> None:
+        """Stop restarting processes that exit (the first step of :meth:`shutdown`)."""
         self._stopping.set()
         if self._watcher is not None and self._watcher is not threading.current_thread():
             self._watcher.join(timeout=2.0)
+
+    def shutdown(self, timeout_s: float = 3.0) -> None:
+        """Stop the actuator drivers first, then the others; idempotent."""
+        self.stop_watching()
         with self._lock:
             actuators = [c for c in self.children.values() if c.actuator]
             others = [c for c in self.children.values() if not c.actuator]

@@ -77,6 +77,7 @@ def parser_throughput(chunk: int = 64, passes: int = 5) -> dict[str, Any]:
 def byte_to_bus_latency(count: int = 300, rate_hz: float = 100.0) -> dict[str, Any]:
     """WitMotion IMU frames written to a pty, timed to the driver's read and to a subscriber."""
     from drivers import witmotion_protocol as wp
+    from robo_orch import lifeline
     from robo_orch.bus import QoS
     from robo_orch.bus.zmq_bus import ZmqBus
     from robo_orch.clock import WallClock
@@ -90,9 +91,9 @@ def byte_to_bus_latency(count: int = 300, rate_hz: float = 100.0) -> dict[str, A
                           'baud = 115200\n')
         bus = ZmqBus(clock, publisher_id=1, run_dir=run_dir)
         sub = bus.subscribe("sensor/imu", "imu", QoS.queue(count + 100))
-        proc = subprocess.Popen([sys.executable, "-m", "robo_orch.driver_host", "--config",
-                                 str(config), "--name", "imu", "--run-dir", run_dir],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = lifeline.popen([sys.executable, "-m", "robo_orch.driver_host", "--config",
+                               str(config), "--name", "imu", "--run-dir", run_dir],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cycle = (wp.encode_acceleration(0.0, 0.0, 1.0) + wp.encode_angular_rate(0.0, 0.0, 10.0)
                  + wp.encode_angle(0.0, 0.0, 45.0))
         read_us, bus_us, writes = [], [], {}

@@ -5,7 +5,8 @@ config file and overrides, waits until the child's first status message arrives,
 and from then on sees sensor data exactly as it would from hardware drivers.
 The child runs its physics on the same :class:`FixedRateLoop`, applies the
 newest command each step (with the actuator-side limits, e-stop and deadman),
-and exits when told to, or when its parent disappears.
+and exits when told to (SIGTERM), or when its parent disappears (SIGTERM through
+:mod:`robo_orch.lifeline`, and the parent's pid checked every step).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from robo_orch import lifeline
 from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.bus import Bus, QoS
 from robo_orch.clock import Clock, WallClock
@@ -75,8 +77,9 @@ class RealtimeBackend(SimBackend):
         if self.devices == "serial":
             cmd += ["--devices", "serial"]
         log = open(self._log_path, "wb")  # noqa: SIM115 (kept open for the child's lifetime)
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        # the simulator process dies with this one, even on SIGKILL (robo_orch.lifeline)
+        self.proc = lifeline.popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
         log.close()
 
     def start(self, bus: Bus) -> None:
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent-pid", type=int, default=os.getppid())
     parser.add_argument("--devices", choices=("sim", "serial"), default="sim")
     args = parser.parse_args(argv)
+    lifeline.attach()  # SIGTERM when the loop's process dies, even by SIGKILL
 
     from robo_orch.bus.zmq_bus import ZmqBus
     from robo_orch.config import load_config
@@ -254,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     # controller does (and so measure their latency on arrival, not at the next step)
     listening = ListeningClock(node.cmd_sub.wait, lambda: node.receive(clock.now_ns()))
     loop = FixedRateLoop(listening, int(1e9 / rate), spin_ns=int(config.loop.spin_us * 1e3))
-    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    lifeline.on_terminate(loop.stop)  # also when the loop's process dies (robo_orch.lifeline)
     # Ctrl-C in a terminal reaches the whole process group: the parent ends the run
     # and then stops this process with SIGTERM, so a dying simulator is never mistaken
     # for a crash in between

@@ -15,15 +15,16 @@ import sys
 
 DISCOVERY_HELP = """\
 how the robot is found (no endpoints to type):
-  every process that publishes on the ZeroMQ bus writes run_dir/endpoints/<pid>-<n>.json
+  every process that publishes on the ZeroMQ bus writes
+  run_dir/endpoints/<pid>-<start time>-<n>.json
   (its pid and name, publisher id and incarnation, each topic's endpoint and type) and an
   index entry in $XDG_RUNTIME_DIR/robo_orch-<uid>/active/ (or <tmp>/robo_orch-<uid>/active/
   without XDG_RUNTIME_DIR) naming its run directory; both go away when it exits, and
-  entries of processes that died are ignored.  With no --run-dir or --config, `topics`
-  looks at every run directory in that index (a realtime `robo-orch sim` too, whose
-  bus lives in a private temporary directory) and at the default run directory of
-  `robo-orch run`.  Lockstep simulations run on an in-process bus: nothing to see
-  from outside.
+  entries of processes that died (a re-used pid included) are ignored and removed.
+  With no --run-dir or --config, `topics` looks at every run directory in that index
+  (a realtime `robo-orch sim` too, whose bus lives in a private temporary directory)
+  and at the default run directory of `robo-orch run`.  Lockstep simulations run on
+  an in-process bus: nothing to see from outside.
 
 rates come from the publishers' own header stamps and sequence numbers, not from
 arrival times: a busy terminal or a loaded machine does not change them, and

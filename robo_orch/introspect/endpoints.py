@@ -1,19 +1,22 @@
 """Discovery files: which process publishes which topic where, and which run dirs are live.
 
 Every :class:`~robo_orch.bus.zmq_bus.ZmqBus` that binds a topic keeps one small
-JSON file in its run directory, ``run_dir/endpoints/<pid>-<n>.json``: the
+JSON file in its run directory, ``run_dir/endpoints/<pid>-<start>-<n>.json``
+(``<start>``: the process's start time, so a re-used pid never names it): the
 process id and start time, a name for the process (its command, e.g.
 ``robo-orch sim`` or ``sim.realtime``), the bus's publisher id and incarnation,
 and per topic the endpoint it bound and the message type's layout.  It also
-keeps an index entry ``<base>/active/<pid>-<n>.json`` naming the run directory,
+keeps an index entry ``<base>/active/<pid>-<start>-<n>.json`` naming the run directory,
 where ``<base>`` is ``$XDG_RUNTIME_DIR/robo_orch-<uid>`` (or
 ``<tmp>/robo_orch-<uid>`` without ``XDG_RUNTIME_DIR``, the same directory
 ``robo-orch run`` uses for its sockets by default).  So ``robo-orch topics``
 finds a simulation whose run directory is a private temporary directory.
 
 Both files are removed when the bus closes.  A process that died without closing
-leaves them behind; readers ignore (and delete) files whose process is gone,
-comparing the process start time too, so a re-used pid is not mistaken for it.
+(SIGKILL) leaves them behind; readers ignore and delete the entries whose process
+is gone, judged by the name (pid and start time, so a re-used pid is not mistaken
+for it; an exited process not yet waited for counts as gone), even when the file
+was cut short or left as a ``.tmp``.
 
 This module is imported by the bus of every process, drivers included: it
 imports nothing heavy.
@@ -76,8 +79,8 @@ def process_name(argv: list[str] | None = None) -> str:
     return " ".join(parts)
 
 
-def proc_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks after boot (Linux), or None if unknown."""
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """The process's state letter and start time in clock ticks after boot (Linux)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -85,13 +88,23 @@ def proc_start_time(pid: int) -> int | None:
         return None
     try:
         # the command name (field 2) may hold spaces and parentheses: split after its end
-        return int(stat[stat.rindex(b")") + 2:].split()[19])
-    except (ValueError, IndexError):
+        fields = stat[stat.rindex(b")") + 2:].split()
+        return fields[0].decode(), int(fields[19])
+    except (ValueError, IndexError, UnicodeDecodeError):
         return None
 
 
+def proc_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks after boot (Linux), or None if unknown."""
+    stat = _proc_stat(pid)
+    return None if stat is None else stat[1]
+
+
 def pid_alive(pid: int, start: int | None = None) -> bool:
-    """Whether ``pid`` runs, and (if ``start`` is given and knowable) is the same process."""
+    """Whether ``pid`` runs, and (if ``start`` is given and knowable) is the same process.
+
+    A process that has exited but not been waited for (a zombie) is not alive.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -100,11 +113,33 @@ def pid_alive(pid: int, start: int | None = None) -> bool:
         pass  # alive, another user's
     except OSError:
         return False
-    if start is not None:
-        now = proc_start_time(pid)
-        if now is not None and now != start:
-            return False
-    return True
+    stat = _proc_stat(pid)
+    if stat is None:  # gone meanwhile, or no /proc here (then nothing more is knowable)
+        return not os.path.exists("/proc/self/stat")
+    state, now = stat
+    return state not in ("Z", "X") and (start is None or now == start)
+
+
+def process_key(pid: int | None = None) -> str:
+    """``<pid>-<start time>``: names a process; a re-used pid gets another key."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}-{proc_start_time(pid) or 0}"
+
+
+def _key_of(name: str) -> tuple[int, int | None] | None:
+    """(pid, start time) from an entry's name ``<pid>-<start>-<n>.json[.tmp]``.
+
+    None for another name; start None for the names of older versions (``<pid>-<n>``).
+    """
+    parts = name.split(".", 1)[0].split("-")
+    try:
+        if len(parts) == 3:
+            return int(parts[0]), int(parts[1]) or None
+        if len(parts) == 2:
+            return int(parts[0]), None
+    except ValueError:
+        pass
+    return None
 
 
 def layout_of(mtype) -> dict[str, Any]:
@@ -130,7 +165,7 @@ class EndpointsFile:
         self.incarnation = incarnation
         self.topics: dict[str, dict[str, Any]] = {}
         self.pid = os.getpid()
-        self.key = f"{self.pid}-{next(_counter)}"
+        self.key = f"{process_key(self.pid)}-{next(_counter)}"
         self.path = os.path.join(self.run_dir, ENDPOINTS_DIR, self.key + ".json")
         self.index_path = os.path.join(runtime_base(), ACTIVE_DIR, self.key + ".json")
         self._written = False
@@ -208,7 +243,18 @@ class ProcessEntry:
 
 
 def _read_live(path: str) -> dict[str, Any] | None:
-    """The JSON at ``path`` if its process is alive; deletes files of dead processes."""
+    """The JSON at ``path`` if its process is alive; deletes entries of dead processes.
+
+    The name says whose entry it is (:func:`process_key`), so an entry of a dead
+    process goes even when it cannot be read (cut short by a kill), a ``.tmp``
+    left mid-write included; a ``.tmp`` of a live process is being written.
+    """
+    key = _key_of(os.path.basename(path))
+    if key is not None and not pid_alive(*key):
+        _unlink(path)
+        return None
+    if path.endswith(".tmp"):
+        return None
     try:
         with open(path) as f:
             data = json.load(f)
@@ -217,23 +263,30 @@ def _read_live(path: str) -> dict[str, Any] | None:
         return None
     if pid_alive(pid, data.get("start")):
         return data
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+    _unlink(path)
     return None
 
 
-def read_run_dir(run_dir: str) -> list[ProcessEntry]:
-    """The live processes that publish in ``run_dir``, by pid."""
-    folder = os.path.join(run_dir, ENDPOINTS_DIR)
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _entries(folder: str) -> list[str]:
+    """The discovery entries in ``folder`` (``.json``, and ``.json.tmp`` left mid-write)."""
     try:
         names = sorted(os.listdir(folder))
     except OSError:
         return []
+    return [os.path.join(folder, n) for n in names if n.endswith((".json", ".json.tmp"))]
+
+
+def read_run_dir(run_dir: str) -> list[ProcessEntry]:
+    """The live processes that publish in ``run_dir``, by pid (stale entries are removed)."""
+    folder = os.path.join(run_dir, ENDPOINTS_DIR)
     out = []
-    for name in names:
-        if not name.endswith(".json"):
-            continue
-        data = _read_live(os.path.join(folder, name))
+    for path in _entries(folder):
+        data = _read_live(path)
         if data is None:
             continue
         out.append(ProcessEntry(pid=int(data["pid"]), name=str(data.get("name", "?")),
@@ -241,19 +294,17 @@ def read_run_dir(run_dir: str) -> list[ProcessEntry]:
                                 incarnation=int(data.get("incarnation", 0)),
                                 run_dir=str(data.get("run_dir", run_dir)),
                                 topics=dict(data.get("topics") or {}),
-                                path=os.path.join(folder, name)))
+                                path=path))
     return out
 
 
 def active_run_dirs() -> list[str]:
-    """Run directories of live processes, from the per-user index (newest first)."""
-    folder = os.path.join(runtime_base(), ACTIVE_DIR)
-    try:
-        entries = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".json")]
-    except OSError:
-        return []
+    """Run directories of live processes, from the per-user index (newest first).
+
+    Entries of dead processes are removed.
+    """
     found: list[tuple[float, str]] = []
-    for path in entries:
+    for path in _entries(os.path.join(runtime_base(), ACTIVE_DIR)):
         data = _read_live(path)
         if data is None or not os.path.isdir(str(data.get("run_dir", ""))):
             continue

@@ -21,8 +21,10 @@ A frame with topic index :data:`CONTROL` carries JSON: ``{"lost": {topic: n}}``
 loop's own topics: drain until they are in).  End of stdin ends the recording.
 Events go to stdout as JSON lines: ``stopped`` (disk full, size cap or a fault;
 the run goes on) and ``result``.  One byte on ``--ack-fd`` says the recorder is
-ready (file open; on ZeroMQ, subscriptions connected).  Importing this module
-loads neither numba nor the loop.
+ready (file open; on ZeroMQ, subscriptions connected).  SIGTERM ends the
+recording as the end of stdin does; both happen when the loop's process dies,
+even by SIGKILL (:mod:`robo_orch.lifeline`), and the file is finished.  Importing
+this module loads neither numba nor the loop.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from robo_orch import lifeline
 from robo_orch.messages import HEADER, register
 from robo_orch.record.channels import (
     FoxgloveChannels,
@@ -59,6 +62,7 @@ DRAIN_TIMEOUT_S = 2.0  #: zmq mode, at the end: wait at most this for expected m
 QUIET_S = 0.05  #: zmq mode, at the end: then until the sockets stay quiet this long
 NICE = 5  #: zmq mode: this process runs beside the loop, so it yields the CPU first
 SETTLE_S = 0.1  #: zmq mode: time given to the subscriptions before saying "ready"
+STOP_GRACE_S = 30.0  #: the loop's process died: finishing the file may take this long
 
 
 class Writer:
@@ -170,11 +174,23 @@ def _control(writer: Writer, data: bytes, expect: dict[str, int]) -> None:
     expect.update(msg.get("expect", {}))
 
 
-def run_pipe(writer: Writer, stdin, ack_fd: int) -> None:
-    """Pipe mode: write what arrives on stdin until it ends, acknowledging each sync."""
+class StopFlag:
+    """Set from a signal handler (an Event's lock could deadlock there): a plain flag."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self, *_: Any) -> None:
+        """Ask the recording to end."""
+        self.requested = True
+
+
+def run_pipe(writer: Writer, stdin, ack_fd: int, stop: StopFlag | None = None) -> None:
+    """Pipe mode: write what arrives on stdin until it ends (or ``stop``), acknowledging syncs."""
     rest = b""
     expect: dict[str, int] = {}
-    while True:
+    stop = stop or StopFlag()
+    while not stop.requested:
         chunk = stdin.read1(1 << 20)
         if not chunk:
             break
@@ -197,8 +213,12 @@ def run_pipe(writer: Writer, stdin, ack_fd: int) -> None:
             os.write(ack_fd, b"k" * syncs)
 
 
-def run_zmq(writer: Writer, setup: dict[str, Any], stdin, ready) -> None:
-    """ZeroMQ mode: subscribe to the topics, take the tap's records from stdin, until it ends."""
+def run_zmq(writer: Writer, setup: dict[str, Any], stdin, ready,
+            stop: StopFlag | None = None) -> None:
+    """ZeroMQ mode: subscribe to the topics, take the tap's records from stdin, until it ends.
+
+    ``stop`` set (SIGTERM) ends it as the end of stdin does.
+    """
     import zmq
 
     from robo_orch.bus import QoS
@@ -222,6 +242,7 @@ def run_zmq(writer: Writer, setup: dict[str, Any], stdin, ready) -> None:
     expect: dict[str, int] = {}
     fed: deque = deque()  # (topic index, data) from stdin, appended by the reader thread
     ended = threading.Event()
+    stop = stop or StopFlag()
 
     def read_stdin() -> None:
         rest = b""
@@ -243,7 +264,7 @@ def run_zmq(writer: Writer, setup: dict[str, Any], stdin, ready) -> None:
     for _, sub in subs:
         poller.register(sub.poll_handle(), zmq.POLLIN)
     try:
-        while not ended.is_set():
+        while not ended.is_set() and not stop.requested:
             poller.poll(200)
             _drain(writer, subs, fed)
             ended.wait(ZMQ_BATCH_S)
@@ -308,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="write one byte here when ready and after each sync frame")
     ack_fd = parser.parse_args(argv).ack_fd
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the loop's process says when to stop
+    # SIGTERM (also when the loop's process dies, robo_orch.lifeline): finish the file
+    stop = StopFlag()
+    lifeline.on_terminate(stop.set)
+    lifeline.attach(grace_s=STOP_GRACE_S)
     if hasattr(signal, "SIGXFSZ"):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file size limit gives EFBIG instead
     stdin = sys.stdin.buffer
@@ -316,8 +341,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def events(msg: dict[str, Any]) -> None:
         with lock:
-            out.write(json.dumps(msg) + "\n")
-            out.flush()
+            try:
+                out.write(json.dumps(msg) + "\n")
+                out.flush()
+            except OSError:  # the loop's process is gone: the file still gets finished
+                lifeline.mute_broken_output()
 
     line = stdin.readline()
     if not line:
@@ -327,9 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if setup["mode"] == "pipe":
             os.write(ack_fd, b"r")
-            run_pipe(writer, stdin, ack_fd)
+            run_pipe(writer, stdin, ack_fd, stop)
         else:
-            run_zmq(writer, setup, stdin, lambda: os.write(ack_fd, b"r"))
+            run_zmq(writer, setup, stdin, lambda: os.write(ack_fd, b"r"), stop)
     except Exception as err:
         writer.fault(err)
     events(writer.finish())
@@ -337,4 +365,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # the file is closed and the result sent: skip the interpreter's teardown, which
+    # aborts when the stdin reader thread is still blocked in a read (SIGTERM ended
+    # the recording before the end of stdin came) holding the stream's lock
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

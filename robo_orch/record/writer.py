@@ -43,6 +43,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from robo_orch import lifeline
 from robo_orch.bus import Bus
 from robo_orch.config import INPUT_ROLES
 from robo_orch.errors import MessageError
@@ -159,7 +160,8 @@ class Recorder:
             return
         self._ack, ack_w = os.pipe()
         try:
-            self._proc = subprocess.Popen(
+            # it finishes the file and exits when this process dies, even on SIGKILL
+            self._proc = lifeline.popen(
                 [sys.executable, "-m", "robo_orch.record.process", "--ack-fd", str(ack_w)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, pass_fds=(ack_w,))
         finally:
