@@ -17,9 +17,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from robo_orch import rundir
 from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.bus import Bus, QoS
 from robo_orch.clock import Clock, WallClock
@@ -41,8 +41,11 @@ class RealtimeBackend(SimBackend):
         super().__init__(*args, **kwargs)
         self.proc: subprocess.Popen | None = None
         self.clock: Clock | None = None
-        self.run_dir = self.config.bus.run_dir or tempfile.mkdtemp(prefix="robo_orch-")
+        # a private run dir (created 0700, or an existing one checked), and the
+        # per-user index checked, before anything starts
+        self.run_dir = rundir.ensure_run_dir(self.config.bus.run_dir)
         self._own_run_dir = not self.config.bus.run_dir
+        rundir.ensure_user_base()
         self._status_sub = None
         self._last_status = None
         self._truth = GroundTruth()

@@ -242,9 +242,9 @@ def test_run_exits_143_on_sigterm(short_tmp, env):
 
 def test_overruns_show_in_the_verdict_and_max_overruns_fails_the_run(env):
     # a 5 kHz loop on a shared machine cannot keep its 200 us period
-    res = cli("sim", "--duration", "2", "--set", "loop.rate_hz=5000", "--set",
+    res = cli("-q", "sim", "--duration", "2", "--set", "loop.rate_hz=5000", "--set",
               "sim.physics_hz=50", "--set", "success.goal_reached=false", "--set",
-              "success.max_overruns=0", "-q", env=env)
+              "success.max_overruns=0", env=env)
     assert res.returncode == 1, res.stdout + res.stderr
     verdict = res.stdout.strip().splitlines()[-1]
     assert "overruns" in verdict and "worst tick" in verdict and "0.2 ms period" in verdict
