@@ -56,7 +56,8 @@ class MotorBridgeParams:
     command_topic: str = option("cmd/velocity", doc="velocity_command input (v m/s, w rad/s)")
     estop_topic: str = option("cmd/estop", doc="estop input; engage=1 latches, engage=0 resets")
     odom_topic: str = option("sensor/odom", doc="wheel_odometry output (wheel speeds, m/s)")
-    status_topic: str = option("sensor/motor", doc="motor_status output (ticks, battery, faults)")
+    status_topic: str = option("sensor/motor", doc="motor_status output (ticks, battery, faults, "
+                                                       "e-stop latch)")
     wheel_base: float = option(0.34, gt=0, doc="distance between the wheels' contact points, m")
     wheel_radius: float = option(0.05, gt=0, doc="wheel radius, m")
     ticks_per_rev: int = option(1440, gt=0, doc="encoder counts per wheel revolution, as the "

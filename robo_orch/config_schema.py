@@ -50,8 +50,10 @@ class BusConfig:
 
     backend: str = option("zmq", doc="bus backend for real-time runs ('zmq' or 'memory'); "
                                      "lockstep always uses 'memory'")
-    run_dir: str = option("", doc="directory for ipc:// sockets; empty = a private "
-                                  "temporary directory per run")
+    run_dir: str = option("", doc="directory for ipc:// sockets, created 0700 (refused if "
+                                  "another user owns it or others can write it); empty = a "
+                                  "private temporary directory per simulation, the per-user "
+                                  "directory for `robo-orch run`")
     hwm: int = option(100, ge=1, doc="ZeroMQ high-water mark per topic socket, messages")
 
 
