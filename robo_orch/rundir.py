@@ -47,6 +47,10 @@ class RunDirError(RoboOrchError, PermissionError):
     exit_status = 2
 
 
+class RunDirUnavailable(RunDirError):
+    """A run directory that could not be created (a read-only or missing parent, say)."""
+
+
 def user_base() -> str:
     """``$XDG_RUNTIME_DIR/robo_orch-<uid>`` (or ``<tmp>/robo_orch-<uid>``): the per-user place."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
@@ -110,7 +114,7 @@ def ensure_private_dir(path: str, what: str = "run directory") -> str:
     except FileExistsError:
         pass
     except OSError as err:
-        raise RunDirError(f"cannot create {what} {path}: {err.strerror}") from None
+        raise RunDirUnavailable(f"cannot create {what} {path}: {err.strerror}") from None
     check_private_dir(path, what)
     return path
 

@@ -11,6 +11,7 @@ and exits when told to, or when its parent disappears.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -45,7 +46,8 @@ class RealtimeBackend(SimBackend):
         # per-user index checked, before anything starts
         self.run_dir = rundir.ensure_run_dir(self.config.bus.run_dir)
         self._own_run_dir = not self.config.bus.run_dir
-        rundir.ensure_user_base()
+        with contextlib.suppress(rundir.RunDirUnavailable):  # discovery warns and goes on
+            rundir.ensure_user_base()
         self._status_sub = None
         self._last_status = None
         self._truth = GroundTruth()

@@ -136,7 +136,8 @@ class ZmqBus(Bus):
         super().__init__(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm)
         self._own_run_dir = run_dir is None
         self.run_dir = rundir.ensure_run_dir(run_dir)
-        rundir.ensure_user_base()  # the index of live runs: refused now if not private
+        with contextlib.suppress(rundir.RunDirUnavailable):  # discovery then warns, and works
+            rundir.ensure_user_base()  # the index of live runs: refused now if not private
         self._endpoints = dict(endpoints or {})
         self._bound: dict[str, str] = {}  # topic -> endpoint actually bound here
         #: bound by bind_socket and closed with the bus: (socket, ipc path or None, its inode)

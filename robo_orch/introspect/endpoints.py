@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robo_orch import rundir
-from robo_orch.rundir import ACTIVE_DIR, RunDirError
+from robo_orch.rundir import ACTIVE_DIR, RunDirError, RunDirUnavailable
 
 ENDPOINTS_DIR = "endpoints"
 FILE_VERSION = 1
@@ -177,6 +177,8 @@ class EndpointsFile:
                 rundir.ensure_user_base()
                 _write_json(self.index_path, {k: data[k] for k in (
                     "version", "pid", "start", "name", "run_dir")} | {"file": self.path})
+            except RunDirUnavailable as err:
+                _warn(self.index_path, err)
             except RunDirError:
                 raise  # someone else's index: never write into it
             except OSError as err:
@@ -185,6 +187,9 @@ class EndpointsFile:
             rundir.ensure_private_dir(os.path.dirname(self.path), "discovery directory")
             _write_json(self.path, data)
             self._written = True
+        except RunDirUnavailable as err:
+            self._broken = True
+            _warn(self.path, err)
         except RunDirError:
             raise
         except OSError as err:
