@@ -13,6 +13,7 @@ import stat
 import tempfile
 import time
 
+import numpy as np
 import pytest
 import zmq
 
@@ -146,3 +147,54 @@ def test_the_client_times_out_and_refuses_foreign_sockets(bus):
     os.chown(server.endpoint[len("ipc://"):], 65534, 65534)
     with pytest.raises(RunDirError, match="owned by uid 65534"):
         ControlClient(server.endpoint)
+
+
+def test_estop_waits_for_the_motor_driver_and_says_when_it_does_not(bus):
+    """A real controller ticked by the test; the test also plays the motor driver."""
+    import threading
+
+    from robo_orch.bus import QoS
+    from robo_orch.config import load_config
+    from robo_orch.control import endpoint as control
+    from robo_orch.controller import Controller
+
+    ctl = Controller(load_config(None), bus)
+    control.attach(ctl, bus, {"motors": "sensor/motor"})
+    driver = ZmqBus(WallClock(), publisher_id=10, run_dir=bus.run_dir)
+    estops = driver.subscribe("cmd/estop", "estop", QoS.queue(8))
+    report = driver.publisher("sensor/motor", "motor_status")
+    status = np.zeros((), report.mtype.dtype)
+    clock, tick = WallClock(), [0]
+
+    def run(engage: bool, answer: bool) -> dict:
+        out = {}
+        with ControlClient(find_control(bus.run_dir)) as client:
+            thread = threading.Thread(target=lambda: out.update(client.call(
+                "estop", {"engage": engage, "timeout_s": 0.5}, timeout_s=3)))
+            thread.start()
+            while thread.is_alive():  # 50 Hz ticks; the driver answers between them
+                now = clock.now_ns()
+                ctl.pre_tick(tick[0], now)
+                ctl.sense(tick[0], now)
+                ctl.plan(tick[0])
+                ctl.act(tick[0])
+                tick[0] += 1
+                if estops.poll() and answer:
+                    status["estop"] = estops.take()[-1].fixed["engage"]
+                    report.publish(status)
+                time.sleep(0.02)
+        return out
+
+    try:
+        run(False, True)  # the subscriptions connect (ZeroMQ joins asynchronously)
+        reply = run(True, answer=True)
+        assert reply["ok"], reply
+        result = reply["result"]
+        assert result["estop"] and result["applied"] and result["command"] == [0.0, 0.0]
+        assert result["drivers"]["motors"]["confirmed"] and ctl.completed_tick >= result["tick"]
+        reply = run(False, answer=False)  # the driver stays silent
+        assert not reply["ok"] and reply["error"]["code"] == "not_confirmed"
+        assert "motors" in reply["error"]["message"] and reply["result"]["applied"]
+        assert P.RequestFailed(reply).exit_status == 4
+    finally:
+        driver.close()
