@@ -142,7 +142,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _cmd_sim(args: argparse.Namespace) -> int:
     from robo_orch.config import load_config
     from robo_orch.progress import ProgressLine
-    from robo_orch.report import plot, summarize
+    from robo_orch.report import estimate_notes, plot, summarize
     from robo_orch.session import loop_health_line, run_mission
 
     overrides = tuple(args.set)
@@ -162,6 +162,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         _write(args.summary, json.dumps(summary, indent=2) + "\n")
     if args.plot:
         plot(result, args.plot)
+    notes = estimate_notes(summary)  # rejected inputs, estimate recoveries (issue 10)
     verdict = "success" if summary["success"] else "FAILED: " + "; ".join(
         summary["failed_criteria"])
     health = ""
@@ -174,7 +175,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
           f"({summary['wall_time_s']:.2f} s wall, {summary['realtime_factor']}x), "
           f"path {summary['path_length_m']:.2f} m, {summary['collisions']} collisions, "
           f"min clearance {summary['min_clearance_m']} m, "
-          f"{summary['safety_stops']} safety stops, tick p99 "
+          f"{summary['safety_stops']} safety stops, "
+          f"{notes + ', ' if notes else ''}tick p99 "
           f"{summary['tick_time_us']['p99']} us{', ' + health if health else ''}: {verdict}")
     if args.plot:
         print(f"plot written to {args.plot}")

@@ -23,7 +23,6 @@ from robo_orch import registry, schema
 from robo_orch.config_schema import (
     BehaviorEntry,
     BusConfig,
-    EstimatorConfig,
     InputConfig,
     LoopConfig,
     MissionConfig,
@@ -36,6 +35,7 @@ from robo_orch.config_schema import (
     default_inputs,
 )
 from robo_orch.errors import ConfigError, RegistryError
+from robo_orch.estimator_config import EstimatorConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -238,6 +238,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     _check_names(config)
     _check_trigger(config)
     _check_placements(config)
+    _check_blind(config)
     return config
 
 
@@ -304,6 +305,35 @@ def _check_trigger(config: Config) -> None:
         raise ConfigError(config.source, "loop.trigger", f"no input named '{trigger}' "
                           f"(inputs: {', '.join(config.inputs)})"
                           f"{err.problem.removeprefix('unknown key')}")
+
+
+#: inputs without which the robot would move blind: obstacles, and its own motion
+BLIND_ROLES = ("scan", "odom")
+
+
+def _check_blind(config: Config) -> None:
+    """Refuse motion without a required scan and required odometry, unless allowed."""
+    if config.safety.allow_blind:
+        return
+    for role in BLIND_ROLES:
+        inp = config.inputs.get(role)
+        if inp is None or not inp.required:
+            what = "obstacle" if role == "scan" else "odometry"
+            raise ConfigError(config.source, f"inputs.{role}.required",
+                              f"the robot would move without a required {what} input: set "
+                              f"inputs.{role}.required = true, or safety.allow_blind = true "
+                              "to drive blind on purpose")
+
+
+def blind_warning(config: Config) -> str | None:
+    """The one line to print at every start of a config that allows blind motion."""
+    if not config.safety.allow_blind:
+        return None
+    missing = [r for r in BLIND_ROLES if r not in config.inputs or not config.inputs[r].required]
+    what = (f"inputs {', '.join(missing)} not required" if missing
+            else "no stop is guaranteed if they are lost")
+    return (f"robo-orch: warning: safety.allow_blind = true in {config.source}: the robot may "
+            f"move without seeing obstacles or its own motion ({what})")
 
 
 def _check_placements(config: Config) -> None:

@@ -102,6 +102,8 @@ class SafetyConfig:
                                                        "is checked against the scan, s")
     deadman_s: float = option(0.5, gt=0, doc="actuator side: stop when no command arrived "
                                              "for this long, s")
+    allow_blind: bool = option(False, doc="allow motion without a required scan and a "
+                                          "required odometry input (warns at every start)")
 
 
 @dataclass(frozen=True)
@@ -336,25 +338,6 @@ class MissionConfig:
             raise ConfigError(source, f"{prefix}.waypoints", "at least one waypoint is required")
         if not all(math.isfinite(v) for p in self.waypoints for v in p):
             raise ConfigError(source, f"{prefix}.waypoints", "waypoints must be finite")
-
-
-@dataclass(frozen=True)
-class EstimatorConfig:
-    """The EKF that fuses wheel odometry and the IMU yaw rate."""
-
-    odom_speed_std: float = option(0.02, gt=0, doc="odometry forward speed noise, m/s")
-    odom_yaw_rate_std: float = option(0.05, gt=0, doc="odometry yaw rate noise, rad/s")
-    imu_yaw_rate_std: float = option(0.01, gt=0, doc="IMU yaw rate noise, rad/s")
-    accel_std: float = option(1.0, gt=0, doc="process noise: forward acceleration, m/s^2")
-    yaw_accel_std: float = option(2.0, gt=0, doc="process noise: yaw acceleration, rad/s^2")
-    gps_antenna: tuple[float, ...] = option([0.0, 0.0], length=2,
-                                            doc="GPS antenna position on the robot [x, y], m "
-                                                "(the fix is moved to the robot's centre)")
-    imu_yaw: str = option("relative", choices=("off", "relative", "absolute"),
-                          doc="fuse the IMU's own heading: 'relative' aligns it with the "
-                              "estimate at its first reading (6-axis IMUs), 'absolute' takes it "
-                              "as map heading (a calibrated magnetometer)")
-    imu_yaw_std: float = option(0.02, gt=0, doc="IMU heading noise, rad")
 
 
 @dataclass(frozen=True)

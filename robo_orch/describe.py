@@ -56,7 +56,6 @@ def config_reference_markdown() -> str:
         BusConfig,
         Circle,
         DeviceFaults,
-        EstimatorConfig,
         InputConfig,
         LidarConfig,
         LoopConfig,
@@ -73,6 +72,7 @@ def config_reference_markdown() -> str:
         WorldConfig,
     )
     from robo_orch.driver import DriverSpec
+    from robo_orch.estimator_config import EstimatorConfig
 
     sections = [("[loop]", LoopConfig), ("[bus]", BusConfig), ("[topics]", TopicsConfig),
                 ("[inputs.odom], [inputs.imu], [inputs.scan], [inputs.gps]", InputConfig),

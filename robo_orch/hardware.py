@@ -17,7 +17,7 @@ import time
 
 from robo_orch import rundir
 from robo_orch.clock import PerfClock, WallClock
-from robo_orch.config import load_config
+from robo_orch.config import blind_warning, load_config
 from robo_orch.controller import Controller
 from robo_orch.loop import FixedRateLoop
 from robo_orch.progress import ProgressLine
@@ -45,6 +45,9 @@ def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
     from robo_orch.control import endpoint as control
 
     config = load_config(config_path, overrides)
+    blind = blind_warning(config)  # safety.allow_blind: one line at every start
+    if blind:
+        print(blind, file=sys.stderr, flush=True)
     clock = WallClock()
     run_dir = rundir.ensure_run_dir(config.bus.run_dir or rundir.default_run_dir())
     # ZeroMQ's I/O threads get the loop's real-time priority (where permitted)

@@ -73,7 +73,9 @@ def summarize(result: MissionResult, shortest_m: float | None = None) -> dict[st
         "period_ms": 1e3 / result.config.loop.rate_hz,
         "max_tick_ms": round(st.tick.max * 1e-6, 4),
         "inputs": ctl.sensing.counters(),
-        "warnings": list(result.warnings),
+        "input_rejects": ctl.sensing.input_rejects(),
+        "estimate": ctl.sensing.estimate_health(),
+        "warnings": result.warnings + ctl.sensing.health.warnings,
         "interrupted_by": None if result.signal is None else signal.Signals(result.signal).name,
     }
     health = loop_health_line(st, round(1e9 / result.config.loop.rate_hz))
@@ -83,6 +85,26 @@ def summarize(result: MissionResult, shortest_m: float | None = None) -> dict[st
     summary["success"] = passed
     summary["failed_criteria"] = failures
     return summary
+
+
+def estimate_notes(summary: dict[str, Any]) -> str:
+    """Verdict text for rejected inputs and estimate recoveries ('' when there were none),
+    e.g. ``"rejected inputs: gps std_bounds 1, gated 2; estimate non-finite 1x"``."""
+    parts = []
+    rejected = []
+    for role, counts in summary["input_rejects"].items():
+        reasons = ", ".join(f"{why} {n}" for why, n in counts["rejected"].items() if n)
+        if reasons:
+            rejected.append(f"{role} {reasons}")
+    if rejected:
+        parts.append("rejected inputs: " + "; ".join(rejected))
+    est = summary["estimate"]
+    if est["non_finite"]:
+        parts.append(f"estimate non-finite {est['non_finite']}x"
+                     + (" (still holding)" if est["holding"] else " (recovered)"))
+    if est["relocalisations"]:
+        parts.append(f"relocalised {est['relocalisations']}x")
+    return "; ".join(parts)
 
 
 def judge(config: Config, summary: dict[str, Any]) -> tuple[bool, list[str]]:

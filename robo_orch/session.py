@@ -10,6 +10,7 @@ bus, also when something fails.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from robo_orch import registry
 from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.clock import PerfClock
-from robo_orch.config import Config
+from robo_orch.config import Config, blind_warning
 from robo_orch.controller import Controller
 from robo_orch.errors import BackendTimeout
 from robo_orch.loop import FixedRateLoop
@@ -100,6 +101,9 @@ def run_mission(
     starts (a recorder subscribes there).
     """
     t_start = time.perf_counter() if process_start is None else process_start
+    blind = blind_warning(config)  # safety.allow_blind: one line at every start
+    if blind:
+        print(blind, file=sys.stderr, flush=True)
     with StopSignals() as signals:
         sim_backend = make_backend(config, backend, config_path=config_path,
                                    overrides=overrides, seed=seed, devices=devices)
@@ -133,6 +137,8 @@ def run_mission(
             warnings = apply_realtime(loop_cfg.realtime_priority, loop_cfg.cpu,
                                       loop_cfg.lock_memory, loop_cfg.timer_slack_ns) \
                 if sim_backend.name == "realtime" else []
+            if blind:
+                warnings.insert(0, blind)
             loop = FixedRateLoop(clock, int(round(1e9 / loop_cfg.rate_hz)),
                                  stopwatch=PerfClock(), overrun=loop_cfg.overrun,
                                  spin_ns=int(loop_cfg.spin_us * 1e3), gc_mode=loop_cfg.gc_mode,

@@ -217,3 +217,69 @@ def test_write_world():
     ekf.ekf_write_world(x, state)
     assert [state[i] for i in (w.X, w.Y, w.YAW, w.V, w.W)] == list(x)
     assert np.count_nonzero(state) == 5
+
+
+def test_updates_refuse_a_std_whose_square_is_not_finite():
+    # issue 10 finding 3: std = inf or 1e200 passed `std > 0` and turned x and P into NaN
+    for std in (math.inf, 1e200, math.nan):
+        x, P = fresh()
+        before = x.copy(), P.copy()
+        assert ekf.ekf_update_position(x, P, 1.0, 1.0, std) == -1.0
+        assert ekf.ekf_update_yaw(x, P, 0.1, std) == -1.0
+        assert ekf.ekf_update_yaw_rate(x, P, 0.1, std) == -1.0
+        assert ekf.ekf_update_odometry(x, P, 0.1, 0.1, WHEEL_BASE, std, 0.1) == -1.0
+        assert ekf.ekf_position_nis(x, P, 1.0, 1.0, std) == -1.0
+        assert ekf.ekf_yaw_nis(x, P, 0.1, std) == -1.0
+        assert np.array_equal(x, before[0]) and np.array_equal(P, before[1])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_gate_distances_match_the_matrix_form_and_the_sequential_nis(seed):
+    rng = np.random.default_rng(200 + seed)
+    x, P = random_x(rng), random_cov(rng)
+    px, py, std = *(x[:2] + rng.normal(size=2)), rng.uniform(0.1, 2.0)
+    r = np.array([px - x[0], py - x[1]])
+    S = P[:2, :2] + std**2 * np.eye(2)
+    d2 = float(r @ np.linalg.solve(S, r))
+    assert ekf.ekf_position_nis(x, P, px, py, std) == pytest.approx(d2, rel=1e-9)
+    # sequential scalar updates of independent components add up to the same distance
+    assert ekf.ekf_update_position(x.copy(), P.copy(), px, py, std) == pytest.approx(d2,
+                                                                                    rel=1e-9)
+    yaw = x[2] + 3.0
+    e = naive.wrap(yaw - x[2])
+    assert ekf.ekf_yaw_nis(x, P, yaw, 0.2) == pytest.approx(e * e / (P[2, 2] + 0.04), rel=1e-9)
+
+
+def test_gates_are_chi_square_quantiles():
+    from scipy.stats import chi2
+
+    assert abs(ekf.CHI2_1DOF - chi2.ppf(0.999, 1)) < 1e-3
+    assert abs(ekf.CHI2_2DOF - chi2.ppf(0.999, 2)) < 1e-3
+
+
+def test_guard_keeps_a_finite_snapshot_and_restores_it_widened():
+    x, P = fresh(1.0, 2.0, 0.5)
+    xg, Pg = np.zeros(5), np.zeros((5, 5))
+    assert ekf.ekf_guard(x, P, xg, Pg)
+    assert np.array_equal(xg, x) and np.array_equal(Pg, P)
+    good_x, good_P = x.copy(), P.copy()
+    P[3, 4] = P[4, 3] = math.nan
+    assert not ekf.ekf_guard(x, P, xg, Pg)
+    assert np.array_equal(x, good_x)
+    widen = np.diag([ekf.RECOVER_POSITION_VAR, ekf.RECOVER_POSITION_VAR, ekf.RECOVER_YAW_VAR,
+                     ekf.RECOVER_RATE_VAR, ekf.RECOVER_RATE_VAR])
+    np.testing.assert_array_equal(P, good_P + widen)
+    x[0] = math.inf
+    assert not ekf.ekf_guard(x, P, xg, Pg)  # the snapshot was not overwritten by the bad state
+    assert np.array_equal(x, good_x)
+
+
+def test_set_position_reinitialises_position_and_decorrelates_it():
+    rng = np.random.default_rng(3)
+    x, P = random_x(rng), random_cov(rng)
+    rest = P[2:, 2:].copy()
+    ekf.ekf_set_position(x, P, 10.0, -4.0, 0.25)
+    assert (x[0], x[1]) == (10.0, -4.0)
+    assert np.array_equal(P[:2, :2], 0.25 * np.eye(2))
+    assert not P[:2, 2:].any() and not P[2:, :2].any()
+    assert np.array_equal(P[2:, 2:], rest)

@@ -39,8 +39,21 @@ A scalar update of component ``j`` with variance ``r``: ``S = P[j,j] + r``,
 ``P = (I - K e_j^T) P (I - K e_j^T)^T + r K K^T`` (a congruence plus a PSD term,
 so P stays positive semi-definite under rounding), then P is symmetrised.
 The update functions return the normalised innovation squared (sum over the
-scalar updates), or -1.0 when an input is not finite or a std is not positive
-(then nothing changes).  :func:`ekf_predict` ignores ``dt <= 0``.
+scalar updates), or -1.0 when an input is not finite or a std is outside
+(0, 1e150), whose square would not be finite (then nothing changes).
+:func:`ekf_predict` ignores ``dt <= 0``.
+
+**Gating** (:func:`ekf_position_nis`, :func:`ekf_yaw_nis`): the Mahalanobis
+distance squared of a fix before it is fused, ``d2 = r^T (H P H^T + R)^-1 r``
+(for independent scalar measurements the sum of the sequential NIS is the same
+number).  Under a consistent filter ``d2`` is chi-square distributed with 2
+(position) or 1 (heading) degrees of freedom; :data:`CHI2_2DOF` and
+:data:`CHI2_1DOF` are its 0.999 quantiles, the default gates.
+
+**Guard** (:func:`ekf_guard`): after each step the caller checks that ``x`` and
+``P`` are finite.  A finite state is copied to a snapshot; a non-finite one is
+replaced by the snapshot with its variances widened by ``RECOVER_*`` (the
+estimate is restored, but not trusted as before).
 """
 
 from __future__ import annotations
@@ -65,6 +78,15 @@ P0_YAW = 1e-6
 P0_V = 0.01
 P0_W = 0.01
 
+# Chi-square quantiles at p = 0.999: a consistent measurement exceeds them once in 1000
+CHI2_1DOF = 10.828
+CHI2_2DOF = 13.816
+
+# Variances added to the snapshot's diagonal when a non-finite state is restored
+RECOVER_POSITION_VAR = 1.0  # m^2
+RECOVER_YAW_VAR = 0.1  # rad^2
+RECOVER_RATE_VAR = 0.25  # (m/s)^2 and (rad/s)^2
+
 _VEC = "float64[::1]"
 _MAT = "float64[:, ::1]"
 _SIG_PREDICT = f"void({_VEC}, {_MAT}, float64, float64, float64)"
@@ -73,6 +95,8 @@ _SIG_SCALAR = f"float64({_VEC}, {_MAT}, float64, float64)"
 _SIG_POSITION = f"float64({_VEC}, {_MAT}, float64, float64, float64)"
 _SIG_RESET = f"void({_VEC}, {_MAT}, float64, float64, float64)"
 _SIG_WRITE = f"void({_VEC}, {_VEC})"
+_SIG_GUARD = f"boolean({_VEC}, {_MAT}, {_VEC}, {_MAT})"
+_SIG_SET_POSITION = f"void({_VEC}, {_MAT}, float64, float64, float64)"
 
 
 @numba.njit("float64(float64)", cache=True, error_model="numpy")
@@ -86,6 +110,12 @@ def wrap_angle(a):
     elif a > math.pi:
         a -= 2.0 * math.pi
     return a
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _positive(std):
+    """A usable standard deviation: positive, finite, and with a finite square."""
+    return 0.0 < std < 1e150
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -175,7 +205,7 @@ def ekf_update_odometry(x, P, v_left, v_right, wheel_base, v_std, w_std):
     """Fuse wheel speeds (m/s) as forward speed then yaw rate; return the NIS or -1."""
     if not (
         math.isfinite(v_left) and math.isfinite(v_right) and wheel_base > 0.0
-        and v_std > 0.0 and w_std > 0.0
+        and _positive(v_std) and _positive(w_std)
     ):
         return -1.0
     v_meas = 0.5 * (v_left + v_right)
@@ -189,7 +219,7 @@ def ekf_update_odometry(x, P, v_left, v_right, wheel_base, v_std, w_std):
 @numba.njit(_SIG_SCALAR, cache=True, error_model="numpy")
 def ekf_update_yaw_rate(x, P, gyro_z, std):
     """Fuse a gyro yaw rate (rad/s); return the NIS or -1."""
-    if not (math.isfinite(gyro_z) and std > 0.0):
+    if not (math.isfinite(gyro_z) and _positive(std)):
         return -1.0
     nis = _scalar_update(x, P, EKF_W, gyro_z - x[EKF_W], std * std)
     x[EKF_YAW] = wrap_angle(x[EKF_YAW])
@@ -199,7 +229,7 @@ def ekf_update_yaw_rate(x, P, gyro_z, std):
 @numba.njit(_SIG_POSITION, cache=True, error_model="numpy")
 def ekf_update_position(x, P, px, py, std):
     """Fuse an absolute position fix (odom frame, m); return the NIS or -1."""
-    if not (math.isfinite(px) and math.isfinite(py) and std > 0.0):
+    if not (math.isfinite(px) and math.isfinite(py) and _positive(std)):
         return -1.0
     r = std * std
     nis = _scalar_update(x, P, EKF_X, px - x[EKF_X], r)
@@ -211,7 +241,7 @@ def ekf_update_position(x, P, px, py, std):
 @numba.njit(_SIG_SCALAR, cache=True, error_model="numpy")
 def ekf_update_yaw(x, P, yaw, std):
     """Fuse an absolute heading (rad) with a wrapped innovation; return the NIS or -1."""
-    if not (math.isfinite(yaw) and std > 0.0):
+    if not (math.isfinite(yaw) and _positive(std)):
         return -1.0
     nis = _scalar_update(x, P, EKF_YAW, wrap_angle(yaw - x[EKF_YAW]), std * std)
     x[EKF_YAW] = wrap_angle(x[EKF_YAW])
@@ -244,3 +274,74 @@ def ekf_write_world(x, state):
     state[_w.YAW] = x[EKF_YAW]
     state[_w.V] = x[EKF_V]
     state[_w.W] = x[EKF_W]
+
+
+@numba.njit(_SIG_POSITION, cache=True, error_model="numpy")
+def ekf_position_nis(x, P, px, py, std):
+    """Mahalanobis distance squared of a position fix (2 dof), or -1 if it is invalid."""
+    if not (math.isfinite(px) and math.isfinite(py) and _positive(std)):
+        return -1.0
+    r = std * std
+    a = P[EKF_X, EKF_X] + r
+    b = 0.5 * (P[EKF_X, EKF_Y] + P[EKF_Y, EKF_X])
+    d = P[EKF_Y, EKF_Y] + r
+    det = a * d - b * b
+    if not det > 0.0:
+        return -1.0
+    ex = px - x[EKF_X]
+    ey = py - x[EKF_Y]
+    return (d * ex * ex - 2.0 * b * ex * ey + a * ey * ey) / det
+
+
+@numba.njit(_SIG_SCALAR, cache=True, error_model="numpy")
+def ekf_yaw_nis(x, P, yaw, std):
+    """Mahalanobis distance squared of a heading (1 dof, wrapped), or -1 if it is invalid."""
+    if not (math.isfinite(yaw) and _positive(std)):
+        return -1.0
+    s = P[EKF_YAW, EKF_YAW] + std * std
+    if not s > 0.0:
+        return -1.0
+    e = wrap_angle(yaw - x[EKF_YAW])
+    return e * e / s
+
+
+@numba.njit(_SIG_GUARD, cache=True, error_model="numpy")
+def ekf_guard(x, P, x_good, P_good):
+    """True if ``x`` and ``P`` are finite (then copied to the snapshot ``x_good``,
+    ``P_good``); else restore the snapshot with widened variances and return False."""
+    finite = True
+    for a in range(EKF_LEN):
+        if not math.isfinite(x[a]):
+            finite = False
+        for b in range(EKF_LEN):
+            if not math.isfinite(P[a, b]):
+                finite = False
+    if finite:
+        for a in range(EKF_LEN):
+            x_good[a] = x[a]
+            for b in range(EKF_LEN):
+                P_good[a, b] = P[a, b]
+        return True
+    for a in range(EKF_LEN):
+        x[a] = x_good[a]
+        for b in range(EKF_LEN):
+            P[a, b] = P_good[a, b]
+    P[EKF_X, EKF_X] += RECOVER_POSITION_VAR
+    P[EKF_Y, EKF_Y] += RECOVER_POSITION_VAR
+    P[EKF_YAW, EKF_YAW] += RECOVER_YAW_VAR
+    P[EKF_V, EKF_V] += RECOVER_RATE_VAR
+    P[EKF_W, EKF_W] += RECOVER_RATE_VAR
+    return False
+
+
+@numba.njit(_SIG_SET_POSITION, cache=True, error_model="numpy")
+def ekf_set_position(x, P, px, py, var):
+    """Re-initialise the position at (px, py) with variance ``var`` each, uncorrelated."""
+    x[EKF_X] = px
+    x[EKF_Y] = py
+    for a in range(EKF_LEN):
+        for j in (EKF_X, EKF_Y):
+            P[a, j] = 0.0
+            P[j, a] = 0.0
+    P[EKF_X, EKF_X] = var
+    P[EKF_Y, EKF_Y] = var

@@ -58,7 +58,9 @@ NAV_STATUS = 26  #: 0 while navigation is fine, else a NAV_* failure code (ends 
 REPLAN_REQUEST = 27  #: a kernel sets 1.0 to ask the global planner for a new path
 PATH_VERSION = 28  #: incremented each time a new path is loaded into ``path``
 RECOVERIES = 29  #: number of recovery attempts started
-STATE_LEN = 32
+# 30-35: the safety layer's; 36-41: the estimate's; 42-47: free
+EST_HOLD = 36  #: 1.0 while the estimate holds a controlled stop (non-finite, relocalised)
+STATE_LEN = 48
 
 # --- NAV_STATUS codes (see :data:`NAV_STATUS_TEXT`) -------------------------------
 NAV_OK = 0
