@@ -153,7 +153,8 @@ class Controller:
 
         ``loop`` (ticks, overruns, skipped slots, stalls, worst tick against the
         period), ``safety`` (e-stop, flags of the last command, staleness, safety
-        stops), ``inputs`` (per-input bus counters) and one entry per
+        stops), ``inputs`` (per-input bus counters), ``input_rejects`` and
+        ``estimate`` (input checks, estimate recoveries) and one entry per
         :meth:`add_health` source.
         """
         s, planner, st = self.world.state, self.planner, self.stats
@@ -169,7 +170,9 @@ class Controller:
                           "flag_names": flag_names(int(planner.flags)),
                           "stale": bool(s[W.STALE]), "safety_stops": len(self.safety_stops),
                           "command": [float(planner.cmd[0]), float(planner.cmd[1])]},
-               "inputs": self.sensing.counters()}
+               "inputs": self.sensing.counters(),
+               "input_rejects": self.sensing.input_rejects(),
+               "estimate": self.sensing.estimate_health()}
         for name, source in self._health_sources.items():
             out[name] = source()
         return out
