@@ -195,7 +195,8 @@ class Controller:
         if self.control is not None:
             self.control.serve(now_ns)
         if self._estop_events:  # changes since the last sense: this tick's inputs
-            self.sensing.consumed.extend(self._estop_events)
+            if self.sensing.consumed is not None:
+                self.sensing.consumed.extend(self._estop_events)
             self._estop_events.clear()
         self.sensing.sense(now_ns, self.t0_ns)
         if self.truth_sub is not None and self.truth_sub.poll():
