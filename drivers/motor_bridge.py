@@ -8,8 +8,11 @@ The driver repeats the safety essentials on the actuator side: it clamps wheel
 speeds to ``max_wheel_speed`` (scaling both wheels, so the turn radius is kept),
 commands zero when no ``velocity_command`` arrived within ``deadman_s``, latches
 the e-stop until an ``estop`` message with ``engage = 0``, and commands zero on
-shutdown.  The firmware has its own deadman (``device_deadman_ms``) for when this
-process or the link dies.  None of this replaces a hardware e-stop.
+shutdown.  Its latch is the ``estop`` field of every ``motor_status`` it
+publishes: on each device STATUS, and at once after it handles e-stop messages,
+so the loop can confirm an e-stop to the operator.  The firmware has its own
+deadman (``device_deadman_ms``) for when this process or the link dies.  None of
+this replaces a hardware e-stop.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class MotorBridgeParams:
     command_topic: str = option("cmd/velocity", doc="velocity_command input (v m/s, w rad/s)")
     estop_topic: str = option("cmd/estop", doc="estop input; engage=1 latches, engage=0 resets")
     odom_topic: str = option("sensor/odom", doc="wheel_odometry output (wheel speeds, m/s)")
-    status_topic: str = option("sensor/motor", doc="motor_status output (ticks, battery, faults)")
+    status_topic: str = option("sensor/motor", doc="motor_status output (ticks, battery, faults, "
+                                                       "e-stop latch)")
     wheel_base: float = option(0.34, gt=0, doc="distance between the wheels' contact points, m")
     wheel_radius: float = option(0.05, gt=0, doc="wheel radius, m")
     ticks_per_rev: int = option(1440, gt=0, doc="encoder counts per wheel revolution, as the "
@@ -157,6 +161,11 @@ class MotorBridgeDriver(Driver):
         self._send(port, SetWheelVelocity(0, _mm_s(left), _mm_s(right)))
         self.stats["commands_sent"] += 1
 
+    @classmethod
+    def estop_status_topic(cls, params: MotorBridgeParams) -> str:
+        """motor_status carries this driver's e-stop latch (see :class:`Driver`)."""
+        return params.status_topic
+
     def start(self, port: Port) -> None:
         """End any partial frame in the device, configure it, command zero."""
         p: MotorBridgeParams = self.params
@@ -174,6 +183,7 @@ class MotorBridgeDriver(Driver):
         if self._estop_sub.poll() or self._estop_sub.pending:
             for msg in self._estop_sub.take():
                 urgent |= self._on_estop(port, bool(msg.fixed["engage"]))
+            self._publish_status(now_ns)  # the loop waits for this to confirm an e-stop
         if self._cmd_sub.poll() or self._cmd_sub.pending:
             msg = self._cmd_sub.latest()
             if msg is not None:
@@ -283,10 +293,17 @@ class MotorBridgeDriver(Driver):
             # input, or our reset was lost): mirror it, so only an explicit reset releases it
             self.estopped = True
             self.stats["device_estops"] += 1
+        self._publish_status(stamp_ns)
+
+    def _publish_status(self, stamp_ns: int) -> None:
+        """motor_status from the last device STATUS (zeros before one) and the host latch."""
+        status = self.device_status
         p: MotorBridgeParams = self.params
         self.output(p.status_topic, "motor_status").publish(
             self.record("motor_status", left_ticks=self._ticks[0], right_ticks=self._ticks[1],
-                        battery_v=status.battery_mv * 1e-3, faults=status.faults,
-                        device_ms=status.device_ms),
+                        battery_v=0.0 if status is None else status.battery_mv * 1e-3,
+                        faults=0 if status is None else status.faults,
+                        device_ms=0 if status is None else status.device_ms,
+                        estop=int(self.estopped)),
             stamp_ns=stamp_ns)
         self.stats["published"] += 1

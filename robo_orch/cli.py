@@ -2,7 +2,10 @@
 
 Exit status: 0 done (for ``sim``: the mission met its success criteria),
 1 the mission ran but failed its success criteria, 2 usage or config error
-(one line on stderr, no traceback), 3 runtime fault.
+(one line on stderr, no traceback), 3 runtime fault, 130 interrupted by SIGINT
+(Ctrl-C), 143 stopped by SIGTERM (``sim`` and ``run``; 128 + the signal
+number).  ``estop`` adds 4: the loop applied it but an actuator driver did not
+confirm (see ``robo-orch estop --help``).
 
 Heavy imports (numpy, numba, zmq) happen after the arguments are parsed, so that
 ``--cache-dir`` can still choose numba's cache directory and ``--help`` is quick.
@@ -19,6 +22,7 @@ import traceback
 from pathlib import Path
 
 from robo_orch import cli_devices, introspect, live, scenarios
+from robo_orch.control import cli as control_cli
 from robo_orch.errors import RoboOrchError
 from robo_orch.record import cli as record_cli
 
@@ -70,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("warmup", help="compile and cache every kernel")
     cli_devices.add_parsers(sub)
+    control_cli.add_parsers(sub)
     scenarios.add_parser(sub)
     record_cli.add_parsers(sub)
     introspect.add_parser(sub)
@@ -82,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     from robo_orch import _numba_env
 
     _numba_env.set_cache_dir(args.cache_dir)
+    from robo_orch.signals import Interrupted
+
     try:
         return _dispatch(args)
+    except Interrupted as err:
+        print(f"robo-orch: {err}", file=sys.stderr)
+        return err.exit_status
     except RoboOrchError as err:
         print(f"robo-orch: error: {err}", file=sys.stderr)
         return err.exit_status
@@ -113,6 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return record_cli.run(args)
     if args.command == "topics":
         return introspect.run(args)
+    if args.command in ("estop", "status"):
+        return control_cli.run(args)
     if args.command == "bench":
         from robo_orch.bench import run_bench
 
@@ -131,7 +143,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     from robo_orch.config import load_config
     from robo_orch.progress import ProgressLine
     from robo_orch.report import estimate_notes, plot, summarize
-    from robo_orch.session import run_mission
+    from robo_orch.session import loop_health_line, run_mission
 
     overrides = tuple(args.set)
     config = load_config(args.config, overrides)
@@ -153,6 +165,11 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     notes = estimate_notes(summary)  # rejected inputs, estimate recoveries (issue 10)
     verdict = "success" if summary["success"] else "FAILED: " + "; ".join(
         summary["failed_criteria"])
+    health = ""
+    if summary["backend"] != "lockstep":  # lockstep: simulated time, no deadlines to miss
+        health = loop_health_line(result.stats, round(1e9 / config.loop.rate_hz))
+        if health and summary["success"]:
+            verdict = "success, but the loop missed deadlines"
     print(f"{Path(config.source).name} [{summary['backend']}, seed {summary['seed']}]: "
           f"{summary['end_reason']} in {summary['sim_time_s']:.2f} s sim "
           f"({summary['wall_time_s']:.2f} s wall, {summary['realtime_factor']}x), "
@@ -160,9 +177,11 @@ def _cmd_sim(args: argparse.Namespace) -> int:
           f"min clearance {summary['min_clearance_m']} m, "
           f"{summary['safety_stops']} safety stops, "
           f"{notes + ', ' if notes else ''}tick p99 "
-          f"{summary['tick_time_us']['p99']} us: {verdict}")
+          f"{summary['tick_time_us']['p99']} us{', ' + health if health else ''}: {verdict}")
     if args.plot:
         print(f"plot written to {args.plot}")
+    if result.signal is not None:
+        return 128 + result.signal  # interrupted: not a verdict on the mission
     return 0 if summary["success"] else 1
 
 

@@ -50,8 +50,10 @@ class BusConfig:
 
     backend: str = option("zmq", doc="bus backend for real-time runs ('zmq' or 'memory'); "
                                      "lockstep always uses 'memory'")
-    run_dir: str = option("", doc="directory for ipc:// sockets; empty = a private "
-                                  "temporary directory per run")
+    run_dir: str = option("", doc="directory for ipc:// sockets, created 0700 (refused if "
+                                  "another user owns it or others can write it); empty = a "
+                                  "private temporary directory per simulation, the per-user "
+                                  "directory for `robo-orch run`")
     hwm: int = option(100, ge=1, doc="ZeroMQ high-water mark per topic socket, messages")
 
 
@@ -363,6 +365,12 @@ class SuccessConfig:
     max_path_ratio: float = option(math.inf, ge=1, doc="driven path at most this many times "
                                                        "the shortest possible path (checked "
                                                        "by `robo-orch scenarios`)")
+    max_overruns: int | None = option(None, ge=0, doc="real-time runs: at most this many "
+                                      "overruns (ticks that ended after their deadline); "
+                                      "lockstep verdicts ignore it; unset = no bound")
+    max_tick_ms: float = option(math.inf, gt=0, doc="real-time runs: the longest tick "
+                                                    "(sense + plan + act) at most this long, "
+                                                    "ms; lockstep verdicts ignore it")
     min_success_rate: float = option(1.0, ge=0, le=1, doc="`robo-orch scenarios`: the "
                                                           "scenario passes when at least "
                                                           "this share of its seeds succeed")

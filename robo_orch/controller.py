@@ -9,6 +9,7 @@ notes where safety stops began, and decides when the mission is over.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from robo_orch.config import Config
 from robo_orch.core import field as fieldmod
 from robo_orch.core import safety as saf
 from robo_orch.core import world as W
-from robo_orch.messages import message_type, new_fixed
+from robo_orch.messages import FORMAT_VERSION, Header, message_type, new_fixed
 from robo_orch.planner import Planner
 from robo_orch.sense import Sensing
 from robo_orch.stats import TickStats
@@ -28,6 +29,8 @@ from robo_orch.trace import COLUMNS, Trace
 
 #: safety flags that mean the robot is being stopped rather than merely limited
 STOP_FLAGS = saf.ESTOP | saf.STALE_STOP | saf.COLLISION_STOP
+#: while latched, the e-stop state is re-published about this often, Hz
+ESTOP_REPEAT_HZ = 5.0
 _COL = {name: i for i, name in enumerate(COLUMNS)}
 
 
@@ -74,7 +77,13 @@ class Controller:
         self._cmd_type = message_type("velocity_command")
         self.cmd_pub = bus.publisher(topics.command, self._cmd_type, frame_id="base_link")
         self._cmd_msg = new_fixed(self._cmd_type)
-        self.estop_sub = bus.subscribe(topics.estop, message_type("estop"), QoS.queue(64))
+        self._estop_type = message_type("estop")
+        # the loop alone publishes the e-stop: binding it here also refuses to start
+        # while another live process holds the topic
+        self.estop_pub = bus.publisher(topics.estop, self._estop_type)
+        self._estop_msg = new_fixed(self._estop_type)
+        self._estop_every = max(1, int(round(config.loop.rate_hz / ESTOP_REPEAT_HZ)))
+        self._estop_events: list[tuple[str, Header]] = []
         self.truth_sub = (bus.subscribe(topics.truth, message_type("pose2d"), QoS.latest())
                           if backend is not None else None)
         self.trace = Trace(trace_rows)
@@ -85,6 +94,14 @@ class Controller:
         self.goal_time_s: float | None = None
         self.end_reason = ""
         self.progress = progress
+        #: the real-time loop's control endpoint (:mod:`robo_orch.control`; None in lockstep):
+        #: ``control.serve(now_ns)`` runs at the start of every sense phase
+        self.control = None
+        #: the tick in progress, and the last tick whose command has been published
+        self.tick = -1
+        self.completed_tick = -1
+        self._planned = False
+        self._health_sources: dict[str, Callable[[], dict]] = {}
         #: optional recorder hook: ``tap.before_tick()`` starts each tick (in the backend
         #: phase), ``tap(controller, tick)`` runs right after each command is published
         self.tap = None
@@ -95,15 +112,70 @@ class Controller:
         self._truth = np.full(3, np.nan)
 
     # --- e-stop -------------------------------------------------------------------
-    def engage_estop(self) -> None:
+    def engage_estop(self) -> int:
         """Latch the e-stop: the next command is zero and stays zero until reset."""
-        self.estop_latched = True
-        self.world.state[W.ESTOP] = 1.0
+        return self.set_estop(True)
 
-    def reset_estop(self) -> None:
+    def reset_estop(self) -> int:
         """Release a latched e-stop (motion resumes through the normal limits)."""
-        self.estop_latched = False
-        self.world.state[W.ESTOP] = 0.0
+        return self.set_estop(False)
+
+    def set_estop(self, engage: bool) -> int:
+        """Latch (or release) the e-stop now and publish the state on the e-stop topic.
+
+        Returns the first tick whose command obeys it: this one when called before
+        the plan phase (the control endpoint serves requests in the sense phase),
+        else the next.  The state is published even when it does not change, so an
+        explicit release also reaches an actuator that latched on its own.
+        """
+        self.estop_latched = bool(engage)
+        self.world.state[W.ESTOP] = 1.0 if engage else 0.0
+        self._estop_msg["engage"] = 1 if engage else 0
+        stamp = self.now_ns or self.bus.clock.now_ns()
+        seq = self.estop_pub.publish(self._estop_msg, stamp_ns=stamp)
+        if self.sensing.consumed is not None:  # a recorder: noted as this tick's input
+            bus, mtype = self.bus, self._estop_type
+            self._estop_events.append(("estop", Header(
+                FORMAT_VERSION, bus.clock.clock_id, mtype.type_id, mtype.layout_hash,
+                bus.publisher_id, bus.incarnation, seq, stamp, 0, "")))
+        return self.tick if self.tick >= 0 and not self._planned else self.tick + 1
+
+    def _publish_estop_state(self) -> None:
+        self.estop_pub.publish(self._estop_msg, stamp_ns=self.now_ns)
+
+    # --- health ---------------------------------------------------------------------
+    def add_health(self, name: str, source: Callable[[], dict]) -> None:
+        """Add ``source()`` (a JSON-ready dict) to :meth:`health` under ``name``."""
+        self._health_sources[name] = source
+
+    def health(self) -> dict:
+        """The loop's health, JSON-ready: what the control endpoint's ``status`` answers.
+
+        ``loop`` (ticks, overruns, skipped slots, stalls, worst tick against the
+        period), ``safety`` (e-stop, flags of the last command, staleness, safety
+        stops), ``inputs`` (per-input bus counters), ``input_rejects`` and
+        ``estimate`` (input checks, estimate recoveries) and one entry per
+        :meth:`add_health` source.
+        """
+        s, planner, st = self.world.state, self.planner, self.stats
+        period_ms = 1e3 / self.config.loop.rate_hz
+        loop = {"rate_hz": self.config.loop.rate_hz, "period_ms": period_ms,
+                "ticks": self.completed_tick + 1}
+        if st is not None:
+            loop.update(ticks=st.ticks, overruns=st.overruns, skipped_slots=st.skipped,
+                        stalls=st.stalls, max_tick_ms=st.tick.max * 1e-6,
+                        max_lateness_ms=st.lateness.max * 1e-6)
+        out = {"pid": os.getpid(), "tick": self.completed_tick, "t": float(s[W.T]), "loop": loop,
+               "safety": {"estop": self.estop_latched, "flags": int(planner.flags),
+                          "flag_names": flag_names(int(planner.flags)),
+                          "stale": bool(s[W.STALE]), "safety_stops": len(self.safety_stops),
+                          "command": [float(planner.cmd[0]), float(planner.cmd[1])]},
+               "inputs": self.sensing.counters(),
+               "input_rejects": self.sensing.input_rejects(),
+               "estimate": self.sensing.estimate_health()}
+        for name, source in self._health_sources.items():
+            out[name] = source()
+        return out
 
     # --- the tick -----------------------------------------------------------------
     def pre_tick(self, tick: int, now_ns: int) -> None:
@@ -117,15 +189,15 @@ class Controller:
             self.backend.pre_tick(tick, now_ns)
 
     def sense(self, tick: int, now_ns: int) -> None:
-        """Handle e-stop requests, then bring the world up to date."""
-        if self.estop_sub.poll():
-            for msg in self.estop_sub.take():
-                if self.sensing.consumed is not None:
-                    self.sensing.consumed.append(("estop", msg.header))
-                if msg.fixed["engage"]:
-                    self.engage_estop()
-                else:
-                    self.reset_estop()
+        """Serve the control endpoint (e-stop requests), then bring the world up to date."""
+        self.tick = tick
+        self._planned = False
+        if self.control is not None:
+            self.control.serve(now_ns)
+        if self._estop_events:  # changes since the last sense: this tick's inputs
+            if self.sensing.consumed is not None:
+                self.sensing.consumed.extend(self._estop_events)
+            self._estop_events.clear()
         self.sensing.sense(now_ns, self.t0_ns)
         if self.truth_sub is not None and self.truth_sub.poll():
             msg = self.truth_sub.latest()
@@ -136,6 +208,7 @@ class Controller:
     def plan(self, tick: int) -> None:
         """Run the compiled planning core."""
         self.planner.plan(tick)
+        self._planned = True
 
     def act(self, tick: int) -> bool:
         """Publish the command, record the tick, and say whether to go on."""
@@ -146,6 +219,9 @@ class Controller:
         # stamped with the newest input it was computed from (the data's time, as a
         # ROS header would be), so the actuator side can measure sensor-to-actuator
         self.cmd_pub.publish(msg, stamp_ns=self.sensing.input_stamp_ns or self.now_ns)
+        self.completed_tick = tick
+        if self.estop_latched and tick % self._estop_every == 0:
+            self._publish_estop_state()  # so a restarted actuator driver learns it
         if self.tap is not None:  # a recorder's per-tick record (robo_orch.record)
             self.tap(self, tick)
         t = s[W.T]

@@ -187,6 +187,17 @@ class Driver(ABC):
             rec[key] = value
         return rec
 
+    @classmethod
+    def estop_status_topic(cls, params: Any) -> str | None:
+        """Where this driver reports its e-stop latch, or None (it has none).
+
+        An actuator driver that latches the e-stop publishes its latch state as the
+        ``estop`` field of ``motor_status`` messages on this topic, at once after
+        every e-stop message it handles; the loop's e-stop acknowledgement waits
+        for it (:mod:`robo_orch.control.endpoint`).
+        """
+        return None
+
     # --- hooks --------------------------------------------------------------------
 
     def start(self, port: Port) -> None:  # noqa: B027  (optional hook)

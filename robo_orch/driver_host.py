@@ -287,7 +287,7 @@ def run_standalone(kind: str, port: str, baud: int, settings: list[str], *, echo
         bus: Bus = MemoryBus(WallClock(), publisher_id=10)
     else:
         from robo_orch.bus.zmq_bus import ZmqBus
-        from robo_orch.hardware import default_run_dir
+        from robo_orch.rundir import default_run_dir
 
         bus = ZmqBus(WallClock(), publisher_id=10, run_dir=run_dir or default_run_dir())
     try:

@@ -303,10 +303,12 @@ GNSS_FIX = register(MessageType(
     [("latitude", "<f8"), ("longitude", "<f8"), ("altitude", "<f8"), ("hdop", "<f8"),
      ("speed", "<f8"), ("course", "<f8"), ("quality", "u1"), ("satellites", "u1"),
      ("pad", "u1", (6,))]))
+#: ``estop``: the driver's own e-stop latch (1 latched), sent at once when it handles
+#: an e-stop message; ``faults`` are the device's (its FAULT_ESTOP bit: the firmware's latch)
 MOTOR_STATUS = register(MessageType(
     "motor_status", 9,
     [("left_ticks", "<i8"), ("right_ticks", "<i8"), ("battery_v", "<f8"), ("faults", "<u4"),
-     ("device_ms", "<u4")]))
+     ("device_ms", "<u4"), ("estop", "u1"), ("pad", "u1", (7,))]))
 
 
 def fields_as_dict(fixed: np.ndarray, var: np.ndarray | None = None) -> dict[str, object]:

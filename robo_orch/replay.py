@@ -198,7 +198,6 @@ def rerun(recording: Recording, config) -> RerunReport:
     controller.warmup()
     cmd_sub = feed_bus.subscribe(config.topics.command, "velocity_command", QoS.latest())
     new_topic = {role: inp.topic for role, inp in config.inputs.items()}
-    new_topic["estop"] = config.topics.estop
     feeder = _Feeder(recording)
     ticks, times, rec_cmd, new_cmd, same = [], [], [], [], []
     notes = []
@@ -210,13 +209,19 @@ def rerun(recording: Recording, config) -> RerunReport:
             f = rec.fixed
             tick, now = int(f["tick"]), int(f["now_ns"])
             clock.advance_to_ns(now)
+            estops = []
             for role, raw in used:
+                if role == "estop":  # the loop latches it itself: applied like a request
+                    estops.append(bool(raw.decode().fixed["engage"]))
+                    continue
                 topic = new_topic.get(role)
                 if topic is None:
                     dropped_roles.add(role)
                     continue
                 feed_bus.send_raw(topic, [topic.encode("ascii"), raw.header_bytes, raw.payload])
             controller.pre_tick(tick, now)
+            for engage in estops:  # before sense, where the original loop applied them
+                controller.set_estop(engage)
             controller.sense(tick, now)
             controller.plan(tick)
             controller.act(tick)
@@ -260,8 +265,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--rate must be >= 0, got {args.rate}")
     from robo_orch.bus.zmq_bus import ZmqBus
     from robo_orch.clock import WallClock
-    from robo_orch.hardware import default_run_dir
     from robo_orch.messages import message_type
+    from robo_orch.rundir import default_run_dir
 
     clock = WallClock()
     run_dir = args.run_dir or default_run_dir()

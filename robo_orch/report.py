@@ -10,6 +10,7 @@ within about a grid cell per turn of the true shortest path.
 from __future__ import annotations
 
 import math
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,13 @@ import numpy as np
 
 from robo_orch.config import Config
 from robo_orch.config_schema import WorldConfig
-from robo_orch.session import MissionResult
+from robo_orch.session import MissionResult, loop_health_line
 from robo_orch.trace import COLUMNS
 
 #: summary fields that depend on the wall clock (they differ between identical runs)
 WALL_CLOCK_FIELDS = ("wall_time_s", "realtime_factor", "tick_time_us", "period_error_us",
                      "lateness_us", "phase_time_us", "gc_pause_us", "gc_forced", "startup_s",
-                     "overruns", "skipped_slots", "stalls")
+                     "overruns", "skipped_slots", "stalls", "max_tick_ms")
 
 
 def _finite(value: float) -> float | None:
@@ -69,11 +70,17 @@ def summarize(result: MissionResult, shortest_m: float | None = None) -> dict[st
                                   "p99": _finite(truth.latency_us[1]),
                                   "max": _finite(truth.latency_us[2])},
         **loop,
+        "period_ms": 1e3 / result.config.loop.rate_hz,
+        "max_tick_ms": round(st.tick.max * 1e-6, 4),
         "inputs": ctl.sensing.counters(),
         "input_rejects": ctl.sensing.input_rejects(),
         "estimate": ctl.sensing.estimate_health(),
         "warnings": result.warnings + ctl.sensing.health.warnings,
+        "interrupted_by": None if result.signal is None else signal.Signals(result.signal).name,
     }
+    health = loop_health_line(st, round(1e9 / result.config.loop.rate_hz))
+    if health and result.backend != "lockstep":
+        summary["warnings"].append(f"the loop missed deadlines: {health}")
     passed, failures = judge(result.config, summary)
     summary["success"] = passed
     summary["failed_criteria"] = failures
@@ -101,7 +108,11 @@ def estimate_notes(summary: dict[str, Any]) -> str:
 
 
 def judge(config: Config, summary: dict[str, Any]) -> tuple[bool, list[str]]:
-    """Check a summary against the config's ``[success]`` criteria."""
+    """Check a summary against the config's ``[success]`` criteria.
+
+    The loop-timing bounds (``max_overruns``, ``max_tick_ms``) apply to real-time
+    runs only: a lockstep verdict depends on nothing the wall clock measures.
+    """
     crit = config.success
     failures = []
     if crit.goal_reached and not summary["goal_reached"]:
@@ -117,6 +128,12 @@ def judge(config: Config, summary: dict[str, Any]) -> tuple[bool, list[str]]:
     ratio = summary.get("path_ratio")
     if ratio is not None and ratio > crit.max_path_ratio:
         failures.append(f"path {ratio:.2f} x the shortest > {crit.max_path_ratio:g}")
+    if summary.get("backend") != "lockstep":
+        if crit.max_overruns is not None and summary["overruns"] > crit.max_overruns:
+            failures.append(f"{summary['overruns']} overruns > {crit.max_overruns}")
+        worst_ms = summary["tick_time_us"]["max"] * 1e-3
+        if worst_ms > crit.max_tick_ms:
+            failures.append(f"worst tick {worst_ms:.3g} ms > {crit.max_tick_ms:g} ms")
     return not failures, failures
 
 

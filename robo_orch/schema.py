@@ -47,6 +47,9 @@ def option(
 
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if len(args) == 1 and len(typing.get_args(tp)) == 2:  # X | None: unset by default
+        return _type_name(args[0])
     if tp is float:
         return "a number"
     if tp is int:

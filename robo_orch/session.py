@@ -2,13 +2,14 @@
 
 :func:`run_mission` is what ``robo-orch sim`` calls, and what tests call for a
 whole run.  It compiles (or loads) every kernel before the first tick, installs
-SIGINT/SIGTERM handlers that end the loop cleanly, and always stops the backend
-and closes the bus, also when something fails.
+SIGINT/SIGTERM handlers that end the loop cleanly (:mod:`robo_orch.signals`; the
+signal is kept in :attr:`MissionResult.signal`), gives a real-time run its control
+endpoint (:mod:`robo_orch.control`), and always stops the backend and closes the
+bus, also when something fails.
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from robo_orch.controller import Controller
 from robo_orch.errors import BackendTimeout
 from robo_orch.loop import FixedRateLoop
 from robo_orch.rt import apply_realtime
+from robo_orch.signals import StopSignals
 from robo_orch.stats import TickStats
 
 
@@ -38,6 +40,23 @@ class MissionResult:
     wall_time_s: float
     startup_s: float
     warnings: list[str] = field(default_factory=list)
+    #: the signal (SIGINT, SIGTERM) that ended the run early, or None
+    signal: int | None = None
+
+
+def loop_health_line(stats: TickStats, period_ns: int) -> str:
+    """``5 overruns, 32 skipped slots, 14 stalls, worst tick 49.1 ms / 20 ms period``.
+
+    Empty when the loop kept every deadline (no overrun, skipped slot or stall and
+    no tick longer than the period).
+    """
+    parts = [f"{n} {word}" for n, word in ((stats.overruns, "overruns"),
+                                           (stats.skipped, "skipped slots"),
+                                           (stats.stalls, "stalls")) if n]
+    worst = stats.tick.max
+    if parts or worst > period_ns:
+        parts.append(f"worst tick {worst * 1e-6:.3g} ms / {period_ns * 1e-6:g} ms period")
+    return ", ".join(parts)
 
 
 def trigger_options(config: Config, controller: Controller, *, enabled: bool = True) -> dict:
@@ -85,55 +104,59 @@ def run_mission(
     blind = blind_warning(config)  # safety.allow_blind: one line at every start
     if blind:
         print(blind, file=sys.stderr, flush=True)
-    sim_backend = make_backend(config, backend, config_path=config_path, overrides=overrides,
-                               seed=seed, devices=devices)
-    clock = sim_backend.make_clock()
-    bus = sim_backend.make_bus(clock)
-    loop_cfg = config.loop
-    set_io_priority = getattr(bus, "set_io_thread_priority", None)  # a ZeroMQ bus
-    if set_io_priority is not None and loop_cfg.realtime_priority > 0:
-        set_io_priority(loop_cfg.realtime_priority)  # before its first socket
-    try:
-        sim_backend.launch()
-        stats = TickStats()
-        controller = Controller(config, bus, backend=sim_backend, duration_s=duration_s,
-                                progress=progress, stats=stats, trace_rows=trace_rows)
-        controller.warmup()
-        if on_start is not None:
-            on_start(controller)
-        sim_backend.start(bus)
-        if sim_backend.name != "lockstep":
-            missing = controller.sensing.wait_for_inputs(config.sim.ready_timeout_s)
-            if missing:
-                raise BackendTimeout(f"no data on {', '.join(missing)} within "
-                                     f"{config.sim.ready_timeout_s:g} s of the simulator start")
-        warnings = apply_realtime(loop_cfg.realtime_priority, loop_cfg.cpu,
-                                  loop_cfg.lock_memory, loop_cfg.timer_slack_ns) \
-            if sim_backend.name == "realtime" else []
-        if blind:
-            warnings.insert(0, blind)
-        loop = FixedRateLoop(clock, int(round(1e9 / loop_cfg.rate_hz)),
-                             stopwatch=PerfClock(), overrun=loop_cfg.overrun,
-                             spin_ns=int(loop_cfg.spin_us * 1e3), gc_mode=loop_cfg.gc_mode,
-                             stats=stats, collect_at_start=sim_backend.name != "lockstep",
-                             **trigger_options(config, controller,
-                                               enabled=sim_backend.name != "lockstep"))
-        previous = {sig: signal.signal(sig, lambda *_: loop.stop())
-                    for sig in (signal.SIGINT, signal.SIGTERM)}
-        startup_s = time.perf_counter() - t_start
+    with StopSignals() as signals:
+        sim_backend = make_backend(config, backend, config_path=config_path,
+                                   overrides=overrides, seed=seed, devices=devices)
+        clock = sim_backend.make_clock()
+        bus = sim_backend.make_bus(clock)
+        loop_cfg = config.loop
+        set_io_priority = getattr(bus, "set_io_thread_priority", None)  # a ZeroMQ bus
+        if set_io_priority is not None and loop_cfg.realtime_priority > 0:
+            set_io_priority(loop_cfg.realtime_priority)  # before its first socket
+        realtime = sim_backend.name != "lockstep"
         try:
-            loop.run(controller)
+            sim_backend.launch()
+            stats = TickStats()
+            controller = Controller(config, bus, backend=sim_backend, duration_s=duration_s,
+                                    progress=progress, stats=stats, trace_rows=trace_rows)
+            if realtime and hasattr(bus, "bind_socket"):  # tools reach the loop over ZeroMQ
+                from robo_orch.control import endpoint as control
+
+                drivers = control.estop_feedback_topics(config) if devices == "serial" else {}
+                control.attach(controller, bus, drivers)
+            controller.warmup()
+            if on_start is not None:
+                on_start(controller)
+            sim_backend.start(bus)
+            if realtime:
+                missing = controller.sensing.wait_for_inputs(config.sim.ready_timeout_s)
+                if missing:
+                    raise BackendTimeout(f"no data on {', '.join(missing)} within "
+                                         f"{config.sim.ready_timeout_s:g} s of the simulator "
+                                         "start")
+            warnings = apply_realtime(loop_cfg.realtime_priority, loop_cfg.cpu,
+                                      loop_cfg.lock_memory, loop_cfg.timer_slack_ns) \
+                if sim_backend.name == "realtime" else []
+            if blind:
+                warnings.insert(0, blind)
+            loop = FixedRateLoop(clock, int(round(1e9 / loop_cfg.rate_hz)),
+                                 stopwatch=PerfClock(), overrun=loop_cfg.overrun,
+                                 spin_ns=int(loop_cfg.spin_us * 1e3), gc_mode=loop_cfg.gc_mode,
+                                 stats=stats, collect_at_start=realtime,
+                                 **trigger_options(config, controller, enabled=realtime))
+            signals.attach(loop)
+            startup_s = time.perf_counter() - t_start
+            try:
+                loop.run(controller)
+            finally:
+                wall = loop.elapsed_ns * 1e-9
+                controller.publish_stop()
+            if not controller.end_reason:
+                controller.end_reason = "interrupted"
+            truth = sim_backend.truth()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            wall = loop.elapsed_ns * 1e-9
-            controller.publish_stop()
-        if not controller.end_reason:
-            controller.end_reason = "interrupted"
-        truth = sim_backend.truth()
-    finally:
-        sim_backend.stop()
-        bus.close()
+            sim_backend.stop()
+            bus.close()
     return MissionResult(config=config, backend=sim_backend.name, seed=sim_backend.seed,
                          controller=controller, stats=stats, truth=truth, wall_time_s=wall,
-                         startup_s=startup_s, warnings=warnings)
+                         startup_s=startup_s, warnings=warnings, signal=signals.signum)

@@ -1,8 +1,9 @@
 """``robo-orch teleop``: drive the robot from the keyboard during bring-up.
 
 Publishes velocity commands at 20 Hz on the command topic (the motor driver
-listens there), so the control loop must not be running: it publishes on the
-same topic.  Keys: w/s faster/slower, a/d turn left/right, x stop,
+listens there) and e-stop requests on the e-stop topic, so the control loop must
+not be running: it is the only publisher of both while it runs (teleop refuses
+to start then).  Keys: w/s faster/slower, a/d turn left/right, x stop,
 space e-stop (latched), r release the e-stop, q quit.  On quit, and on any
 error, a zero command goes out before the program ends; the motor driver's
 deadman stops the robot anyway if teleop dies.
@@ -27,21 +28,24 @@ def teleop(run_dir: str, topics, *, max_speed: float, max_yaw_rate: float,
            keys=None, out=sys.stderr) -> int:
     """Run the keyboard loop; ``keys`` (an fd to read) defaults to the terminal."""
     from robo_orch.bus.zmq_bus import ZmqBus
-    from robo_orch.cli_devices import endpoint_in_use
     from robo_orch.clock import WallClock
     from robo_orch.messages import message_type, new_fixed
+    from robo_orch.rundir import socket_in_use
 
-    cmd_path = os.path.join(run_dir, topics.command.replace("/", ".") + ".sock")
-    if endpoint_in_use(cmd_path):
-        raise UsageError(f"{topics.command} already has a publisher (the control loop?): stop "
-                         "it before driving by hand")
+    for topic in (topics.command, topics.estop):
+        if socket_in_use(os.path.join(run_dir, topic.replace("/", ".") + ".sock")):
+            raise UsageError(f"{topic} already has a publisher (the control loop?): stop it "
+                             "before driving by hand")
     fd = sys.stdin.fileno() if keys is None else keys
     is_tty = os.isatty(fd)
     saved = termios.tcgetattr(fd) if is_tty else None
-    os.makedirs(run_dir, mode=0o700, exist_ok=True)
-    bus = ZmqBus(WallClock(), publisher_id=0x7E, run_dir=run_dir)
-    cmd_pub = bus.publisher(topics.command, "velocity_command")
-    estop_pub = bus.publisher(topics.estop, "estop")
+    bus = ZmqBus(WallClock(), publisher_id=0x7E, run_dir=run_dir)  # creates or checks run_dir
+    try:
+        cmd_pub = bus.publisher(topics.command, "velocity_command")
+        estop_pub = bus.publisher(topics.estop, "estop")
+    except BaseException:
+        bus.close()
+        raise
     cmd = new_fixed(message_type("velocity_command"))
     stop_msg = new_fixed(message_type("estop"))
     v = w = 0.0

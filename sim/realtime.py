@@ -12,16 +12,16 @@ and exits when told to (SIGTERM), or when its parent disappears (SIGTERM through
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from robo_orch import lifeline
+from robo_orch import lifeline, rundir
 from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.bus import Bus, QoS
 from robo_orch.clock import Clock, WallClock
@@ -43,8 +43,12 @@ class RealtimeBackend(SimBackend):
         super().__init__(*args, **kwargs)
         self.proc: subprocess.Popen | None = None
         self.clock: Clock | None = None
-        self.run_dir = self.config.bus.run_dir or tempfile.mkdtemp(prefix="robo_orch-")
+        # a private run dir (created 0700, or an existing one checked), and the
+        # per-user index checked, before anything starts
+        self.run_dir = rundir.ensure_run_dir(self.config.bus.run_dir)
         self._own_run_dir = not self.config.bus.run_dir
+        with contextlib.suppress(rundir.RunDirUnavailable):  # discovery warns and goes on
+            rundir.ensure_user_base()
         self._status_sub = None
         self._last_status = None
         self._truth = GroundTruth()

@@ -31,7 +31,8 @@ ROBOT = str(embedded_config_path("robot"))
 class Rig:
     """The simulator with its serial devices, stepped by the test, plus supervised drivers."""
 
-    def __init__(self, run_dir: str, overrides: tuple[str, ...] = (), log=None) -> None:
+    def __init__(self, run_dir: str, overrides: tuple[str, ...] = (), log=None,
+                 commands: bool = True) -> None:
         from sim.devices import SerialDevices
         from sim.simulator import Simulator
 
@@ -50,8 +51,9 @@ class Rig:
             {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
              "gps": "position_fix"}[role]), QoS.queue(1000))
             for role, inp in config.inputs.items()}
-        self.cmd = self.bus.publisher(config.topics.command, "velocity_command")
-        self.estop = self.bus.publisher(config.topics.estop, "estop")
+        if commands:  # the test stands in for the loop (which alone may publish these)
+            self.cmd = self.bus.publisher(config.topics.command, "velocity_command")
+            self.estop = self.bus.publisher(config.topics.estop, "estop")
 
     def run(self, seconds: float, v: float = 0.0, w: float = 0.0, dt: float = 0.02) -> None:
         """Step the simulator in real time for ``seconds``, commanding (v, w) at 50 Hz."""
@@ -236,27 +238,6 @@ def test_driver_echo_prints_json_lines(tmp_path):
         link.close()
 
 
-def test_estop_command_reaches_subscribers(tmp_path):
-    bus = ZmqBus(WallClock(), publisher_id=1, run_dir=str(tmp_path))
-    sub = bus.subscribe("cmd/estop", "estop", QoS.queue(8))
-    cli = [sys.executable, "-m", "robo_orch.cli", "estop", "--run-dir", str(tmp_path)]
-    try:
-        proc = subprocess.run(cli, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        assert "delivered to 1 subscriber" in proc.stdout
-        assert sub.wait(5.0)
-        assert int(sub.take()[-1].fixed["engage"]) == 1
-        proc = subprocess.run([*cli, "--reset"], capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0
-        assert sub.wait(5.0)
-        assert int(sub.take()[-1].fixed["engage"]) == 0
-    finally:
-        bus.close()
-    # nobody listening: said plainly, non-zero
-    proc = subprocess.run([*cli, "--wait", "0.3"], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 3 and "NOT delivered" in proc.stderr
-
-
 def test_teleop_drives_from_keys_and_stops_on_quit(tmp_path):
     bus = ZmqBus(WallClock(), publisher_id=1, run_dir=str(tmp_path))
     sub = bus.subscribe("cmd/velocity", "velocity_command", QoS.queue(1000))
@@ -343,7 +324,7 @@ def test_run_drives_the_robot_through_its_drivers_and_stops_in_order(tmp_path):
     import signal
     import threading
 
-    rig = Rig(str(tmp_path))
+    rig = Rig(str(tmp_path), commands=False)  # the loop publishes the commands
     sets = [f'bus.run_dir="{tmp_path}"']
     sets += [f'drivers.{name}.port="{path}"' for name, path in rig.devices.paths().items()]
     cmd = [sys.executable, "-m", "robo_orch.cli", "-q", "run", ROBOT]
@@ -369,7 +350,7 @@ def test_run_drives_the_robot_through_its_drivers_and_stops_in_order(tmp_path):
         assert peak["v"] >= 0.2, "the loop never drove the robot"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
+        assert proc.returncode == 130, err  # interrupted (Ctrl-C)
         time.sleep(0.5)  # the wheels spin down after the last (zero) command
         assert abs(rig.sim.v) < 0.02
     finally:

@@ -14,7 +14,6 @@ import pytest
 from robo_orch.config import load_config, shipped_scenarios
 from robo_orch.controller import Controller
 from robo_orch.core import safety as saf
-from robo_orch.messages import message_type, new_fixed
 from robo_orch.report import WALL_CLOCK_FIELDS, summarize
 from robo_orch.session import run_mission
 from robo_orch.trace import COLUMNS
@@ -60,30 +59,31 @@ def test_every_scenario_meets_its_success_criteria(path):
 
 def test_estop_zeroes_the_command_within_one_tick_and_holds_until_reset():
     config = load_config(None)
-    pub_holder = {}
     engage_tick, reset_tick = 100, 200
+    estop_seen = []
 
-    def inject(ctl: Controller) -> None:
+    def inject(ctl: Controller) -> None:  # runs in the act phase of each tick
         tick = ctl.trace.rows - 1
-        if "pub" not in pub_holder:
-            pub_holder["pub"] = ctl.bus.publisher(config.topics.estop, message_type("estop"))
-            pub_holder["msg"] = new_fixed(message_type("estop"))
-        msg = pub_holder["msg"]
-        if tick in (engage_tick, reset_tick):
-            msg["engage"] = 1 if tick == engage_tick else 0
-            pub_holder["pub"].publish(msg, stamp_ns=ctl.now_ns)
+        if tick == engage_tick:
+            assert ctl.engage_estop() == engage_tick + 1
+        elif tick == reset_tick:
+            assert ctl.reset_estop() == reset_tick + 1
+        estop_seen.append(ctl.backend.sim.estop)  # the simulated actuator got the state
 
     result = run_mission(config, backend="lockstep", duration_s=8.0, progress=inject)
     trace = result.controller.trace.array()
     v, flags = trace[:, COL["cmd_v"]], trace[:, COL["flags"]].astype(int)
     assert v[engage_tick] > 0.1, "the robot was moving when the e-stop came"
-    # published during tick 100's act phase, taken in tick 101's sense phase
+    # engaged in tick 100's act phase: tick 101's command is the first to obey
     held = slice(engage_tick + 1, reset_tick + 1)
     assert np.all(v[held] == 0.0) and np.all(trace[held, COL["cmd_w"]] == 0.0)
     assert np.all(flags[held] & saf.ESTOP)
     assert not flags[reset_tick + 1] & saf.ESTOP
     assert v[reset_tick + 1:].max() > 0.1, "motion resumes after the reset"
     assert any(e.reason.startswith("estop") for e in result.controller.safety_stops)
+    # the loop published its latch on the e-stop topic: the simulator's motors held it
+    assert not any(estop_seen[:engage_tick]) and all(estop_seen[engage_tick + 1:reset_tick])
+    assert not any(estop_seen[reset_tick + 1:])
 
 
 def test_stale_scan_gives_a_controlled_stop_and_motion_resumes():

@@ -46,6 +46,26 @@ def test_rerun_with_the_same_config_is_bit_identical(recorded):
     assert "bit-identical" in report.text() and "open-loop" in report.text()
 
 
+def test_an_estop_in_the_recording_is_applied_on_the_same_tick_by_the_rerun(tmp_path):
+    path = tmp_path / "estop.mcap"
+    recorder = Recorder(RecordOptions(str(path)), seed=3)
+
+    def estop(ctl) -> None:  # the act phase: ticks 61..90 are the first to obey
+        tick = ctl.trace.rows - 1
+        if tick == 60:
+            ctl.engage_estop()
+        elif tick == 90:
+            ctl.reset_estop()
+
+    run_mission(load_config(None), backend="lockstep", seed=3, duration_s=3.0,
+                on_start=recorder.attach, progress=estop)
+    recorder.close()
+    report = rerun(open_recording(path), load_config(None))
+    assert report.missing_inputs == 0 and not report.diverged
+    held = report.rerun[61:91]
+    assert np.all(held == 0.0) and report.rerun[60, 0] > 0 and report.rerun[95, 0] > 0
+
+
 def test_rerun_with_a_changed_parameter_reports_the_divergence(recorded):
     path, _ = recorded
     report = rerun(open_recording(path), load_config(None, ["safety.max_speed=0.3"]))

@@ -3,7 +3,9 @@
 Each topic has one endpoint.  By default it is
 ``ipc://{run_dir}/{topic with '/' replaced by '.'}.sock``; every process of one
 robot must be given the same ``run_dir`` (the default is a new private
-temporary directory, so only this process knows it).  ``endpoints`` maps a topic
+temporary directory, so only this process knows it).  The run directory is
+created 0700 or checked (:mod:`robo_orch.rundir`: a directory another user
+owns or could write is refused), and socket files are created 0600.  ``endpoints`` maps a topic
 to another address, e.g. ``{"sensor/scan": "tcp://127.0.0.1:5555"}``; a
 publisher may bind ``tcp://host:*`` and report the chosen port through
 :meth:`ZmqBus.endpoint`.
@@ -15,8 +17,9 @@ design requires CURVE keys for tcp between machines in production.
 Every socket sets ``LINGER`` to 0 and its own high-water mark (``SNDHWM`` on
 publishers, ``RCVHWM`` on subscriptions).  A PUB socket at its high-water mark
 drops whole messages without telling anyone; the subscriber sees them as
-``seq_gaps``.  Only one process may bind a given ipc endpoint: a second bind
-takes the path over silently, so give each topic one publisher.
+``seq_gaps``.  One topic, one publisher: libzmq would let a second bind of an
+ipc path take it over silently, so binding an endpoint a live process holds is
+refused (:class:`EndpointInUse`, naming that process).
 
 Real-time priority: with ``realtime_priority`` > 0 (the loop's SCHED_FIFO
 priority), ZeroMQ's I/O threads get the same priority, set on the context before
@@ -36,17 +39,32 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 
 import zmq
 
+from robo_orch import rundir
 from robo_orch.bus.base import Bus, Publisher, Receiver, Sender
 from robo_orch.clock import Clock
 from robo_orch.errors import BusError
-from robo_orch.introspect.endpoints import EndpointsFile
+from robo_orch.introspect.endpoints import EndpointsFile, read_run_dir
 from robo_orch.messages import MessageType
 
 _IPC_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
+
+
+class EndpointInUse(BusError):
+    """Another live process already binds the endpoint (a topic has one publisher)."""
+
+    exit_status = 2
+
+
+def bind_private(sock: zmq.Socket, address: str) -> None:
+    """Bind ``sock``; an ``ipc://`` socket file is created 0600 (see :mod:`robo_orch.rundir`)."""
+    if address.startswith("ipc://"):
+        with rundir.private_files():
+            sock.bind(address)
+    else:
+        sock.bind(address)
 
 
 class _ZmqSender(Sender):
@@ -117,9 +135,13 @@ class ZmqBus(Bus):
                  context: zmq.Context | None = None, realtime_priority: int = 0) -> None:
         super().__init__(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm)
         self._own_run_dir = run_dir is None
-        self.run_dir = tempfile.mkdtemp(prefix="robo_orch-") if run_dir is None else str(run_dir)
+        self.run_dir = rundir.ensure_run_dir(run_dir)
+        with contextlib.suppress(rundir.RunDirUnavailable):  # discovery then warns, and works
+            rundir.ensure_user_base()  # the index of live runs: refused now if not private
         self._endpoints = dict(endpoints or {})
         self._bound: dict[str, str] = {}  # topic -> endpoint actually bound here
+        #: bound by bind_socket and closed with the bus: (socket, ipc path or None, its inode)
+        self._other_sockets: list[tuple[zmq.Socket, str | None, int | None]] = []
         self._directory = EndpointsFile(self.run_dir, self.publisher_id, self.incarnation)
         self._own_context = context is None
         self.context = zmq.Context() if context is None else context
@@ -169,15 +191,55 @@ class ZmqBus(Bus):
         sock.setsockopt(hwm_option, hwm)
         return sock
 
+    def check_free(self, topic: str) -> None:
+        """Raise :class:`EndpointInUse` if a live process binds ``topic``'s ipc endpoint."""
+        address = self.endpoint(topic)
+        if address.startswith("ipc://") and topic not in self._bound:
+            self._check_path_free(topic, address[len("ipc://"):])
+
+    def _check_path_free(self, what: str, path: str) -> None:
+        if not rundir.socket_in_use(path):
+            return
+        owner = ""
+        for proc in read_run_dir(os.path.dirname(path)):
+            if what in proc.topics or what in proc.services:
+                owner = f" (pid {proc.pid}, {proc.name})"
+        raise EndpointInUse(f"cannot bind {what}: a live process{owner} already holds {path}; "
+                            "a topic has one publisher: stop that process first")
+
+    def bind_socket(self, sock: zmq.Socket, name: str, address: str) -> str:
+        """Bind a socket of another kind (the loop's control endpoint) the way topics are bound.
+
+        ``name`` is what the endpoint is called in errors; an ipc endpoint held by a
+        live process is refused, and the socket file is created 0600.  Returns the
+        bound address.
+        """
+        path = None
+        if address.startswith("ipc://"):
+            path = address[len("ipc://"):]
+            rundir.ensure_private_dir(os.path.dirname(path) or ".")
+            self._check_path_free(name, path)
+        try:
+            bind_private(sock, address)
+        except zmq.ZMQError as err:
+            raise BusError(f"cannot bind {address} for {name}: {err}") from err
+        self._other_sockets.append((sock, path, _inode(path) if path else None))
+        return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def add_service(self, name: str, info: dict) -> None:
+        """Record a service of this process (e.g. ``control``) in its discovery file."""
+        self._directory.add_service(name, info)
+
     def _create_sender(self, topic: str, hwm: int) -> Sender:
         address = self.endpoint(topic)
         path = None
         if address.startswith("ipc://"):
             path = address[len("ipc://"):]
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            rundir.ensure_private_dir(os.path.dirname(path) or ".")
+            self._check_path_free(topic, path)
         sock = self._socket(zmq.PUB, zmq.SNDHWM, hwm)
         try:
-            sock.bind(address)
+            bind_private(sock, address)
         except zmq.ZMQError as err:
             sock.close(linger=0)
             raise BusError(f"cannot bind {address} for topic {topic!r}: {err}") from err
@@ -208,6 +270,12 @@ class ZmqBus(Bus):
         return _ZmqReceiver(sock)
 
     def _close(self) -> None:
+        for sock, path, inode in self._other_sockets:
+            sock.close(linger=0)  # before the context terminates (it waits for every socket)
+            if path and inode is not None and _inode(path) == inode:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        self._other_sockets.clear()
         self._bound.clear()
         self._directory.close()
         if self._own_context:

@@ -85,7 +85,9 @@ def run(args: argparse.Namespace, out=None) -> int:
     """Run ``topics`` / ``topics echo`` / ``topics hz``; returns the exit status."""
     out = sys.stdout if out is None else out
     command = getattr(args, "topics_command", None)
-    run_dirs = _run_dirs(getattr(args, "run_dir", None), getattr(args, "config", None))
+    from robo_orch.introspect.endpoints import find_run_dirs
+
+    run_dirs = find_run_dirs(getattr(args, "run_dir", None), getattr(args, "config", None))
     try:
         if command == "echo":
             return echo(_one_topic(run_dirs, args.topic), out, count=args.count,
@@ -98,26 +100,6 @@ def run(args: argparse.Namespace, out=None) -> int:
         # the reader went away (`| head`): stop quietly, and keep Python quiet at exit too
         os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
         return 0
-
-
-def _run_dirs(run_dir: str | None, config: str | None) -> list[str]:
-    from robo_orch.errors import UsageError
-    from robo_orch.introspect.endpoints import active_run_dirs, runtime_base
-
-    if run_dir:
-        if not os.path.isdir(run_dir):
-            raise UsageError(f"no robot bus in {run_dir} (no such directory)")
-        return [os.path.abspath(run_dir)]
-    if config:
-        from robo_orch.config import load_config
-
-        cfg = load_config(config, with_behaviors=False)
-        return [cfg.bus.run_dir or runtime_base()]
-    dirs = active_run_dirs()
-    base = runtime_base()
-    if base not in dirs and os.path.isdir(base):
-        dirs.append(base)
-    return dirs
 
 
 def _no_robot(run_dirs: list[str]) -> Exception:

@@ -5,12 +5,15 @@ JSON file in its run directory, ``run_dir/endpoints/<pid>-<start>-<n>.json``
 (``<start>``: the process's start time, so a re-used pid never names it): the
 process id and start time, a name for the process (its command, e.g.
 ``robo-orch sim`` or ``sim.realtime``), the bus's publisher id and incarnation,
-and per topic the endpoint it bound and the message type's layout.  It also
-keeps an index entry ``<base>/active/<pid>-<start>-<n>.json`` naming the run directory,
-where ``<base>`` is ``$XDG_RUNTIME_DIR/robo_orch-<uid>`` (or
-``<tmp>/robo_orch-<uid>`` without ``XDG_RUNTIME_DIR``, the same directory
-``robo-orch run`` uses for its sockets by default).  So ``robo-orch topics``
-finds a simulation whose run directory is a private temporary directory.
+and per topic the endpoint it bound and the message type's layout.  Services a process offers
+besides topics (the loop's control endpoint) are listed under ``services``.  It
+also keeps an index entry ``<base>/active/<pid>-<start>-<n>.json`` naming the run
+directory, where ``<base>`` is the per-user directory of
+:func:`robo_orch.rundir.user_base` (the same directory ``robo-orch run`` uses
+for its sockets by default).  So ``robo-orch topics`` finds a simulation whose
+run directory is a private temporary directory.  The base and its index are
+private to the user (:mod:`robo_orch.rundir`); readers refuse an index someone
+else could have written, since it tells tools where to send an e-stop.
 
 Both files are removed when the bus closes.  A process that died without closing
 (SIGKILL) leaves them behind; readers ignore and delete the entries whose process
@@ -29,12 +32,13 @@ import itertools
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from robo_orch import rundir
+from robo_orch.rundir import ACTIVE_DIR, RunDirError, RunDirUnavailable
+
 ENDPOINTS_DIR = "endpoints"
-ACTIVE_DIR = "active"
 FILE_VERSION = 1
 
 _counter = itertools.count()
@@ -43,12 +47,8 @@ _warned = False
 
 
 def runtime_base() -> str:
-    """``$XDG_RUNTIME_DIR/robo_orch-<uid>`` (or under the temp dir): the per-user place.
-
-    The same directory as :func:`robo_orch.hardware.default_run_dir`.
-    """
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    return os.path.join(base, f"robo_orch-{os.getuid()}")
+    """The per-user base directory (:func:`robo_orch.rundir.user_base`)."""
+    return rundir.user_base()
 
 
 def set_process_name(name: str | None) -> None:
@@ -164,6 +164,7 @@ class EndpointsFile:
         self.publisher_id = publisher_id
         self.incarnation = incarnation
         self.topics: dict[str, dict[str, Any]] = {}
+        self.services: dict[str, dict[str, Any]] = {}
         self.pid = os.getpid()
         self.key = f"{process_key(self.pid)}-{next(_counter)}"
         self.path = os.path.join(self.run_dir, ENDPOINTS_DIR, self.key + ".json")
@@ -176,6 +177,11 @@ class EndpointsFile:
         entry = self.topics.get(topic)
         layout = layout_of(mtype) if mtype is not None else (entry or {}).get("type")
         self.topics[topic] = {"endpoint": endpoint, "type": layout}
+        self._write()
+
+    def add_service(self, name: str, info: dict[str, Any]) -> None:
+        """Record a service this process offers (``control``: the loop's endpoint)."""
+        self.services[name] = dict(info)
         self._write()
 
     def remove(self, topic: str) -> None:
@@ -200,18 +206,27 @@ class EndpointsFile:
         data = {"version": FILE_VERSION, "pid": self.pid, "start": proc_start_time(self.pid),
                 "name": process_name(), "argv": sys.argv[:8], "run_dir": self.run_dir,
                 "publisher_id": self.publisher_id, "incarnation": self.incarnation,
-                "topics": self.topics}
+                "topics": self.topics, "services": self.services}
         if not self._written:
             try:  # the index only helps to find the run dir: its absence is not fatal
-                os.makedirs(os.path.dirname(self.index_path), mode=0o700, exist_ok=True)
+                rundir.ensure_user_base()
                 _write_json(self.index_path, {k: data[k] for k in (
                     "version", "pid", "start", "name", "run_dir")} | {"file": self.path})
+            except RunDirUnavailable as err:
+                _warn(self.index_path, err)
+            except RunDirError:
+                raise  # someone else's index: never write into it
             except OSError as err:
                 _warn(self.index_path, err)
         try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            rundir.ensure_private_dir(os.path.dirname(self.path), "discovery directory")
             _write_json(self.path, data)
             self._written = True
+        except RunDirUnavailable as err:
+            self._broken = True
+            _warn(self.path, err)
+        except RunDirError:
+            raise
         except OSError as err:
             self._broken = True  # discovery is a convenience: the bus works without it
             _warn(self.path, err)
@@ -240,6 +255,7 @@ class ProcessEntry:
     run_dir: str
     topics: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: str = ""
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _read_live(path: str) -> dict[str, Any] | None:
@@ -294,17 +310,28 @@ def read_run_dir(run_dir: str) -> list[ProcessEntry]:
                                 incarnation=int(data.get("incarnation", 0)),
                                 run_dir=str(data.get("run_dir", run_dir)),
                                 topics=dict(data.get("topics") or {}),
-                                path=path))
+                                path=path,
+                                services=dict(data.get("services") or {})))
     return out
 
 
 def active_run_dirs() -> list[str]:
     """Run directories of live processes, from the per-user index (newest first).
 
-    Entries of dead processes are removed.
+    Entries of dead processes are removed.  Raises
+    :class:`~robo_orch.rundir.RunDirError` if the index is not private to this
+    user (someone could point the tools at a run of their own).
     """
+    base = runtime_base()
+    if not os.path.lexists(base):
+        return []
+    rundir.check_private_dir(base, "per-user run directory")
+    folder = os.path.join(base, ACTIVE_DIR)
+    if not os.path.lexists(folder):
+        return []
+    rundir.check_private_dir(folder, "run index")
     found: list[tuple[float, str]] = []
-    for path in _entries(os.path.join(runtime_base(), ACTIVE_DIR)):
+    for path in _entries(folder):
         data = _read_live(path)
         if data is None or not os.path.isdir(str(data.get("run_dir", ""))):
             continue
@@ -314,3 +341,29 @@ def active_run_dirs() -> list[str]:
     for _, run_dir in sorted(found, reverse=True):
         seen.setdefault(run_dir)
     return list(seen)
+
+
+def find_run_dirs(run_dir: str | None = None, config: str | None = None) -> list[str]:
+    """The run directories a tool should look at: ``run_dir``, the config's, or every live one.
+
+    How ``topics``, ``estop``, ``status`` and every other tool find a robot:
+    ``--run-dir`` wins, then ``bus.run_dir`` of ``--config`` (default: the per-user
+    directory), else every run directory in the per-user index plus the default
+    run directory of ``robo-orch run``.
+    """
+    from robo_orch.errors import UsageError
+
+    if run_dir:
+        if not os.path.isdir(run_dir):
+            raise UsageError(f"no robot bus in {run_dir} (no such directory)")
+        return [os.path.abspath(run_dir)]
+    if config:
+        from robo_orch.config import load_config
+
+        cfg = load_config(config, with_behaviors=False)
+        return [os.path.abspath(cfg.bus.run_dir or runtime_base())]
+    dirs = active_run_dirs()
+    base = runtime_base()
+    if base not in dirs and os.path.isdir(base):
+        dirs.append(base)
+    return dirs

@@ -83,19 +83,24 @@ def type_from_layout(layout: dict | None) -> MessageType | None:
 
 def find_topics(run_dirs: list[str]) -> list[TopicInfo]:
     """Every topic published in ``run_dirs`` by a live process, sorted by run dir and topic."""
-    from robo_orch.cli_devices import endpoint_in_use
+    from robo_orch.rundir import socket_in_use
 
     out: list[TopicInfo] = []
     for run_dir in run_dirs:
         seen: set[str] = set()
+        services: set[str] = {"control.sock"}  # not topics (see robo_orch.control)
         for proc in read_run_dir(run_dir):
+            services.update(os.path.basename(str(s.get("endpoint", "")))
+                            for s in proc.services.values())
             for topic, entry in proc.topics.items():
                 seen.add(topic)
                 out.append(TopicInfo(topic, str(entry.get("endpoint", "")), run_dir,
                                      type_from_layout(entry.get("type")), proc))
         for path in sorted(glob.glob(os.path.join(glob.escape(run_dir), "*.sock"))):
+            if os.path.basename(path) in services:
+                continue
             topic = os.path.basename(path)[:-len(".sock")].replace(".", "/")
-            if topic not in seen and endpoint_in_use(path):
+            if topic not in seen and socket_in_use(path):
                 out.append(TopicInfo(topic, "ipc://" + path, run_dir))
     out.sort(key=lambda t: (t.run_dir, t.topic))
     return out
