@@ -70,6 +70,7 @@ def summarize(result: MissionResult, shortest_m: float | None = None) -> dict[st
                                   "max": _finite(truth.latency_us[2])},
         **loop,
         "inputs": ctl.sensing.counters(),
+        "simulator_inputs": truth.inputs,
         "warnings": result.warnings,
     }
     passed, failures = judge(result.config, summary)

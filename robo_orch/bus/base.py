@@ -6,13 +6,20 @@ private hooks (the python-can pattern):
 
 * ``_create_sender(topic, hwm) -> Sender``: something whose ``send(frames)``
   hands ``[topic, header, payload]`` to the transport;
-* ``_create_receiver(topic, hwm) -> Receiver``: a non-blocking
-  ``recv_frames() -> list[bytes] | None`` and a blocking ``wait_readable(timeout_s)``;
+* ``_create_receiver(topic, hwm, max_bytes) -> Receiver``: a non-blocking
+  ``recv_frames() -> list[bytes] | None`` and a blocking ``wait_readable(timeout_s)``,
+  refusing frames above ``max_bytes`` (None: no limit);
 * ``_close()``: release what the backend itself owns.
 
 Both backends carry the same bytes through the same :func:`robo_orch.messages.encode`
 and :func:`robo_orch.messages.decode`.  Nothing is dropped silently: every
 discarded message shows up in a :class:`TopicCounters` field.
+
+Bounded work: a subscription refuses frames above its ``max_bytes`` (by default
+the message type's :attr:`~robo_orch.messages.MessageType.max_bytes`), and one
+:meth:`Subscription.poll` takes at most ``max_per_poll + hwm`` messages off the
+transport and decodes at most ``max_per_poll`` of them, so neither a huge
+message nor a flood can stretch a tick.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from robo_orch.bus.qos import QoS
 from robo_orch.clock import Clock, PerfClock
 from robo_orch.errors import BusError
 from robo_orch.messages import (
+    HEADER,
     DecodeError,
     MessageType,
     decode,
@@ -37,6 +45,8 @@ from robo_orch.messages import (
 )
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]{0,99}$")
+#: messages one poll decodes by default (a queue deeper than this: its depth)
+DEFAULT_MAX_PER_POLL = 32
 _UINT32 = 0xFFFFFFFF
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 _TIMER = PerfClock()  # real time for wait() deadlines, whatever clock stamps messages
@@ -71,6 +81,15 @@ class Receiver(ABC):
 
     def take_overflow(self) -> int:
         """Messages the transport dropped for this receiver since the last call."""
+        return 0
+
+    def take_oversized(self) -> int:
+        """Messages refused for a frame above the size limit since the last call."""
+        return 0
+
+    def take_disconnects(self) -> int:
+        """Connections the transport dropped for a protocol error (an oversized frame)
+        since the last call; the receiver connects again once it is drained."""
         return 0
 
     @abstractmethod
@@ -124,19 +143,25 @@ class Publisher:
 class Subscription:
     """Receives one message type on one topic into a ``latest`` or ``queue`` buffer.
 
-    :meth:`poll` moves everything the transport holds into the buffer (counting
-    and discarding what is malformed); :meth:`latest` and :meth:`take` read it.
+    :meth:`poll` moves what the transport holds into the buffer (counting and
+    discarding what is malformed, at most ``max_per_poll`` decoded per call);
+    :meth:`latest` and :meth:`take` read it.  ``max_bytes`` is the largest frame
+    the transport accepts for it.
     """
 
-    __slots__ = ("topic", "mtype", "qos", "counters", "_bus", "_receiver", "_recv",
-                 "_topic_b", "_clock", "_is_latest", "_depth", "_slot", "_queue")
+    __slots__ = ("topic", "mtype", "qos", "counters", "max_bytes", "max_per_poll", "_bus",
+                 "_receiver", "_recv", "_topic_b", "_clock", "_is_latest", "_depth", "_slot",
+                 "_queue", "_raw", "_drain")
 
     def __init__(self, bus: Bus, topic: str, mtype: MessageType, qos: QoS,
-                 receiver: Receiver) -> None:
+                 receiver: Receiver, *, hwm: int, max_bytes: int | None,
+                 max_per_poll: int) -> None:
         self.topic = topic
         self.mtype = mtype
         self.qos = qos
         self.counters = TopicCounters(topic)
+        self.max_bytes = max_bytes
+        self.max_per_poll = max_per_poll
         self._bus = bus
         self._receiver = receiver
         self._recv = receiver.recv_frames
@@ -146,6 +171,9 @@ class Subscription:
         self._depth = qos.depth
         self._slot: Received | None = None
         self._queue: deque[Received] = deque()
+        # one poll's newest undecoded messages; older ones fall out (dropped)
+        self._raw: deque[list[bytes]] = deque(maxlen=max_per_poll)
+        self._drain = max_per_poll + hwm  # most messages one poll takes off the transport
 
     @property
     def pending(self) -> int:
@@ -153,43 +181,76 @@ class Subscription:
         return (self._slot is not None) if self._is_latest else len(self._queue)
 
     def poll(self) -> int:
-        """Drain the transport without blocking; return how many valid messages came."""
-        recv = self._recv
+        """Drain the transport without blocking; return how many valid messages came.
+
+        One call takes at most ``max_per_poll + hwm`` messages off the transport
+        and decodes only the newest ``max_per_poll`` of them; the older ones are
+        discarded undecoded and counted in ``dropped`` (a known publisher's show
+        as ``seq_gaps`` too).  Messages arriving beyond that stay in the
+        transport for the next call; while its high-water mark is reached the
+        transport refuses newer ones (ZeroMQ at the publisher: ``seq_gaps``; the
+        memory bus: ``dropped``).  So a flood costs a tick at most that many
+        receives and ``max_per_poll`` decodes.
+        """
+        receiver = self._receiver
         counters = self.counters
-        overflow = self._receiver.take_overflow()
+        overflow = receiver.take_overflow()
         if overflow:
             counters.dropped += overflow
+        oversized = receiver.take_oversized()
+        if oversized:
+            counters.malformed += oversized
+            counters.malformed_by_reason["oversize"] += oversized
+        recv = self._recv
         frames = recv()
         if frames is None:
+            lost = receiver.take_disconnects()
+            if lost:
+                counters.disconnects += lost
             return 0
+        raw = self._raw
+        append = raw.append
+        limit = self._drain
+        taken = 0
+        while frames is not None:
+            append(frames)
+            taken += 1
+            if taken >= limit:
+                break
+            frames = recv()
+        if taken > len(raw):
+            counters.dropped += taken - len(raw)
         now = self._clock.now_ns()
         mtype = self.mtype
         topic_b = self._topic_b
         queue = self._queue
         new = 0
-        while frames is not None:
+        for frames in raw:
             if not frames or frames[0] != topic_b:
                 counters._reject("frames")
+                continue
+            try:
+                msg = decode(frames, mtype)
+            except DecodeError as err:
+                counters._reject(err.reason)
+                continue
+            header = msg.header
+            counters._accept(header, now)
+            received = _new(Received, (header, msg.fixed, msg.var, now))
+            if self._is_latest:
+                if self._slot is not None:
+                    counters.superseded += 1
+                self._slot = received
             else:
-                try:
-                    msg = decode(frames, mtype)
-                except DecodeError as err:
-                    counters._reject(err.reason)
-                else:
-                    header = msg.header
-                    counters._accept(header, now)
-                    received = _new(Received, (header, msg.fixed, msg.var, now))
-                    if self._is_latest:
-                        if self._slot is not None:
-                            counters.superseded += 1
-                        self._slot = received
-                    else:
-                        if len(queue) >= self._depth:
-                            queue.popleft()
-                            counters.dropped += 1
-                        queue.append(received)
-                    new += 1
-            frames = recv()
+                if len(queue) >= self._depth:
+                    queue.popleft()
+                    counters.dropped += 1
+                queue.append(received)
+            new += 1
+        raw.clear()
+        lost = receiver.take_disconnects()
+        if lost:
+            counters.disconnects += lost
         return new
 
     def latest(self) -> Received | None:
@@ -290,8 +351,15 @@ class Bus(ABC):
         return pub
 
     def subscribe(self, topic: str, mtype: MessageType | str | int,
-                  qos: QoS | str | None = None, *, hwm: int | None = None) -> Subscription:
-        """Subscribe to ``topic``; ``qos`` defaults to ``QoS.latest()`` (or a string)."""
+                  qos: QoS | str | None = None, *, hwm: int | None = None,
+                  max_bytes: int | None = None,
+                  max_per_poll: int | None = None) -> Subscription:
+        """Subscribe to ``topic``; ``qos`` defaults to ``QoS.latest()`` (or a string).
+
+        ``max_bytes``: the largest frame accepted (default: the type's
+        ``max_bytes``).  ``max_per_poll``: messages one :meth:`Subscription.poll`
+        decodes (default :data:`DEFAULT_MAX_PER_POLL`, or the queue depth if larger).
+        """
         self._check_open()
         _check_topic(topic)
         mtype = message_type(mtype)
@@ -299,8 +367,19 @@ class Bus(ABC):
             qos = QoS.latest()
         elif isinstance(qos, str):
             qos = QoS.parse(qos)
-        receiver = self._create_receiver(topic, self._hwm(hwm))
-        sub = Subscription(self, topic, mtype, qos, receiver)
+        if max_bytes is None:
+            max_bytes = mtype.max_bytes
+        elif int(max_bytes) < HEADER.size:
+            raise BusError(f"max_bytes must be at least the header's {HEADER.size} bytes, "
+                           f"got {max_bytes}")
+        if max_per_poll is None:
+            max_per_poll = max(DEFAULT_MAX_PER_POLL, qos.depth)
+        elif int(max_per_poll) < 1:
+            raise BusError(f"max_per_poll must be >= 1, got {max_per_poll}")
+        hwm = self._hwm(hwm)
+        receiver = self._create_receiver(topic, hwm, int(max_bytes))
+        sub = Subscription(self, topic, mtype, qos, receiver, hwm=hwm, max_bytes=int(max_bytes),
+                           max_per_poll=int(max_per_poll))
         self._subscriptions.append((sub, receiver))
         return sub
 
@@ -309,6 +388,13 @@ class Bus(ABC):
         self._check_open()
         _check_topic(topic)
         self._sender(topic, None).send(list(frames))
+
+    def counters(self) -> dict[str, list[dict[str, object]]]:
+        """Every open subscription's counters by topic, JSON-ready."""
+        out: dict[str, list[dict[str, object]]] = {}
+        for sub, _ in self._subscriptions:
+            out.setdefault(sub.topic, []).append(sub.counters.as_dict())
+        return out
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
@@ -350,8 +436,11 @@ class Bus(ABC):
         """Create the transport end that sends ``topic``."""
 
     @abstractmethod
-    def _create_receiver(self, topic: str, hwm: int) -> Receiver:
-        """Create the transport end of one subscription to ``topic``."""
+    def _create_receiver(self, topic: str, hwm: int, max_bytes: int | None = None) -> Receiver:
+        """Create the transport end of one subscription to ``topic``.
+
+        Frames above ``max_bytes`` are refused (None: no limit).
+        """
 
     def _close(self) -> None:  # noqa: B027  (optional hook)
         """Release what the backend owns beyond its senders and receivers."""
