@@ -1,0 +1,53 @@
+"""The transport hooks a bus backend implements: a sender and a receiver per topic.
+
+See :mod:`robo_orch.bus.base` for how :class:`~robo_orch.bus.base.Bus` uses them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class Sender(ABC):
+    """Backend hook: hands encoded frames of one topic to the transport."""
+
+    @abstractmethod
+    def send(self, frames: list[bytes]) -> None:
+        """Send one message; never blocks (a full transport drops)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the transport resources of this sender."""
+
+
+class Receiver(ABC):
+    """Backend hook: the transport end of one subscription."""
+
+    @abstractmethod
+    def recv_frames(self) -> list[bytes] | None:
+        """The next message's frames, or None if none is waiting (never blocks)."""
+
+    @abstractmethod
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Block (without spinning) until frames may be waiting, or the timeout."""
+
+    def poll_handle(self) -> object | None:
+        """Something ``zmq.Poller`` can wait on (a socket or a file descriptor), or None."""
+        return None
+
+    def take_overflow(self) -> int:
+        """Messages the transport dropped for this receiver since the last call."""
+        return 0
+
+    def take_oversized(self) -> int:
+        """Messages refused for a frame above the size limit since the last call."""
+        return 0
+
+    def take_disconnects(self) -> int:
+        """Connections the transport dropped for a protocol error (an oversized frame)
+        since the last call; the receiver connects again once it is drained."""
+        return 0
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the transport resources of this receiver."""
