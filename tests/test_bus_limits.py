@@ -385,3 +385,23 @@ def test_a_malformed_estop_reaching_the_simulator_is_counted_in_its_status():
         backend.stop()
         bus.close()
         foreign.close()
+
+
+def test_the_loop_inputs_take_their_limits_from_config():
+    from robo_orch.config import load_config
+    from robo_orch.core.world import World
+    from robo_orch.errors import ConfigError
+    from robo_orch.sense import Sensing
+
+    config = load_config(None, ("bus.max_per_poll=4", "inputs.scan.max_bytes=2000000",
+                                "inputs.imu.qos=queue:10"))
+    bus = MemoryBus(SimClock(), publisher_id=1, hub=MemoryHub())
+    try:
+        subs = Sensing(config, bus, World()).subs
+        assert subs["scan"].max_bytes == 2_000_000 and subs["odom"].max_bytes == \
+            m.WHEEL_ODOMETRY.max_bytes
+        assert subs["odom"].max_per_poll == 4 and subs["imu"].max_per_poll == 10
+    finally:
+        bus.close()
+    with pytest.raises(ConfigError, match="inputs.scan.max_bytes"):
+        load_config(None, ("inputs.scan.max_bytes=100",))
