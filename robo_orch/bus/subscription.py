@@ -33,8 +33,8 @@ class Subscription:
     """
 
     __slots__ = ("topic", "mtype", "qos", "counters", "max_bytes", "max_per_poll", "_bus",
-                 "_receiver", "_recv", "_topic_b", "_clock", "_is_latest", "_depth", "_slot",
-                 "_queue", "_raw", "_drain")
+                 "_receiver", "_recv", "_recv_next", "_topic_b", "_clock", "_is_latest",
+                 "_depth", "_slot", "_queue", "_raw", "_drain")
 
     def __init__(self, bus: Bus, topic: str, mtype: MessageType, qos: QoS,
                  receiver: Receiver, *, hwm: int, max_bytes: int | None,
@@ -48,6 +48,7 @@ class Subscription:
         self._bus = bus
         self._receiver = receiver
         self._recv = receiver.recv_frames
+        self._recv_next = receiver.recv_next
         self._topic_b = topic.encode("ascii")
         self._clock = bus.clock
         self._is_latest = qos.kind == "latest"
@@ -95,6 +96,7 @@ class Subscription:
         append = raw.append
         limit = self._drain
         taken = 0
+        recv = self._recv_next
         while frames is not None:
             append(frames)
             taken += 1

@@ -27,6 +27,11 @@ class Receiver(ABC):
     def recv_frames(self) -> list[bytes] | None:
         """The next message's frames, or None if none is waiting (never blocks)."""
 
+    def recv_next(self) -> list[bytes] | None:
+        """Like :meth:`recv_frames`, right after it returned frames (it may skip the
+        readiness check that makes an empty :meth:`recv_frames` cheap)."""
+        return self.recv_frames()
+
     @abstractmethod
     def wait_readable(self, timeout_s: float) -> bool:
         """Block (without spinning) until frames may be waiting, or the timeout."""

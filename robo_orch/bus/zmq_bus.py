@@ -30,6 +30,8 @@ read the bus connects again.  A publisher closing its socket drops the
 connection too and is counted the same way.  The limit applies per frame:
 libzmq accepts a message of any number of frames, which :meth:`recv_frames`
 reads in pieces of at most :data:`MAX_FRAMES` frames (each counted malformed).
+A message's last frame (its payload) is handed to decoding as a zero-copy
+:class:`zmq.Frame`.
 
 Real-time priority: with ``realtime_priority`` > 0 (the loop's SCHED_FIFO
 priority), ZeroMQ's I/O threads get the same priority, set on the context before
@@ -69,6 +71,7 @@ PUB_MAX_BYTES = 1024
 MONITOR_PERIOD_NS = 20_000_000
 #: most frames one receive returns; the rest of a longer message comes next time
 MAX_FRAMES = 4
+_ASK_FIRST = 8  # messages of one poll received after asking whether one is there
 _EVENT = struct.Struct("=HI")  # a monitor event's first frame: event, value
 _MONITORS = itertools.count()
 
@@ -103,31 +106,48 @@ class _ZmqReceiver(Receiver):
     """
 
     __slots__ = ("socket", "address", "monitor", "_recv", "_events", "_next_check_ns",
-                 "_reconnect")
+                 "_reconnect", "_burst")
 
     def __init__(self, socket: zmq.Socket, address: str, monitor: zmq.Socket) -> None:
         self.socket = socket
         self.address = address
         self.monitor = monitor
         self._recv = socket.recv
-        self._events = socket.getsockopt
+        self._events = socket.get
         self._next_check_ns = 0
         self._reconnect = False
+        self._burst = 0
 
-    def recv_frames(self) -> list[bytes] | None:
+    def recv_frames(self) -> list | None:
         # ask first: a NOBLOCK receive on an empty socket raises zmq.Again, and
-        # building that exception costs tens of microseconds on every empty poll
-        get = self._events
-        if not get(zmq.EVENTS) & zmq.POLLIN:
+        # building that exception costs about ten microseconds on every empty poll
+        if not self._events(zmq.EVENTS) & zmq.POLLIN:
             return None
+        self._burst = 0
+        return self._parts()
+
+    def recv_next(self) -> list | None:
+        # asking costs a few microseconds too: deep into a burst (a backlog, a flood)
+        # one exception at its end is cheaper than asking before every message
+        self._burst += 1
+        if self._burst < _ASK_FIRST and not self._events(zmq.EVENTS) & zmq.POLLIN:
+            return None
+        return self._parts()
+
+    def _parts(self) -> list | None:
+        # zero-copy parts: their ``more`` flag saves a getsockopt per frame, and the
+        # payload (the last part) is handed on as it is, without a copy
         recv = self._recv
         try:
-            frames = [recv(zmq.NOBLOCK)]
+            part = recv(zmq.NOBLOCK, copy=False)
         except zmq.Again:
             return None
-        # the rest of a message is there once its first frame is (delivery is atomic)
-        while get(zmq.RCVMORE) and len(frames) < MAX_FRAMES:
-            frames.append(recv(zmq.NOBLOCK))
+        frames: list = []
+        # the rest of a message is there once its first part is (delivery is atomic)
+        while part.more and len(frames) < MAX_FRAMES - 1:
+            frames.append(part.bytes)
+            part = recv(zmq.NOBLOCK, copy=False)
+        frames.append(part if frames else part.bytes)
         return frames
 
     def take_disconnects(self) -> int:
