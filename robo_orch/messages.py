@@ -51,6 +51,8 @@ MAX_TOPIC_BYTES = 100
 MAX_SCAN_POINTS = 16384
 #: the variable part's budget of a type that declares no ``max_count``, bytes
 DEFAULT_VAR_BYTES = 1 << 20
+#: the smallest frame size limit: a topic and a header are always below it
+MIN_FRAME_LIMIT = 1024
 
 
 class DecodeError(MessageError):
@@ -156,7 +158,7 @@ class MessageType:
 def frame_limit(payload_bytes: int) -> int:
     """The frame size limit for a largest payload: the largest frame plus a quarter, >= 1 KiB."""
     largest = max(int(payload_bytes), HEADER.size, MAX_TOPIC_BYTES)
-    return largest + max(1024, largest // 4)
+    return largest + max(MIN_FRAME_LIMIT, largest // 4)
 
 
 _BY_NAME: dict[str, MessageType] = {}

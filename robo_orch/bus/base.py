@@ -34,7 +34,7 @@ from robo_orch.bus.subscription import DEFAULT_MAX_PER_POLL, Subscription, _clos
 from robo_orch.bus.transport import Receiver, Sender
 from robo_orch.clock import Clock
 from robo_orch.errors import BusError
-from robo_orch.messages import HEADER, MessageType, encode, frame_id_bytes, message_type
+from robo_orch.messages import MIN_FRAME_LIMIT, MessageType, encode, frame_id_bytes, message_type
 
 __all__ = ["DEFAULT_MAX_PER_POLL", "Bus", "Publisher", "Receiver", "Sender", "Subscription"]
 
@@ -145,9 +145,8 @@ class Bus(ABC):
             qos = QoS.parse(qos)
         if max_bytes is None:
             max_bytes = mtype.max_bytes
-        elif int(max_bytes) < HEADER.size:
-            raise BusError(f"max_bytes must be at least the header's {HEADER.size} bytes, "
-                           f"got {max_bytes}")
+        elif int(max_bytes) < MIN_FRAME_LIMIT:
+            raise BusError(f"max_bytes must be at least {MIN_FRAME_LIMIT}, got {max_bytes}")
         if max_per_poll is None:
             max_per_poll = max(DEFAULT_MAX_PER_POLL, qos.depth)
         elif int(max_per_poll) < 1:
@@ -163,7 +162,7 @@ class Bus(ABC):
         """Send frames as they are on ``topic`` (for tests, bridges and replay)."""
         self._check_open()
         _check_topic(topic)
-        self._sender(topic, None).send(list(frames))
+        self._sender(topic, None).send_raw(list(frames))
 
     def counters(self) -> dict[str, list[dict[str, object]]]:
         """Every open subscription's counters by topic, JSON-ready."""

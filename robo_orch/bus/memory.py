@@ -128,11 +128,14 @@ class _MemorySender(Sender):
         self.entry = entry
 
     def send(self, frames: list[bytes]) -> None:
-        inboxes = self.entry.inboxes
-        if not inboxes:
-            return
-        size = max(map(len, frames), default=0)
-        for inbox in inboxes:
+        # encoded: only the payload can be above a limit (MIN_FRAME_LIMIT bounds the rest)
+        self._deliver(frames, len(frames[-1]))
+
+    def send_raw(self, frames: list[bytes]) -> None:
+        self._deliver(frames, max(map(len, frames)) if frames else 0)
+
+    def _deliver(self, frames: list[bytes], size: int) -> None:
+        for inbox in self.entry.inboxes:
             if size > inbox.max_bytes:
                 inbox.oversized += 1
                 continue

@@ -92,25 +92,31 @@ class Subscription:
             if lost:
                 counters.disconnects += lost
             return 0
-        raw = self._raw
-        append = raw.append
-        limit = self._drain
-        taken = 0
         recv = self._recv_next
-        while frames is not None:
+        following = recv()
+        if following is None:  # the usual case: one message
+            batch = (frames,)
+        else:
+            batch = raw = self._raw
+            append = raw.append
             append(frames)
-            taken += 1
-            if taken >= limit:
-                break
-            frames = recv()
-        if taken > len(raw):
-            counters.dropped += taken - len(raw)
+            frames = following
+            limit = self._drain
+            taken = 1
+            while frames is not None:
+                append(frames)
+                taken += 1
+                if taken >= limit:
+                    break
+                frames = recv()
+            if taken > len(raw):
+                counters.dropped += taken - len(raw)
         now = self._clock.now_ns()
         mtype = self.mtype
         topic_b = self._topic_b
         queue = self._queue
         new = 0
-        for frames in raw:
+        for frames in batch:
             if not frames or frames[0] != topic_b:
                 counters._reject("frames")
                 continue
@@ -132,7 +138,8 @@ class Subscription:
                     counters.dropped += 1
                 queue.append(received)
             new += 1
-        raw.clear()
+        if following is not None:
+            self._raw.clear()
         lost = receiver.take_disconnects()
         if lost:
             counters.disconnects += lost

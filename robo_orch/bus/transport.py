@@ -13,7 +13,11 @@ class Sender(ABC):
 
     @abstractmethod
     def send(self, frames: list[bytes]) -> None:
-        """Send one message; never blocks (a full transport drops)."""
+        """Send one encoded message; never blocks (a full transport drops)."""
+
+    def send_raw(self, frames: list[bytes]) -> None:
+        """Send frames as they are (any number, any size); never blocks."""
+        self.send(frames)
 
     @abstractmethod
     def close(self) -> None:
