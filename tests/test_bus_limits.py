@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-import serial
 import zmq
 
 from robo_orch import messages as m
@@ -332,27 +331,28 @@ def test_an_active_publisher_keeps_its_entry_among_many_others():
 # --- malformed counts reach the summaries -------------------------------------------------
 
 def test_a_malformed_estop_reaching_the_motor_driver_is_counted():
-    from drivers.motor_bridge import MotorBridgeDriver, MotorBridgeParams
-    from robo_orch.driver import DriverSpec
+    from robo_orch.driver_config import build_driver
+    from robo_orch.driver_host import DriverHost
 
     hub = MemoryHub()
     bus = MemoryBus(WallClock(), publisher_id=10, hub=hub)
     foreign = MemoryBus(WallClock(), publisher_id=66, hub=hub)
-    params = MotorBridgeParams()
-    drv = MotorBridgeDriver("motors", DriverSpec(kind="motor_bridge", port="loop://"), params,
-                            bus, bus.clock)
-    port = serial.serial_for_url("loop://", timeout=0)
+    cfg = build_driver("motors", {"kind": "motor_bridge", "port": "loop://"}, source="test")
+    host = DriverHost("motors", cfg, bus)
     try:
-        drv.start(port)
+        host.open()
+        drv, params = host.driver, cfg.params
         topic = params.estop_topic
         foreign.send_raw(topic, [topic.encode(), b"not a header", b""])
-        drv.service(port, bus.clock.now_ns())
+        drv.service(host.port, bus.clock.now_ns())
         counters = drv.counters()
         assert counters[f"in.{topic}.malformed"] == 1
         assert counters[f"in.{topic}.received"] == 0 and not drv.estopped
         assert counters[f"in.{params.command_topic}.malformed"] == 0
+        # the line the driver prints when it stops
+        assert f"in.{topic}.malformed=1" in host.summary()
     finally:
-        port.close()
+        host.close()
         bus.close()
         foreign.close()
 
