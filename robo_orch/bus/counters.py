@@ -64,7 +64,8 @@ class TopicCounters:
         self.dropped = 0
         self.superseded = 0  #: replaced before being read (latest QoS, or by latest())
         self.truncated = 0  #: copy_into calls that did not fit all var elements
-        #: connections ZeroMQ dropped for a protocol error (a frame above max_bytes)
+        #: connections to a publisher that ZeroMQ dropped: on a frame above max_bytes
+        #: (the bus connects again), or because the publisher closed its socket
         self.disconnects = 0
         self.publishers_evicted = 0  #: publisher ids forgotten to keep the table bounded
         self.last_stamp_ns: int | None = None

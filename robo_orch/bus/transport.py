@@ -53,8 +53,8 @@ class Receiver(ABC):
         return 0
 
     def take_disconnects(self) -> int:
-        """Connections the transport dropped for a protocol error (an oversized frame)
-        since the last call; the receiver connects again once it is drained."""
+        """Connections to a publisher the transport dropped since the last call (an
+        oversized frame, or the publisher closing); it connects again once drained."""
         return 0
 
     @abstractmethod
