@@ -35,6 +35,8 @@ class GroundTruth:
     deadman_stops: int = 0
     #: sensor-to-actuator latency of the applied commands (p50, p99, max), us
     latency_us: tuple[float, float, float] = (float("nan"),) * 3
+    #: the simulator's bus input counters: {"command"|"estop": {received, malformed, ...}}
+    inputs: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 

@@ -55,6 +55,9 @@ class BusConfig:
                                   "private temporary directory per simulation, the per-user "
                                   "directory for `robo-orch run`")
     hwm: int = option(100, ge=1, doc="ZeroMQ high-water mark per topic socket, messages")
+    max_per_poll: int = option(32, ge=1, doc="input messages decoded per tick and input (a "
+                                             "deeper queue: its depth); older ones are "
+                                             "dropped undecoded and counted")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class InputConfig:
     max_age_s: float = option(0.5, gt=0, doc="older than this (or never received) is stale "
                                              "and brings the robot to a controlled stop")
     required: bool = option(True, doc="a stale required input stops the robot")
+    max_bytes: int = option(0, ge=0, doc="largest frame accepted, bytes (a larger one is "
+                                         "refused and counted); 0 = the message type's "
+                                         "limit (laser_scan: 16384 points)")
 
     def validate(self, source: str, prefix: str) -> None:
         from robo_orch.bus.qos import QoS  # local: the bus package is not needed to parse
@@ -74,6 +80,10 @@ class InputConfig:
             QoS.parse(self.qos)
         except ValueError as err:
             raise ConfigError(source, f"{prefix}.qos", str(err)) from None
+        if 0 < self.max_bytes < 1024:
+            raise ConfigError(source, f"{prefix}.max_bytes",
+                              f"{self.max_bytes} bytes would refuse every message; use 0 for "
+                              "the message type's limit, or at least 1024")
 
 
 def default_inputs() -> dict[str, InputConfig]:

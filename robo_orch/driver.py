@@ -214,8 +214,17 @@ class Driver(ABC):
         """Leave the device safe (motors at zero, scanning stopped); default: nothing."""
 
     def counters(self) -> dict[str, int]:
-        """The parser's counters (if the driver has ``self.parser``) plus :attr:`stats`."""
+        """The parser's counters (if the driver has ``self.parser``), :attr:`stats`, and
+        each input's bus counters as ``in.<topic>.<name>`` (``received``, ``malformed``,
+        ``dropped``, ``disconnects``)."""
         parser = getattr(self, "parser", None)
         out = parser.counters() if isinstance(parser, Parser) else {}
         out.update(self.stats)
+        for sub in self._inputs:
+            c = sub.counters
+            prefix = f"in.{sub.topic}."
+            out[prefix + "received"] = c.received
+            out[prefix + "malformed"] = c.malformed
+            out[prefix + "dropped"] = c.dropped
+            out[prefix + "disconnects"] = c.disconnects
         return out

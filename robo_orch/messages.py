@@ -12,6 +12,14 @@ Every header carries the type's ``layout_hash`` (a CRC-32 of its name and the
 names, formats and offsets of both dtypes), so a reader built against another
 layout refuses the data instead of misreading it.
 
+Size limits: a type with a variable part declares ``max_count``, the most
+elements a legitimate message carries (``laser_scan``: :data:`MAX_SCAN_POINTS`;
+a type that declares none gets :data:`DEFAULT_VAR_BYTES` worth of elements).
+:attr:`MessageType.max_bytes` is the largest legitimate frame (the payload at
+``max_count``, the header, or a topic) plus a quarter, at least 1 KiB: the bus
+refuses larger frames (ZeroMQ's ``MAXMSGSIZE`` on every subscription), and a
+subscriber may pass its own limit.  The limit is not part of the wire layout.
+
 :func:`encode` and :func:`decode` are on the path of every message of the
 lockstep simulation, so they do the minimum: one ``struct`` call for the header,
 ``tobytes`` for the payload, and zero-copy read-only views when decoding.
@@ -36,6 +44,15 @@ HEADER = struct.Struct("<BBHIIIQqI16s")
 #: the reasons :class:`DecodeError` can carry
 DECODE_REASONS = ("frames", "header", "version", "type", "layout", "size")
 FRAME_ID_LEN = 16
+#: longest topic frame (the bus's topic rule)
+MAX_TOPIC_BYTES = 100
+#: most points of a ``laser_scan``: 2D lidars send a few thousand per revolution
+#: (the simulator at most 8192); a subscriber expecting more passes ``max_bytes``
+MAX_SCAN_POINTS = 16384
+#: the variable part's budget of a type that declares no ``max_count``, bytes
+DEFAULT_VAR_BYTES = 1 << 20
+#: the smallest frame size limit: a topic and a header are always below it
+MIN_FRAME_LIMIT = 1024
 
 
 class DecodeError(MessageError):
@@ -96,13 +113,19 @@ def _describe(dtype: np.dtype | None, what: str) -> str:
 
 
 class MessageType:
-    """One message type: name, uint16 id, fixed dtype, optional var element dtype."""
+    """One message type: name, uint16 id, fixed dtype, optional var element dtype.
+
+    ``max_count`` (types with a var part only): the most elements a legitimate
+    message has; it sets :attr:`max_bytes`.  Default: :data:`DEFAULT_VAR_BYTES`
+    worth of elements.
+    """
 
     __slots__ = ("name", "type_id", "dtype", "var_dtype", "layout_hash", "itemsize",
-                 "var_itemsize")
+                 "var_itemsize", "max_count", "max_bytes")
 
     def __init__(self, name: str, type_id: int, dtype: np.dtype | list,
-                 var_dtype: np.dtype | list | None = None) -> None:
+                 var_dtype: np.dtype | list | None = None, *,
+                 max_count: int | None = None) -> None:
         if not 0 <= int(type_id) <= 0xFFFF:
             raise MessageError(f"type id of {name!r} must fit in uint16, got {type_id}")
         self.name = str(name)
@@ -114,10 +137,28 @@ class MessageType:
         self.layout_hash = zlib.crc32(canon.encode("ascii")) & 0xFFFFFFFF
         self.itemsize = self.dtype.itemsize
         self.var_itemsize = 0 if self.var_dtype is None else self.var_dtype.itemsize
+        if self.var_dtype is None:
+            if max_count:
+                raise MessageError(f"{name}: max_count needs a variable-length part")
+            max_count = 0
+        elif max_count is None:
+            max_count = max(1, DEFAULT_VAR_BYTES // max(1, self.var_itemsize))
+        elif int(max_count) < 1:
+            raise MessageError(f"{name}: max_count must be >= 1, got {max_count}")
+        #: most var elements of a legitimate message (0 without a var part)
+        self.max_count = int(max_count)
+        #: largest frame the bus accepts for this type, bytes (see the module docstring)
+        self.max_bytes = frame_limit(self.itemsize + self.max_count * self.var_itemsize)
 
     def __repr__(self) -> str:
         return (f"MessageType({self.name!r}, id={self.type_id}, "
                 f"hash=0x{self.layout_hash:08x})")
+
+
+def frame_limit(payload_bytes: int) -> int:
+    """The frame size limit for a largest payload: the largest frame plus a quarter, >= 1 KiB."""
+    largest = max(int(payload_bytes), HEADER.size, MAX_TOPIC_BYTES)
+    return largest + max(MIN_FRAME_LIMIT, largest // 4)
 
 
 _BY_NAME: dict[str, MessageType] = {}
@@ -125,7 +166,11 @@ _BY_ID: dict[int, MessageType] = {}
 
 
 def register(mtype: MessageType) -> MessageType:
-    """Add a message type; re-registering the identical layout is a no-op."""
+    """Add a message type and return it.
+
+    Re-registering the identical layout is a no-op that returns the type
+    registered first (with its size limit).
+    """
     for known in (_BY_NAME.get(mtype.name), _BY_ID.get(mtype.type_id)):
         if known is None:
             continue
@@ -133,6 +178,7 @@ def register(mtype: MessageType) -> MessageType:
                 mtype.name, mtype.type_id, mtype.layout_hash):
             raise MessageError(f"cannot register {mtype!r}: clashes with {known!r}; "
                                "pick an unused name and type id")
+        return known
     _BY_NAME[mtype.name] = mtype
     _BY_ID[mtype.type_id] = mtype
     return mtype
@@ -291,7 +337,7 @@ IMU = register(MessageType(
 LASER_SCAN = register(MessageType(
     "laser_scan", 3,
     [("range_min", "<f4"), ("range_max", "<f4"), ("scan_duration", "<f4"), ("pad", "<f4")],
-    [("angle", "<f4"), ("range", "<f4")]))
+    [("angle", "<f4"), ("range", "<f4")], max_count=MAX_SCAN_POINTS))
 VELOCITY_COMMAND = register(MessageType("velocity_command", 4, [("v", "<f8"), ("w", "<f8")]))
 ESTOP = register(MessageType("estop", 5, [("engage", "u1"), ("pad", "u1", (7,))]))
 POSE2D = register(MessageType(

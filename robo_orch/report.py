@@ -75,6 +75,7 @@ def summarize(result: MissionResult, shortest_m: float | None = None) -> dict[st
         "inputs": ctl.sensing.counters(),
         "input_rejects": ctl.sensing.input_rejects(),
         "estimate": ctl.sensing.estimate_health(),
+        "simulator_inputs": truth.inputs,
         "warnings": result.warnings + ctl.sensing.health.warnings,
         "interrupted_by": None if result.signal is None else signal.Signals(result.signal).name,
     }

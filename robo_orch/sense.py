@@ -37,8 +37,10 @@ class Sensing:
         self.required = []
         for role, inp in config.inputs.items():
             mtype = message_type(INPUT_ROLES[role])
-            self.subs[role] = bus.subscribe(inp.topic, mtype, QoS.parse(inp.qos),
-                                            hwm=config.bus.hwm)
+            qos = QoS.parse(inp.qos)
+            self.subs[role] = bus.subscribe(
+                inp.topic, mtype, qos, hwm=config.bus.hwm, max_bytes=inp.max_bytes or None,
+                max_per_poll=max(config.bus.max_per_poll, qos.depth))
             self.max_age_ns[role] = int(inp.max_age_s * 1e9)
             if inp.required:
                 self.required.append(role)

@@ -62,7 +62,8 @@ class LockstepBackend(SimBackend):
                            distance_m=float(sim.distance),
                            min_clearance_m=float(sim.min_clearance),
                            collisions=int(sim.collisions), deadman_stops=int(sim.deadman_stops),
-                           latency_us=self.node.latency_us())
+                           latency_us=self.node.latency_us(),
+                           inputs=self.node.input_counters())
 
     def stop(self) -> None:
         if self.node is not None:

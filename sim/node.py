@@ -17,7 +17,7 @@ from robo_orch.errors import BackendError
 from robo_orch.messages import message_type, new_fixed, new_var
 from sim.robot import YAW, X, Y
 from sim.simulator import IMU, ODOM, SCAN, Simulator
-from sim.status import SIM_STATUS
+from sim.status import SIM_STATUS, fill_input_counters
 
 
 class SimNode:
@@ -137,8 +137,18 @@ class SimNode:
         if self._status_count % 25 == 0:  # percentiles sort: not on every step
             p50, p99, worst = self.latency_us()
             s["latency_p50_us"], s["latency_p99_us"], s["latency_max_us"] = p50, p99, worst
+        fill_input_counters(s, self.input_counters())
         self._status_count += 1
         self.status_pub.publish(s, stamp_ns=now_ns)
+
+    def input_counters(self) -> dict[str, dict[str, int]]:
+        """Bus counters of the command and e-stop subscriptions, JSON-ready."""
+        out = {}
+        for role, sub in (("command", self.cmd_sub), ("estop", self.estop_sub)):
+            c = sub.counters
+            out[role] = {"received": c.received, "malformed": c.malformed,
+                         "dropped": c.dropped, "disconnects": c.disconnects}
+        return out
 
     def latency_us(self) -> tuple[float, float, float]:
         """Sensor-to-actuator latency of the last 4096 commands: p50, p99, max (us)."""

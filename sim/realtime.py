@@ -127,6 +127,8 @@ class RealtimeBackend(SimBackend):
         return lines[-1] if lines else "(no output)"
 
     def _read_status(self) -> None:
+        from sim.status import inputs_from_status
+
         self._status_sub.poll()
         self._last_status = self._status_sub.latest() or self._last_status
         if self._last_status is None:
@@ -139,7 +141,8 @@ class RealtimeBackend(SimBackend):
                                   deadman_stops=int(f["deadman_stops"]),
                                   latency_us=(float(f["latency_p50_us"]),
                                               float(f["latency_p99_us"]),
-                                              float(f["latency_max_us"])))
+                                              float(f["latency_max_us"])),
+                                  inputs=inputs_from_status(f))
 
     def pre_tick(self, tick: int, now_ns: int) -> None:
         # drain the status stream every tick: left unread it would fill the socket's

@@ -6,76 +6,40 @@ private hooks (the python-can pattern):
 
 * ``_create_sender(topic, hwm) -> Sender``: something whose ``send(frames)``
   hands ``[topic, header, payload]`` to the transport;
-* ``_create_receiver(topic, hwm) -> Receiver``: a non-blocking
-  ``recv_frames() -> list[bytes] | None`` and a blocking ``wait_readable(timeout_s)``;
+* ``_create_receiver(topic, hwm, max_bytes) -> Receiver``: a non-blocking
+  ``recv_frames() -> list[bytes] | None`` and a blocking ``wait_readable(timeout_s)``,
+  refusing frames above ``max_bytes`` (None: no limit);
 * ``_close()``: release what the backend itself owns.
 
 Both backends carry the same bytes through the same :func:`robo_orch.messages.encode`
 and :func:`robo_orch.messages.decode`.  Nothing is dropped silently: every
 discarded message shows up in a :class:`TopicCounters` field.
+
+Bounded work: a subscription refuses frames above its ``max_bytes`` (by default
+the message type's :attr:`~robo_orch.messages.MessageType.max_bytes`), and one
+:meth:`Subscription.poll` takes at most ``max_per_poll + hwm`` messages off the
+transport and decodes at most ``max_per_poll`` of them, so neither a huge
+message nor a flood can stretch a tick.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections import deque
 
 import numpy as np
 
-from robo_orch.bus.counters import Received, TopicCounters, copy_into
 from robo_orch.bus.qos import QoS
-from robo_orch.clock import Clock, PerfClock
+from robo_orch.bus.subscription import DEFAULT_MAX_PER_POLL, Subscription, _closed_recv
+from robo_orch.bus.transport import Receiver, Sender
+from robo_orch.clock import Clock
 from robo_orch.errors import BusError
-from robo_orch.messages import (
-    DecodeError,
-    MessageType,
-    decode,
-    encode,
-    frame_id_bytes,
-    message_type,
-)
+from robo_orch.messages import MIN_FRAME_LIMIT, MessageType, encode, frame_id_bytes, message_type
+
+__all__ = ["DEFAULT_MAX_PER_POLL", "Bus", "Publisher", "Receiver", "Sender", "Subscription"]
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]{0,99}$")
 _UINT32 = 0xFFFFFFFF
-_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
-_TIMER = PerfClock()  # real time for wait() deadlines, whatever clock stamps messages
-
-
-class Sender(ABC):
-    """Backend hook: hands encoded frames of one topic to the transport."""
-
-    @abstractmethod
-    def send(self, frames: list[bytes]) -> None:
-        """Send one message; never blocks (a full transport drops)."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the transport resources of this sender."""
-
-
-class Receiver(ABC):
-    """Backend hook: the transport end of one subscription."""
-
-    @abstractmethod
-    def recv_frames(self) -> list[bytes] | None:
-        """The next message's frames, or None if none is waiting (never blocks)."""
-
-    @abstractmethod
-    def wait_readable(self, timeout_s: float) -> bool:
-        """Block (without spinning) until frames may be waiting, or the timeout."""
-
-    def poll_handle(self) -> object | None:
-        """Something ``zmq.Poller`` can wait on (a socket or a file descriptor), or None."""
-        return None
-
-    def take_overflow(self) -> int:
-        """Messages the transport dropped for this receiver since the last call."""
-        return 0
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the transport resources of this receiver."""
 
 
 class Publisher:
@@ -121,133 +85,6 @@ class Publisher:
         self._bus._drop_publisher(self)
 
 
-class Subscription:
-    """Receives one message type on one topic into a ``latest`` or ``queue`` buffer.
-
-    :meth:`poll` moves everything the transport holds into the buffer (counting
-    and discarding what is malformed); :meth:`latest` and :meth:`take` read it.
-    """
-
-    __slots__ = ("topic", "mtype", "qos", "counters", "_bus", "_receiver", "_recv",
-                 "_topic_b", "_clock", "_is_latest", "_depth", "_slot", "_queue")
-
-    def __init__(self, bus: Bus, topic: str, mtype: MessageType, qos: QoS,
-                 receiver: Receiver) -> None:
-        self.topic = topic
-        self.mtype = mtype
-        self.qos = qos
-        self.counters = TopicCounters(topic)
-        self._bus = bus
-        self._receiver = receiver
-        self._recv = receiver.recv_frames
-        self._topic_b = topic.encode("ascii")
-        self._clock = bus.clock
-        self._is_latest = qos.kind == "latest"
-        self._depth = qos.depth
-        self._slot: Received | None = None
-        self._queue: deque[Received] = deque()
-
-    @property
-    def pending(self) -> int:
-        """Messages buffered and not yet read."""
-        return (self._slot is not None) if self._is_latest else len(self._queue)
-
-    def poll(self) -> int:
-        """Drain the transport without blocking; return how many valid messages came."""
-        recv = self._recv
-        counters = self.counters
-        overflow = self._receiver.take_overflow()
-        if overflow:
-            counters.dropped += overflow
-        frames = recv()
-        if frames is None:
-            return 0
-        now = self._clock.now_ns()
-        mtype = self.mtype
-        topic_b = self._topic_b
-        queue = self._queue
-        new = 0
-        while frames is not None:
-            if not frames or frames[0] != topic_b:
-                counters._reject("frames")
-            else:
-                try:
-                    msg = decode(frames, mtype)
-                except DecodeError as err:
-                    counters._reject(err.reason)
-                else:
-                    header = msg.header
-                    counters._accept(header, now)
-                    received = _new(Received, (header, msg.fixed, msg.var, now))
-                    if self._is_latest:
-                        if self._slot is not None:
-                            counters.superseded += 1
-                        self._slot = received
-                    else:
-                        if len(queue) >= self._depth:
-                            queue.popleft()
-                            counters.dropped += 1
-                        queue.append(received)
-                    new += 1
-            frames = recv()
-        return new
-
-    def latest(self) -> Received | None:
-        """The newest buffered message (consumed); older buffered ones count as superseded."""
-        if self._is_latest:
-            msg = self._slot
-            self._slot = None
-            return msg
-        queue = self._queue
-        if not queue:
-            return None
-        msg = queue.pop()
-        self.counters.superseded += len(queue)
-        queue.clear()
-        return msg
-
-    def take(self) -> list[Received]:
-        """All buffered messages, oldest first (consumed)."""
-        if self._is_latest:
-            msg = self._slot
-            self._slot = None
-            return [] if msg is None else [msg]
-        out = list(self._queue)
-        self._queue.clear()
-        return out
-
-    def wait(self, timeout_s: float) -> bool:
-        """Block until a valid message is buffered (True) or ``timeout_s`` passes (False).
-
-        Polls into the buffer while waiting; sleeps in the transport between
-        polls, so it does not spin.  The timeout is real time, whatever the bus clock.
-        """
-        if self.pending:
-            return True
-        deadline = _TIMER.now_ns() + int(max(timeout_s, 0.0) * 1e9)
-        while True:
-            self.poll()
-            if self.pending:
-                return True
-            remaining = deadline - _TIMER.now_ns()
-            if remaining <= 0:
-                return False
-            self._receiver.wait_readable(remaining * 1e-9)
-
-    def poll_handle(self) -> object | None:
-        """What to register with ``zmq.Poller`` to wake on this topic (None: not pollable)."""
-        return self._receiver.poll_handle()
-
-    def copy_into(self, received: Received, fixed_out: np.ndarray,
-                  var_out: np.ndarray | None) -> int:
-        """:func:`copy_into`, counting truncation in this subscription's counters."""
-        return copy_into(received, fixed_out, var_out, self.counters)
-
-    def close(self) -> None:
-        """Stop receiving and release the transport."""
-        self._bus._drop_subscription(self)
-
-
 class Bus(ABC):
     """One publisher/subscriber interface; a backend supplies the transport hooks.
 
@@ -290,8 +127,15 @@ class Bus(ABC):
         return pub
 
     def subscribe(self, topic: str, mtype: MessageType | str | int,
-                  qos: QoS | str | None = None, *, hwm: int | None = None) -> Subscription:
-        """Subscribe to ``topic``; ``qos`` defaults to ``QoS.latest()`` (or a string)."""
+                  qos: QoS | str | None = None, *, hwm: int | None = None,
+                  max_bytes: int | None = None,
+                  max_per_poll: int | None = None) -> Subscription:
+        """Subscribe to ``topic``; ``qos`` defaults to ``QoS.latest()`` (or a string).
+
+        ``max_bytes``: the largest frame accepted (default: the type's
+        ``max_bytes``).  ``max_per_poll``: messages one :meth:`Subscription.poll`
+        decodes (default :data:`DEFAULT_MAX_PER_POLL`, or the queue depth if larger).
+        """
         self._check_open()
         _check_topic(topic)
         mtype = message_type(mtype)
@@ -299,8 +143,18 @@ class Bus(ABC):
             qos = QoS.latest()
         elif isinstance(qos, str):
             qos = QoS.parse(qos)
-        receiver = self._create_receiver(topic, self._hwm(hwm))
-        sub = Subscription(self, topic, mtype, qos, receiver)
+        if max_bytes is None:
+            max_bytes = mtype.max_bytes
+        elif int(max_bytes) < MIN_FRAME_LIMIT:
+            raise BusError(f"max_bytes must be at least {MIN_FRAME_LIMIT}, got {max_bytes}")
+        if max_per_poll is None:
+            max_per_poll = max(DEFAULT_MAX_PER_POLL, qos.depth)
+        elif int(max_per_poll) < 1:
+            raise BusError(f"max_per_poll must be >= 1, got {max_per_poll}")
+        hwm = self._hwm(hwm)
+        receiver = self._create_receiver(topic, hwm, int(max_bytes))
+        sub = Subscription(self, topic, mtype, qos, receiver, hwm=hwm, max_bytes=int(max_bytes),
+                           max_per_poll=int(max_per_poll))
         self._subscriptions.append((sub, receiver))
         return sub
 
@@ -308,7 +162,14 @@ class Bus(ABC):
         """Send frames as they are on ``topic`` (for tests, bridges and replay)."""
         self._check_open()
         _check_topic(topic)
-        self._sender(topic, None).send(list(frames))
+        self._sender(topic, None).send_raw(list(frames))
+
+    def counters(self) -> dict[str, list[dict[str, object]]]:
+        """Every open subscription's counters by topic, JSON-ready."""
+        out: dict[str, list[dict[str, object]]] = {}
+        for sub, _ in self._subscriptions:
+            out.setdefault(sub.topic, []).append(sub.counters.as_dict())
+        return out
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
@@ -350,8 +211,11 @@ class Bus(ABC):
         """Create the transport end that sends ``topic``."""
 
     @abstractmethod
-    def _create_receiver(self, topic: str, hwm: int) -> Receiver:
-        """Create the transport end of one subscription to ``topic``."""
+    def _create_receiver(self, topic: str, hwm: int, max_bytes: int | None = None) -> Receiver:
+        """Create the transport end of one subscription to ``topic``.
+
+        Frames above ``max_bytes`` are refused (None: no limit).
+        """
 
     def _close(self) -> None:  # noqa: B027  (optional hook)
         """Release what the backend owns beyond its senders and receivers."""
@@ -395,10 +259,6 @@ class Bus(ABC):
 
 def _closed_send(frames: list[bytes]) -> None:
     raise BusError("publish on a closed publisher or bus")
-
-
-def _closed_recv() -> list[bytes] | None:
-    raise BusError("poll on a closed subscription or bus")
 
 
 def _check_topic(topic: str) -> None:

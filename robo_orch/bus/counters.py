@@ -9,6 +9,14 @@ import numpy as np
 
 from robo_orch.messages import DECODE_REASONS, Header
 
+#: why a subscription refuses a message: the decode reasons, plus ``oversize``
+#: (a frame above the subscription's ``max_bytes``; memory bus -- ZeroMQ drops the
+#: connection instead, counted in ``disconnects``)
+REJECT_REASONS = (*DECODE_REASONS, "oversize")
+#: publisher ids whose sequence numbers a subscription follows (least recently heard
+#: evicted first); a topic has a handful of publishers, a flood of ids cannot grow it
+MAX_PUBLISHERS = 64
+
 
 class Received(NamedTuple):
     """One received message: read-only views plus the receiver's clock time."""
@@ -23,33 +31,53 @@ class TopicCounters:
     """What one subscription received, and everything it discarded and why.
 
     ``seq_gaps`` counts missing sequence numbers per (publisher id, incarnation);
-    messages a ZeroMQ publisher drops at its high-water mark show up here.  A new
-    incarnation of a publisher id counts in ``restarts`` and starts a new
-    sequence.  A sequence number not above the last one of the same incarnation
-    (a duplicate, or a publisher restarted without a new incarnation) counts in
-    ``out_of_order``; the message is still delivered and becomes the new baseline.
-    ``age_s`` uses the receiver's clock (arrival), which is comparable with
-    ``now_ns`` even when the publisher's clock is another machine's.
+    messages a ZeroMQ publisher drops at its high-water mark, and messages this
+    subscription dropped undecoded, show up here too.  A new incarnation of a
+    publisher id counts in ``restarts`` and starts a new sequence.  A sequence
+    number not above the last one of the same incarnation (a duplicate, or a
+    publisher restarted without a new incarnation) counts in ``out_of_order``; the
+    message is still delivered and becomes the new baseline.  Sequence numbers are
+    followed for at most ``max_publishers`` publisher ids; beyond that the least
+    recently heard one is forgotten (counted in ``publishers_evicted``) and, if it
+    speaks again, starts a new baseline.  ``age_s`` uses the receiver's clock
+    (arrival), which is comparable with ``now_ns`` even when the publisher's clock
+    is another machine's.
     """
 
     __slots__ = ("topic", "received", "malformed", "malformed_by_reason", "seq_gaps",
                  "out_of_order", "restarts", "dropped", "superseded", "truncated",
-                 "last_stamp_ns", "last_recv_ns", "_last_seq")
+                 "disconnects", "publishers_evicted", "last_stamp_ns", "last_recv_ns",
+                 "_last_seq", "_capacity")
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, max_publishers: int = MAX_PUBLISHERS) -> None:
+        if int(max_publishers) < 1:
+            raise ValueError(f"max_publishers must be >= 1, got {max_publishers}")
         self.topic = topic
         self.received = 0  #: valid messages
         self.malformed = 0  #: invalid messages, all reasons
-        self.malformed_by_reason = dict.fromkeys(DECODE_REASONS, 0)
+        self.malformed_by_reason = dict.fromkeys(REJECT_REASONS, 0)
         self.seq_gaps = 0  #: sequence numbers never seen
         self.out_of_order = 0
         self.restarts = 0  #: new incarnations of a known publisher id
-        self.dropped = 0  #: overflow of the queue or of the transport inbox
+        #: overflow of the queue or of the transport inbox, and messages beyond a
+        #: poll's bound, discarded undecoded
+        self.dropped = 0
         self.superseded = 0  #: replaced before being read (latest QoS, or by latest())
         self.truncated = 0  #: copy_into calls that did not fit all var elements
+        #: connections to a publisher that ZeroMQ dropped: on a frame above max_bytes
+        #: (the bus connects again), or because the publisher closed its socket
+        self.disconnects = 0
+        self.publishers_evicted = 0  #: publisher ids forgotten to keep the table bounded
         self.last_stamp_ns: int | None = None
         self.last_recv_ns: int | None = None
+        # publisher id -> (incarnation, last seq), least recently heard first
         self._last_seq: dict[int, tuple[int, int]] = {}
+        self._capacity = int(max_publishers)
+
+    @property
+    def publishers(self) -> int:
+        """Publisher ids whose sequence numbers are followed now (at most ``max_publishers``)."""
+        return len(self._last_seq)
 
     def age_s(self, now_ns: int) -> float:
         """Seconds since the newest message arrived (inf if none yet)."""
@@ -65,7 +93,8 @@ class TopicCounters:
 
     def _accept(self, header: Header, recv_ns: int) -> None:
         key = header.publisher_id
-        last = self._last_seq.get(key)
+        table = self._last_seq
+        last = table.get(key)
         seq = header.seq
         if last is not None:
             incarnation, last_seq = last
@@ -75,7 +104,12 @@ class TopicCounters:
                 self.seq_gaps += seq - last_seq - 1
             elif seq <= last_seq:
                 self.out_of_order += 1
-        self._last_seq[key] = (header.incarnation, seq)
+            if len(table) > 1:
+                del table[key]  # re-inserted below as the most recently heard
+        elif len(table) >= self._capacity:
+            del table[next(iter(table))]
+            self.publishers_evicted += 1
+        table[key] = (header.incarnation, seq)
         self.received += 1
         self.last_stamp_ns = header.stamp_ns
         self.last_recv_ns = recv_ns

@@ -15,6 +15,7 @@ Without ``hub`` a bus joins the process-wide :func:`default_hub`.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import deque
 
@@ -72,12 +73,15 @@ def default_hub() -> MemoryHub:
 class _Inbox(Receiver):
     """One subscription's queue of frames, with a wake-up for blocking waits."""
 
-    __slots__ = ("queue", "hwm", "overflow", "waiting", "event", "hub", "topic")
+    __slots__ = ("queue", "hwm", "max_bytes", "overflow", "oversized", "waiting", "event", "hub",
+                 "topic")
 
-    def __init__(self, hub: MemoryHub, topic: str, hwm: int) -> None:
+    def __init__(self, hub: MemoryHub, topic: str, hwm: int, max_bytes: int | None) -> None:
         self.queue: deque[list[bytes]] = deque()
         self.hwm = hwm
+        self.max_bytes = sys.maxsize if max_bytes is None else max_bytes
         self.overflow = 0
+        self.oversized = 0
         self.waiting = False
         self.event = threading.Event()
         self.hub = hub
@@ -105,6 +109,12 @@ class _Inbox(Receiver):
             self.overflow -= n
         return n
 
+    def take_oversized(self) -> int:
+        n = self.oversized
+        if n:
+            self.oversized -= n
+        return n
+
     def close(self) -> None:
         self.hub._detach(self.topic, self)
 
@@ -118,7 +128,17 @@ class _MemorySender(Sender):
         self.entry = entry
 
     def send(self, frames: list[bytes]) -> None:
+        # encoded: only the payload can be above a limit (MIN_FRAME_LIMIT bounds the rest)
+        self._deliver(frames, len(frames[-1]))
+
+    def send_raw(self, frames: list[bytes]) -> None:
+        self._deliver(frames, max(map(len, frames)) if frames else 0)
+
+    def _deliver(self, frames: list[bytes], size: int) -> None:
         for inbox in self.entry.inboxes:
+            if size > inbox.max_bytes:
+                inbox.oversized += 1
+                continue
             queue = inbox.queue
             if len(queue) >= inbox.hwm:
                 inbox.overflow += 1
@@ -145,7 +165,7 @@ class MemoryBus(Bus):
         # hwm applies at the inboxes: a memory sender never queues
         return _MemorySender(self.hub._topic(topic))
 
-    def _create_receiver(self, topic: str, hwm: int) -> Receiver:
-        inbox = _Inbox(self.hub, topic, hwm)
+    def _create_receiver(self, topic: str, hwm: int, max_bytes: int | None = None) -> Receiver:
+        inbox = _Inbox(self.hub, topic, hwm, max_bytes)
         self.hub._attach(topic, inbox)
         return inbox

@@ -21,6 +21,21 @@ drops whole messages without telling anyone; the subscriber sees them as
 ipc path take it over silently, so binding an endpoint a live process holds is
 refused (:class:`EndpointInUse`, naming that process).
 
+Size limits: every SUB socket sets ``MAXMSGSIZE`` to its subscription's
+``max_bytes`` (publishers to :data:`PUB_MAX_BYTES`, for what subscribers send
+them), so libzmq refuses a larger frame before allocating it.  It does so by
+dropping the connection, without a word and for good; each subscription
+therefore has a socket monitor (an inproc PAIR, unbounded so that it can never
+block libzmq's I/O thread), read at most every :data:`MONITOR_PERIOD_NS` when
+the subscription is polled.  Each dropped connection counts in the
+subscription's ``disconnects``, and once the messages that came before it are
+read the bus connects again.  A publisher closing its socket drops the
+connection too and is counted the same way.  The limit applies per frame:
+libzmq accepts a message of any number of frames, which :meth:`recv_frames`
+reads in pieces of at most :data:`MAX_FRAMES` frames (each counted malformed).
+A message's last frame (its payload) is handed to decoding as a zero-copy
+:class:`zmq.Frame`.
+
 Real-time priority: with ``realtime_priority`` > 0 (the loop's SCHED_FIFO
 priority), ZeroMQ's I/O threads get the same priority, set on the context before
 its first socket starts them; otherwise a loop under SCHED_FIFO can starve the
@@ -37,8 +52,11 @@ another terminal.  Both files go away when the bus closes.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
+import struct
+import time
 
 import zmq
 
@@ -50,6 +68,15 @@ from robo_orch.introspect.endpoints import EndpointsFile, read_run_dir
 from robo_orch.messages import MessageType
 
 _IPC_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
+#: largest frame a publisher accepts from its subscribers (subscription requests)
+PUB_MAX_BYTES = 1024
+#: a subscription reads its socket monitor at most this often (when polled), ns
+MONITOR_PERIOD_NS = 20_000_000
+#: most frames one receive returns; the rest of a longer message comes next time
+MAX_FRAMES = 4
+_ASK_FIRST = 8  # messages of one poll received after asking whether one is there
+_EVENT = struct.Struct("=HI")  # a monitor event's first frame: event, value
+_MONITORS = itertools.count()
 
 
 class EndpointInUse(BusError):
@@ -91,24 +118,79 @@ class _ZmqSender(Sender):
 
 
 class _ZmqReceiver(Receiver):
-    """A connected SUB socket receiving every message sent to one endpoint."""
+    """A connected SUB socket receiving every message sent to one endpoint.
 
-    __slots__ = ("socket", "_recv", "_events")
+    Its monitor reports dropped connections (see the module docstring).
+    """
 
-    def __init__(self, socket: zmq.Socket) -> None:
+    __slots__ = ("socket", "address", "monitor", "_recv", "_events", "_next_check_ns",
+                 "_reconnect", "_burst")
+
+    def __init__(self, socket: zmq.Socket, address: str, monitor: zmq.Socket) -> None:
         self.socket = socket
-        self._recv = socket.recv_multipart
-        self._events = socket.getsockopt
+        self.address = address
+        self.monitor = monitor
+        self._recv = socket.recv
+        self._events = socket.get
+        self._next_check_ns = 0
+        self._reconnect = False
+        self._burst = 0
 
-    def recv_frames(self) -> list[bytes] | None:
+    def recv_frames(self) -> list | None:
         # ask first: a NOBLOCK receive on an empty socket raises zmq.Again, and
-        # building that exception costs tens of microseconds on every empty poll
+        # building that exception costs about ten microseconds on every empty poll
         if not self._events(zmq.EVENTS) & zmq.POLLIN:
             return None
+        self._burst = 0
+        return self._parts()
+
+    def recv_next(self) -> list | None:
+        # asking costs a few microseconds too: deep into a burst (a backlog, a flood)
+        # one exception at its end is cheaper than asking before every message
+        self._burst += 1
+        if self._burst < _ASK_FIRST and not self._events(zmq.EVENTS) & zmq.POLLIN:
+            return None
+        return self._parts()
+
+    def _parts(self) -> list | None:
+        # zero-copy parts: their ``more`` flag saves a getsockopt per frame, and the
+        # payload (the last part) is handed on as it is, without a copy
+        recv = self._recv
         try:
-            return self._recv(zmq.NOBLOCK, copy=True)
+            part = recv(zmq.NOBLOCK, copy=False)
         except zmq.Again:
             return None
+        frames: list = []
+        # the rest of a message is there once its first part is (delivery is atomic)
+        while part.more and len(frames) < MAX_FRAMES - 1:
+            frames.append(part.bytes)
+            part = recv(zmq.NOBLOCK, copy=False)
+        frames.append(part if frames else part.bytes)
+        return frames
+
+    def take_disconnects(self) -> int:
+        now = time.perf_counter_ns()
+        if now < self._next_check_ns:
+            return 0
+        self._next_check_ns = now + MONITOR_PERIOD_NS
+        monitor = self.monitor
+        lost = 0
+        while monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            event = _EVENT.unpack_from(monitor.recv(zmq.NOBLOCK))[0]
+            while monitor.getsockopt(zmq.RCVMORE):
+                monitor.recv(zmq.NOBLOCK)
+            if event == zmq.EVENT_DISCONNECTED:
+                lost += 1
+                self._reconnect = True
+        # libzmq never reconnects after a protocol error (an oversized frame); a
+        # reconnect discards what the old connection delivered, so read that first
+        if self._reconnect and not self._events(zmq.EVENTS) & zmq.POLLIN:
+            self._reconnect = False
+            with contextlib.suppress(zmq.ZMQError):
+                self.socket.disconnect(self.address)
+            with contextlib.suppress(zmq.ZMQError):
+                self.socket.connect(self.address)
+        return lost
 
     def poll_handle(self) -> zmq.Socket:
         return self.socket
@@ -117,6 +199,10 @@ class _ZmqReceiver(Receiver):
         return bool(self.socket.poll(max(0, math.ceil(timeout_s * 1000)), zmq.POLLIN))
 
     def close(self) -> None:
+        # stop the monitor before closing its reader: libzmq would block on it otherwise
+        with contextlib.suppress(zmq.ZMQError):
+            self.socket.disable_monitor()
+        self.monitor.close(linger=0)
         self.socket.close(linger=0)
 
 
@@ -238,6 +324,7 @@ class ZmqBus(Bus):
             rundir.ensure_private_dir(os.path.dirname(path) or ".")
             self._check_path_free(topic, path)
         sock = self._socket(zmq.PUB, zmq.SNDHWM, hwm)
+        sock.setsockopt(zmq.MAXMSGSIZE, PUB_MAX_BYTES)
         try:
             bind_private(sock, address)
         except zmq.ZMQError as err:
@@ -254,20 +341,38 @@ class ZmqBus(Bus):
         self._directory.add(topic, self._bound.get(topic, self.endpoint(topic)), pub.mtype)
         return pub
 
-    def _create_receiver(self, topic: str, hwm: int) -> Receiver:
+    def _create_receiver(self, topic: str, hwm: int, max_bytes: int | None = None) -> Receiver:
         address = self.endpoint(topic)
         if address.endswith(":*"):
             raise BusError(f"cannot connect to the wildcard endpoint {address} of {topic!r}: "
                            "pass the address the publisher reported by ZmqBus.endpoint()")
         sock = self._socket(zmq.SUB, zmq.RCVHWM, hwm)
+        if max_bytes is not None:
+            sock.setsockopt(zmq.MAXMSGSIZE, int(max_bytes))
         # one PUB per endpoint, so take everything: foreign frames are counted, not hidden
         sock.setsockopt(zmq.SUBSCRIBE, b"")
+        monitor = None
         try:
+            monitor = self._monitor(sock)
             sock.connect(address)
         except zmq.ZMQError as err:
+            if monitor is not None:
+                with contextlib.suppress(zmq.ZMQError):
+                    sock.disable_monitor()
+                monitor.close(linger=0)
             sock.close(linger=0)
             raise BusError(f"cannot connect to {address} for topic {topic!r}: {err}") from err
-        return _ZmqReceiver(sock)
+        return _ZmqReceiver(sock, address, monitor)
+
+    def _monitor(self, sock: zmq.Socket) -> zmq.Socket:
+        """The reading end of ``sock``'s monitor: dropped connections only, never full."""
+        address = f"inproc://robo_orch-monitor-{os.getpid()}-{next(_MONITORS)}"
+        sock.monitor(address, zmq.EVENT_DISCONNECTED)
+        reader = self.context.socket(zmq.PAIR)
+        reader.setsockopt(zmq.LINGER, 0)
+        reader.setsockopt(zmq.RCVHWM, 0)  # at a limit libzmq's I/O thread would wait for us
+        reader.connect(address)
+        return reader
 
     def _close(self) -> None:
         for sock, path, inode in self._other_sockets:
