@@ -44,7 +44,8 @@ class SafetyStop:
 def flag_names(flags: int) -> str:
     """Human-readable names of safety flags, e.g. ``"stale_stop+collision_slow"``."""
     names = [name.lower() for name in ("ESTOP", "STALE_STOP", "SPEED_CLAMPED", "ACCEL_LIMITED",
-                                       "COLLISION_SLOW", "COLLISION_STOP")
+                                       "COLLISION_SLOW", "COLLISION_STOP", "INVALID_INPUT",
+                                       "HARD_BRAKE", "NO_SAFE_STOP")
              if flags & getattr(saf, name)]
     return "+".join(names) or "none"
 
@@ -54,7 +55,8 @@ def make_world(config: Config) -> W.World:
     p = config.perception
     n = max(8, int(math.ceil(p.field_size / p.field_resolution)))
     return W.World(field_shape=(n, n), field_resolution=p.field_resolution,
-                   field_cap=p.field_cap, max_scan=p.max_scan_points)
+                   field_cap=config.robot.radius + p.field_clearance_cap,
+                   max_scan=p.max_scan_points)
 
 
 class Controller:

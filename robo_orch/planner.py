@@ -42,7 +42,7 @@ class Planner:
         self.proposals = np.zeros((n, W.OUT_LEN), dtype=np.float64)
         self._rows = [self.proposals[i] for i in range(n)]
         self.arb_out = np.zeros(4, dtype=np.float64)
-        self.limits = saf.pack_limits(config.safety)
+        self.limits = saf.pack_limits(config.safety, config.robot)
         self.mem = np.zeros(saf.mem_size(world.scan.shape[0]), dtype=np.float64)
         self.cmd = np.zeros(2, dtype=np.float64)
         self.flags = 0

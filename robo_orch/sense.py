@@ -15,7 +15,7 @@ import numpy as np
 
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import INPUT_ROLES, Config
-from robo_orch.core import estimator, field, mission
+from robo_orch.core import estimator, field, mission, odoframe
 from robo_orch.core import world as W
 from robo_orch.messages import message_type
 
@@ -47,6 +47,8 @@ class Sensing:
         self.wheel_base = config.robot.wheel_base
         self.x = np.zeros(5)
         self.P = np.zeros((5, 5))
+        #: the pose before an absolute update (safety: robo_orch.core.odoframe)
+        self.odo_before = np.zeros(3)
         n = world.scan.shape[0]
         self.angles = np.zeros(n)
         self.ranges = np.zeros(n)
@@ -138,7 +140,9 @@ class Sensing:
         if self.imu_yaw_offset is None:
             self.imu_yaw_offset = float(self.x[estimator.EKF_YAW]) - yaw
             return
+        odoframe.hold(self.x, self.odo_before)  # safety: an absolute update
         estimator.ekf_update_yaw(self.x, self.P, yaw + self.imu_yaw_offset, self.imu_yaw_std)
+        odoframe.absorb_jump(self.odo_before, self.x, self.world.state)
 
     def _fuse_position(self, fixed) -> None:
         # the fix is the antenna's position: move it to the robot's centre with the
@@ -148,7 +152,9 @@ class Sensing:
         c, s = math.cos(yaw), math.sin(yaw)
         px = float(fixed["x"]) - (c * ax - s * ay)
         py = float(fixed["y"]) - (s * ax + c * ay)
+        odoframe.hold(self.x, self.odo_before)  # safety: an absolute update
         estimator.ekf_update_position(self.x, self.P, px, py, float(fixed["std"]))
+        odoframe.absorb_jump(self.odo_before, self.x, self.world.state)
 
     def _newer(self, stamp_ns: int) -> None:
         if stamp_ns > self.input_stamp_ns:
@@ -167,6 +173,7 @@ class Sensing:
                                      float(fixed["range_min"]), float(fixed["range_max"]),
                                      self.world.scan)
         s[W.SCAN_COUNT] = count
+        odoframe.mark_scan(s)  # safety: the points' frame
         s[W.SCAN_T] = (now_ns - t0_ns) * 1e-9
         field.build_field(self.world.scan, count, s[W.X], s[W.Y], s, self.world.field,
                           self.scratch)
@@ -183,6 +190,10 @@ class Sensing:
         pts = np.zeros_like(self.world.scan)
         field.scan_to_points(self.angles, self.ranges, 1, 0.0, 0.0, 0.0, 0.0, 1.0, pts)
         mission.update_mission(self.world.state.copy(), self.world.path)
+        state = self.world.state.copy()  # safety: the odometry frame's kernels
+        odoframe.hold(x, self.odo_before.copy())
+        odoframe.absorb_jump(self.odo_before.copy(), x, state)
+        odoframe.mark_scan(state)
 
     def _update_staleness(self, now_ns: int) -> None:
         stale = False

@@ -57,8 +57,8 @@ def test_large_robot_with_late_planner_and_slow_motors_never_touches(tmp_path, t
     # finding 1: robot.radius 0.95 with the DWA's distances at their defaults, which
     # were measured from the robot centre: it engaged 0.25 m before contact.  The
     # late activation is kept here on purpose (the safety layer must hold anyway).
-    late = ("behaviors.avoid_obstacles.activation_range=1.2",
-            "behaviors.avoid_obstacles.activation_full=0.5")
+    late = ("behaviors.avoid_obstacles.activation_clearance=0.25",
+            "behaviors.avoid_obstacles.full_activation_clearance=0.0")
     config = wall_ahead(tmp_path, tau=tau, decel=decel, overrides=late)
     collisions, pushing = run_and_watch(config)
     assert collisions == 0
