@@ -75,3 +75,48 @@ def test_horizon_shorter_than_the_stopping_time_is_refused(tmp_path):
     err = info.value
     assert err.key == "safety.collision_horizon_s"
     assert "5.1" in err.problem  # 1.0 / 0.2 + 0.02 + 0.08 s, the value that would work
+
+
+def test_centre_keys_are_refused_with_the_surface_value(tmp_path):
+    # finding 2: the DWA's distances and the field cap were measured from the robot
+    # centre; their new names are measured from its surface, and the old names are
+    # refused (never silently reinterpreted) with the value that means the same
+    path = tmp_path / "old.toml"
+    path.write_text('extends = "demo"\n[robot]\nradius = 0.95\n'
+                    '[behaviors.avoid_obstacles]\nactivation_range = 1.2\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == "behaviors.avoid_obstacles.activation_range"
+    assert "activation_clearance = 0.25" in info.value.problem
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["perception.field_cap=1.25"])
+    assert info.value.source == "--set perception.field_cap=1.25"
+    assert "field_clearance_cap = 1.05" in info.value.problem
+    for old, new in (("activation_full=0.5", "full_activation_clearance = 0.3"),
+                     ("probe_distance=0.6", "probe_clearance = 0.4")):
+        with pytest.raises(ConfigError, match=new):
+            load_config(None, [f"behaviors.avoid_obstacles.{old}"])
+
+
+def test_surface_defaults_reproduce_the_centre_defaults_at_radius_0_2():
+    from behaviors.avoid_obstacles import Params
+    from robo_orch.controller import make_world
+    from robo_orch.core import world as W
+
+    p = Params()
+    assert p.activation_clearance + 0.2 == 1.2 and p.full_activation_clearance + 0.2 == 0.5
+    assert p.probe_clearance + 0.2 == pytest.approx(0.6, abs=1e-15)
+    assert make_world(load_config(None)).state[W.FIELD_CAP] == 1.25
+    big = make_world(load_config(None, ["robot.radius=0.5"]))
+    assert big.state[W.FIELD_CAP] == 1.55  # the same reach beyond a larger robot
+
+
+def test_horizon_check_covers_reverse_and_the_motor_lag(tmp_path):
+    ok = load_config(None, ["safety.collision_horizon_s=0.5"])  # 0.8 / 2 + 0.02 + 0.08
+    assert ok.safety.collision_horizon_s == 0.5
+    with pytest.raises(ConfigError, match="at least 0.5"):
+        load_config(None, ["safety.collision_horizon_s=0.49"])
+    with pytest.raises(ConfigError, match="at least 1.35"):
+        load_config(None, ["safety.max_reverse=2.5", "safety.collision_horizon_s=1.3"])
+    with pytest.raises(ConfigError, match="at least 1.57"):
+        load_config(None, ["robot.motor_time_constant=1.15"])
