@@ -210,6 +210,34 @@ def test_driving_at_a_wall_through_the_motor_lag_stops_at_the_margin(tau):
     assert state[w.CMD_V] == 0.0
 
 
+def test_standing_against_a_wall_is_not_commanded_into_it():
+    # finding 1: the robot stood against the obstacle (speed 0) while the ramp down
+    # still started from the last command: forward for several ticks, flagged
+    # collision_stop + accel_limited
+    lim = limits()
+    state = make_state(last=(0.6, 0.0), speed=(0.0, 0.0))
+    scan = make_scan(state, wall_x(0.205))
+    for _ in range(10):
+        flags, v, om, _ = call(state, scan, lim, 0.6, 0.0)
+        assert v == 0.0 and om == 0.0
+        assert flags & sf.COLLISION_STOP and not flags & sf.HARD_BRAKE
+    # turning away in place stays allowed
+    flags, v, om, _ = call(state, scan, lim, 0.3, 1.0)
+    assert v == 0.0 and om == pytest.approx(6.0 * DT) and flags & sf.COLLISION_STOP
+
+
+def test_a_command_that_cannot_stop_in_time_brakes_harder_and_says_so():
+    # a wall appears inside the braking distance at full speed: the braking floor
+    # (max_decel) is not enough, so the command drops further, flagged hard_brake
+    lim = limits(motor_time_constant=0.0)
+    state = make_state(last=(0.8, 0.0))
+    scan = make_scan(state, wall_x(0.25 + 0.8 * DT + 0.05))
+    flags, v, _, mem = call(state, scan, lim, 0.8, 0.0)
+    assert flags & sf.HARD_BRAKE and flags & sf.COLLISION_STOP
+    assert v < 0.8 - 2.0 * DT
+    assert mem[sf.MEM_ROLLOUTS] >= 2 and mem[sf.MEM_PREDICTED] >= 0.0
+
+
 def test_wall_to_the_side_does_not_block_straight_driving_but_a_turn_into_it_does():
     lim = limits(**{**FAST, "max_decel": 0.5})
     side_wall = [(x, 0.35) for x in np.linspace(-1, 3, 401)]

@@ -22,14 +22,16 @@ from rest, without lag, or once the command is zero).  The bounds add up over
 the pieces.  After the last braking step the motion is an exact decaying arc
 (``v tau`` long), checked as such.
 
-Rule per scan point, with ``d_now`` its distance from the robot now and ``lb``
-the lower bound of the true distance along the path (arc distance minus the
-accumulated error bound):
+Rule per scan point, with ``d_now`` its distance from the robot now, ``d`` its
+distance from the arcs and ``lb`` the lower bound of its distance from the true
+path (``d`` minus the accumulated error bound):
 
-* ``d_now >= thr`` (``thr = radius + margin``): ``lb >= thr`` everywhere;
-* ``d_now < thr`` (already inside the margin: escaping is allowed): the arc may
-  not come closer than ``d_now`` (up to 1 nm of rounding), and ``lb >= radius``
-  unless the point is inside the robot already (then only the first rule holds).
+* ``d >= min(thr, d_now - coast)`` with ``thr = radius + margin``: no closer than
+  the margin, or if the robot is inside the margin already, no closer than it
+  is now, less the coasting no command can prevent (``coast = |v0| tau``, the
+  length of the zero command's path, plus 1 nm of rounding): escaping is allowed;
+* ``lb >= radius`` (no contact, rigorously), unless the point is inside the
+  robot already.
 
 Points are ``pts[j] = (x, y, d_now)``, in the frame of the pose given.
 """
@@ -102,7 +104,7 @@ def arc_distance(qx, qy, x, y, th, s, phi, xe, ye):
 
 
 @numba.njit(cache=True)
-def _piece(pts, n, x, y, th, s, phi, err, length, radius, thr, lowest):
+def _piece(pts, n, x, y, th, s, phi, err, length, radius, thr, slack, lowest):
     """Check one arc piece against every point; returns (ok, lowest lb - radius, end pose)."""
     half = 0.5 * phi
     sinc = 1.0 - half * half / 6.0 if abs(half) < 1e-6 else math.sin(half) / half
@@ -120,11 +122,7 @@ def _piece(pts, n, x, y, th, s, phi, err, length, radius, thr, lowest):
             lb = d - err
             if lb - radius < lowest:
                 lowest = lb - radius
-            if d_now >= thr:
-                if lb < thr:
-                    ok = False
-                    break
-            elif d < d_now - _ESCAPE_TOL or (lb < radius <= d_now):
+            if d < min(thr, d_now - slack) or lb < radius <= d_now:
                 ok = False
                 break
     return ok, lowest, xe, ye
@@ -139,6 +137,7 @@ def check_stop(pts, n, x0, y0, yaw0, v0, w0, cv, cw, dt, tau, decel, yaw_accel, 
     the final bound of the model error, m.
     """
     lowest = math.inf
+    slack = abs(v0) * tau + _ESCAPE_TOL  # coast: what no command can prevent
     n_sub = 1
     w_big = max(abs(w0), abs(cw))
     if tau > 0.0:
@@ -187,7 +186,7 @@ def check_stop(pts, n, x0, y0, yaw0, v0, w0, cv, cw, dt, tau, decel, yaw_accel, 
                 if tau > 0.0:
                     e = piece * piece / (8.0 * tau) * abs(b * s - phi * a)
                 ok, lowest, x, y = _piece(pts, n, x, y, th, s, phi, err + e, length, radius,
-                                          thr, lowest)
+                                          thr, slack, lowest)
                 if not ok:
                     return False, lowest, err + e
                 err += e
@@ -213,7 +212,7 @@ def check_stop(pts, n, x0, y0, yaw0, v0, w0, cv, cw, dt, tau, decel, yaw_accel, 
         m = max(1, min(int(math.ceil(abs(phi))), _MAX_SUB))
         for _ in range(m):
             ok, lowest, x, y = _piece(pts, n, x, y, th, s / m, phi / m, err, length, radius,
-                                      thr, lowest)
+                                      thr, slack, lowest)
             if not ok:
                 return False, lowest, err
             length += abs(s / m)
