@@ -287,10 +287,10 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
 
     # gather the points within reach of the look-ahead and of any stopping rollout
     thr = radius + margin
-    far = max(abs(cv) * horizon,
-              reach(v_est, w_est, max(abs(cv), abs(bv)), max(abs(cw), abs(bw)),
-                    dt, tau, decel, yaw_accel))
-    reach2 = (far + thr) * (far + thr)
+    stop_reach = reach(v_est, w_est, max(abs(cv), abs(bv)), max(abs(cw), abs(bw)), dt, tau,
+                       decel, yaw_accel) + thr
+    far = max(abs(cv) * horizon + thr, stop_reach)
+    reach2 = far * far
     n_near = 0
     nearest2 = np.inf
     for j in range(n_points):
@@ -326,7 +326,17 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
                     cw *= s  # the curvature kept; standing (s = 0), w is kept instead
                 flags |= COLLISION_STOP if allowed <= 0.0 else COLLISION_SLOW
 
-    # 6. final check of the command to be sent
+    # 6. final check of the command to be sent, against the points a stop can reach
+    # (moved to the front of the gathered ones)
+    n_stop = 0
+    for j in range(n_near):
+        if near[j, 2] <= stop_reach:
+            for c in range(3):
+                t = near[n_stop, c]
+                near[n_stop, c] = near[j, c]
+                near[j, c] = t
+            n_stop += 1
+    n_near = n_stop
     if n_near > 0:
         ok, low, pad = check_stop(near, n_near, px, py, pyaw, v_est, w_est, cv, cw, dt, tau,
                                   decel, yaw_accel, radius, thr)

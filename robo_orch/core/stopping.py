@@ -64,15 +64,10 @@ def toward_zero(c, step):
     return 0.0
 
 
-@numba.njit(cache=True)
-def arc_distance(qx, qy, x, y, th, s, phi, xe, ye):
-    """Distance from ``(qx, qy)`` to the arc that starts at ``(x, y)`` with heading
-    ``th`` and runs a signed length ``s`` while turning ``phi`` to ``(xe, ye)``.
-
-    Exact for ``|phi|`` up to pi; a nearly straight arc is measured as its chord
-    minus a bound of its sagitta; a turn beyond 3 rad falls back to the distance
-    from the start minus ``|s|`` (a lower bound).
-    """
+@numba.njit(cache=True, inline="always")
+def _to_arc(qx, qy, x, y, s, phi, xe, ye, cx, cy, r):
+    """:func:`arc_distance` with the arc's centre ``(cx, cy)`` and signed radius ``r``
+    worked out already (unused for a nearly straight or a long turn)."""
     a = abs(phi)
     if a > 3.0:
         return _dist(x, y, qx, qy) - abs(s)
@@ -86,9 +81,6 @@ def arc_distance(qx, qy, x, y, th, s, phi, xe, ye):
         if t == 0.0:
             return _dist(x, y, qx, qy) - 0.125 * abs(s * phi)
         return _dist(x + t * dx, y + t * dy, qx, qy) - 0.125 * abs(s * phi)
-    r = s / phi
-    cx = x - r * math.sin(th)
-    cy = y + r * math.cos(th)
     ax = x - cx
     ay = y - cy
     bx = xe - cx
@@ -104,6 +96,19 @@ def arc_distance(qx, qy, x, y, th, s, phi, xe, ye):
 
 
 @numba.njit(cache=True)
+def arc_distance(qx, qy, x, y, th, s, phi, xe, ye):
+    """Distance from ``(qx, qy)`` to the arc that starts at ``(x, y)`` with heading
+    ``th`` and runs a signed length ``s`` while turning ``phi`` to ``(xe, ye)``.
+
+    Exact for ``|phi|`` up to pi; a nearly straight arc is measured as its chord
+    minus a bound of its sagitta; a turn beyond 3 rad falls back to the distance
+    from the start minus ``|s|`` (a lower bound).
+    """
+    r = s / phi if phi != 0.0 else 0.0
+    return _to_arc(qx, qy, x, y, s, phi, xe, ye, x - r * math.sin(th), y + r * math.cos(th), r)
+
+
+@numba.njit(cache=True)
 def _piece(pts, n, x, y, th, s, phi, err, length, radius, thr, slack, lowest):
     """Check one arc piece against every point; returns (ok, lowest lb - radius, end pose)."""
     half = 0.5 * phi
@@ -113,12 +118,25 @@ def _piece(pts, n, x, y, th, s, phi, err, length, radius, thr, slack, lowest):
     ye = y + chord * math.sin(th + half)
     ok = True
     if s != 0.0:
+        r = s / phi if phi != 0.0 else 0.0
+        cx = x - r * math.sin(th)
+        cy = y + r * math.cos(th)
+        # every point of the piece (and of the true path, within err) lies within
+        # ``spread`` of the chord's midpoint
+        mx = 0.5 * (x + xe)
+        my = 0.5 * (y + ye)
+        spread = 0.5 * abs(s) + 0.125 * abs(s * phi) + err
+        clear2 = (thr + spread) * (thr + spread)
         reach = length + abs(s) + err
         for j in range(n):
             d_now = pts[j, 2]
             if d_now - reach >= thr:
                 continue  # no point of this piece comes within thr of it
-            d = arc_distance(pts[j, 0], pts[j, 1], x, y, th, s, phi, xe, ye)
+            qx = pts[j, 0]
+            qy = pts[j, 1]
+            if (qx - mx) * (qx - mx) + (qy - my) * (qy - my) >= clear2:
+                continue
+            d = _to_arc(qx, qy, x, y, s, phi, xe, ye, cx, cy, r)
             lb = d - err
             if lb - radius < lowest:
                 lowest = lb - radius
