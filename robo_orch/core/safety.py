@@ -80,7 +80,14 @@ import numpy as np
 from robo_orch.core import world as _w
 from robo_orch.core.odoframe import scan_frame_pose
 from robo_orch.core.ramps import apply_limits, below, down_start, ramp2
-from robo_orch.core.stopping import check_stop, reach, toward_zero
+from robo_orch.core.stopping import (
+    SLOWED,
+    STOPPING,
+    UNSAFE,
+    reach,
+    safe_command,
+    toward_zero,
+)
 
 if TYPE_CHECKING:
     from robo_orch.config_schema import RobotConfig, SafetyConfig
@@ -119,7 +126,6 @@ MEM_ROLLOUTS = 4
 MEM_PREDICTED = 5
 MEM_PAD = 6
 MEM_LEN = 8  #: diagnostics; then 3 scratch slots per scan point (see mem_size)
-_BISECT = 8
 
 
 def mem_size(max_scan: int) -> int:
@@ -338,63 +344,19 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
             n_stop += 1
     n_near = n_stop
     if n_near > 0:
-        ok, low, pad = check_stop(near, n_near, px, py, pyaw, v_est, w_est, cv, cw, dt, tau,
-                                  decel, yaw_accel, radius, thr)
-        rollouts = 1
-        if not ok:
-            ok, low, pad = check_stop(near, n_near, px, py, pyaw, v_est, w_est, bv, bw, dt,
-                                      tau, decel, yaw_accel, radius, thr)
-            rollouts += 1
-            if ok:
-                lo = 0.0
-                hi = 1.0
-                for _ in range(_BISECT):
-                    mid = 0.5 * (lo + hi)
-                    ok2, low2, pad2 = check_stop(near, n_near, px, py, pyaw, v_est, w_est,
-                                                 bv + mid * (cv - bv), bw + mid * (cw - bw),
-                                                 dt, tau, decel, yaw_accel, radius, thr)
-                    rollouts += 1
-                    if ok2:
-                        lo = mid
-                        low = low2
-                        pad = pad2
-                    else:
-                        hi = mid
-                if lo > 0.0:
-                    cv = bv + lo * (cv - bv)
-                    cw = bw + lo * (cw - bw)
-                    flags |= COLLISION_SLOW
-                else:
-                    flags |= COLLISION_STOP
-                    turn = False
-                    if bv == 0.0 and cw != bw:
-                        ok2, low2, pad2 = check_stop(near, n_near, px, py, pyaw, v_est, w_est,
-                                                     0.0, cw, dt, tau, decel, yaw_accel,
-                                                     radius, thr)
-                        rollouts += 1
-                        if ok2:
-                            turn = True
-                            low = low2
-                            pad = pad2
-                    cv = 0.0 if turn else bv
-                    cw = cw if turn else bw
-            else:
-                flags |= COLLISION_STOP
-                turn = False
-                if cw != 0.0:
-                    turn, low, pad = check_stop(near, n_near, px, py, pyaw, v_est, w_est, 0.0,
-                                                cw, dt, tau, decel, yaw_accel, radius, thr)
-                    rollouts += 1
-                if turn:
-                    cv = 0.0
-                else:
-                    cv = 0.0
-                    cw = 0.0
-                    ok, low, pad = check_stop(near, n_near, px, py, pyaw, v_est, w_est, 0.0,
-                                              0.0, dt, tau, decel, yaw_accel, radius, thr)
-                    rollouts += 1
-                    if not ok:
-                        flags |= NO_SAFE_STOP
+        # the next step of the braking plan the last command was checked with
+        kv, kw, _ = apply_limits(toward_zero(last_v, decel * dt),
+                                 toward_zero(last_w, yaw_accel * dt),
+                                 vmax, vrev, wmax, half_base, wheel_max)
+        cv, cw, outcome, low, pad, rollouts = safe_command(
+            near, n_near, px, py, pyaw, v_est, w_est, cv, cw, bv, bw, kv, kw, dt, tau, decel,
+            yaw_accel, radius, thr)
+        if outcome == SLOWED:
+            flags |= COLLISION_SLOW
+        elif outcome == STOPPING:
+            flags |= COLLISION_STOP
+        elif outcome == UNSAFE:
+            flags |= COLLISION_STOP | NO_SAFE_STOP
         mem[MEM_ROLLOUTS] = rollouts
         mem[MEM_PREDICTED] = low
         mem[MEM_PAD] = pad

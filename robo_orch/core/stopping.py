@@ -29,9 +29,12 @@ path (``d`` minus the accumulated error bound):
 * ``d >= min(thr, d_now - coast)`` with ``thr = radius + margin``: no closer than
   the margin, or if the robot is inside the margin already, no closer than it
   is now, less the coasting no command can prevent (``coast = |v0| tau``, the
-  length of the zero command's path, plus 1 nm of rounding): escaping is allowed;
+  length of the zero command's path): escaping is allowed;
 * ``lb >= radius`` (no contact, rigorously), unless the point is inside the
   robot already.
+
+Both allow 1 nm for rounding (a braking plan that ends exactly at the margin is
+checked again on the next tick from a state computed another way).
 
 Points are ``pts[j] = (x, y, d_now)``, in the frame of the pose given.
 """
@@ -44,7 +47,14 @@ import numba
 
 _MAX_TICKS = 4000  #: a braking plan longer than this many ticks is not verified
 _MAX_SUB = 64
-_ESCAPE_TOL = 1e-9  #: rounding allowance of the "no closer than now" rule, m
+_TOL = 1e-9  #: rounding allowance of both rules, m
+_BISECT = 8  #: bisection steps of :func:`safe_command`
+
+# outcomes of safe_command
+CHECKED = 0  #: the command passed as it was
+SLOWED = 1  #: reduced toward the braking floor
+STOPPING = 2  #: the braking floor, the last plan's next step, or a turn in place
+UNSAFE = 3  #: zero, although its own rollout fails
 
 
 @numba.njit(cache=True, inline="always")
@@ -140,7 +150,7 @@ def _piece(pts, n, x, y, th, s, phi, err, length, radius, thr, slack, lowest):
             lb = d - err
             if lb - radius < lowest:
                 lowest = lb - radius
-            if d < min(thr, d_now - slack) or lb < radius <= d_now:
+            if d < min(thr, d_now - slack) - _TOL or (lb < radius - _TOL and radius <= d_now):
                 ok = False
                 break
     return ok, lowest, xe, ye
@@ -155,7 +165,7 @@ def check_stop(pts, n, x0, y0, yaw0, v0, w0, cv, cw, dt, tau, decel, yaw_accel, 
     the final bound of the model error, m.
     """
     lowest = math.inf
-    slack = abs(v0) * tau + _ESCAPE_TOL  # coast: what no command can prevent
+    slack = abs(v0) * tau  # coast: what no command can prevent
     n_sub = 1
     w_big = max(abs(w0), abs(cw))
     if tau > 0.0:
@@ -251,3 +261,63 @@ def reach(v0, w0, cv, cw, dt, tau, decel, yaw_accel):
         h = min(dt, 0.25 * tau)
         pad = (ticks * dt + tau) * h * h * wm * vm / (2.0 * tau)
     return vm * (ticks_v * dt + tau) + pad
+
+
+@numba.njit(cache=True)
+def safe_command(pts, n, x0, y0, yaw0, v0, w0, cv, cw, bv, bw, kv, kw, dt, tau, decel,
+                 yaw_accel, radius, thr):
+    """The command to send: ``(cv, cw)`` if :func:`check_stop` passes it, else the best
+    checked one of, in turn: the segment from the braking floor ``(bv, bw)`` to it
+    (bisection; standing, a turn in place ``(0, cw)`` is preferred to the floor), the
+    next step ``(kv, kw)`` of the braking plan the last command was checked with, a
+    turn in place, zero (sent even if it fails).
+
+    Returns ``(v, w, outcome, lowest, pad, rollouts)``; ``outcome`` is
+    :data:`CHECKED`, :data:`SLOWED`, :data:`STOPPING` or :data:`UNSAFE`.
+    """
+    ok, low, pad = check_stop(pts, n, x0, y0, yaw0, v0, w0, cv, cw, dt, tau, decel, yaw_accel,
+                              radius, thr)
+    if ok:
+        return cv, cw, CHECKED, low, pad, 1
+    rollouts = 2
+    ok, low, pad = check_stop(pts, n, x0, y0, yaw0, v0, w0, bv, bw, dt, tau, decel, yaw_accel,
+                              radius, thr)
+    if ok:
+        lo = 0.0
+        hi = 1.0
+        for _ in range(_BISECT):
+            mid = 0.5 * (lo + hi)
+            ok2, low2, pad2 = check_stop(pts, n, x0, y0, yaw0, v0, w0, bv + mid * (cv - bv),
+                                         bw + mid * (cw - bw), dt, tau, decel, yaw_accel,
+                                         radius, thr)
+            rollouts += 1
+            if ok2:
+                lo = mid
+                low = low2
+                pad = pad2
+            else:
+                hi = mid
+        if lo > 0.0:
+            return bv + lo * (cv - bv), bw + lo * (cw - bw), SLOWED, low, pad, rollouts
+        if bv == 0.0 and cw != bw:
+            ok2, low2, pad2 = check_stop(pts, n, x0, y0, yaw0, v0, w0, 0.0, cw, dt, tau, decel,
+                                         yaw_accel, radius, thr)
+            rollouts += 1
+            if ok2:
+                return 0.0, cw, STOPPING, low2, pad2, rollouts
+        return bv, bw, STOPPING, low, pad, rollouts
+    if kv != bv or kw != bw:
+        ok, low, pad = check_stop(pts, n, x0, y0, yaw0, v0, w0, kv, kw, dt, tau, decel,
+                                  yaw_accel, radius, thr)
+        rollouts += 1
+        if ok:
+            return kv, kw, STOPPING, low, pad, rollouts
+    if cw != 0.0:
+        ok, low, pad = check_stop(pts, n, x0, y0, yaw0, v0, w0, 0.0, cw, dt, tau, decel,
+                                  yaw_accel, radius, thr)
+        rollouts += 1
+        if ok:
+            return 0.0, cw, STOPPING, low, pad, rollouts
+    ok, low, pad = check_stop(pts, n, x0, y0, yaw0, v0, w0, 0.0, 0.0, dt, tau, decel, yaw_accel,
+                              radius, thr)
+    return 0.0, 0.0, STOPPING if ok else UNSAFE, low, pad, rollouts + 1
