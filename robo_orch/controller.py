@@ -43,10 +43,7 @@ class SafetyStop:
 
 def flag_names(flags: int) -> str:
     """Human-readable names of safety flags, e.g. ``"stale_stop+collision_slow"``."""
-    names = [name.lower() for name in ("ESTOP", "STALE_STOP", "SPEED_CLAMPED", "ACCEL_LIMITED",
-                                       "COLLISION_SLOW", "COLLISION_STOP", "INVALID_INPUT",
-                                       "HARD_BRAKE", "NO_SAFE_STOP")
-             if flags & getattr(saf, name)]
+    names = [name for i, name in enumerate(saf.FLAG_NAMES) if flags & (1 << i)]
     return "+".join(names) or "none"
 
 

@@ -89,6 +89,16 @@ def test_pack_limits_layout():
     assert lim[sf.L_MOTOR_TAU] == 0.05
 
 
+def test_flag_names_and_tally():
+    assert [getattr(sf, n.upper()) for n in sf.FLAG_NAMES] == [1 << i for i in
+                                                               range(len(sf.FLAG_NAMES))]
+    counts = np.zeros(len(sf.FLAG_NAMES), dtype=np.int64)
+    sf.tally_flags(sf.HARD_BRAKE | sf.COLLISION_STOP, counts)
+    sf.tally_flags(sf.COLLISION_STOP, counts)
+    assert counts[sf.FLAG_NAMES.index("collision_stop")] == 2
+    assert counts[sf.FLAG_NAMES.index("hard_brake")] == 1 and counts.sum() == 3
+
+
 def test_estop_zeroes_command_within_one_call():
     state = make_state(last=(0.8, 1.5), estop=1.0)
     flags, v, om, _ = call(state, make_scan(state), limits(), 0.8, 1.5)

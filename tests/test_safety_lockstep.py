@@ -49,6 +49,9 @@ def run_and_watch(config):
             pushing.append((round(sim.t, 2), float(ctl.planner.cmd[0]), ctl.planner.flags))
 
     result = run_mission(config, backend="lockstep", progress=watch)
+    counters = result.controller.planner.safety_counters()
+    assert counters["ticks"] == result.controller.trace.rows
+    assert counters["collision_stop"] > 0  # the wall did stop it
     return result.truth.collisions, pushing
 
 

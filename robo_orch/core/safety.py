@@ -128,6 +128,19 @@ MEM_PAD = 6
 MEM_LEN = 8  #: diagnostics; then 3 scratch slots per scan point (see mem_size)
 
 
+#: flag names, lowest bit first (the order of :func:`tally_flags`'s counts)
+FLAG_NAMES = ("estop", "stale_stop", "speed_clamped", "accel_limited", "collision_slow",
+              "collision_stop", "invalid_input", "hard_brake", "no_safe_stop")
+
+
+@numba.njit("void(int64, int64[::1])", cache=True)
+def tally_flags(flags, counts):
+    """Count one call: ``counts[i] += 1`` for each set bit i < len(counts)."""
+    for i in range(counts.shape[0]):
+        if flags & (1 << i):
+            counts[i] += 1
+
+
 def mem_size(max_scan: int) -> int:
     """Length of a ``mem`` array with scratch room for ``max_scan`` points."""
     return MEM_LEN + 3 * max_scan
