@@ -34,25 +34,27 @@ actuators.  The command it sends is the command it checked.  In order:
    keeping the curvature, but not below the braking floor ``b`` (below) (flag
    :data:`COLLISION_SLOW`; :data:`COLLISION_STOP` when ``u = 0``: standing, that
    is v = 0 with w kept).  Braking harder is left to the final check.
-6. **Final check**: the command is verified by :func:`robo_orch.core.stopping.check_stop`:
-   from the estimated (v, w) through the actuator lag, the command held for one
-   tick, then braking at ``max_decel`` / ``max_yaw_accel`` to a stop, checked
-   continuously against the scan points; the robot may come no closer to a
-   point than ``radius + margin``, or than its distance now if it is already
-   closer.  If the command fails, a safe one is searched on the segment from the
-   *braking floor* ``b`` (every component stepped toward zero by its limit from
-   where step 4 ramps down) to the command (8 bisection steps; only verified
-   commands are sent; flag :data:`COLLISION_SLOW` when the result moves, else
-   :data:`COLLISION_STOP`).  Standing (``b`` has v = 0), a round robot may keep
-   turning in place if that is clear.  If ``b`` itself fails: turn in place with
-   v = 0 if clear, else zero; both brake harder than the limits allow, flag
-   :data:`HARD_BRAKE` (and :data:`COLLISION_STOP`).  Zero is sent even when its
-   own rollout fails (nothing stops sooner): flag :data:`NO_SAFE_STOP`.
+6. **Final check** (:mod:`robo_orch.core.stopping`): the command is rolled out
+   as the robot will drive it - from the estimated (v, w) through the actuator
+   lag, held for one tick, then braking at ``max_decel`` / ``max_yaw_accel`` to a
+   stop - and checked continuously against the scan points a stop can reach:
+   no closer than ``radius + margin`` (or, already inside it, than now less the
+   coasting no command prevents), and never into contact counting the
+   rollout's model error bound.  If it fails, :func:`~robo_orch.core.stopping.safe_command`
+   sends the best checked alternative: on the segment from the *braking floor*
+   ``b`` (each component one tick of its limit closer to zero from where step 4
+   ramps down) to the command (8 bisection steps; :data:`COLLISION_SLOW` when
+   the result moves, else :data:`COLLISION_STOP`; standing, a turn in place is
+   preferred to ``b``); if ``b`` fails, the next step of the braking plan the
+   last command was checked with, a turn in place (v = 0, w kept), or zero
+   (:data:`COLLISION_STOP`).  Zero is sent even when its own rollout fails
+   (nothing stops sooner): flag :data:`NO_SAFE_STOP`.
 
 Collisions are checked in the frame of the scan's points, moved only by
 odometry since the scan (:func:`robo_orch.core.odoframe.scan_frame_pose`), so a
 position or heading fix that jumps the estimate cannot move the obstacles.
-:data:`HARD_BRAKE` is set whenever the command sent is below the braking floor.
+:data:`HARD_BRAKE` is set whenever the command sent is below the braking floor
+(it drops faster than ``max_decel`` / ``max_yaw_accel`` allow).
 
 The result goes to ``cmd_out`` and ``state[CMD_V]``, ``state[CMD_W]``.  Arrays too
 short (``mem`` needs :func:`mem_size` of the valid scan points), limits out of
