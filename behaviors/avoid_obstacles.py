@@ -23,16 +23,18 @@ away); and samples with v = 0 are never chosen, because turning on the spot to
 face the target otherwise pins the robot at the margin.  If no moving sample
 is admissible the proposal is to turn in place at ``recovery_yaw_rate`` (at
 most ``max_yaw_rate``) toward the more open side (field probed at 45 and 90
-degrees either side, ``probe_distance`` away).
+degrees either side, ``probe_clearance`` beyond the robot's surface).
 
 The search is a branch and bound with the same result as trying every sample:
 the heading and progress terms need only the final pose, so each sample's best
 possible score (at full clearance) is known before its rollout; yaw rates are
 visited from the most promising and rollouts that cannot win are skipped.
 
-Activation, from ``d`` = field distance at the robot centre: 0 when
-``d >= activation_range`` (or at the field cap, or with no valid field), rising
-linearly to 1 at ``activation_full``; 0 when GOAL_REACHED or there is no path.
+Activation, from ``c`` = the robot's clearance (field distance at the robot
+centre minus ROBOT_RADIUS): 0 when ``c >= activation_clearance`` (or the field
+is at its cap, or not valid), rising linearly to 1 at
+``full_activation_clearance``; 0 when GOAL_REACHED or there is no path.  Every
+distance here is from the robot's surface, so a larger robot engages as early.
 An inactive kernel returns at once without rolling anything out.
 Diagnostics: ``out[2]`` best score, ``out[3]`` number of rollouts simulated.
 The state array is scratch for the per-yaw-rate data (see :meth:`new_state`).
@@ -47,7 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numba
 import numpy as np
@@ -103,22 +105,31 @@ class Params:
     collision_margin: float = option(0.07, ge=0, le=5,
                                      doc="reject rollouts whose clearance (beyond the robot "
                                          "radius) drops below this, m")
-    activation_range: float = option(1.2, gt=0, le=50,
-                                     doc="start taking part when an obstacle is this close "
-                                         "to the robot centre, m")
-    activation_full: float = option(0.5, ge=0, le=50,
-                                    doc="full activation at this obstacle distance, m")
+    activation_clearance: float = option(1.0, gt=0, le=50,
+                                         doc="start taking part when an obstacle is this "
+                                             "close to the robot's surface, m")
+    full_activation_clearance: float = option(0.3, ge=0, le=50,
+                                              doc="full activation at this distance from the "
+                                                  "robot's surface, m")
     recovery_yaw_rate: float = option(0.8, gt=0, le=20,
                                       doc="turn-in-place rate when every rollout collides, rad/s")
-    probe_distance: float = option(0.6, gt=0, le=20,
-                                   doc="how far to each side the open side is probed, m")
+    probe_clearance: float = option(0.4, gt=0, le=20,
+                                    doc="the open side is probed this far beyond the robot's "
+                                        "surface, m")
+
+    #: keys once measured from the robot centre, now from its surface (refused at load)
+    CENTRE_KEYS: ClassVar[dict[str, str]] = {
+        "activation_range": "activation_clearance",
+        "activation_full": "full_activation_clearance",
+        "probe_distance": "probe_clearance",
+    }
 
     def validate(self, source: str, prefix: str) -> None:
         """Cross-field checks."""
-        if self.activation_full >= self.activation_range:
-            key = f"{prefix}.activation_full" if prefix else "activation_full"
-            raise ConfigError(source, key,
-                              f"must be < activation_range ({self.activation_range})")
+        if self.full_activation_clearance >= self.activation_clearance:
+            key = f"{prefix}.full_activation_clearance" if prefix else "full_activation_clearance"
+            raise ConfigError(source, key, f"must be < activation_clearance "
+                                           f"({self.activation_clearance})")
 
 
 _P = param_index(Params)
@@ -137,10 +148,10 @@ P_CLEARANCE_WEIGHT = _P["clearance_weight"]
 P_SPEED_WEIGHT = _P["speed_weight"]
 P_CLEARANCE_CAP = _P["clearance_cap"]
 P_COLLISION_MARGIN = _P["collision_margin"]
-P_ACTIVATION_RANGE = _P["activation_range"]
-P_ACTIVATION_FULL = _P["activation_full"]
+P_ACTIVATION_CLEARANCE = _P["activation_clearance"]
+P_FULL_ACTIVATION_CLEARANCE = _P["full_activation_clearance"]
 P_RECOVERY_YAW_RATE = _P["recovery_yaw_rate"]
-P_PROBE_DISTANCE = _P["probe_distance"]
+P_PROBE_CLEARANCE = _P["probe_clearance"]
 
 _SQRT_HALF = math.sqrt(0.5)
 
@@ -217,8 +228,9 @@ def step(world, params, state, out):
     inv = 1.0 / ws[FIELD_RES]
 
     d_near = interp_field(field, fx0, fy0, inv, cap, x, y)
-    a_range = params[P_ACTIVATION_RANGE]
-    a_full = params[P_ACTIVATION_FULL]
+    radius = ws[ROBOT_RADIUS]  # the activation distances are from the robot's surface
+    a_range = params[P_ACTIVATION_CLEARANCE] + radius
+    a_full = params[P_FULL_ACTIVATION_CLEARANCE] + radius
     if d_near >= cap or d_near >= a_range:
         return 0.0
     activation = min((a_range - d_near) / (a_range - a_full), 1.0)
@@ -238,7 +250,6 @@ def step(world, params, state, out):
     w_hi = min(max(ws[W] + dw, -w_max), w_max)
     steps = int(params[P_STEPS])
     dt = params[P_ROLLOUT_DT]
-    radius = ws[ROBOT_RADIUS]
     margin = params[P_COLLISION_MARGIN]
     clear_cap = params[P_CLEARANCE_CAP]
     hw = params[P_HEADING_WEIGHT]
@@ -332,7 +343,7 @@ def step(world, params, state, out):
                 best_k = k
 
     if best_k < 0:
-        r = params[P_PROBE_DISTANCE]
+        r = params[P_PROBE_CLEARANCE] + radius
         left = 0.0
         right = 0.0
         for k in range(2):  # 90 and 45 degrees to each side

@@ -216,7 +216,9 @@ def _dwa_activation(ws, field, params) -> float:
     if ws[wd.GOAL_REACHED] != 0.0 or ws[wd.PATH_COUNT] < 1 or ws[wd.FIELD_VALID] == 0.0:
         return 0.0
     d = field_distance(ws, field, ws[wd.X], ws[wd.Y])
-    a_range, a_full = params[ao.P_ACTIVATION_RANGE], params[ao.P_ACTIVATION_FULL]
+    radius = ws[wd.ROBOT_RADIUS]  # the activation distances are from the robot's surface
+    a_range = params[ao.P_ACTIVATION_CLEARANCE] + radius
+    a_full = params[ao.P_FULL_ACTIVATION_CLEARANCE] + radius
     if d >= ws[wd.FIELD_CAP] or d >= a_range:
         return 0.0
     return min((a_range - d) / (a_range - a_full), 1.0)
@@ -263,7 +265,8 @@ def _dwa_finish(ws, field, params, scores, out) -> None:
         out[wd.OUT_V], out[wd.OUT_W] = vs[k % len(vs)], wss[k // len(vs)]
         out[2] = scores.flat[k]
         return
-    x, y, yaw, r = ws[wd.X], ws[wd.Y], ws[wd.YAW], params[ao.P_PROBE_DISTANCE]
+    x, y, yaw = ws[wd.X], ws[wd.Y], ws[wd.YAW]
+    r = params[ao.P_PROBE_CLEARANCE] + ws[wd.ROBOT_RADIUS]
     left = sum(field_distance(ws, field, x + r * math.cos(yaw + a), y + r * math.sin(yaw + a))
                for a in (math.pi / 2, math.pi / 4))
     right = sum(field_distance(ws, field, x + r * math.cos(yaw - a), y + r * math.sin(yaw - a))

@@ -18,8 +18,10 @@ No progress for ``stall_time`` starts a recovery attempt, in steps:
    turned (the scan sweeps the surroundings; the global planner marks what it
    sees), or twice the nominal time has passed;
 2. BACKUP at ``backup_speed`` for ``backup_distance``, stopping early when the
-   distance field ``backup_probe`` behind the robot centre shows less than
-   ``backup_clearance`` beyond the robot radius (or after twice the nominal time);
+   robot, moved ``backup_probe`` straight back, would have less than
+   ``backup_clearance`` of clearance (the distance field there minus the robot
+   radius: a surface distance, right for any radius), or after twice the
+   nominal time;
 3. REPLAN: set ``REPLAN_REQUEST`` and hold still until a new path arrives
    (``PATH_VERSION`` changes) or ``replan_wait`` has passed; then monitoring
    resumes with a fresh stall clock.
@@ -63,8 +65,8 @@ class Params:
     backup_distance: float = option(0.3, ge=0, le=10, doc="then back up this far, m")
     backup_speed: float = option(0.15, gt=0, le=5, doc="backing-up speed, m/s")
     backup_probe: float = option(0.3, gt=0, le=5,
-                                 doc="the clearance behind is read this far behind the "
-                                     "robot centre, m")
+                                 doc="the clearance behind is that of the robot moved "
+                                     "this far straight back, m")
     backup_clearance: float = option(0.05, ge=0, le=5,
                                      doc="stop backing up when the clearance behind (beyond "
                                          "the robot radius) is below this, m")

@@ -226,10 +226,16 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     for key in raw:
         if key not in _TOP_KEYS:
             raise schema.unknown_key_error(source, key, key, _TOP_KEYS)
+    perception = raw.get("perception")
+    if isinstance(perception, Mapping):
+        refuse_centre_keys(perception, PerceptionConfig.CENTRE_KEYS, source, "perception",
+                           _raw_radius(raw))
     sections = {name: schema.build(cls, raw.get(name, {}), source=source, prefix=name)
                 for name, cls in _SECTIONS.items()}
     inputs = _build_inputs(raw.get("inputs"), source)
-    behaviors = _build_behaviors(raw.get("behaviors"), source, base_dir) if with_behaviors else ()
+    radius = sections["robot"].radius
+    behaviors = (_build_behaviors(raw.get("behaviors"), source, base_dir, radius)
+                 if with_behaviors else ())
     from robo_orch.driver_config import build_drivers  # local: keeps the import graph small
 
     drivers = build_drivers(raw.get("drivers"), source)
@@ -237,6 +243,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
                     raw=copy.deepcopy(dict(raw)), drivers=drivers, **sections)
     _check_names(config)
     _check_trigger(config)
+    _check_stopping(config)
     _check_placements(config)
     _check_blind(config)
     return config
@@ -258,7 +265,8 @@ def _build_inputs(table: Any, source: str) -> dict[str, InputConfig]:
     return inputs
 
 
-def _build_behaviors(table: Any, source: str, base_dir: Path | None) -> tuple[BehaviorSpec, ...]:
+def _build_behaviors(table: Any, source: str, base_dir: Path | None,
+                     radius: float) -> tuple[BehaviorSpec, ...]:
     if table is None:
         raise ConfigError(source, "behaviors", "at least one behavior is required")
     if not isinstance(table, Mapping) or not table:
@@ -279,6 +287,8 @@ def _build_behaviors(table: Any, source: str, base_dir: Path | None) -> tuple[Be
         own.setdefault("kind", kind)
         sched = schema.build(BehaviorEntry, own, source=source, prefix=prefix)
         params_table = {k: v for k, v in entry.items() if k not in _BEHAVIOR_KEYS}
+        refuse_centre_keys(params_table, getattr(cls.params_class, "CENTRE_KEYS", {}), source,
+                           prefix, radius)
         params = cls.parse_params(params_table, source=source, prefix=prefix)
         blendable = cls.blendable if sched.blendable is None else sched.blendable
         specs.append(BehaviorSpec(name=name, cls=cls, priority=sched.priority,
@@ -334,6 +344,50 @@ def blind_warning(config: Config) -> str | None:
             else "no stop is guaranteed if they are lost")
     return (f"robo-orch: warning: safety.allow_blind = true in {config.source}: the robot may "
             f"move without seeing obstacles or its own motion ({what})")
+def refuse_centre_keys(table: Mapping[str, Any], renamed: Mapping[str, str], source: str,
+                       prefix: str, radius: float) -> None:
+    """Refuse a key that was measured from the robot centre and is now measured from its
+    surface under a new name (``renamed``: old -> new), with the converted value."""
+    for old, new in renamed.items():
+        if old not in table:
+            continue
+        value = table[old]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            use = f"{new} = {value - radius:g}"
+        else:
+            use = new
+        raise ConfigError(source, f"{prefix}.{old}",
+                          f"renamed: it was measured from the robot centre; use {use} "
+                          f"(measured from the robot's surface; robot.radius is {radius:g})")
+
+
+def _raw_radius(raw: Mapping[str, Any]) -> float:
+    """robot.radius as written (for hints before the robot section is validated)."""
+    robot = raw.get("robot")
+    value = robot.get("radius") if isinstance(robot, Mapping) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return RobotConfig().radius
+
+
+def stopping_time(config: Config) -> float:
+    """Time the robot needs to stop from its top speed, s: the longer of max_speed and
+    max_reverse at max_decel, plus one loop period and the motor lag."""
+    s = config.safety
+    return (max(s.max_speed, s.max_reverse) / s.max_decel + 1.0 / config.loop.rate_hz
+            + config.robot.motor_time_constant)
+
+
+def _check_stopping(config: Config) -> None:
+    """Refuse a collision horizon shorter than the stopping time."""
+    need = stopping_time(config)
+    horizon = config.safety.collision_horizon_s
+    if horizon < need:
+        enough = math.ceil(need * 100.0 - 1e-6) / 100.0
+        raise ConfigError(config.source, "safety.collision_horizon_s",
+                          f"{horizon:g} s is shorter than the stopping time {need:.4g} s "
+                          f"(max(max_speed, max_reverse) / max_decel + one loop period + "
+                          f"robot.motor_time_constant); set it to at least {enough:g}")
 
 
 def _check_placements(config: Config) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from robo_orch.errors import ConfigError
 from robo_orch.schema import option
@@ -104,12 +104,18 @@ class SafetyConfig:
     max_yaw_rate: float = option(2.0, gt=0, doc="yaw rate limit, rad/s")
     max_accel: float = option(1.0, gt=0, doc="forward acceleration limit, m/s^2")
     max_decel: float = option(2.0, gt=0, doc="braking limit for controlled and collision "
-                                             "stops, m/s^2")
+                                             "stops (a collision stop that cannot be made "
+                                             "within it brakes harder, flagged hard_brake), "
+                                             "m/s^2")
     max_yaw_accel: float = option(6.0, gt=0, doc="yaw acceleration limit, rad/s^2")
     collision_margin: float = option(0.05, ge=0, doc="clearance kept beyond the robot "
                                                      "radius, m")
-    collision_horizon_s: float = option(1.5, gt=0, doc="how far ahead the final command "
-                                                       "is checked against the scan, s")
+    collision_horizon_s: float = option(1.5, gt=0, doc="how far ahead the command's arc "
+                                                       "is looked at to slow down early, s; "
+                                                       "at least the stopping time "
+                                                       "max(max_speed, max_reverse) / max_decel "
+                                                       "+ one loop period + "
+                                                       "robot.motor_time_constant")
     deadman_s: float = option(0.5, gt=0, doc="actuator side: stop when no command arrived "
                                              "for this long, s")
     allow_blind: bool = option(False, doc="allow motion without a required scan and a "
@@ -359,8 +365,12 @@ class PerceptionConfig:
     field_resolution: float = option(0.1, gt=0, doc="field cell size, m")
     max_scan_points: int = option(2048, ge=8, le=65536, doc="scan points kept per scan; "
                                   "extra points are dropped and counted")
-    field_cap: float = option(1.25, gt=0, doc="distances are capped at this, m (at least "
-                                                 "the local planner's activation range)")
+    field_clearance_cap: float = option(1.05, gt=0, doc="field distances are capped at "
+                                        "robot.radius + this, m (at least the local "
+                                        "planner's activation_clearance)")
+
+    #: keys once measured from the robot centre, now from its surface (refused at load)
+    CENTRE_KEYS: ClassVar[dict[str, str]] = {"field_cap": "field_clearance_cap"}
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,7 @@ class SafetyStop:
 
 def flag_names(flags: int) -> str:
     """Human-readable names of safety flags, e.g. ``"stale_stop+collision_slow"``."""
-    names = [name.lower() for name in ("ESTOP", "STALE_STOP", "SPEED_CLAMPED", "ACCEL_LIMITED",
-                                       "COLLISION_SLOW", "COLLISION_STOP")
-             if flags & getattr(saf, name)]
+    names = [name for i, name in enumerate(saf.FLAG_NAMES) if flags & (1 << i)]
     return "+".join(names) or "none"
 
 
@@ -57,7 +55,8 @@ def make_world(config: Config) -> W.World:
     p = config.perception
     n = max(8, int(math.ceil(p.field_size / p.field_resolution)))
     return W.World(field_shape=(n, n), field_resolution=p.field_resolution,
-                   field_cap=p.field_cap, max_scan=p.max_scan_points)
+                   field_cap=config.robot.radius + p.field_clearance_cap,
+                   max_scan=p.max_scan_points)
 
 
 class Controller:
@@ -153,7 +152,7 @@ class Controller:
 
         ``loop`` (ticks, overruns, skipped slots, stalls, worst tick against the
         period), ``safety`` (e-stop, flags of the last command, staleness, safety
-        stops), ``inputs`` (per-input bus counters), ``input_rejects`` and
+        stops, ticks per safety flag), ``inputs`` (per-input bus counters), ``input_rejects`` and
         ``estimate`` (input checks, estimate recoveries) and one entry per
         :meth:`add_health` source.
         """
@@ -169,7 +168,8 @@ class Controller:
                "safety": {"estop": self.estop_latched, "flags": int(planner.flags),
                           "flag_names": flag_names(int(planner.flags)),
                           "stale": bool(s[W.STALE]), "safety_stops": len(self.safety_stops),
-                          "command": [float(planner.cmd[0]), float(planner.cmd[1])]},
+                          "command": [float(planner.cmd[0]), float(planner.cmd[1])],
+                          "flag_ticks": planner.safety_counters()},
                "inputs": self.sensing.counters(),
                "input_rejects": self.sensing.input_rejects(),
                "estimate": self.sensing.estimate_health()}

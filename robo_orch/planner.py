@@ -42,10 +42,13 @@ class Planner:
         self.proposals = np.zeros((n, W.OUT_LEN), dtype=np.float64)
         self._rows = [self.proposals[i] for i in range(n)]
         self.arb_out = np.zeros(4, dtype=np.float64)
-        self.limits = saf.pack_limits(config.safety)
+        self.limits = saf.pack_limits(config.safety, config.robot)
         self.mem = np.zeros(saf.mem_size(world.scan.shape[0]), dtype=np.float64)
         self.cmd = np.zeros(2, dtype=np.float64)
         self.flags = 0
+        #: ticks on which each safety flag was set (saf.FLAG_NAMES order)
+        self.flag_counts = np.zeros(len(saf.FLAG_NAMES), dtype=np.int64)
+        self.ticks = 0
         self.winner = -1
         # Python-level companions (see robo_orch.behavior.BehaviorService), with the
         # behaviors whose state a new path resets
@@ -78,6 +81,8 @@ class Planner:
                                     self.blendable, self.arb_out)
         self.flags = saf.safety(self.world.state, self.world.scan, self.limits,
                                 self.arb_out[0], self.arb_out[1], self.mem, self.cmd)
+        saf.tally_flags(self.flags, self.flag_counts)
+        self.ticks += 1
 
     def _run_services(self, tick: int) -> None:
         for i, svc in self.services:
@@ -88,6 +93,13 @@ class Planner:
             self._path_version = float(version)
             for i in self._path_resets:
                 self.states[i].fill(0.0)
+
+    def safety_counters(self) -> dict[str, int]:
+        """Ticks planned and, per safety flag, the ticks it was set on (JSON-ready)."""
+        out = {"ticks": self.ticks}
+        out.update({name: int(n) for name, n in zip(saf.FLAG_NAMES, self.flag_counts,
+                                                     strict=True)})
+        return out
 
     def failure_reason(self) -> str:
         """The first service's reason for ending the mission ('' if none gave one)."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import INPUT_ROLES, Config
-from robo_orch.core import estimator, field, mission
+from robo_orch.core import estimator, field, mission, odoframe
 from robo_orch.core import world as W
 from robo_orch.estimate_health import EstimateHealth
 from robo_orch.input_checks import InputChecks
@@ -62,6 +62,8 @@ class Sensing:
         self.health = EstimateHealth(config)
         self.position_gate = est.position_gate
         self.heading_gate = est.heading_gate
+        #: the pose before an absolute update (safety: robo_orch.core.odoframe)
+        self.odo_before = np.zeros(3)
         n = world.scan.shape[0]
         self.angles = np.zeros(n)
         self.ranges = np.zeros(n)
@@ -194,9 +196,11 @@ class Sensing:
         z = yaw + self.imu_yaw_offset
         nis = estimator.ekf_yaw_nis(x, P, z, self.imu_yaw_std)
         if 0.0 <= nis <= self.heading_gate:
+            odoframe.hold(x, self.odo_before)  # safety: an absolute update
             estimator.ekf_update_yaw(x, P, z, self.imu_yaw_std)
             self.health.heading_accepted()
             self._guard(t)
+            odoframe.absorb_jump(self.odo_before, x, self.world.state)
             return
         self.checks.reject("imu", "gated")
         if self.health.heading_gated(t) and self.imu_yaw_mode == "relative":
@@ -213,17 +217,21 @@ class Sensing:
         py = fy - (s * ax + c * ay)
         nis = estimator.ekf_position_nis(x, P, px, py, std)
         if 0.0 <= nis <= self.position_gate:
+            odoframe.hold(x, self.odo_before)  # safety: an absolute update
             estimator.ekf_update_position(x, P, px, py, std)
             self.checks.accept("gps", msg)
             self._newer(msg.header.stamp_ns)
             self.health.fix_accepted()
             self._guard(t)
+            odoframe.absorb_jump(self.odo_before, x, self.world.state)
             return
         self.checks.reject("gps", "gated")
         if self.health.fix_gated(px - float(x[estimator.EKF_X]), py - float(x[estimator.EKF_Y]),
                                  std * std, t):
+            odoframe.hold(x, self.odo_before)  # safety: a relocalisation is a jump too
             estimator.ekf_set_position(x, P, px, py, std * std)
             self._guard(t)
+            odoframe.absorb_jump(self.odo_before, x, self.world.state)
 
     def _newer(self, stamp_ns: int) -> None:
         if stamp_ns > self.input_stamp_ns:
@@ -242,6 +250,7 @@ class Sensing:
                                      float(fixed["range_min"]), float(fixed["range_max"]),
                                      self.world.scan)
         s[W.SCAN_COUNT] = count
+        odoframe.mark_scan(s)  # safety: the points' frame
         s[W.SCAN_T] = (now_ns - t0_ns) * 1e-9
         field.build_field(self.world.scan, count, s[W.X], s[W.Y], s, self.world.field,
                           self.scratch)
@@ -262,6 +271,10 @@ class Sensing:
         pts = np.zeros_like(self.world.scan)
         field.scan_to_points(self.angles, self.ranges, 1, 0.0, 0.0, 0.0, 0.0, 1.0, pts)
         mission.update_mission(self.world.state.copy(), self.world.path)
+        state = self.world.state.copy()  # safety: the odometry frame's kernels
+        odoframe.hold(x, self.odo_before.copy())
+        odoframe.absorb_jump(self.odo_before.copy(), x, state)
+        odoframe.mark_scan(state)
 
     def _update_staleness(self, now_ns: int, t: float) -> None:
         checks, max_age = self.checks, self.max_age_ns

@@ -90,22 +90,8 @@ def arc_pose(x0, y0, yaw0, v, om, t):
             y0 - r * (math.cos(yaw0 + om * t) - math.cos(yaw0)))
 
 
-def safety(state, scan, limits, proposal_v, proposal_w):
-    """Reference of ``safety.safety`` for valid inputs: (flags, v, w); state untouched."""
-    if state[w.ESTOP] != 0:
-        return sf.ESTOP, 0.0, 0.0
-    lim = {k: limits[getattr(sf, k)] for k in (
-        "L_MAX_SPEED", "L_MAX_REVERSE", "L_MAX_YAW_RATE", "L_MAX_ACCEL", "L_MAX_DECEL",
-        "L_MAX_YAW_ACCEL", "L_MARGIN", "L_HORIZON")}
-    dt = state[w.DT]
-    last_v, last_w = state[w.CMD_V], state[w.CMD_W]
-    flags = 0
-    if state[w.STALE] != 0:
-        v = _ramp(last_v, 0.0, 0.0, lim["L_MAX_DECEL"], dt)
-        om = _ramp(last_w, 0.0, 0.0, lim["L_MAX_YAW_ACCEL"], dt)
-        flags |= sf.STALE_STOP
-    else:
-        v, om = proposal_v, proposal_w
+def _limits_scale(v, om, lim):
+    """The largest factor <= 1 that brings (v, om) within every speed limit."""
     factors = [1.0]
     if v > lim["L_MAX_SPEED"]:
         factors.append(lim["L_MAX_SPEED"] / v)
@@ -114,46 +100,80 @@ def safety(state, scan, limits, proposal_v, proposal_w):
     if abs(om) > lim["L_MAX_YAW_RATE"]:
         factors.append(lim["L_MAX_YAW_RATE"] / abs(om))
     s = min(factors)
-    if s < 1.0:
-        v, om = v * s, om * s
+    peak = max(abs(v - om * lim["L_WHEEL_BASE"] / 2), abs(v + om * lim["L_WHEEL_BASE"] / 2)) * s
+    if peak > lim["L_MAX_WHEEL_SPEED"]:
+        s *= lim["L_MAX_WHEEL_SPEED"] / peak
+    return s
+
+
+def _apply_limits(v, om, lim):
+    """(v, om) scaled into the limits, landing exactly on any bound it meets; changed?"""
+    s = _limits_scale(v, om, lim)
+    if s >= 1.0:
+        return v, om, False
+    out = []
+    for x, lo, hi in ((v * s, -lim["L_MAX_REVERSE"], lim["L_MAX_SPEED"]),
+                      (om * s, -lim["L_MAX_YAW_RATE"], lim["L_MAX_YAW_RATE"])):
+        for bound in (lo, hi):
+            if bound != 0 and abs(x - bound) <= 1e-12 * abs(bound):
+                x = bound
+        out.append(min(max(x, lo), hi))
+    return out[0], out[1], True
+
+
+def _down_start(last, est):
+    """The smaller of the last command and the estimate, in the last command's direction."""
+    if last == 0:
+        return 0.0
+    along = est if math.copysign(1, est) == math.copysign(1, last) else 0.0
+    return math.copysign(min(abs(last), abs(along)), last)
+
+
+def _ramp_from(last, start, target, up_rate, down_rate, dt):
+    """Up from ``last``; down from ``start``, never below the target."""
+    opposite = (last > 0 > target) or (last < 0 < target)
+    if abs(target) >= abs(last) and not opposite:
+        return _ramp(last, target, up_rate, down_rate, dt)
+    if abs(target) >= abs(start) and not opposite:
+        return target
+    return _ramp(start, target, up_rate, down_rate, dt)
+
+
+def safety(state, scan, limits, proposal_v, proposal_w):
+    """Reference of ``safety.safety`` without scan points (steps 1-4: e-stop, target,
+    limits, ramps) for valid inputs: (flags, v, w); state untouched.  The look-ahead
+    and the final check are tested against the simulator (tests/test_safety_invariant.py).
+    """
+    assert int(state[w.SCAN_COUNT]) <= 0, "reference of the point-free steps only"
+    if state[w.ESTOP] != 0:
+        return sf.ESTOP, 0.0, 0.0
+    lim = {k: limits[getattr(sf, k)] for k in dir(sf) if k.startswith("L_") and k != "L_LEN"}
+    dt = state[w.DT]
+    last_v, last_w = state[w.CMD_V], state[w.CMD_W]
+    start_v, start_w = _down_start(last_v, state[w.V]), _down_start(last_w, state[w.W])
+    floor_v = _ramp(start_v, 0.0, 0.0, lim["L_MAX_DECEL"], dt)
+    floor_w = _ramp(start_w, 0.0, 0.0, lim["L_MAX_YAW_ACCEL"], dt)
+    flags = 0
+    if state[w.STALE] != 0:
+        v, om = floor_v, floor_w
+        flags |= sf.STALE_STOP
+    else:
+        v, om = proposal_v, proposal_w
+    v, om, clamped = _apply_limits(v, om, lim)
+    if clamped:
         flags |= sf.SPEED_CLAMPED
-
-    points = np.asarray(scan)[: max(0, int(state[w.SCAN_COUNT]))]
-    if v != 0 and len(points):
-        x0, y0, yaw0 = state[w.X], state[w.Y], state[w.YAW]
-        thr = state[w.ROBOT_RADIUS] + lim["L_MARGIN"]
-        horizon = lim["L_HORIZON"]
-        n_steps = max(1, min(math.ceil(horizon / 0.05), 200))
-        d_start = np.hypot(points[:, 0] - x0, points[:, 1] - y0)
-        blocked = 0
-        for k in range(1, n_steps + 1):
-            px, py = arc_pose(x0, y0, yaw0, v, om, k * horizon / n_steps)
-            d = np.hypot(points[:, 0] - px, points[:, 1] - py)
-            if np.any((d < thr) & (d <= d_start)):
-                blocked = k
-                break
-        if blocked:
-            free = abs(v) * (blocked - 1) * horizon / n_steps
-            a = lim["L_MAX_DECEL"]
-            # largest u with u * dt + u^2 / (2 a) <= free
-            allowed = max(u for u in np.roots([1 / (2 * a), dt, -free]).real) if free else 0.0
-            if allowed == 0:
-                v = 0.0
-                flags |= sf.COLLISION_STOP
-            elif abs(v) > allowed:
-                om *= allowed / abs(v)
-                v = math.copysign(allowed, v)
-                flags |= sf.COLLISION_SLOW
-
-    v_out = _ramp(last_v, v, lim["L_MAX_ACCEL"], lim["L_MAX_DECEL"], dt)
-    w_out = _ramp(last_w, om, lim["L_MAX_YAW_ACCEL"], lim["L_MAX_YAW_ACCEL"], dt)
+    v_out = _ramp_from(last_v, start_v, v, lim["L_MAX_ACCEL"], lim["L_MAX_DECEL"], dt)
+    w_out = _ramp_from(last_w, start_w, om, lim["L_MAX_YAW_ACCEL"], lim["L_MAX_YAW_ACCEL"], dt)
     if v_out != v or w_out != om:
         flags |= sf.ACCEL_LIMITED
-    v_final = float(np.clip(v_out, -lim["L_MAX_REVERSE"], lim["L_MAX_SPEED"]))
-    w_final = float(np.clip(w_out, -lim["L_MAX_YAW_RATE"], lim["L_MAX_YAW_RATE"]))
-    if v_final != v_out or w_final != w_out:
+    v_out, w_out, clamped = _apply_limits(v_out, w_out, lim)
+    if clamped:
         flags |= sf.SPEED_CLAMPED
-    return flags, v_final, w_final
+    below = [(floor > 0 and x < floor) or (floor < 0 and x > floor)
+             for x, floor in ((v_out, floor_v), (w_out, floor_w))]
+    if any(below):
+        flags |= sf.HARD_BRAKE
+    return flags, v_out, w_out
 
 
 # --- estimator ---------------------------------------------------------------------

@@ -1,47 +1,74 @@
 """The safety layer: the last compiled step of every tick, proposal -> command.
 
 :func:`safety` turns the arbitrated proposal into the command sent to the
-actuators, in this order:
+actuators.  The command it sends is the command it checked.  In order:
 
 1. **E-stop** (``state[ESTOP] != 0``, NaN included): zero command at once, no
-   ramp; flag :data:`ESTOP`.  (The latch and its reset live in Python.)
-2. **Target**: the proposal; when ``state[STALE] != 0`` instead a controlled stop
-   from the last command (``state[CMD_V]``, ``state[CMD_W]``) towards zero at
-   ``max_decel`` and ``max_yaw_accel``, flag :data:`STALE_STOP`.  A non-finite
-   proposal is replaced by zero (a ramped stop) and flagged :data:`INVALID_INPUT`.
-3. **Speed limits**: forward ``max_speed``, reverse ``max_reverse``, yaw rate
-   ``max_yaw_rate``.  v and w are scaled down by one common factor, so the arc
-   (curvature) the behavior asked for is kept; flag :data:`SPEED_CLAMPED`.
-4. **Collision check**: the command is rolled forward as an exact arc from the
-   estimated pose over ``collision_horizon_s`` in steps of about 0.05 s (at most
-   200 steps) against the valid scan points.  A step is *blocked* when some scan
-   point is closer than ``radius + margin`` to the robot centre *and* no farther
-   than it was at the start pose (a point whose distance grows is being escaped
-   from, so driving away from a close wall is allowed).  The free distance is the
-   path length up to the last unblocked step.  The allowed speed ``u`` is the
-   largest whose travel during this tick plus its braking distance fits in it:
-   ``u dt + u^2 / (2 max_decel) = free``, i.e.
-   ``u = sqrt((max_decel dt)^2 + 2 max_decel free) - max_decel dt`` (the plain
-   ``sqrt(2 max_decel free)`` ignores the one-tick latency and lets the robot end
-   a few millimetres inside the margin).  Faster commands have v and w scaled together
-   to it (flag :data:`COLLISION_SLOW`); a free distance of zero sets v = 0 and
-   keeps w (flag :data:`COLLISION_STOP`: a round robot may rotate in place).  No
-   blocked step within the horizon: no limit.  Pure rotation is not checked.
-5. **Acceleration limits** from the last command: ``max_accel`` while |v| grows,
-   ``max_decel`` while it shrinks (a sign change first brakes to zero, then
-   accelerates for the rest of the tick), ``max_yaw_accel`` for w; flag
-   :data:`ACCEL_LIMITED`.  A last command beyond the speed limits is clamped
-   again afterwards (flag :data:`SPEED_CLAMPED`), so the output never exceeds them.
+   ramp, no check; flag :data:`ESTOP`.  (The latch and its reset live in Python.)
+2. **Target**: the proposal; while ``state[STALE] != 0`` instead a controlled
+   stop: the braking floor ``b`` of step 4 (the speeds one tick of ``max_decel``
+   and ``max_yaw_accel`` closer to zero), flag :data:`STALE_STOP`.  A
+   non-finite proposal is replaced by zero and flagged :data:`INVALID_INPUT`.
+3. **Speed limits**, keeping the curvature (v and w scaled by one factor):
+   forward ``max_speed``, reverse ``max_reverse``, yaw rate ``max_yaw_rate``,
+   and each wheel ``|v +- w wheel_base / 2| <= max_wheel_speed`` (so the
+   actuator never clamps a wheel, which would change the arc driven); flag
+   :data:`SPEED_CLAMPED`.
+4. **Acceleration ramps**: |v| grows by at most ``max_accel dt`` from the last
+   command (``state[CMD_V]``; not from the estimate, or motor lag would slow
+   every start).  |v| shrinks from the *smaller* of the last command and the
+   estimated speed ``state[V]`` (taken in the last command's direction), by at
+   most ``max_decel dt``, never below the target; a sign change brakes to zero
+   first.  The same for w with ``max_yaw_accel`` and ``state[W]``.  Flag
+   :data:`ACCEL_LIMITED`.  The speed limits are applied again (the last command
+   may exceed new limits, and separate ramps can leave the wheel limit).
+5. **Look-ahead** (early slowing): the ramped command's arc is stepped over
+   ``collision_horizon_s`` (steps of about 0.05 s, at most 200) against the scan
+   points near it.  A step is *blocked* when a point is closer than ``radius +
+   margin`` to the robot centre and no farther than it is now (a point whose
+   distance grows is being escaped from).  With ``free`` the path length before
+   the first blocked step, the allowed speed ``u`` is the largest with
+   ``u (dt + tau) + u^2 / (2 max_decel) <= free`` (one tick, the actuator lag
+   ``robot.motor_time_constant``, then braking), and toward a blocked arc never
+   more than ``|state[V]| + max_accel dt``.  Faster commands are scaled to it,
+   keeping the curvature, but not below the braking floor ``b`` (below) (flag
+   :data:`COLLISION_SLOW`; :data:`COLLISION_STOP` when ``u = 0``: standing, that
+   is v = 0 with w kept).  Braking harder is left to the final check.
+6. **Final check** (:mod:`robo_orch.core.stopping`): the command is rolled out
+   as the robot will drive it - from the estimated (v, w) through the actuator
+   lag, held for one tick, then braking at ``max_decel`` / ``max_yaw_accel`` to a
+   stop - and checked continuously against the scan points a stop can reach:
+   no closer than ``radius + margin`` (or, already inside it, than now less the
+   coasting no command prevents), and never into contact counting the
+   rollout's model error bound.  If it fails, :func:`~robo_orch.core.stopping.safe_command`
+   sends the best checked alternative: on the segment from the *braking floor*
+   ``b`` (each component one tick of its limit closer to zero from where step 4
+   ramps down) to the command (8 bisection steps; :data:`COLLISION_SLOW` when
+   the result moves, else :data:`COLLISION_STOP`; standing, a turn in place is
+   preferred to ``b``); if ``b`` fails, the next step of the braking plan the
+   last command was checked with, a turn in place (v = 0, w kept), or zero
+   (:data:`COLLISION_STOP`).  Zero is sent even when its own rollout fails
+   (nothing stops sooner): flag :data:`NO_SAFE_STOP`.
 
-The result goes to ``cmd_out`` and ``state[CMD_V]``, ``state[CMD_W]``.  Arrays
-too short, limits not positive or a loop period not positive give a zero command
-and :data:`INVALID_INPUT`.
+Collisions are checked in the frame of the scan's points, moved only by
+odometry since the scan (:func:`robo_orch.core.odoframe.scan_frame_pose`), so a
+position or heading fix that jumps the estimate cannot move the obstacles.
+:data:`HARD_BRAKE` is set whenever the command sent is below the braking floor
+(it drops faster than ``max_decel`` / ``max_yaw_accel`` allow).
 
-``mem`` (float64[MEM_LEN]) receives diagnostics of the last call: ``MEM_FREE``
-free distance (m, -1 when no step was blocked), ``MEM_ALLOWED`` allowed speed
-from the collision check (inf when unlimited), ``MEM_CLEARANCE`` distance from
-the robot's surface to the nearest scan point at the start (inf without points),
-``MEM_STEPS`` number of collision steps evaluated.
+The result goes to ``cmd_out`` and ``state[CMD_V]``, ``state[CMD_W]``.  Arrays too
+short (``mem`` needs :func:`mem_size` of the valid scan points), limits out of
+range, a non-finite estimate (pose or speeds) or a loop period not positive give
+a zero command and :data:`INVALID_INPUT`.
+
+``mem`` receives diagnostics of the last call: ``MEM_FREE`` look-ahead free
+distance (m, -1 when no step was blocked), ``MEM_ALLOWED`` its allowed speed
+(inf when unlimited), ``MEM_CLEARANCE`` surface distance to the nearest scan
+point now (inf without points), ``MEM_STEPS`` look-ahead steps evaluated,
+``MEM_ROLLOUTS`` stopping rollouts run, ``MEM_PREDICTED`` the lowest surface
+clearance the sent command's rollout guarantees among the points that came
+within the margin of it (inf if none did), ``MEM_PAD`` that rollout's model
+error bound (m).  The rest of ``mem`` is scratch for the nearby points.
 """
 
 from __future__ import annotations
@@ -53,9 +80,19 @@ import numba
 import numpy as np
 
 from robo_orch.core import world as _w
+from robo_orch.core.odoframe import scan_frame_pose
+from robo_orch.core.ramps import apply_limits, below, down_start, ramp2
+from robo_orch.core.stopping import (
+    SLOWED,
+    STOPPING,
+    UNSAFE,
+    reach,
+    safe_command,
+    toward_zero,
+)
 
 if TYPE_CHECKING:
-    from robo_orch.config_schema import SafetyConfig
+    from robo_orch.config_schema import RobotConfig, SafetyConfig
 
 # --- limits array layout ---------------------------------------------------------
 L_MAX_SPEED = 0
@@ -66,7 +103,10 @@ L_MAX_DECEL = 4
 L_MAX_YAW_ACCEL = 5
 L_MARGIN = 6
 L_HORIZON = 7
-L_LEN = 8
+L_WHEEL_BASE = 8
+L_MAX_WHEEL_SPEED = 9
+L_MOTOR_TAU = 10
+L_LEN = 11
 
 # --- returned flags ------------------------------------------------------------------
 ESTOP = 1
@@ -76,20 +116,39 @@ ACCEL_LIMITED = 8
 COLLISION_SLOW = 16
 COLLISION_STOP = 32
 INVALID_INPUT = 64
+HARD_BRAKE = 128  #: the command dropped faster than max_decel / max_yaw_accel allow
+NO_SAFE_STOP = 256  #: even the zero command's rollout comes too close (sent anyway)
 
 # --- mem diagnostics layout ------------------------------------------------------------
 MEM_FREE = 0
 MEM_ALLOWED = 1
 MEM_CLEARANCE = 2
 MEM_STEPS = 3
-MEM_LEN = 8  #: diagnostics; a longer mem (MEM_LEN + 2 * scan rows) also serves as scratch
+MEM_ROLLOUTS = 4
+MEM_PREDICTED = 5
+MEM_PAD = 6
+MEM_LEN = 8  #: diagnostics; then 3 scratch slots per scan point (see mem_size)
+
+
+#: flag names, lowest bit first (the order of :func:`tally_flags`'s counts)
+FLAG_NAMES = ("estop", "stale_stop", "speed_clamped", "accel_limited", "collision_slow",
+              "collision_stop", "invalid_input", "hard_brake", "no_safe_stop")
+
+
+@numba.njit("void(int64, int64[::1])", cache=True)
+def tally_flags(flags, counts):
+    """Count one call: ``counts[i] += 1`` for each set bit i < len(counts)."""
+    for i in range(counts.shape[0]):
+        if flags & (1 << i):
+            counts[i] += 1
 
 
 def mem_size(max_scan: int) -> int:
     """Length of a ``mem`` array with scratch room for ``max_scan`` points."""
-    return MEM_LEN + 2 * max_scan
+    return MEM_LEN + 3 * max_scan
 
-_STEP_S = 0.05  # nominal collision-check time step, s (fixed, not a tunable)
+
+_STEP_S = 0.05  # nominal look-ahead time step, s (fixed, not a tunable)
 _MAX_STEPS = 200
 
 _SAFETY_SIG = (
@@ -98,8 +157,8 @@ _SAFETY_SIG = (
 )
 
 
-def pack_limits(safety_config: SafetyConfig) -> np.ndarray:
-    """The ``limits`` array for :func:`safety` from a ``config_schema.SafetyConfig``."""
+def pack_limits(safety_config: SafetyConfig, robot_config: RobotConfig) -> np.ndarray:
+    """The ``limits`` array for :func:`safety` from the ``[safety]`` and ``[robot]`` configs."""
     limits = np.zeros(L_LEN, dtype=np.float64)
     limits[L_MAX_SPEED] = safety_config.max_speed
     limits[L_MAX_REVERSE] = safety_config.max_reverse
@@ -109,42 +168,21 @@ def pack_limits(safety_config: SafetyConfig) -> np.ndarray:
     limits[L_MAX_YAW_ACCEL] = safety_config.max_yaw_accel
     limits[L_MARGIN] = safety_config.collision_margin
     limits[L_HORIZON] = safety_config.collision_horizon_s
+    limits[L_WHEEL_BASE] = robot_config.wheel_base
+    limits[L_MAX_WHEEL_SPEED] = robot_config.max_wheel_speed
+    limits[L_MOTOR_TAU] = robot_config.motor_time_constant
     return limits
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _ramp(last, target, up, down):
-    """Move from ``last`` towards ``target`` by at most ``up`` while |value| grows
-    and ``down`` while it shrinks (both already multiplied by dt)."""
-    if last == target:
-        return target
-    if not ((last > 0.0 and target < 0.0) or (last < 0.0 and target > 0.0)):
-        step = up if abs(target) >= abs(last) else down
-        d = target - last
-        if d > step:
-            return last + step
-        if d < -step:
-            return last - step
-        return target
-    # crossing zero: brake to zero first, accelerate with the rest of the tick
-    if abs(last) >= down:
-        return last - math.copysign(down, last)
-    mag = min(abs(target), up * (1.0 - abs(last) / down))
-    return math.copysign(mag, target)
-
-
-@numba.njit(cache=True, error_model="numpy")
 def _n_steps(horizon):
-    """Number of collision-check steps over ``horizon`` (each about _STEP_S long)."""
+    """Number of look-ahead steps over ``horizon`` (each about _STEP_S long)."""
     return max(1, min(int(math.ceil(horizon / _STEP_S)), _MAX_STEPS))
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _blocked_step(state, scan, n_points, v, w, thr2, horizon, mem):
-    """First blocked step (1-based) of the arc (v, w) from the current pose, or 0."""
-    x0 = state[_w.X]
-    y0 = state[_w.Y]
-    yaw0 = state[_w.YAW]
+def _blocked_step(near, n, x0, y0, yaw0, v, w, thr2, horizon, mem):
+    """First blocked look-ahead step (1-based) of the arc (v, w), or 0."""
     n_steps = _n_steps(horizon)
     h = horizon / n_steps
     for k in range(1, n_steps + 1):
@@ -155,24 +193,21 @@ def _blocked_step(state, scan, n_points, v, w, thr2, horizon, mem):
         px = x0 + chord * math.cos(heading)
         py = y0 + chord * math.sin(heading)
         mem[MEM_STEPS] = k
-        for j in range(n_points):
-            dx = px - scan[j, 0]
-            dy = py - scan[j, 1]
+        for j in range(n):
+            dx = px - near[j, 0]
+            dy = py - near[j, 1]
             d2 = dx * dx + dy * dy
-            if d2 < thr2:
-                ex = x0 - scan[j, 0]
-                ey = y0 - scan[j, 1]
-                if d2 <= ex * ex + ey * ey:
-                    return k
+            if d2 < thr2 and d2 <= near[j, 2] * near[j, 2]:
+                return k
     return 0
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _zero_command(state, cmd_out):
-    cmd_out[0] = 0.0
-    cmd_out[1] = 0.0
-    state[_w.CMD_V] = 0.0
-    state[_w.CMD_W] = 0.0
+@numba.njit(cache=True, inline="always")
+def _send(state, cmd_out, v, w):
+    cmd_out[0] = v
+    cmd_out[1] = w
+    state[_w.CMD_V] = v
+    state[_w.CMD_W] = w
 
 
 @numba.njit(_SAFETY_SIG, cache=True, error_model="numpy")
@@ -188,8 +223,11 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
     mem[MEM_ALLOWED] = np.inf
     mem[MEM_CLEARANCE] = np.inf
     mem[MEM_STEPS] = 0.0
+    mem[MEM_ROLLOUTS] = 0.0
+    mem[MEM_PREDICTED] = np.inf
+    mem[MEM_PAD] = 0.0
     if state[_w.ESTOP] != 0.0:
-        _zero_command(state, cmd_out)
+        _send(state, cmd_out, 0.0, 0.0)
         return ESTOP
 
     vmax = limits[L_MAX_SPEED]
@@ -200,14 +238,30 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
     yaw_accel = limits[L_MAX_YAW_ACCEL]
     margin = limits[L_MARGIN]
     horizon = limits[L_HORIZON]
+    half_base = 0.5 * limits[L_WHEEL_BASE]
+    wheel_max = limits[L_MAX_WHEEL_SPEED]
+    tau = limits[L_MOTOR_TAU]
     dt = state[_w.DT]
+    radius = state[_w.ROBOT_RADIUS]
+    px, py, pyaw = scan_frame_pose(state)
+    v_est = state[_w.V]
+    w_est = state[_w.W]
+    rows = scan.shape[0]
+    count = state[_w.SCAN_COUNT]
+    n_points = 0
+    if count > 0.0 and scan.shape[1] >= 2:
+        n_points = rows if count >= rows else int(count)
     valid = (
         vmax > 0.0 and vrev >= 0.0 and wmax > 0.0 and accel > 0.0 and decel > 0.0
         and yaw_accel > 0.0 and margin >= 0.0 and horizon > 0.0 and dt > 0.0
-        and math.isfinite(vmax + vrev + wmax + accel + decel + yaw_accel + margin + horizon + dt)
+        and half_base > 0.0 and wheel_max > 0.0 and tau >= 0.0 and radius >= 0.0
+        and math.isfinite(vmax + vrev + wmax + accel + decel + yaw_accel + margin + horizon
+                          + dt + half_base + wheel_max + tau + radius)
+        and math.isfinite(px + py + pyaw + v_est + w_est)
+        and mem.shape[0] >= MEM_LEN + 3 * n_points
     )
     if not valid:
-        _zero_command(state, cmd_out)
+        _send(state, cmd_out, 0.0, 0.0)
         return INVALID_INPUT
 
     flags = 0
@@ -217,10 +271,16 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
         last_v = 0.0
         last_w = 0.0
 
+    # where a ramp down starts, and the braking floor one tick below it
+    start_v = down_start(last_v, v_est)
+    start_w = down_start(last_w, w_est)
+    floor_v = toward_zero(start_v, decel * dt)
+    floor_w = toward_zero(start_w, yaw_accel * dt)
+
     # 2. target
     if state[_w.STALE] != 0.0:
-        v = _ramp(last_v, 0.0, 0.0, decel * dt)
-        w = _ramp(last_w, 0.0, 0.0, yaw_accel * dt)
+        v = floor_v
+        w = floor_w
         flags |= STALE_STOP
     elif math.isfinite(proposal_v) and math.isfinite(proposal_w):
         v = proposal_v
@@ -231,84 +291,92 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
         flags |= INVALID_INPUT
 
     # 3. speed limits, keeping the curvature
-    s = 1.0
-    if v > vmax:
-        s = vmax / v
-    elif v < -vrev:
-        s = vrev / -v
-    if abs(w) * s > wmax:
-        s = wmax / abs(w)
-    if s < 1.0:
-        v *= s
-        w *= s
+    v, w, clamped = apply_limits(v, w, vmax, vrev, wmax, half_base, wheel_max)
+    if clamped:
         flags |= SPEED_CLAMPED
 
-    # 4. collision check against the scan
-    rows = scan.shape[0]
-    count = state[_w.SCAN_COUNT]
-    n_points = 0
-    if count > 0.0:
-        n_points = rows if count >= rows else int(count)
-    if scan.shape[1] < 2:
-        n_points = 0
-    radius = state[_w.ROBOT_RADIUS]
-    thr = radius + margin
-    # only points within reach of the arc can block it: with room in mem (see
-    # MEM_LEN), they are gathered there first, so the stepping visits only those
-    reach = abs(v) * horizon + thr
-    reach2 = reach * reach
-    gather = mem.shape[0] >= MEM_LEN + 2 * n_points
-    n_near = 0
-    if n_points > 0:
-        nearest2 = np.inf
-        for j in range(n_points):
-            dx = state[_w.X] - scan[j, 0]
-            dy = state[_w.Y] - scan[j, 1]
-            d2 = dx * dx + dy * dy
-            nearest2 = min(nearest2, d2)
-            if gather and d2 <= reach2:
-                mem[MEM_LEN + 2 * n_near] = scan[j, 0]
-                mem[MEM_LEN + 2 * n_near + 1] = scan[j, 1]
-                n_near += 1
-        mem[MEM_CLEARANCE] = math.sqrt(nearest2) - radius
-    if v != 0.0 and n_points > 0:
-        if not math.isfinite(state[_w.X] + state[_w.Y] + state[_w.YAW] + radius):
-            v = 0.0
-            flags |= COLLISION_STOP | INVALID_INPUT
-        else:
-            if gather:
-                near = mem[MEM_LEN:MEM_LEN + 2 * n_near].reshape((n_near, 2))
-                k = _blocked_step(state, near, n_near, v, w, thr * thr, horizon, mem)
-            else:
-                k = _blocked_step(state, scan, n_points, v, w, thr * thr, horizon, mem)
-            if k > 0:
-                free = abs(v) * (k - 1) * horizon / _n_steps(horizon)
-                bd = decel * dt
-                allowed = 0.0 if free <= 0.0 else math.sqrt(bd * bd + 2.0 * decel * free) - bd
-                mem[MEM_FREE] = free
-                mem[MEM_ALLOWED] = allowed
-                if allowed <= 0.0:
-                    v = 0.0
-                    flags |= COLLISION_STOP
-                elif abs(v) > allowed:
-                    s = allowed / abs(v)
-                    v *= s
-                    w *= s
-                    flags |= COLLISION_SLOW
-
-    # 5. acceleration limits from the last command
-    v_out = _ramp(last_v, v, accel * dt, decel * dt)
-    w_out = _ramp(last_w, w, yaw_accel * dt, yaw_accel * dt)
-    if v_out != v or w_out != w:
+    # 4. acceleration ramps: up from the last command, down from what the robot does
+    cv = ramp2(last_v, start_v, v, accel * dt, decel * dt)
+    cw = ramp2(last_w, start_w, w, yaw_accel * dt, yaw_accel * dt)
+    if cv != v or cw != w:
         flags |= ACCEL_LIMITED
-    clamped_v = min(max(v_out, -vrev), vmax)
-    clamped_w = min(max(w_out, -wmax), wmax)
-    if clamped_v != v_out or clamped_w != w_out:
+    cv, cw, clamped = apply_limits(cv, cw, vmax, vrev, wmax, half_base, wheel_max)
+    if clamped:
         flags |= SPEED_CLAMPED
+    # the braking floor b, within the speed limits too
+    bv, bw, _ = apply_limits(floor_v, floor_w, vmax, vrev, wmax, half_base, wheel_max)
 
-    cmd_out[0] = clamped_v
-    cmd_out[1] = clamped_w
-    state[_w.CMD_V] = clamped_v
-    state[_w.CMD_W] = clamped_w
+    # gather the points within reach of the look-ahead and of any stopping rollout
+    thr = radius + margin
+    stop_reach = reach(v_est, w_est, max(abs(cv), abs(bv)), max(abs(cw), abs(bw)), dt, tau,
+                       decel, yaw_accel) + thr
+    far = max(abs(cv) * horizon + thr, stop_reach)
+    reach2 = far * far
+    n_near = 0
+    nearest2 = np.inf
+    for j in range(n_points):
+        dx = px - scan[j, 0]
+        dy = py - scan[j, 1]
+        d2 = dx * dx + dy * dy
+        nearest2 = min(nearest2, d2)
+        if d2 <= reach2:
+            k = MEM_LEN + 3 * n_near
+            mem[k] = scan[j, 0]
+            mem[k + 1] = scan[j, 1]
+            mem[k + 2] = math.sqrt(d2)
+            n_near += 1
+    if n_points > 0:
+        mem[MEM_CLEARANCE] = math.sqrt(nearest2) - radius
+    near = mem[MEM_LEN:MEM_LEN + 3 * n_near].reshape((n_near, 3))
+
+    # 5. look-ahead on the ramped command's arc
+    if cv != 0.0 and n_near > 0:
+        k = _blocked_step(near, n_near, px, py, pyaw, cv, cw, thr * thr, horizon, mem)
+        if k > 0:
+            free = abs(cv) * (k - 1) * horizon / _n_steps(horizon)
+            bd = decel * (dt + tau)
+            allowed = 0.0 if free <= 0.0 else math.sqrt(bd * bd + 2.0 * decel * free) - bd
+            allowed = min(allowed, abs(v_est) + accel * dt)
+            mem[MEM_FREE] = free
+            mem[MEM_ALLOWED] = allowed
+            s = min(max(allowed, abs(bv)) / abs(cv), 1.0)
+            if s < 1.0:
+                # no harder than max_decel here: the final check brakes harder if it must
+                cv *= s
+                if s > 0.0:
+                    cw *= s  # the curvature kept; standing (s = 0), w is kept instead
+                flags |= COLLISION_STOP if allowed <= 0.0 else COLLISION_SLOW
+
+    # 6. final check of the command to be sent, against the points a stop can reach
+    # (moved to the front of the gathered ones)
+    n_stop = 0
+    for j in range(n_near):
+        if near[j, 2] <= stop_reach:
+            for c in range(3):
+                t = near[n_stop, c]
+                near[n_stop, c] = near[j, c]
+                near[j, c] = t
+            n_stop += 1
+    n_near = n_stop
+    if n_near > 0:
+        # the next step of the braking plan the last command was checked with
+        kv, kw, _ = apply_limits(toward_zero(last_v, decel * dt),
+                                 toward_zero(last_w, yaw_accel * dt),
+                                 vmax, vrev, wmax, half_base, wheel_max)
+        cv, cw, outcome, low, pad, rollouts = safe_command(
+            near, n_near, px, py, pyaw, v_est, w_est, cv, cw, bv, bw, kv, kw, dt, tau, decel,
+            yaw_accel, radius, thr)
+        if outcome == SLOWED:
+            flags |= COLLISION_SLOW
+        elif outcome == STOPPING:
+            flags |= COLLISION_STOP
+        elif outcome == UNSAFE:
+            flags |= COLLISION_STOP | NO_SAFE_STOP
+        mem[MEM_ROLLOUTS] = rollouts
+        mem[MEM_PREDICTED] = low
+        mem[MEM_PAD] = pad
+
+    if below(cv, floor_v) or below(cw, floor_w):
+        flags |= HARD_BRAKE
+    _send(state, cmd_out, cv, cw)
     return flags
-

@@ -58,7 +58,14 @@ NAV_STATUS = 26  #: 0 while navigation is fine, else a NAV_* failure code (ends 
 REPLAN_REQUEST = 27  #: a kernel sets 1.0 to ask the global planner for a new path
 PATH_VERSION = 28  #: incremented each time a new path is loaded into ``path``
 RECOVERIES = 29  #: number of recovery attempts started
-# 30-35: the safety layer's; 36-41: the estimate's; 42-47: free
+# slots 30-35: the odometry frame of the safety check (see robo_orch.core.odoframe)
+CORR_X = 30  #: x of the transform odometry frame -> estimate frame (all absolute jumps), m
+CORR_Y = 31  #: y of that transform, m
+CORR_YAW = 32  #: rotation of that transform, rad
+SCAN_CORR_X = 33  #: CORR_X when the points in ``scan`` were placed, m
+SCAN_CORR_Y = 34  #: CORR_Y when the points in ``scan`` were placed, m
+SCAN_CORR_YAW = 35  #: CORR_YAW when the points in ``scan`` were placed, rad
+# slots 36-41: the estimate's; 42-47: free
 EST_HOLD = 36  #: 1.0 while the estimate holds a controlled stop (non-finite, relocalised)
 STATE_LEN = 48
 
