@@ -241,6 +241,9 @@ def test_topics_echo_and_hz_against_a_running_simulation(simulation):
     assert imu["type"] == "imu" and imu["publisher"]["name"] == "sim.realtime"
     assert imu["publisher"]["id"] == 2 and imu["malformed"] == 0
     assert by_topic["cmd/velocity"]["publisher"]["name"] == "robo-orch sim"
+    # the loop's own input checks, asked of its control endpoint: inputs only
+    assert sum(imu["loop_rejected"].values()) == 0
+    assert by_topic["cmd/velocity"]["loop_rejected"] is None
 
     table = cli("topics", "--sample", "0.5")
     assert table.returncode == 0, table.stderr

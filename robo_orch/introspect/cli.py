@@ -175,6 +175,7 @@ def list_topics(run_dirs: list[str], out, *, sample_s: float = 1.0,
         for probe in probes:
             probe.close()
         context.term()
+    rejects = {d: loop_input_rejects(d) for d in {p.info.run_dir for p in probes}}
     rows = []
     for p in probes:
         t, s = p.info, p.stats
@@ -185,24 +186,46 @@ def list_topics(run_dirs: list[str], out, *, sample_s: float = 1.0,
                          "id": proc.publisher_id, "incarnation": proc.incarnation,
                          "pid": proc.pid, "name": proc.name},
                      "received": s.received, "seq_gaps": s.seq_gaps,
-                     "malformed": p.malformed_total})
+                     "malformed": p.malformed_total,
+                     "loop_rejected": rejects[t.run_dir].get(t.topic)})
     if as_json:
         print(_dumps(rows), file=out)
         return 0
     for run_dir in sorted({r["run_dir"] for r in rows}):
         print(f"run dir {run_dir} (sampled {sample_s:g} s)", file=out)
-        table = [("TOPIC", "TYPE", "RATE Hz", "PUBLISHER", "MSGS", "GAPS", "MALFORMED")]
+        table = [("TOPIC", "TYPE", "RATE Hz", "PUBLISHER", "MSGS", "GAPS", "MALFORMED",
+                  "LOOP REJECTED")]
         for r, p in zip(rows, probes, strict=True):
             if r["run_dir"] != run_dir:
                 continue
             rate = "-" if math.isnan(r["rate_hz"]) else f"{r['rate_hz']:.2f}"
+            rejected = r["loop_rejected"]
+            reasons = "-" if rejected is None else (", ".join(
+                f"{why} {n}" for why, n in sorted(rejected.items()) if n) or "0")
             table.append((r["topic"], r["type"], rate, p.info.publisher_text(),
-                          str(r["received"]), str(r["seq_gaps"]), str(r["malformed"])))
+                          str(r["received"]), str(r["seq_gaps"]), str(r["malformed"]),
+                          reasons))
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         for row in table:
             print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
                   file=out)
     return 0
+
+
+def loop_input_rejects(run_dir: str) -> dict[str, dict[str, int]]:
+    """Topic -> rejects by reason of the loop's input checks, asked of the loop's control
+    endpoint in ``run_dir``; empty when no loop serves one there or it does not answer."""
+    from robo_orch.control.client import ControlClient, find_control
+    from robo_orch.errors import RoboOrchError
+
+    try:
+        with ControlClient(find_control(run_dir)) as client:
+            status = client.request("status", timeout_s=1.0)
+    except RoboOrchError:
+        return {}
+    topics = {role: c.get("topic") for role, c in (status.get("inputs") or {}).items()}
+    return {topics[role]: dict(r.get("rejected") or {})
+            for role, r in (status.get("input_rejects") or {}).items() if topics.get(role)}
 
 
 def message_json(topic: str, msg, type_name: str | None = None) -> dict:
