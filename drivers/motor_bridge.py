@@ -1,6 +1,6 @@
 """Motor bridge driver: velocity commands to a microcontroller, wheel odometry back.
 
-The protocol (COBS frames with CRC-16) is in :mod:`drivers.motor_bridge_protocol`
+The protocol (COBS frames with CRC-16) is in :mod:`robo_orch.drivers.motor_bridge_protocol`
 and ``drivers/firmware/motor_bridge/PROTOCOL.md``; the reference firmware is in
 ``drivers/firmware/motor_bridge/``.
 
@@ -21,7 +21,7 @@ import dataclasses
 import math
 from typing import NamedTuple
 
-from drivers.motor_bridge_protocol import (
+from robo_orch.drivers.motor_bridge_protocol import (
     FAULT_BOOT,
     FAULT_ESTOP,
     FAULTS_DIAGNOSTIC,
@@ -37,6 +37,7 @@ from drivers.motor_bridge_protocol import (
     clamp_config,
     encode_message,
 )
+
 from robo_orch.bus import Bus
 from robo_orch.clock import Clock
 from robo_orch.driver import Driver, DriverSpec, Port

@@ -8,7 +8,7 @@ frame is the robot's map frame.  The antenna's mount offset is not applied here:
 the estimator applies the lever arm.
 
 The protocol itself (framing, checksums, sentence decoding and encoding) is in
-:mod:`drivers.nmea_protocol`.
+:mod:`robo_orch.drivers.nmea_protocol`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from drivers.nmea_protocol import (
+from robo_orch.drivers.nmea_protocol import (
     KNOT,
     MAX_SENTENCE,
     TALKERS,
@@ -35,6 +34,7 @@ from drivers.nmea_protocol import (
     encode_vtg,
     sentence,
 )
+
 from robo_orch import schema
 from robo_orch.bus import Bus
 from robo_orch.clock import Clock

@@ -1,6 +1,6 @@
 """Slamtec RPLIDAR A1/A2 driver: standard scan mode, one ``laser_scan`` per revolution.
 
-Hand-shake (the protocol is in :mod:`drivers.rplidar_protocol`): :meth:`start`
+Hand-shake (the protocol is in :mod:`robo_orch.drivers.rplidar_protocol`): :meth:`start`
 turns the motor on (DTR low on the A1/A2 USB adapters), sends STOP, pauses
 2 ms, flushes stale input and sends GET_HEALTH.  From then on one request is
 outstanding at a time and each reply triggers the next, written by
@@ -36,8 +36,8 @@ import sys
 from typing import Any, ClassVar
 
 import numpy as np
+from robo_orch.drivers import rplidar_protocol as rp
 
-from drivers import rplidar_protocol as rp
 from robo_orch import schema
 from robo_orch.driver import Driver, Port
 from robo_orch.messages import LASER_SCAN

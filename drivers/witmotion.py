@@ -1,7 +1,7 @@
 """WitMotion IMU driver: WIT standard protocol packets to ``imu`` messages.
 
 The protocol (packets, scales, commands, parser) is in
-:mod:`drivers.witmotion_protocol`.  The driver sets the output rate and baud rate
+:mod:`robo_orch.drivers.witmotion_protocol`.  The driver sets the output rate and baud rate
 at start-up if configured, and publishes one message per angle packet in the
 robot frame (see :class:`WitmotionImuDriver`).
 """
@@ -12,8 +12,7 @@ import dataclasses
 import math
 
 import numpy as np
-
-from drivers.witmotion_protocol import (
+from robo_orch.drivers.witmotion_protocol import (
     BAUD_CODES,
     PACKET_LEN,
     RATE_CODES,
@@ -26,6 +25,7 @@ from drivers.witmotion_protocol import (
     save_command,
     unlock_command,
 )
+
 from robo_orch import schema
 from robo_orch.driver import Driver, DriverSpec, Port
 from robo_orch.messages import IMU

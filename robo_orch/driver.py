@@ -9,7 +9,7 @@ A driver has two parts with separate jobs:
   frame becomes a bus message, what to write to the device (commands,
   heartbeats), and how to stop the device safely.
 
-The port and the process around a driver belong to :mod:`robo_orch.driver_host`,
+The port and the process around a driver belong to :mod:`robo_orch.hosting.driver_host`,
 which opens the port with ``serial.serial_for_url`` (device paths, ``loop://``,
 ``socket://`` and pseudo-terminals all work), waits for bytes and bus messages
 and calls the driver's hooks.  Driver modules must not import numba: a driver

@@ -7,7 +7,7 @@ bridge emulator's wheel command drives the simulated wheels (the simulator's own
 limits still apply, as a motor's physics would).
 
 Faults are injected per driver with ``[sim.faults.NAME]`` tables (keys of
-:class:`sim.emulators.base.Faults`), e.g. ``--set sim.faults.imu.garbage_rate=0.05``.
+:class:`robo_orch.sim.emulators.base.Faults`), e.g. ``--set sim.faults.imu.garbage_rate=0.05``.
 """
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from robo_orch.sim.emulators.base import Faults, PtyLink
+from robo_orch.sim.robot import V_LEFT, V_RIGHT
+from robo_orch.sim.simulator import SCAN, Simulator
 
 from robo_orch.config import Config
 from robo_orch.errors import ConfigError
-from sim.emulators.base import Faults, PtyLink
-from sim.robot import V_LEFT, V_RIGHT
-from sim.simulator import SCAN, Simulator
 
 #: driver kind -> the input role its emulator takes over from the simulator's topics
 COVERS = {"motor_bridge": "odom", "witmotion_imu": "imu", "rplidar": "scan", "nmea_gps": "gps"}
 
 
 def _gps(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
-    from sim.emulators.nmea import NmeaGpsEmulator
+    from robo_orch.sim.emulators.nmea import NmeaGpsEmulator
 
     p = cfg.params
     if not (math.isfinite(p.origin_lat) and math.isfinite(p.origin_lon)):
@@ -42,19 +42,19 @@ def _gps(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
 
 
 def _imu(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
-    from sim.emulators.witmotion import WitmotionImuEmulator
+    from robo_orch.sim.emulators.witmotion import WitmotionImuEmulator
 
     return WitmotionImuEmulator(rate_hz=config.sim.imu_rate_hz, faults=faults, seed=seed)
 
 
 def _lidar(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
-    from sim.emulators.rplidar import RplidarEmulator
+    from robo_orch.sim.emulators.rplidar import RplidarEmulator
 
     return RplidarEmulator(points_per_rev=config.sim.lidar.rays, faults=faults, seed=seed)
 
 
 def _motor(cfg: Any, config: Config, faults: Faults, seed: int) -> Any:
-    from sim.emulators.motor_bridge import MotorBridgeEmulator
+    from robo_orch.sim.emulators.motor_bridge import MotorBridgeEmulator
 
     p = cfg.params
     return MotorBridgeEmulator(ticks_per_rev=p.ticks_per_rev, wheel_radius=p.wheel_radius,

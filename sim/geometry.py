@@ -1,6 +1,6 @@
 """The simulated world as flat arrays, and the compiled geometry kernels on it.
 
-:class:`WorldMap` turns a :class:`~robo_orch.config_schema.WorldConfig` into
+:class:`WorldMap` turns a :class:`~robo_orch.config.sections.WorldConfig` into
 C-contiguous float64 arrays:
 
 ``segments``      float64[n, 4]  (x1, y1, x2, y2): the bounds box, the walls and
@@ -37,7 +37,7 @@ import numpy as np
 # isort: on
 
 if TYPE_CHECKING:
-    from robo_orch.config_schema import WorldConfig
+    from robo_orch.config.sections import WorldConfig
 
 
 # Below this |sin| between a ray and a segment the two count as parallel (no hit).
@@ -213,7 +213,7 @@ class WorldMap:
         movers: Sequence[Any] = (),
     ) -> None:
         """``movers``: objects with ``radius``, ``path``, ``speed``, ``mode`` and ``delay_s``
-        (a :class:`~robo_orch.config_schema.MovingCircle`)."""
+        (a :class:`~robo_orch.config.sections.MovingCircle`)."""
         self.segments = np.ascontiguousarray(segments, dtype=np.float64).reshape(-1, 4)
         static = np.asarray(circles, dtype=np.float64).reshape(-1, 3)
         #: row of ``circles`` where the moving obstacles begin
@@ -262,7 +262,7 @@ class WorldMap:
     @classmethod
     def from_config(cls, cfg: WorldConfig) -> WorldMap:
         """Build the map of a validated world section (random obstacles already resolved:
-        :meth:`~robo_orch.config_schema.WorldConfig.resolve`)."""
+        :meth:`~robo_orch.config.sections.WorldConfig.resolve`)."""
         segs: list[tuple[float, float, float, float]] = []
         if cfg.bounds:
             x0, y0, x1, y1 = cfg.bounds

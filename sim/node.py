@@ -1,6 +1,6 @@
 """The simulator on the bus: same topics and message types as the real drivers.
 
-:class:`SimNode` owns a :class:`~sim.simulator.Simulator` and one bus.  Each
+:class:`SimNode` owns a :class:`~robo_orch.sim.simulator.Simulator` and one bus.  Each
 ``step`` it applies the newest velocity command and any e-stop requests (the
 actuator side: limits, latched e-stop and deadman live in the simulator), advances
 the physics and publishes the sensor messages that fell due, stamped with the
@@ -10,14 +10,14 @@ simulator's time, plus ground truth.  Both backends use it unchanged.
 from __future__ import annotations
 
 import numpy as np
+from robo_orch.sim.robot import YAW, X, Y
+from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
+from robo_orch.sim.status import SIM_STATUS, fill_input_counters
 
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import Config
 from robo_orch.errors import BackendError
 from robo_orch.messages import message_type, new_fixed, new_var
-from sim.robot import YAW, X, Y
-from sim.simulator import IMU, ODOM, SCAN, Simulator
-from sim.status import SIM_STATUS, fill_input_counters
 
 
 class SimNode:

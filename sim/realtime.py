@@ -1,6 +1,6 @@
 """Realtime backend: the simulator in its own process, talking ZeroMQ at wall-clock rate.
 
-The parent (the loop's process) starts ``python -m sim.realtime`` with the same
+The parent (the loop's process) starts ``python -m robo_orch.sim.realtime`` with the same
 config file and overrides, waits until the child's first status message arrives,
 and from then on sees sensor data exactly as it would from hardware drivers.
 The child runs its physics on the same :class:`FixedRateLoop`, applies the
@@ -72,7 +72,7 @@ class RealtimeBackend(SimBackend):
 
     def launch(self) -> None:
         """Spawn the simulator process; it loads its kernels while the loop loads its own."""
-        cmd = [sys.executable, "-m", "sim.realtime", "--run-dir", self.run_dir,
+        cmd = [sys.executable, "-m", "robo_orch.sim.realtime", "--run-dir", self.run_dir,
                "--seed", str(self.seed), "--parent-pid", str(os.getpid())]
         if self.config_path:
             cmd += ["--config", self.config_path]
@@ -87,7 +87,7 @@ class RealtimeBackend(SimBackend):
         log.close()
 
     def start(self, bus: Bus) -> None:
-        from sim.status import SIM_STATUS
+        from robo_orch.sim.status import SIM_STATUS
 
         self._status_sub = bus.subscribe("sim/status", SIM_STATUS, QoS.latest())
         if self.proc is None:
@@ -108,7 +108,7 @@ class RealtimeBackend(SimBackend):
 
     def _start_drivers(self) -> None:
         """Start the real driver processes on the simulator's pseudo-terminals."""
-        from robo_orch.supervisor import DRIVER_PUBLISHER_ID, Supervisor
+        from robo_orch.hosting.supervisor import DRIVER_PUBLISHER_ID, Supervisor
 
         paths = json.loads((Path(self.run_dir) / DEVICES_FILE).read_text())
         self.supervisor = Supervisor(ready_timeout_s=self.config.sim.ready_timeout_s)
@@ -127,7 +127,7 @@ class RealtimeBackend(SimBackend):
         return lines[-1] if lines else "(no output)"
 
     def _read_status(self) -> None:
-        from sim.status import inputs_from_status
+        from robo_orch.sim.status import inputs_from_status
 
         self._status_sub.poll()
         self._last_status = self._status_sub.latest() or self._last_status
@@ -227,7 +227,7 @@ class _SimTicks:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the simulator process."""
-    parser = argparse.ArgumentParser(prog="python -m sim.realtime")
+    parser = argparse.ArgumentParser(prog="python -m robo_orch.sim.realtime")
     parser.add_argument("--config")
     parser.add_argument("--set", action="append", default=[])
     parser.add_argument("--run-dir", required=True)
@@ -237,11 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lifeline.attach()  # SIGTERM when the loop's process dies, even by SIGKILL
 
+    from robo_orch.sim.node import SimNode
+    from robo_orch.sim.simulator import Simulator
+
     from robo_orch.bus.zmq_bus import ZmqBus
     from robo_orch.config import load_config
-    from robo_orch.loop import FixedRateLoop
-    from sim.node import SimNode
-    from sim.simulator import Simulator
+    from robo_orch.runtime.loop import FixedRateLoop
 
     config = load_config(args.config, args.set, with_behaviors=False)
     clock = WallClock()
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.reset(seed)
     devices = None
     if args.devices == "serial":
-        from sim.devices import SerialDevices
+        from robo_orch.sim.devices import SerialDevices
 
         devices = SerialDevices(config, sim, seed)
         # the parent reads this before it starts the drivers: write it atomically

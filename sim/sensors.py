@@ -22,10 +22,10 @@ import numba
 import numpy as np
 # isort: on
 
-from sim.geometry import WorldMap, raycast
+from robo_orch.sim.geometry import WorldMap, raycast
 
 if TYPE_CHECKING:
-    from robo_orch.config_schema import LidarConfig
+    from robo_orch.config.sections import LidarConfig
 
 GRAVITY = 9.81  #: m/s^2, what the accelerometer's z axis reads at rest
 NOISE_BLOCK = 64  #: measurements of odometry and IMU noise drawn per generator call

@@ -22,13 +22,14 @@ import numba
 import numpy as np
 # isort: on
 
+from robo_orch.sim.geometry import WorldMap, check_placement, clearance
+from robo_orch.sim.robot import STATE_LEN, V_LEFT, V_RIGHT, YAW, X, Y, step_diff_drive, wrap_angle
+from robo_orch.sim.sensors import Imu, Lidar, WheelOdometry
+
 from robo_orch.errors import BackendError, ConfigError
-from sim.geometry import WorldMap, check_placement, clearance
-from sim.robot import STATE_LEN, V_LEFT, V_RIGHT, YAW, X, Y, step_diff_drive, wrap_angle
-from sim.sensors import Imu, Lidar, WheelOdometry
 
 if TYPE_CHECKING:
-    from robo_orch.config_schema import RobotConfig, SafetyConfig, SimConfig, WorldConfig
+    from robo_orch.config.sections import RobotConfig, SafetyConfig, SimConfig, WorldConfig
 
 ODOM = 1  #: step() flag: a wheel odometry measurement is due
 IMU = 2  #: step() flag: an IMU measurement is due

@@ -11,7 +11,7 @@ INPUT_COUNTERS = {"command": "cmd", "estop": "estop"}
 _COUNTER_NAMES = ("received", "malformed", "dropped", "disconnects")
 
 #: published by the simulator every step on ``sim/status``; ``latency_*`` is the
-#: sensor-to-actuator latency of the commands it applied (see :class:`sim.node.SimNode`),
+#: sensor-to-actuator latency of the commands it applied (see :class:`robo_orch.sim.node.SimNode`),
 #: ``cmd_*`` and ``estop_*`` its input subscriptions' counters
 SIM_STATUS = register(MessageType(
     name="sim_status",

@@ -12,8 +12,8 @@ import sys
 import numba
 
 from robo_orch.config import load_config
-from robo_orch.controller import Controller
-from robo_orch.session import make_backend
+from robo_orch.missions.session import make_backend
+from robo_orch.runtime.controller import Controller
 
 
 def dispatchers() -> dict[str, numba.core.registry.CPUDispatcher]:

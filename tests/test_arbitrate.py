@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robo_orch.core import naive
 from robo_orch.core.arbitrate import arbitrate
 from robo_orch.core.world import OUT_LEN, OUT_V, OUT_W
+from robo_orch.testing import naive
 
 
 def run(vw, activations, priorities, blendable=None, enabled=None):

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from robo_orch.behaviors import avoid_obstacles, follow_path, go_to_goal, stop
 
-from behaviors import avoid_obstacles, follow_path, go_to_goal, naive, stop
 from robo_orch.core import field as F
 from robo_orch.core import world as wd
 from robo_orch.core.world import World
 from robo_orch.errors import ConfigError
 from robo_orch.schema import build
+from robo_orch.testing import naive_behaviors as naive
 
 SETTINGS = settings(max_examples=20, deadline=None, derandomize=True)
 MODULES = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.bench_devices import byte_to_bus_latency, parser_throughput
+from robo_orch.bench.devices import byte_to_bus_latency, parser_throughput
 
 
 def test_parser_throughput_parses_every_frame_of_valid_streams():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from robo_orch.bench_e2e import measure_floor, measure_loop
+from robo_orch.bench.e2e import measure_floor, measure_loop
 
 
 def test_triggered_loop_splits_each_message_into_its_parts():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from robo_orch.bench_flood import _mission, _table
+from robo_orch.bench.flood import _mission, _table
 from robo_orch.bus.counters import MAX_PUBLISHERS
 
 

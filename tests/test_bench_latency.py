@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from robo_orch.bench_latency import measure_bus, measure_pipe, measure_raw_zmq
+from robo_orch.bench.latency import measure_bus, measure_pipe, measure_raw_zmq
 
 
 def check(result: dict, count: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from robo_orch.bench_process import bench_memory, bench_startup
+from robo_orch.bench.process import bench_memory, bench_startup
 
 
 def test_startup_against_the_numba_floor():

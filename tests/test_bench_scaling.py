@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from robo_orch.bench_scaling import plot_scaling, scale_behaviors, scale_dwa, scale_rays
+from robo_orch.bench.scaling import plot_scaling, scale_behaviors, scale_dwa, scale_rays
 
 
 def test_sweeps_and_plot(tmp_path):

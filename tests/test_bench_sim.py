@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from robo_orch.bench_plot import plot_results
-from robo_orch.bench_sim import bench_kernels, bench_mission, tick_breakdown
+from robo_orch.bench.plot import plot_results
+from robo_orch.bench.sim import bench_kernels, bench_mission, tick_breakdown
 
 
 @pytest.fixture(scope="module")

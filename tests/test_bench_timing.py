@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robo_orch.bench_timing import _figures, bench_loop_timing, measure_loop
+from robo_orch.bench.timing import _figures, bench_loop_timing, measure_loop
 
 MS = 1_000_000
 

@@ -331,8 +331,8 @@ def test_an_active_publisher_keeps_its_entry_among_many_others():
 # --- malformed counts reach the summaries -------------------------------------------------
 
 def test_a_malformed_estop_reaching_the_motor_driver_is_counted():
-    from robo_orch.driver_config import build_driver
-    from robo_orch.driver_host import DriverHost
+    from robo_orch.config.drivers import build_driver
+    from robo_orch.hosting.driver_host import DriverHost
 
     hub = MemoryHub()
     bus = MemoryBus(WallClock(), publisher_id=10, hub=hub)
@@ -358,9 +358,10 @@ def test_a_malformed_estop_reaching_the_motor_driver_is_counted():
 
 
 def test_a_malformed_estop_reaching_the_simulator_is_counted_in_its_status():
+    from robo_orch.sim.lockstep import LockstepBackend
+    from robo_orch.sim.status import SIM_STATUS, inputs_from_status
+
     from robo_orch.config import load_config
-    from sim.lockstep import LockstepBackend
-    from sim.status import SIM_STATUS, inputs_from_status
 
     config = load_config(None)
     backend = LockstepBackend(config)
@@ -391,7 +392,7 @@ def test_the_loop_inputs_take_their_limits_from_config():
     from robo_orch.config import load_config
     from robo_orch.core.world import World
     from robo_orch.errors import ConfigError
-    from robo_orch.sense import Sensing
+    from robo_orch.runtime.sense import Sensing
 
     config = load_config(None, ("bus.max_per_poll=4", "inputs.scan.max_bytes=2000000",
                                 "inputs.imu.qos=queue:10"))

@@ -253,7 +253,7 @@ def test_overruns_show_in_the_verdict_and_max_overruns_fails_the_run(env):
 
 def test_lockstep_verdicts_ignore_the_loop_health_bounds():
     from robo_orch.config import load_config
-    from robo_orch.report import judge
+    from robo_orch.missions.report import judge
 
     config = load_config(None, ("success.max_overruns=0", "success.max_tick_ms=0.001"))
     summary = {"goal_reached": True, "end_reason": "goal reached", "time_to_goal_s": 1.0,

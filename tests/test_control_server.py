@@ -156,7 +156,7 @@ def test_estop_waits_for_the_motor_driver_and_says_when_it_does_not(bus):
     from robo_orch.bus import QoS
     from robo_orch.config import load_config
     from robo_orch.control import endpoint as control
-    from robo_orch.controller import Controller
+    from robo_orch.runtime.controller import Controller
 
     ctl = Controller(load_config(None), bus)
     control.attach(ctl, bus, {"motors": "sensor/motor"})

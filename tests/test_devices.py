@@ -1,6 +1,6 @@
 """The whole serial stack without the loop: emulators on ptys, driver processes, the bus.
 
-Every driver runs as a real process (``python -m robo_orch.driver_host``) under
+Every driver runs as a real process (``python -m robo_orch.hosting.driver_host``) under
 the real supervisor, against its device emulator on a real pseudo-terminal,
 fed by the real simulator.  Outcomes are asserted with generous time-outs.
 """
@@ -22,8 +22,8 @@ from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import WallClock
 from robo_orch.config import embedded_config_path, load_config
 from robo_orch.errors import RoboOrchError
+from robo_orch.hosting.supervisor import DRIVER_PUBLISHER_ID, Supervisor
 from robo_orch.messages import message_type, new_fixed
-from robo_orch.supervisor import DRIVER_PUBLISHER_ID, Supervisor
 
 ROBOT = str(embedded_config_path("robot"))
 
@@ -33,8 +33,8 @@ class Rig:
 
     def __init__(self, run_dir: str, overrides: tuple[str, ...] = (), log=None,
                  commands: bool = True) -> None:
-        from sim.devices import SerialDevices
-        from sim.simulator import Simulator
+        from robo_orch.sim.devices import SerialDevices
+        from robo_orch.sim.simulator import Simulator
 
         self.config = config = load_config(ROBOT, overrides, with_behaviors=False)
         self.sim = Simulator(config.world, config.robot, config.sim, config.safety,
@@ -205,8 +205,8 @@ def test_supervisor_start_fails_cleanly_on_a_missing_port(tmp_path):
 def test_driver_echo_prints_json_lines(tmp_path):
     import json
 
-    from sim.emulators.base import PtyLink
-    from sim.emulators.nmea import NmeaGpsEmulator
+    from robo_orch.sim.emulators.base import PtyLink
+    from robo_orch.sim.emulators.nmea import NmeaGpsEmulator
 
     link = PtyLink()
     emu = NmeaGpsEmulator(48.1, 11.5, rate_hz=10.0)
@@ -273,8 +273,8 @@ def test_robot_template_is_valid_and_documented():
 
 
 def _run_serial_mission(tmp_path, on_controller=None):
-    from robo_orch.report import summarize
-    from robo_orch.session import run_mission
+    from robo_orch.missions.report import summarize
+    from robo_orch.missions.session import run_mission
 
     config = load_config(ROBOT, (f'bus.run_dir="{tmp_path}"',))
     result = run_mission(config, backend="realtime", config_path=ROBOT,

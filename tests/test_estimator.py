@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from robo_orch.core import estimator as ekf
-from robo_orch.core import naive
 from robo_orch.core import world as w
+from robo_orch.testing import naive
 
 WHEEL_BASE = 0.34
 DT = 0.02

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from behaviors import naive
 from robo_orch.core import field as F
 from robo_orch.core.world import FIELD_CAP, FIELD_RES, FIELD_VALID, FIELD_X0, FIELD_Y0, World
+from robo_orch.testing import naive_behaviors as naive
 
 # Documented in robo_orch/core/field.py: the field never under-estimates, and
 # over-estimates by at most this many cells (worst measured 0.37 over ~12 000 fields).

@@ -1,5 +1,5 @@
 """The occupancy grid: map rasterisation, lidar marks and their clearing, the combined layer,
-each against a slow per-cell reference (robo_orch.core.naive_nav)."""
+each against a slow per-cell reference (robo_orch.testing.naive_nav)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from robo_orch.config_schema import Circle, Polygon, Wall, WorldConfig
+from robo_orch.config.sections import Circle, Polygon, Wall, WorldConfig
 from robo_orch.core import grid as gr
-from robo_orch.core import naive_nav as nn
 from robo_orch.errors import ConfigError
+from robo_orch.testing import naive_nav as nn
 
 
 def random_world(rng) -> WorldConfig:

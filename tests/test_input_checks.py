@@ -14,14 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robo_orch.config import load_config
-from robo_orch.controller import Controller
 from robo_orch.core import estimator
 from robo_orch.core import safety as saf
 from robo_orch.errors import ConfigError
 from robo_orch.messages import message_type, new_fixed
-from robo_orch.report import estimate_notes, summarize
-from robo_orch.session import run_mission
-from robo_orch.trace import COLUMNS
+from robo_orch.missions.report import estimate_notes, summarize
+from robo_orch.missions.session import run_mission
+from robo_orch.runtime.controller import Controller
+from robo_orch.runtime.trace import COLUMNS
 
 COL = {name: i for i, name in enumerate(COLUMNS)}
 REPO = Path(__file__).resolve().parents[1]

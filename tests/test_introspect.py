@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from robo_orch.bus.zmq_bus import ZmqBus
+from robo_orch.cli.topics import echo
 from robo_orch.clock import WallClock
 from robo_orch.introspect import endpoints as ep
-from robo_orch.introspect.cli import echo
 from robo_orch.introspect.probe import Probe, StampStats, find_topics, poll, type_from_layout
 from robo_orch.messages import Header, MessageType, new_fixed
 
@@ -187,8 +187,10 @@ def test_process_names():
     assert ep.process_name(["/venv/bin/robo-orch", "--quiet", "sim", "x.toml"]) == "robo-orch sim"
     assert ep.process_name([str(ROOT / "sim" / "realtime.py"), "--run-dir", "d"]) \
         == "sim.realtime"
-    assert ep.process_name([str(ROOT / "robo_orch" / "driver_host.py"), "--name", "imu"]) \
-        == "robo_orch.driver_host imu"
+    assert ep.process_name([str(ROOT / "robo_orch" / "hosting" / "driver_host.py"), "--name",
+                            "imu"]) == "hosting.driver_host imu"
+    assert ep.process_name([str(ROOT / "robo_orch" / "cli" / "__main__.py"), "-q", "run"]) \
+        == "robo-orch run"
 
 
 # --- against a running simulation in another process ------------------------------------

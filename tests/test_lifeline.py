@@ -1,7 +1,7 @@
 """A child started through :mod:`robo_orch.lifeline` dies with its parent, and only then.
 
 Real processes throughout: a parent script starts a child with ``lifeline.popen``;
-the parent runs under a kill probe (a child subreaper, :mod:`robo_orch.bench_orphans`),
+the parent runs under a kill probe (a child subreaper, :mod:`robo_orch.bench.orphans`),
 which SIGKILLs it and reaps the orphaned child, so the child's exit status is seen.
 The child writes what happened to it into a file.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from robo_orch.bench_orphans import KillProbe
+from robo_orch.bench.orphans import KillProbe
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="child subreapers and /proc are Linux")

@@ -24,9 +24,9 @@ import time
 import pytest
 
 from robo_orch.errors import UsageError
-from robo_orch.live import LiveView
 from robo_orch.record import schemas
 from robo_orch.record.channels import FoxgloveChannels, RecordingContext
+from robo_orch.record.live import LiveView
 
 # foxglove-sdk >= 0.2x speaks foxglove.sdk.v1; older servers foxglove.websocket.v1
 SUBPROTOCOLS = ("foxglove.sdk.v1", "foxglove.websocket.v1")
@@ -214,7 +214,7 @@ def test_a_busy_port_fails_before_the_run_starts(tmp_path):
 def test_without_foxglove_sdk_live_says_what_to_install():
     code = ("import sys\n"
             "sys.modules['foxglove'] = None  # as if the package were not installed\n"
-            "from robo_orch.live import LiveView\n"
+            "from robo_orch.record.live import LiveView\n"
             "from robo_orch.errors import UsageError\n"
             "try:\n"
             "    LiveView(port=0).start()\n"

@@ -8,7 +8,7 @@ import weakref
 import pytest
 
 from robo_orch.clock import SimClock
-from robo_orch.loop import FixedRateLoop
+from robo_orch.runtime.loop import FixedRateLoop
 
 PERIOD = 10_000_000  # 10 ms
 

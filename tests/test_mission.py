@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robo_orch.core import naive
 from robo_orch.core import world as w
 from robo_orch.core.mission import update_mission
+from robo_orch.testing import naive
 
 
 def make_world(points, tol=0.25):

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from robo_orch.config import load_config, shipped_scenarios
-from robo_orch.controller import Controller
 from robo_orch.core import safety as saf
 from robo_orch.core import world as W
-from robo_orch.report import WALL_CLOCK_FIELDS, summarize
-from robo_orch.session import run_mission
-from robo_orch.trace import COLUMNS
+from robo_orch.missions.report import WALL_CLOCK_FIELDS, summarize
+from robo_orch.missions.session import run_mission
+from robo_orch.runtime.controller import Controller
+from robo_orch.runtime.trace import COLUMNS
 
 COL = {name: i for i, name in enumerate(COLUMNS)}
 PROBE = Path(__file__).with_name("first_tick_probe.py")

@@ -24,10 +24,9 @@ import pytest
 import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from drivers import motor_bridge_protocol as mp
-from drivers.motor_bridge import MotorBridgeDriver, MotorBridgeParams, wheel_speeds
-from drivers.motor_bridge_protocol import (
+from robo_orch.drivers import motor_bridge_protocol as mp
+from robo_orch.drivers.motor_bridge import MotorBridgeDriver, MotorBridgeParams, wheel_speeds
+from robo_orch.drivers.motor_bridge_protocol import (
     BridgeParser,
     Config,
     EncoderCounts,
@@ -44,11 +43,12 @@ from drivers.motor_bridge_protocol import (
     encode_frame,
     encode_message,
 )
+from robo_orch.sim.emulators.base import Faults, PtyLink
+from robo_orch.sim.emulators.motor_bridge import MotorBridgeEmulator, sample_stream
+
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import WallClock
 from robo_orch.driver import DriverSpec
-from sim.emulators.base import Faults, PtyLink
-from sim.emulators.motor_bridge import MotorBridgeEmulator, sample_stream
 
 FIRMWARE = Path(__file__).resolve().parents[1] / "drivers" / "firmware" / "motor_bridge"
 SETTINGS = settings(deadline=None, max_examples=150)

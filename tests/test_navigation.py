@@ -7,18 +7,18 @@ import math
 
 import numpy as np
 import pytest
+from robo_orch.behaviors import recover as rc
 
-from behaviors import recover as rc
 from robo_orch.config import build_config, embedded_config_path, load_config, read_with_extends
-from robo_orch.controller import make_world
-from robo_orch.core import naive_nav as nn
 from robo_orch.core import navtrack as nt
 from robo_orch.core import world as W
-from robo_orch.core.naive_nav import seg_dist
 from robo_orch.errors import ConfigError
-from robo_orch.planner import Planner
-from robo_orch.report import summarize
-from robo_orch.session import run_mission
+from robo_orch.missions.report import summarize
+from robo_orch.missions.session import run_mission
+from robo_orch.runtime.controller import make_world
+from robo_orch.runtime.planner import Planner
+from robo_orch.testing import naive_nav as nn
+from robo_orch.testing.naive_nav import seg_dist
 
 U_TRAP = {"bounds": [-1.0, -4.0, 11.0, 4.0], "walls": [
     {"start": [5.0, -1.2], "end": [5.0, 1.2]},

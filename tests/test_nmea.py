@@ -17,8 +17,7 @@ import pytest
 import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from drivers.nmea import (
+from robo_orch.drivers.nmea import (
     KNOT,
     Gga,
     NmeaGpsDriver,
@@ -31,15 +30,16 @@ from drivers.nmea import (
     local_to_geodetic,
     sentence,
 )
-from drivers.nmea_protocol import _DECODERS
+from robo_orch.drivers.nmea_protocol import _DECODERS
+from robo_orch.sim.emulators.base import Faults, PtyLink
+from robo_orch.sim.emulators.nmea import NmeaGpsEmulator, sample_stream
+
 from robo_orch import schema
 from robo_orch.bus import MemoryBus, MemoryHub
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import SimClock, WallClock
 from robo_orch.driver import DriverSpec
 from robo_orch.errors import ConfigError
-from sim.emulators.base import Faults, PtyLink
-from sim.emulators.nmea import NmeaGpsEmulator, sample_stream
 
 # NMEA documentation examples (gpsinformation.org, the NMEA reference manuals)
 DOC_GGA = b"$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n"

@@ -11,12 +11,12 @@ import pytest
 from robo_orch.bus import MemoryBus, MemoryHub
 from robo_orch.clock import SimClock
 from robo_orch.config import load_config
-from robo_orch.controller import make_world
 from robo_orch.core import odoframe
 from robo_orch.core import safety as sf
 from robo_orch.core import world as W
 from robo_orch.messages import message_type, new_fixed, new_var
-from robo_orch.sense import Sensing
+from robo_orch.runtime.controller import make_world
+from robo_orch.runtime.sense import Sensing
 
 MS = 1_000_000
 

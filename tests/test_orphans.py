@@ -1,10 +1,10 @@
 """No orphans: every child of robo-orch dies with it, even when it is SIGKILLed.
 
-The command runs under a kill probe (a child subreaper, :mod:`robo_orch.bench_orphans`)
+The command runs under a kill probe (a child subreaper, :mod:`robo_orch.bench.orphans`)
 that SIGKILLs it and reaps its orphans, so each child's exit status is seen: a
 driver that exits 0 went through its normal stop path (SIGTERM; the motor driver
 commands zero on it).  Time-outs are generous bounds, not timing claims; the time
-from SIGKILL to no child left is measured by ``python -m robo_orch.bench_orphans``.
+from SIGKILL to no child left is measured by ``python -m robo_orch.bench.orphans``.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ import time
 import pytest
 from test_devices import ROBOT, Rig
 
-from robo_orch.bench_orphans import KillProbe
+from robo_orch.bench.orphans import KillProbe
+from robo_orch.hosting.supervisor import Supervisor
 from robo_orch.introspect import endpoints as ep
-from robo_orch.supervisor import Supervisor
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="child subreapers and /proc are Linux")
 
-DRIVERS = ["robo_orch.driver_host gps", "robo_orch.driver_host imu",
-           "robo_orch.driver_host lidar", "robo_orch.driver_host motors"]
+DRIVERS = ["robo_orch.hosting.driver_host gps", "robo_orch.hosting.driver_host imu",
+           "robo_orch.hosting.driver_host lidar", "robo_orch.hosting.driver_host motors"]
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_a_sigkilled_simulation_leaves_no_child_and_each_stops_on_its_own_path(t
         report = probe.kill()
     assert report["remaining"] == [], report
     status = _statuses(report)
-    assert sorted(status) == sorted([*DRIVERS, "robo_orch.record.process", "sim.realtime"])
+    assert sorted(status) == sorted([*DRIVERS, "robo_orch.record.process",
+                                     "robo_orch.sim.realtime"])
     # 0: each went through its own stop path (drivers: SIGTERM, "stopped on request")
     assert status == dict.fromkeys(status, 0), report
     # the recorder finished the file of the killed run

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from scipy.ndimage import distance_transform_edt
 
-from robo_orch.bench_nav import bench_plan
-from robo_orch.config_schema import Circle, Polygon, Wall, WorldConfig
-from robo_orch.core import naive_nav as nn
+from robo_orch.bench.nav import bench_plan
+from robo_orch.config.sections import Circle, Polygon, Wall, WorldConfig
 from robo_orch.core import navcost as nc
 from robo_orch.core import pathplan as pp
 from robo_orch.core.grid import OccupancyGrid
+from robo_orch.testing import naive_nav as nn
 
 RES, RADIUS, LETHAL, INFLATE, RANGE, PENALTY = 0.1, 0.2, 0.23, 0.3, 0.5, 4.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from robo_orch.describe import config_reference_markdown
+from robo_orch.config.describe import config_reference_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -32,13 +32,14 @@ def test_config_reference_is_generated_from_the_code():
     start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
     current = README.split(start, 1)[1].split(end, 1)[0].strip()
     assert current == config_reference_markdown().strip(), \
-        "README config reference is stale: run python -m robo_orch.describe --update README.md"
+        "README config reference is stale: run " \
+        "python -m robo_orch.config.describe --update README.md"
 
 
 def test_readme_behavior_example_runs_in_a_mission(tmp_path):
     """The README's 'Writing a behavior' example, as written, plugs into a mission."""
     from robo_orch.config import load_config
-    from robo_orch.session import run_mission
+    from robo_orch.missions.session import run_mission
 
     section = README.split("## Writing a behavior", 1)[1].split("\n## ", 1)[0]
     module = re.search(r"```python\n(.+?)\n```", section, re.S).group(1)

@@ -13,7 +13,7 @@ import pytest
 
 from robo_orch.config import load_config
 from robo_orch.errors import BackendError
-from robo_orch.session import run_mission
+from robo_orch.missions.session import run_mission
 
 
 def test_a_dead_simulator_process_is_a_runtime_fault():

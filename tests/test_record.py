@@ -20,13 +20,13 @@ from mcap.reader import make_reader
 
 from robo_orch.config import load_config
 from robo_orch.messages import MessageType, encode, message_type
+from robo_orch.missions.session import run_mission
 from robo_orch.record import schemas
 from robo_orch.record.channels import RAW_ENCODING, RecordingContext, raw_channel
 from robo_orch.record.reader import RecordingError, RecordingWarning, open_recording
 from robo_orch.record.sink import McapSink
 from robo_orch.record.ticks import LOOP_TICK, ROLES
 from robo_orch.record.writer import Recorder, RecordOptions
-from robo_orch.session import run_mission
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -414,7 +414,7 @@ DISK_FULL = """
 import resource, signal, sys
 from robo_orch.config import load_config
 from robo_orch.record.writer import Recorder, RecordOptions
-from robo_orch.session import run_mission
+from robo_orch.missions.session import run_mission
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, resource.RLIM_INFINITY))
 recorder = Recorder(RecordOptions(sys.argv[1], chunk_size=32_000))

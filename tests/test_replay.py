@@ -14,10 +14,10 @@ from robo_orch.bus.memory import MemoryBus, MemoryHub
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import SimClock, WallClock
 from robo_orch.config import load_config
+from robo_orch.missions.session import run_mission
 from robo_orch.record.reader import open_recording
+from robo_orch.record.replay import replay, rerun
 from robo_orch.record.writer import Recorder, RecordOptions
-from robo_orch.replay import replay, rerun
-from robo_orch.session import run_mission
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "config" / "demo.toml")

@@ -13,16 +13,16 @@ import pytest
 import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from robo_orch.drivers import rplidar_protocol as rp
+from robo_orch.drivers.rplidar import RplidarDriver, RplidarParams
+from robo_orch.sim.emulators.base import Faults, PtyLink
+from robo_orch.sim.emulators.rplidar import Request, RequestParser, RplidarEmulator, sample_stream
 
-from drivers import rplidar_protocol as rp
-from drivers.rplidar import RplidarDriver, RplidarParams
 from robo_orch.bus import MemoryBus, MemoryHub, QoS
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import WallClock
+from robo_orch.config.drivers import build_driver
 from robo_orch.driver import DriverSpec
-from robo_orch.driver_config import build_driver
-from sim.emulators.base import Faults, PtyLink
-from sim.emulators.rplidar import Request, RequestParser, RplidarEmulator, sample_stream
 
 SCAN_DESC = b"\xa5\x5a\x05\x00\x00\x40\x81"  # length 5, mode 1 (multiple), type 0x81
 INFO_DESC = b"\xa5\x5a\x14\x00\x00\x00\x04"  # length 20, single, type 0x04

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from robo_orch.sim.robot import body_to_wheels, step_diff_drive, wheels_to_body
 
-from robo_orch.core import naive
 from robo_orch.core import safety as sf
 from robo_orch.core import world as w
-from sim.robot import body_to_wheels, step_diff_drive, wheels_to_body
+from robo_orch.testing import naive
 
 DT = 1.0 / 64  # exact in binary, so ramps land exactly on zero
 MAX_SCAN = 1000
@@ -71,7 +71,7 @@ def call(state, scan, lim, v, om):
 
 
 def test_pack_limits_layout():
-    from robo_orch.config_schema import RobotConfig, SafetyConfig
+    from robo_orch.config.sections import RobotConfig, SafetyConfig
 
     assert {k: getattr(SafetyConfig(), k) for k in DEFAULTS} == DEFAULTS
     assert {k: getattr(RobotConfig(), k) for k in ROBOT} == ROBOT

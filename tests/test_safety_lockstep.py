@@ -10,7 +10,7 @@ import pytest
 
 from robo_orch.config import load_config
 from robo_orch.errors import ConfigError
-from robo_orch.session import run_mission
+from robo_orch.missions.session import run_mission
 
 # a wall across the way to the goal: the goal-seeking behaviors drive straight at it
 WALL_AHEAD = """
@@ -102,9 +102,10 @@ def test_centre_keys_are_refused_with_the_surface_value(tmp_path):
 
 
 def test_surface_defaults_reproduce_the_centre_defaults_at_radius_0_2():
-    from behaviors.avoid_obstacles import Params
-    from robo_orch.controller import make_world
+    from robo_orch.behaviors.avoid_obstacles import Params
+
     from robo_orch.core import world as W
+    from robo_orch.runtime.controller import make_world
 
     p = Params()
     assert p.activation_clearance + 0.2 == 1.2 and p.full_activation_clearance + 0.2 == 0.5

@@ -10,10 +10,12 @@ import sys
 
 import numpy as np
 import pytest
+from robo_orch.sim.geometry import WorldMap
+from robo_orch.sim.simulator import Simulator
 
-from robo_orch import cli
+from robo_orch.cli import main as cli
 from robo_orch.config import load_config, shipped_scenarios, world_clearance
-from robo_orch.config_schema import (
+from robo_orch.config.sections import (
     Circle,
     LidarConfig,
     MovingCircle,
@@ -25,10 +27,8 @@ from robo_orch.config_schema import (
     WorldConfig,
 )
 from robo_orch.errors import ConfigError
-from robo_orch.report import shortest_path_length
-from robo_orch.scenarios import run_one
-from sim.geometry import WorldMap
-from sim.simulator import Simulator
+from robo_orch.missions.report import shortest_path_length
+from robo_orch.missions.scenarios import run_one
 
 #: scenarios that need the global planner and recovery (issue 6, items 1-3)
 NEEDS_PLANNER = {"u_trap", "maze"}

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robo_orch.core import naive
 from robo_orch.core.schedule import schedule, stagger
+from robo_orch.testing import naive
 
 
 class Sched:

@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from robo_orch.sim.robot import body_to_wheels, step_diff_drive, wheels_to_body
+from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
 
-from robo_orch.config_schema import (
+from robo_orch.config.sections import (
     Circle,
     LidarConfig,
     RobotConfig,
@@ -17,8 +19,6 @@ from robo_orch.config_schema import (
     WorldConfig,
 )
 from robo_orch.errors import ConfigError
-from sim.robot import body_to_wheels, step_diff_drive, wheels_to_body
-from sim.simulator import IMU, ODOM, SCAN, Simulator
 
 DT = 0.02
 QUIET = SimConfig(odom_noise_std=0.0, imu_yaw_rate_noise_std=0.0, imu_accel_noise_std=0.0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robo_orch.trace import COLUMNS, Trace
+from robo_orch.runtime.trace import COLUMNS, Trace
 
 
 def fill(trace: Trace, n: int) -> None:

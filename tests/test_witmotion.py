@@ -16,10 +16,13 @@ import pytest
 import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy.spatial.transform import Rotation
-
-from drivers.witmotion import QUIET_NS, WitmotionImuDriver, WitmotionParams, euler_zyx_quaternion
-from drivers.witmotion_protocol import (
+from robo_orch.drivers.witmotion import (
+    QUIET_NS,
+    WitmotionImuDriver,
+    WitmotionParams,
+    euler_zyx_quaternion,
+)
+from robo_orch.drivers.witmotion_protocol import (
     ACCEL_G,
     ANGLE_DEG,
     GYRO_DPS,
@@ -39,14 +42,16 @@ from drivers.witmotion_protocol import (
     save_command,
     unlock_command,
 )
+from robo_orch.sim.emulators.base import Faults, PtyLink
+from robo_orch.sim.emulators.witmotion import WitmotionImuEmulator, sample_stream
+from scipy.spatial.transform import Rotation
+
 from robo_orch import schema
 from robo_orch.bus import MemoryBus, MemoryHub, QoS
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import SimClock, WallClock
 from robo_orch.driver import DriverSpec
 from robo_orch.errors import ConfigError
-from sim.emulators.base import Faults, PtyLink
-from sim.emulators.witmotion import WitmotionImuEmulator, sample_stream
 
 # az = 2048 counts = 1 g, T = 2500 = 25.00 degC
 ACCEL = bytes.fromhex("55 51 00 00 00 00 00 08 c4 09 7b")

@@ -40,7 +40,7 @@ Real-time priority: with ``realtime_priority`` > 0 (the loop's SCHED_FIFO
 priority), ZeroMQ's I/O threads get the same priority, set on the context before
 its first socket starts them; otherwise a loop under SCHED_FIFO can starve the
 thread that delivers its messages.  libzmq aborts the process if it cannot apply
-a scheduling policy, so it is asked only after :func:`robo_orch.rt.fifo_permitted`
+a scheduling policy, so it is asked only after :func:`robo_orch.runtime.rt.fifo_permitted`
 says the kernel allows it; when not, the threads keep the normal policy.
 
 Discovery: a bus that binds topics records them, with its process and publisher
@@ -242,7 +242,7 @@ class ZmqBus(Bus):
         Must come before the first socket (which starts the threads); returns
         whether the priority was set.
         """
-        from robo_orch.rt import fifo_permitted
+        from robo_orch.runtime.rt import fifo_permitted
 
         if self._senders or self._subscriptions:
             raise BusError("set the I/O thread priority before the first publisher or "

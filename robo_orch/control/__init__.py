@@ -14,7 +14,7 @@ table later.
 * :mod:`~robo_orch.control.endpoint`: the loop's operations and the actuator
   drivers' e-stop confirmations;
 * :mod:`~robo_orch.control.client`: finding an endpoint and calling it;
-* :mod:`~robo_orch.control.cli`: ``robo-orch estop`` and ``robo-orch status``.
+* :mod:`~robo_orch.cli.control`: ``robo-orch estop`` and ``robo-orch status``.
 
 Importing this package loads nothing heavy.
 """

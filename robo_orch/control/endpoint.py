@@ -1,6 +1,6 @@
 """The loop's control endpoint: its operations, and the actuators' e-stop confirmations.
 
-:func:`attach` gives a real-time :class:`~robo_orch.controller.Controller` a
+:func:`attach` gives a real-time :class:`~robo_orch.runtime.controller.Controller` a
 :class:`LoopControl`: a :class:`~robo_orch.control.server.ControlServer` with
 the operations below, plus an :class:`EstopFeedback` that listens to every
 actuator driver's report of its own e-stop latch.  The controller calls

@@ -39,7 +39,7 @@ import numpy as np
 from robo_orch.errors import ConfigError
 
 if TYPE_CHECKING:
-    from robo_orch.config_schema import WorldConfig
+    from robo_orch.config.sections import WorldConfig
 
 _RASTER_SIG = ("void(float64[:, ::1], float64, float64, float64, float64, float64[:, ::1],"
                " float64[:, ::1], float64[:, ::1], int64[::1])")

@@ -1,7 +1,7 @@
 """Per-tick bookkeeping of the global path (numba): marks, blocked path, progress, deviation.
 
 :func:`nav_update` is the one compiled call the plan_path behavior's service
-makes every tick (see :mod:`behaviors.plan_path` for what each step is for).
+makes every tick (see :mod:`robo_orch.behaviors.plan_path` for what each step is for).
 
 ``track`` (float64[TRACK_LEN]) carries what persists between calls:
 ``TR_SCAN_T`` the scan time last marked, ``TR_START_X/Y`` where the current

@@ -92,7 +92,7 @@ from robo_orch.core.stopping import (
 )
 
 if TYPE_CHECKING:
-    from robo_orch.config_schema import RobotConfig, SafetyConfig
+    from robo_orch.config.sections import RobotConfig, SafetyConfig
 
 # --- limits array layout ---------------------------------------------------------
 L_MAX_SPEED = 0

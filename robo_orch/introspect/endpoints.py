@@ -66,10 +66,15 @@ def process_name(argv: list[str] | None = None) -> str:
         return "python"
     base = os.path.basename(argv[0])
     if base.endswith(".py"):
-        parent = os.path.basename(os.path.dirname(os.path.abspath(argv[0])))
-        base = f"{parent}.{base[:-3]}" if base != "__main__.py" else parent
+        folder = os.path.dirname(os.path.abspath(argv[0]))
+        parent = os.path.basename(folder)
+        if base == "__main__.py":  # python -m package: name the package
+            grand = os.path.basename(os.path.dirname(folder))
+            base = f"{grand}.{parent}" if grand == "robo_orch" else parent
+        else:
+            base = f"{parent}.{base[:-3]}"
     parts = [base]
-    if base in ("robo-orch", "robo_orch.cli", "robo_orch"):
+    if base in ("robo-orch", "robo_orch.cli", "cli.main", "robo_orch"):
         parts = ["robo-orch"]
         words = [a for a in argv[1:] if not a.startswith("-")]
         if words:

@@ -165,7 +165,7 @@ class RecordingContext:
                         overrides: tuple[str, ...] = ()) -> RecordingContext:
         """The context of a running controller."""
         from robo_orch.clock import SIM
-        from robo_orch.controller import flag_names
+        from robo_orch.runtime.controller import flag_names
 
         cfg = controller.config
         w = cfg.world

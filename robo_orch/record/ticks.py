@@ -12,7 +12,7 @@ any other:
 
 :class:`TickTap` fills both from :attr:`Controller.tap`, right after the command
 went out, and hands them to a recorder and/or publishes them.  It costs a few
-tens of microseconds per tick (``robo_orch.bench_record`` measures it) and
+tens of microseconds per tick (``robo_orch.bench.record`` measures it) and
 nothing when recording is off (the controller's ``tap`` is None).
 """
 

@@ -4,7 +4,7 @@ The loop's process does little for the recording: the sense phase notes which
 input messages it consumed, and the controller's
 :class:`~robo_orch.record.ticks.TickTap` makes a tick record and a behavior record
 of each tick at the start of the next one (in the backend phase, not in the tick;
-``robo_orch.bench_record`` measures it) and appends them to a buffer for the
+``robo_orch.bench.record`` measures it) and appends them to a buffer for the
 recorder process.  Everything else -- JSON conversion, MCAP framing, compression,
 file I/O -- happens in the recorder process (:mod:`robo_orch.record.process`),
 which never holds the loop's interpreter lock:

@@ -10,7 +10,7 @@ import tty
 
 import numpy as np
 
-from robo_orch.config_schema import DeviceFaults
+from robo_orch.config.sections import DeviceFaults
 
 
 class PtyLink:

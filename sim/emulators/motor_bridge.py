@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from drivers.motor_bridge_protocol import (
+from robo_orch.drivers.motor_bridge_protocol import (
     FAULT_BAD_MESSAGE,
     FAULT_BOOT,
     FAULT_CRC_ERROR,
@@ -43,7 +42,7 @@ from drivers.motor_bridge_protocol import (
     cobs_encode,
     encode_message,
 )
-from sim.emulators.base import DeviceEmulator, Faults
+from robo_orch.sim.emulators.base import DeviceEmulator, Faults
 
 FW_MAJOR, FW_MINOR = 1, 0
 _U32 = 0xFFFFFFFF

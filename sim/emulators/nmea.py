@@ -16,9 +16,8 @@ import datetime as _dt
 import math
 
 import numpy as np
-
-from drivers.nmea import KNOT, encode_gga, encode_rmc, encode_vtg, local_to_geodetic
-from sim.emulators.base import DeviceEmulator, Faults
+from robo_orch.drivers.nmea import KNOT, encode_gga, encode_rmc, encode_vtg, local_to_geodetic
+from robo_orch.sim.emulators.base import DeviceEmulator, Faults
 
 #: the UTC date of t_s = 0 (time of day 12:00:00)
 START_DATE = _dt.date(2024, 6, 1)

@@ -15,10 +15,10 @@ from collections import deque
 from typing import Any, NamedTuple
 
 import numpy as np
+from robo_orch.drivers import rplidar_protocol as rp
+from robo_orch.sim.emulators.base import DeviceEmulator, Faults
 
-from drivers import rplidar_protocol as rp
 from robo_orch.driver import Parser
-from sim.emulators.base import DeviceEmulator, Faults
 
 #: farthest distance the 16-bit distance_q2 field can hold, m
 MAX_RANGE_M = 0xFFFF / 4000.0

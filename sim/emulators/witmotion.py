@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from drivers.witmotion_protocol import (
+from robo_orch.drivers.witmotion_protocol import (
     BAUD_CODES,
     RATE_CODES,
     RATE_NO_OUTPUT,
@@ -30,7 +29,7 @@ from drivers.witmotion_protocol import (
     encode_angular_rate,
     encode_packet,
 )
-from sim.emulators.base import DeviceEmulator, Faults
+from robo_orch.sim.emulators.base import DeviceEmulator, Faults
 
 _RATE_BY_CODE = {code: hz for hz, code in RATE_CODES.items()}
 _BAUD_BY_CODE = {code: baud for baud, code in BAUD_CODES.items()}

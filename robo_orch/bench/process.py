@@ -1,0 +1,181 @@
+"""Process-level figures: start-up to the first tick, and memory over a long run.
+
+* **Start-up**: ``robo-orch sim --lockstep`` in a fresh process, with the cache
+  the current run uses (warm: the kernels load) and, optionally, an empty cache
+  (cold: everything compiles); the summary's ``startup_s`` runs from the CLI's
+  first import to the first tick.  The baseline is the floor of any numba
+  program, measured the same way: a fresh process that imports numpy and numba
+  and loads one cached kernel (numba sets up its compiler tables on that first
+  kernel, which is most of its cost).
+* **Memory**: resident memory of one long lockstep run of the demo robot driving
+  laps of an open square, the per-tick trace bounded as on a robot, sampled every
+  500 ticks.  Growth is measured from the moment the bounded trace holds all its
+  chunks to the end; a run shorter than a million ticks says how it extrapolates.
+  ``python -m robo_orch.bench.process memory --ticks 1000000`` runs the full length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+#: the demo robot on a 5 m square in an empty world, driven in laps
+_LAPS = ["world.circles=[]", "world.polygons=[]", "world.walls=[]",
+         "world.bounds=[-3.0, -3.0, 8.0, 8.0]",
+         # the last row is never reached: the hook re-arms the first when it becomes the target
+         "mission.waypoints=[[5.0, 0.0], [5.0, 5.0], [0.0, 5.0], [0.0, 0.0], [5.0, 0.0]]",
+         "mission.time_limit_s=1e9"]
+_SAMPLE_EVERY = 500  # ticks between resident memory samples
+_TRACE_ROWS = 5000  # the bounded trace of the run (a robot keeps the last minutes)
+
+_FLOOR = """
+import time
+t0 = time.perf_counter()
+import numba
+import numpy as np
+
+@numba.njit("float64(float64[::1])", cache=True)
+def total(a):
+    s = 0.0
+    for v in a:
+        s += v
+    return s
+
+total(np.ones(3))
+print(time.perf_counter() - t0)
+"""
+
+
+def _startup(cache_dir: str | None) -> float:
+    """``startup_s`` of a short lockstep run in a new process (None: the current cache)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "s.json"
+        cache = ["--cache-dir", cache_dir] if cache_dir else []
+        subprocess.run([sys.executable, "-m", "robo_orch.cli", "-q", *cache, "sim", "--lockstep",
+                        "--duration", "0.2", "--summary", str(summary)],
+                       check=False, capture_output=True, timeout=900)
+        return float(json.loads(summary.read_text())["startup_s"])
+
+
+def _numba_floor(script: Path) -> float:
+    proc = subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
+                          text=True, timeout=600)
+    return float(proc.stdout.split()[-1])
+
+
+def bench_startup(cold: bool = True, repeats: int = 3) -> dict[str, Any]:
+    """Start-up to the first tick, warm (median of ``repeats``) and cold, against the floor."""
+    # a fixed path, rewritten only when it changes: numba's cache of its kernel then
+    # survives between runs, and the first run below loads instead of compiling
+    script = Path(tempfile.gettempdir()) / f"robo_orch-bench-floor-{os.getuid()}.py"
+    text = textwrap.dedent(_FLOOR)
+    if not script.exists() or script.read_text() != text:
+        script.write_text(text)
+    _numba_floor(script)  # fills the cache if it was empty
+    warm, floor = [], []
+    for _ in range(repeats):  # interleaved: both see the same machine load
+        warm.append(_startup(None))
+        floor.append(_numba_floor(script))
+    out: dict[str, Any] = {"warm_cache_s": round(statistics.median(warm), 3),
+                           "numba_floor_s": round(statistics.median(floor), 3)}
+    out["warm_over_floor"] = round(out["warm_cache_s"] / out["numba_floor_s"], 2)
+    if cold:
+        with tempfile.TemporaryDirectory() as cache:
+            out["cold_cache_s"] = round(_startup(cache), 3)
+    return out
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+class _Laps:
+    """Progress hook: re-arms the first waypoint before the last is reached; samples memory."""
+
+    def __init__(self, ticks: int) -> None:
+        self.ticks = ticks
+        self.samples: list[tuple[int, int]] = []  # (tick, rss KiB)
+
+    def __call__(self, ctl) -> None:
+        from robo_orch.core import world as W
+
+        s = ctl.world.state
+        if s[W.TARGET_INDEX] >= s[W.PATH_COUNT] - 1:
+            s[W.TARGET_INDEX] = 0.0  # the mission never ends: laps until the tick budget
+        rows = ctl.trace.rows
+        if rows % _SAMPLE_EVERY == 0:
+            self.samples.append((rows, _rss_kib()))
+        if rows >= self.ticks:
+            ctl.time_limit_s = 0.0  # ends the run after this tick
+
+
+def bench_memory(ticks: int = 200_000) -> dict[str, Any]:
+    """Resident memory over ``ticks`` lockstep ticks of laps, with a bounded trace."""
+    from robo_orch.config import load_config
+    from robo_orch.missions.session import run_mission
+    from robo_orch.runtime.trace import _CHUNK
+
+    config = load_config(None, _LAPS)
+    laps = _Laps(ticks)
+    result = run_mission(config, backend="lockstep", progress=laps, trace_rows=_TRACE_ROWS)
+    # growth once the bounded trace holds all its chunks (it then reuses the oldest)
+    settle = (-(-_TRACE_ROWS // _CHUNK) + 1) * _CHUNK
+    settled = [s for s in laps.samples if s[0] > settle]
+    if len(settled) < 2:
+        raise ValueError(f"memory benchmark: {ticks} ticks are too few to measure growth "
+                         f"(the trace settles after {settle})")
+    (t0, m0), (t1, m1) = settled[0], settled[-1]
+    growth_pct = (m1 - m0) / m0 * 100.0
+    return {"ticks": int(result.stats.ticks), "sim_time_s": round(result.truth.sim_time_s, 1),
+            "distance_m": round(result.truth.distance_m, 1),
+            "rss_start_kib": laps.samples[0][1], "rss_settled_kib": m0, "rss_end_kib": m1,
+            "measured_over_ticks": t1 - t0, "growth_kib": m1 - m0,
+            "growth_pct": round(growth_pct, 3),
+            "growth_pct_per_million_ticks": round(growth_pct * 1e6 / (t1 - t0), 3),
+            "extrapolated": int(result.stats.ticks) < 1_000_000,
+            "gc_collections": result.stats.gc.count}
+
+
+def print_process(startup: dict[str, Any], memory: dict[str, Any]) -> None:
+    """Readable lines for :func:`bench_startup` and :func:`bench_memory`."""
+    cold = startup.get("cold_cache_s")
+    cold_text = f"cold cache {cold} s, " if cold is not None else ""
+    print(f"  start-up to first tick (lockstep): {cold_text}warm cache "
+          f"{startup['warm_cache_s']} s; numba's own floor (import, one cached kernel) "
+          f"{startup['numba_floor_s']} s: {startup['warm_over_floor']}x the floor")
+    how = (f"extrapolated from {memory['measured_over_ticks']} ticks"
+           if memory["extrapolated"] else f"over {memory['measured_over_ticks']} ticks")
+    print(f"  memory of the loop process over {memory['ticks']} lockstep ticks "
+          f"({memory['distance_m']:.0f} m driven): resident {memory['rss_start_kib'] / 1024:.1f}"
+          f" -> {memory['rss_settled_kib'] / 1024:.1f} MiB once settled -> "
+          f"{memory['rss_end_kib'] / 1024:.1f} MiB; growth {memory['growth_kib']} KiB "
+          f"({memory['growth_pct']}%), {memory['growth_pct_per_million_ticks']}% per million "
+          f"ticks ({how}); {memory['gc_collections']} slack collections")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``memory [--ticks N]`` or ``startup [--cold]``: one figure, printed and as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m robo_orch.bench.process")
+    sub = parser.add_subparsers(dest="command", required=True)
+    mem = sub.add_parser("memory")
+    mem.add_argument("--ticks", type=int, default=1_000_000)
+    start = sub.add_parser("startup")
+    start.add_argument("--cold", action="store_true")
+    args = parser.parse_args(argv)
+    run = (lambda: bench_memory(args.ticks)) if args.command == "memory" else \
+        (lambda: bench_startup(cold=args.cold))
+    print(json.dumps(run(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Cost of one safety-kernel call (median and p99, us), in situations that take different paths.
+
+* ``free``: cruising at full speed, the nearest scan point 3 m away (gather only);
+* ``near``: 0.6 m/s toward a wall 1 m ahead, among other points (look-ahead
+  blocked, one stopping rollout);
+* ``braking``: full speed with a wall inside the braking distance (the
+  rollouts of the fallback search: bisection, turn in place, zero);
+* ``mission``: every tick of the demo mission in lockstep, replayed.
+
+``python -m robo_orch.bench.safety [--baseline FILE] [--repeats N]``; with
+``--baseline`` another version of ``robo_orch/core/safety.py`` (for example
+``git show main:robo_orch/core/safety.py > /tmp/old_safety.py``) is timed on the
+same inputs in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+import time
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from robo_orch.config import load_config
+from robo_orch.core import safety as current
+from robo_orch.core import world as W
+
+
+def _state(v: float, points: np.ndarray, scan: np.ndarray) -> np.ndarray:
+    state = np.zeros(W.STATE_LEN)
+    state[W.DT], state[W.ROBOT_RADIUS] = 0.02, 0.2
+    state[W.V] = state[W.CMD_V] = v
+    scan[: len(points)] = points
+    state[W.SCAN_COUNT] = len(points)
+    return state
+
+
+def situations(max_scan: int) -> dict[str, list[tuple[np.ndarray, np.ndarray, float, float]]]:
+    """Inputs ``(state, scan, proposal_v, proposal_w)`` per situation."""
+    angles = np.linspace(-math.pi, math.pi, 360, endpoint=False)
+    ring = np.column_stack([3.0 * np.cos(angles), 3.0 * np.sin(angles)])
+    wall = np.column_stack([np.full(101, 1.0), np.linspace(-1.0, 1.0, 101)])
+    clutter = np.column_stack([0.6 + 0.01 * np.arange(150), np.where(np.arange(150) % 2, 0.6,
+                                                                     -0.6)])
+    close = np.column_stack([np.full(101, 0.4), np.linspace(-1.0, 1.0, 101)])
+    out = {}
+    for name, v, pts, prop in (("free", 0.8, ring, (0.8, 0.0)),
+                               ("near", 0.6, np.vstack([wall, clutter, ring]), (0.8, 0.2)),
+                               ("braking", 0.8, np.vstack([close, ring]), (0.8, 0.0))):
+        scan = np.zeros((max_scan, 2))
+        out[name] = [(_state(v, pts, scan), scan, *prop)]
+    return out
+
+
+def mission_inputs() -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """Every tick's safety inputs from the demo mission in lockstep."""
+    from robo_orch.missions.session import run_mission
+
+    taken = []
+    last = [0.0, 0.0]  # the command each tick's kernel started from: the previous one
+
+    def take(ctl: Any) -> None:
+        state = ctl.world.state.copy()
+        state[W.CMD_V], state[W.CMD_W] = last
+        last[:] = ctl.planner.cmd
+        taken.append((state, ctl.world.scan.copy(), float(ctl.planner.arb_out[0]),
+                      float(ctl.planner.arb_out[1])))
+
+    run_mission(load_config(None), backend="lockstep", progress=take)
+    return taken
+
+
+def load_baseline(path: str) -> ModuleType:
+    """Import another version of the safety module from a file."""
+    spec = importlib.util.spec_from_file_location("baseline_safety", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # numba's cache looks its module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def _limits(module: ModuleType) -> np.ndarray:
+    config = load_config(None)
+    try:
+        return module.pack_limits(config.safety, config.robot)
+    except TypeError:  # versions before the robot's limits were part of it
+        return module.pack_limits(config.safety)
+
+
+def time_kernel(module: ModuleType, inputs: list, repeats: int) -> dict[str, float]:
+    """Per-call time (us) of ``module.safety`` over ``inputs``: the best of ``repeats``
+    per input, then the median and p99 over the inputs."""
+    lim = _limits(module)
+    cmd = np.zeros(2)
+    best = []
+    rollouts = []
+    for state, scan, pv, pw in inputs:
+        mem = np.zeros(module.mem_size(scan.shape[0]))
+        work = state.copy()
+        module.safety(work, scan, lim, pv, pw, mem, cmd)  # compile / load
+        if hasattr(module, "MEM_ROLLOUTS"):
+            rollouts.append(int(mem[module.MEM_ROLLOUTS]))
+        fastest = math.inf
+        for _ in range(repeats):
+            work[:] = state
+            t0 = time.perf_counter_ns()
+            module.safety(work, scan, lim, pv, pw, mem, cmd)
+            fastest = min(fastest, time.perf_counter_ns() - t0)
+        best.append(fastest / 1e3)
+    out = {"p50_us": round(float(np.median(best)), 2),
+           "p99_us": round(float(np.percentile(best, 99)), 2), "calls": len(best)}
+    if rollouts:  # stopping rollouts per call: the most, and how many calls ran more than one
+        out["max_rollouts"] = max(rollouts)
+        out["calls_searching"] = sum(r > 1 for r in rollouts)
+    return out
+
+
+def run(baseline: str | None = None, repeats: int = 200) -> dict[str, Any]:
+    """Time the current kernel (and a baseline file's) in every situation."""
+    max_scan = load_config(None).perception.max_scan_points
+    cases = situations(max_scan)
+    cases["mission"] = mission_inputs()
+    kernels = {"current": current}
+    if baseline:
+        kernels["baseline"] = load_baseline(baseline)
+    return {name: {case: time_kernel(mod, inputs, repeats if case != "mission" else 5)
+                   for case, inputs in cases.items()} for name, mod in kernels.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: print the table and the JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--baseline", help="another robo_orch/core/safety.py to time alongside")
+    p.add_argument("--repeats", type=int, default=200)
+    args = p.parse_args(argv)
+    result = run(args.baseline, args.repeats)
+    for name, cases in result.items():
+        line = ", ".join(f"{c} p50 {r['p50_us']:g} us (p99 {r['p99_us']:g})"
+                         for c, r in cases.items())
+        print(f"{name:9s} {line}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""``robo-orch warmup``: compile every kernel into numba's cache before deployment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from robo_orch import _numba_env, registry
+
+
+def warmup_all(quiet: bool = False) -> int:
+    """Load every registered behavior and backend, run each kernel once, prune old caches."""
+    t0 = time.perf_counter()
+    from robo_orch.config import load_config
+    from robo_orch.missions.session import run_mission
+
+    for name in registry.names(registry.BEHAVIORS):
+        registry.load(registry.BEHAVIORS, name)  # eager signatures compile at import
+    config = load_config(None)
+    # a one-second lockstep mission runs the sense, plan and act kernels and the
+    # simulator's physics, sensor and ray-casting kernels
+    run_mission(config, backend="lockstep", duration_s=1.0)
+    removed = prune_other_builds()
+    if not quiet:
+        print(f"kernels compiled and cached in {os.environ.get('NUMBA_CACHE_DIR')} "
+              f"({time.perf_counter() - t0:.1f} s)")
+        if removed:
+            print(f"removed {len(removed)} cache directories of other builds")
+    return 0
+
+
+def prune_other_builds() -> list[Path]:
+    """Delete the default cache's directories of other source builds (after upgrades).
+
+    Only directories under robo_orch's own default cache root are touched, and
+    only when the current cache is one of them.
+    """
+    current = Path(os.environ.get("NUMBA_CACHE_DIR", ""))
+    root = _numba_env.default_cache_dir().parent
+    if current.parent != root or not root.is_dir():
+        return []
+    removed = []
+    for folder in root.iterdir():
+        if folder.is_dir() and folder != current:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

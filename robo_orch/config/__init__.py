@@ -1,0 +1,38 @@
+"""Configuration: TOML files to validated, typed objects.
+
+* :mod:`~robo_orch.config.load`: reading files (``extends``, ``--set``), building
+  and cross-checking a :class:`Config`;
+* :mod:`~robo_orch.config.sections`: the dataclasses of each section;
+* :mod:`~robo_orch.config.estimator`: the ``[estimator]`` section;
+* :mod:`~robo_orch.config.drivers`: the ``[drivers.NAME]`` tables;
+* :mod:`~robo_orch.config.describe`: ``robo-orch check`` and the README reference.
+
+The names below are the public API; import them from here.
+"""
+
+from __future__ import annotations
+
+from robo_orch.config.load import (
+    BLIND_ROLES,
+    INPUT_ROLES,
+    BehaviorSpec,
+    Config,
+    TopicsConfig,
+    apply_overrides,
+    blind_warning,
+    build_config,
+    embedded_config_path,
+    load_config,
+    parse_override,
+    read_toml,
+    read_with_extends,
+    refuse_centre_keys,
+    shipped_scenarios,
+    stopping_time,
+    world_clearance,
+)
+
+__all__ = ["BLIND_ROLES", "INPUT_ROLES", "BehaviorSpec", "Config", "TopicsConfig",
+           "apply_overrides", "blind_warning", "build_config", "embedded_config_path",
+           "load_config", "parse_override", "read_toml", "read_with_extends",
+           "refuse_centre_keys", "shipped_scenarios", "stopping_time", "world_clearance"]

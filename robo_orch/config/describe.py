@@ -1,0 +1,126 @@
+"""Human-readable description of a validated config (``robo-orch check``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from robo_orch.config import INPUT_ROLES, Config
+
+
+def _fields(obj) -> str:
+    return ", ".join(f"{f.name}={getattr(obj, f.name)!r}" for f in dataclasses.fields(obj))
+
+
+def describe_config(config: Config) -> str:
+    """What would run with this config, one fact per line."""
+    c = config
+    lines = [f"config {c.source}: OK",
+             f"loop      {c.loop.rate_hz:g} Hz, overrun={c.loop.overrun}, "
+             f"spin={c.loop.spin_us:g} us, realtime_priority={c.loop.realtime_priority}, "
+             f"cpu={c.loop.cpu}, gc={c.loop.gc_mode}",
+             f"bus       {c.bus.backend} (hwm {c.bus.hwm}); simulator backend {c.sim.backend},"
+             f" seed {c.sim.seed}",
+             "inputs"]
+    for role, inp in c.inputs.items():
+        req = "required" if inp.required else "optional"
+        lines.append(f"  {role:<6} {inp.topic:<14} {INPUT_ROLES[role]:<15} qos={inp.qos:<9}"
+                     f" max_age={inp.max_age_s:g} s ({req})")
+    lines.append(f"outputs   {c.topics.command} (velocity_command), e-stop on {c.topics.estop}")
+    lines.append("behaviors (highest priority first)")
+    for b in sorted(c.behaviors, key=lambda b: -b.priority):
+        state = "enabled" if b.enabled else "disabled"
+        rate = c.loop.rate_hz / b.divisor
+        blend = "blendable" if b.blendable else "exclusive"
+        lines.append(f"  {b.name:<16} kind={b.cls.name:<16} priority={b.priority:<4}"
+                     f" every {b.divisor} tick(s) ({rate:g} Hz), {blend}, {state}")
+        lines.append(f"    {_fields(b.params)}")
+    lines.append(f"safety    {_fields(c.safety)}")
+    lines.append(f"robot     {_fields(c.robot)}")
+    w = c.world
+    lines.append(f"world     bounds={list(w.bounds) or 'none'}, {len(w.walls)} walls,"
+                 f" {len(w.circles)} circles, {len(w.polygons)} polygons")
+    m = c.mission
+    lines.append(f"mission   start={list(m.start)}, {len(m.waypoints)} waypoints, goal"
+                 f" {list(m.waypoints[-1])}, tolerance {m.goal_tolerance:g} m,"
+                 f" time limit {m.time_limit_s:g} s")
+    lines.append(f"success   {_fields(c.success)}")
+    return "\n".join(lines)
+
+
+def config_reference_markdown() -> str:
+    """The README's config reference, generated from the schema's docs."""
+    from robo_orch import schema
+    from robo_orch.config import TopicsConfig
+    from robo_orch.config.estimator import EstimatorConfig
+    from robo_orch.config.sections import (
+        BehaviorEntry,
+        BusConfig,
+        Circle,
+        DeviceFaults,
+        InputConfig,
+        LidarConfig,
+        LoopConfig,
+        MissionConfig,
+        MovingCircle,
+        PerceptionConfig,
+        Polygon,
+        RandomObstacles,
+        RobotConfig,
+        SafetyConfig,
+        SimConfig,
+        SuccessConfig,
+        Wall,
+        WorldConfig,
+    )
+    from robo_orch.driver import DriverSpec
+
+    sections = [("[loop]", LoopConfig), ("[bus]", BusConfig), ("[topics]", TopicsConfig),
+                ("[inputs.odom], [inputs.imu], [inputs.scan], [inputs.gps]", InputConfig),
+                ("[safety]", SafetyConfig), ("[robot]", RobotConfig),
+                ("[estimator]", EstimatorConfig), ("[perception]", PerceptionConfig),
+                ("[sim]", SimConfig), ("[sim.lidar]", LidarConfig), ("[world]", WorldConfig),
+                ("[[world.walls]]", Wall), ("[[world.circles]]", Circle),
+                ("[[world.polygons]]", Polygon), ("[[world.moving]]", MovingCircle),
+                ("[world.random]", RandomObstacles), ("[sim.faults.NAME]", DeviceFaults),
+                ("[mission]", MissionConfig),
+                ("[success]", SuccessConfig), ("[behaviors.NAME]", BehaviorEntry)]
+    from robo_orch import registry
+
+    for name in registry.names(registry.BEHAVIORS):
+        behavior = registry.load(registry.BEHAVIORS, name)
+        sections.append((f'[behaviors.NAME] with kind = "{name}"', behavior.params_class))
+    sections.append(("[drivers.NAME] (every driver)", DriverSpec))
+    for name in registry.names(registry.DRIVERS):
+        driver = registry.load(registry.DRIVERS, name)
+        sections.append((f'[drivers.NAME] with kind = "{name}"', driver.Params))
+    out = []
+    for title, cls in sections:
+        out.append(f"#### `{title}`\n")
+        out.append("| key | type | default | meaning |")
+        out.append("| --- | --- | --- | --- |")
+        for name, typ, default, doc in schema.describe(cls):
+            if dataclasses.is_dataclass(default):
+                default = "(table)"
+            out.append(f"| `{name}` | {typ} | `{default!r}` | {doc} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def update_readme(path: str) -> None:
+    """Rewrite the config reference between the README's markers."""
+    from pathlib import Path
+
+    start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
+    text = Path(path).read_text()
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    Path(path).write_text(head + start + config_reference_markdown().rstrip() + "\n" + end + tail)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--update":
+        update_readme(sys.argv[2])
+    else:
+        print(config_reference_markdown())

@@ -1,0 +1,443 @@
+"""Load a TOML config into validated, typed objects.
+
+``load_config(path, overrides)`` reads the file (or the embedded demo mission when
+``path`` is None), applies ``--set key=value`` overrides, validates every section
+(:mod:`robo_orch.config.sections`) and every behavior's own parameters, and checks
+the pieces against each other (waypoints clear of obstacles, known names).  Any
+problem raises :class:`ConfigError` naming the file, the dotted key and what is
+wrong; an override's error names the ``--set`` argument instead of the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from robo_orch import registry, schema
+from robo_orch.config.estimator import EstimatorConfig
+from robo_orch.config.sections import (
+    BehaviorEntry,
+    BusConfig,
+    InputConfig,
+    LoopConfig,
+    MissionConfig,
+    PerceptionConfig,
+    RobotConfig,
+    SafetyConfig,
+    SimConfig,
+    SuccessConfig,
+    WorldConfig,
+    default_inputs,
+)
+from robo_orch.errors import ConfigError, RegistryError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Jetson boards ship Python 3.10
+    import tomli as tomllib
+
+#: input roles the sense phase understands, and the message type each carries
+INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
+               "gps": "position_fix"}
+_BEHAVIOR_KEYS = ("kind", "priority", "divisor", "enabled", "blendable")
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    """Topics the loop publishes and listens to besides its inputs."""
+
+    command: str = schema.option("cmd/velocity", doc="velocity commands to the actuators")
+    estop: str = schema.option("cmd/estop", doc="e-stop engage/reset requests")
+    truth: str = schema.option("sim/truth", doc="simulator ground truth (simulation only)")
+
+
+@dataclass(frozen=True)
+class BehaviorSpec:
+    """One configured behavior: its class, scheduling and validated parameters."""
+
+    name: str
+    cls: type
+    priority: int
+    divisor: int
+    enabled: bool
+    blendable: bool
+    params: Any
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole validated configuration."""
+
+    source: str
+    loop: LoopConfig
+    bus: BusConfig
+    topics: TopicsConfig
+    inputs: dict[str, InputConfig]
+    safety: SafetyConfig
+    robot: RobotConfig
+    estimator: EstimatorConfig
+    perception: PerceptionConfig
+    sim: SimConfig
+    world: WorldConfig
+    mission: MissionConfig
+    success: SuccessConfig
+    behaviors: tuple[BehaviorSpec, ...]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+    #: hardware drivers (``[drivers.NAME]``), in file order
+    drivers: dict[str, Any] = field(default_factory=dict)
+
+
+_SECTIONS: dict[str, type] = {
+    "loop": LoopConfig, "bus": BusConfig, "topics": TopicsConfig, "safety": SafetyConfig,
+    "robot": RobotConfig, "estimator": EstimatorConfig, "perception": PerceptionConfig,
+    "sim": SimConfig, "world": WorldConfig, "mission": MissionConfig, "success": SuccessConfig,
+}
+_TOP_KEYS = [*_SECTIONS, "inputs", "behaviors", "drivers"]
+
+
+def embedded_config_path(name: str = "demo") -> Path:
+    """Path of a config shipped inside the package (``demo`` or a scenario name)."""
+    data = resources.files("robo_orch") / "data"
+    for candidate in (data / f"{name}.toml", data / "scenarios" / f"{name}.toml"):
+        if candidate.is_file():
+            return Path(str(candidate))
+    raise ConfigError(name, "", "no such config file or shipped scenario")
+
+
+def shipped_scenarios() -> list[Path]:
+    """The scenario files shipped with the package, sorted by name."""
+    folder = Path(str(resources.files("robo_orch") / "data" / "scenarios"))
+    return sorted(folder.glob("*.toml"))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; syntax errors become a one-line ConfigError."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "", "is a directory, expected a .toml file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(path), "", f"invalid TOML: {err}") from None
+
+
+def read_with_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a TOML file; a top-level ``extends = "base.toml"`` merges it over that base.
+
+    Tables merge key by key; any other value (arrays included) replaces the base's.
+    The base path is relative to the file, or the name of a shipped config.
+    """
+    raw = read_toml(path)
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(str(path), "extends", f"expected a file name, got {base!r}")
+    base_path = path.parent / base
+    if not base_path.exists() and Path(base).suffix == "":
+        base_path = embedded_config_path(base)
+    resolved = base_path.resolve()
+    if resolved in _seen:
+        raise ConfigError(str(path), "extends", f"circular: {base} extends itself")
+    if not base_path.exists():
+        raise ConfigError(str(path), "extends", f"no such file: {base_path}")
+    return _merge(read_with_extends(base_path, (*_seen, path.resolve())), raw)
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``key=value``; the value is read as TOML, else taken as a plain string."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text}", "", "expected key=value")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return key, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, str]:
+    """Apply ``--set`` overrides to ``raw`` in place; returns key -> original argument."""
+    applied: dict[str, str] = {}
+    for text in overrides:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        node: Any = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part) if isinstance(node, Mapping) else None
+            if child is None:
+                child = {}
+                node[part] = child
+            if not isinstance(child, dict):
+                prefix = ".".join(parts[: i + 1])
+                raise ConfigError(f"--set {text}", key, f"'{prefix}' is not a table")
+            node = child
+        node[parts[-1]] = value
+        applied[key] = text
+    return applied
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *,
+                with_behaviors: bool = True) -> Config:
+    """Read, override and validate a config file (None: the embedded demo mission).
+
+    ``with_behaviors=False`` skips loading the behavior classes (and compiling their
+    kernels): for processes that only simulate, like the realtime simulator.
+    """
+    if path is None:
+        path = embedded_config_path("demo")
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and "/" not in str(path):
+        path = embedded_config_path(str(path))
+    raw = read_with_extends(path)
+    applied = apply_overrides(raw, overrides)
+    try:
+        return build_config(raw, source=str(path), base_dir=path.parent,
+                            with_behaviors=with_behaviors)
+    except ConfigError as err:
+        for key, text in applied.items():
+            if err.key == key or err.key.startswith(key + ".") or err.key.startswith(key + "["):
+                raise ConfigError(f"--set {text}", err.key, err.problem) from None
+        raise
+
+
+def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None = None,
+                 with_behaviors: bool = True) -> Config:
+    """Validate an already parsed TOML document."""
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise schema.unknown_key_error(source, key, key, _TOP_KEYS)
+    perception = raw.get("perception")
+    if isinstance(perception, Mapping):
+        refuse_centre_keys(perception, PerceptionConfig.CENTRE_KEYS, source, "perception",
+                           _raw_radius(raw))
+    sections = {name: schema.build(cls, raw.get(name, {}), source=source, prefix=name)
+                for name, cls in _SECTIONS.items()}
+    inputs = _build_inputs(raw.get("inputs"), source)
+    radius = sections["robot"].radius
+    behaviors = (_build_behaviors(raw.get("behaviors"), source, base_dir, radius)
+                 if with_behaviors else ())
+    from robo_orch.config.drivers import build_drivers  # local: keeps the import graph small
+
+    drivers = build_drivers(raw.get("drivers"), source)
+    config = Config(source=source, inputs=inputs, behaviors=behaviors,
+                    raw=copy.deepcopy(dict(raw)), drivers=drivers, **sections)
+    _check_names(config)
+    _check_trigger(config)
+    _check_stopping(config)
+    _check_placements(config)
+    _check_blind(config)
+    return config
+
+
+def _build_inputs(table: Any, source: str) -> dict[str, InputConfig]:
+    inputs = dict(default_inputs())
+    if table is None:
+        return inputs
+    if not isinstance(table, Mapping):
+        raise ConfigError(source, "inputs", "expected a table of inputs")
+    for role, entry in table.items():
+        if role not in INPUT_ROLES:
+            raise schema.unknown_key_error(source, f"inputs.{role}", role, list(INPUT_ROLES))
+        known = inputs.get(role)
+        merged = ({"topic": known.topic, **entry} if known is not None else dict(entry)) \
+            if isinstance(entry, Mapping) else entry
+        inputs[role] = schema.build(InputConfig, merged, source=source, prefix=f"inputs.{role}")
+    return inputs
+
+
+def _build_behaviors(table: Any, source: str, base_dir: Path | None,
+                     radius: float) -> tuple[BehaviorSpec, ...]:
+    if table is None:
+        raise ConfigError(source, "behaviors", "at least one behavior is required")
+    if not isinstance(table, Mapping) or not table:
+        raise ConfigError(source, "behaviors", "expected a table with one sub-table per behavior")
+    specs = []
+    for name, entry in table.items():
+        prefix = f"behaviors.{name}"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(source, prefix, "expected a table")
+        kind = entry.get("kind", name)
+        if not isinstance(kind, str):
+            raise ConfigError(source, f"{prefix}.kind", f"expected a string, got {kind!r}")
+        try:
+            cls = registry.load(registry.BEHAVIORS, kind, base_dir=base_dir)
+        except RegistryError as err:
+            raise ConfigError(source, f"{prefix}.kind", str(err)) from None
+        own = {k: v for k, v in entry.items() if k in _BEHAVIOR_KEYS}
+        own.setdefault("kind", kind)
+        sched = schema.build(BehaviorEntry, own, source=source, prefix=prefix)
+        params_table = {k: v for k, v in entry.items() if k not in _BEHAVIOR_KEYS}
+        refuse_centre_keys(params_table, getattr(cls.params_class, "CENTRE_KEYS", {}), source,
+                           prefix, radius)
+        params = cls.parse_params(params_table, source=source, prefix=prefix)
+        blendable = cls.blendable if sched.blendable is None else sched.blendable
+        specs.append(BehaviorSpec(name=name, cls=cls, priority=sched.priority,
+                                  divisor=sched.divisor, enabled=sched.enabled,
+                                  blendable=blendable, params=params))
+    return tuple(specs)
+
+
+def _check_names(config: Config) -> None:
+    for group, key, value in ((registry.SIM_BACKENDS, "sim.backend", config.sim.backend),
+                              (registry.BUSES, "bus.backend", config.bus.backend)):
+        known = registry.names(group)
+        if value not in known:
+            err = schema.unknown_key_error(config.source, key, value, known)
+            raise ConfigError(config.source, key, f"unknown name '{value}' (known: "
+                              f"{', '.join(known)}){err.problem.removeprefix('unknown key')}")
+
+
+def _check_trigger(config: Config) -> None:
+    trigger = config.loop.trigger
+    if trigger and trigger not in config.inputs:
+        err = schema.unknown_key_error(config.source, "loop.trigger", trigger,
+                                       list(config.inputs))
+        raise ConfigError(config.source, "loop.trigger", f"no input named '{trigger}' "
+                          f"(inputs: {', '.join(config.inputs)})"
+                          f"{err.problem.removeprefix('unknown key')}")
+
+
+#: inputs without which the robot would move blind: obstacles, and its own motion
+BLIND_ROLES = ("scan", "odom")
+
+
+def _check_blind(config: Config) -> None:
+    """Refuse motion without a required scan and required odometry, unless allowed."""
+    if config.safety.allow_blind:
+        return
+    for role in BLIND_ROLES:
+        inp = config.inputs.get(role)
+        if inp is None or not inp.required:
+            what = "obstacle" if role == "scan" else "odometry"
+            raise ConfigError(config.source, f"inputs.{role}.required",
+                              f"the robot would move without a required {what} input: set "
+                              f"inputs.{role}.required = true, or safety.allow_blind = true "
+                              "to drive blind on purpose")
+
+
+def blind_warning(config: Config) -> str | None:
+    """The one line to print at every start of a config that allows blind motion."""
+    if not config.safety.allow_blind:
+        return None
+    missing = [r for r in BLIND_ROLES if r not in config.inputs or not config.inputs[r].required]
+    what = (f"inputs {', '.join(missing)} not required" if missing
+            else "no stop is guaranteed if they are lost")
+    return (f"robo-orch: warning: safety.allow_blind = true in {config.source}: the robot may "
+            f"move without seeing obstacles or its own motion ({what})")
+def refuse_centre_keys(table: Mapping[str, Any], renamed: Mapping[str, str], source: str,
+                       prefix: str, radius: float) -> None:
+    """Refuse a key that was measured from the robot centre and is now measured from its
+    surface under a new name (``renamed``: old -> new), with the converted value."""
+    for old, new in renamed.items():
+        if old not in table:
+            continue
+        value = table[old]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            use = f"{new} = {value - radius:g}"
+        else:
+            use = new
+        raise ConfigError(source, f"{prefix}.{old}",
+                          f"renamed: it was measured from the robot centre; use {use} "
+                          f"(measured from the robot's surface; robot.radius is {radius:g})")
+
+
+def _raw_radius(raw: Mapping[str, Any]) -> float:
+    """robot.radius as written (for hints before the robot section is validated)."""
+    robot = raw.get("robot")
+    value = robot.get("radius") if isinstance(robot, Mapping) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return RobotConfig().radius
+
+
+def stopping_time(config: Config) -> float:
+    """Time the robot needs to stop from its top speed, s: the longer of max_speed and
+    max_reverse at max_decel, plus one loop period and the motor lag."""
+    s = config.safety
+    return (max(s.max_speed, s.max_reverse) / s.max_decel + 1.0 / config.loop.rate_hz
+            + config.robot.motor_time_constant)
+
+
+def _check_stopping(config: Config) -> None:
+    """Refuse a collision horizon shorter than the stopping time."""
+    need = stopping_time(config)
+    horizon = config.safety.collision_horizon_s
+    if horizon < need:
+        enough = math.ceil(need * 100.0 - 1e-6) / 100.0
+        raise ConfigError(config.source, "safety.collision_horizon_s",
+                          f"{horizon:g} s is shorter than the stopping time {need:.4g} s "
+                          f"(max(max_speed, max_reverse) / max_decel + one loop period + "
+                          f"robot.motor_time_constant); set it to at least {enough:g}")
+
+
+def _check_placements(config: Config) -> None:
+    """Refuse a start pose or a waypoint inside (or too close to) an obstacle."""
+    radius = config.robot.radius
+    points = [("mission.start", config.mission.start[:2])]
+    points += [(f"mission.waypoints[{i}]", p) for i, p in enumerate(config.mission.waypoints)]
+    for key, (x, y) in points:
+        gap = world_clearance(config.world, x, y)
+        if gap < radius:
+            raise ConfigError(config.source, key, f"({x:g}, {y:g}) is {max(gap, 0.0):.2f} m "
+                              f"from an obstacle, closer than the robot radius {radius:g} m")
+
+
+def world_clearance(world: WorldConfig, x: float, y: float) -> float:
+    """Distance from a point to the nearest obstacle surface of the configured world.
+
+    A plain-Python check for validation; the simulator has the compiled version.
+    """
+    best = math.inf
+    segments = []
+    if world.bounds:
+        x0, y0, x1, y1 = world.bounds
+        corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        segments += list(zip(corners, corners[1:] + corners[:1], strict=True))
+        if not (x0 <= x <= x1 and y0 <= y <= y1):
+            return 0.0
+    segments += [(w.start, w.end) for w in world.walls]
+    for poly in world.polygons:
+        pts = list(poly.points)
+        if _inside_polygon(pts, x, y):
+            return 0.0
+        segments += list(zip(pts, pts[1:] + pts[:1], strict=True))
+    for (ax, ay), (bx, by) in segments:
+        best = min(best, _segment_distance(ax, ay, bx, by, x, y))
+    for c in world.circles:
+        best = min(best, max(0.0, math.hypot(x - c.center[0], y - c.center[1]) - c.radius))
+    return best
+
+
+def _segment_distance(ax: float, ay: float, bx: float, by: float, x: float, y: float) -> float:
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((x - ax) * dx + (y - ay) * dy) / length2))
+    return math.hypot(x - (ax + t * dx), y - (ay + t * dy))
+
+
+def _inside_polygon(pts: list[tuple[float, float]], x: float, y: float) -> bool:
+    inside = False
+    for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1], strict=True):
+        if (ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay):
+            inside = not inside
+    return inside

@@ -1,0 +1,132 @@
+"""Checks on every input message before it reaches the estimator, and what they rejected.
+
+:class:`InputChecks` decides, per message and in a few comparisons, whether its
+values may be fused, counts rejects per input and reason, and keeps the time of
+each input's newest *accepted* message: only those keep an input fresh.
+
+Reasons (:data:`REASONS` lists which apply to which input):
+
+* ``non_finite``: a value the estimator would use is NaN or infinite;
+* ``std_bounds``: a position fix's std outside ``[position_std_min, position_std_max]``;
+* ``out_of_range``: a wheel speed above ``wheel_speed_factor * robot.max_wheel_speed``,
+  or a gyro rate above ``max_gyro_rate``;
+* ``quaternion``: an IMU orientation (when reported: not all zeros) whose norm is
+  farther than ``quaternion_tolerance`` from 1;
+* ``scan_limits``: a scan whose ``range_min``/``range_max`` are not finite or not
+  ``0 <= range_min < range_max`` (single rays without a return are skipped, not counted);
+* ``future_stamp``: stamped on the loop's clock more than ``max_stamp_lead_s`` after
+  its arrival (which the subscription notes on the same clock);
+* ``gated``: outside the Mahalanobis gate (:mod:`robo_orch.runtime.estimate_health`).  For
+  the IMU only its heading is left out: the message's yaw rate is still fused, so
+  it still counts as accepted.
+
+An input's age is measured from its newest accepted message's header stamp when
+the stamp was made by the loop's clock (same clock id), else from its arrival.
+"""
+
+from __future__ import annotations
+
+import math
+
+from robo_orch.bus.counters import Received
+from robo_orch.config import Config
+
+REASONS: dict[str, tuple[str, ...]] = {
+    "odom": ("non_finite", "out_of_range", "future_stamp"),
+    "imu": ("non_finite", "out_of_range", "quaternion", "future_stamp", "gated"),
+    "gps": ("non_finite", "std_bounds", "future_stamp", "gated"),
+    "scan": ("scan_limits", "future_stamp"),
+}
+
+_isfinite = math.isfinite
+
+
+class InputChecks:
+    """Plausibility checks and reject counters for the loop's inputs."""
+
+    def __init__(self, config: Config, roles: list[str], clock_id: int) -> None:
+        est = config.estimator
+        self.max_wheel_speed = est.wheel_speed_factor * config.robot.max_wheel_speed
+        self.max_gyro_rate = est.max_gyro_rate
+        self.std_min = est.position_std_min
+        self.std_max = est.position_std_max
+        self.quaternion_tolerance = est.quaternion_tolerance
+        self.lead_ns = int(est.max_stamp_lead_s * 1e9)
+        self.clock_id = clock_id
+        self.accepted = dict.fromkeys(roles, 0)
+        self.rejected = {role: dict.fromkeys(REASONS[role], 0) for role in roles}
+        #: per input: loop-clock time of its newest accepted message, ns (None: never)
+        self.fresh_ns: dict[str, int | None] = dict.fromkeys(roles, None)
+
+    # --- bookkeeping ------------------------------------------------------------------
+    def reject(self, role: str, reason: str) -> bool:
+        """Count a reject; returns False so a check can ``return self.reject(...)``."""
+        self.rejected[role][reason] += 1
+        return False
+
+    def accept(self, role: str, msg: Received) -> None:
+        """Count an accepted message and let it keep its input fresh."""
+        self.accepted[role] += 1
+        header = msg.header
+        t = header.stamp_ns if header.clock_id == self.clock_id else msg.recv_ns
+        last = self.fresh_ns[role]
+        if last is None or t > last:
+            self.fresh_ns[role] = t
+
+    def _early(self, role: str, msg: Received) -> bool:
+        """True (and counted) if the message is stamped, on the loop's clock, after its
+        arrival (on the same clock: a tick that starts late cannot make it look early)."""
+        header = msg.header
+        if header.clock_id == self.clock_id and header.stamp_ns - msg.recv_ns > self.lead_ns:
+            self.rejected[role]["future_stamp"] += 1
+            return True
+        return False
+
+    # --- per input ------------------------------------------------------------------------
+    def odom(self, v_left: float, v_right: float, msg: Received) -> bool:
+        """Wheel speeds: finite and within the wheel speed bound."""
+        if not (_isfinite(v_left) and _isfinite(v_right)):
+            return self.reject("odom", "non_finite")
+        bound = self.max_wheel_speed
+        if abs(v_left) > bound or abs(v_right) > bound:
+            return self.reject("odom", "out_of_range")
+        return not self._early("odom", msg)
+
+    def imu(self, gyro_z: float, q: list[float] | None, msg: Received) -> bool:
+        """Gyro rate finite and bounded; orientation (None: not reported) of unit norm."""
+        if not _isfinite(gyro_z):
+            return self.reject("imu", "non_finite")
+        if abs(gyro_z) > self.max_gyro_rate:
+            return self.reject("imu", "out_of_range")
+        if q is not None:
+            n2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]
+            if not _isfinite(n2):
+                return self.reject("imu", "non_finite")
+            if abs(math.sqrt(n2) - 1.0) > self.quaternion_tolerance:
+                return self.reject("imu", "quaternion")
+        return not self._early("imu", msg)
+
+    def gps(self, x: float, y: float, std: float, msg: Received) -> bool:
+        """Position fix: finite, std within bounds (the gate comes after, with the EKF)."""
+        if not (_isfinite(x) and _isfinite(y)) or std != std:
+            return self.reject("gps", "non_finite")
+        if not self.std_min <= std <= self.std_max:  # an infinite std lands here
+            return self.reject("gps", "std_bounds")
+        return not self._early("gps", msg)
+
+    def scan(self, range_min: float, range_max: float, msg: Received) -> bool:
+        """Scan limits finite and ordered (rays are checked one by one when converted)."""
+        if not (_isfinite(range_min) and _isfinite(range_max)
+                and 0.0 <= range_min < range_max):
+            return self.reject("scan", "scan_limits")
+        return not self._early("scan", msg)
+
+    def stale(self, role: str, now_ns: int, max_age_ns: int) -> bool:
+        """True if the input never had an accepted message or the newest is too old."""
+        t = self.fresh_ns[role]
+        return t is None or now_ns - t > max_age_ns
+
+    def as_dict(self) -> dict[str, dict]:
+        """Per input: ``accepted`` and ``rejected`` (by reason) counts, JSON-ready."""
+        return {role: {"accepted": self.accepted[role], "rejected": dict(self.rejected[role])}
+                for role in self.accepted}

@@ -1,0 +1,318 @@
+"""The sense phase: drain subscriptions into the world arrays and estimate state.
+
+Each configured input has a role (``odom``, ``imu``, ``scan``, ``gps``) that says
+how its messages enter the world: odometry, the gyro and position fixes update
+the EKF, a scan becomes odom-frame points and a fresh distance field.  Every
+message is checked first (:mod:`robo_orch.runtime.input_checks`); fixes and headings are
+gated against the EKF, and the EKF is guarded after every step
+(:mod:`robo_orch.runtime.estimate_health`).  Inputs whose newest *accepted* message is
+older than their ``max_age_s`` (or that never had one) raise the world's STALE
+flag, which the safety layer turns into a controlled stop; so does a hold of the
+estimate.  It clears by itself when data is fresh (and agrees) again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from robo_orch.bus import Bus, QoS
+from robo_orch.config import INPUT_ROLES, Config
+from robo_orch.core import estimator, field, mission, odoframe
+from robo_orch.core import world as W
+from robo_orch.messages import message_type
+from robo_orch.runtime.estimate_health import EstimateHealth
+from robo_orch.runtime.input_checks import InputChecks
+
+
+class Sensing:
+    """Owns the input subscriptions and the estimator; fills a :class:`World`."""
+
+    def __init__(self, config: Config, bus: Bus, world: W.World) -> None:
+        self.config = config
+        self.world = world
+        self.subs = {}
+        self.max_age_ns = {}
+        self.required = []
+        for role, inp in config.inputs.items():
+            mtype = message_type(INPUT_ROLES[role])
+            qos = QoS.parse(inp.qos)
+            self.subs[role] = bus.subscribe(
+                inp.topic, mtype, qos, hwm=config.bus.hwm, max_bytes=inp.max_bytes or None,
+                max_per_poll=max(config.bus.max_per_poll, qos.depth))
+            self.max_age_ns[role] = int(inp.max_age_s * 1e9)
+            if inp.required:
+                self.required.append(role)
+        est = config.estimator
+        self._est = (est.accel_std, est.yaw_accel_std, est.odom_speed_std,
+                     est.odom_yaw_rate_std, est.imu_yaw_rate_std)
+        self.gps_antenna = (float(est.gps_antenna[0]), float(est.gps_antenna[1]))
+        self.imu_yaw_mode = est.imu_yaw
+        self.imu_yaw_std = est.imu_yaw_std
+        #: map heading minus the IMU's own heading ('relative' mode; None until aligned)
+        self.imu_yaw_offset: float | None = 0.0 if est.imu_yaw == "absolute" else None
+        self.wheel_base = config.robot.wheel_base
+        self.x = np.zeros(5)
+        self.P = np.zeros((5, 5))
+        #: the last finite estimate, restored when a step turns it non-finite
+        self.x_good = np.zeros(5)
+        self.P_good = np.zeros((5, 5))
+        self.checks = InputChecks(config, list(self.subs), bus.clock.clock_id)
+        self.health = EstimateHealth(config)
+        self.position_gate = est.position_gate
+        self.heading_gate = est.heading_gate
+        #: the pose before an absolute update (safety: robo_orch.core.odoframe)
+        self.odo_before = np.zeros(3)
+        n = world.scan.shape[0]
+        self.angles = np.zeros(n)
+        self.ranges = np.zeros(n)
+        self.scratch = field.alloc_field_scratch(world.field.shape)
+        self.range_min = 0.0
+        self.range_max = np.inf
+        self.last_input_ns = {role: None for role in self.subs}
+        #: stamp of the newest input message accepted so far (0 before any), ns
+        self.input_stamp_ns = 0
+        #: scan points beyond perception.max_scan_points, dropped (and counted here)
+        self.scan_points_dropped = 0
+        #: when a recorder sets it to a list, sense() appends ``(role, header)`` of every
+        #: input message it consumes (so a re-run can feed each tick exactly those)
+        self.consumed: list | None = None
+        self._prev_ns: int | None = None
+        s = world.state
+        s[W.ROBOT_RADIUS] = config.robot.radius
+        s[W.GOAL_TOLERANCE] = config.mission.goal_tolerance
+        s[W.DT] = 1.0 / config.loop.rate_hz
+        world.set_path(np.array(config.mission.waypoints, dtype=np.float64))
+        x0, y0, yaw0 = config.mission.start
+        estimator.ekf_reset(self.x, self.P, x0, y0, yaw0)
+        estimator.ekf_guard(self.x, self.P, self.x_good, self.P_good)
+        estimator.ekf_write_world(self.x, s)
+
+    def sense(self, now_ns: int, t0_ns: int) -> None:
+        """Bring the world up to date for the tick at ``now_ns`` (loop start ``t0_ns``)."""
+        s = self.world.state
+        t = s[W.T] = (now_ns - t0_ns) * 1e-9
+        accel_std, yaw_accel_std, v_std, w_std, gyro_std = self._est
+        x, P, checks, health = self.x, self.P, self.checks, self.health
+        guard, x_good, P_good = estimator.ekf_guard, self.x_good, self.P_good
+        dt = 0.0 if self._prev_ns is None else (now_ns - self._prev_ns) * 1e-9
+        self._prev_ns = now_ns
+        if dt > 0:
+            estimator.ekf_predict(x, P, dt, accel_std, yaw_accel_std)
+            if not guard(x, P, x_good, P_good):  # after every EKF step (issue 10)
+                health.estimate_not_finite(t)
+        subs = self.subs
+        consumed = self.consumed
+        odom = subs["odom"]
+        # poll, then take whatever is buffered: a loop trigger may have buffered a
+        # message already, so poll's count of new arrivals can be 0
+        odom.poll()
+        if odom.pending:
+            for msg in odom.take():
+                if consumed is not None:
+                    consumed.append(("odom", msg.header))
+                f = msg.fixed
+                vl, vr = float(f["v_left"]), float(f["v_right"])
+                if checks.odom(vl, vr, msg):
+                    checks.accept("odom", msg)
+                    self._newer(msg.header.stamp_ns)
+                    nis = estimator.ekf_update_odometry(x, P, vl, vr, self.wheel_base,
+                                                        v_std, w_std)
+                    if health.holding:
+                        health.update(0.0 <= nis <= estimator.CHI2_2DOF, "odom")
+                    if not guard(x, P, x_good, P_good):
+                        health.estimate_not_finite(t)
+        imu = subs["imu"]
+        imu.poll()
+        if imu.pending:
+            for msg in imu.take():
+                if consumed is not None:
+                    consumed.append(("imu", msg.header))
+                f = msg.fixed
+                gz = float(f["gyro"][2])
+                q = self._orientation(f["orientation"])
+                if checks.imu(gz, q, msg):
+                    checks.accept("imu", msg)
+                    self._newer(msg.header.stamp_ns)
+                    nis = estimator.ekf_update_yaw_rate(x, P, gz, gyro_std)
+                    if health.holding:
+                        health.update(0.0 <= nis <= estimator.CHI2_1DOF, "imu")
+                    if not guard(x, P, x_good, P_good):
+                        health.estimate_not_finite(t)
+                    if q is not None and self.imu_yaw_mode != "off":
+                        self._fuse_imu_heading(q, t)
+        gps = subs.get("gps")
+        if gps is not None:
+            gps.poll()
+            if gps.pending:
+                for msg in gps.take():
+                    if consumed is not None:
+                        consumed.append(("gps", msg.header))
+                    f = msg.fixed
+                    fx, fy, std = float(f["x"]), float(f["y"]), float(f["std"])
+                    if checks.gps(fx, fy, std, msg):
+                        self._fuse_position(msg, fx, fy, std, t)
+        estimator.ekf_write_world(x, s)
+        scan = subs["scan"]
+        scan.poll()
+        if scan.pending:
+            msg = scan.latest()
+            if msg is not None:
+                if consumed is not None:
+                    consumed.append(("scan", msg.header))
+                f = msg.fixed
+                if checks.scan(float(f["range_min"]), float(f["range_max"]), msg):
+                    checks.accept("scan", msg)
+                    self._newer(msg.header.stamp_ns)
+                    self._take_scan(msg, now_ns, t0_ns)
+                    health.scan_taken()
+        mission.update_mission(s, self.world.path)
+        if s[W.SCAN_COUNT] > 0:
+            s[W.NEAREST] = field.nearest_distance(self.world.scan, int(s[W.SCAN_COUNT]),
+                                                  s[W.X], s[W.Y])
+        self._update_staleness(now_ns, t)
+
+    def _guard(self, t: float) -> None:
+        """After every EKF step: keep a finite snapshot, or restore it and hold."""
+        if not estimator.ekf_guard(self.x, self.P, self.x_good, self.P_good):
+            self.health.estimate_not_finite(t)
+
+    @staticmethod
+    def _orientation(q) -> list[float] | None:
+        """The IMU's quaternion [x, y, z, w] as floats, or None when it reports none (zeros)."""
+        q = q.tolist()
+        if q[0] == 0.0 and q[1] == 0.0 and q[2] == 0.0 and q[3] == 0.0:
+            return None
+        return q
+
+    def _fuse_imu_heading(self, q: list[float], t: float) -> None:
+        qx, qy, qz, qw = q
+        yaw = math.atan2(2.0 * (qw * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))
+        if self.imu_yaw_offset is None:
+            self.imu_yaw_offset = float(self.x[estimator.EKF_YAW]) - yaw
+            return
+        x, P = self.x, self.P
+        z = yaw + self.imu_yaw_offset
+        nis = estimator.ekf_yaw_nis(x, P, z, self.imu_yaw_std)
+        if 0.0 <= nis <= self.heading_gate:
+            odoframe.hold(x, self.odo_before)  # safety: an absolute update
+            estimator.ekf_update_yaw(x, P, z, self.imu_yaw_std)
+            self.health.heading_accepted()
+            self._guard(t)
+            odoframe.absorb_jump(self.odo_before, x, self.world.state)
+            return
+        self.checks.reject("imu", "gated")
+        if self.health.heading_gated(t) and self.imu_yaw_mode == "relative":
+            self.imu_yaw_offset = None  # a relative heading's zero is arbitrary: re-align
+
+    def _fuse_position(self, msg, fx: float, fy: float, std: float, t: float) -> None:
+        # the fix is the antenna's position: move it to the robot's centre with the
+        # current heading estimate (its error is small beside the fix's own)
+        x, P = self.x, self.P
+        ax, ay = self.gps_antenna
+        yaw = float(x[estimator.EKF_YAW])
+        c, s = math.cos(yaw), math.sin(yaw)
+        px = fx - (c * ax - s * ay)
+        py = fy - (s * ax + c * ay)
+        nis = estimator.ekf_position_nis(x, P, px, py, std)
+        if 0.0 <= nis <= self.position_gate:
+            odoframe.hold(x, self.odo_before)  # safety: an absolute update
+            estimator.ekf_update_position(x, P, px, py, std)
+            self.checks.accept("gps", msg)
+            self._newer(msg.header.stamp_ns)
+            self.health.fix_accepted()
+            self._guard(t)
+            odoframe.absorb_jump(self.odo_before, x, self.world.state)
+            return
+        self.checks.reject("gps", "gated")
+        if self.health.fix_gated(px - float(x[estimator.EKF_X]), py - float(x[estimator.EKF_Y]),
+                                 std * std, t):
+            odoframe.hold(x, self.odo_before)  # safety: a relocalisation is a jump too
+            estimator.ekf_set_position(x, P, px, py, std * std)
+            self._guard(t)
+            odoframe.absorb_jump(self.odo_before, x, self.world.state)
+
+    def _newer(self, stamp_ns: int) -> None:
+        if stamp_ns > self.input_stamp_ns:
+            self.input_stamp_ns = stamp_ns
+
+    def _take_scan(self, msg, now_ns: int, t0_ns: int) -> None:
+        s = self.world.state
+        var = msg.var
+        n = 0 if var is None else min(len(var), len(self.angles))
+        if var is not None and len(var) > n:
+            self.scan_points_dropped += len(var) - n
+        self.angles[:n] = var["angle"][:n]
+        self.ranges[:n] = var["range"][:n]
+        fixed = msg.fixed
+        count = field.scan_to_points(self.angles, self.ranges, n, s[W.X], s[W.Y], s[W.YAW],
+                                     float(fixed["range_min"]), float(fixed["range_max"]),
+                                     self.world.scan)
+        s[W.SCAN_COUNT] = count
+        odoframe.mark_scan(s)  # safety: the points' frame
+        s[W.SCAN_T] = (now_ns - t0_ns) * 1e-9
+        field.build_field(self.world.scan, count, s[W.X], s[W.Y], s, self.world.field,
+                          self.scratch)
+
+    def warmup(self) -> None:
+        """Compile (or load) the sense kernels on scratch copies before the first tick."""
+        x, P = self.x.copy(), self.P.copy()
+        estimator.ekf_predict(x, P, 0.02, 1.0, 1.0)
+        estimator.ekf_update_odometry(x, P, 0.1, 0.1, self.wheel_base, 0.1, 0.1)
+        estimator.ekf_update_yaw_rate(x, P, 0.0, 0.1)
+        estimator.ekf_update_yaw(x, P, 0.0, 0.1)
+        estimator.ekf_update_position(x, P, 0.0, 0.0, 1.0)
+        estimator.ekf_position_nis(x, P, 0.0, 0.0, 1.0)
+        estimator.ekf_yaw_nis(x, P, 0.0, 0.1)
+        estimator.ekf_guard(x, P, x.copy(), P.copy())
+        estimator.ekf_set_position(x, P, 0.0, 0.0, 1.0)
+        estimator.ekf_write_world(x, self.world.state.copy())
+        pts = np.zeros_like(self.world.scan)
+        field.scan_to_points(self.angles, self.ranges, 1, 0.0, 0.0, 0.0, 0.0, 1.0, pts)
+        mission.update_mission(self.world.state.copy(), self.world.path)
+        state = self.world.state.copy()  # safety: the odometry frame's kernels
+        odoframe.hold(x, self.odo_before.copy())
+        odoframe.absorb_jump(self.odo_before.copy(), x, state)
+        odoframe.mark_scan(state)
+
+    def _update_staleness(self, now_ns: int, t: float) -> None:
+        checks, max_age = self.checks, self.max_age_ns
+        stale = False
+        for role in self.required:
+            if checks.stale(role, now_ns, max_age[role]):
+                stale = True
+        hold = self.health.check_release(t) if self.health.holding else False
+        s = self.world.state
+        s[W.EST_HOLD] = 1.0 if hold else 0.0
+        s[W.STALE] = 1.0 if stale or hold else 0.0
+
+    def wait_for_inputs(self, timeout_s: float) -> list[str]:
+        """Block until every required input has delivered a message, or the time-out.
+
+        Returns the roles still missing.  Used before the first real-time tick, so
+        the loop does not start with a stop for data that is merely on its way.
+        """
+        missing = [r for r in self.required if self.subs[r].counters.received == 0]
+        step = 0.05
+        waited = 0.0
+        while missing and waited < timeout_s:
+            for role in missing:
+                self.subs[role].wait(step / len(missing))
+            waited += step
+            missing = [r for r in self.required if self.subs[r].counters.received == 0]
+        return missing
+
+    def counters(self) -> dict[str, dict]:
+        """Per-input bus counters, JSON-ready."""
+        out = {role: self.subs[role].counters.as_dict() for role in self.subs}
+        out["scan"]["points_dropped"] = self.scan_points_dropped
+        return out
+
+    def input_rejects(self) -> dict[str, dict]:
+        """Per input: messages ``accepted`` and ``rejected`` by reason, JSON-ready."""
+        return self.checks.as_dict()
+
+    def estimate_health(self) -> dict:
+        """Non-finite recoveries, relocalisations, their events and the hold, JSON-ready."""
+        return self.health.as_dict()
