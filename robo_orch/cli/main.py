@@ -41,13 +41,13 @@ GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, record, t
 
 
 def _global_args(parser, *, after_command: bool) -> list[argparse.Action]:
-    # after the command: no defaults, so they do not overwrite the values given before it
-    unset = argparse.SUPPRESS if after_command else None
+    # after the command they have no defaults: when not given there, the values given
+    # before the command (or the top level's defaults) stand
+    cache_dir, quiet = (argparse.SUPPRESS, argparse.SUPPRESS) if after_command else (None, False)
     return [
-        parser.add_argument("--cache-dir", default=unset, help="numba cache directory "
+        parser.add_argument("--cache-dir", default=cache_dir, help="numba cache directory "
                             "(default: $NUMBA_CACHE_DIR or ~/.cache/robo_orch/numba)"),
-        parser.add_argument("-q", "--quiet", action="store_true",
-                            default=unset if after_command else False,
+        parser.add_argument("-q", "--quiet", action="store_true", default=quiet,
                             help="no progress line"),
     ]
 
