@@ -30,7 +30,7 @@ def _place_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the whole reply as JSON")
 
 
-def add_parsers(sub) -> None:
+def add_parser(sub) -> None:
     """Register ``estop`` and ``status``."""
     estop = sub.add_parser("estop", help="engage (or --reset) the latched e-stop of a running "
                            "loop and wait for its acknowledgement",
@@ -41,32 +41,46 @@ def add_parsers(sub) -> None:
                            "endpoint, and exit 0 only once it is confirmed.")
     estop.add_argument("--reset", action="store_true", help="release the e-stop")
     _place_args(estop)
+    estop.set_defaults(func=run_estop)
     status = sub.add_parser("status", help="a running loop's health as JSON (ticks, overruns, "
                             "e-stop, inputs, drivers)")
     _place_args(status)
+    status.set_defaults(func=run_status)
 
 
-def run(args: argparse.Namespace, out=None) -> int:
-    """Run ``estop`` or ``status``; returns the exit status (errors raise, one line)."""
-    from robo_orch.control import protocol as P
+def _client(args: argparse.Namespace):
+    """The control client of the loop the arguments name (a usage error if none)."""
     from robo_orch.control.client import ControlClient, find_control
     from robo_orch.errors import UsageError
 
-    out = sys.stdout if out is None else out
     if not args.timeout > 0:
         raise UsageError(f"--timeout must be > 0, got {args.timeout}")
-    target = find_control(args.run_dir, args.config)
-    with ControlClient(target) as client:
-        if args.command == "status":
-            reply = client.call("status", timeout_s=args.timeout)
-            if not reply.get("ok"):
-                raise P.RequestFailed(reply)
-            print(json.dumps(reply if args.json else reply["result"], indent=2), file=out)
-            return 0
-        engage = not args.reset
+    return ControlClient(find_control(args.run_dir, args.config))
+
+
+def run_status(args: argparse.Namespace, out=None) -> int:
+    """Run ``status``: print the loop's health as JSON; returns the exit status."""
+    from robo_orch.control import protocol as P
+
+    out = sys.stdout if out is None else out
+    with _client(args) as client:
+        reply = client.call("status", timeout_s=args.timeout)
+    if not reply.get("ok"):
+        raise P.RequestFailed(reply)
+    print(json.dumps(reply if args.json else reply["result"], indent=2), file=out)
+    return 0
+
+
+def run_estop(args: argparse.Namespace, out=None) -> int:
+    """Run ``estop``; returns the exit status (errors raise, one line)."""
+    from robo_orch.control import protocol as P
+
+    out = sys.stdout if out is None else out
+    with _client(args) as client:
         # the loop waits up to the timeout for the drivers; this end a little longer
-        reply = client.call("estop", {"engage": engage, "timeout_s": args.timeout},
+        reply = client.call("estop", {"engage": not args.reset, "timeout_s": args.timeout},
                             timeout_s=args.timeout + 1.0)
+        where = client.target.describe()
     if args.json:
         print(json.dumps(reply), file=out)
     if not reply.get("ok"):
@@ -76,7 +90,7 @@ def run(args: argparse.Namespace, out=None) -> int:
                   f"{err}", file=sys.stderr)
         return err.exit_status
     if not args.json:
-        print(estop_line(reply["result"], target.describe()), file=out)
+        print(estop_line(reply["result"], where), file=out)
     return 0
 
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register the bring-up subcommands."""
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the bring-up subcommands ``driver``, ``ports`` and ``teleop``."""
     driver = sub.add_parser("driver", help="run one hardware driver alone (bring-up)")
     driver.add_argument("kind", help="driver kind, e.g. nmea_gps, witmotion_imu, rplidar, "
                         "motor_bridge")
@@ -29,14 +29,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     driver.add_argument("--echo", action="store_true",
                         help="print every decoded message as one JSON line on stdout")
     driver.add_argument("--run-dir", help="also publish on this robot bus")
+    driver.set_defaults(func=run_driver)
 
-    sub.add_parser("ports", help="list the serial ports present, with stable by-id names")
+    ports = sub.add_parser("ports", help="list the serial ports present, with stable by-id "
+                           "names")
+    ports.set_defaults(func=run_ports)
 
     teleop = sub.add_parser("teleop", help="drive the robot from the keyboard (bring-up: the "
                             "control loop must not be running)")
     _bus_args(teleop)
     teleop.add_argument("--max-speed", type=float, default=0.3, help="m/s (default 0.3)")
     teleop.add_argument("--max-yaw-rate", type=float, default=1.0, help="rad/s (default 1.0)")
+    teleop.set_defaults(func=run_teleop)
 
 
 def _bus_args(parser: argparse.ArgumentParser) -> None:
@@ -44,22 +48,25 @@ def _bus_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", help="the robot's bus directory")
 
 
-def dispatch(args: argparse.Namespace) -> int | None:
-    """Run a bring-up subcommand; None if ``args.command`` is not one of them."""
-    if args.command == "driver":
-        from robo_orch.hosting.driver_host import run_standalone
+def run_driver(args: argparse.Namespace) -> int:
+    """Run ``driver``: one hardware driver alone, on its port."""
+    from robo_orch.hosting.driver_host import run_standalone
 
-        return run_standalone(args.kind, args.port, args.baud, args.set, echo=args.echo,
-                              run_dir=args.run_dir)
-    if args.command == "ports":
-        return list_ports(sys.stdout)
-    if args.command == "teleop":
-        from robo_orch.cli.teleop import teleop
+    return run_standalone(args.kind, args.port, args.baud, args.set, echo=args.echo,
+                          run_dir=args.run_dir)
 
-        run_dir, topics = _bus_place(args)
-        return teleop(run_dir, topics, max_speed=args.max_speed,
-                      max_yaw_rate=args.max_yaw_rate)
-    return None
+
+def run_ports(args: argparse.Namespace) -> int:
+    """Run ``ports``."""
+    return list_ports(sys.stdout)
+
+
+def run_teleop(args: argparse.Namespace) -> int:
+    """Run ``teleop`` on the bus the arguments name."""
+    from robo_orch.cli.teleop import teleop
+
+    run_dir, topics = _bus_place(args)
+    return teleop(run_dir, topics, max_speed=args.max_speed, max_yaw_rate=args.max_yaw_rate)
 
 
 def _bus_place(args: argparse.Namespace):

@@ -1,4 +1,4 @@
-"""Command-line parts of recording: ``--record`` options and the ``replay``/``plot`` parsers.
+"""Command-line parts of recording: ``--record`` options, ``replay`` and ``plot``.
 
 Kept free of heavy imports: the ``robo-orch`` parser is built before numpy and
 numba load (so ``--cache-dir`` still applies).
@@ -23,10 +23,10 @@ def add_record_args(parser: argparse.ArgumentParser) -> None:
                         help="stop recording when the recording reaches this size")
 
 
-def add_parsers(sub) -> None:
-    """Add ``replay`` and ``plot`` to the ``robo-orch`` subcommands."""
-    add_replay_parser(sub)
-    add_plot_parser(sub)
+def add_parser(sub) -> None:
+    """Register ``replay`` and ``plot``."""
+    add_replay_parser(sub).set_defaults(func=run_replay)
+    add_plot_parser(sub).set_defaults(func=run_plot)
 
 
 def add_replay_parser(sub) -> argparse.ArgumentParser:
@@ -57,17 +57,18 @@ def add_plot_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def run_replay(args: argparse.Namespace) -> int:
+    """Run ``replay`` (:mod:`robo_orch.record.replay`)."""
+    from robo_orch.record.replay import run
+
+    return run(args)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Dispatch ``replay`` and ``plot``."""
-    if args.command == "replay":
-        from robo_orch.record.replay import run as run_replay
+def run_plot(args: argparse.Namespace) -> int:
+    """Run ``plot`` (:mod:`robo_orch.record.plot`)."""
+    from robo_orch.record.plot import run
 
-        return run_replay(args)
-    from robo_orch.record.plot import run as run_plot
-
-    return run_plot(args)
+    return run(args)
 
 
 @contextmanager

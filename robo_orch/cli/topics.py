@@ -12,6 +12,8 @@ import json
 import math
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 DISCOVERY_HELP = """\
 how the robot is found (no endpoints to type):
@@ -53,6 +55,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--sample", type=float, default=1.0, metavar="S",
                    help="listen this long to measure rates and counters (default 1 s)")
     p.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
+    p.set_defaults(func=run_list)
     tsub = p.add_subparsers(dest="topics_command", metavar="{echo,hz}")
 
     echo = tsub.add_parser("echo", help="print a topic's messages as JSON lines",
@@ -65,6 +68,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     echo.add_argument("--timeout", type=float, metavar="S",
                       help="give up (status 3) after S s without a message")
     _place_args(echo, nested=True)
+    echo.set_defaults(func=run_echo)
 
     hz = tsub.add_parser("hz", help="a topic's rate from its stamps, with interval min/max/std",
                          epilog=DISCOVERY_HELP, formatter_class=fmt,
@@ -78,28 +82,50 @@ def add_parser(sub) -> argparse.ArgumentParser:
     hz.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     hz.add_argument("--json", action="store_true", help="one JSON object per update")
     _place_args(hz, nested=True)
+    hz.set_defaults(func=run_hz)
     return p
 
 
-def run(args: argparse.Namespace, out=None) -> int:
-    """Run ``topics`` / ``topics echo`` / ``topics hz``; returns the exit status."""
+def run_list(args: argparse.Namespace, out=None) -> int:
+    """Run ``topics``: the table (or JSON list) of every topic; returns the exit status."""
     out = sys.stdout if out is None else out
-    command = getattr(args, "topics_command", None)
+    with _reader_may_leave(out):
+        return list_topics(_run_dirs(args), out, sample_s=args.sample, as_json=args.json)
+    return 0
+
+
+def run_echo(args: argparse.Namespace, out=None) -> int:
+    """Run ``topics echo``; returns the exit status."""
+    out = sys.stdout if out is None else out
+    with _reader_may_leave(out):
+        return echo(_one_topic(_run_dirs(args), args.topic), out, count=args.count,
+                    timeout_s=args.timeout)
+    return 0
+
+
+def run_hz(args: argparse.Namespace, out=None) -> int:
+    """Run ``topics hz``; returns the exit status."""
+    out = sys.stdout if out is None else out
+    with _reader_may_leave(out):
+        return hz(_one_topic(_run_dirs(args), args.topic), out, window=args.window,
+                  duration_s=args.duration, as_json=args.json)
+    return 0
+
+
+def _run_dirs(args: argparse.Namespace) -> list[str]:
     from robo_orch.introspect.endpoints import find_run_dirs
 
-    run_dirs = find_run_dirs(getattr(args, "run_dir", None), getattr(args, "config", None))
+    return find_run_dirs(getattr(args, "run_dir", None), getattr(args, "config", None))
+
+
+@contextmanager
+def _reader_may_leave(out) -> Iterator[None]:
+    """The reader going away (``| head``) ends the command quietly (status 0)."""
     try:
-        if command == "echo":
-            return echo(_one_topic(run_dirs, args.topic), out, count=args.count,
-                        timeout_s=args.timeout)
-        if command == "hz":
-            return hz(_one_topic(run_dirs, args.topic), out, window=args.window,
-                      duration_s=args.duration, as_json=args.json)
-        return list_topics(run_dirs, out, sample_s=args.sample, as_json=args.json)
+        yield
     except BrokenPipeError:
-        # the reader went away (`| head`): stop quietly, and keep Python quiet at exit too
+        # and keep Python quiet at exit too
         os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-        return 0
 
 
 def _no_robot(run_dirs: list[str]) -> Exception:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import time
 from pathlib import Path
 
-from robo_orch import _numba_env, registry
+from robo_orch import _numba_env
+
+
+def add_parser(sub) -> None:
+    """Register ``warmup``."""
+    sub.add_parser("warmup", help="compile and cache every kernel").set_defaults(func=run_warmup)
+
+
+def run_warmup(args: argparse.Namespace) -> int:
+    """Run ``warmup``."""
+    return warmup_all(quiet=args.quiet)
 
 
 def warmup_all(quiet: bool = False) -> int:
     """Load every registered behavior and backend, run each kernel once, prune old caches."""
+    from robo_orch import registry
+
     t0 = time.perf_counter()
     from robo_orch.config import load_config
     from robo_orch.missions.session import run_mission

@@ -1,23 +1,20 @@
-"""``robo-orch scenarios``: every scenario over several seeds, judged by its own criteria.
+"""The scenario suite: every scenario over several seeds, judged by its own criteria.
 
 Each (scenario, seed) is one lockstep mission with ``sim.seed`` set to the seed (so
 a seeded obstacle layout follows it too), run in a pool of worker processes.  A run
 succeeds when it meets the file's ``[success]`` criteria; a scenario passes when at
 least ``success.min_success_rate`` of its runs succeed.  The table reports, per
 scenario: success rate, mean time to goal, driven path over the shortest possible
-path, minimum clearance, safety stops and why runs failed.  The exit status is 0
-only when every scenario passes (1 otherwise; 3 when a run hit a runtime fault).
+path, minimum clearance, safety stops and why runs failed.  The command,
+``robo-orch scenarios``, is :mod:`robo_orch.cli.scenarios`.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import math
 import multiprocessing
 import os
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -248,62 +245,3 @@ def plot_suite(paths: list[str | Path], runs: list[dict[str, Any]], out: str | P
                            "waypoints": config.mission.waypoints,
                            "runs": [(r["xy"], r["success"]) for r in group]})
     plot_panels(panels, out)
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``scenarios`` subcommand to the ``robo-orch`` parser."""
-    p = subparsers.add_parser("scenarios", help="run the scenario suite over several seeds "
-                              "and judge it by each scenario's pass criteria")
-    p.add_argument("names", nargs="*", metavar="SCENARIO",
-                   help="scenario files or shipped scenario names (default: all shipped)")
-    p.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds per scenario "
-                   "(default 5)")
-    p.add_argument("--first-seed", type=int, default=1, metavar="S",
-                   help="seeds S .. S+N-1 (default 1)")
-    p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
-                   help="worker processes (default: number of CPUs)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key in every scenario (repeatable)")
-    p.add_argument("--plot", metavar="FILE", help="write a PNG of every run's path")
-    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    return p
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the ``scenarios`` subcommand; the exit status."""
-    from robo_orch.config import shipped_scenarios
-    from robo_orch.errors import UsageError
-
-    if args.seeds < 1 or (args.jobs is not None and args.jobs < 1):
-        raise UsageError("--seeds and --jobs must be at least 1")
-    paths: list[str | Path] = list(args.names) or list(shipped_scenarios())
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    overrides = tuple(args.set)
-    t0 = time.perf_counter()
-    rows, runs = run_suite(paths, seeds, jobs=args.jobs, overrides=overrides,
-                           progress=None if getattr(args, "quiet", False) else sys.stderr)
-    wall = time.perf_counter() - t0
-    print(format_table(rows))
-    failed = [r["name"] for r in rows if not r["passed"]]
-    print(f"{len(rows)} scenarios x {len(seeds)} seeds in {wall:.1f} s: "
-          f"{len(rows) - len(failed)} passed" + (f", FAILED: {', '.join(failed)}"
-                                                 if failed else ""))
-    if args.json:
-        doc = {"seeds": seeds, "overrides": list(overrides), "wall_time_s": round(wall, 2),
-               "passed": not failed, "scenarios": rows}
-        _write(args.json, json.dumps(doc, indent=1) + "\n")
-    if args.plot:
-        plot_suite(paths, runs, args.plot, overrides)
-        print(f"plot written to {args.plot}")
-    if any(r["fault"] for r in runs):
-        return 3
-    return 1 if failed else 0
-
-
-def _write(path: str, text: str) -> None:
-    from robo_orch.errors import UsageError
-
-    try:
-        Path(path).write_text(text)
-    except OSError as err:
-        raise UsageError(f"cannot write {path}: {err.strerror}") from None
