@@ -235,6 +235,7 @@ def wait_for_topics(proc, wanted: set[str], timeout_s: float = 60.0) -> list[dic
     raise AssertionError(f"topics never showed {wanted}: {rows}")
 
 
+@pytest.mark.slow
 def test_topics_echo_and_hz_against_a_running_simulation(simulation):
     rows = wait_for_topics(simulation, {"sensor/imu", "sensor/odom", "cmd/velocity"})
     by_topic = {r["topic"]: r for r in rows}

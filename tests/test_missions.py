@@ -138,6 +138,7 @@ def test_cli_lockstep_writes_summary_and_plot(tmp_path):
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_short_realtime_mission_over_zeromq():
     config = load_config("open_field", ["mission.waypoints=[[1.5, 0.0]]",
                                         "success.max_time_s=20"])
@@ -190,6 +191,7 @@ def test_disabling_a_behavior_takes_it_out_and_re_enabling_resets_it():
     assert seen == {"reset": 1, "last_run": 101}
 
 
+@pytest.mark.slow
 def test_short_realtime_mission_with_the_loop_triggered_by_the_imu():
     overrides = ("mission.waypoints=[[1.5, 0.0]]", "loop.trigger=imu")
     config = load_config("open_field", overrides)
@@ -213,6 +215,7 @@ def test_commands_carry_their_input_stamp_to_the_actuator():
                                                 "max": period_us}
 
 
+@pytest.mark.slow
 def test_run_without_drivers_holds_still_and_ends_on_duration(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "robo_orch.cli", "run", "config/demo.toml", "--duration", "1",

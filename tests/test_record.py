@@ -383,6 +383,7 @@ def test_a_recorder_process_that_dies_leaves_the_run_going(tmp_path):
     assert err.getvalue().count("recording stopped") == 1
 
 
+@pytest.mark.slow
 def test_a_zeromq_run_is_recorded_by_the_recorder_process(tmp_path):
     path = tmp_path / "zmq.mcap"
     config = load_config(None)

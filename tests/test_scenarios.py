@@ -189,6 +189,7 @@ def suite(tmp_path_factory):
     return proc, json.loads((out / "s.json").read_text()), (out / "s.png").read_bytes()
 
 
+@pytest.mark.slow
 def test_the_suite_runs_every_scenario_and_judges_it_honestly(suite):
     proc, doc, png = suite
     names = [s["name"] for s in doc["scenarios"]]
@@ -214,6 +215,7 @@ def test_the_suite_runs_every_scenario_and_judges_it_honestly(suite):
             assert row["mean_path_ratio"] >= 0.97, "a driven path is never much shorter"
 
 
+@pytest.mark.slow
 def test_parallel_runs_equal_a_run_in_this_process(suite):
     _, doc, _ = suite
     row = next(s for s in doc["scenarios"] if s["name"] == "cluttered_random")
