@@ -130,6 +130,7 @@ def test_a_run_dir_writable_by_others_or_foreign_owned_is_refused(short_tmp, env
 # --- the control endpoint and the e-stop -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_estop_latches_and_releases_a_realtime_simulation_through_its_control_endpoint(
         short_tmp, env):
     run_dir = short_tmp / "run"

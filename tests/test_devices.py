@@ -323,6 +323,7 @@ def test_a_driver_killed_mid_mission_safe_stops_restarts_and_the_mission_complet
     assert summary["collisions"] == 0
 
 
+@pytest.mark.slow
 def test_run_drives_the_robot_through_its_drivers_and_stops_in_order(tmp_path):
     """`robo-orch run` on the hardware config, its ports pointed at emulators."""
     import signal
