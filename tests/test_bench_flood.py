@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from robo_orch.bench.flood import _mission, _table
 from robo_orch.bus.counters import MAX_PUBLISHERS
 
 
+@pytest.mark.slow
 def test_the_flooder_reaches_the_loops_input_and_is_bounded():
     r = _mission(True, 2.0)
     assert r["flood_sent"] > 1000

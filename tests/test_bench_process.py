@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 from robo_orch.bench.process import bench_memory, bench_startup
 
 
 def test_startup_against_the_numba_floor():
     startup = bench_startup(cold=False, repeats=1)
     assert 0 < startup["numba_floor_s"] < 600 and 0 < startup["warm_cache_s"] < 600
-    assert startup["warm_over_floor"] == pytest.approx(
-        startup["warm_cache_s"] / startup["numba_floor_s"], rel=0.01)
+    assert "cold_cache_s" not in startup  # cold=False: nothing compiled from scratch
 
 
 def test_memory_run_drives_laps_for_exactly_the_ticks_asked():
@@ -20,4 +17,3 @@ def test_memory_run_drives_laps_for_exactly_the_ticks_asked():
     assert memory["distance_m"] > 60  # three laps of the 20 m square at least
     assert memory["measured_over_ticks"] > 0 and memory["extrapolated"]
     assert 0 < memory["rss_start_kib"] <= memory["rss_settled_kib"] + 64 * 1024
-    assert memory["growth_kib"] == memory["rss_end_kib"] - memory["rss_settled_kib"]

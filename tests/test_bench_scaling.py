@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pictures import TAB, cells, mask, read_png
+
 from robo_orch.bench.scaling import plot_scaling, scale_behaviors, scale_dwa, scale_rays
 
 
@@ -15,4 +17,10 @@ def test_sweeps_and_plot(tmp_path):
     assert [r["behaviors"] for r in behaviors] == [2, 5]  # the copies plus stop
     path = tmp_path / "scaling.png"
     plot_scaling({"rays": rays, "dwa": dwa, "behaviors": behaviors}, str(path))
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = read_png(path)
+    assert img.shape[:2] == (400, 1400)  # 14 x 4 in at 100 dpi
+    # three panels side by side, each with its p50 and p99 curves (blue, orange);
+    # the rays panel also the realtime factor (green)
+    drawn = [{name for name in ("blue", "orange", "green") if mask(cell, TAB[name]).sum() > 50}
+             for cell in cells(img, 1, 3)]
+    assert drawn == [{"blue", "orange", "green"}, {"blue", "orange"}, {"blue", "orange"}]

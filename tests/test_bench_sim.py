@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pictures import cells, coloured, read_png
 
 from robo_orch.bench.plot import plot_results
 from robo_orch.bench.sim import bench_kernels, bench_mission, tick_breakdown
@@ -15,18 +16,21 @@ def mission():
 
 def test_mission_wall_time_is_split_into_phases_and_loop(mission):
     assert mission["goal_reached"] and mission["realtime_factor"] > 0
-    parts = sum(mission["phase_mean_us"].values()) + mission["loop_overhead_us"]
-    assert parts == pytest.approx(mission["wall_per_tick_us"], abs=0.5)
+    phases = mission["phase_mean_us"]
+    assert set(phases) == {"backend", "sense", "plan", "act"}
+    assert all(v > 0 for v in phases.values()), phases
+    # the phases are timed inside the ticks the wall time spans: they never add up to
+    # more than it, and the loop's own work between them is what remains
+    assert 0 < mission["loop_overhead_us"] < mission["wall_per_tick_us"]
     assert 0 < mission["tick_p99_share_of_period"] < 1
 
 
 def test_tick_breakdown_finds_the_kernels_and_the_messages(mission):
     b = tick_breakdown(mission["wall_per_tick_us"])
     # the scan pipeline's kernels, the simulator's physics and the DWA all ran
-    assert {"geometry.raycast", "field.build_field", "simulator.physics_step",
-            "avoid_obstacles.step"} <= set(b["kernels"])
-    assert b["kernels_us"] == pytest.approx(sum(b["kernels"].values()), abs=0.5)
-    assert b["python_us"] == pytest.approx(b["wall_per_tick_us"] - b["kernels_us"], abs=0.2)
+    costly = {"geometry.raycast", "field.build_field", "simulator.physics_step",
+              "avoid_obstacles.step"}
+    assert costly <= set(b["kernels"]) and all(b["kernels"][k] > 0 for k in costly)
     # odometry, IMU, ground truth and the command every tick, a scan every fifth
     assert 4.0 < b["messages_encoded_per_tick"] < 4.5
     assert 4.0 < b["messages_decoded_per_tick"] < 4.5
@@ -51,7 +55,16 @@ def test_plot_draws_every_section(tmp_path, mission):
                          "realtime_factor": 200.0}],
                "dwa": [{"rollouts": 25, "p50_us": 3.0, "p99_us": 4.0}],
                "behaviors": [{"behaviors": 2, "plan_p50_us": 5.0, "plan_p99_us": 7.0}]}
-    path = tmp_path / "bench.png"
-    plot_results({"mission": mission, "loop_timing": timing, "sensor_to_actuator": e2e,
-                  "scaling": scaling}, str(path))
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = {"mission": mission, "loop_timing": timing, "sensor_to_actuator": e2e,
+               "scaling": scaling}
+    plot_results(results, str(tmp_path / "bench.png"))
+    img = read_png(tmp_path / "bench.png")
+    assert img.shape[:2] == (900, 1600)  # 16 x 9 in at 100 dpi
+    # six panels, two rows of three: scaling (3), timing, latency, the tick; each drew data
+    assert [int(coloured(cell).sum() > 100) for cell in cells(img, 2, 3)] == [1] * 6
+    # a section missing from the results leaves its panel, and only that one, empty
+    del results["sensor_to_actuator"]
+    plot_results(results, str(tmp_path / "partial.png"))
+    partial = read_png(tmp_path / "partial.png")
+    assert [int(coloured(cell).sum() > 100) for cell in cells(partial, 2, 3)] == \
+        [1, 1, 1, 1, 0, 1]

@@ -101,6 +101,7 @@ def one_line_error(res, *words: str) -> None:
 # --- finding 5: run directories -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_dir_writable_by_others_or_foreign_owned_is_refused(short_tmp, env):
     open_dir = short_tmp / "open"
     open_dir.mkdir()
@@ -129,6 +130,7 @@ def test_a_run_dir_writable_by_others_or_foreign_owned_is_refused(short_tmp, env
 # --- the control endpoint and the e-stop -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_estop_latches_and_releases_a_realtime_simulation_through_its_control_endpoint(
         short_tmp, env):
     run_dir = short_tmp / "run"
@@ -183,6 +185,7 @@ def test_estop_latches_and_releases_a_realtime_simulation_through_its_control_en
         stop(proc)
 
 
+@pytest.mark.slow
 def test_estop_is_confirmed_by_the_motor_driver(short_tmp, env):
     run_dir = short_tmp / "run"
     proc = start("-q", "sim", ROBOT, "--devices", "serial", "--duration", "60", "--set",
@@ -227,6 +230,7 @@ def test_run_refuses_to_start_when_the_estop_topic_is_taken(short_tmp, env):
         bus.close()
 
 
+@pytest.mark.slow
 def test_run_exits_143_on_sigterm(short_tmp, env):
     run_dir = short_tmp / "run"
     proc = start("-q", "run", DEMO, "--set", f'bus.run_dir="{run_dir}"', env=env)
@@ -240,6 +244,7 @@ def test_run_exits_143_on_sigterm(short_tmp, env):
 # --- loop health in the verdict ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_overruns_show_in_the_verdict_and_max_overruns_fails_the_run(env):
     # a 5 kHz loop on a shared machine cannot keep its 200 us period
     res = cli("-q", "sim", "--duration", "2", "--set", "loop.rate_hz=5000", "--set",

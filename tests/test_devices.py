@@ -123,6 +123,7 @@ def test_every_driver_publishes_what_its_device_measures(rig):
     assert len(ids) == 4
 
 
+@pytest.mark.slow
 def test_motor_driver_deadman_and_estop_stop_the_wheels(rig):
     rig.run(1.5, v=0.4)
     assert rig.sim.v > 0.3
@@ -162,6 +163,7 @@ def test_a_killed_driver_is_restarted_and_its_topic_resumes(rig):
     assert rig.subs["imu"].counters.restarts >= 1
 
 
+@pytest.mark.slow
 def test_emulator_faults_are_counted_and_skipped(tmp_path):
     r = Rig(str(tmp_path), ("sim.faults.imu.garbage_rate=0.3", "sim.faults.imu.corrupt_rate=0.2",
                             "sim.faults.gps.corrupt_rate=0.3"))
@@ -283,6 +285,7 @@ def _run_serial_mission(tmp_path, on_controller=None):
     return result, summarize(result)
 
 
+@pytest.mark.slow
 def test_serial_mission_reaches_the_goal_with_every_driver_in_its_own_process(tmp_path):
     result, summary = _run_serial_mission(tmp_path)
     assert summary["success"], summary["failed_criteria"]
@@ -292,6 +295,7 @@ def test_serial_mission_reaches_the_goal_with_every_driver_in_its_own_process(tm
     assert all(c.restarts == 0 for c in supervisor.children.values())
 
 
+@pytest.mark.slow
 def test_a_driver_killed_mid_mission_safe_stops_restarts_and_the_mission_completes(tmp_path):
     import threading
 
@@ -319,6 +323,7 @@ def test_a_driver_killed_mid_mission_safe_stops_restarts_and_the_mission_complet
     assert summary["collisions"] == 0
 
 
+@pytest.mark.slow
 def test_run_drives_the_robot_through_its_drivers_and_stops_in_order(tmp_path):
     """`robo-orch run` on the hardware config, its ports pointed at emulators."""
     import signal
@@ -378,6 +383,7 @@ def test_a_vanished_port_is_reported_and_retried(rig):
     assert "/dev/pts" in child.last_line or "gps" in child.last_line
 
 
+@pytest.mark.slow
 def test_a_silent_device_is_reported(tmp_path):
     import io
 

@@ -132,16 +132,21 @@ def random_field_world(seed: int) -> World:
 
 @SETTINGS
 @given(seed=st.integers(0, 1000), fx=st.floats(0.0, 8.0), fy=st.floats(0.0, 6.0))
-def test_field_distance_is_bilinear(seed, fx, fy):
+def test_field_distance_interpolates_between_the_cell_centres(seed, fx, fy):
     world = random_field_world(seed)
     f, s = world.field, world.state
     x, y = -1.0 + fx * 0.25, 0.5 + fy * 0.25
     i, j = min(int(fx), 7), min(int(fy), 5)
-    tx, ty = fx - i, fy - j
-    expected = ((1 - tx) * (1 - ty) * f[j, i] + tx * (1 - ty) * f[j, i + 1]
-                + (1 - tx) * ty * f[j + 1, i] + tx * ty * f[j + 1, i + 1])
-    assert F.field_distance(s, f, x, y) == pytest.approx(expected, abs=1e-12)
-    assert naive.field_distance(s, f, x, y) == pytest.approx(expected, abs=1e-12)
+    got = F.field_distance(s, f, x, y)
+    around = f[j:j + 2, i:i + 2]  # the four centres around (x, y)
+    assert around.min() - 1e-12 <= got <= around.max() + 1e-12
+    assert naive.field_distance(s, f, x, y) == pytest.approx(got, abs=1e-12)
+    # the distance to a straight wall grows linearly: between centres it is read exactly
+    gx, gy = np.random.default_rng(seed).uniform(-0.5, 0.5, 2)
+    cy, cx = np.mgrid[0:7, 0:9]
+    world.field[:] = 2.0 + gx * (-1.0 + 0.25 * cx) + gy * (0.5 + 0.25 * cy)
+    assert F.field_distance(s, world.field, x, y) == pytest.approx(2.0 + gx * x + gy * y,
+                                                                   abs=1e-12)
 
 
 def test_field_distance_at_centres_edges_and_outside():

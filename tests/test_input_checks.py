@@ -202,6 +202,7 @@ def test_allow_blind_runs_and_warns_at_every_start():
     assert len(blind) == 1, proc.stderr
 
 
+@pytest.mark.slow
 def test_run_refuses_a_blind_config_and_warns_when_it_is_allowed(tmp_path):
     base = ["run", "config/demo.toml", "--duration", "0.3", "--set",
             f"bus.run_dir={tmp_path}", "--set", "inputs.odom.required=false"]

@@ -72,16 +72,15 @@ def test_rate_counts_the_publishers_messages_over_their_stamps():
     for seq, stamp in zip(seqs, stamps, strict=True):
         stats.add(header(seq, stamp))
     s = stats.summary()
-    # reference: publisher's messages between the first and last stamp seen
-    expected_rate = (seqs[-1] - seqs[0]) / ((stamps[-1] - stamps[0]) * 1e-9)
-    assert s["rate_hz"] == pytest.approx(expected_rate, rel=1e-12)
+    # the publisher's 50 Hz: the lost messages count (by their sequence numbers), so it
+    # is not the 49.2 Hz of the messages that arrived (the jitter sums to under 0.5 %)
+    assert s["rate_hz"] == pytest.approx(50.0, rel=0.007)
     assert s["seq_gaps"] == 3 and s["received"] == len(seqs)
-    consecutive = [(stamps[i + 1] - stamps[i]) * 1e-9 for i in range(len(seqs) - 1)
-                   if seqs[i + 1] - seqs[i] == 1]
     assert s["window"] == len(seqs) - 1
-    assert s["min_s"] == pytest.approx(min(consecutive))
-    assert s["max_s"] == pytest.approx(max(consecutive))
-    assert s["std_s"] == pytest.approx(float(np.std(consecutive)))
+    # intervals between consecutive messages only: 20 ms +- 2 ms, never the 40 and 60 ms
+    # across a lost message; uniform jitter of 4 ms width has a std of 4 / sqrt(12) ms
+    assert 0.018 <= s["min_s"] < s["max_s"] <= 0.022
+    assert s["std_s"] == pytest.approx(0.004 / math.sqrt(12), rel=0.15)
 
 
 def test_window_restart_and_out_of_order():
@@ -235,6 +234,7 @@ def wait_for_topics(proc, wanted: set[str], timeout_s: float = 60.0) -> list[dic
     raise AssertionError(f"topics never showed {wanted}: {rows}")
 
 
+@pytest.mark.slow
 def test_topics_echo_and_hz_against_a_running_simulation(simulation):
     rows = wait_for_topics(simulation, {"sensor/imu", "sensor/odom", "cmd/velocity"})
     by_topic = {r["topic"]: r for r in rows}

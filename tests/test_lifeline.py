@@ -165,6 +165,7 @@ def _pipes(pid: int) -> dict[str, set[str]]:
     return out
 
 
+@pytest.mark.slow
 def test_only_the_parent_holds_the_write_end(tmp_path):
     # a sibling holding the write end would keep the others alive after the parent died
     probe, out = _parent(tmp_path, "siblings")

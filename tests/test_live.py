@@ -146,6 +146,7 @@ def wait_line(proc, lines: list[str], pattern: str, timeout_s: float = 60.0) -> 
     raise AssertionError(f"no line matching {pattern!r}; output: {lines[-20:]}")
 
 
+@pytest.mark.slow
 def test_live_view_advertises_the_channels_and_streams_them(tmp_path):
     proc, lines = start_sim(tmp_path, "--live", "--live-port", "0",
                             "--record", str(tmp_path / "run.mcap"))

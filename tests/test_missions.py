@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pictures import TAB, drawn_along, fit_markers, read_png
 
 from robo_orch.config import load_config, shipped_scenarios
 from robo_orch.core import safety as saf
 from robo_orch.core import world as W
-from robo_orch.missions.report import WALL_CLOCK_FIELDS, summarize
+from robo_orch.missions.report import WALL_CLOCK_FIELDS, plot, summarize
 from robo_orch.missions.session import run_mission
 from robo_orch.runtime.controller import Controller
 from robo_orch.runtime.trace import COLUMNS
@@ -135,9 +136,33 @@ def test_cli_lockstep_writes_summary_and_plot(tmp_path):
         assert key in summary, key
     assert summary["sim_time_s"] == pytest.approx(5.0, abs=0.05)
     assert set(summary["tick_time_us"]) >= {"p50", "p99", "max"}
-    assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = read_png(plot_path)
+    assert img.shape[:2] == (770, 880)  # 8 x 7 in at 110 dpi
+    mission = load_config(None).mission
+    fit = fit_markers(img, TAB["green"], mission.waypoints)
+    assert fit.residual_px < 1.5, "the waypoints are drawn where they are"
+    # the start marker where the robot started, the path up to where it ended
+    assert drawn_along(img, fit.pixels(mission.start[:2]), [TAB["purple"]]) == 1.0
+    assert drawn_along(img, fit.pixels(summary["final_pose"][:2]),
+                       [TAB["blue"], TAB["orange"]]) == 1.0
 
 
+def test_the_mission_plot_draws_the_path_where_the_robot_drove(tmp_path):
+    result = lockstep(seed=2)
+    plot(result, tmp_path / "p.png")
+    img = read_png(tmp_path / "p.png")
+    fit = fit_markers(img, TAB["green"], result.config.mission.waypoints)
+    assert fit.residual_px < 1.5
+    trace = result.controller.trace.array()
+    truth = trace[:, [COL["true_x"], COL["true_y"]]]
+    lines = [TAB["blue"], TAB["orange"]]  # ground truth, and the estimate drawn over it
+    assert drawn_along(img, fit.pixels(truth), lines + [TAB["green"], TAB["purple"]]) > 0.97
+    # and only there: the same path mirrored, or 0.3 m to the side, is not drawn
+    assert drawn_along(img, fit.pixels(truth * [1.0, -1.0]), lines) < 0.2
+    assert drawn_along(img, fit.pixels(truth + [0.0, 0.3]), lines) < 0.2
+
+
+@pytest.mark.slow
 def test_short_realtime_mission_over_zeromq():
     config = load_config("open_field", ["mission.waypoints=[[1.5, 0.0]]",
                                         "success.max_time_s=20"])
@@ -190,6 +215,7 @@ def test_disabling_a_behavior_takes_it_out_and_re_enabling_resets_it():
     assert seen == {"reset": 1, "last_run": 101}
 
 
+@pytest.mark.slow
 def test_short_realtime_mission_with_the_loop_triggered_by_the_imu():
     overrides = ("mission.waypoints=[[1.5, 0.0]]", "loop.trigger=imu")
     config = load_config("open_field", overrides)
@@ -213,6 +239,7 @@ def test_commands_carry_their_input_stamp_to_the_actuator():
                                                 "max": period_us}
 
 
+@pytest.mark.slow
 def test_run_without_drivers_holds_still_and_ends_on_duration(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "robo_orch.cli", "run", "config/demo.toml", "--duration", "1",

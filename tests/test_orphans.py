@@ -44,6 +44,7 @@ def _statuses(report) -> dict[str, int | None]:
     return {c["name"]: c.get("status") for c in report["children"]}
 
 
+@pytest.mark.slow
 def test_a_sigkilled_simulation_leaves_no_child_and_each_stops_on_its_own_path(tmp_path,
                                                                                   runtime):
     from robo_orch.record.reader import open_recording
@@ -88,6 +89,7 @@ def _run_cmd(tmp_path, rig) -> list[str]:
     return cmd
 
 
+@pytest.mark.slow
 def test_a_sigkilled_run_leaves_no_driver_and_the_next_run_starts(tmp_path, runtime):
     rig = Rig(str(tmp_path), commands=False)  # the loop publishes the commands
     motor = next(d.emulator for d in rig.devices.devices if d.kind == "motor_bridge")

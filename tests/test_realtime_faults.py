@@ -32,6 +32,7 @@ def test_a_dead_simulator_process_is_a_runtime_fault():
     assert killed
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_a_realtime_run_cleanly():
     proc = subprocess.Popen([sys.executable, "-m", "robo_orch.cli", "sim", "--duration", "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mcap.reader import make_reader
+from pictures import TAB, cells, coloured, drawn_along, fit_markers, read_png
 
 from robo_orch.config import load_config
 from robo_orch.messages import MessageType, encode, message_type
 from robo_orch.missions.session import run_mission
 from robo_orch.record import schemas
 from robo_orch.record.channels import RAW_ENCODING, RecordingContext, raw_channel
+from robo_orch.record.plot import recording_arrays
 from robo_orch.record.reader import RecordingError, RecordingWarning, open_recording
 from robo_orch.record.sink import McapSink
 from robo_orch.record.ticks import LOOP_TICK, ROLES
@@ -383,6 +385,7 @@ def test_a_recorder_process_that_dies_leaves_the_run_going(tmp_path):
     assert err.getvalue().count("recording stopped") == 1
 
 
+@pytest.mark.slow
 def test_a_zeromq_run_is_recorded_by_the_recorder_process(tmp_path):
     path = tmp_path / "zmq.mcap"
     config = load_config(None)
@@ -450,7 +453,20 @@ def test_cli_sim_record_then_plot(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "plot", str(path), "--out",
                            str(png)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = read_png(png)
+    assert img.shape[:2] == (900, 1200)  # 12 x 9 in at 100 dpi
+    # the map (left): the waypoints where they are, the path where the robot went
+    recording = open_recording(path)
+    truth = recording_arrays(recording)["truth"]
+    assert len(truth) > 50
+    fit = fit_markers(img, TAB["green"], recording.context.waypoints,
+                      region=(slice(None), slice(0, 600)))
+    assert fit.residual_px < 1.5
+    lines = [TAB["blue"], TAB["orange"], TAB["purple"]]  # truth, estimate, the start marker
+    assert drawn_along(img, fit.pixels(truth), lines) > 0.97
+    assert drawn_along(img, fit.pixels(truth * [1.0, -1.0] + [0.0, 0.5]), lines[:2]) < 0.2
+    # commands, activations and loop timing (right): each panel draws its curves
+    assert [int(coloured(cell).sum() > 200) for cell in cells(img[:, 600:], 3, 1)] == [1, 1, 1]
     proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "plot", str(tmp_path / "no")],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 2 and "no recording" in proc.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pictures import TAB, column_of, frame_columns, mask, read_png
 
 from robo_orch.bus import QoS
 from robo_orch.bus.memory import MemoryBus, MemoryHub
@@ -91,7 +92,17 @@ def test_cli_rerun_exit_status_text_and_plot(recorded, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert diff.returncode == 1, diff.stderr
     assert "commands diverge: first at tick" in diff.stdout
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = read_png(png)
+    assert img.shape[:2] == (700, 1000)  # 10 x 7 in at 100 dpi
+    # the red line marks the first divergence where it is on the time axis
+    report = rerun(open_recording(path), load_config(DEMO, ["safety.max_speed=0.3"]))
+    t, first = report.t, report.first_divergence
+    red = mask(img, TAB["red"], tol=60)
+    col = int(red.sum(axis=0).argmax())
+    rows = np.flatnonzero(red[:, col])
+    assert rows.max() - rows.min() > 0.7 * img.shape[0], "a dotted line across the panels"
+    expected = column_of(t[first], t[0], t[-1], *frame_columns(img))
+    assert abs(col - expected) <= 2, (col, expected)
 
 
 @pytest.mark.parametrize("rate", [1.0, 2.0])
