@@ -25,7 +25,7 @@ SIM_PUBLISHER_ID = 2
 class LockstepBackend(SimBackend):
     """Deterministic, faster-than-real-time simulation in the loop's process."""
 
-    name = "lockstep"
+    kind = "lockstep"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -36,7 +36,7 @@ DEVICES_FILE = "devices.json"
 class RealtimeBackend(SimBackend):
     """The simulator as a separate process; all traffic over ZeroMQ."""
 
-    name = "realtime"
+    kind = "realtime"
     device_modes = ("sim", "serial")
 
     def __init__(self, *args, **kwargs) -> None:

@@ -285,7 +285,7 @@ def bench_e2e(count: int = 2000, loop_rate: float = 1000.0, *,
     loop once more over the first transport with the sensor at that rate (fewer
     messages a second leave more time for threads and CPUs to fall asleep).
     """
-    from robo_orch.runtime.rt import fifo_permitted
+    from robo_orch.rt import fifo_permitted
 
     rate = SENSOR_SHARE * loop_rate
     out: dict[str, Any] = {"sensor_rate_hz": rate, "loop_rate_hz": loop_rate, "messages": count,

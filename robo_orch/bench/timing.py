@@ -33,7 +33,7 @@ import numpy as np
 from robo_orch.clock import PerfClock
 from robo_orch.runtime.loop import FixedRateLoop
 
-#: variant -> keyword arguments of :func:`robo_orch.runtime.rt.apply_realtime`
+#: variant -> keyword arguments of :func:`robo_orch.rt.apply_realtime`
 VARIANTS: dict[str, dict[str, Any]] = {
     "loop": {},
     "loop_slack": {"timer_slack_ns": 1},
@@ -124,7 +124,7 @@ def measure_variant(variant: str, rates: tuple[float, ...], seconds: float) -> d
     ``sleep`` is the baseline.  Returns ``{"permitted": False, ...}`` if the
     kernel refused a measure (the loop is then not measured).
     """
-    from robo_orch.runtime.rt import apply_realtime
+    from robo_orch.rt import apply_realtime
 
     if variant == "sleep":
         return {"permitted": True, "rates": {f"{r:g}": measure_sleep(r, seconds) for r in rates}}

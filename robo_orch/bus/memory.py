@@ -7,8 +7,8 @@ is counted as ``dropped`` on that subscription.  Give each node its own bus (and
 its own publisher id) on one hub::
 
     hub = MemoryHub()
-    sim_bus = MemoryBus(clock, publisher_id=2, hub=hub)
-    loop_bus = MemoryBus(clock, publisher_id=1, hub=hub)
+    sim_bus = make_bus("memory", clock, publisher_id=2, hub=hub)
+    loop_bus = make_bus("memory", clock, publisher_id=1, hub=hub)
 
 Without ``hub`` a bus joins the process-wide :func:`default_hub`.
 """
@@ -154,6 +154,7 @@ class _MemorySender(Sender):
 class MemoryBus(Bus):
     """In-process bus on a :class:`MemoryHub` (same encode/decode path as zmq)."""
 
+    kind = "memory"
     Hub = MemoryHub
 
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,

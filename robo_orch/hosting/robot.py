@@ -19,10 +19,10 @@ from robo_orch import rundir
 from robo_orch.clock import PerfClock, WallClock
 from robo_orch.config import blind_warning, load_config
 from robo_orch.missions.session import loop_health_line, trigger_options
+from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
 from robo_orch.runtime.loop import FixedRateLoop
 from robo_orch.runtime.progress import ProgressLine
-from robo_orch.runtime.rt import apply_realtime
 from robo_orch.runtime.signals import StopSignals
 from robo_orch.runtime.stats import TickStats
 
