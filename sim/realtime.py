@@ -23,8 +23,8 @@ from pathlib import Path
 
 from robo_orch import lifeline, rundir
 from robo_orch.backend import GroundTruth, SimBackend
-from robo_orch.bus import Bus, QoS
-from robo_orch.clock import Clock, WallClock
+from robo_orch.bus import Bus, QoS, make_bus
+from robo_orch.clock import Clock, WallClock, make_clock
 from robo_orch.errors import BackendError, BackendTimeout, ConfigError
 
 LOOP_PUBLISHER_ID = 1
@@ -57,18 +57,16 @@ class RealtimeBackend(SimBackend):
         self.supervisor = None
 
     def make_clock(self) -> Clock:
-        self.clock = WallClock()
+        self.clock = make_clock("wall")
         return self.clock
 
     def make_bus(self, clock: Clock) -> Bus:
-        from robo_orch.bus.zmq_bus import ZmqBus
-
         if self.config.bus.backend != "zmq":
             raise ConfigError(self.config.source, "bus.backend",
                               f"the realtime simulator runs in another process and needs the "
                               f"'zmq' bus, not '{self.config.bus.backend}' (or use --lockstep)")
-        return ZmqBus(clock, publisher_id=LOOP_PUBLISHER_ID, run_dir=self.run_dir,
-                      hwm=self.config.bus.hwm)
+        return make_bus("zmq", clock, publisher_id=LOOP_PUBLISHER_ID, run_dir=self.run_dir,
+                        hwm=self.config.bus.hwm)
 
     def launch(self) -> None:
         """Spawn the simulator process; it loads its kernels while the loop loads its own."""
@@ -240,14 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     from robo_orch.sim.node import SimNode
     from robo_orch.sim.simulator import Simulator
 
-    from robo_orch.bus.zmq_bus import ZmqBus
     from robo_orch.config import load_config
     from robo_orch.runtime.loop import FixedRateLoop
 
     config = load_config(args.config, args.set, with_behaviors=False)
-    clock = WallClock()
-    bus = ZmqBus(clock, publisher_id=SIM_PUBLISHER_ID, run_dir=args.run_dir,
-                 hwm=config.bus.hwm)
+    clock = make_clock("wall")
+    bus = make_bus("zmq", clock, publisher_id=SIM_PUBLISHER_ID, run_dir=args.run_dir,
+                   hwm=config.bus.hwm)
     sim = Simulator(config.world, config.robot, config.sim, config.safety, config.mission.start)
     seed = config.sim.seed if args.seed is None else args.seed
     sim.reset(seed)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from robo_orch.clock import PerfClock
+from robo_orch.clock import make_clock
 from robo_orch.runtime.loop import FixedRateLoop
 
 #: variant -> keyword arguments of :func:`robo_orch.rt.apply_realtime`
@@ -95,7 +95,7 @@ def measure_loop(rate_hz: float, seconds: float, spin_us: float = 500.0) -> dict
     """The fixed-rate loop with an idle tick at ``rate_hz`` for ``seconds``."""
     period = int(round(1e9 / rate_hz))
     n = max(10, int(seconds * rate_hz))
-    clock = PerfClock()
+    clock = make_clock("perf")
     handler = _Starts(n)
     loop = FixedRateLoop(clock, period, spin_ns=int(spin_us * 1e3), collect_at_start=False)
     stats = loop.run(handler, max_ticks=n)
@@ -110,7 +110,7 @@ def measure_sleep(rate_hz: float, seconds: float) -> dict[str, Any]:
     """The naive baseline: ``time.sleep(period)`` after each (empty) tick."""
     period = int(round(1e9 / rate_hz))
     n = max(10, int(seconds * rate_hz))
-    clock = PerfClock()
+    clock = make_clock("perf")
     starts = np.zeros(n, dtype=np.int64)
     for i in range(n):
         starts[i] = clock.now_ns()

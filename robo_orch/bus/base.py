@@ -188,6 +188,13 @@ class Bus(ABC):
         """Open publishers of this bus."""
         return tuple(self._publishers.values())
 
+    def peer(self, publisher_id: int, *, hwm: int | None = None) -> Bus:
+        """Another bus of this backend on the same network (a recorder, a live view).
+
+        Its own ``publisher_id``; ``hwm`` defaults to this bus's.
+        """
+        raise BusError(f"a {type(self).__name__} cannot make a bus beside itself")
+
     def close(self) -> None:
         """Close every publisher and subscription, then the backend (idempotent)."""
         if self._closed:

@@ -162,6 +162,11 @@ class MemoryBus(Bus):
         super().__init__(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm)
         self.hub = default_hub() if hub is None else hub
 
+    def peer(self, publisher_id: int, *, hwm: int | None = None) -> MemoryBus:
+        """Another memory bus on this bus's hub."""
+        return MemoryBus(self.clock, publisher_id=publisher_id, hub=self.hub,
+                         hwm=self.hwm if hwm is None else hwm)
+
     def _create_sender(self, topic: str, hwm: int) -> Sender:
         # hwm applies at the inboxes: a memory sender never queues
         return _MemorySender(self.hub._topic(topic))

@@ -256,6 +256,11 @@ class ZmqBus(Bus):
         self.io_priority = int(priority)
         return True
 
+    def peer(self, publisher_id: int, *, hwm: int | None = None) -> ZmqBus:
+        """Another ZeroMQ bus in this bus's run directory, with its endpoints."""
+        return ZmqBus(self.clock, publisher_id=publisher_id, run_dir=self.run_dir,
+                      hwm=self.hwm if hwm is None else hwm, endpoints=dict(self._endpoints))
+
     def endpoint(self, topic: str) -> str:
         """The address of ``topic``: the one bound here if any, else the configured one."""
         bound = self._bound.get(topic)

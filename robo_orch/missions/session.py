@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from robo_orch import registry
 from robo_orch.backend import GroundTruth, SimBackend
-from robo_orch.clock import PerfClock
 from robo_orch.config import Config, blind_warning
 from robo_orch.errors import BackendTimeout
 from robo_orch.rt import apply_realtime
@@ -140,7 +139,7 @@ def run_mission(
             if blind:
                 warnings.insert(0, blind)
             loop = FixedRateLoop(clock, int(round(1e9 / loop_cfg.rate_hz)),
-                                 stopwatch=PerfClock(), overrun=loop_cfg.overrun,
+                                 overrun=loop_cfg.overrun,
                                  spin_ns=int(loop_cfg.spin_us * 1e3), gc_mode=loop_cfg.gc_mode,
                                  stats=stats, collect_at_start=realtime,
                                  **trigger_options(config, controller, enabled=realtime))

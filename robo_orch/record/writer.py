@@ -218,7 +218,7 @@ class Recorder:
                   flush=True)
         if lockstep:
             self._sync = not opts.overlap
-            self._bus = MemoryBus(bus.clock, publisher_id=RECORDER_PUBLISHER_ID, hub=bus.hub)
+            self._bus = bus.peer(RECORDER_PUBLISHER_ID)
             # raw receivers (a backend hook of the bus): the frames as sent, undecoded
             self._receivers = [(i, self._bus._create_receiver(t, 1 << 30))
                                for i, t in enumerate(names) if t not in fed]
