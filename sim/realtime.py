@@ -85,9 +85,9 @@ class RealtimeBackend(SimBackend):
         log.close()
 
     def start(self, bus: Bus) -> None:
-        from robo_orch.sim.status import SIM_STATUS
+        from robo_orch.sim.status import SIM_STATUS, STATUS_TOPIC
 
-        self._status_sub = bus.subscribe("sim/status", SIM_STATUS, QoS.latest())
+        self._status_sub = bus.subscribe(STATUS_TOPIC, SIM_STATUS, QoS.latest())
         if self.proc is None:
             self.launch()
         deadline = self.clock.now_ns() + int(self.config.sim.ready_timeout_s * 1e9)
@@ -103,6 +103,12 @@ class RealtimeBackend(SimBackend):
         self.stop()
         raise BackendTimeout(f"simulator process not ready after "
                              f"{self.config.sim.ready_timeout_s:g} s: {self._log_tail()}")
+
+    def topics(self) -> dict[str, str]:
+        """The simulator process's status (on top of the config's topics)."""
+        from robo_orch.sim.status import SIM_STATUS, STATUS_TOPIC
+
+        return {STATUS_TOPIC: SIM_STATUS.name}
 
     def _start_drivers(self) -> None:
         """Start the real driver processes on the simulator's pseudo-terminals."""

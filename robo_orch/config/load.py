@@ -238,7 +238,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
                  if with_behaviors else ())
     from robo_orch.config.drivers import build_drivers  # local: keeps the import graph small
 
-    drivers = build_drivers(raw.get("drivers"), source)
+    drivers = build_drivers(raw.get("drivers"), source, base_dir)
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
                     raw=copy.deepcopy(dict(raw)), drivers=drivers, **sections)
     _check_names(config)

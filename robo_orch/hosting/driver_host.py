@@ -260,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.port:
             table["port"] = args.port
-        cfg = build_driver(args.name, table, source=args.config)
+        cfg = build_driver(args.name, table, source=args.config,
+                           base_dir=Path(args.config).parent)
         bus = make_bus("zmq", make_clock("wall"), publisher_id=args.publisher_id,
                        incarnation=args.incarnation, run_dir=args.run_dir)
         try:
