@@ -114,6 +114,9 @@ def test_entry_points_add_names_and_cannot_replace_a_builtin(tmp_path):
         print(type(make_clock("wall")) is WallClock)
         print(registry.names(registry.CLOCKS))
         print(registry.shadowed(registry.CLOCKS))
+        from robo_orch.config import load_config
+        from robo_orch.config.describe import describe_config
+        print(describe_config(load_config(None)).splitlines()[-1])
     """)
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
@@ -124,6 +127,9 @@ def test_entry_points_add_names_and_cannot_replace_a_builtin(tmp_path):
     assert lines[1] == "True"  # the built-in wins the clash
     assert lines[2] == "['perf', 'sim', 'tick', 'wall']"
     assert lines[3] == "['wall = tick_clocks:FakeWall']"
+    # `robo-orch check` says so
+    assert lines[4] == ("ignored   entry point wall = tick_clocks:FakeWall in robo_orch.clocks: "
+                        "the name is built in")
 
 
 # --- plugins from .py files, every group --------------------------------------------------

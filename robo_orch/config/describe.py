@@ -44,6 +44,11 @@ def describe_config(config: Config) -> str:
                  f" {list(m.waypoints[-1])}, tolerance {m.goal_tolerance:g} m,"
                  f" time limit {m.time_limit_s:g} s")
     lines.append(f"success   {_fields(c.success)}")
+    from robo_orch import registry
+
+    for group in registry.BUILTINS:
+        for entry in registry.shadowed(group):
+            lines.append(f"ignored   entry point {entry} in {group}: the name is built in")
     return "\n".join(lines)
 
 
