@@ -1,7 +1,7 @@
 """Serial driver benchmarks: parser throughput and byte-to-bus latency.
 
-Registered in the ``robo_orch.benchmarks`` entry-point group, so ``robo-orch
-bench`` runs them beside the framework's own.  Streams come from the device
+Registered in the ``robo_orch.benchmarks`` group of :mod:`robo_orch.registry`, so
+``robo-orch bench`` runs them beside the framework's own.  Streams come from the device
 emulators (valid bytes, exactly as the devices send them).
 
 * throughput: each protocol's parser fed its stream in 64-byte reads (what a

@@ -18,7 +18,8 @@ medians (this is meant for shared, noisy machines too):
   (:mod:`robo_orch.bench.scaling`);
 * start-up to the first tick against numba's own floor, and memory over a long
   run (:mod:`robo_orch.bench.process`);
-* sections registered by other packages (``robo_orch.benchmarks`` entry points).
+* the sections of the ``robo_orch.benchmarks`` registry group (built in: devices,
+  flood, navigation, orphans, recording; other packages add theirs by entry point).
 
 ``--json`` writes every figure; ``--plot`` draws them (:mod:`robo_orch.bench.plot`).
 """
