@@ -321,19 +321,33 @@ def test_a_driver_without_params_is_refused(tmp_path):
 # --- factories ----------------------------------------------------------------------------
 
 
-def test_make_bus_and_make_clock_choose_by_name():
+def test_make_clock_chooses_by_name():
     clock = make_clock("sim", start_ns=5)
     assert isinstance(clock, SimClock) and clock.now_ns() == 5
     assert isinstance(make_clock("wall"), WallClock)
-    hub = MemoryHub()
-    tx = make_bus("memory", clock, publisher_id=1, hub=hub)
+    assert type(make_clock("perf")).kind == "perf"
+
+
+@pytest.mark.parametrize("kind", ["memory", "zmq"])
+def test_make_bus_chooses_by_name_and_a_peer_shares_its_network(kind, tmp_path):
+    network = {"hub": MemoryHub()} if kind == "memory" else {"run_dir": str(tmp_path)}
+    tx = make_bus(kind, make_clock("wall"), publisher_id=1, hwm=50, **network)
     rx = tx.peer(2)
-    assert rx.kind == "memory" and rx.hub is hub
-    sub = rx.subscribe("t", "estop")
-    tx.publisher("t", "estop").publish(_estop(1))
-    assert sub.poll() == 1 and sub.latest().fixed["engage"] == 1
-    tx.close()
-    rx.close()
+    try:
+        assert type(tx).kind == type(rx).kind == kind
+        assert rx.publisher_id == 2 and rx.hwm == 50 and rx.clock is tx.clock
+        sub = rx.subscribe("t", "estop", QoS.queue(100))
+        pub = tx.publisher("t", "estop")
+        for _ in range(100):  # zmq: until the subscription has connected
+            pub.publish(_estop(7))
+            if sub.wait(0.05):
+                break
+        sub.poll()
+        got = sub.take()
+        assert got and got[-1].fixed["engage"] == 7
+    finally:
+        tx.close()
+        rx.close()
 
 
 def _estop(engage: int):
