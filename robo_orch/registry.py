@@ -134,9 +134,10 @@ def load(group: str, name: str, *, base_dir: Path | None = None) -> Any:
                 raise RegistryError(f"{_word(group)} '{name}' failed to load from {ep.value}: "
                                     f"{_one_line(err)}") from err
             return _check(group, name, obj)
-    path, _, attr = name.partition(".py:") if ".py:" in name else (name, "", "")
-    if name.endswith(".py") or attr:
-        return _check(group, name, _load_file(group, path if attr else name, attr, base_dir))
+    file, sep, attr = name.partition(".py:")
+    if sep or name.endswith(".py"):
+        return _check(group, name, _load_file(group, file + ".py" if sep else name, attr,
+                                              base_dir))
     if ":" in name:
         return _check(group, name, _import(group, name, name))
     known = names(group)
@@ -189,7 +190,7 @@ def base_class(group: str) -> type | None:
 
 
 def _load_file(group: str, name: str, attr: str, base_dir: Path | None) -> Any:
-    path = Path(name if name.endswith(".py") else name + ".py")
+    path = Path(name)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     if not path.is_file():
