@@ -371,8 +371,8 @@ def step(world, params, state, out):
 class AvoidObstacles(Behavior):
     """Dynamic window local planner that steers around obstacles in the field."""
 
-    name = "avoid_obstacles"
-    params_class = Params
+    kind = "avoid_obstacles"
+    Params = Params
     kernel = step
     state_size = state_size_for(21)
     blendable = True

@@ -205,8 +205,8 @@ def step(world, params, state, out):
 class FollowPath(Behavior):
     """Pure pursuit along the mission waypoints."""
 
-    name = "follow_path"
-    params_class = Params
+    kind = "follow_path"
+    Params = Params
     kernel = step
     state_size = STATE_SIZE
     blendable = True

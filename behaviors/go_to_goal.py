@@ -104,8 +104,8 @@ def step(world, params, state, out):
 class GoToGoal(Behavior):
     """Steer straight at the current target waypoint."""
 
-    name = "go_to_goal"
-    params_class = Params
+    kind = "go_to_goal"
+    Params = Params
     kernel = step
     state_size = 1
     blendable = True

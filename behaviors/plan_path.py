@@ -359,8 +359,8 @@ class PlanPathService(BehaviorService):
 class PlanPath(Behavior):
     """Global planner on an occupancy grid of the world; see the module docstring."""
 
-    name = "plan_path"
-    params_class = Params
+    kind = "plan_path"
+    Params = Params
     kernel = step
     state_size = 1
     blendable = False
@@ -371,5 +371,5 @@ class PlanPath(Behavior):
                      deterministic: bool = False) -> PlanPathService:
         """The grid, the first plan and the replanning machinery."""
         spec = next((b for b in config.behaviors if b.params is params), None)
-        return PlanPathService(params, config, world, name=spec.name if spec else cls.name,
+        return PlanPathService(params, config, world, name=spec.name if spec else cls.kind,
                                deterministic=deterministic, enabled=spec.enabled if spec else True)

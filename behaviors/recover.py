@@ -228,8 +228,8 @@ def step(world, params, state, out):
 class Recover(Behavior):
     """Stall watchdog and recovery steps (rotate, back up, replan); see the module docstring."""
 
-    name = "recover"
-    params_class = Params
+    kind = "recover"
+    Params = Params
     kernel = step
     state_size = STATE_SIZE
     blendable = False

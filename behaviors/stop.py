@@ -42,8 +42,8 @@ def step(world, params, state, out):
 class Stop(Behavior):
     """Hold the robot still (e-stop latched, or mission done)."""
 
-    name = "stop"
-    params_class = Params
+    kind = "stop"
+    Params = Params
     kernel = step
     state_size = 1
     blendable = False

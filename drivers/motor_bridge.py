@@ -163,6 +163,11 @@ class MotorBridgeDriver(Driver):
         self.stats["commands_sent"] += 1
 
     @classmethod
+    def output_topics(cls, params: MotorBridgeParams) -> dict[str, str]:
+        """Wheel odometry and the motor status."""
+        return {params.odom_topic: "wheel_odometry", params.status_topic: "motor_status"}
+
+    @classmethod
     def estop_status_topic(cls, params: MotorBridgeParams) -> str:
         """motor_status carries this driver's e-stop latch (see :class:`Driver`)."""
         return params.status_topic

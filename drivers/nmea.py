@@ -171,6 +171,11 @@ class NmeaGpsDriver(Driver):
     Params = NmeaGpsParams
     default_baud = 9600
 
+    @classmethod
+    def output_topics(cls, params: NmeaGpsParams) -> dict[str, str]:
+        """The local position and the raw fix."""
+        return {params.topic: "position_fix", params.fix_topic: "gnss_fix"}
+
     def __init__(self, name: str, spec: DriverSpec, params: NmeaGpsParams, bus: Bus,
                  clock: Clock) -> None:
         super().__init__(name, spec, params, bus, clock)

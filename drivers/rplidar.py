@@ -74,6 +74,11 @@ class RplidarDriver(Driver):
     Params: ClassVar[type] = RplidarParams
     default_baud: ClassVar[int] = 115200
 
+    @classmethod
+    def output_topics(cls, params: RplidarParams) -> dict[str, str]:
+        """The laser scans."""
+        return {params.topic: "laser_scan"}
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parser = rp.RplidarParser()

@@ -80,6 +80,11 @@ class WitmotionImuDriver(Driver):
     Params = WitmotionParams
     default_baud = 9600
 
+    @classmethod
+    def output_topics(cls, params: WitmotionParams) -> dict[str, str]:
+        """The imu messages."""
+        return {params.topic: "imu"}
+
     def __init__(self, name: str, spec: DriverSpec, params: WitmotionParams, bus, clock) -> None:
         super().__init__(name, spec, params, bus, clock)
         self.parser = WitmotionParser()

@@ -10,13 +10,15 @@ same for every backend:
   is advanced exactly one loop period before each tick on a simulated clock:
   deterministic, and as fast as the machine allows.
 
-Implementations are registered in the ``robo_orch.sim_backends`` entry-point group.
+Implementations are found through :mod:`robo_orch.registry` (group
+``robo_orch.sim_backends``); ``sim.backend`` in config names one.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from robo_orch.bus import Bus
 from robo_orch.clock import Clock
@@ -43,7 +45,10 @@ class GroundTruth:
 class SimBackend(ABC):
     """Base class of simulator backends."""
 
-    name: str
+    #: registry name, as written in config (``sim.backend = "lockstep"``)
+    kind: ClassVar[str]
+    #: no parameters of its own: a backend reads the ``[sim]`` and ``[bus]`` sections
+    Params: ClassVar[type | None] = None
 
     #: device modes this backend supports: 'sim' (sensor topics straight from the
     #: simulator) and/or 'serial' (device emulators on pseudo-terminals, real drivers)
@@ -59,7 +64,7 @@ class SimBackend(ABC):
         if devices not in self.device_modes:
             from robo_orch.errors import UsageError
 
-            raise UsageError(f"the {self.name} simulator backend cannot run --devices {devices} "
+            raise UsageError(f"the {self.kind} simulator backend cannot run --devices {devices} "
                              f"(supported: {', '.join(self.device_modes)})")
         self.devices = devices
 
@@ -80,6 +85,11 @@ class SimBackend(ABC):
 
     def pre_tick(self, tick: int, now_ns: int) -> None:  # noqa: B027 (optional hook)
         """Work to do before the loop senses (lockstep: advance one period)."""
+
+    def topics(self) -> dict[str, str]:
+        """Topics the backend itself publishes besides the config's, with their message
+        type names (a recorder records them); default: none."""
+        return {}
 
     @abstractmethod
     def truth(self) -> GroundTruth:

@@ -13,7 +13,7 @@ A behavior is a Python class (registered by name) wrapping one compiled kernel::
 
 Kernels do no I/O, allocate nothing and read parameters only from ``params``
 (numba freezes module globals, so a global would ignore ``--set`` on a cache hit).
-The Python side owns validation: ``params_class`` is a dataclass declared with
+The Python side owns validation: ``Params`` is a dataclass declared with
 :func:`robo_orch.schema.option` fields, all numeric or boolean, and
 :meth:`Behavior.pack_params` turns it into the array in field order.
 
@@ -61,9 +61,9 @@ class Behavior(ABC):
     """Base class of every behavior; subclasses set the class attributes below."""
 
     #: registry name, as written in config (``kind = "go_to_goal"``)
-    name: ClassVar[str]
+    kind: ClassVar[str]
     #: dataclass of tunable parameters (numeric or boolean fields only)
-    params_class: ClassVar[type]
+    Params: ClassVar[type]
     #: the compiled kernel, ``step(world, params, state, out) -> activation``
     kernel: ClassVar[Callable[..., float]]
     #: number of float64 values of persistent state
@@ -75,8 +75,8 @@ class Behavior(ABC):
 
     @classmethod
     def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:
-        """Validate a config table into an instance of :attr:`params_class`."""
-        return schema.build(cls.params_class, table, source=source, prefix=prefix)
+        """Validate a config table into an instance of :attr:`Params`."""
+        return schema.build(cls.Params, table, source=source, prefix=prefix)
 
     @classmethod
     def pack_params(cls, params: Any) -> np.ndarray:
@@ -100,6 +100,6 @@ class Behavior(ABC):
         return None
 
 
-def param_index(params_class: type) -> dict[str, int]:
-    """Field name -> index in the packed parameter array."""
-    return {f.name: i for i, f in enumerate(dataclasses.fields(params_class))}
+def param_index(params: type) -> dict[str, int]:
+    """Field name -> index in the packed parameter array of a ``Params`` dataclass."""
+    return {f.name: i for i, f in enumerate(dataclasses.fields(params))}

@@ -3,12 +3,18 @@
 Everything that reads time is handed a :class:`Clock`; nothing else in robo_orch
 calls ``time.*``.  Times are integer nanoseconds so that sums of periods do not
 drift and stamps compare exactly.
+
+Clocks are chosen by name through :mod:`robo_orch.registry` (group
+``robo_orch.clocks``): :func:`make_clock` ``("wall")``, ``("sim")`` or ``("perf")``.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from robo_orch import registry
 
 WALL = 0  #: clock id stamped in message headers by a wall clock
 SIM = 1  #: clock id stamped in message headers by a simulated clock
@@ -17,6 +23,10 @@ SIM = 1  #: clock id stamped in message headers by a simulated clock
 class Clock(ABC):
     """A source of time that can also wait for a deadline."""
 
+    #: registry name (``make_clock("wall")``)
+    kind: ClassVar[str]
+    #: no parameters from config
+    Params: ClassVar[type | None] = None
     #: stamped into every message header so a reader knows which time it is
     clock_id: int
 
@@ -41,6 +51,7 @@ class Clock(ABC):
 class WallClock(Clock):
     """The system's monotonic clock (immune to wall-time jumps)."""
 
+    kind = "wall"
     clock_id = WALL
     _read = staticmethod(time.monotonic_ns)
 
@@ -62,12 +73,14 @@ class WallClock(Clock):
 class PerfClock(WallClock):
     """The highest-resolution monotonic clock, for measuring durations."""
 
+    kind = "perf"
     _read = staticmethod(time.perf_counter_ns)
 
 
 class SimClock(Clock):
     """Simulated time: starts at ``start_ns`` and moves only when told to."""
 
+    kind = "sim"
     clock_id = SIM
 
     def __init__(self, start_ns: int = 0) -> None:
@@ -90,3 +103,9 @@ class SimClock(Clock):
     def sleep_until_ns(self, deadline_ns: int, spin_ns: int = 0) -> int:
         self.advance_to_ns(deadline_ns)
         return self._now
+
+
+def make_clock(kind: str, **options: Any) -> Clock:
+    """The clock registered as ``kind`` (``wall``, ``sim``, ``perf`` or a plugin's),
+    constructed with ``options`` (``make_clock("sim", start_ns=0)``)."""
+    return registry.create(registry.CLOCKS, kind, **options)

@@ -116,12 +116,12 @@ class DriverSpec:
 class Driver(ABC):
     """One device on one serial port.
 
-    Subclasses set :attr:`kind`, :attr:`Params`, :attr:`default_baud` and
-    implement :meth:`handle_bytes`.  The host calls the hooks in this order:
-    :meth:`start` once the port is open, then :meth:`handle_bytes` for every
-    chunk read and :meth:`service` after every wake-up (bytes, a bus message or
-    :attr:`service_period_s` passing), and finally :meth:`stop` on shutdown,
-    while the port is still open.
+    Subclasses set :attr:`kind`, :attr:`Params`, :attr:`default_baud`, implement
+    :meth:`handle_bytes` and declare what they publish in :meth:`output_topics`.
+    The host calls the hooks in this order: :meth:`start` once the port is open,
+    then :meth:`handle_bytes` for every chunk read and :meth:`service` after every
+    wake-up (bytes, a bus message or :attr:`service_period_s` passing), and finally
+    :meth:`stop` on shutdown, while the port is still open.
     """
 
     #: registry name, as written in config (``kind = "nmea_gps"``)
@@ -186,6 +186,12 @@ class Driver(ABC):
         for key, value in fields.items():
             rec[key] = value
         return rec
+
+    @classmethod
+    def output_topics(cls, params: Any) -> dict[str, str]:
+        """The topics this driver publishes with ``params``, and their message type names
+        (a recorder records them); default: none.  Declare every :meth:`output`."""
+        return {}
 
     @classmethod
     def estop_status_topic(cls, params: Any) -> str | None:

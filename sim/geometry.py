@@ -37,7 +37,7 @@ import numpy as np
 # isort: on
 
 if TYPE_CHECKING:
-    from robo_orch.config.sections import WorldConfig
+    from robo_orch.config.world import WorldConfig
 
 
 # Below this |sin| between a ray and a segment the two count as parallel (no hit).

@@ -14,9 +14,8 @@ from robo_orch.sim.node import SimNode
 from robo_orch.sim.simulator import Simulator
 
 from robo_orch.backend import GroundTruth, SimBackend
-from robo_orch.bus import Bus
-from robo_orch.bus.memory import MemoryBus, MemoryHub
-from robo_orch.clock import Clock, SimClock
+from robo_orch.bus import Bus, MemoryHub, make_bus
+from robo_orch.clock import Clock, SimClock, make_clock
 
 LOOP_PUBLISHER_ID = 1
 SIM_PUBLISHER_ID = 2
@@ -25,7 +24,7 @@ SIM_PUBLISHER_ID = 2
 class LockstepBackend(SimBackend):
     """Deterministic, faster-than-real-time simulation in the loop's process."""
 
-    name = "lockstep"
+    kind = "lockstep"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -36,19 +35,19 @@ class LockstepBackend(SimBackend):
         self._dt = 1.0 / self.config.loop.rate_hz
 
     def make_clock(self) -> Clock:
-        self.clock = SimClock()
+        self.clock = make_clock("sim")
         return self.clock
 
     def make_bus(self, clock: Clock) -> Bus:
-        return MemoryBus(clock, publisher_id=LOOP_PUBLISHER_ID, hub=self.hub,
-                         hwm=self.config.bus.hwm)
+        return make_bus("memory", clock, publisher_id=LOOP_PUBLISHER_ID, hub=self.hub,
+                        hwm=self.config.bus.hwm)
 
     def start(self, bus: Bus) -> None:
         cfg = self.config
         self.sim = Simulator(cfg.world, cfg.robot, cfg.sim, cfg.safety, cfg.mission.start)
         self.sim.reset(self.seed)
-        sim_bus = MemoryBus(self.clock, publisher_id=SIM_PUBLISHER_ID, hub=self.hub,
-                            hwm=cfg.bus.hwm)
+        sim_bus = make_bus("memory", self.clock, publisher_id=SIM_PUBLISHER_ID, hub=self.hub,
+                           hwm=cfg.bus.hwm)
         self.node = SimNode(cfg, self.sim, sim_bus)
 
     def pre_tick(self, tick: int, now_ns: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from robo_orch.sim.robot import YAW, X, Y
 from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
-from robo_orch.sim.status import SIM_STATUS, fill_input_counters
+from robo_orch.sim.status import SIM_STATUS, STATUS_TOPIC, fill_input_counters
 
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import Config
@@ -49,7 +49,7 @@ class SimNode:
         self.scan_pub = None if "scan" in covered else bus.publisher(
             inputs["scan"].topic, self._scan_t, frame_id="laser", hwm=hwm)
         self.truth_pub = bus.publisher(topics.truth, self._pose_t, frame_id="odom", hwm=hwm)
-        self.status_pub = bus.publisher("sim/status", SIM_STATUS, hwm=hwm)
+        self.status_pub = bus.publisher(STATUS_TOPIC, SIM_STATUS, hwm=hwm)
         self.cmd_sub = bus.subscribe(topics.command, message_type("velocity_command"),
                                      QoS.latest(), hwm=hwm)
         self.estop_sub = bus.subscribe(topics.estop, message_type("estop"), QoS.queue(64),

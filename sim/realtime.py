@@ -23,8 +23,8 @@ from pathlib import Path
 
 from robo_orch import lifeline, rundir
 from robo_orch.backend import GroundTruth, SimBackend
-from robo_orch.bus import Bus, QoS
-from robo_orch.clock import Clock, WallClock
+from robo_orch.bus import Bus, QoS, make_bus
+from robo_orch.clock import Clock, WallClock, make_clock
 from robo_orch.errors import BackendError, BackendTimeout, ConfigError
 
 LOOP_PUBLISHER_ID = 1
@@ -36,7 +36,7 @@ DEVICES_FILE = "devices.json"
 class RealtimeBackend(SimBackend):
     """The simulator as a separate process; all traffic over ZeroMQ."""
 
-    name = "realtime"
+    kind = "realtime"
     device_modes = ("sim", "serial")
 
     def __init__(self, *args, **kwargs) -> None:
@@ -57,18 +57,16 @@ class RealtimeBackend(SimBackend):
         self.supervisor = None
 
     def make_clock(self) -> Clock:
-        self.clock = WallClock()
+        self.clock = make_clock("wall")
         return self.clock
 
     def make_bus(self, clock: Clock) -> Bus:
-        from robo_orch.bus.zmq_bus import ZmqBus
-
         if self.config.bus.backend != "zmq":
             raise ConfigError(self.config.source, "bus.backend",
                               f"the realtime simulator runs in another process and needs the "
                               f"'zmq' bus, not '{self.config.bus.backend}' (or use --lockstep)")
-        return ZmqBus(clock, publisher_id=LOOP_PUBLISHER_ID, run_dir=self.run_dir,
-                      hwm=self.config.bus.hwm)
+        return make_bus("zmq", clock, publisher_id=LOOP_PUBLISHER_ID, run_dir=self.run_dir,
+                        hwm=self.config.bus.hwm)
 
     def launch(self) -> None:
         """Spawn the simulator process; it loads its kernels while the loop loads its own."""
@@ -87,9 +85,9 @@ class RealtimeBackend(SimBackend):
         log.close()
 
     def start(self, bus: Bus) -> None:
-        from robo_orch.sim.status import SIM_STATUS
+        from robo_orch.sim.status import SIM_STATUS, STATUS_TOPIC
 
-        self._status_sub = bus.subscribe("sim/status", SIM_STATUS, QoS.latest())
+        self._status_sub = bus.subscribe(STATUS_TOPIC, SIM_STATUS, QoS.latest())
         if self.proc is None:
             self.launch()
         deadline = self.clock.now_ns() + int(self.config.sim.ready_timeout_s * 1e9)
@@ -105,6 +103,12 @@ class RealtimeBackend(SimBackend):
         self.stop()
         raise BackendTimeout(f"simulator process not ready after "
                              f"{self.config.sim.ready_timeout_s:g} s: {self._log_tail()}")
+
+    def topics(self) -> dict[str, str]:
+        """The simulator process's status (on top of the config's topics)."""
+        from robo_orch.sim.status import SIM_STATUS, STATUS_TOPIC
+
+        return {STATUS_TOPIC: SIM_STATUS.name}
 
     def _start_drivers(self) -> None:
         """Start the real driver processes on the simulator's pseudo-terminals."""
@@ -240,14 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     from robo_orch.sim.node import SimNode
     from robo_orch.sim.simulator import Simulator
 
-    from robo_orch.bus.zmq_bus import ZmqBus
     from robo_orch.config import load_config
     from robo_orch.runtime.loop import FixedRateLoop
 
     config = load_config(args.config, args.set, with_behaviors=False)
-    clock = WallClock()
-    bus = ZmqBus(clock, publisher_id=SIM_PUBLISHER_ID, run_dir=args.run_dir,
-                 hwm=config.bus.hwm)
+    clock = make_clock("wall")
+    bus = make_bus("zmq", clock, publisher_id=SIM_PUBLISHER_ID, run_dir=args.run_dir,
+                   hwm=config.bus.hwm)
     sim = Simulator(config.world, config.robot, config.sim, config.safety, config.mission.start)
     seed = config.sim.seed if args.seed is None else args.seed
     sim.reset(seed)

@@ -29,7 +29,8 @@ from robo_orch.sim.sensors import Imu, Lidar, WheelOdometry
 from robo_orch.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
-    from robo_orch.config.sections import RobotConfig, SafetyConfig, SimConfig, WorldConfig
+    from robo_orch.config.sections import RobotConfig, SafetyConfig, SimConfig
+    from robo_orch.config.world import WorldConfig
 
 ODOM = 1  #: step() flag: a wheel odometry measurement is due
 IMU = 2  #: step() flag: an IMU measurement is due

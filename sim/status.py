@@ -6,6 +6,8 @@ import numpy as np
 
 from robo_orch.messages import MessageType, register
 
+#: where the simulator publishes its status (both backends)
+STATUS_TOPIC = "sim/status"
 #: the simulator's bus inputs and the counters of each carried in its status
 INPUT_COUNTERS = {"command": "cmd", "estop": "estop"}
 _COUNTER_NAMES = ("received", "malformed", "dropped", "disconnects")

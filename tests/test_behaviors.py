@@ -287,7 +287,7 @@ def test_stop_follows_estop_and_goal(estop, reached, on_goal, expected):
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_behavior_classes_follow_the_seam(name):
     module, cls, _ = MODULES[name]
-    assert cls.name == name
+    assert cls.kind == name
     assert cls.blendable is (name != "stop")
     assert len(cls.kernel.signatures) == 1  # compiled eagerly, never again at run time
     params = cls.parse_params({}, source="test.toml", prefix=f"behaviors.{name}")

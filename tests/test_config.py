@@ -49,7 +49,7 @@ def test_minimal_config_gets_defaults(tmp_path):
     config = load_config(write(tmp_path, MINIMAL))
     assert config.loop.rate_hz == 50.0
     assert set(config.inputs) == {"odom", "imu", "scan"}
-    assert config.behaviors[0].cls.name == "go_to_goal"
+    assert config.behaviors[0].cls.kind == "go_to_goal"
     assert config.behaviors[0].divisor == 1
 
 

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from robo_orch.bus import discovery as ep
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import WallClock
-from robo_orch.introspect import endpoints as ep
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/stat"),
                                 reason="process start times come from /proc")

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from robo_orch.config.sections import Circle, Polygon, Wall, WorldConfig
+from robo_orch.config.world import Circle, Polygon, Wall, WorldConfig
 from robo_orch.core import grid as gr
 from robo_orch.errors import ConfigError
 from robo_orch.testing import naive_nav as nn

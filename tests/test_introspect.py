@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robo_orch.bus import discovery as ep
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.cli.topics import echo
 from robo_orch.clock import WallClock
-from robo_orch.introspect import endpoints as ep
 from robo_orch.introspect.probe import Probe, StampStats, find_topics, poll, type_from_layout
 from robo_orch.messages import Header, MessageType, new_fixed
 

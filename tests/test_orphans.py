@@ -21,8 +21,8 @@ import pytest
 from test_devices import ROBOT, Rig
 
 from robo_orch.bench.orphans import KillProbe
+from robo_orch.bus import discovery as ep
 from robo_orch.hosting.supervisor import Supervisor
-from robo_orch.introspect import endpoints as ep
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="child subreapers and /proc are Linux")

@@ -10,7 +10,7 @@ import pytest
 from scipy.ndimage import distance_transform_edt
 
 from robo_orch.bench.nav import bench_plan
-from robo_orch.config.sections import Circle, Polygon, Wall, WorldConfig
+from robo_orch.config.world import Circle, Polygon, Wall, WorldConfig
 from robo_orch.core import navcost as nc
 from robo_orch.core import pathplan as pp
 from robo_orch.core.grid import OccupancyGrid

@@ -48,7 +48,7 @@ def test_readme_behavior_example_runs_in_a_mission(tmp_path):
     (tmp_path / "robot.toml").write_text(f'extends = "demo"\n\n{table}\n')
     config = load_config(tmp_path / "robot.toml")
     spec = next(b for b in config.behaviors if b.name == "wall")
-    assert spec.cls.name == "wall_follow" and spec.params.distance == 0.8
+    assert spec.cls.kind == "wall_follow" and spec.params.distance == 0.8
     result = run_mission(config, backend="lockstep", duration_s=2.0)
     planner = result.controller.planner
     wall = planner.names.index("wall")

@@ -17,7 +17,7 @@ def run_child(code: str) -> subprocess.CompletedProcess:
 
 def test_timer_slack_is_set_and_read_back():
     proc = run_child("""
-        from robo_orch.runtime.rt import apply_realtime, timer_slack_ns
+        from robo_orch.rt import apply_realtime, timer_slack_ns
         before = timer_slack_ns()
         warnings = apply_realtime(timer_slack_ns=1)
         print(before, timer_slack_ns(), len(warnings))
@@ -32,7 +32,7 @@ def test_each_refused_measure_gives_exactly_one_warning():
     # an impossible CPU and priority are refused by any kernel, privileged or not
     proc = run_child("""
         import os
-        from robo_orch.runtime.rt import apply_realtime
+        from robo_orch.rt import apply_realtime
         warnings = apply_realtime(priority=1000, cpu=100000)
         print(len(warnings))
         print(os.sched_getscheduler(0) == os.SCHED_OTHER)
@@ -45,7 +45,7 @@ def test_each_refused_measure_gives_exactly_one_warning():
 
 def test_lock_memory_applies_or_warns_once():
     proc = run_child("""
-        from robo_orch.runtime.rt import apply_realtime
+        from robo_orch.rt import apply_realtime
         warnings = apply_realtime(lock_memory=True)
         locked = [l for l in open("/proc/self/status") if l.startswith("VmLck")]
         print(len(warnings), locked[0].split()[1] if locked else "?")
@@ -107,7 +107,7 @@ def unprivileged(limit: int) -> str:
 def test_fifo_check_agrees_with_the_kernel_and_leaves_the_thread_as_it_was():
     proc = run_child("""
         import os
-        from robo_orch.runtime.rt import fifo_permitted
+        from robo_orch.rt import fifo_permitted
         before = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
         answer = fifo_permitted(10)
         after = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
@@ -126,13 +126,13 @@ def test_fifo_check_agrees_with_the_kernel_and_leaves_the_thread_as_it_was():
 
 def test_fifo_check_follows_the_rtprio_limit_without_privilege():
     proc = run_child(unprivileged(0) + """
-    from robo_orch.runtime.rt import fifo_permitted
+    from robo_orch.rt import fifo_permitted
     print(fifo_permitted(1), fifo_permitted(10))
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "False"]
     proc = run_child(unprivileged(20) + """
-    from robo_orch.runtime.rt import fifo_permitted
+    from robo_orch.rt import fifo_permitted
     print(fifo_permitted(10), fifo_permitted(20), fifo_permitted(30))
     """)
     assert proc.returncode == 0, proc.stderr
@@ -146,7 +146,7 @@ def test_zmq_io_threads_get_the_loop_priority_when_permitted():
     import os
     from robo_orch.bus.zmq_bus import ZmqBus
     from robo_orch.clock import WallClock
-    from robo_orch.runtime.rt import fifo_permitted
+    from robo_orch.rt import fifo_permitted
     if not fifo_permitted(10):
         print("refused")
         raise SystemExit(0)

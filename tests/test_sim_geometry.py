@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from robo_orch.sim.geometry import WorldMap, check_placement, clearance
 
-from robo_orch.config.sections import Circle, Polygon, Wall, WorldConfig
+from robo_orch.config.world import Circle, Polygon, Wall, WorldConfig
 
 INF = math.inf
 

@@ -9,15 +9,8 @@ import pytest
 from robo_orch.sim.robot import body_to_wheels, step_diff_drive, wheels_to_body
 from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
 
-from robo_orch.config.sections import (
-    Circle,
-    LidarConfig,
-    RobotConfig,
-    SafetyConfig,
-    SimConfig,
-    Wall,
-    WorldConfig,
-)
+from robo_orch.config.sections import LidarConfig, RobotConfig, SafetyConfig, SimConfig
+from robo_orch.config.world import Circle, Wall, WorldConfig
 from robo_orch.errors import ConfigError
 
 DT = 0.02

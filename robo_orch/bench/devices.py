@@ -1,7 +1,7 @@
 """Serial driver benchmarks: parser throughput and byte-to-bus latency.
 
-Registered in the ``robo_orch.benchmarks`` entry-point group, so ``robo-orch
-bench`` runs them beside the framework's own.  Streams come from the device
+Registered in the ``robo_orch.benchmarks`` group of :mod:`robo_orch.registry`, so
+``robo-orch bench`` runs them beside the framework's own.  Streams come from the device
 emulators (valid bytes, exactly as the devices send them).
 
 * throughput: each protocol's parser fed its stream in 64-byte reads (what a
@@ -77,19 +77,18 @@ def parser_throughput(chunk: int = 64, passes: int = 5) -> dict[str, Any]:
 def byte_to_bus_latency(count: int = 300, rate_hz: float = 100.0) -> dict[str, Any]:
     """WitMotion IMU frames written to a pty, timed to the driver's read and to a subscriber."""
     from robo_orch import lifeline
-    from robo_orch.bus import QoS
-    from robo_orch.bus.zmq_bus import ZmqBus
-    from robo_orch.clock import WallClock
+    from robo_orch.bus import QoS, make_bus
+    from robo_orch.clock import make_clock
     from robo_orch.drivers import witmotion_protocol as wp
     from robo_orch.sim.emulators.base import PtyLink
 
-    clock = WallClock()
+    clock = make_clock("wall")
     with tempfile.TemporaryDirectory(prefix="robo_orch-bench-") as run_dir:
         link = PtyLink()
         config = Path(run_dir) / "imu.toml"
         config.write_text(f'[drivers.imu]\nkind = "witmotion_imu"\nport = "{link.path}"\n'
                           'baud = 115200\n')
-        bus = ZmqBus(clock, publisher_id=1, run_dir=run_dir)
+        bus = make_bus("zmq", clock, publisher_id=1, run_dir=run_dir)
         sub = bus.subscribe("sensor/imu", "imu", QoS.queue(count + 100))
         proc = lifeline.popen([sys.executable, "-m", "robo_orch.hosting.driver_host", "--config",
                                str(config), "--name", "imu", "--run-dir", run_dir],

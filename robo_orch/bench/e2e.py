@@ -170,17 +170,16 @@ def measure_loop(kind: str, count: int, rate: float, *, triggered: bool,
     SCHED_FIFO, as on a robot whose drivers are real-time too; the caller checks
     that it is permitted.
     """
-    from robo_orch.bus import QoS
-    from robo_orch.bus.zmq_bus import ZmqBus
-    from robo_orch.clock import WallClock
+    from robo_orch.bus import QoS, make_bus
+    from robo_orch.clock import make_clock
     from robo_orch.messages import message_type
     from robo_orch.runtime.loop import FixedRateLoop
 
     run_dir = tempfile.mkdtemp(prefix="robo_orch-e2e-")
     sensor_ep, command_ep = _endpoints(kind, run_dir)
-    clock = WallClock()
-    bus = ZmqBus(clock, publisher_id=1, run_dir=run_dir, realtime_priority=priority,
-                 endpoints={SENSOR_TOPIC: sensor_ep, COMMAND_TOPIC: command_ep})
+    clock = make_clock("wall")
+    bus = make_bus("zmq", clock, publisher_id=1, run_dir=run_dir, realtime_priority=priority,
+                   endpoints={SENSOR_TOPIC: sensor_ep, COMMAND_TOPIC: command_ep})
     try:
         sub = bus.subscribe(SENSOR_TOPIC, message_type("imu"), QoS.latest())
         pub = bus.publisher(COMMAND_TOPIC, message_type("velocity_command"), hwm=count + 10)
@@ -285,7 +284,7 @@ def bench_e2e(count: int = 2000, loop_rate: float = 1000.0, *,
     loop once more over the first transport with the sensor at that rate (fewer
     messages a second leave more time for threads and CPUs to fall asleep).
     """
-    from robo_orch.runtime.rt import fifo_permitted
+    from robo_orch.rt import fifo_permitted
 
     rate = SENSOR_SHARE * loop_rate
     out: dict[str, Any] = {"sensor_rate_hz": rate, "loop_rate_hz": loop_rate, "messages": count,

@@ -53,12 +53,12 @@ def context(priority: int):
 def _run_driver(kind: str, endpoint: str, count: int, rate: float, priority: int) -> None:
     period = 1.0 / rate
     if kind == "bus":
-        from robo_orch.bus.zmq_bus import ZmqBus
-        from robo_orch.clock import WallClock
+        from robo_orch.bus import make_bus
+        from robo_orch.clock import make_clock
         from robo_orch.messages import message_type, new_fixed
 
-        bus = ZmqBus(WallClock(), publisher_id=2, endpoints={SENSOR_TOPIC: endpoint},
-                     realtime_priority=priority)
+        bus = make_bus("zmq", make_clock("wall"), publisher_id=2,
+                       endpoints={SENSOR_TOPIC: endpoint}, realtime_priority=priority)
         pub = bus.publisher(SENSOR_TOPIC, message_type("imu"), hwm=count + 10)
         msg = new_fixed(message_type("imu"))
         send = lambda i: pub.publish(msg)  # noqa: E731 (stamped with the monotonic clock)
@@ -97,13 +97,12 @@ def _run_actuator(kind: str, endpoint: str, out: str, seconds: float, priority: 
     deadline = time.monotonic() + seconds
     idle_after = None  # stop 0.3 s after the last command
     if kind == "bus":
-        from robo_orch.bus import QoS
-        from robo_orch.bus.zmq_bus import ZmqBus
-        from robo_orch.clock import WallClock
+        from robo_orch.bus import QoS, make_bus
+        from robo_orch.clock import make_clock
         from robo_orch.messages import message_type
 
-        bus = ZmqBus(WallClock(), publisher_id=3, endpoints={COMMAND_TOPIC: endpoint},
-                     realtime_priority=priority)
+        bus = make_bus("zmq", make_clock("wall"), publisher_id=3,
+                       endpoints={COMMAND_TOPIC: endpoint}, realtime_priority=priority)
         sub = bus.subscribe(COMMAND_TOPIC, message_type("velocity_command"), QoS.queue(10000),
                             hwm=10000)
         with contextlib.closing(bus):

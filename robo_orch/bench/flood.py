@@ -160,12 +160,12 @@ def _table(ids: int, bounded: bool) -> dict[str, Any]:
     import numpy as np
 
     from robo_orch import messages as m
-    from robo_orch.bus import MemoryBus, MemoryHub, TopicCounters
-    from robo_orch.clock import SimClock
+    from robo_orch.bus import MemoryHub, TopicCounters, make_bus
+    from robo_orch.clock import make_clock
 
     hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub)
+    tx = make_bus("memory", make_clock("sim"), publisher_id=1, hub=hub)
+    rx = make_bus("memory", make_clock("sim"), publisher_id=2, hub=hub)
     batch = 4096
     sub = rx.subscribe("cmd/estop", m.ESTOP, hwm=batch, max_per_poll=batch)
     if not bounded:  # the bound lifted: what every subscription did before it had one

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from robo_orch.clock import WallClock
+from robo_orch.bus import make_bus
+from robo_orch.clock import make_clock
 
 _STAMP = struct.Struct("<q")
 _PAYLOAD = 80  # bytes of an IMU message's fixed part
@@ -56,12 +57,12 @@ def _peer_cmd(mode: str, target: str, count: int, rate: float) -> list[str]:
 def measure_bus(endpoint: str, count: int, rate: float) -> dict[str, Any]:
     """Latency of IMU messages over the robo_orch bus at ``endpoint``."""
     from robo_orch.bus import QoS
-    from robo_orch.bus.zmq_bus import ZmqBus
     from robo_orch.messages import message_type
 
-    clock = WallClock()
+    clock = make_clock("wall")
     run_dir = tempfile.mkdtemp(prefix="robo_orch-bench-")
-    bus = ZmqBus(clock, publisher_id=1, run_dir=run_dir, endpoints={"bench/imu": endpoint})
+    bus = make_bus("zmq", clock, publisher_id=1, run_dir=run_dir,
+                   endpoints={"bench/imu": endpoint})
     sub = bus.subscribe("bench/imu", message_type("imu"), QoS.queue(count), hwm=count)
     peer = subprocess.Popen(_peer_cmd("bus", endpoint, count, rate))
     lat = []
@@ -176,10 +177,10 @@ def _run_peer(mode: str, target: str, count: int, rate: float) -> None:
     import zmq
 
     if mode == "bus":
-        from robo_orch.bus.zmq_bus import ZmqBus
         from robo_orch.messages import message_type, new_fixed
 
-        bus = ZmqBus(WallClock(), publisher_id=2, endpoints={"bench/imu": target})
+        bus = make_bus("zmq", make_clock("wall"), publisher_id=2,
+                       endpoints={"bench/imu": target})
         mtype = message_type("imu")
         pub = bus.publisher("bench/imu", mtype, hwm=count)
         msg = new_fixed(mtype)

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from robo_orch.config.sections import Circle, Wall, WorldConfig
+from robo_orch.config.world import Circle, Wall, WorldConfig
 from robo_orch.core import navcost as nc
 from robo_orch.core import pathplan as pp
 from robo_orch.core.grid import OccupancyGrid

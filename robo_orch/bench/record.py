@@ -103,8 +103,8 @@ def _show(name: str, r: dict[str, Any]) -> None:
 
 def bench_recording(quick: bool = False) -> dict[str, Any]:
     """Tick cost with and without recording (lockstep and realtime), replay speed."""
-    from robo_orch.bus import MemoryBus
-    from robo_orch.clock import SimClock
+    from robo_orch.bus import make_bus
+    from robo_orch.clock import make_clock
     from robo_orch.record.reader import open_recording
     from robo_orch.record.replay import replay
 
@@ -115,7 +115,7 @@ def bench_recording(quick: bool = False) -> dict[str, Any]:
         out["lockstep"] = _pairs("lockstep", 2 if quick else 9, None, path)
         _show("lockstep", out["lockstep"])
         recording = open_recording(path)
-        bus = MemoryBus(SimClock(), publisher_id=9)
+        bus = make_bus("memory", make_clock("sim"), publisher_id=9)
         stats = replay(recording, bus, bus.clock, rate=0.0)
         bus.close()
         out["replay"] = {"messages": stats.messages, "span_s": round(stats.span_s, 2),

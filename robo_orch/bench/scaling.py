@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from robo_orch.bench.measure import time_calls, time_stats
 from robo_orch.bench.sim import mid_mission
-from robo_orch.bench.suite import time_calls, time_stats
 
 
 def _median_us(fn, repeats: int) -> tuple[float, float]:
@@ -49,7 +49,7 @@ def scale_dwa(samples: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
     world = ctl.world
     rows = []
     for n in samples:
-        params = schema.build(AvoidObstacles.params_class, {"v_samples": n, "w_samples": n},
+        params = schema.build(AvoidObstacles.Params, {"v_samples": n, "w_samples": n},
                               source="bench")
         packed = AvoidObstacles.pack_params(params)
         state = AvoidObstacles.new_state(params)

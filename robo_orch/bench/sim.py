@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from robo_orch.bench.suite import time_calls, time_stats
+from robo_orch.bench.measure import time_calls, time_stats
 
 
 def bench_mission(runs: int) -> dict[str, Any]:

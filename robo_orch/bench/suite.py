@@ -18,7 +18,8 @@ medians (this is meant for shared, noisy machines too):
   (:mod:`robo_orch.bench.scaling`);
 * start-up to the first tick against numba's own floor, and memory over a long
   run (:mod:`robo_orch.bench.process`);
-* sections registered by other packages (``robo_orch.benchmarks`` entry points).
+* the sections of the ``robo_orch.benchmarks`` registry group (built in: devices,
+  flood, navigation, orphans, recording; other packages add theirs by entry point).
 
 ``--json`` writes every figure; ``--plot`` draws them (:mod:`robo_orch.bench.plot`).
 """
@@ -32,25 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-
-def time_calls(fn, repeats: int) -> np.ndarray:
-    """Wall time of each of ``repeats`` calls, in microseconds."""
-    out = np.empty(repeats)
-    clock = time.perf_counter_ns
-    for i in range(repeats):
-        t0 = clock()
-        fn()
-        out[i] = (clock() - t0) / 1e3
-    return out
-
-
-def time_stats(samples_us: np.ndarray) -> dict[str, float]:
-    """p50, p99 and max of timings (us), rounded, with the sample count."""
-    p50, p99 = np.percentile(samples_us, [50, 99])
-    return {"p50": round(float(p50), 2), "p99": round(float(p99), 2),
-            "max": round(float(samples_us.max()), 2), "n": int(len(samples_us))}
-
 
 #: per mode: the size of each section (quick must finish in under a minute)
 SIZES = {

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from robo_orch.clock import PerfClock
+from robo_orch.clock import make_clock
 from robo_orch.runtime.loop import FixedRateLoop
 
-#: variant -> keyword arguments of :func:`robo_orch.runtime.rt.apply_realtime`
+#: variant -> keyword arguments of :func:`robo_orch.rt.apply_realtime`
 VARIANTS: dict[str, dict[str, Any]] = {
     "loop": {},
     "loop_slack": {"timer_slack_ns": 1},
@@ -95,7 +95,7 @@ def measure_loop(rate_hz: float, seconds: float, spin_us: float = 500.0) -> dict
     """The fixed-rate loop with an idle tick at ``rate_hz`` for ``seconds``."""
     period = int(round(1e9 / rate_hz))
     n = max(10, int(seconds * rate_hz))
-    clock = PerfClock()
+    clock = make_clock("perf")
     handler = _Starts(n)
     loop = FixedRateLoop(clock, period, spin_ns=int(spin_us * 1e3), collect_at_start=False)
     stats = loop.run(handler, max_ticks=n)
@@ -110,7 +110,7 @@ def measure_sleep(rate_hz: float, seconds: float) -> dict[str, Any]:
     """The naive baseline: ``time.sleep(period)`` after each (empty) tick."""
     period = int(round(1e9 / rate_hz))
     n = max(10, int(seconds * rate_hz))
-    clock = PerfClock()
+    clock = make_clock("perf")
     starts = np.zeros(n, dtype=np.int64)
     for i in range(n):
         starts[i] = clock.now_ns()
@@ -124,7 +124,7 @@ def measure_variant(variant: str, rates: tuple[float, ...], seconds: float) -> d
     ``sleep`` is the baseline.  Returns ``{"permitted": False, ...}`` if the
     kernel refused a measure (the loop is then not measured).
     """
-    from robo_orch.runtime.rt import apply_realtime
+    from robo_orch.rt import apply_realtime
 
     if variant == "sleep":
         return {"permitted": True, "rates": {f"{r:g}": measure_sleep(r, seconds) for r in rates}}

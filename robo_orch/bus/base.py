@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import numpy as np
 
@@ -93,6 +94,11 @@ class Bus(ABC):
     per-topic high-water mark (messages) of senders and receivers.
     """
 
+    #: registry name (``make_bus("zmq", ...)``, ``bus.backend = "zmq"``)
+    kind: ClassVar[str]
+    #: no parameters of its own from config: the ``[bus]`` section is shared
+    Params: ClassVar[type | None] = None
+
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
                  hwm: int = 100) -> None:
         if not 0 <= int(publisher_id) <= _UINT32:
@@ -153,8 +159,9 @@ class Bus(ABC):
             raise BusError(f"max_per_poll must be >= 1, got {max_per_poll}")
         hwm = self._hwm(hwm)
         receiver = self._create_receiver(topic, hwm, int(max_bytes))
-        sub = Subscription(self, topic, mtype, qos, receiver, hwm=hwm, max_bytes=int(max_bytes),
-                           max_per_poll=int(max_per_poll))
+        sub = Subscription(topic, mtype, qos, receiver, clock=self.clock,
+                           on_close=self._drop_subscription, hwm=hwm,
+                           max_bytes=int(max_bytes), max_per_poll=int(max_per_poll))
         self._subscriptions.append((sub, receiver))
         return sub
 
@@ -180,6 +187,13 @@ class Bus(ABC):
     def publishers(self) -> tuple[Publisher, ...]:
         """Open publishers of this bus."""
         return tuple(self._publishers.values())
+
+    def peer(self, publisher_id: int, *, hwm: int | None = None) -> Bus:
+        """Another bus of this backend on the same network (a recorder, a live view).
+
+        Its own ``publisher_id``; ``hwm`` defaults to this bus's.
+        """
+        raise BusError(f"a {type(self).__name__} cannot make a bus beside itself")
 
     def close(self) -> None:
         """Close every publisher and subscription, then the backend (idempotent)."""

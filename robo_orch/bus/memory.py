@@ -7,8 +7,8 @@ is counted as ``dropped`` on that subscription.  Give each node its own bus (and
 its own publisher id) on one hub::
 
     hub = MemoryHub()
-    sim_bus = MemoryBus(clock, publisher_id=2, hub=hub)
-    loop_bus = MemoryBus(clock, publisher_id=1, hub=hub)
+    sim_bus = make_bus("memory", clock, publisher_id=2, hub=hub)
+    loop_bus = make_bus("memory", clock, publisher_id=1, hub=hub)
 
 Without ``hub`` a bus joins the process-wide :func:`default_hub`.
 """
@@ -154,12 +154,18 @@ class _MemorySender(Sender):
 class MemoryBus(Bus):
     """In-process bus on a :class:`MemoryHub` (same encode/decode path as zmq)."""
 
+    kind = "memory"
     Hub = MemoryHub
 
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
                  hwm: int = 100, hub: MemoryHub | None = None) -> None:
         super().__init__(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm)
         self.hub = default_hub() if hub is None else hub
+
+    def peer(self, publisher_id: int, *, hwm: int | None = None) -> MemoryBus:
+        """Another memory bus on this bus's hub."""
+        return MemoryBus(self.clock, publisher_id=publisher_id, hub=self.hub,
+                         hwm=self.hwm if hwm is None else hwm)
 
     def _create_sender(self, topic: str, hwm: int) -> Sender:
         # hwm applies at the inboxes: a memory sender never queues

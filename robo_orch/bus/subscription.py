@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 
 from robo_orch.bus.counters import Received, TopicCounters, copy_into
 from robo_orch.bus.qos import QoS
 from robo_orch.bus.transport import Receiver
-from robo_orch.clock import PerfClock
+from robo_orch.clock import Clock, make_clock
 from robo_orch.errors import BusError
 from robo_orch.messages import DecodeError, MessageType, decode
-
-if TYPE_CHECKING:
-    from robo_orch.bus.base import Bus
 
 #: messages one poll decodes by default (a queue deeper than this: its depth)
 DEFAULT_MAX_PER_POLL = 32
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
-_TIMER = PerfClock()  # real time for wait() deadlines, whatever clock stamps messages
+_TIMER = make_clock("perf")  # real time for wait() deadlines, whatever clock stamps messages
 
 
 class Subscription:
@@ -29,28 +26,29 @@ class Subscription:
     :meth:`poll` moves what the transport holds into the buffer (counting and
     discarding what is malformed, at most ``max_per_poll`` decoded per call);
     :meth:`latest` and :meth:`take` read it.  ``max_bytes`` is the largest frame
-    the transport accepts for it.
+    the transport accepts for it.  ``clock`` is the bus's; ``on_close(self)`` is how
+    the bus that made it lets it go.
     """
 
-    __slots__ = ("topic", "mtype", "qos", "counters", "max_bytes", "max_per_poll", "_bus",
+    __slots__ = ("topic", "mtype", "qos", "counters", "max_bytes", "max_per_poll", "_on_close",
                  "_receiver", "_recv", "_recv_next", "_topic_b", "_clock", "_is_latest",
                  "_depth", "_slot", "_queue", "_raw", "_drain")
 
-    def __init__(self, bus: Bus, topic: str, mtype: MessageType, qos: QoS,
-                 receiver: Receiver, *, hwm: int, max_bytes: int | None,
-                 max_per_poll: int) -> None:
+    def __init__(self, topic: str, mtype: MessageType, qos: QoS, receiver: Receiver, *,
+                 clock: Clock, on_close: Callable[[Subscription], None], hwm: int,
+                 max_bytes: int | None, max_per_poll: int) -> None:
         self.topic = topic
         self.mtype = mtype
         self.qos = qos
         self.counters = TopicCounters(topic)
         self.max_bytes = max_bytes
         self.max_per_poll = max_per_poll
-        self._bus = bus
+        self._on_close = on_close
         self._receiver = receiver
         self._recv = receiver.recv_frames
         self._recv_next = receiver.recv_next
         self._topic_b = topic.encode("ascii")
-        self._clock = bus.clock
+        self._clock = clock
         self._is_latest = qos.kind == "latest"
         self._depth = qos.depth
         self._slot: Received | None = None
@@ -198,7 +196,7 @@ class Subscription:
 
     def close(self) -> None:
         """Stop receiving and release the transport."""
-        self._bus._drop_subscription(self)
+        self._on_close(self)
 
 
 def _closed_recv() -> list[bytes] | None:

@@ -40,12 +40,12 @@ Real-time priority: with ``realtime_priority`` > 0 (the loop's SCHED_FIFO
 priority), ZeroMQ's I/O threads get the same priority, set on the context before
 its first socket starts them; otherwise a loop under SCHED_FIFO can starve the
 thread that delivers its messages.  libzmq aborts the process if it cannot apply
-a scheduling policy, so it is asked only after :func:`robo_orch.runtime.rt.fifo_permitted`
+a scheduling policy, so it is asked only after :func:`robo_orch.rt.fifo_permitted`
 says the kernel allows it; when not, the threads keep the normal policy.
 
 Discovery: a bus that binds topics records them, with its process and publisher
 identity, in ``run_dir/endpoints/`` and indexes its run directory per user
-(:mod:`robo_orch.introspect.endpoints`), so ``robo-orch topics`` finds them from
+(:mod:`robo_orch.bus.discovery`), so ``robo-orch topics`` finds them from
 another terminal.  Both files go away when the bus closes.
 """
 
@@ -62,9 +62,9 @@ import zmq
 
 from robo_orch import rundir
 from robo_orch.bus.base import Bus, Publisher, Receiver, Sender
+from robo_orch.bus.discovery import EndpointsFile, read_run_dir
 from robo_orch.clock import Clock
 from robo_orch.errors import BusError
-from robo_orch.introspect.endpoints import EndpointsFile, read_run_dir
 from robo_orch.messages import MessageType
 
 _IPC_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
@@ -215,6 +215,8 @@ class ZmqBus(Bus):
     SCHED_FIFO priority where permitted (see the module docstring).
     """
 
+    kind = "zmq"
+
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
                  hwm: int = 100, run_dir: str | os.PathLike[str] | None = None,
                  endpoints: dict[str, str] | None = None,
@@ -242,7 +244,7 @@ class ZmqBus(Bus):
         Must come before the first socket (which starts the threads); returns
         whether the priority was set.
         """
-        from robo_orch.runtime.rt import fifo_permitted
+        from robo_orch.rt import fifo_permitted
 
         if self._senders or self._subscriptions:
             raise BusError("set the I/O thread priority before the first publisher or "
@@ -253,6 +255,11 @@ class ZmqBus(Bus):
         self.context.set(zmq.THREAD_PRIORITY, int(priority))
         self.io_priority = int(priority)
         return True
+
+    def peer(self, publisher_id: int, *, hwm: int | None = None) -> ZmqBus:
+        """Another ZeroMQ bus in this bus's run directory, with its endpoints."""
+        return ZmqBus(self.clock, publisher_id=publisher_id, run_dir=self.run_dir,
+                      hwm=self.hwm if hwm is None else hwm, endpoints=dict(self._endpoints))
 
     def endpoint(self, topic: str) -> str:
         """The address of ``topic``: the one bound here if any, else the configured one."""

@@ -31,7 +31,7 @@ def describe_config(config: Config) -> str:
         state = "enabled" if b.enabled else "disabled"
         rate = c.loop.rate_hz / b.divisor
         blend = "blendable" if b.blendable else "exclusive"
-        lines.append(f"  {b.name:<16} kind={b.cls.name:<16} priority={b.priority:<4}"
+        lines.append(f"  {b.name:<16} kind={b.cls.kind:<16} priority={b.priority:<4}"
                      f" every {b.divisor} tick(s) ({rate:g} Hz), {blend}, {state}")
         lines.append(f"    {_fields(b.params)}")
     lines.append(f"safety    {_fields(c.safety)}")
@@ -44,6 +44,11 @@ def describe_config(config: Config) -> str:
                  f" {list(m.waypoints[-1])}, tolerance {m.goal_tolerance:g} m,"
                  f" time limit {m.time_limit_s:g} s")
     lines.append(f"success   {_fields(c.success)}")
+    from robo_orch import registry
+
+    for group in registry.BUILTINS:
+        for entry in registry.shadowed(group):
+            lines.append(f"ignored   entry point {entry} in {group}: the name is built in")
     return "\n".join(lines)
 
 
@@ -55,20 +60,22 @@ def config_reference_markdown() -> str:
     from robo_orch.config.sections import (
         BehaviorEntry,
         BusConfig,
-        Circle,
         DeviceFaults,
         InputConfig,
         LidarConfig,
         LoopConfig,
         MissionConfig,
-        MovingCircle,
         PerceptionConfig,
-        Polygon,
-        RandomObstacles,
         RobotConfig,
         SafetyConfig,
         SimConfig,
         SuccessConfig,
+    )
+    from robo_orch.config.world import (
+        Circle,
+        MovingCircle,
+        Polygon,
+        RandomObstacles,
         Wall,
         WorldConfig,
     )
@@ -88,7 +95,7 @@ def config_reference_markdown() -> str:
 
     for name in registry.names(registry.BEHAVIORS):
         behavior = registry.load(registry.BEHAVIORS, name)
-        sections.append((f'[behaviors.NAME] with kind = "{name}"', behavior.params_class))
+        sections.append((f'[behaviors.NAME] with kind = "{name}"', behavior.Params))
     sections.append(("[drivers.NAME] (every driver)", DriverSpec))
     for name in registry.names(registry.DRIVERS):
         driver = registry.load(registry.DRIVERS, name)

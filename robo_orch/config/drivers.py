@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from robo_orch import registry, schema
@@ -25,8 +26,11 @@ class DriverConfig:
 
 
 def build_driver(name: str, table: Mapping[str, Any], *, source: str,
-                 prefix: str | None = None) -> DriverConfig:
-    """Validate one driver table (``prefix`` is its dotted key, for error messages)."""
+                 prefix: str | None = None, base_dir: Path | None = None) -> DriverConfig:
+    """Validate one driver table (``prefix`` is its dotted key, for error messages).
+
+    ``kind`` may name a ``.py`` file, relative to ``base_dir`` (the config's folder).
+    """
     prefix = prefix or f"drivers.{name}"
     if not isinstance(table, Mapping):
         raise ConfigError(source, prefix, "expected a table with at least 'kind' and 'port'")
@@ -35,7 +39,7 @@ def build_driver(name: str, table: Mapping[str, Any], *, source: str,
         raise ConfigError(source, f"{prefix}.kind", "missing driver kind (known: "
                           f"{', '.join(registry.names(registry.DRIVERS))})")
     try:
-        cls = registry.load(registry.DRIVERS, kind)
+        cls = registry.load(registry.DRIVERS, kind, base_dir=base_dir)
     except RegistryError as err:
         raise ConfigError(source, f"{prefix}.kind", str(err)) from None
     own = {k: v for k, v in table.items() if k not in _SPEC_KEYS}
@@ -50,7 +54,8 @@ def build_driver(name: str, table: Mapping[str, Any], *, source: str,
     return DriverConfig(name=name, spec=spec, cls=cls, params=params)
 
 
-def build_drivers(table: Any, source: str) -> dict[str, DriverConfig]:
+def build_drivers(table: Any, source: str,
+                  base_dir: Path | None = None) -> dict[str, DriverConfig]:
     """Every driver of a ``[drivers]`` table, in file order (disabled ones left out)."""
     if table is None:
         return {}
@@ -58,7 +63,7 @@ def build_drivers(table: Any, source: str) -> dict[str, DriverConfig]:
         raise ConfigError(source, "drivers", "expected a table with one sub-table per driver")
     out = {}
     for name, entry in table.items():
-        cfg = build_driver(name, entry, source=source)
+        cfg = build_driver(name, entry, source=source, base_dir=base_dir)
         if cfg.spec.enabled:
             out[name] = cfg
     return out

@@ -32,9 +32,9 @@ from robo_orch.config.sections import (
     SafetyConfig,
     SimConfig,
     SuccessConfig,
-    WorldConfig,
     default_inputs,
 )
+from robo_orch.config.world import WorldConfig, world_clearance
 from robo_orch.errors import ConfigError, RegistryError
 
 if sys.version_info >= (3, 11):
@@ -238,7 +238,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
                  if with_behaviors else ())
     from robo_orch.config.drivers import build_drivers  # local: keeps the import graph small
 
-    drivers = build_drivers(raw.get("drivers"), source)
+    drivers = build_drivers(raw.get("drivers"), source, base_dir)
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
                     raw=copy.deepcopy(dict(raw)), drivers=drivers, **sections)
     _check_names(config)
@@ -287,7 +287,7 @@ def _build_behaviors(table: Any, source: str, base_dir: Path | None,
         own.setdefault("kind", kind)
         sched = schema.build(BehaviorEntry, own, source=source, prefix=prefix)
         params_table = {k: v for k, v in entry.items() if k not in _BEHAVIOR_KEYS}
-        refuse_centre_keys(params_table, getattr(cls.params_class, "CENTRE_KEYS", {}), source,
+        refuse_centre_keys(params_table, getattr(cls.Params, "CENTRE_KEYS", {}), source,
                            prefix, radius)
         params = cls.parse_params(params_table, source=source, prefix=prefix)
         blendable = cls.blendable if sched.blendable is None else sched.blendable
@@ -400,44 +400,3 @@ def _check_placements(config: Config) -> None:
         if gap < radius:
             raise ConfigError(config.source, key, f"({x:g}, {y:g}) is {max(gap, 0.0):.2f} m "
                               f"from an obstacle, closer than the robot radius {radius:g} m")
-
-
-def world_clearance(world: WorldConfig, x: float, y: float) -> float:
-    """Distance from a point to the nearest obstacle surface of the configured world.
-
-    A plain-Python check for validation; the simulator has the compiled version.
-    """
-    best = math.inf
-    segments = []
-    if world.bounds:
-        x0, y0, x1, y1 = world.bounds
-        corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-        segments += list(zip(corners, corners[1:] + corners[:1], strict=True))
-        if not (x0 <= x <= x1 and y0 <= y <= y1):
-            return 0.0
-    segments += [(w.start, w.end) for w in world.walls]
-    for poly in world.polygons:
-        pts = list(poly.points)
-        if _inside_polygon(pts, x, y):
-            return 0.0
-        segments += list(zip(pts, pts[1:] + pts[:1], strict=True))
-    for (ax, ay), (bx, by) in segments:
-        best = min(best, _segment_distance(ax, ay, bx, by, x, y))
-    for c in world.circles:
-        best = min(best, max(0.0, math.hypot(x - c.center[0], y - c.center[1]) - c.radius))
-    return best
-
-
-def _segment_distance(ax: float, ay: float, bx: float, by: float, x: float, y: float) -> float:
-    dx, dy = bx - ax, by - ay
-    length2 = dx * dx + dy * dy
-    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((x - ax) * dx + (y - ay) * dy) / length2))
-    return math.hypot(x - (ax + t * dx), y - (ay + t * dy))
-
-
-def _inside_polygon(pts: list[tuple[float, float]], x: float, y: float) -> bool:
-    inside = False
-    for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1], strict=True):
-        if (ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay):
-            inside = not inside
-    return inside

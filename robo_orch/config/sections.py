@@ -1,5 +1,7 @@
 """The sections of a robo_orch config file, as validated dataclasses.
 
+The ``[world]`` section and its obstacles are in :mod:`robo_orch.config.world`.
+
 Every field has a default except where noted, so a config names only what it
 changes.  ``robo-orch check CONFIG`` prints the resolved values; the README's
 config reference is generated from the ``doc`` strings here.
@@ -7,15 +9,13 @@ config reference is generated from the ``doc`` strings here.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from robo_orch.config.world import Point
 from robo_orch.errors import ConfigError
 from robo_orch.schema import option
-
-Point = tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -130,167 +130,6 @@ class RobotConfig:
     wheel_base: float = option(0.34, gt=0, doc="distance between the wheels, m")
     max_wheel_speed: float = option(1.2, gt=0, doc="wheel surface speed limit, m/s")
     motor_time_constant: float = option(0.08, ge=0, doc="first-order wheel speed lag, s")
-
-
-@dataclass(frozen=True)
-class Circle:
-    """A round obstacle."""
-
-    center: Point = option(doc="centre (x, y), m")
-    radius: float = option(gt=0, doc="radius, m")
-
-
-@dataclass(frozen=True)
-class Wall:
-    """A straight wall segment of zero thickness."""
-
-    start: Point = option(doc="(x, y), m")
-    end: Point = option(doc="(x, y), m")
-
-
-@dataclass(frozen=True)
-class Polygon:
-    """A closed polygonal obstacle."""
-
-    points: tuple[Point, ...] = option(doc="vertices [[x, y], ...] in order, m")
-
-    def validate(self, source: str, prefix: str) -> None:
-        if len(self.points) < 3:
-            raise ConfigError(source, f"{prefix}.points", "a polygon needs at least 3 points")
-
-
-@dataclass(frozen=True)
-class MovingCircle:
-    """A round obstacle moving at constant speed along a path (simulation only)."""
-
-    radius: float = option(gt=0, doc="radius, m")
-    path: tuple[Point, ...] = option(doc="[[x, y], ...], at least 2 points; the obstacle "
-                                         "starts at the first")
-    speed: float = option(gt=0, doc="speed along the path, m/s")
-    mode: str = option("bounce", choices=("bounce", "loop", "once"),
-                       doc="at the path end: 'bounce' back, 'loop' to the first point, or "
-                           "stop there ('once')")
-    delay_s: float = option(0.0, ge=0, doc="wait this long at the first point, s")
-
-    def validate(self, source: str, prefix: str) -> None:
-        if len(self.path) < 2:
-            raise ConfigError(source, f"{prefix}.path", "a path needs at least 2 points")
-        if not all(math.isfinite(v) for p in self.path for v in p):
-            raise ConfigError(source, f"{prefix}.path", "points must be finite")
-        if path_length(self.path) <= 0.0:
-            raise ConfigError(source, f"{prefix}.path", "the path has zero length")
-
-
-@dataclass(frozen=True)
-class RandomObstacles:
-    """Round obstacles placed at random, the layout fixed by ``sim.seed``.
-
-    Every obstacle keeps ``min_gap`` of free space to every other surface, so with
-    ``min_gap`` above the robot's diameter every layout leaves a way through.
-    """
-
-    count: int = option(0, ge=0, le=1000, doc="obstacles to place (fewer when they do not "
-                                               "fit); 0 = none")
-    region: tuple[float, ...] = option((), doc="[xmin, ymin, xmax, ymax] the obstacles lie "
-                                               "in; empty = the bounds")
-    radius: tuple[float, float] = option((0.3, 0.5), doc="[min, max] radius, m")
-    min_gap: float = option(0.6, ge=0, doc="free space kept between an obstacle and any "
-                                           "other surface, m")
-    keep_clear: tuple[Point, ...] = option((), doc="points kept free of obstacles (the "
-                                                   "goal, say); the start always is")
-    clear_radius: float = option(1.0, ge=0, doc="free radius around the start and each "
-                                                "keep_clear point, m")
-
-    def validate(self, source: str, prefix: str) -> None:
-        lo, hi = self.radius
-        if not 0 < lo <= hi:
-            raise ConfigError(source, f"{prefix}.radius", "need 0 < min <= max")
-        if self.region and (len(self.region) != 4 or not (
-                self.region[0] < self.region[2] and self.region[1] < self.region[3])):
-            raise ConfigError(source, f"{prefix}.region", "expected [xmin, ymin, xmax, ymax] "
-                              "with xmin < xmax and ymin < ymax")
-
-
-@dataclass(frozen=True)
-class WorldConfig:
-    """The simulated world: an optional bounding box and obstacles."""
-
-    bounds: tuple[float, ...] = option((), doc="[xmin, ymin, xmax, ymax]: walls around the "
-                                               "world; empty = no outer walls")
-    walls: tuple[Wall, ...] = option((), doc="wall segments")
-    circles: tuple[Circle, ...] = option((), doc="round obstacles")
-    polygons: tuple[Polygon, ...] = option((), doc="polygonal obstacles")
-    moving: tuple[MovingCircle, ...] = option((), doc="moving round obstacles (simulation "
-                                                      "only; not part of any map)")
-    random: RandomObstacles = option(RandomObstacles(), doc="round obstacles placed from "
-                                                            "the seed")
-
-    def validate(self, source: str, prefix: str) -> None:
-        if self.bounds:
-            if len(self.bounds) != 4:
-                raise ConfigError(source, f"{prefix}.bounds", "expected [xmin, ymin, xmax, ymax]")
-            xmin, ymin, xmax, ymax = self.bounds
-            if not (xmin < xmax and ymin < ymax):
-                raise ConfigError(source, f"{prefix}.bounds", "need xmin < xmax and ymin < ymax")
-        if self.random.count and not (self.random.region or self.bounds):
-            raise ConfigError(source, f"{prefix}.random.region", "random obstacles need a "
-                              "region (or world bounds)")
-
-    def resolve(self, seed: int, start: Point) -> WorldConfig:
-        """This world with its random obstacles placed for ``seed``: plain circles only.
-
-        The same (world, seed, start) always gives the same layout.  The simulator
-        calls this with ``sim.seed`` and ``mission.start``; anything that needs the
-        simulated obstacles (a map, a plot) must do the same.
-        """
-        if self.random.count == 0:
-            return self
-        placed = _place_random(self, int(seed), (float(start[0]), float(start[1])))
-        return dataclasses.replace(self, circles=self.circles + placed,
-                                   random=RandomObstacles())
-
-
-def path_length(points: tuple[Point, ...]) -> float:
-    """Length of a polyline, m."""
-    return sum(math.dist(a, b) for a, b in zip(points, points[1:], strict=False))
-
-
-def _place_random(world: WorldConfig, seed: int, start: Point) -> tuple[Circle, ...]:
-    """Rejection sampling of the random obstacles (see :class:`RandomObstacles`)."""
-    import numpy as np
-
-    from robo_orch.config.load import _segment_distance, world_clearance  # config imports us
-
-    spec = world.random
-    static = dataclasses.replace(world, random=RandomObstacles(), moving=())
-    x0, y0, x1, y1 = spec.region or world.bounds
-    keep = [start, *spec.keep_clear]
-    # a moving obstacle's path is a surface too: keep the gap to its swept band
-    sweeps = []
-    for m in world.moving:
-        pts = m.path + (m.path[:1] if m.mode == "loop" else ())
-        sweeps += [(a, b, m.radius) for a, b in zip(pts, pts[1:], strict=False)]
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x6F62])))
-    placed: list[Circle] = []
-    gap = spec.min_gap
-    for _ in range(spec.count * 200):
-        if len(placed) == spec.count:
-            break
-        r = float(rng.uniform(spec.radius[0], spec.radius[1]))
-        if x1 - x0 <= 2 * r or y1 - y0 <= 2 * r:
-            continue
-        cx = float(rng.uniform(x0 + r, x1 - r))
-        cy = float(rng.uniform(y0 + r, y1 - r))
-        if any(math.dist((cx, cy), k) < spec.clear_radius + r for k in keep):
-            continue
-        if world_clearance(static, cx, cy) < r + gap:
-            continue
-        if any(math.dist((cx, cy), c.center) < r + c.radius + gap for c in placed):
-            continue
-        if any(_segment_distance(*a, *b, cx, cy) < r + rm + gap for a, b, rm in sweeps):
-            continue
-        placed.append(Circle(center=(cx, cy), radius=r))
-    return tuple(placed)
 
 
 @dataclass(frozen=True)

@@ -31,15 +31,26 @@ pose in world coordinates, so map and odom coordinates coincide (up to drift).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numba
 import numpy as np
 
 from robo_orch.errors import ConfigError
 
-if TYPE_CHECKING:
-    from robo_orch.config.sections import WorldConfig
+
+class WorldShape(Protocol):
+    """What the grid reads of a world (the config's ``[world]`` section is one).
+
+    ``bounds`` is ``(x0, y0, x1, y1)`` or empty; each wall has ``start`` and ``end``,
+    each polygon ``points``, each circle ``center`` and ``radius`` (m).
+    """
+
+    bounds: tuple[float, ...]
+    walls: Sequence[Any]
+    polygons: Sequence[Any]
+    circles: Sequence[Any]
 
 _RASTER_SIG = ("void(float64[:, ::1], float64, float64, float64, float64, float64[:, ::1],"
                " float64[:, ::1], float64[:, ::1], int64[::1])")
@@ -371,7 +382,7 @@ def combine(map_d, marks, res, dmax, mark_margin, d):
     return count
 
 
-def world_arrays(cfg: WorldConfig, use_map: bool = True
+def world_arrays(cfg: WorldShape, use_map: bool = True
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(segments, circles, poly_xy, poly_offsets) of a world section, as the kernels take them.
 
@@ -404,7 +415,7 @@ def _closed(*pts) -> list[tuple[float, ...]]:
 class OccupancyGrid:
     """The map layer and the lidar marks of one planning grid (see the module docstring)."""
 
-    def __init__(self, cfg: WorldConfig, *, resolution: float, dmax: float,
+    def __init__(self, cfg: WorldShape, *, resolution: float, dmax: float,
                  use_map: bool = True, extra_points: tuple = (), pad: float = 2.0,
                  max_cells: int = 4_000_000, source: str = "config", key: str = "") -> None:
         self.res = float(resolution)

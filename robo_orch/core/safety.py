@@ -74,7 +74,7 @@ error bound (m).  The rest of ``mem`` is scratch for the nearby points.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numba
 import numpy as np
@@ -91,8 +91,27 @@ from robo_orch.core.stopping import (
     toward_zero,
 )
 
-if TYPE_CHECKING:
-    from robo_orch.config.sections import RobotConfig, SafetyConfig
+
+class SafetyLimits(Protocol):
+    """What :func:`pack_limits` reads of the limits (the config's ``[safety]`` section)."""
+
+    max_speed: float
+    max_reverse: float
+    max_yaw_rate: float
+    max_accel: float
+    max_decel: float
+    max_yaw_accel: float
+    collision_margin: float
+    collision_horizon_s: float
+
+
+class RobotLimits(Protocol):
+    """What :func:`pack_limits` reads of the robot (the config's ``[robot]`` section)."""
+
+    wheel_base: float
+    max_wheel_speed: float
+    motor_time_constant: float
+
 
 # --- limits array layout ---------------------------------------------------------
 L_MAX_SPEED = 0
@@ -157,7 +176,7 @@ _SAFETY_SIG = (
 )
 
 
-def pack_limits(safety_config: SafetyConfig, robot_config: RobotConfig) -> np.ndarray:
+def pack_limits(safety_config: SafetyLimits, robot_config: RobotLimits) -> np.ndarray:
     """The ``limits`` array for :func:`safety` from the ``[safety]`` and ``[robot]`` configs."""
     limits = np.zeros(L_LEN, dtype=np.float64)
     limits[L_MAX_SPEED] = safety_config.max_speed

@@ -27,8 +27,8 @@ from typing import Any, TextIO
 import serial
 
 from robo_orch import lifeline
-from robo_orch.bus import Bus, MemoryBus, QoS, Subscription
-from robo_orch.clock import WallClock
+from robo_orch.bus import Bus, QoS, Subscription, make_bus
+from robo_orch.clock import make_clock
 from robo_orch.config.drivers import DriverConfig, build_driver
 from robo_orch.driver import Driver, DriverSpec
 from robo_orch.errors import RoboOrchError
@@ -249,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from pathlib import Path
 
-        from robo_orch.bus.zmq_bus import ZmqBus
         from robo_orch.config import apply_overrides, read_with_extends
 
         raw = read_with_extends(Path(args.config))
@@ -261,9 +260,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.port:
             table["port"] = args.port
-        cfg = build_driver(args.name, table, source=args.config)
-        bus = ZmqBus(WallClock(), publisher_id=args.publisher_id, incarnation=args.incarnation,
-                     run_dir=args.run_dir)
+        cfg = build_driver(args.name, table, source=args.config,
+                           base_dir=Path(args.config).parent)
+        bus = make_bus("zmq", make_clock("wall"), publisher_id=args.publisher_id,
+                       incarnation=args.incarnation, run_dir=args.run_dir)
         try:
             return serve(args.name, cfg, bus, supervised=True)
         finally:
@@ -284,12 +284,12 @@ def run_standalone(kind: str, port: str, baud: int, settings: list[str], *, echo
         table[key] = value
     cfg = build_driver(kind, table, source="command line", prefix="--set")
     if run_dir is None and echo:
-        bus: Bus = MemoryBus(WallClock(), publisher_id=10)
+        bus = make_bus("memory", make_clock("wall"), publisher_id=10)
     else:
-        from robo_orch.bus.zmq_bus import ZmqBus
         from robo_orch.rundir import default_run_dir
 
-        bus = ZmqBus(WallClock(), publisher_id=10, run_dir=run_dir or default_run_dir())
+        bus = make_bus("zmq", make_clock("wall"), publisher_id=10,
+                       run_dir=run_dir or default_run_dir())
     try:
         return serve(kind, cfg, bus, echo=sys.stdout if echo else None)
     finally:

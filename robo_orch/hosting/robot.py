@@ -16,13 +16,14 @@ import sys
 import time
 
 from robo_orch import rundir
-from robo_orch.clock import PerfClock, WallClock
+from robo_orch.bus import make_bus
+from robo_orch.clock import make_clock
 from robo_orch.config import blind_warning, load_config
 from robo_orch.missions.session import loop_health_line, trigger_options
+from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
 from robo_orch.runtime.loop import FixedRateLoop
 from robo_orch.runtime.progress import ProgressLine
-from robo_orch.runtime.rt import apply_realtime
 from robo_orch.runtime.signals import StopSignals
 from robo_orch.runtime.stats import TickStats
 
@@ -41,18 +42,17 @@ def run_hardware(config_path: str, overrides: tuple[str, ...], *, duration_s: fl
 
 def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
          duration_s: float | None, quiet: bool, on_start) -> int:
-    from robo_orch.bus.zmq_bus import ZmqBus
     from robo_orch.control import endpoint as control
 
     config = load_config(config_path, overrides)
     blind = blind_warning(config)  # safety.allow_blind: one line at every start
     if blind:
         print(blind, file=sys.stderr, flush=True)
-    clock = WallClock()
+    clock = make_clock("wall")
     run_dir = rundir.ensure_run_dir(config.bus.run_dir or rundir.default_run_dir())
     # ZeroMQ's I/O threads get the loop's real-time priority (where permitted)
-    bus = ZmqBus(clock, publisher_id=1, run_dir=run_dir, hwm=config.bus.hwm,
-                 realtime_priority=config.loop.realtime_priority)
+    bus = make_bus("zmq", clock, publisher_id=1, run_dir=run_dir, hwm=config.bus.hwm,
+                   realtime_priority=config.loop.realtime_priority)
     try:
         # before any driver starts: nobody else may publish the command or the e-stop
         for topic in (config.topics.command, config.topics.estop):
@@ -87,7 +87,7 @@ def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
                   "every required input is fresh", file=sys.stderr)
         apply_realtime(config.loop.realtime_priority, config.loop.cpu,
                        config.loop.lock_memory, config.loop.timer_slack_ns)
-        loop = FixedRateLoop(clock, int(round(1e9 / config.loop.rate_hz)), stopwatch=PerfClock(),
+        loop = FixedRateLoop(clock, int(round(1e9 / config.loop.rate_hz)),
                              overrun=config.loop.overrun, spin_ns=int(config.loop.spin_us * 1e3),
                              gc_mode=config.loop.gc_mode, stats=stats,
                              **trigger_options(config, controller))

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from robo_orch.config import Config
-from robo_orch.config.sections import WorldConfig
+from robo_orch.config.world import WorldConfig
 from robo_orch.missions.session import MissionResult, loop_health_line
 from robo_orch.runtime.trace import COLUMNS
 

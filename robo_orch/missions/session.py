@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 
 from robo_orch import registry
 from robo_orch.backend import GroundTruth, SimBackend
-from robo_orch.clock import PerfClock
 from robo_orch.config import Config, blind_warning
 from robo_orch.errors import BackendTimeout
+from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
 from robo_orch.runtime.loop import FixedRateLoop
-from robo_orch.runtime.rt import apply_realtime
 from robo_orch.runtime.signals import StopSignals
 from robo_orch.runtime.stats import TickStats
 
@@ -113,7 +112,7 @@ def run_mission(
         set_io_priority = getattr(bus, "set_io_thread_priority", None)  # a ZeroMQ bus
         if set_io_priority is not None and loop_cfg.realtime_priority > 0:
             set_io_priority(loop_cfg.realtime_priority)  # before its first socket
-        realtime = sim_backend.name != "lockstep"
+        realtime = sim_backend.kind != "lockstep"
         try:
             sim_backend.launch()
             stats = TickStats()
@@ -136,11 +135,11 @@ def run_mission(
                                          "start")
             warnings = apply_realtime(loop_cfg.realtime_priority, loop_cfg.cpu,
                                       loop_cfg.lock_memory, loop_cfg.timer_slack_ns) \
-                if sim_backend.name == "realtime" else []
+                if sim_backend.kind == "realtime" else []
             if blind:
                 warnings.insert(0, blind)
             loop = FixedRateLoop(clock, int(round(1e9 / loop_cfg.rate_hz)),
-                                 stopwatch=PerfClock(), overrun=loop_cfg.overrun,
+                                 overrun=loop_cfg.overrun,
                                  spin_ns=int(loop_cfg.spin_us * 1e3), gc_mode=loop_cfg.gc_mode,
                                  stats=stats, collect_at_start=realtime,
                                  **trigger_options(config, controller, enabled=realtime))
@@ -157,6 +156,6 @@ def run_mission(
         finally:
             sim_backend.stop()
             bus.close()
-    return MissionResult(config=config, backend=sim_backend.name, seed=sim_backend.seed,
+    return MissionResult(config=config, backend=sim_backend.kind, seed=sim_backend.seed,
                          controller=controller, stats=stats, truth=truth, wall_time_s=wall,
                          startup_s=startup_s, warnings=warnings, signal=signals.signum)

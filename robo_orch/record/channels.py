@@ -51,6 +51,7 @@ import numpy as np
 from robo_orch.messages import FORMAT_VERSION, HEADER, MessageType
 from robo_orch.record import foxjson as J
 from robo_orch.record import schemas as S
+from robo_orch.record.structs import struct_layout
 
 #: MCAP message encoding of raw channels: header frame + payload frame, concatenated
 RAW_ENCODING = "robo_orch.frames"
@@ -62,8 +63,6 @@ WORLD_PERIOD_NS = 1_000_000_000
 #: the 3D view's poses (/tf base_link, /robot/pose, /robot/pose_truth) at most this often
 POSE_PERIOD_NS = 20_000_000
 
-_STRUCT_CODES = {"f8": "d", "f4": "f", "i8": "q", "u8": "Q", "i4": "i", "u4": "I",
-                 "i2": "h", "u2": "H", "i1": "b", "u1": "B", "b1": "?"}
 
 
 @dataclass(frozen=True)
@@ -92,21 +91,6 @@ def raw_channel(topic: str, mtype: MessageType) -> ChannelSpec:
 def split_raw(data: bytes) -> tuple[bytes, bytes]:
     """A raw channel message's data as its ``(header, payload)`` frames."""
     return data[:HEADER.size], data[HEADER.size:]
-
-
-def struct_layout(dtype: np.dtype) -> tuple[str, dict[str, int]]:
-    """A packed structured dtype as a ``struct`` format and each field's index in the tuple.
-
-    Subarray fields unpack into consecutive items (``index[name]`` is the first).
-    """
-    fmt, index, i = "<", {}, 0
-    for name in dtype.names:
-        sub = dtype.fields[name][0]
-        n = int(np.prod(sub.shape)) if sub.shape else 1
-        fmt += (str(n) if n > 1 else "") + _STRUCT_CODES[sub.base.str[1:]]
-        index[name] = i
-        i += n
-    return fmt, index
 
 
 def type_description(mtype: MessageType) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
-from robo_orch.clock import PerfClock
+from robo_orch.clock import make_clock
 
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -46,7 +46,7 @@ LIVE_PUBLISHER_ID = 0xFFFF_FF02  # never publishes; keeps it apart from real nod
 VIEWER_DRAIN_NS = 20_000_000  #: with a viewer, serve at most this often (or every tick)
 IDLE_DRAIN_NS = 250_000_000  #: with no viewer, empty the queues (without converting)
 _yield_gil = partial(time.sleep, 0)
-_PERF = PerfClock()
+_PERF = make_clock("perf")
 
 
 def add_live_args(parser: argparse.ArgumentParser) -> None:
@@ -83,16 +83,7 @@ def _chain(first: Callable[[], None] | None, second: Callable[[], None]) -> Call
 
 def _listener_bus(bus, hwm: int):
     """A bus on the same transport as ``bus`` for the live view's thread."""
-    from robo_orch.bus.memory import MemoryBus
-    from robo_orch.bus.zmq_bus import ZmqBus
-    from robo_orch.errors import BusError
-
-    if isinstance(bus, MemoryBus):
-        return MemoryBus(bus.clock, publisher_id=LIVE_PUBLISHER_ID, hub=bus.hub, hwm=hwm)
-    if isinstance(bus, ZmqBus):
-        return ZmqBus(bus.clock, publisher_id=LIVE_PUBLISHER_ID, run_dir=bus.run_dir, hwm=hwm,
-                      endpoints=dict(bus._endpoints))
-    raise BusError(f"no live view of a {type(bus).__name__}: only memory and zmq buses")
+    return bus.peer(LIVE_PUBLISHER_ID, hwm=hwm)
 
 
 class LiveView:

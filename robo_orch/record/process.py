@@ -221,16 +221,15 @@ def run_zmq(writer: Writer, setup: dict[str, Any], stdin, ready,
     """
     import zmq
 
-    from robo_orch.bus import QoS
-    from robo_orch.bus.zmq_bus import ZmqBus
-    from robo_orch.clock import WallClock
+    from robo_orch.bus import QoS, make_bus
+    from robo_orch.clock import make_clock
 
     opts = setup["zmq"]
     with contextlib.suppress(OSError):
         os.nice(NICE)  # the loop's process (and the simulator) come first on a busy CPU
     hwm = int(opts["hwm"])
-    bus = ZmqBus(WallClock(), publisher_id=int(opts["publisher_id"]), run_dir=opts["run_dir"],
-                 hwm=hwm, endpoints=opts["endpoints"])
+    bus = make_bus("zmq", make_clock("wall"), publisher_id=int(opts["publisher_id"]),
+                   run_dir=opts["run_dir"], hwm=hwm, endpoints=opts["endpoints"])
     subs = [(i, bus.subscribe(t, m, QoS.queue(hwm), hwm=hwm))
             for i, (t, m) in enumerate(zip(writer.topics, writer.mtypes, strict=True))
             if t not in opts["fed"]]

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robo_orch.bus import Bus, QoS
-from robo_orch.clock import Clock, SimClock
+from robo_orch.bus import Bus, MemoryHub, QoS, make_bus
+from robo_orch.clock import Clock, SimClock, make_clock
 from robo_orch.record.reader import REORDER_WINDOW_NS, RawMessage, Recording, open_recording
 from robo_orch.record.ticks import ROLES, TICK_TOPIC
 
@@ -180,7 +180,7 @@ class _RecordedInputs:
     in the lockstep run that made the recording; the inputs are fed by :func:`rerun`.
     """
 
-    name = "lockstep"
+    kind = "lockstep"
 
     def pre_tick(self, tick: int, now_ns: int) -> None:
         """Nothing: :func:`rerun` has fed the tick's inputs already."""
@@ -188,12 +188,11 @@ class _RecordedInputs:
 
 def rerun(recording: Recording, config) -> RerunReport:
     """Feed the recorded inputs through a fresh controller for ``config``, tick by tick."""
-    from robo_orch.bus.memory import MemoryBus, MemoryHub
     from robo_orch.runtime.controller import Controller
 
-    clock, hub = SimClock(), MemoryHub()
-    bus = MemoryBus(clock, publisher_id=1, hub=hub, hwm=10_000)
-    feed_bus = MemoryBus(clock, publisher_id=2, hub=hub, hwm=10_000)
+    clock = make_clock("sim")
+    bus = make_bus("memory", clock, publisher_id=1, hub=MemoryHub(), hwm=10_000)
+    feed_bus = bus.peer(2)
     controller = Controller(config, bus, backend=_RecordedInputs())
     controller.warmup()
     cmd_sub = feed_bus.subscribe(config.topics.command, "velocity_command", QoS.latest())
@@ -263,14 +262,12 @@ def run(args: argparse.Namespace) -> int:
         return _cmd_rerun(args, recording)
     if args.rate < 0:
         raise UsageError(f"--rate must be >= 0, got {args.rate}")
-    from robo_orch.bus.zmq_bus import ZmqBus
-    from robo_orch.clock import WallClock
     from robo_orch.messages import message_type
     from robo_orch.rundir import default_run_dir
 
-    clock = WallClock()
+    clock = make_clock("wall")
     run_dir = args.run_dir or default_run_dir()
-    bus = ZmqBus(clock, publisher_id=0xFFFF_FF01, run_dir=run_dir)
+    bus = make_bus("zmq", clock, publisher_id=0xFFFF_FF01, run_dir=run_dir)
     try:
         for topic, info in recording.channels.items():
             if not info.get("skip") and (args.topics is None or _match(topic, args.topics)):

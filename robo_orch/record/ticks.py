@@ -27,6 +27,7 @@ import numpy as np
 from robo_orch.core import world as W
 from robo_orch.errors import BusError, MessageError
 from robo_orch.messages import FORMAT_VERSION, HEADER, MessageType, message_type, register
+from robo_orch.record.structs import struct_layout
 
 TICK_TOPIC = "loop/tick"
 BEHAVIOR_TOPIC = "loop/behaviors"
@@ -81,8 +82,6 @@ class TickTap:
 
     def __init__(self, controller, after=None, before=None, *, publish: bool = True,
                  sink=None) -> None:
-        from robo_orch.record.channels import struct_layout
-
         bus = controller.bus
         self.bus = bus
         # declared (bound, listed for discovery) even when only a sink gets the records

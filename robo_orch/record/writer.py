@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from robo_orch import lifeline
+from robo_orch.backend import SimBackend
 from robo_orch.bus import Bus
 from robo_orch.config import INPUT_ROLES
 from robo_orch.errors import MessageError
@@ -90,19 +91,23 @@ class RecordResult:
     stopped: str | None  #: why recording stopped early, or None
 
 
-def topics_of(config, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Every topic of a run and its message type name: inputs, commands, truth, records."""
+def topics_of(config, extra: dict[str, str] | None = None,
+              backend: SimBackend | None = None) -> dict[str, str]:
+    """Every topic of a run and its message type name, all from the config and the plugins:
+    the inputs, the command, e-stop and truth topics, each driver's outputs
+    (:meth:`~robo_orch.driver.Driver.output_topics`), the simulator backend's own topics
+    (:meth:`~robo_orch.backend.SimBackend.topics`), the tick records, and ``extra``."""
     topics = {inp.topic: INPUT_ROLES[role] for role, inp in config.inputs.items()}
     topics[config.topics.command] = "velocity_command"
     topics[config.topics.estop] = "estop"
     topics[config.topics.truth] = "pose2d"
+    for driver in config.drivers.values():
+        for topic, type_name in driver.cls.output_topics(driver.params).items():
+            topics.setdefault(topic, type_name)
+    if backend is not None:
+        topics.update(backend.topics())
     topics[TICK_TOPIC] = LOOP_TICK.name
     topics[BEHAVIOR_TOPIC] = BEHAVIOR_TICK.name
-    try:
-        message_type("sim_status")
-        topics["sim/status"] = "sim_status"
-    except MessageError:
-        pass
     topics.update(extra or {})
     return topics
 
@@ -189,7 +194,7 @@ class Recorder:
         self.start()
         ctx = RecordingContext.from_controller(controller, seed=self.seed,
                                                overrides=self.overrides)
-        topics = list(topics_of(controller.config, opts.topics).items())
+        topics = list(topics_of(controller.config, opts.topics, controller.backend).items())
         names = self._names = [t for t, _ in topics]
         self._tap_index = (names.index(TICK_TOPIC), names.index(BEHAVIOR_TOPIC))
         self._controller = controller
@@ -218,7 +223,7 @@ class Recorder:
                   flush=True)
         if lockstep:
             self._sync = not opts.overlap
-            self._bus = MemoryBus(bus.clock, publisher_id=RECORDER_PUBLISHER_ID, hub=bus.hub)
+            self._bus = bus.peer(RECORDER_PUBLISHER_ID)
             # raw receivers (a backend hook of the bus): the frames as sent, undecoded
             self._receivers = [(i, self._bus._create_receiver(t, 1 << 30))
                                for i, t in enumerate(names) if t not in fed]

@@ -6,8 +6,8 @@
 :mod:`~robo_orch.runtime.estimate_health` (inputs into the world arrays, the EKF),
 :mod:`~robo_orch.runtime.planner` (the compiled planning core's Python side),
 :mod:`~robo_orch.runtime.stats`, :mod:`~robo_orch.runtime.trace`,
-:mod:`~robo_orch.runtime.progress` (timing, the per-tick record, the progress line),
-:mod:`~robo_orch.runtime.rt` (real-time scheduling) and
-:mod:`~robo_orch.runtime.signals` (SIGINT/SIGTERM).  It never imports the command
+:mod:`~robo_orch.runtime.progress` (timing, the per-tick record, the progress line) and
+:mod:`~robo_orch.runtime.signals` (SIGINT/SIGTERM); real-time scheduling of the
+process is the leaf module :mod:`robo_orch.rt` (the bus uses it too).  It never imports the command
 line, the tools, the benchmarks, or ``robo_orch.sim``/``drivers``/``behaviors``.
 """

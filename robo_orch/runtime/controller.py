@@ -257,7 +257,7 @@ class Controller:
 
     def _deterministic(self) -> bool:
         """Lockstep runs hand results of worker threads over on fixed ticks."""
-        return self.backend is not None and self.backend.name == "lockstep"
+        return self.backend is not None and self.backend.kind == "lockstep"
 
     # --- start and stop -------------------------------------------------------------
     def warmup(self) -> None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import gc
 from typing import Protocol
 
-from robo_orch.clock import Clock, PerfClock
+from robo_orch.clock import Clock, make_clock
 from robo_orch.runtime.stats import TickStats
 
 _GC_THRESHOLDS = (700, 10, 10)  # CPython's defaults: when each generation is due
@@ -89,7 +89,7 @@ class FixedRateLoop:
             raise ValueError(f"unknown overrun policy {overrun!r}")
         self.clock = clock
         self.period_ns = int(period_ns)
-        self.stopwatch = stopwatch or PerfClock()
+        self.stopwatch = stopwatch or make_clock("perf")
         self.overrun = overrun
         self.spin_ns = int(spin_ns)
         self.gc_mode = gc_mode

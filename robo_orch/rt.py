@@ -9,6 +9,10 @@ with a single warning and the loop runs anyway.
   page to come back from swap.
 * Timer slack of 1 ns (``prctl(PR_SET_TIMERSLACK)``): the kernel may otherwise
   delay a sleeper's wake-up by its default 50 us slack to batch timers.
+
+A leaf module (the standard library only): the loop's process applies these, and
+the ZeroMQ bus asks :func:`fifo_permitted` before giving its I/O threads the
+loop's priority.
 """
 
 from __future__ import annotations
