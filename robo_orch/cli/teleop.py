@@ -27,8 +27,8 @@ HELP = "w/s speed  a/d turn  x stop  space E-STOP  r release  q quit"
 def teleop(run_dir: str, topics, *, max_speed: float, max_yaw_rate: float,
            keys=None, out=sys.stderr) -> int:
     """Run the keyboard loop; ``keys`` (an fd to read) defaults to the terminal."""
-    from robo_orch.bus.zmq_bus import ZmqBus
-    from robo_orch.clock import WallClock
+    from robo_orch.bus import make_bus
+    from robo_orch.clock import make_clock
     from robo_orch.messages import message_type, new_fixed
     from robo_orch.rundir import socket_in_use
 
@@ -39,7 +39,8 @@ def teleop(run_dir: str, topics, *, max_speed: float, max_yaw_rate: float,
     fd = sys.stdin.fileno() if keys is None else keys
     is_tty = os.isatty(fd)
     saved = termios.tcgetattr(fd) if is_tty else None
-    bus = ZmqBus(WallClock(), publisher_id=0x7E, run_dir=run_dir)  # creates or checks run_dir
+    # creates or checks run_dir
+    bus = make_bus("zmq", make_clock("wall"), publisher_id=0x7E, run_dir=run_dir)
     try:
         cmd_pub = bus.publisher(topics.command, "velocity_command")
         estop_pub = bus.publisher(topics.estop, "estop")

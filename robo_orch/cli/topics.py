@@ -182,13 +182,13 @@ def list_topics(run_dirs: list[str], out, *, sample_s: float = 1.0,
     """Print every topic with type, rate, publisher and counters measured over ``sample_s``."""
     import zmq
 
-    from robo_orch.clock import WallClock
+    from robo_orch.clock import make_clock
     from robo_orch.introspect.probe import Probe, find_topics, poll
 
     topics = find_topics(run_dirs)
     if not topics:
         raise _no_robot(run_dirs)
-    clock = WallClock()
+    clock = make_clock("wall")
     context = zmq.Context()
     probes = [Probe(t, context, window=100_000) for t in topics]
     try:
@@ -274,11 +274,11 @@ def echo(info, out, *, count: int | None = None, timeout_s: float | None = None)
     """Print ``info``'s messages as JSON lines until ``count`` (or Ctrl-C, or the timeout)."""
     import zmq
 
-    from robo_orch.clock import WallClock
+    from robo_orch.clock import make_clock
     from robo_orch.errors import BusError
     from robo_orch.introspect.probe import Probe, poll
 
-    clock = WallClock()
+    clock = make_clock("wall")
     context = zmq.Context()
     probe = Probe(info, context)
     n = 0
@@ -317,13 +317,13 @@ def hz(info, out, *, window: int = 100, duration_s: float | None = None,
     """Report ``info``'s rate from stamps every second until Ctrl-C (or ``duration_s``)."""
     import zmq
 
-    from robo_orch.clock import WallClock
+    from robo_orch.clock import make_clock
     from robo_orch.errors import UsageError
     from robo_orch.introspect.probe import Probe, poll
 
     if window < 1:
         raise UsageError("--window must be >= 1")
-    clock = WallClock()
+    clock = make_clock("wall")
     context = zmq.Context()
     probe = Probe(info, context, window=window)
     tty = not as_json and out.isatty()
