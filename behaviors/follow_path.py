@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numba
 
 from robo_orch.behavior import Behavior, param_index
+from robo_orch.core.geometry import segment_fraction
 from robo_orch.core.world import (
     GOAL_TOLERANCE,
     OUT_V,
@@ -132,10 +133,7 @@ def step(world, params, state, out):
         by = path[j, 1]
         sx = bx - ax
         sy = by - ay
-        len2 = sx * sx + sy * sy
-        t = 0.0
-        if len2 > 0.0:
-            t = min(max(((x - ax) * sx + (y - ay) * sy) / len2, 0.0), 1.0)
+        t = segment_fraction(x, y, ax, ay, sx, sy)
         qx = ax + t * sx - x
         qy = ay + t * sy - y
         d2 = qx * qx + qy * qy
@@ -143,7 +141,7 @@ def step(world, params, state, out):
             best_d2 = d2
             best_t = t
             best_j = j
-        travelled += math.sqrt(len2)
+        travelled += math.sqrt(sx * sx + sy * sy)
         if travelled > params[P_SEARCH_DISTANCE]:
             break
     seg = best_j

@@ -25,7 +25,7 @@ import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from robo_orch.drivers import motor_bridge_protocol as mp
-from robo_orch.drivers.motor_bridge import MotorBridgeDriver, MotorBridgeParams, wheel_speeds
+from robo_orch.drivers.motor_bridge import MotorBridgeDriver, MotorBridgeParams
 from robo_orch.drivers.motor_bridge_protocol import (
     BridgeParser,
     Config,
@@ -49,6 +49,7 @@ from robo_orch.sim.emulators.motor_bridge import MotorBridgeEmulator, sample_str
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import WallClock
 from robo_orch.driver import DriverSpec
+from robo_orch.planar import wheel_speeds
 
 FIRMWARE = Path(__file__).resolve().parents[1] / "drivers" / "firmware" / "motor_bridge"
 SETTINGS = settings(deadline=None, max_examples=150)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from robo_orch.errors import ConfigError
+from robo_orch.planar import segment_distance
 from robo_orch.schema import option
 
 Point = tuple[float, float]
@@ -259,7 +260,7 @@ def _place_random(world: WorldConfig, seed: int, start: Point) -> tuple[Circle, 
     """Rejection sampling of the random obstacles (see :class:`RandomObstacles`)."""
     import numpy as np
 
-    from robo_orch.config.load import _segment_distance, world_clearance  # config imports us
+    from robo_orch.config.load import world_clearance  # config imports us
 
     spec = world.random
     static = dataclasses.replace(world, random=RandomObstacles(), moving=())
@@ -287,7 +288,7 @@ def _place_random(world: WorldConfig, seed: int, start: Point) -> tuple[Circle, 
             continue
         if any(math.dist((cx, cy), c.center) < r + c.radius + gap for c in placed):
             continue
-        if any(_segment_distance(*a, *b, cx, cy) < r + rm + gap for a, b, rm in sweeps):
+        if any(segment_distance(cx, cy, *a, *b) < r + rm + gap for a, b, rm in sweeps):
             continue
         placed.append(Circle(center=(cx, cy), radius=r))
     return tuple(placed)

@@ -19,6 +19,7 @@ from robo_orch.drivers import rplidar_protocol as rp
 from robo_orch.sim.emulators.base import DeviceEmulator, Faults
 
 from robo_orch.driver import Parser
+from robo_orch.planar import wrap_to_pi
 
 #: farthest distance the 16-bit distance_q2 field can hold, m
 MAX_RANGE_M = 0xFFFF / 4000.0
@@ -197,8 +198,8 @@ def _nearest(angles: np.ndarray, ranges: np.ndarray, query: np.ndarray) -> np.nd
     q = np.remainder(query, two_pi)
     hi = np.searchsorted(a, q) % len(a)
     lo = (hi - 1) % len(a)
-    d_hi = np.abs(np.remainder(a[hi] - q + np.pi, two_pi) - np.pi)
-    d_lo = np.abs(np.remainder(a[lo] - q + np.pi, two_pi) - np.pi)
+    d_hi = np.abs(wrap_to_pi(a[hi] - q))
+    d_lo = np.abs(wrap_to_pi(a[lo] - q))
     pick = np.where(d_lo < d_hi, lo, hi)
     return ranges[order[pick]]
 
