@@ -6,82 +6,19 @@ first-class backend).  Each finding-6 test failed on the code before the limits.
 
 from __future__ import annotations
 
-import faulthandler
 import time
 
 import numpy as np
 import pytest
 import zmq
+from helpers import DEADLINE_S, join, memory_pair, raw, receive_until, vel
 
 from robo_orch import messages as m
 from robo_orch.bus import MemoryBus, MemoryHub, QoS
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import SimClock, WallClock
 
-DEADLINE_S = 10.0
-
-
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Fail hard (dump stacks and exit) instead of hanging CI on a stuck socket."""
-    faulthandler.dump_traceback_later(90, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture(params=["memory", "zmq"])
-def make_bus(request, tmp_path):
-    """Factory of buses on one shared network (a hub, or an ipc run dir)."""
-    hub = MemoryHub()
-    buses = []
-
-    def make(publisher_id, *, hwm=100):
-        clock = SimClock(1_000)
-        if request.param == "memory":
-            bus = MemoryBus(clock, publisher_id=publisher_id, hwm=hwm, hub=hub)
-        else:
-            bus = ZmqBus(clock, publisher_id=publisher_id, hwm=hwm, run_dir=tmp_path)
-        buses.append(bus)
-        return bus
-
-    make.backend = request.param
-    yield make
-    for bus in buses:
-        bus.close()
-
-
-def vel(v: float = 0.0) -> np.ndarray:
-    fixed = m.new_fixed(m.VELOCITY_COMMAND)
-    fixed["v"] = v
-    return fixed
-
-
-def raw(mtype, seq, *, publisher_id=77, topic="cmd/vel", var=None):
-    return m.encode(mtype, topic, m.new_fixed(mtype), var, seq=seq, stamp_ns=seq,
-                    publisher_id=publisher_id)
-
-
-def collect_until(sub, done, timeout_s: float = DEADLINE_S) -> list:
-    """Poll (blocking between polls) until ``done(messages)``; fail at the deadline."""
-    got: list = []
-    end = time.monotonic() + timeout_s
-    while not done(got):
-        if time.monotonic() > end:
-            pytest.fail(f"timed out; got {len(got)} messages, counters {sub.counters}")
-        sub.wait(0.02)
-        got.extend(sub.take())
-    return got
-
-
-def join(pub, sub, fixed=None, var=None) -> None:
-    """Publish until ``sub`` hears ``pub`` (zmq slow joiner), then leave ``sub`` empty."""
-    fixed = vel() if fixed is None else fixed
-    end = time.monotonic() + DEADLINE_S
-    while not sub.wait(0.02):
-        assert time.monotonic() < end, f"subscriber never joined {sub.topic}"
-        pub.publish(fixed, var)
-    last = pub.publish(fixed, var)
-    collect_until(sub, lambda got: any(r.header.seq == last for r in got))
+pytestmark = pytest.mark.watchdog(90)
 
 
 # --- message size limits ------------------------------------------------------------------
@@ -109,7 +46,7 @@ def test_an_oversized_message_is_not_delivered_and_is_counted(make_bus):
     tx.send_raw("cmd/vel", [topic, head, payload + bytes(64 * 1024)])
     if make_bus.backend == "memory":
         pub.publish(vel(1.0))
-        got = collect_until(sub, lambda got: len(got) == 1)
+        got = receive_until(sub, lambda got: len(got) == 1)
         assert got[0].fixed["v"] == 1.0
         assert sub.counters.malformed_by_reason["oversize"] == 1
         assert sub.counters.malformed == 1 and sub.counters.disconnects == 0
@@ -178,7 +115,7 @@ def test_a_subscriber_can_raise_the_limit_for_bigger_scans(make_bus):
     join(pub, default, m.new_fixed(m.LASER_SCAN), small)
     join(pub, bigger, m.new_fixed(m.LASER_SCAN), small)
     pub.publish(m.new_fixed(m.LASER_SCAN), m.new_var(m.LASER_SCAN, n))
-    got = collect_until(bigger, lambda got: len(got) == 1)
+    got = receive_until(bigger, lambda got: len(got) == 1)
     assert len(got[0].var) == n
     end = time.monotonic() + DEADLINE_S
     heard = []  # the small scans of the joins, and never the big one
@@ -193,9 +130,7 @@ def test_a_subscriber_can_raise_the_limit_for_bigger_scans(make_bus):
 
 def test_a_flood_in_one_poll_is_bounded_and_the_rest_counted_dropped():
     bound = 32  # robo_orch.bus.base.DEFAULT_MAX_PER_POLL
-    hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub, hwm=5000)
+    tx, rx = memory_pair(hwm=5000)
     sub = rx.subscribe("sensor/gps", m.POSITION_FIX)  # latest, the loop's default
     pub = tx.publisher("sensor/gps", m.POSITION_FIX)
     topic, head, payload = raw(m.POSITION_FIX, 1, topic="sensor/gps")
@@ -216,9 +151,7 @@ def test_a_flood_in_one_poll_is_bounded_and_the_rest_counted_dropped():
 
 
 def test_the_bound_is_configurable_and_keeps_a_queue_in_order():
-    hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub)
+    tx, rx = memory_pair()
     sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND, QoS.queue(50), max_per_poll=5)
     pub = tx.publisher("cmd/vel", m.VELOCITY_COMMAND)
     pub.publish(vel())
@@ -279,9 +212,7 @@ def test_many_publisher_ids_keep_the_sequence_table_at_its_capacity():
     import gc
     import tracemalloc
 
-    hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub)
+    tx, rx = memory_pair()
     sub = rx.subscribe("cmd/estop", m.ESTOP, QoS.latest())
     fixed = m.new_fixed(m.ESTOP)
     ids = np.random.default_rng(1).choice(1 << 31, 20_000, replace=False) + 1000
@@ -307,9 +238,7 @@ def test_many_publisher_ids_keep_the_sequence_table_at_its_capacity():
 
 
 def test_an_active_publisher_keeps_its_entry_among_many_others():
-    hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub)
+    tx, rx = memory_pair()
     sub = rx.subscribe("cmd/estop", m.ESTOP, QoS.latest())
     fixed = m.new_fixed(m.ESTOP)
     foreign = 1000

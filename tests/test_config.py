@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from robo_orch.config import embedded_config_path, load_config, shipped_scenarios
 from robo_orch.errors import ConfigError
@@ -134,8 +133,7 @@ def test_unknown_override_key_names_the_set_argument():
     ["sim", "--lockstep", "--set", "mission.waypoints=[[2.5, 0.2]]"],
 ])
 def test_cli_config_errors_exit_2_with_one_line_and_no_traceback(args):
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+    proc = cli(*args, timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -144,7 +142,6 @@ def test_cli_config_errors_exit_2_with_one_line_and_no_traceback(args):
 
 
 def test_cli_check_prints_what_would_run():
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "check"], capture_output=True,
-                          text=True, timeout=120)
+    proc = cli("check", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "avoid_obstacles" in proc.stdout and "50 Hz" in proc.stdout

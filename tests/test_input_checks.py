@@ -4,12 +4,11 @@ memory bus with position fixes published by the test, the config refusal, the CL
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -181,9 +180,7 @@ def test_a_blind_config_is_refused_at_load(role):
 
 
 def test_check_refuses_a_blind_config_with_one_line():
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "check", "--set",
-                           "inputs.scan.required=false"], capture_output=True, text=True,
-                          timeout=120)
+    proc = cli("check", "--set", "inputs.scan.required=false", timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "inputs.scan.required" in lines[0], proc.stderr
@@ -193,10 +190,8 @@ def test_check_refuses_a_blind_config_with_one_line():
 def test_allow_blind_runs_and_warns_at_every_start():
     config = load_config(None, ["inputs.scan.required=false", "safety.allow_blind=true"])
     assert config.safety.allow_blind
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "-q", "sim", "--lockstep",
-                           "--duration", "1", "--set", "inputs.scan.required=false",
-                           "--set", "safety.allow_blind=true"],
-                          capture_output=True, text=True, timeout=300)
+    proc = cli("-q", "sim", "--lockstep", "--duration", "1", "--set",
+               "inputs.scan.required=false", "--set", "safety.allow_blind=true", timeout=300)
     assert proc.returncode in (0, 1), proc.stderr
     blind = [line for line in proc.stderr.splitlines() if "blind" in line]
     assert len(blind) == 1, proc.stderr
@@ -205,11 +200,9 @@ def test_allow_blind_runs_and_warns_at_every_start():
 def test_run_refuses_a_blind_config_and_warns_when_it_is_allowed(tmp_path):
     base = ["run", "config/demo.toml", "--duration", "0.3", "--set",
             f"bus.run_dir={tmp_path}", "--set", "inputs.odom.required=false"]
-    kw = dict(capture_output=True, text=True, timeout=300, cwd=REPO)
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", *base], **kw)
+    proc = cli(*base, timeout=300, cwd=REPO)
     assert proc.returncode == 2 and "inputs.odom.required" in proc.stderr, proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "-q", *base, "--set",
-                           "safety.allow_blind=true"], **kw)
+    proc = cli("-q", *base, "--set", "safety.allow_blind=true", timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     blind = [line for line in proc.stderr.splitlines() if "blind" in line]
     assert len(blind) == 1 and "odom" in blind[0], proc.stderr

@@ -8,7 +8,6 @@ against it over a pseudo-terminal.  Real pipes, ptys and sockets; no mocks.
 
 from __future__ import annotations
 
-import faulthandler
 import math
 import os
 import select
@@ -56,12 +55,7 @@ SETTINGS = settings(deadline=None, max_examples=150)
 TICKS_PER_M = 1440 / (2 * math.pi * 0.05)
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Fail hard instead of hanging CI on a stuck pipe or socket."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(60)
 
 
 # --- 1. protocol, from PROTOCOL.md ------------------------------------------------------

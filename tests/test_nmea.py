@@ -7,7 +7,6 @@ ones from NMEA documentation, with their checksums written out.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import io
 import math
 import time
@@ -62,12 +61,7 @@ HYP = settings(deadline=None, max_examples=150, suppress_health_check=[HealthChe
 nan = math.nan
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Dump stacks and exit instead of hanging on a stuck pty or socket."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(60)
 
 
 def key(frame) -> str:

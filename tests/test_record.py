@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 from mcap.reader import make_reader
 
 from robo_orch.config import load_config
@@ -442,15 +443,12 @@ def test_a_full_disk_stops_recording_with_one_line_and_the_file_stays_readable(t
 
 def test_cli_sim_record_then_plot(tmp_path):
     path, png = tmp_path / "cli.mcap", tmp_path / "cli.png"
-    proc = subprocess.run(
-        [sys.executable, "-m", "robo_orch.cli", "sim", "--lockstep", "--duration", "2",
-         "--record", str(path)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = cli("sim", "--lockstep", "--duration", "2", "--record", str(path), timeout=300,
+               cwd=ROOT)
     assert proc.returncode in (0, 1), proc.stderr
     assert "recorded" in proc.stdout and str(path) in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "plot", str(path), "--out",
-                           str(png)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = cli("plot", str(path), "--out", str(png), timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "plot", str(tmp_path / "no")],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = cli("plot", str(tmp_path / "no"), timeout=300, cwd=ROOT)
     assert proc.returncode == 2 and "no recording" in proc.stderr

@@ -3,7 +3,6 @@ end to end against the emulator over a real pseudo-terminal and a real ZeroMQ bu
 
 from __future__ import annotations
 
-import faulthandler
 import math
 import threading
 import time
@@ -37,12 +36,7 @@ SERIAL = bytes(range(0x10, 0x20))
 INFO = INFO_DESC + b"\x18\x1d\x01\x07" + SERIAL  # model 0x18, firmware 1.29, hardware 7
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Dump stacks and exit instead of hanging on a stuck port or socket."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(60)
 
 
 def node_ok(raw: bytes) -> bool:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
+import helpers
 import numpy as np
 import pytest
 from robo_orch.sim.geometry import WorldMap
@@ -182,10 +181,9 @@ def test_shortest_path_against_analytic_answers():
 def suite(tmp_path_factory):
     """Every shipped scenario, two seeds, two worker processes, through the command line."""
     out = tmp_path_factory.mktemp("suite")
-    proc = subprocess.run(
-        [sys.executable, "-m", "robo_orch.cli", "scenarios", "--seeds", "2", "--jobs", "2",
-         "--json", str(out / "s.json"), "--plot", str(out / "s.png")],
-        capture_output=True, text=True, timeout=600)
+    proc = helpers.cli(
+        "scenarios", "--seeds", "2", "--jobs", "2", "--json", str(out / "s.json"), "--plot",
+        str(out / "s.png"), timeout=600)
     return proc, json.loads((out / "s.json").read_text()), (out / "s.png").read_bytes()
 
 

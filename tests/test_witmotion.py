@@ -7,7 +7,6 @@ first 10 bytes); the host commands are the datasheet's own byte strings.
 
 from __future__ import annotations
 
-import faulthandler
 import math
 import time
 
@@ -69,12 +68,7 @@ DOC_FRAMES = [OtherPacket(0x50, bytes.fromhex("18 05 1f 0c 1e 2d f4 01")),
 G = 9.80665
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Fail hard instead of hanging on a stuck port or socket."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(60)
 
 
 def feed_chunks(parser, data: bytes, sizes, flush: bool = False) -> list:
