@@ -78,6 +78,35 @@ class Parser(ABC):
         return out
 
 
+class BufferedParser(Parser):
+    """A :class:`Parser` that keeps the bytes of an unfinished frame between feeds.
+
+    Subclasses implement :meth:`_parse` on the buffer (the kept bytes followed by
+    the new ones); the bytes it reports as used are dropped, the rest is kept.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back for the next feed (an incomplete frame, or one not yet confirmed)."""
+        return len(self._buf)
+
+    def _feed(self, data: bytes) -> list[Any]:
+        buf = self._buf
+        buf += data
+        out: list[Any] = []
+        del buf[:self._parse(buf, out)]
+        return out
+
+    @abstractmethod
+    def _parse(self, buf: bytearray, out: list[Any]) -> int:
+        """Append the frames at the front of ``buf`` to ``out``; return how many bytes
+        are done with (decoded, rejected or skipped)."""
+
+
 class Port(Protocol):
     """What a driver may do with its port (a ``serial.Serial`` or compatible)."""
 
