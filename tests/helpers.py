@@ -8,21 +8,58 @@ devices with supervised driver processes, the loop left to the test or to a
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 
 import numpy as np
 import pytest
+import zmq
 
 from robo_orch import messages as m
 from robo_orch.bus import MemoryBus, MemoryHub, QoS
 from robo_orch.clock import SimClock
-from robo_orch.config import embedded_config_path
+from robo_orch.config import embedded_config_path, load_config
+from robo_orch.errors import ConfigError
 
 DEADLINE_S = 10.0  #: any single wait for bus traffic in the tests
 ROBOT = str(embedded_config_path("robot"))  #: the hardware config (real drivers)
+
+@contextlib.contextmanager
+def closing_all(factory):
+    """``factory`` wrapped to remember what it makes; all of it is closed on exit.
+
+    For fixtures that hand a test a maker of rigs: ``with closing_all(Rig) as make: yield make``.
+    """
+    made = []
+
+    def make(*args, **kwargs):
+        made.append(factory(*args, **kwargs))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for thing in made:
+            thing.close()
+
+
+def write_config(tmp_path, text: str, name: str = "robot.toml"):
+    """Write a config file (``text`` dedented) into ``tmp_path``; returns its path."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def config_error(path, overrides=()) -> ConfigError:
+    """The :class:`ConfigError` loading the config at ``path`` (None: the demo) raises."""
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    return info.value
+
 
 # --- bus traffic --------------------------------------------------------------------------
 
@@ -83,6 +120,41 @@ def joined_commands(make_bus, qos=None):
     pub = tx.publisher("cmd/vel", m.VELOCITY_COMMAND)
     join(pub, sub)
     return tx, pub, sub, sub.counters.as_dict()
+
+
+@contextlib.contextmanager
+def foreign_publisher(run_dir, clock, topic: str, mtype, qos="queue:10", sndhwm=None):
+    """A zmq bus subscribed to ``topic`` and a bare PUB socket bound at its endpoint, as
+    another program would publish there; joined (the subscriber heard the socket).
+
+    ``sndhwm``: the socket's send high-water mark (0: it loses nothing).  Yields
+    (subscription, socket, the last sequence number the join sent).
+    """
+    from robo_orch.bus.zmq_bus import ZmqBus
+
+    context = zmq.Context()
+    try:
+        with ZmqBus(clock, publisher_id=2, run_dir=run_dir, context=context) as bus:
+            sub = bus.subscribe(topic, mtype, qos)
+            sock = context.socket(zmq.PUB)
+            sock.setsockopt(zmq.LINGER, 0)
+            if sndhwm is not None:
+                sock.setsockopt(zmq.SNDHWM, sndhwm)
+            sock.bind(bus.endpoint(topic))
+            try:
+                end = time.monotonic() + DEADLINE_S
+                seq = 0
+                while not sub.wait(0.02):  # slow joiner: a raw PUB socket has it too
+                    assert time.monotonic() < end, "never joined"
+                    seq += 1
+                    sock.send_multipart(raw(mtype, seq, topic=topic))
+                sub.take()
+                yield sub, sock, seq
+            finally:
+                sock.close(linger=0)
+        assert not context.closed  # a context passed in is not terminated by the bus
+    finally:
+        context.term()
 
 
 # --- the command line in a child process --------------------------------------------------

@@ -15,8 +15,16 @@ import time
 
 import numpy as np
 import pytest
-import zmq
-from helpers import DEADLINE_S, join, joined_commands, memory_pair, raw, receive_until, vel
+from helpers import (
+    DEADLINE_S,
+    foreign_publisher,
+    join,
+    joined_commands,
+    memory_pair,
+    raw,
+    receive_until,
+    vel,
+)
 
 from robo_orch import messages as m
 from robo_orch.bus import MemoryBus, MemoryHub, QoS, copy_into
@@ -319,27 +327,11 @@ def test_zmq_tcp_random_port():
 
 
 def test_zmq_foreign_socket_frames_are_counted(tmp_path):
-    context = zmq.Context()
-    try:
-        with ZmqBus(SimClock(), publisher_id=2, run_dir=tmp_path, context=context) as rx:
-            sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND, QoS.queue(10))
-            sock = context.socket(zmq.PUB)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.bind(rx.endpoint("cmd/vel"))
-            try:
-                end = time.monotonic() + DEADLINE_S
-                while not sub.wait(0.02):  # slow joiner: a raw PUB socket has it too
-                    assert time.monotonic() < end, "never joined"
-                    sock.send_multipart(raw(m.VELOCITY_COMMAND, 1))
-                sock.send_multipart([b"garbage"])
-                sock.send_multipart(raw(m.VELOCITY_COMMAND, 2, publisher_id=99))
-                receive_until(sub, lambda got: any(r.header.publisher_id == 99 for r in got))
-                assert sub.counters.malformed_by_reason["frames"] == 1
-            finally:
-                sock.close(linger=0)
-        assert not context.closed  # a context passed in is not terminated
-    finally:
-        context.term()
+    with foreign_publisher(tmp_path, SimClock(), "cmd/vel", m.VELOCITY_COMMAND) as (sub, sock, _):
+        sock.send_multipart([b"garbage"])
+        sock.send_multipart(raw(m.VELOCITY_COMMAND, 2, publisher_id=99))
+        receive_until(sub, lambda got: any(r.header.publisher_id == 99 for r in got))
+        assert sub.counters.malformed_by_reason["frames"] == 1
 
 
 def test_zmq_close_cleans_up(tmp_path):

@@ -10,12 +10,10 @@ import time
 
 import numpy as np
 import pytest
-import zmq
-from helpers import DEADLINE_S, join, memory_pair, raw, receive_until, vel
+from helpers import DEADLINE_S, foreign_publisher, join, memory_pair, raw, receive_until, vel
 
 from robo_orch import messages as m
 from robo_orch.bus import MemoryBus, MemoryHub, QoS
-from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import SimClock, WallClock
 
 pytestmark = pytest.mark.watchdog(90)
@@ -66,42 +64,26 @@ def test_an_oversized_message_is_not_delivered_and_is_counted(make_bus):
 
 def test_zmq_oversized_frame_from_a_foreign_publisher(tmp_path):
     """The finding: a 64 MB frame reached the loop.  Now the SUB socket refuses it."""
-    context = zmq.Context()
-    try:
-        with ZmqBus(WallClock(), publisher_id=2, run_dir=tmp_path, context=context) as rx:
-            sub = rx.subscribe("sensor/gps", m.POSITION_FIX, QoS.queue(10))
-            sock = context.socket(zmq.PUB)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.bind(rx.endpoint("sensor/gps"))
-            try:
-                end = time.monotonic() + DEADLINE_S
-                seq = 0
-                while not sub.wait(0.02):  # slow joiner
-                    assert time.monotonic() < end, "never joined"
-                    seq += 1
-                    sock.send_multipart(raw(m.POSITION_FIX, seq, topic="sensor/gps"))
-                sub.take()
-                c = sub.counters
-                topic, head, _ = raw(m.POSITION_FIX, seq + 1, topic="sensor/gps")
-                sock.send_multipart([topic, head, bytes(64 << 20)])
-                got = []
-                while not (getattr(c, "disconnects", 0) or c.malformed):
-                    assert time.monotonic() < end, f"neither refused nor received: {c}"
-                    sub.wait(0.02)
-                    got += sub.take()
-                assert c.malformed == 0, "the 64 MB frame reached the subscription"
-                # connected again: the next good message arrives
-                while not got:
-                    assert time.monotonic() < end, f"never heard again: {sub.counters}"
-                    seq += 2
-                    sock.send_multipart(raw(m.POSITION_FIX, seq, topic="sensor/gps"))
-                    sub.wait(0.02)
-                    got += sub.take()
-                assert sub.counters.malformed == 0 and sub.counters.disconnects == 1
-            finally:
-                sock.close(linger=0)
-    finally:
-        context.term()
+    with foreign_publisher(tmp_path, WallClock(), "sensor/gps", m.POSITION_FIX) as (
+            sub, sock, seq):
+        end = time.monotonic() + DEADLINE_S
+        c = sub.counters
+        topic, head, _ = raw(m.POSITION_FIX, seq + 1, topic="sensor/gps")
+        sock.send_multipart([topic, head, bytes(64 << 20)])
+        got = []
+        while not (getattr(c, "disconnects", 0) or c.malformed):
+            assert time.monotonic() < end, f"neither refused nor received: {c}"
+            sub.wait(0.02)
+            got += sub.take()
+        assert c.malformed == 0, "the 64 MB frame reached the subscription"
+        # connected again: the next good message arrives
+        while not got:
+            assert time.monotonic() < end, f"never heard again: {sub.counters}"
+            seq += 2
+            sock.send_multipart(raw(m.POSITION_FIX, seq, topic="sensor/gps"))
+            sub.wait(0.02)
+            got += sub.take()
+        assert sub.counters.malformed == 0 and sub.counters.disconnects == 1
 
 
 def test_a_subscriber_can_raise_the_limit_for_bigger_scans(make_bus):
@@ -167,43 +149,27 @@ def test_the_bound_is_configurable_and_keeps_a_queue_in_order():
 
 def test_zmq_flood_from_a_foreign_process_is_bounded_per_poll(tmp_path):
     bound = 32  # robo_orch.bus.base.DEFAULT_MAX_PER_POLL
-    context = zmq.Context()
-    try:
-        with ZmqBus(WallClock(), publisher_id=2, run_dir=tmp_path, context=context) as rx:
-            sub = rx.subscribe("sensor/gps", m.POSITION_FIX)
-            sock = context.socket(zmq.PUB)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDHWM, 0)  # the flooder loses nothing: all must be counted
-            sock.bind(rx.endpoint("sensor/gps"))
-            try:
-                end = time.monotonic() + DEADLINE_S
-                seq = 0
-                while not sub.wait(0.02):
-                    assert time.monotonic() < end, "never joined"
-                    seq += 1
-                    sock.send_multipart(raw(m.POSITION_FIX, seq, topic="sensor/gps"))
-                sub.take()
-                c = sub.counters
-                base = c.received + c.malformed + c.dropped
-                topic, head, payload = raw(m.POSITION_FIX, seq + 1, topic="sensor/gps")
-                n = 5000
-                for _ in range(n):
-                    sock.send_multipart([topic, head, payload + b"\0"])
-                sock.send_multipart(raw(m.POSITION_FIX, seq + 2, topic="sensor/gps"))
-                got = []
-                while c.received + c.malformed + c.dropped - base < n + 1:
-                    assert time.monotonic() < end, f"not all accounted for: {c}"
-                    before = c.received + c.malformed
-                    sub.poll()
-                    assert c.received + c.malformed - before <= bound
-                    got += sub.take()
-                    time.sleep(0.001)
-                assert got and got[-1].header.seq == seq + 2
-                assert c.disconnects == 0 and c.dropped > 0
-            finally:
-                sock.close(linger=0)
-    finally:
-        context.term()
+    # latest, as the loop subscribes; the flooder loses nothing: all must be counted
+    with foreign_publisher(tmp_path, WallClock(), "sensor/gps", m.POSITION_FIX, QoS.latest(),
+                           sndhwm=0) as (sub, sock, seq):
+        end = time.monotonic() + DEADLINE_S
+        c = sub.counters
+        base = c.received + c.malformed + c.dropped
+        topic, head, payload = raw(m.POSITION_FIX, seq + 1, topic="sensor/gps")
+        n = 5000
+        for _ in range(n):
+            sock.send_multipart([topic, head, payload + b"\0"])
+        sock.send_multipart(raw(m.POSITION_FIX, seq + 2, topic="sensor/gps"))
+        got = []
+        while c.received + c.malformed + c.dropped - base < n + 1:
+            assert time.monotonic() < end, f"not all accounted for: {c}"
+            before = c.received + c.malformed
+            sub.poll()
+            assert c.received + c.malformed - before <= bound
+            got += sub.take()
+            time.sleep(0.001)
+        assert got and got[-1].header.seq == seq + 2
+        assert c.disconnects == 0 and c.dropped > 0
 
 
 # --- bounded per-publisher tables ---------------------------------------------------------

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import cli
+from helpers import cli, config_error, write_config
 
 from robo_orch.config import embedded_config_path, load_config, shipped_scenarios
-from robo_orch.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,12 +18,6 @@ waypoints = [[3.0, 0.0]]
 [behaviors.go_to_goal]
 priority = 1
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "robot.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def test_embedded_demo_is_the_repository_config():
@@ -45,7 +37,7 @@ def test_demo_and_every_scenario_validate():
 
 
 def test_minimal_config_gets_defaults(tmp_path):
-    config = load_config(write(tmp_path, MINIMAL))
+    config = load_config(write_config(tmp_path, MINIMAL))
     assert config.loop.rate_hz == 50.0
     assert set(config.inputs) == {"odom", "imu", "scan"}
     assert config.behaviors[0].cls.name == "go_to_goal"
@@ -62,7 +54,7 @@ def test_overrides_reach_sections_and_behavior_parameters(tmp_path):
 
 
 def test_extends_merges_tables_and_replaces_arrays(tmp_path):
-    path = write(tmp_path, """
+    path = write_config(tmp_path, """
         extends = "demo"
         [mission]
         waypoints = [[1.0, 1.0]]
@@ -70,12 +62,6 @@ def test_extends_merges_tables_and_replaces_arrays(tmp_path):
     config = load_config(path)
     assert config.mission.waypoints == ((1.0, 1.0),)
     assert config.world.bounds == load_config(None).world.bounds
-
-
-def error_of(path, overrides=()) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load_config(path, overrides)
-    return info.value
 
 
 @pytest.mark.parametrize("text, key, words", [
@@ -102,8 +88,8 @@ def error_of(path, overrides=()) -> ConfigError:
     ("[mission.waypoints]\n[behaviors.stop]\n", "mission.waypoints", "expected a list"),
 ])
 def test_bad_configs_name_file_key_and_problem(tmp_path, text, key, words):
-    path = write(tmp_path, text)
-    err = error_of(path)
+    path = write_config(tmp_path, text)
+    err = config_error(path)
     assert err.source == str(path)
     assert err.key.startswith(key), (err.key, str(err))
     assert words in str(err)
@@ -111,19 +97,19 @@ def test_bad_configs_name_file_key_and_problem(tmp_path, text, key, words):
 
 
 def test_toml_syntax_error_and_missing_file(tmp_path):
-    err = error_of(write(tmp_path, "[loop\nrate_hz = 1\n"))
+    err = config_error(write_config(tmp_path, "[loop\nrate_hz = 1\n"))
     assert "invalid TOML" in str(err)
-    err = error_of(tmp_path / "absent.toml")
+    err = config_error(tmp_path / "absent.toml")
     assert "file not found" in str(err)
 
 
 def test_unknown_override_key_names_the_set_argument():
-    err = error_of(None, ["loop.rate_hx=3"])
+    err = config_error(None, ["loop.rate_hx=3"])
     assert err.source == "--set loop.rate_hx=3"
     assert "did you mean 'rate_hz'" in str(err)
-    err = error_of(None, ["loop.rate_hz=-1"])
+    err = config_error(None, ["loop.rate_hz=-1"])
     assert err.source == "--set loop.rate_hz=-1"
-    err = error_of(None, ["behaviors.avoid_obstacles.v_samples=1.5"])
+    err = config_error(None, ["behaviors.avoid_obstacles.v_samples=1.5"])
     assert err.key == "behaviors.avoid_obstacles.v_samples"
 
 

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli
+from helpers import cli, config_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robo_orch.config import load_config
 from robo_orch.core import estimator
 from robo_orch.core import safety as saf
-from robo_orch.errors import ConfigError
 from robo_orch.messages import message_type, new_fixed
 from robo_orch.missions.report import estimate_notes, summarize
 from robo_orch.missions.session import run_mission
@@ -173,10 +172,9 @@ def test_a_non_finite_estimate_is_restored_with_a_controlled_stop_and_one_warnin
 
 @pytest.mark.parametrize("role", ["scan", "odom"])
 def test_a_blind_config_is_refused_at_load(role):
-    with pytest.raises(ConfigError) as info:
-        load_config(None, [f"inputs.{role}.required=false"])
-    assert info.value.key == f"inputs.{role}.required"
-    assert "safety.allow_blind" in info.value.problem
+    err = config_error(None, [f"inputs.{role}.required=false"])
+    assert err.key == f"inputs.{role}.required"
+    assert "safety.allow_blind" in err.problem
 
 
 def test_check_refuses_a_blind_config_with_one_line():

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import serial
+from helpers import closing_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from robo_orch.drivers import motor_bridge_protocol as mp
@@ -660,15 +661,8 @@ class Rig:
 
 @pytest.fixture
 def rig(run_dir):
-    made = []
-
-    def make(**kw) -> Rig:
-        made.append(Rig(run_dir, **kw))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
+    with closing_all(lambda **kw: Rig(run_dir, **kw)) as make:
+        yield make
 
 
 def test_driver_configures_device_and_commands_reach_the_wheels(rig):

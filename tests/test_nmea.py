@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import serial
+from helpers import closing_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from robo_orch.drivers.nmea import (
@@ -504,16 +505,9 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path, request):
-    made = []
-
-    def make(**kw):
-        made.append(Rig(tmp_path, NmeaGpsEmulator(*ORIGIN, **kw)))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
+def rig(tmp_path):
+    with closing_all(lambda **kw: Rig(tmp_path, NmeaGpsEmulator(*ORIGIN, **kw))) as make:
+        yield make
 
 
 def test_end_to_end_over_pty_and_zmq(rig):

@@ -7,12 +7,14 @@ first 10 bytes); the host commands are the datasheet's own byte strings.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
 import numpy as np
 import pytest
 import serial
+from helpers import closing_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from robo_orch.drivers.witmotion import (
@@ -345,15 +347,9 @@ class Rig:
 
 @pytest.fixture
 def rigs(tmp_path):
-    made = []
-
-    def make(*args, **kwargs):
-        made.append(Rig(tmp_path / str(len(made)), *args, **kwargs))
-        return made[-1]
-
-    yield make
-    for rig in made:
-        rig.close()
+    n = itertools.count()
+    with closing_all(lambda *args, **kw: Rig(tmp_path / str(next(n)), *args, **kw)) as make:
+        yield make
 
 
 def truth_pair(mount):
