@@ -224,13 +224,10 @@ class NmeaParser(BufferedParser):
         pos = 0
         end = len(buf)
         while pos < end:
-            start = buf.find(b"$", pos)
+            start = self.seek(buf, pos, b"$")
             if start < 0:
-                self.skip(end - pos)
                 pos = end
                 break
-            if start > pos:
-                self.skip(start - pos)
             stop = min(end, start + MAX_SENTENCE)
             lf = buf.find(b"\n", start + 1, stop)
             cut = buf.find(b"$", start + 1, stop if lf < 0 else lf)

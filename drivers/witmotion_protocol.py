@@ -196,14 +196,11 @@ class WitmotionParser(BufferedParser):
         n = len(buf)
         i = 0
         while True:
-            j = buf.find(HEADER, i)
+            j = self.seek(buf, i, HEADER)
             if j < 0:
-                self.skipped_bytes += n - i
                 i = n
                 break
-            if j > i:
-                self.skipped_bytes += j - i
-                i = j
+            i = j
             if n - j < 2:
                 break
             ptype = buf[j + 1]

@@ -70,6 +70,16 @@ class Parser(ABC):
         """Count ``n`` bytes discarded while looking for a frame start."""
         self.skipped_bytes += n
 
+    def seek(self, buf: bytes | bytearray, pos: int, marker: bytes | int) -> int:
+        """Index of the next frame start ``marker`` in ``buf`` at or after ``pos``.
+
+        The bytes passed over are counted as skipped: up to the marker, or all of
+        them when there is none (then -1).
+        """
+        start = buf.find(marker, pos)
+        self.skipped_bytes += (len(buf) if start < 0 else start) - pos
+        return start
+
     def counters(self) -> dict[str, int]:
         """Counters as a flat dict (``bad.<reason>`` for each rejection reason)."""
         out = {"frames": self.frames, "bytes_in": self.bytes_in,

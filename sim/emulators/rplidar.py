@@ -48,13 +48,10 @@ class RequestParser(Parser):
         out: list[Any] = []
         pos, end = 0, len(buf)
         while pos < end:
-            i = buf.find(b"\xa5", pos)
-            if i < 0:
-                self.skip(end - pos)
+            pos = self.seek(buf, pos, b"\xa5")
+            if pos < 0:
                 pos = end
                 break
-            self.skip(i - pos)
-            pos = i
             if end - pos < 2:
                 break
             cmd = buf[pos + 1]
