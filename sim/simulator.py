@@ -315,7 +315,7 @@ class Simulator:
     @property
     def v(self) -> float:
         """True forward speed, m/s."""
-        return float(wheels_to_body(self.state[V_LEFT], self.state[V_RIGHT], self.wheel_base)[0])
+        return 0.5 * float(self.state[V_LEFT] + self.state[V_RIGHT])
 
     @property
     def w(self) -> float:

@@ -163,9 +163,11 @@ class Sensing:
 
     def _fused(self, nis: float, gate: float, role: str, t: float) -> None:
         """After a relative EKF update: feed the estimate-health check, guard the estimate."""
-        if self.health.holding:
-            self.health.update(0.0 <= nis <= gate, role)
-        self._guard(t)
+        health = self.health
+        if health.holding:
+            health.update(0.0 <= nis <= gate, role)
+        if not estimator.ekf_guard(self.x, self.P, self.x_good, self.P_good):
+            health.estimate_not_finite(t)
 
     def _guard(self, t: float) -> None:
         """After every EKF step: keep a finite snapshot, or restore it and hold."""
