@@ -76,8 +76,7 @@ from robo_orch.core.world import (
     Y,
     kernel_signature,
 )
-from robo_orch.errors import ConfigError
-from robo_orch.schema import option
+from robo_orch.schema import check_order, option
 
 
 @dataclass(frozen=True)
@@ -126,10 +125,8 @@ class Params:
 
     def validate(self, source: str, prefix: str) -> None:
         """Cross-field checks."""
-        if self.full_activation_clearance >= self.activation_clearance:
-            key = f"{prefix}.full_activation_clearance" if prefix else "full_activation_clearance"
-            raise ConfigError(source, key, f"must be < activation_clearance "
-                                           f"({self.activation_clearance})")
+        check_order(self, source, prefix, "full_activation_clearance", "activation_clearance",
+                    strict=True)
 
 
 _P = param_index(Params)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numba
 
 from robo_orch.behavior import Behavior, param_index
+from robo_orch.core.geometry import segment_fraction
 from robo_orch.core.world import (
     GOAL_TOLERANCE,
     OUT_V,
@@ -44,8 +45,7 @@ from robo_orch.core.world import (
     Y,
     kernel_signature,
 )
-from robo_orch.errors import ConfigError
-from robo_orch.schema import option
+from robo_orch.schema import check_order, option
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,7 @@ class Params:
 
     def validate(self, source: str, prefix: str) -> None:
         """Cross-field checks."""
-        if self.min_speed > self.max_speed:
-            key = f"{prefix}.min_speed" if prefix else "min_speed"
-            raise ConfigError(source, key, f"must be <= max_speed ({self.max_speed})")
+        check_order(self, source, prefix, "min_speed", "max_speed")
 
 
 _P = param_index(Params)
@@ -132,10 +130,7 @@ def step(world, params, state, out):
         by = path[j, 1]
         sx = bx - ax
         sy = by - ay
-        len2 = sx * sx + sy * sy
-        t = 0.0
-        if len2 > 0.0:
-            t = min(max(((x - ax) * sx + (y - ay) * sy) / len2, 0.0), 1.0)
+        t = segment_fraction(x, y, ax, ay, sx, sy)
         qx = ax + t * sx - x
         qy = ay + t * sy - y
         d2 = qx * qx + qy * qy
@@ -143,7 +138,7 @@ def step(world, params, state, out):
             best_d2 = d2
             best_t = t
             best_j = j
-        travelled += math.sqrt(len2)
+        travelled += math.sqrt(sx * sx + sy * sy)
         if travelled > params[P_SEARCH_DISTANCE]:
             break
     seg = best_j

@@ -30,8 +30,7 @@ from robo_orch.core.world import (
     Y,
     kernel_signature,
 )
-from robo_orch.errors import ConfigError
-from robo_orch.schema import option
+from robo_orch.schema import check_order, option
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,7 @@ class Params:
 
     def validate(self, source: str, prefix: str) -> None:
         """Cross-field checks."""
-        if self.min_speed > self.max_speed:
-            key = f"{prefix}.min_speed" if prefix else "min_speed"
-            raise ConfigError(source, key, f"must be <= max_speed ({self.max_speed})")
+        check_order(self, source, prefix, "min_speed", "max_speed")
 
 
 _P = param_index(Params)

@@ -74,7 +74,7 @@ from robo_orch.core.navtrack import (
     nav_update,
 )
 from robo_orch.errors import ConfigError
-from robo_orch.schema import option
+from robo_orch.schema import check_order, option
 
 
 @dataclass(frozen=True)
@@ -135,10 +135,7 @@ class Params:
 
     def validate(self, source: str, prefix: str) -> None:
         """Cross-field checks."""
-        if self.lethal_margin > self.inflation_margin:
-            key = f"{prefix}.lethal_margin" if prefix else "lethal_margin"
-            raise ConfigError(source, key,
-                              f"must be <= inflation_margin ({self.inflation_margin})")
+        check_order(self, source, prefix, "lethal_margin", "inflation_margin")
 
 
 @numba.njit(W.kernel_signature(), cache=True)

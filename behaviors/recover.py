@@ -127,6 +127,14 @@ def remaining_length(ws, path):
     return total
 
 
+@numba.njit(cache=True, inline="always")
+def _switch(state, mode, t):
+    """Begin recovery step ``mode`` at time ``t``; returns it."""
+    state[S_MODE] = mode
+    state[S_T_MODE] = t
+    return mode
+
+
 @numba.njit(W.kernel_signature(), cache=True)
 def step(world, params, state, out):
     """Watch progress; rotate, back up and request a replan on a stall (module docstring)."""
@@ -174,9 +182,7 @@ def step(world, params, state, out):
             state[S_REM_FIRST] = rem
         state[S_ATTEMPTS] += 1.0
         ws[W.RECOVERIES] += 1.0
-        mode = ROTATE
-        state[S_MODE] = ROTATE
-        state[S_T_MODE] = t
+        mode = _switch(state, ROTATE, t)
         state[S_TURNED] = 0.0
         state[S_LAST_YAW] = ws[W.YAW]
 
@@ -190,9 +196,7 @@ def step(world, params, state, out):
             out[W.OUT_W] = rate
             out[2] = ROTATE
             return 1.0
-        mode = BACKUP
-        state[S_MODE] = BACKUP
-        state[S_T_MODE] = t
+        mode = _switch(state, BACKUP, t)
         state[S_BACK_X] = ws[W.X]
         state[S_BACK_Y] = ws[W.Y]
 
@@ -209,9 +213,7 @@ def step(world, params, state, out):
             out[W.OUT_V] = -speed
             out[2] = BACKUP
             return 1.0
-        mode = REPLAN
-        state[S_MODE] = REPLAN
-        state[S_T_MODE] = t
+        mode = _switch(state, REPLAN, t)
         state[S_REQ_VERSION] = ws[W.PATH_VERSION]
         ws[W.REPLAN_REQUEST] = 1.0
 

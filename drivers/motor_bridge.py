@@ -21,6 +21,9 @@ import dataclasses
 import math
 from typing import NamedTuple
 
+from robo_orch.bus import Bus
+from robo_orch.clock import Clock
+from robo_orch.driver import Driver, DriverSpec, Port
 from robo_orch.drivers.motor_bridge_protocol import (
     FAULT_BOOT,
     FAULT_ESTOP,
@@ -37,10 +40,7 @@ from robo_orch.drivers.motor_bridge_protocol import (
     clamp_config,
     encode_message,
 )
-
-from robo_orch.bus import Bus
-from robo_orch.clock import Clock
-from robo_orch.driver import Driver, DriverSpec, Port
+from robo_orch.planar import wheel_speeds
 from robo_orch.schema import option
 
 _U32 = 0xFFFFFFFF
@@ -76,23 +76,6 @@ class MotorBridgeParams:
                                    "device (fault changes are reported at once)")
     undervoltage_v: float = option(0.0, ge=0, le=65, doc="battery voltage below which the "
                                    "firmware stops the motors; 0 disables the check")
-
-
-def wheel_speeds(v: float, w: float, wheel_base: float, limit: float) -> tuple[float, float, bool]:
-    """Left and right wheel speeds (m/s) for body speeds ``v`` (m/s) and ``w`` (rad/s).
-
-    If a wheel would exceed ``limit`` both are scaled by the same factor (the turn
-    radius is kept); non-finite input gives zero.  The flag says a limit was applied.
-    """
-    if not (math.isfinite(v) and math.isfinite(w)):
-        return 0.0, 0.0, True
-    left = v - 0.5 * w * wheel_base
-    right = v + 0.5 * w * wheel_base
-    peak = max(abs(left), abs(right))
-    if peak > limit:
-        scale = limit / peak
-        return left * scale, right * scale, True
-    return left, right, False
 
 
 def _mm_s(speed: float) -> int:

@@ -19,6 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from robo_orch import schema
+from robo_orch.bus import Bus
+from robo_orch.clock import Clock
+from robo_orch.driver import Driver, DriverSpec
 from robo_orch.drivers.nmea_protocol import (
     KNOT,
     MAX_SENTENCE,
@@ -34,13 +39,9 @@ from robo_orch.drivers.nmea_protocol import (
     encode_vtg,
     sentence,
 )
-
-from robo_orch import schema
-from robo_orch.bus import Bus
-from robo_orch.clock import Clock
-from robo_orch.driver import Driver, DriverSpec
 from robo_orch.errors import ConfigError
 from robo_orch.messages import GNSS_FIX, POSITION_FIX
+from robo_orch.schema import key_of
 
 __all__ = [
     "KNOT", "MAX_SENTENCE", "TALKERS", "Frame", "Gga", "NmeaGpsDriver", "NmeaGpsParams",
@@ -143,19 +144,16 @@ class NmeaGpsParams:
 
     def validate(self, source: str, prefix: str) -> None:
         """Origin: both set (within range) or both nan."""
-        def key(name: str) -> str:
-            return f"{prefix}.{name}" if prefix else name
-
         lat_set, lon_set = not math.isnan(self.origin_lat), not math.isnan(self.origin_lon)
         if lat_set != lon_set:
             missing = "origin_lon" if lat_set else "origin_lat"
-            raise ConfigError(source, key(missing), "set origin_lat and origin_lon together "
-                                                    "(or neither, to use the first fix)")
+            raise ConfigError(source, key_of(prefix, missing), "set origin_lat and origin_lon "
+                              "together (or neither, to use the first fix)")
         if lat_set and not -90.0 <= self.origin_lat <= 90.0:
-            raise ConfigError(source, key("origin_lat"),
+            raise ConfigError(source, key_of(prefix, "origin_lat"),
                               f"must be within [-90, 90], got {self.origin_lat}")
         if lon_set and not -180.0 <= self.origin_lon <= 180.0:
-            raise ConfigError(source, key("origin_lon"),
+            raise ConfigError(source, key_of(prefix, "origin_lon"),
                               f"must be within [-180, 180], got {self.origin_lon}")
 
 

@@ -28,7 +28,7 @@ import re
 from collections import Counter
 from typing import NamedTuple
 
-from robo_orch.driver import Parser
+from robo_orch.driver import BufferedParser
 
 #: longest sentence, '$' to LF inclusive (NMEA 0183)
 MAX_SENTENCE = 82
@@ -212,29 +212,22 @@ _DECODERS = {b"GGA": _gga, b"RMC": _rmc, b"VTG": _vtg}
 # --- parser ---------------------------------------------------------------------------
 
 
-class NmeaParser(Parser):
+class NmeaParser(BufferedParser):
     """Incremental NMEA 0183 parser returning :class:`Gga`, :class:`Rmc`, :class:`Vtg`."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._buf = bytearray()
         #: valid sentences not decoded, by address field (``GPGSV``, ``PUBX``, ...)
         self.ignored: Counter[str] = Counter()
 
-    def _feed(self, data: bytes) -> list[Frame]:
-        buf = self._buf
-        buf += data
-        out: list[Frame] = []
+    def _parse(self, buf: bytearray, out: list[Frame]) -> int:
         pos = 0
         end = len(buf)
         while pos < end:
-            start = buf.find(b"$", pos)
+            start = self.seek(buf, pos, b"$")
             if start < 0:
-                self.skip(end - pos)
                 pos = end
                 break
-            if start > pos:
-                self.skip(start - pos)
             stop = min(end, start + MAX_SENTENCE)
             lf = buf.find(b"\n", start + 1, stop)
             cut = buf.find(b"$", start + 1, stop if lf < 0 else lf)
@@ -259,8 +252,7 @@ class NmeaParser(Parser):
             else:
                 pos = start  # incomplete: wait for more bytes
                 break
-        del buf[:pos]
-        return out
+        return pos
 
     def _sentence(self, line: bytes, out: list[Frame]) -> None:
         """Check and decode one line (between '$' and CR LF, both excluded)."""

@@ -36,11 +36,12 @@ import sys
 from typing import Any, ClassVar
 
 import numpy as np
-from robo_orch.drivers import rplidar_protocol as rp
 
 from robo_orch import schema
 from robo_orch.driver import Driver, Port
+from robo_orch.drivers import rplidar_protocol as rp
 from robo_orch.messages import LASER_SCAN
+from robo_orch.planar import wrap_to_pi
 
 _STOP_PAUSE_NS = 2_000_000  # the device wants >= 1 ms after STOP
 _RESET_PAUSE_NS = 50_000_000  # >= 2 ms after RESET; the reboot banner arrives meanwhile
@@ -278,7 +279,7 @@ class RplidarDriver(Driver):
         r = dist_q2 * 0.00025
         var = np.empty(n, dtype=LASER_SCAN.var_dtype)
         if mx == 0.0 and my == 0.0:
-            var["angle"] = np.remainder(theta + math.pi, 2.0 * math.pi) - math.pi
+            var["angle"] = wrap_to_pi(theta)
             var["range"] = r
         else:
             x = r * np.cos(theta) + mx

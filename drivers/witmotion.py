@@ -12,6 +12,9 @@ import dataclasses
 import math
 
 import numpy as np
+
+from robo_orch import schema
+from robo_orch.driver import Driver, DriverSpec, Port
 from robo_orch.drivers.witmotion_protocol import (
     BAUD_CODES,
     PACKET_LEN,
@@ -25,9 +28,6 @@ from robo_orch.drivers.witmotion_protocol import (
     save_command,
     unlock_command,
 )
-
-from robo_orch import schema
-from robo_orch.driver import Driver, DriverSpec, Port
 from robo_orch.messages import IMU
 
 #: no byte for this long ends an output burst (bytes of a burst are back to back)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from robo_orch.driver import Parser
+from robo_orch.driver import BufferedParser
 
 HEADER = 0x55
 PACKET_LEN = 11
@@ -189,28 +189,18 @@ def _decode(ptype: int, buf: bytearray, at: int) -> Frame:
     return OtherPacket(ptype, bytes(buf[at + 2:at + 10]))
 
 
-class WitmotionParser(Parser):
+class WitmotionParser(BufferedParser):
     """Device-to-host packets from any chunking of the stream (see the module docstring)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._buf = bytearray()
-
-    def _feed(self, data: bytes) -> list:
-        buf = self._buf
-        buf += data
+    def _parse(self, buf: bytearray, out: list) -> int:
         n = len(buf)
-        out = []
         i = 0
         while True:
-            j = buf.find(HEADER, i)
+            j = self.seek(buf, i, HEADER)
             if j < 0:
-                self.skipped_bytes += n - i
                 i = n
                 break
-            if j > i:
-                self.skipped_bytes += j - i
-                i = j
+            i = j
             if n - j < 2:
                 break
             ptype = buf[j + 1]
@@ -233,13 +223,7 @@ class WitmotionParser(Parser):
             self.bad[reason] += 1
             self.skipped_bytes += 1
             i = j + 1
-        del buf[:i]
-        return out
-
-    @property
-    def pending(self) -> int:
-        """Bytes held back: an incomplete packet, or a complete one awaiting the next byte."""
-        return len(self._buf)
+        return i
 
     def flush(self) -> list:
         """The line went quiet: accept a packet held back for want of a next byte."""
@@ -253,17 +237,10 @@ class WitmotionParser(Parser):
         return [frame]
 
 
-class CommandParser(Parser):
+class CommandParser(BufferedParser):
     """Host-to-device register writes (``FF AA reg lo hi``), for emulators and tests."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._buf = bytearray()
-
-    def _feed(self, data: bytes) -> list:
-        buf = self._buf
-        buf += data
-        out = []
+    def _parse(self, buf: bytearray, out: list) -> int:
         i = 0
         while True:
             j = buf.find(b"\xff\xaa", i)
@@ -280,5 +257,4 @@ class CommandParser(Parser):
             _, _, register, value = _COMMAND.unpack_from(buf, j)
             out.append(Command(register, value))
             i = j + 5
-        del buf[:i]
-        return out
+        return i

@@ -70,12 +70,51 @@ class Parser(ABC):
         """Count ``n`` bytes discarded while looking for a frame start."""
         self.skipped_bytes += n
 
+    def seek(self, buf: bytes | bytearray, pos: int, marker: bytes | int) -> int:
+        """Index of the next frame start ``marker`` in ``buf`` at or after ``pos``.
+
+        The bytes passed over are counted as skipped: up to the marker, or all of
+        them when there is none (then -1).
+        """
+        start = buf.find(marker, pos)
+        self.skipped_bytes += (len(buf) if start < 0 else start) - pos
+        return start
+
     def counters(self) -> dict[str, int]:
         """Counters as a flat dict (``bad.<reason>`` for each rejection reason)."""
         out = {"frames": self.frames, "bytes_in": self.bytes_in,
                "skipped_bytes": self.skipped_bytes}
         out.update({f"bad.{reason}": n for reason, n in sorted(self.bad.items())})
         return out
+
+
+class BufferedParser(Parser):
+    """A :class:`Parser` that keeps the bytes of an unfinished frame between feeds.
+
+    Subclasses implement :meth:`_parse` on the buffer (the kept bytes followed by
+    the new ones); the bytes it reports as used are dropped, the rest is kept.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back for the next feed (an incomplete frame, or one not yet confirmed)."""
+        return len(self._buf)
+
+    def _feed(self, data: bytes) -> list[Any]:
+        buf = self._buf
+        buf += data
+        out: list[Any] = []
+        del buf[:self._parse(buf, out)]
+        return out
+
+    @abstractmethod
+    def _parse(self, buf: bytearray, out: list[Any]) -> int:
+        """Append the frames at the front of ``buf`` to ``out``; return how many bytes
+        are done with (decoded, rejected or skipped)."""
 
 
 class Port(Protocol):

@@ -165,11 +165,11 @@ def build(cls: type[T], table: Mapping[str, Any], *, source: str, prefix: str = 
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for name in table:
         if name not in fields:
-            key = f"{prefix}.{name}" if prefix else name
+            key = key_of(prefix, name)
             raise unknown_key_error(source, key, name, list(fields))
     values: dict[str, Any] = {}
     for name, f in fields.items():
-        key = f"{prefix}.{name}" if prefix else name
+        key = key_of(prefix, name)
         if name in table:
             value = _convert(hints[name], table[name], source, key)
         elif f.default is not _MISSING:
@@ -185,6 +185,23 @@ def build(cls: type[T], table: Mapping[str, Any], *, source: str, prefix: str = 
     if validate is not None:
         validate(source, prefix)
     return obj
+
+
+def key_of(prefix: str, name: str) -> str:
+    """The full config key of field ``name`` of the table at ``prefix`` ("" at the top)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
+def check_order(params: Any, source: str, prefix: str, low: str, high: str, *,
+                strict: bool = False) -> None:
+    """A cross-field check for ``validate``: ``params.low <= params.high`` (``<`` if ``strict``).
+
+    Otherwise a :class:`ConfigError` on the key of ``low`` that names the bound.
+    """
+    lo, hi = getattr(params, low), getattr(params, high)
+    if lo >= hi if strict else lo > hi:
+        raise ConfigError(source, key_of(prefix, low),
+                          f"must be {'<' if strict else '<='} {high} ({hi})")
 
 
 def describe(cls: type) -> list[tuple[str, str, Any, str]]:

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from robo_orch.sim.emulators.base import Faults, PtyLink
-from robo_orch.sim.robot import V_LEFT, V_RIGHT
-from robo_orch.sim.simulator import SCAN, Simulator
 
 from robo_orch.config import Config
 from robo_orch.errors import ConfigError
+from robo_orch.planar import wheels_to_body, wrap_to_pi
+from robo_orch.sim.emulators.base import Faults, PtyLink
+from robo_orch.sim.robot import V_LEFT, V_RIGHT
+from robo_orch.sim.simulator import SCAN, Simulator
 
 #: driver kind -> the input role its emulator takes over from the simulator's topics
 COVERS = {"motor_bridge": "odom", "witmotion_imu": "imu", "rplidar": "scan", "nmea_gps": "gps"}
@@ -116,7 +117,7 @@ class SerialDevices:
                 d.emulator.host_bytes(data)
         if self.motor is not None:
             left, right = self.motor.emulator.wheel_command(sim.t)
-            sim.set_command(0.5 * (left + right), (right - left) / self.wheel_base, sim.t)
+            sim.set_command(*wheels_to_body(left, right, self.wheel_base), sim.t)
 
     def publish(self, due: int) -> None:
         """Feed every emulator the simulator's state and write what it produced."""
@@ -135,7 +136,7 @@ class SerialDevices:
                 g, a = sim.imu_gyro, sim.imu_accel
                 gyro = (c * g[0] - s_ * g[1], s_ * g[0] + c * g[1], g[2])
                 accel = (c * a[0] - s_ * a[1], s_ * a[0] + c * a[1], a[2])
-                emu.update(t, gyro, accel, 0.0, 0.0, _wrap(yaw + myaw))
+                emu.update(t, gyro, accel, 0.0, 0.0, wrap_to_pi(yaw + myaw))
             elif d.kind == "rplidar":
                 if due & SCAN:
                     angles, ranges = _to_sensor_frame(sim, d.mount)
@@ -151,10 +152,6 @@ class SerialDevices:
         """Close every pseudo-terminal (the drivers see their devices vanish)."""
         for d in self.devices:
             d.link.close()
-
-
-def _wrap(a: float) -> float:
-    return (a + math.pi) % (2.0 * math.pi) - math.pi
 
 
 def _to_sensor_frame(sim: Simulator, mount: tuple[float, float, float]):

@@ -36,6 +36,8 @@ import numba
 import numpy as np
 # isort: on
 
+from robo_orch.core.geometry import point_in_polygon, segment_distance
+
 if TYPE_CHECKING:
     from robo_orch.config.world import WorldConfig
 
@@ -106,42 +108,6 @@ def raycast(ox, oy, heading, angles, max_range, segments, circles, out_ranges):
         out_ranges[i] = best if hit else math.inf
 
 
-@numba.njit("float64(float64, float64, float64, float64, float64, float64)", cache=True)
-def point_segment_distance(px, py, x1, y1, x2, y2):
-    """Distance from (px, py) to the segment (x1, y1)-(x2, y2)."""
-    ex = x2 - x1
-    ey = y2 - y1
-    wx = px - x1
-    wy = py - y1
-    len2 = ex * ex + ey * ey
-    s = 0.0
-    if len2 > 0.0:
-        s = (wx * ex + wy * ey) / len2
-        if s < 0.0:
-            s = 0.0
-        elif s > 1.0:
-            s = 1.0
-    return math.hypot(wx - s * ex, wy - s * ey)
-
-
-@numba.njit("boolean(float64, float64, float64[:, ::1], int64, int64)", cache=True)
-def point_in_polygon(x, y, poly_xy, start, stop):
-    """Even-odd test of (x, y) against the polygon in rows ``start:stop`` of ``poly_xy``."""
-    inside = False
-    j = stop - 1
-    for i in range(start, stop):
-        xi = poly_xy[i, 0]
-        yi = poly_xy[i, 1]
-        xj = poly_xy[j, 0]
-        yj = poly_xy[j, 1]
-        if (yi > y) != (yj > y):
-            x_cross = xi + (y - yi) * (xj - xi) / (yj - yi)
-            if x < x_cross:
-                inside = not inside
-        j = i
-    return inside
-
-
 @numba.njit(
     "float64(float64, float64, float64[:, ::1], float64[:, ::1], float64[:, ::1], int64[::1])",
     cache=True,
@@ -159,8 +125,8 @@ def clearance(x, y, segments, circles, poly_xy, poly_offsets):
         if d < best:
             best = d
     for j in range(segments.shape[0]):
-        d = point_segment_distance(x, y, segments[j, 0], segments[j, 1],
-                                   segments[j, 2], segments[j, 3])
+        d = segment_distance(x, y, segments[j, 0], segments[j, 1],
+                             segments[j, 2], segments[j, 3])
         if d < best:
             best = d
     return best

@@ -10,12 +10,11 @@ bit-for-bit the same, and it runs as fast as the machine allows.
 
 from __future__ import annotations
 
-from robo_orch.sim.node import SimNode
-from robo_orch.sim.simulator import Simulator
-
 from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.bus import Bus, MemoryHub, make_bus
 from robo_orch.clock import Clock, SimClock, make_clock
+from robo_orch.sim.node import SimNode
+from robo_orch.sim.simulator import Simulator
 
 LOOP_PUBLISHER_ID = 1
 SIM_PUBLISHER_ID = 2

@@ -10,14 +10,14 @@ simulator's time, plus ground truth.  Both backends use it unchanged.
 from __future__ import annotations
 
 import numpy as np
-from robo_orch.sim.robot import YAW, X, Y
-from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
-from robo_orch.sim.status import SIM_STATUS, STATUS_TOPIC, fill_input_counters
 
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import Config
 from robo_orch.errors import BackendError
 from robo_orch.messages import message_type, new_fixed, new_var
+from robo_orch.sim.robot import YAW, X, Y
+from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
+from robo_orch.sim.status import SIM_STATUS, STATUS_TOPIC, fill_input_counters
 
 
 class SimNode:

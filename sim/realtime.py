@@ -241,11 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lifeline.attach()  # SIGTERM when the loop's process dies, even by SIGKILL
 
-    from robo_orch.sim.node import SimNode
-    from robo_orch.sim.simulator import Simulator
-
     from robo_orch.config import load_config
     from robo_orch.runtime.loop import FixedRateLoop
+    from robo_orch.sim.node import SimNode
+    from robo_orch.sim.simulator import Simulator
 
     config = load_config(args.config, args.set, with_behaviors=False)
     clock = make_clock("wall")

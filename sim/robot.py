@@ -19,6 +19,8 @@ import robo_orch  # noqa: F401  (sets numba's cache directory before numba is im
 import numba
 # isort: on
 
+from robo_orch.core.geometry import wheels_to_body, wrap_angle
+
 X = 0
 Y = 1
 YAW = 2
@@ -26,20 +28,6 @@ V_LEFT = 3
 V_RIGHT = 4
 STATE_LEN = 5
 _MAX_SUBSTEPS = 16  # bounds the work of one step however long dt is
-
-
-@numba.njit("float64(float64)", cache=True)
-def wrap_angle(a):
-    """``a`` wrapped to (-pi, pi]."""
-    if -math.pi < a <= math.pi:
-        return a
-    two_pi = 2.0 * math.pi
-    r = a - two_pi * math.floor((a + math.pi) / two_pi)  # in [-pi, pi) up to rounding
-    if r <= -math.pi:
-        r += two_pi
-    elif r > math.pi:
-        r -= two_pi
-    return r
 
 
 @numba.njit("float64(float64, float64)", cache=True)
@@ -54,8 +42,7 @@ def _clamp_abs(v, limit):
 @numba.njit("void(float64[::1], float64, float64, float64)", cache=True)
 def _arc_move(state, dist_left, dist_right, wheel_base):
     """Move the pose along the constant-curvature arc the two wheel distances define."""
-    ds = 0.5 * (dist_left + dist_right)
-    dyaw = (dist_right - dist_left) / wheel_base
+    ds, dyaw = wheels_to_body(dist_left, dist_right, wheel_base)
     half = 0.5 * dyaw
     # chord of the arc = ds * sin(half) / half (series near a straight line)
     sinc = 1.0 - half * half / 6.0 if abs(half) < 1e-6 else math.sin(half) / half
@@ -95,14 +82,3 @@ def step_diff_drive(state, cmd_left, cmd_right, dt, tau, wheel_base, max_wheel_s
         _arc_move(state, cl * h + (vl0 - cl) * gain, cr * h + (vr0 - cr) * gain, wheel_base)
         state[V_LEFT] = cl + (vl0 - cl) * decay
         state[V_RIGHT] = cr + (vr0 - cr) * decay
-
-
-def body_to_wheels(v: float, w: float, wheel_base: float) -> tuple[float, float]:
-    """Wheel surface speeds (left, right) for forward speed ``v`` and yaw rate ``w``."""
-    half = 0.5 * w * wheel_base
-    return v - half, v + half
-
-
-def wheels_to_body(vl: float, vr: float, wheel_base: float) -> tuple[float, float]:
-    """Forward speed and yaw rate (v, w) of wheel surface speeds ``vl``, ``vr``."""
-    return 0.5 * (vl + vr), (vr - vl) / wheel_base

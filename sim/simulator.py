@@ -22,11 +22,12 @@ import numba
 import numpy as np
 # isort: on
 
-from robo_orch.sim.geometry import WorldMap, check_placement, clearance
-from robo_orch.sim.robot import STATE_LEN, V_LEFT, V_RIGHT, YAW, X, Y, step_diff_drive, wrap_angle
-from robo_orch.sim.sensors import Imu, Lidar, WheelOdometry
-
+from robo_orch.core.geometry import wrap_angle
 from robo_orch.errors import BackendError, ConfigError
+from robo_orch.planar import wheel_speeds, wheels_to_body
+from robo_orch.sim.geometry import WorldMap, check_placement, clearance
+from robo_orch.sim.robot import STATE_LEN, V_LEFT, V_RIGHT, YAW, X, Y, step_diff_drive
+from robo_orch.sim.sensors import Imu, Lidar, WheelOdometry
 
 if TYPE_CHECKING:
     from robo_orch.config.sections import RobotConfig, SafetyConfig, SimConfig
@@ -212,14 +213,7 @@ class Simulator:
         s = self.safety_cfg
         v = min(max(v, -s.max_reverse), s.max_speed)
         w = min(max(w, -s.max_yaw_rate), s.max_yaw_rate)
-        half = 0.5 * w * self.wheel_base
-        left = v - half
-        right = v + half
-        peak = max(abs(left), abs(right))
-        if peak > self.max_wheel_speed:
-            scale = self.max_wheel_speed / peak
-            left *= scale
-            right *= scale
+        left, right, _ = wheel_speeds(v, w, self.wheel_base, self.max_wheel_speed)
         if self.estop:
             left = right = 0.0  # a command sent while e-stopped never runs later
         self._cmd_left = left
@@ -304,8 +298,7 @@ class Simulator:
             self.odometry.measure(state[V_LEFT], state[V_RIGHT], self._rng_odom)
             self.odom_t_ns = t_ns
         if flags & IMU:
-            v = 0.5 * (state[V_LEFT] + state[V_RIGHT])
-            w = (state[V_RIGHT] - state[V_LEFT]) / self.wheel_base
+            v, w = wheels_to_body(state[V_LEFT], state[V_RIGHT], self.wheel_base)
             self.imu.measure(v, w, accel_forward, self._rng_imu)
             self.imu_t_ns = t_ns
         if flags & SCAN:
@@ -327,7 +320,7 @@ class Simulator:
     @property
     def w(self) -> float:
         """True yaw rate, rad/s."""
-        return float(self.state[V_RIGHT] - self.state[V_LEFT]) / self.wheel_base
+        return float(wheels_to_body(self.state[V_LEFT], self.state[V_RIGHT], self.wheel_base)[1])
 
     @property
     def t(self) -> float:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from robo_orch.behaviors import avoid_obstacles, follow_path, go_to_goal, stop
 
+from robo_orch.behaviors import avoid_obstacles, follow_path, go_to_goal, plan_path, stop
 from robo_orch.core import field as F
 from robo_orch.core import world as wd
 from robo_orch.core.world import World
@@ -294,6 +294,23 @@ def test_behavior_classes_follow_the_seam(name):
     packed = cls.pack_params(params)
     assert packed.dtype == np.float64 and len(packed) == len(dataclasses.fields(params))
     assert len(cls.new_state(params)) >= cls.state_size >= 1
+
+
+@pytest.mark.parametrize("params, table, equal_ok, problem", [
+    (go_to_goal.Params, {"min_speed": 0.7}, {"min_speed": 0.6}, "must be <= max_speed (0.6)"),
+    (follow_path.Params, {"min_speed": 0.7}, {"min_speed": 0.6}, "must be <= max_speed (0.6)"),
+    (avoid_obstacles.Params, {"full_activation_clearance": 1.0}, None,
+     "must be < activation_clearance (1.0)"),
+    (plan_path.Params, {"lethal_margin": 0.2}, {"lethal_margin": 0.1},
+     "must be <= inflation_margin (0.1)"),
+])
+def test_cross_field_checks_name_the_key_and_the_bound(params, table, equal_ok, problem):
+    with pytest.raises(ConfigError) as info:
+        build(params, table, source="x.toml", prefix="behaviors.b")
+    assert info.value.key == f"behaviors.b.{next(iter(table))}"
+    assert info.value.problem == problem
+    if equal_ok is not None:
+        build(params, equal_ok, source="x.toml", prefix="behaviors.b")
 
 
 def test_params_are_validated():

@@ -6,7 +6,6 @@ and a watchdog kills the run if a test hangs anyway.
 
 from __future__ import annotations
 
-import faulthandler
 import os
 import subprocess
 import sys
@@ -16,7 +15,16 @@ import time
 
 import numpy as np
 import pytest
-import zmq
+from helpers import (
+    DEADLINE_S,
+    foreign_publisher,
+    join,
+    joined_commands,
+    memory_pair,
+    raw,
+    receive_until,
+    vel,
+)
 
 from robo_orch import messages as m
 from robo_orch.bus import MemoryBus, MemoryHub, QoS, copy_into
@@ -24,57 +32,9 @@ from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import SIM, SimClock
 from robo_orch.errors import BusError
 
-DEADLINE_S = 5.0  # any single receive in these tests
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Fail hard (dump stacks and exit) instead of hanging CI on a stuck socket."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture(params=["memory", "zmq"])
-def make_bus(request, tmp_path):
-    """Factory of buses on one shared network (a hub, or an ipc run dir)."""
-    hub = MemoryHub()
-    buses = []
-
-    def make(publisher_id, *, incarnation=0, hwm=100, clock=None):
-        clock = clock if clock is not None else SimClock(1_000)
-        if request.param == "memory":
-            bus = MemoryBus(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm,
-                            hub=hub)
-        else:
-            bus = ZmqBus(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm,
-                         run_dir=tmp_path)
-        buses.append(bus)
-        return bus
-
-    make.backend = request.param
-    yield make
-    for bus in buses:
-        bus.close()
-
-
-def vel(v: float = 0.0, w: float = 0.0) -> np.ndarray:
-    fixed = m.new_fixed(m.VELOCITY_COMMAND)
-    fixed["v"], fixed["w"] = v, w
-    return fixed
-
-
-def receive_until(sub, done, timeout_s: float = DEADLINE_S) -> list:
-    """Poll (blocking between polls) until ``done(messages)``; fail at the deadline."""
-    got = []
-    end = time.monotonic() + timeout_s
-    while not done(got):
-        if time.monotonic() > end:
-            pytest.fail(f"timed out; got {len(got)} messages, counters {sub.counters}")
-        sub.wait(0.05)
-        got.extend(sub.take())
-    return got
+pytestmark = pytest.mark.watchdog(60)
 
 
 def poll_until(sub, done, timeout_s: float = DEADLINE_S) -> None:
@@ -89,19 +49,6 @@ def poll_until(sub, done, timeout_s: float = DEADLINE_S) -> None:
         sub.poll()
 
 
-def join(pub, sub, fixed=None, var=None):
-    """Publish until ``sub`` hears ``pub`` (zmq slow joiner), then leave ``sub`` empty."""
-    fixed = vel() if fixed is None else fixed
-    end = time.monotonic() + DEADLINE_S
-    while not sub.wait(0.02):
-        if time.monotonic() > end:
-            pytest.fail(f"subscriber never joined {sub.topic}")
-        pub.publish(fixed, var)
-    last = pub.publish(fixed, var)
-    receive_until(sub, lambda got: any(r.header.seq == last for r in got))
-    assert sub.pending == 0
-
-
 def delta(sub, before: dict) -> dict:
     now = sub.counters.as_dict()
     out = {k: now[k] - before[k] for k in ("received", "malformed", "seq_gaps", "out_of_order",
@@ -110,12 +57,6 @@ def delta(sub, before: dict) -> dict:
                         for k, v in now["malformed_by_reason"].items() if v != before[
                             "malformed_by_reason"][k]}
     return out
-
-
-def raw(mtype, seq, *, publisher_id=77, incarnation=0, topic="cmd/vel", fixed=None):
-    fixed = m.new_fixed(mtype) if fixed is None else fixed
-    return m.encode(mtype, topic, fixed, seq=seq, stamp_ns=seq, publisher_id=publisher_id,
-                    incarnation=incarnation)
 
 
 # --- contract: every backend ---------------------------------------------------------
@@ -161,11 +102,7 @@ def test_sequence_numbers_start_at_one(make_bus):
 
 
 def test_latest_counts_superseded(make_bus):
-    tx, rx = make_bus(1), make_bus(2)
-    sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND)  # latest by default
-    pub = tx.publisher("cmd/vel", m.VELOCITY_COMMAND)
-    join(pub, sub)
-    before = sub.counters.as_dict()
+    _, pub, sub, before = joined_commands(make_bus)  # latest by default
     for i in range(5):
         pub.publish(vel(v=float(i)))
     poll_until(sub, lambda: delta(sub, before)["received"] == 5)
@@ -177,11 +114,7 @@ def test_latest_counts_superseded(make_bus):
 
 
 def test_queue_counts_dropped_oldest_first(make_bus):
-    tx, rx = make_bus(1), make_bus(2)
-    sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND, QoS.queue(3))
-    pub = tx.publisher("cmd/vel", m.VELOCITY_COMMAND)
-    join(pub, sub)
-    before = sub.counters.as_dict()
+    tx, pub, sub, before = joined_commands(make_bus, QoS.queue(3))
     seqs = [pub.publish(vel(v=float(i))) for i in range(10)]
     poll_until(sub, lambda: delta(sub, before)["received"] == 10)
     assert [r.header.seq for r in sub.take()] == seqs[-3:]
@@ -202,11 +135,7 @@ def test_latest_on_a_queue_supersedes_older(make_bus):
 
 
 def test_seq_gaps_restarts_and_out_of_order(make_bus):
-    tx, rx = make_bus(1), make_bus(2)
-    sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND, QoS.queue(50))
-    pub = tx.publisher("cmd/vel", m.VELOCITY_COMMAND)
-    join(pub, sub)
-    before = sub.counters.as_dict()
+    tx, pub, sub, before = joined_commands(make_bus, QoS.queue(50))
     frames = [raw(m.VELOCITY_COMMAND, s) for s in (5, 6, 9)]  # baseline 5, then 2 missing
     frames += [raw(m.VELOCITY_COMMAND, s, incarnation=1) for s in (1, 2, 5)]  # restart; 2 missing
     frames += [raw(m.VELOCITY_COMMAND, 5, incarnation=1)]  # duplicate
@@ -222,11 +151,7 @@ def test_seq_gaps_restarts_and_out_of_order(make_bus):
 
 
 def test_malformed_counted_by_reason_and_dropped(make_bus):
-    tx, rx = make_bus(1), make_bus(2)
-    sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND, QoS.queue(20))
-    pub = tx.publisher("cmd/vel", m.VELOCITY_COMMAND)
-    join(pub, sub)
-    before = sub.counters.as_dict()
+    tx, pub, sub, before = joined_commands(make_bus, QoS.queue(20))
     topic, head, payload = raw(m.VELOCITY_COMMAND, 1)
     other = m.MessageType("velocity_command", 4, [("v", "<f4"), ("w", "<f4"), ("x", "<f8")])
     bad_version = bytes([2]) + head[1:]
@@ -352,9 +277,7 @@ def test_closed_bus_refuses(make_bus):
 # --- memory specifics ------------------------------------------------------------------
 
 def test_memory_inbox_hwm_drops_new_and_counts():
-    hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub)
+    tx, rx = memory_pair()
     sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND, QoS.queue(10), hwm=2)
     pub = tx.publisher("cmd/vel", m.VELOCITY_COMMAND)
     for _ in range(5):
@@ -404,27 +327,11 @@ def test_zmq_tcp_random_port():
 
 
 def test_zmq_foreign_socket_frames_are_counted(tmp_path):
-    context = zmq.Context()
-    try:
-        with ZmqBus(SimClock(), publisher_id=2, run_dir=tmp_path, context=context) as rx:
-            sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND, QoS.queue(10))
-            sock = context.socket(zmq.PUB)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.bind(rx.endpoint("cmd/vel"))
-            try:
-                end = time.monotonic() + DEADLINE_S
-                while not sub.wait(0.02):  # slow joiner: a raw PUB socket has it too
-                    assert time.monotonic() < end, "never joined"
-                    sock.send_multipart(raw(m.VELOCITY_COMMAND, 1))
-                sock.send_multipart([b"garbage"])
-                sock.send_multipart(raw(m.VELOCITY_COMMAND, 2, publisher_id=99))
-                receive_until(sub, lambda got: any(r.header.publisher_id == 99 for r in got))
-                assert sub.counters.malformed_by_reason["frames"] == 1
-            finally:
-                sock.close(linger=0)
-        assert not context.closed  # a context passed in is not terminated
-    finally:
-        context.term()
+    with foreign_publisher(tmp_path, SimClock(), "cmd/vel", m.VELOCITY_COMMAND) as (sub, sock, _):
+        sock.send_multipart([b"garbage"])
+        sock.send_multipart(raw(m.VELOCITY_COMMAND, 2, publisher_id=99))
+        receive_until(sub, lambda got: any(r.header.publisher_id == 99 for r in got))
+        assert sub.counters.malformed_by_reason["frames"] == 1
 
 
 def test_zmq_close_cleans_up(tmp_path):

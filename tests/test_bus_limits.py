@@ -6,82 +6,17 @@ first-class backend).  Each finding-6 test failed on the code before the limits.
 
 from __future__ import annotations
 
-import faulthandler
 import time
 
 import numpy as np
 import pytest
-import zmq
+from helpers import DEADLINE_S, foreign_publisher, join, memory_pair, raw, receive_until, vel
 
 from robo_orch import messages as m
 from robo_orch.bus import MemoryBus, MemoryHub, QoS
-from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import SimClock, WallClock
 
-DEADLINE_S = 10.0
-
-
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Fail hard (dump stacks and exit) instead of hanging CI on a stuck socket."""
-    faulthandler.dump_traceback_later(90, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture(params=["memory", "zmq"])
-def make_bus(request, tmp_path):
-    """Factory of buses on one shared network (a hub, or an ipc run dir)."""
-    hub = MemoryHub()
-    buses = []
-
-    def make(publisher_id, *, hwm=100):
-        clock = SimClock(1_000)
-        if request.param == "memory":
-            bus = MemoryBus(clock, publisher_id=publisher_id, hwm=hwm, hub=hub)
-        else:
-            bus = ZmqBus(clock, publisher_id=publisher_id, hwm=hwm, run_dir=tmp_path)
-        buses.append(bus)
-        return bus
-
-    make.backend = request.param
-    yield make
-    for bus in buses:
-        bus.close()
-
-
-def vel(v: float = 0.0) -> np.ndarray:
-    fixed = m.new_fixed(m.VELOCITY_COMMAND)
-    fixed["v"] = v
-    return fixed
-
-
-def raw(mtype, seq, *, publisher_id=77, topic="cmd/vel", var=None):
-    return m.encode(mtype, topic, m.new_fixed(mtype), var, seq=seq, stamp_ns=seq,
-                    publisher_id=publisher_id)
-
-
-def collect_until(sub, done, timeout_s: float = DEADLINE_S) -> list:
-    """Poll (blocking between polls) until ``done(messages)``; fail at the deadline."""
-    got: list = []
-    end = time.monotonic() + timeout_s
-    while not done(got):
-        if time.monotonic() > end:
-            pytest.fail(f"timed out; got {len(got)} messages, counters {sub.counters}")
-        sub.wait(0.02)
-        got.extend(sub.take())
-    return got
-
-
-def join(pub, sub, fixed=None, var=None) -> None:
-    """Publish until ``sub`` hears ``pub`` (zmq slow joiner), then leave ``sub`` empty."""
-    fixed = vel() if fixed is None else fixed
-    end = time.monotonic() + DEADLINE_S
-    while not sub.wait(0.02):
-        assert time.monotonic() < end, f"subscriber never joined {sub.topic}"
-        pub.publish(fixed, var)
-    last = pub.publish(fixed, var)
-    collect_until(sub, lambda got: any(r.header.seq == last for r in got))
+pytestmark = pytest.mark.watchdog(90)
 
 
 # --- message size limits ------------------------------------------------------------------
@@ -109,7 +44,7 @@ def test_an_oversized_message_is_not_delivered_and_is_counted(make_bus):
     tx.send_raw("cmd/vel", [topic, head, payload + bytes(64 * 1024)])
     if make_bus.backend == "memory":
         pub.publish(vel(1.0))
-        got = collect_until(sub, lambda got: len(got) == 1)
+        got = receive_until(sub, lambda got: len(got) == 1)
         assert got[0].fixed["v"] == 1.0
         assert sub.counters.malformed_by_reason["oversize"] == 1
         assert sub.counters.malformed == 1 and sub.counters.disconnects == 0
@@ -129,42 +64,26 @@ def test_an_oversized_message_is_not_delivered_and_is_counted(make_bus):
 
 def test_zmq_oversized_frame_from_a_foreign_publisher(tmp_path):
     """The finding: a 64 MB frame reached the loop.  Now the SUB socket refuses it."""
-    context = zmq.Context()
-    try:
-        with ZmqBus(WallClock(), publisher_id=2, run_dir=tmp_path, context=context) as rx:
-            sub = rx.subscribe("sensor/gps", m.POSITION_FIX, QoS.queue(10))
-            sock = context.socket(zmq.PUB)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.bind(rx.endpoint("sensor/gps"))
-            try:
-                end = time.monotonic() + DEADLINE_S
-                seq = 0
-                while not sub.wait(0.02):  # slow joiner
-                    assert time.monotonic() < end, "never joined"
-                    seq += 1
-                    sock.send_multipart(raw(m.POSITION_FIX, seq, topic="sensor/gps"))
-                sub.take()
-                c = sub.counters
-                topic, head, _ = raw(m.POSITION_FIX, seq + 1, topic="sensor/gps")
-                sock.send_multipart([topic, head, bytes(64 << 20)])
-                got = []
-                while not (getattr(c, "disconnects", 0) or c.malformed):
-                    assert time.monotonic() < end, f"neither refused nor received: {c}"
-                    sub.wait(0.02)
-                    got += sub.take()
-                assert c.malformed == 0, "the 64 MB frame reached the subscription"
-                # connected again: the next good message arrives
-                while not got:
-                    assert time.monotonic() < end, f"never heard again: {sub.counters}"
-                    seq += 2
-                    sock.send_multipart(raw(m.POSITION_FIX, seq, topic="sensor/gps"))
-                    sub.wait(0.02)
-                    got += sub.take()
-                assert sub.counters.malformed == 0 and sub.counters.disconnects == 1
-            finally:
-                sock.close(linger=0)
-    finally:
-        context.term()
+    with foreign_publisher(tmp_path, WallClock(), "sensor/gps", m.POSITION_FIX) as (
+            sub, sock, seq):
+        end = time.monotonic() + DEADLINE_S
+        c = sub.counters
+        topic, head, _ = raw(m.POSITION_FIX, seq + 1, topic="sensor/gps")
+        sock.send_multipart([topic, head, bytes(64 << 20)])
+        got = []
+        while not (getattr(c, "disconnects", 0) or c.malformed):
+            assert time.monotonic() < end, f"neither refused nor received: {c}"
+            sub.wait(0.02)
+            got += sub.take()
+        assert c.malformed == 0, "the 64 MB frame reached the subscription"
+        # connected again: the next good message arrives
+        while not got:
+            assert time.monotonic() < end, f"never heard again: {sub.counters}"
+            seq += 2
+            sock.send_multipart(raw(m.POSITION_FIX, seq, topic="sensor/gps"))
+            sub.wait(0.02)
+            got += sub.take()
+        assert sub.counters.malformed == 0 and sub.counters.disconnects == 1
 
 
 def test_a_subscriber_can_raise_the_limit_for_bigger_scans(make_bus):
@@ -178,7 +97,7 @@ def test_a_subscriber_can_raise_the_limit_for_bigger_scans(make_bus):
     join(pub, default, m.new_fixed(m.LASER_SCAN), small)
     join(pub, bigger, m.new_fixed(m.LASER_SCAN), small)
     pub.publish(m.new_fixed(m.LASER_SCAN), m.new_var(m.LASER_SCAN, n))
-    got = collect_until(bigger, lambda got: len(got) == 1)
+    got = receive_until(bigger, lambda got: len(got) == 1)
     assert len(got[0].var) == n
     end = time.monotonic() + DEADLINE_S
     heard = []  # the small scans of the joins, and never the big one
@@ -193,9 +112,7 @@ def test_a_subscriber_can_raise_the_limit_for_bigger_scans(make_bus):
 
 def test_a_flood_in_one_poll_is_bounded_and_the_rest_counted_dropped():
     bound = 32  # robo_orch.bus.base.DEFAULT_MAX_PER_POLL
-    hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub, hwm=5000)
+    tx, rx = memory_pair(hwm=5000)
     sub = rx.subscribe("sensor/gps", m.POSITION_FIX)  # latest, the loop's default
     pub = tx.publisher("sensor/gps", m.POSITION_FIX)
     topic, head, payload = raw(m.POSITION_FIX, 1, topic="sensor/gps")
@@ -216,9 +133,7 @@ def test_a_flood_in_one_poll_is_bounded_and_the_rest_counted_dropped():
 
 
 def test_the_bound_is_configurable_and_keeps_a_queue_in_order():
-    hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub)
+    tx, rx = memory_pair()
     sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND, QoS.queue(50), max_per_poll=5)
     pub = tx.publisher("cmd/vel", m.VELOCITY_COMMAND)
     pub.publish(vel())
@@ -234,43 +149,27 @@ def test_the_bound_is_configurable_and_keeps_a_queue_in_order():
 
 def test_zmq_flood_from_a_foreign_process_is_bounded_per_poll(tmp_path):
     bound = 32  # robo_orch.bus.base.DEFAULT_MAX_PER_POLL
-    context = zmq.Context()
-    try:
-        with ZmqBus(WallClock(), publisher_id=2, run_dir=tmp_path, context=context) as rx:
-            sub = rx.subscribe("sensor/gps", m.POSITION_FIX)
-            sock = context.socket(zmq.PUB)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDHWM, 0)  # the flooder loses nothing: all must be counted
-            sock.bind(rx.endpoint("sensor/gps"))
-            try:
-                end = time.monotonic() + DEADLINE_S
-                seq = 0
-                while not sub.wait(0.02):
-                    assert time.monotonic() < end, "never joined"
-                    seq += 1
-                    sock.send_multipart(raw(m.POSITION_FIX, seq, topic="sensor/gps"))
-                sub.take()
-                c = sub.counters
-                base = c.received + c.malformed + c.dropped
-                topic, head, payload = raw(m.POSITION_FIX, seq + 1, topic="sensor/gps")
-                n = 5000
-                for _ in range(n):
-                    sock.send_multipart([topic, head, payload + b"\0"])
-                sock.send_multipart(raw(m.POSITION_FIX, seq + 2, topic="sensor/gps"))
-                got = []
-                while c.received + c.malformed + c.dropped - base < n + 1:
-                    assert time.monotonic() < end, f"not all accounted for: {c}"
-                    before = c.received + c.malformed
-                    sub.poll()
-                    assert c.received + c.malformed - before <= bound
-                    got += sub.take()
-                    time.sleep(0.001)
-                assert got and got[-1].header.seq == seq + 2
-                assert c.disconnects == 0 and c.dropped > 0
-            finally:
-                sock.close(linger=0)
-    finally:
-        context.term()
+    # latest, as the loop subscribes; the flooder loses nothing: all must be counted
+    with foreign_publisher(tmp_path, WallClock(), "sensor/gps", m.POSITION_FIX, QoS.latest(),
+                           sndhwm=0) as (sub, sock, seq):
+        end = time.monotonic() + DEADLINE_S
+        c = sub.counters
+        base = c.received + c.malformed + c.dropped
+        topic, head, payload = raw(m.POSITION_FIX, seq + 1, topic="sensor/gps")
+        n = 5000
+        for _ in range(n):
+            sock.send_multipart([topic, head, payload + b"\0"])
+        sock.send_multipart(raw(m.POSITION_FIX, seq + 2, topic="sensor/gps"))
+        got = []
+        while c.received + c.malformed + c.dropped - base < n + 1:
+            assert time.monotonic() < end, f"not all accounted for: {c}"
+            before = c.received + c.malformed
+            sub.poll()
+            assert c.received + c.malformed - before <= bound
+            got += sub.take()
+            time.sleep(0.001)
+        assert got and got[-1].header.seq == seq + 2
+        assert c.disconnects == 0 and c.dropped > 0
 
 
 # --- bounded per-publisher tables ---------------------------------------------------------
@@ -279,9 +178,7 @@ def test_many_publisher_ids_keep_the_sequence_table_at_its_capacity():
     import gc
     import tracemalloc
 
-    hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub)
+    tx, rx = memory_pair()
     sub = rx.subscribe("cmd/estop", m.ESTOP, QoS.latest())
     fixed = m.new_fixed(m.ESTOP)
     ids = np.random.default_rng(1).choice(1 << 31, 20_000, replace=False) + 1000
@@ -307,9 +204,7 @@ def test_many_publisher_ids_keep_the_sequence_table_at_its_capacity():
 
 
 def test_an_active_publisher_keeps_its_entry_among_many_others():
-    hub = MemoryHub()
-    tx = MemoryBus(SimClock(), publisher_id=1, hub=hub)
-    rx = MemoryBus(SimClock(), publisher_id=2, hub=hub)
+    tx, rx = memory_pair()
     sub = rx.subscribe("cmd/estop", m.ESTOP, QoS.latest())
     fixed = m.new_fixed(m.ESTOP)
     foreign = 1000
@@ -358,10 +253,9 @@ def test_a_malformed_estop_reaching_the_motor_driver_is_counted():
 
 
 def test_a_malformed_estop_reaching_the_simulator_is_counted_in_its_status():
+    from robo_orch.config import load_config
     from robo_orch.sim.lockstep import LockstepBackend
     from robo_orch.sim.status import SIM_STATUS, inputs_from_status
-
-    from robo_orch.config import load_config
 
     config = load_config(None)
     backend = LockstepBackend(config)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import cli, config_error, write_config
 
 from robo_orch.config import embedded_config_path, load_config, shipped_scenarios
-from robo_orch.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,12 +18,6 @@ waypoints = [[3.0, 0.0]]
 [behaviors.go_to_goal]
 priority = 1
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "robot.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def test_embedded_demo_is_the_repository_config():
@@ -46,7 +37,7 @@ def test_demo_and_every_scenario_validate():
 
 
 def test_minimal_config_gets_defaults(tmp_path):
-    config = load_config(write(tmp_path, MINIMAL))
+    config = load_config(write_config(tmp_path, MINIMAL))
     assert config.loop.rate_hz == 50.0
     assert set(config.inputs) == {"odom", "imu", "scan"}
     assert config.behaviors[0].cls.kind == "go_to_goal"
@@ -63,7 +54,7 @@ def test_overrides_reach_sections_and_behavior_parameters(tmp_path):
 
 
 def test_extends_merges_tables_and_replaces_arrays(tmp_path):
-    path = write(tmp_path, """
+    path = write_config(tmp_path, """
         extends = "demo"
         [mission]
         waypoints = [[1.0, 1.0]]
@@ -71,12 +62,6 @@ def test_extends_merges_tables_and_replaces_arrays(tmp_path):
     config = load_config(path)
     assert config.mission.waypoints == ((1.0, 1.0),)
     assert config.world.bounds == load_config(None).world.bounds
-
-
-def error_of(path, overrides=()) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load_config(path, overrides)
-    return info.value
 
 
 @pytest.mark.parametrize("text, key, words", [
@@ -103,8 +88,8 @@ def error_of(path, overrides=()) -> ConfigError:
     ("[mission.waypoints]\n[behaviors.stop]\n", "mission.waypoints", "expected a list"),
 ])
 def test_bad_configs_name_file_key_and_problem(tmp_path, text, key, words):
-    path = write(tmp_path, text)
-    err = error_of(path)
+    path = write_config(tmp_path, text)
+    err = config_error(path)
     assert err.source == str(path)
     assert err.key.startswith(key), (err.key, str(err))
     assert words in str(err)
@@ -112,19 +97,19 @@ def test_bad_configs_name_file_key_and_problem(tmp_path, text, key, words):
 
 
 def test_toml_syntax_error_and_missing_file(tmp_path):
-    err = error_of(write(tmp_path, "[loop\nrate_hz = 1\n"))
+    err = config_error(write_config(tmp_path, "[loop\nrate_hz = 1\n"))
     assert "invalid TOML" in str(err)
-    err = error_of(tmp_path / "absent.toml")
+    err = config_error(tmp_path / "absent.toml")
     assert "file not found" in str(err)
 
 
 def test_unknown_override_key_names_the_set_argument():
-    err = error_of(None, ["loop.rate_hx=3"])
+    err = config_error(None, ["loop.rate_hx=3"])
     assert err.source == "--set loop.rate_hx=3"
     assert "did you mean 'rate_hz'" in str(err)
-    err = error_of(None, ["loop.rate_hz=-1"])
+    err = config_error(None, ["loop.rate_hz=-1"])
     assert err.source == "--set loop.rate_hz=-1"
-    err = error_of(None, ["behaviors.avoid_obstacles.v_samples=1.5"])
+    err = config_error(None, ["behaviors.avoid_obstacles.v_samples=1.5"])
     assert err.key == "behaviors.avoid_obstacles.v_samples"
 
 
@@ -134,8 +119,7 @@ def test_unknown_override_key_names_the_set_argument():
     ["sim", "--lockstep", "--set", "mission.waypoints=[[2.5, 0.2]]"],
 ])
 def test_cli_config_errors_exit_2_with_one_line_and_no_traceback(args):
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+    proc = cli(*args, timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -144,7 +128,6 @@ def test_cli_config_errors_exit_2_with_one_line_and_no_traceback(args):
 
 
 def test_cli_check_prints_what_would_run():
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "check"], capture_output=True,
-                          text=True, timeout=120)
+    proc = cli("check", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "avoid_obstacles" in proc.stdout and "50 Hz" in proc.stdout

@@ -8,7 +8,6 @@ limited to 107 bytes.
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import cli, start_cli
 
 from robo_orch.config import embedded_config_path
 
@@ -28,11 +28,7 @@ DEMO = str(embedded_config_path("demo"))
 ROBOT = str(embedded_config_path("robot"))
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    faulthandler.dump_traceback_later(150, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(150)
 
 
 @pytest.fixture
@@ -53,16 +49,10 @@ def env(short_tmp, monkeypatch):
     return dict(os.environ)
 
 
-def cli(*args: str, env: dict | None = None, timeout: float = 60.0):
-    return subprocess.run([sys.executable, "-m", "robo_orch.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
 def start(*args: str, env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "robo_orch.cli", *args], stdout=out,
-                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, env=env)
+    return start_cli(*args, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+                     stdin=subprocess.DEVNULL, env=env)
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> int:

@@ -10,71 +10,20 @@ from __future__ import annotations
 import os
 import select
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROBOT, Physics, Rig, cli, start_cli
 
 from robo_orch.bus import QoS
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import WallClock
-from robo_orch.config import embedded_config_path, load_config
+from robo_orch.config import load_config
 from robo_orch.errors import RoboOrchError
-from robo_orch.hosting.supervisor import DRIVER_PUBLISHER_ID, Supervisor
+from robo_orch.hosting.supervisor import Supervisor
 from robo_orch.messages import message_type, new_fixed
-
-ROBOT = str(embedded_config_path("robot"))
-
-
-class Rig:
-    """The simulator with its serial devices, stepped by the test, plus supervised drivers."""
-
-    def __init__(self, run_dir: str, overrides: tuple[str, ...] = (), log=None,
-                 commands: bool = True) -> None:
-        from robo_orch.sim.devices import SerialDevices
-        from robo_orch.sim.simulator import Simulator
-
-        self.config = config = load_config(ROBOT, overrides, with_behaviors=False)
-        self.sim = Simulator(config.world, config.robot, config.sim, config.safety,
-                             config.mission.start)
-        self.devices = SerialDevices(config, self.sim, seed=3)
-        self.bus = ZmqBus(WallClock(), publisher_id=1, run_dir=run_dir)
-        self.supervisor = Supervisor(ready_timeout_s=30.0, **({"log": log} if log else {}))
-        for i, (name, cfg) in enumerate(config.drivers.items()):
-            self.supervisor.add_driver(
-                name, config_path=ROBOT, overrides=overrides, run_dir=run_dir,
-                publisher_id=DRIVER_PUBLISHER_ID + i, port=self.devices.paths()[name],
-                actuator=cfg.cls.actuator)
-        self.subs = {role: self.bus.subscribe(inp.topic, message_type(
-            {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
-             "gps": "position_fix"}[role]), QoS.queue(1000))
-            for role, inp in config.inputs.items()}
-        if commands:  # the test stands in for the loop (which alone may publish these)
-            self.cmd = self.bus.publisher(config.topics.command, "velocity_command")
-            self.estop = self.bus.publisher(config.topics.estop, "estop")
-
-    def run(self, seconds: float, v: float = 0.0, w: float = 0.0, dt: float = 0.02) -> None:
-        """Step the simulator in real time for ``seconds``, commanding (v, w) at 50 Hz."""
-        msg = new_fixed(message_type("velocity_command"))
-        msg["v"], msg["w"] = v, w
-        end = time.monotonic() + seconds
-        next_t = time.monotonic()
-        while time.monotonic() < end:
-            self.cmd.publish(msg)
-            self.devices.receive()
-            due = self.sim.step(dt)
-            self.devices.publish(due)
-            next_t += dt
-            time.sleep(max(0.0, next_t - time.monotonic()))
-            for sub in self.subs.values():
-                sub.poll()
-
-    def close(self) -> None:
-        self.supervisor.shutdown()
-        self.devices.close()
-        self.bus.close()
 
 
 @pytest.fixture
@@ -183,9 +132,7 @@ def test_emulator_faults_are_counted_and_skipped(tmp_path):
 
 
 def test_missing_port_is_one_line_exit_2():
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "driver", "nmea_gps",
-                           "--port", "/dev/does-not-exist", "--echo"],
-                          capture_output=True, text=True, timeout=60)
+    proc = cli("driver", "nmea_gps", "--port", "/dev/does-not-exist", "--echo")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -212,10 +159,9 @@ def test_driver_echo_prints_json_lines(tmp_path):
 
     link = PtyLink()
     emu = NmeaGpsEmulator(48.1, 11.5, rate_hz=10.0)
-    proc = subprocess.Popen([sys.executable, "-m", "robo_orch.cli", "driver", "nmea_gps",
-                             "--port", link.path, "--echo", "--set", "origin_lat=48.1",
-                             "--set", "origin_lon=11.5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start_cli("driver", "nmea_gps", "--port", link.path, "--echo", "--set",
+                     "origin_lat=48.1", "--set", "origin_lon=11.5", stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
     try:
         lines = []
         t = 0.0
@@ -243,8 +189,8 @@ def test_driver_echo_prints_json_lines(tmp_path):
 def test_teleop_drives_from_keys_and_stops_on_quit(tmp_path):
     bus = ZmqBus(WallClock(), publisher_id=1, run_dir=str(tmp_path))
     sub = bus.subscribe("cmd/velocity", "velocity_command", QoS.queue(1000))
-    proc = subprocess.Popen([sys.executable, "-m", "robo_orch.cli", "teleop", "--run-dir",
-                             str(tmp_path)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start_cli("teleop", "--run-dir", str(tmp_path), stdin=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
     try:
         time.sleep(1.5)
         proc.stdin.write(b"www")
@@ -327,40 +273,18 @@ def test_a_driver_killed_mid_mission_safe_stops_restarts_and_the_mission_complet
 def test_run_drives_the_robot_through_its_drivers_and_stops_in_order(tmp_path):
     """`robo-orch run` on the hardware config, its ports pointed at emulators."""
     import signal
-    import threading
 
     rig = Rig(str(tmp_path), commands=False)  # the loop publishes the commands
-    sets = [f'bus.run_dir="{tmp_path}"']
-    sets += [f'drivers.{name}.port="{path}"' for name, path in rig.devices.paths().items()]
-    cmd = [sys.executable, "-m", "robo_orch.cli", "-q", "run", ROBOT]
-    for text in sets:
-        cmd += ["--set", text]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    stop = threading.Event()
-    peak = {"v": 0.0}
-
-    def physics():
-        while not stop.is_set():
-            rig.devices.receive()
-            rig.devices.publish(rig.sim.step(0.02))
-            peak["v"] = max(peak["v"], rig.sim.v)
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=physics, daemon=True)
-    thread.start()
+    proc = subprocess.Popen(rig.run_command(), stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while peak["v"] < 0.2 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert peak["v"] >= 0.2, "the loop never drove the robot"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err  # interrupted (Ctrl-C)
-        time.sleep(0.5)  # the wheels spin down after the last (zero) command
-        assert abs(rig.sim.v) < 0.02
+        with Physics(rig) as physics:
+            physics.wait_driving(lambda: proc.poll() is None)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130, err  # interrupted (Ctrl-C)
+            time.sleep(0.5)  # the wheels spin down after the last (zero) command
+            assert abs(rig.sim.v) < 0.02
     finally:
-        stop.set()
-        thread.join(5)
         if proc.poll() is None:
             proc.kill()
         rig.close()

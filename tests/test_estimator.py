@@ -36,14 +36,6 @@ def wheels(v, om):
     return v - om * WHEEL_BASE / 2, v + om * WHEEL_BASE / 2
 
 
-def test_wrap_angle():
-    for a in [0.0, 1.0, -1.0, math.pi, -math.pi, 3 * math.pi, -3 * math.pi, 7.5, -7.5, 1e3]:
-        got = ekf.wrap_angle(a)
-        assert -math.pi < got <= math.pi
-        assert abs(math.remainder(got - a, 2 * math.pi)) < 1e-12
-    assert ekf.wrap_angle(-math.pi) == math.pi
-
-
 def test_reset():
     x, P = fresh(1.0, -2.0, 4.0)
     assert list(x) == [1.0, -2.0, pytest.approx(4.0 - 2 * math.pi), 0.0, 0.0]

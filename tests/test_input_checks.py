@@ -4,19 +4,17 @@ memory bus with position fixes published by the test, the config refusal, the CL
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli, config_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robo_orch.config import load_config
 from robo_orch.core import estimator
 from robo_orch.core import safety as saf
-from robo_orch.errors import ConfigError
 from robo_orch.messages import message_type, new_fixed
 from robo_orch.missions.report import estimate_notes, summarize
 from robo_orch.missions.session import run_mission
@@ -174,16 +172,13 @@ def test_a_non_finite_estimate_is_restored_with_a_controlled_stop_and_one_warnin
 
 @pytest.mark.parametrize("role", ["scan", "odom"])
 def test_a_blind_config_is_refused_at_load(role):
-    with pytest.raises(ConfigError) as info:
-        load_config(None, [f"inputs.{role}.required=false"])
-    assert info.value.key == f"inputs.{role}.required"
-    assert "safety.allow_blind" in info.value.problem
+    err = config_error(None, [f"inputs.{role}.required=false"])
+    assert err.key == f"inputs.{role}.required"
+    assert "safety.allow_blind" in err.problem
 
 
 def test_check_refuses_a_blind_config_with_one_line():
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "check", "--set",
-                           "inputs.scan.required=false"], capture_output=True, text=True,
-                          timeout=120)
+    proc = cli("check", "--set", "inputs.scan.required=false", timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "inputs.scan.required" in lines[0], proc.stderr
@@ -193,10 +188,8 @@ def test_check_refuses_a_blind_config_with_one_line():
 def test_allow_blind_runs_and_warns_at_every_start():
     config = load_config(None, ["inputs.scan.required=false", "safety.allow_blind=true"])
     assert config.safety.allow_blind
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "-q", "sim", "--lockstep",
-                           "--duration", "1", "--set", "inputs.scan.required=false",
-                           "--set", "safety.allow_blind=true"],
-                          capture_output=True, text=True, timeout=300)
+    proc = cli("-q", "sim", "--lockstep", "--duration", "1", "--set",
+               "inputs.scan.required=false", "--set", "safety.allow_blind=true", timeout=300)
     assert proc.returncode in (0, 1), proc.stderr
     blind = [line for line in proc.stderr.splitlines() if "blind" in line]
     assert len(blind) == 1, proc.stderr
@@ -206,11 +199,9 @@ def test_allow_blind_runs_and_warns_at_every_start():
 def test_run_refuses_a_blind_config_and_warns_when_it_is_allowed(tmp_path):
     base = ["run", "config/demo.toml", "--duration", "0.3", "--set",
             f"bus.run_dir={tmp_path}", "--set", "inputs.odom.required=false"]
-    kw = dict(capture_output=True, text=True, timeout=300, cwd=REPO)
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", *base], **kw)
+    proc = cli(*base, timeout=300, cwd=REPO)
     assert proc.returncode == 2 and "inputs.odom.required" in proc.stderr, proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "-q", *base, "--set",
-                           "safety.allow_blind=true"], **kw)
+    proc = cli("-q", *base, "--set", "safety.allow_blind=true", timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     blind = [line for line in proc.stderr.splitlines() if "blind" in line]
     assert len(blind) == 1 and "odom" in blind[0], proc.stderr

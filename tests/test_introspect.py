@@ -7,7 +7,6 @@ machine are not seen.
 
 from __future__ import annotations
 
-import faulthandler
 import io
 import json
 import math
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli, start_cli
 
 from robo_orch.bus import discovery as ep
 from robo_orch.bus.zmq_bus import ZmqBus
@@ -34,20 +34,7 @@ IMU_RATE_HZ = 20.0  # below the 50 Hz physics rate: an overrun of the simulator 
 #                     lose an IMU sample, so the publisher's true rate is the configured one
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    faulthandler.dump_traceback_later(120, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture
-def runtime(tmp_path, monkeypatch):
-    """A private XDG_RUNTIME_DIR for this test (and its child processes)."""
-    xdg = tmp_path / "xdg"
-    xdg.mkdir()
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
-    return xdg
+pytestmark = pytest.mark.watchdog(120)
 
 
 def header(seq: int, stamp_ns: int, publisher: int = 2, incarnation: int = 0) -> Header:
@@ -195,18 +182,12 @@ def test_process_names():
 # --- against a running simulation in another process ------------------------------------
 
 
-def cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "robo_orch.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
-
-
 @pytest.fixture
 def simulation(runtime, tmp_path):
     """A realtime `robo-orch sim` in another process, with the IMU at IMU_RATE_HZ."""
     log = open(tmp_path / "sim.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "robo_orch.cli", "sim", "--duration", "60",
-                             "--set", f"sim.imu_rate_hz={IMU_RATE_HZ}"],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = start_cli("sim", "--duration", "60", "--set", f"sim.imu_rate_hz={IMU_RATE_HZ}",
+                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         yield proc
     finally:

@@ -9,7 +9,6 @@ the advertised channels and the messages that arrive.
 from __future__ import annotations
 
 import base64
-import faulthandler
 import json
 import os
 import re
@@ -22,6 +21,7 @@ import threading
 import time
 
 import pytest
+from helpers import cli, start_cli
 
 from robo_orch.errors import UsageError
 from robo_orch.record import schemas
@@ -33,11 +33,7 @@ SUBPROTOCOLS = ("foxglove.sdk.v1", "foxglove.websocket.v1")
 EXPECTED = {s.topic: s for s in FoxgloveChannels(RecordingContext(behaviors=["a"])).specs()}
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    faulthandler.dump_traceback_later(120, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(120)
 
 
 class WsClient:
@@ -115,9 +111,8 @@ class WsClient:
 
 def start_sim(tmp_path, *extra: str) -> tuple[subprocess.Popen, list[str]]:
     env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-m", "robo_orch.cli", "sim", "--duration", "60",
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env)
+    proc = start_cli("sim", "--duration", "60", *extra, stdout=subprocess.PIPE,
+                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     lines: list[str] = []
 
     def pump() -> None:  # keep the pipe drained; progress lines end in '\r'
@@ -203,10 +198,8 @@ def test_a_busy_port_fails_before_the_run_starts(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        res = subprocess.run([sys.executable, "-m", "robo_orch.cli", "sim", "--lockstep",
-                              "--duration", "1", "--live", "--live-port", str(port)],
-                             capture_output=True, text=True, timeout=60,
-                             env=dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path)))
+        res = cli("sim", "--lockstep", "--duration", "1", "--live", "--live-port", str(port),
+                  env=dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path)))
     assert res.returncode == 2
     assert f"cannot serve the live view on 127.0.0.1:{port}" in res.stderr
     assert "in use" in res.stderr and "Traceback" not in res.stderr

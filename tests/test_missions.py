@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 from pictures import TAB, drawn_along, fit_markers, read_png
 
 from robo_orch.config import load_config, shipped_scenarios
@@ -124,10 +125,9 @@ def test_first_tick_compiles_nothing():
 
 def test_cli_lockstep_writes_summary_and_plot(tmp_path):
     summary_path, plot_path = tmp_path / "s.json", tmp_path / "p.png"
-    proc = subprocess.run(
-        [sys.executable, "-m", "robo_orch.cli", "-q", "sim", "--lockstep", "--seed", "2",
-         "--duration", "5", "--summary", str(summary_path), "--plot", str(plot_path)],
-        capture_output=True, text=True, timeout=300)
+    proc = cli(
+        "-q", "sim", "--lockstep", "--seed", "2", "--duration", "5", "--summary",
+        str(summary_path), "--plot", str(plot_path), timeout=300)
     assert proc.returncode in (0, 1), proc.stderr
     summary = json.loads(summary_path.read_text())
     for key in ("goal_reached", "time_to_goal_s", "sim_time_s", "wall_time_s", "realtime_factor",
@@ -241,10 +241,9 @@ def test_commands_carry_their_input_stamp_to_the_actuator():
 
 @pytest.mark.slow
 def test_run_without_drivers_holds_still_and_ends_on_duration(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "robo_orch.cli", "run", "config/demo.toml", "--duration", "1",
-         "--set", f"bus.run_dir={tmp_path}"],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    proc = cli(
+        "run", "config/demo.toml", "--duration", "1", "--set", f"bus.run_dir={tmp_path}",
+        timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0, proc.stderr
     assert "waiting for odom, imu, scan" in proc.stderr
     assert "STALE" in proc.stderr  # no data: the controlled stop holds

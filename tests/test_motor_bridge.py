@@ -8,7 +8,6 @@ against it over a pseudo-terminal.  Real pipes, ptys and sockets; no mocks.
 
 from __future__ import annotations
 
-import faulthandler
 import math
 import os
 import select
@@ -22,10 +21,15 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import serial
+from helpers import closing_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from robo_orch.bus.zmq_bus import ZmqBus
+from robo_orch.clock import WallClock
+from robo_orch.driver import DriverSpec
 from robo_orch.drivers import motor_bridge_protocol as mp
-from robo_orch.drivers.motor_bridge import MotorBridgeDriver, MotorBridgeParams, wheel_speeds
+from robo_orch.drivers.motor_bridge import MotorBridgeDriver, MotorBridgeParams
 from robo_orch.drivers.motor_bridge_protocol import (
     BridgeParser,
     Config,
@@ -43,24 +47,16 @@ from robo_orch.drivers.motor_bridge_protocol import (
     encode_frame,
     encode_message,
 )
+from robo_orch.planar import wheel_speeds
 from robo_orch.sim.emulators.base import Faults, PtyLink
 from robo_orch.sim.emulators.motor_bridge import MotorBridgeEmulator, sample_stream
-
-from robo_orch.bus.zmq_bus import ZmqBus
-from robo_orch.clock import WallClock
-from robo_orch.driver import DriverSpec
 
 FIRMWARE = Path(__file__).resolve().parents[1] / "drivers" / "firmware" / "motor_bridge"
 SETTINGS = settings(deadline=None, max_examples=150)
 TICKS_PER_M = 1440 / (2 * math.pi * 0.05)
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Fail hard instead of hanging CI on a stuck pipe or socket."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(60)
 
 
 # --- 1. protocol, from PROTOCOL.md ------------------------------------------------------
@@ -665,15 +661,8 @@ class Rig:
 
 @pytest.fixture
 def rig(run_dir):
-    made = []
-
-    def make(**kw) -> Rig:
-        made.append(Rig(run_dir, **kw))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
+    with closing_all(lambda **kw: Rig(run_dir, **kw)) as make:
+        yield make
 
 
 def test_driver_configures_device_and_commands_reach_the_wheels(rig):

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from robo_orch.behaviors import recover as rc
 
+from robo_orch.behaviors import recover as rc
 from robo_orch.config import build_config, embedded_config_path, load_config, read_with_extends
 from robo_orch.core import navtrack as nt
 from robo_orch.core import world as W

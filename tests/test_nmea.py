@@ -7,7 +7,6 @@ ones from NMEA documentation, with their checksums written out.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import io
 import math
 import time
@@ -15,8 +14,15 @@ import time
 import numpy as np
 import pytest
 import serial
+from helpers import closing_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from robo_orch import schema
+from robo_orch.bus import MemoryBus, MemoryHub
+from robo_orch.bus.zmq_bus import ZmqBus
+from robo_orch.clock import SimClock, WallClock
+from robo_orch.driver import DriverSpec
 from robo_orch.drivers.nmea import (
     KNOT,
     Gga,
@@ -31,15 +37,9 @@ from robo_orch.drivers.nmea import (
     sentence,
 )
 from robo_orch.drivers.nmea_protocol import _DECODERS
+from robo_orch.errors import ConfigError
 from robo_orch.sim.emulators.base import Faults, PtyLink
 from robo_orch.sim.emulators.nmea import NmeaGpsEmulator, sample_stream
-
-from robo_orch import schema
-from robo_orch.bus import MemoryBus, MemoryHub
-from robo_orch.bus.zmq_bus import ZmqBus
-from robo_orch.clock import SimClock, WallClock
-from robo_orch.driver import DriverSpec
-from robo_orch.errors import ConfigError
 
 # NMEA documentation examples (gpsinformation.org, the NMEA reference manuals)
 DOC_GGA = b"$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n"
@@ -62,12 +62,7 @@ HYP = settings(deadline=None, max_examples=150, suppress_health_check=[HealthChe
 nan = math.nan
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Dump stacks and exit instead of hanging on a stuck pty or socket."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(60)
 
 
 def key(frame) -> str:
@@ -510,16 +505,9 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path, request):
-    made = []
-
-    def make(**kw):
-        made.append(Rig(tmp_path, NmeaGpsEmulator(*ORIGIN, **kw)))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
+def rig(tmp_path):
+    with closing_all(lambda **kw: Rig(tmp_path, NmeaGpsEmulator(*ORIGIN, **kw))) as make:
+        yield make
 
 
 def test_end_to_end_over_pty_and_zmq(rig):

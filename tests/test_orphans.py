@@ -14,11 +14,10 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-from test_devices import ROBOT, Rig
+from helpers import CLI, ROBOT, Physics, Rig
 
 from robo_orch.bench.orphans import KillProbe
 from robo_orch.bus import discovery as ep
@@ -29,15 +28,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 
 DRIVERS = ["robo_orch.hosting.driver_host gps", "robo_orch.hosting.driver_host imu",
            "robo_orch.hosting.driver_host lidar", "robo_orch.hosting.driver_host motors"]
-
-
-@pytest.fixture
-def runtime(tmp_path, monkeypatch):
-    """A private XDG_RUNTIME_DIR (the discovery index) for this test and its processes."""
-    xdg = tmp_path / "xdg"
-    xdg.mkdir()
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
-    return xdg
 
 
 def _statuses(report) -> dict[str, int | None]:
@@ -51,7 +41,7 @@ def test_a_sigkilled_simulation_leaves_no_child_and_each_stops_on_its_own_path(t
 
     run_dir, rec = tmp_path / "run", tmp_path / "run.mcap"
     run_dir.mkdir()
-    cmd = [sys.executable, "-m", "robo_orch.cli", "sim", ROBOT, "--devices", "serial",
+    cmd = [*CLI, "sim", ROBOT, "--devices", "serial",
            "--duration", "300", "--record", str(rec), "--set", f'bus.run_dir="{run_dir}"']
     with KillProbe(cmd, tmp_path / "sim.log") as probe:
         assert probe.wait_for("waypoint", 120), probe.log()  # the loop runs
@@ -80,65 +70,37 @@ def _uid() -> int:
     return os.getuid()
 
 
-def _run_cmd(tmp_path, rig) -> list[str]:
-    sets = [f'bus.run_dir="{tmp_path}"']
-    sets += [f'drivers.{name}.port="{path}"' for name, path in rig.devices.paths().items()]
-    cmd = [sys.executable, "-m", "robo_orch.cli", "-q", "run", ROBOT]
-    for text in sets:
-        cmd += ["--set", text]
-    return cmd
-
-
 @pytest.mark.slow
 def test_a_sigkilled_run_leaves_no_driver_and_the_next_run_starts(tmp_path, runtime):
     rig = Rig(str(tmp_path), commands=False)  # the loop publishes the commands
     motor = next(d.emulator for d in rig.devices.devices if d.kind == "motor_bridge")
-    stop = threading.Event()
-    peak = {"v": 0.0}
-
-    def physics():
-        while not stop.is_set():
-            rig.devices.receive()
-            rig.devices.publish(rig.sim.step(0.02))
-            peak["v"] = max(peak["v"], rig.sim.v)
-            time.sleep(0.02)
-
-    def wait_driving(alive) -> None:
-        deadline = time.monotonic() + 120
-        while peak["v"] < 0.2 and time.monotonic() < deadline and alive():
-            time.sleep(0.05)
-        assert peak["v"] >= 0.2, "the loop never drove the robot"
-
-    thread = threading.Thread(target=physics, daemon=True)
-    thread.start()
     second = None
     try:
-        with KillProbe(_run_cmd(tmp_path, rig), tmp_path / "run.log") as probe:
-            wait_driving(probe.running)
-            report = probe.kill()
-        assert report["remaining"] == [], report  # no driver holds a port any more
-        status = _statuses(report)
-        assert sorted(status) == DRIVERS
-        assert status == dict.fromkeys(DRIVERS, 0), report  # stopped through SIGTERM
-        assert motor.cmd_mm_s == (0, 0)  # the motor driver's last word: zero
-        # a new run on the same ports, right away: starts and drives
-        peak["v"] = 0.0
-        second = subprocess.Popen(_run_cmd(tmp_path, rig), stderr=subprocess.PIPE, text=True)
-        wait_driving(lambda: second.poll() is None)
-        second.send_signal(signal.SIGINT)
-        _, err = second.communicate(timeout=60)
-        assert second.returncode == 130, err  # interrupted (Ctrl-C)
-        assert "lock" not in err
+        with Physics(rig) as physics:
+            with KillProbe(rig.run_command(), tmp_path / "run.log") as probe:
+                physics.wait_driving(probe.running)
+                report = probe.kill()
+            assert report["remaining"] == [], report  # no driver holds a port any more
+            status = _statuses(report)
+            assert sorted(status) == DRIVERS
+            assert status == dict.fromkeys(DRIVERS, 0), report  # stopped through SIGTERM
+            assert motor.cmd_mm_s == (0, 0)  # the motor driver's last word: zero
+            # a new run on the same ports, right away: starts and drives
+            physics.peak_v = 0.0
+            second = subprocess.Popen(rig.run_command(), stderr=subprocess.PIPE, text=True)
+            physics.wait_driving(lambda: second.poll() is None)
+            second.send_signal(signal.SIGINT)
+            _, err = second.communicate(timeout=60)
+            assert second.returncode == 130, err  # interrupted (Ctrl-C)
+            assert "lock" not in err
     finally:
-        stop.set()
-        thread.join(5)
         if second is not None and second.poll() is None:
             second.kill()
         rig.close()
 
 
 def test_a_sigkilled_scenario_suite_leaves_no_worker(tmp_path):
-    cmd = [sys.executable, "-m", "robo_orch.cli", "-q", "scenarios", "maze", "cluttered",
+    cmd = [*CLI, "-q", "scenarios", "maze", "cluttered",
            "corridor", "--seeds", "20", "--jobs", "2"]
     with KillProbe(cmd, tmp_path / "scenarios.log") as probe:
         deadline = time.monotonic() + 120

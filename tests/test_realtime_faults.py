@@ -6,10 +6,10 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
+from helpers import start_cli
 
 from robo_orch.config import load_config
 from robo_orch.errors import BackendError
@@ -34,9 +34,8 @@ def test_a_dead_simulator_process_is_a_runtime_fault():
 
 @pytest.mark.slow
 def test_ctrl_c_ends_a_realtime_run_cleanly():
-    proc = subprocess.Popen([sys.executable, "-m", "robo_orch.cli", "sim", "--duration", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = start_cli("sim", "--duration", "60", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         line = ""

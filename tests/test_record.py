@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 from mcap.reader import make_reader
 from pictures import TAB, cells, coloured, drawn_along, fit_markers, read_png
 
@@ -445,13 +446,11 @@ def test_a_full_disk_stops_recording_with_one_line_and_the_file_stays_readable(t
 
 def test_cli_sim_record_then_plot(tmp_path):
     path, png = tmp_path / "cli.mcap", tmp_path / "cli.png"
-    proc = subprocess.run(
-        [sys.executable, "-m", "robo_orch.cli", "sim", "--lockstep", "--duration", "2",
-         "--record", str(path)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = cli("sim", "--lockstep", "--duration", "2", "--record", str(path), timeout=300,
+               cwd=ROOT)
     assert proc.returncode in (0, 1), proc.stderr
     assert "recorded" in proc.stdout and str(path) in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "plot", str(path), "--out",
-                           str(png)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = cli("plot", str(path), "--out", str(png), timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     img = read_png(png)
     assert img.shape[:2] == (900, 1200)  # 12 x 9 in at 100 dpi
@@ -467,6 +466,5 @@ def test_cli_sim_record_then_plot(tmp_path):
     assert drawn_along(img, fit.pixels(truth * [1.0, -1.0] + [0.0, 0.5]), lines[:2]) < 0.2
     # commands, activations and loop timing (right): each panel draws its curves
     assert [int(coloured(cell).sum() > 200) for cell in cells(img[:, 600:], 3, 1)] == [1, 1, 1]
-    proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "plot", str(tmp_path / "no")],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = cli("plot", str(tmp_path / "no"), timeout=300, cwd=ROOT)
     assert proc.returncode == 2 and "no recording" in proc.stderr

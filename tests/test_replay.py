@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 from pictures import TAB, column_of, frame_columns, mask, read_png
 
 from robo_orch.bus import QoS
@@ -82,14 +81,12 @@ def test_rerun_with_a_changed_parameter_reports_the_divergence(recorded):
 
 def test_cli_rerun_exit_status_text_and_plot(recorded, tmp_path):
     path, _ = recorded
-    same = subprocess.run([sys.executable, "-m", "robo_orch.cli", "replay", str(path),
-                           "--rerun", DEMO], capture_output=True, text=True, timeout=300)
+    same = cli("replay", str(path), "--rerun", DEMO, timeout=300)
     assert same.returncode == 0, same.stderr
     assert "bit-identical" in same.stdout and "open-loop" in same.stdout
     png = tmp_path / "diff.png"
-    diff = subprocess.run([sys.executable, "-m", "robo_orch.cli", "replay", str(path), "--rerun",
-                           DEMO, "--set", "safety.max_speed=0.3", "--plot", str(png)],
-                          capture_output=True, text=True, timeout=300)
+    diff = cli("replay", str(path), "--rerun", DEMO, "--set", "safety.max_speed=0.3", "--plot",
+               str(png), timeout=300)
     assert diff.returncode == 1, diff.stderr
     assert "commands diverge: first at tick" in diff.stdout
     img = read_png(png)
@@ -159,9 +156,8 @@ def test_cli_replay_publishes_over_zeromq(recorded, tmp_path):
     bus = ZmqBus(WallClock(), publisher_id=77, run_dir=str(tmp_path))
     try:
         sub = bus.subscribe("sensor/scan", "laser_scan", QoS.queue(1000), hwm=1000)
-        proc = subprocess.run([sys.executable, "-m", "robo_orch.cli", "replay", str(path),
-                               "--rate", "0", "--topics", "sensor/scan", "--run-dir",
-                               str(tmp_path)], capture_output=True, text=True, timeout=120)
+        proc = cli("replay", str(path), "--rate", "0", "--topics", "sensor/scan", "--run-dir",
+                   str(tmp_path), timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert f"replayed {n_scans} messages" in proc.stdout
         sub.poll()

@@ -3,7 +3,6 @@ end to end against the emulator over a real pseudo-terminal and a real ZeroMQ bu
 
 from __future__ import annotations
 
-import faulthandler
 import math
 import threading
 import time
@@ -13,16 +12,16 @@ import pytest
 import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from robo_orch.drivers import rplidar_protocol as rp
-from robo_orch.drivers.rplidar import RplidarDriver, RplidarParams
-from robo_orch.sim.emulators.base import Faults, PtyLink
-from robo_orch.sim.emulators.rplidar import Request, RequestParser, RplidarEmulator, sample_stream
 
 from robo_orch.bus import MemoryBus, MemoryHub, QoS
 from robo_orch.bus.zmq_bus import ZmqBus
 from robo_orch.clock import WallClock
 from robo_orch.config.drivers import build_driver
 from robo_orch.driver import DriverSpec
+from robo_orch.drivers import rplidar_protocol as rp
+from robo_orch.drivers.rplidar import RplidarDriver, RplidarParams
+from robo_orch.sim.emulators.base import Faults, PtyLink
+from robo_orch.sim.emulators.rplidar import Request, RequestParser, RplidarEmulator, sample_stream
 
 SCAN_DESC = b"\xa5\x5a\x05\x00\x00\x40\x81"  # length 5, mode 1 (multiple), type 0x81
 INFO_DESC = b"\xa5\x5a\x14\x00\x00\x00\x04"  # length 20, single, type 0x04
@@ -37,12 +36,7 @@ SERIAL = bytes(range(0x10, 0x20))
 INFO = INFO_DESC + b"\x18\x1d\x01\x07" + SERIAL  # model 0x18, firmware 1.29, hardware 7
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Dump stacks and exit instead of hanging on a stuck port or socket."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(60)
 
 
 def node_ok(raw: bytes) -> bool:

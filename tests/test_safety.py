@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from robo_orch.sim.robot import body_to_wheels, step_diff_drive, wheels_to_body
 
 from robo_orch.core import safety as sf
 from robo_orch.core import world as w
+from robo_orch.planar import body_to_wheels, wheels_to_body
+from robo_orch.sim.robot import step_diff_drive
 from robo_orch.testing import naive
 
 DT = 1.0 / 64  # exact in binary, so ramps land exactly on zero

@@ -16,11 +16,12 @@ from types import SimpleNamespace
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from robo_orch.sim.robot import body_to_wheels, step_diff_drive, wheels_to_body
 
 from robo_orch.core import safety as sf
 from robo_orch.core import world as w
 from robo_orch.core.stopping import check_stop
+from robo_orch.planar import body_to_wheels, wheels_to_body
+from robo_orch.sim.robot import step_diff_drive
 
 SUB = 8  # sub-steps per tick of the simulated motion
 ROUNDING = 1e-6  # m

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import config_error, write_config
 
 from robo_orch.config import load_config
 from robo_orch.errors import ConfigError
@@ -70,12 +71,8 @@ def test_large_robot_with_late_planner_and_slow_motors_never_touches(tmp_path, t
 
 def test_horizon_shorter_than_the_stopping_time_is_refused(tmp_path):
     # finding 2: 1.0 m/s with 0.2 m/s^2 braking needs 5 s (+ a tick + the motor lag)
-    path = tmp_path / "short.toml"
-    path.write_text('extends = "demo"\n[safety]\nmax_speed = 1.0\nmax_decel = 0.2\n'
-                    'collision_horizon_s = 1.5\n')
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    err = info.value
+    err = config_error(write_config(tmp_path, 'extends = "demo"\n[safety]\nmax_speed = 1.0\n'
+                                    'max_decel = 0.2\ncollision_horizon_s = 1.5\n'))
     assert err.key == "safety.collision_horizon_s"
     assert "5.1" in err.problem  # 1.0 / 0.2 + 0.02 + 0.08 s, the value that would work
 
@@ -84,17 +81,13 @@ def test_centre_keys_are_refused_with_the_surface_value(tmp_path):
     # finding 2: the DWA's distances and the field cap were measured from the robot
     # centre; their new names are measured from its surface, and the old names are
     # refused (never silently reinterpreted) with the value that means the same
-    path = tmp_path / "old.toml"
-    path.write_text('extends = "demo"\n[robot]\nradius = 0.95\n'
-                    '[behaviors.avoid_obstacles]\nactivation_range = 1.2\n')
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert info.value.key == "behaviors.avoid_obstacles.activation_range"
-    assert "activation_clearance = 0.25" in info.value.problem
-    with pytest.raises(ConfigError) as info:
-        load_config(None, ["perception.field_cap=1.25"])
-    assert info.value.source == "--set perception.field_cap=1.25"
-    assert "field_clearance_cap = 1.05" in info.value.problem
+    err = config_error(write_config(tmp_path, 'extends = "demo"\n[robot]\nradius = 0.95\n'
+                                    '[behaviors.avoid_obstacles]\nactivation_range = 1.2\n'))
+    assert err.key == "behaviors.avoid_obstacles.activation_range"
+    assert "activation_clearance = 0.25" in err.problem
+    err = config_error(None, ["perception.field_cap=1.25"])
+    assert err.source == "--set perception.field_cap=1.25"
+    assert "field_clearance_cap = 1.05" in err.problem
     for old, new in (("activation_full=0.5", "full_activation_clearance = 0.3"),
                      ("probe_distance=0.6", "probe_clearance = 0.4")):
         with pytest.raises(ConfigError, match=new):
@@ -103,7 +96,6 @@ def test_centre_keys_are_refused_with_the_surface_value(tmp_path):
 
 def test_surface_defaults_reproduce_the_centre_defaults_at_radius_0_2():
     from robo_orch.behaviors.avoid_obstacles import Params
-
     from robo_orch.core import world as W
     from robo_orch.runtime.controller import make_world
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
+import helpers
 import numpy as np
 import pytest
 from pictures import cells, read_png
-from robo_orch.sim.geometry import WorldMap
-from robo_orch.sim.simulator import Simulator
 
 from robo_orch.cli import main as cli
 from robo_orch.config import load_config, shipped_scenarios, world_clearance
@@ -21,6 +18,8 @@ from robo_orch.config.world import Circle, MovingCircle, RandomObstacles, Wall, 
 from robo_orch.errors import ConfigError
 from robo_orch.missions.report import shortest_path_length
 from robo_orch.missions.scenarios import run_one
+from robo_orch.sim.geometry import WorldMap
+from robo_orch.sim.simulator import Simulator
 
 #: scenarios that need the global planner and recovery (issue 6, items 1-3)
 NEEDS_PLANNER = {"u_trap", "maze"}
@@ -174,10 +173,9 @@ def test_shortest_path_against_analytic_answers():
 def suite(tmp_path_factory):
     """Every shipped scenario, two seeds, two worker processes, through the command line."""
     out = tmp_path_factory.mktemp("suite")
-    proc = subprocess.run(
-        [sys.executable, "-m", "robo_orch.cli", "scenarios", "--seeds", "2", "--jobs", "2",
-         "--json", str(out / "s.json"), "--plot", str(out / "s.png")],
-        capture_output=True, text=True, timeout=600)
+    proc = helpers.cli(
+        "scenarios", "--seeds", "2", "--jobs", "2", "--json", str(out / "s.json"), "--plot",
+        str(out / "s.png"), timeout=600)
     return proc, json.loads((out / "s.json").read_text()), out / "s.png"
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from robo_orch.sim.geometry import WorldMap, check_placement, clearance
 
 from robo_orch.config.world import Circle, Polygon, Wall, WorldConfig
+from robo_orch.sim.geometry import WorldMap, check_placement, clearance
 
 INF = math.inf
 

@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from robo_orch.sim.robot import body_to_wheels, step_diff_drive, wheels_to_body
-from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
 
 from robo_orch.config.sections import LidarConfig, RobotConfig, SafetyConfig, SimConfig
 from robo_orch.config.world import Circle, Wall, WorldConfig
 from robo_orch.errors import ConfigError
+from robo_orch.planar import body_to_wheels, wheels_to_body
+from robo_orch.sim.robot import step_diff_drive
+from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
 
 DT = 0.02
 QUIET = SimConfig(odom_noise_std=0.0, imu_yaw_rate_noise_std=0.0, imu_accel_noise_std=0.0,

@@ -7,15 +7,23 @@ first 10 bytes); the host commands are the datasheet's own byte strings.
 
 from __future__ import annotations
 
-import faulthandler
+import itertools
 import math
 import time
 
 import numpy as np
 import pytest
 import serial
+from helpers import closing_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from robo_orch import schema
+from robo_orch.bus import MemoryBus, MemoryHub, QoS
+from robo_orch.bus.zmq_bus import ZmqBus
+from robo_orch.clock import SimClock, WallClock
+from robo_orch.driver import DriverSpec
 from robo_orch.drivers.witmotion import (
     QUIET_NS,
     WitmotionImuDriver,
@@ -42,16 +50,9 @@ from robo_orch.drivers.witmotion_protocol import (
     save_command,
     unlock_command,
 )
+from robo_orch.errors import ConfigError
 from robo_orch.sim.emulators.base import Faults, PtyLink
 from robo_orch.sim.emulators.witmotion import WitmotionImuEmulator, sample_stream
-from scipy.spatial.transform import Rotation
-
-from robo_orch import schema
-from robo_orch.bus import MemoryBus, MemoryHub, QoS
-from robo_orch.bus.zmq_bus import ZmqBus
-from robo_orch.clock import SimClock, WallClock
-from robo_orch.driver import DriverSpec
-from robo_orch.errors import ConfigError
 
 # az = 2048 counts = 1 g, T = 2500 = 25.00 degC
 ACCEL = bytes.fromhex("55 51 00 00 00 00 00 08 c4 09 7b")
@@ -69,12 +70,7 @@ DOC_FRAMES = [OtherPacket(0x50, bytes.fromhex("18 05 1f 0c 1e 2d f4 01")),
 G = 9.80665
 
 
-@pytest.fixture(autouse=True)
-def watchdog():
-    """Fail hard instead of hanging on a stuck port or socket."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.watchdog(60)
 
 
 def feed_chunks(parser, data: bytes, sizes, flush: bool = False) -> list:
@@ -351,15 +347,9 @@ class Rig:
 
 @pytest.fixture
 def rigs(tmp_path):
-    made = []
-
-    def make(*args, **kwargs):
-        made.append(Rig(tmp_path / str(len(made)), *args, **kwargs))
-        return made[-1]
-
-    yield make
-    for rig in made:
-        rig.close()
+    n = itertools.count()
+    with closing_all(lambda *args, **kw: Rig(tmp_path / str(next(n)), *args, **kw)) as make:
+        yield make
 
 
 def truth_pair(mount):

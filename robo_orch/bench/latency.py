@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,21 @@ def _peer_cmd(mode: str, target: str, count: int, rate: float) -> list[str]:
             "--target", target, "--count", str(count), "--rate", str(rate)]
 
 
+def _collect(mode: str, target: str, count: int, rate: float,
+             receive: Callable[[], list[int]]) -> np.ndarray:
+    """Start the ``mode`` peer and gather the latencies ``receive()`` returns (ns) until
+    ``count`` arrived or the deadline passed."""
+    peer = subprocess.Popen(_peer_cmd(mode, target, count, rate))
+    lat: list[int] = []
+    deadline = time.monotonic() + 10 + count / rate
+    try:
+        while len(lat) < count and time.monotonic() < deadline:
+            lat.extend(receive())
+    finally:
+        peer.wait(timeout=30)
+    return np.array(lat, dtype=np.int64)
+
+
 def measure_bus(endpoint: str, count: int, rate: float) -> dict[str, Any]:
     """Latency of IMU messages over the robo_orch bus at ``endpoint``."""
     from robo_orch.bus import QoS
@@ -64,18 +80,16 @@ def measure_bus(endpoint: str, count: int, rate: float) -> dict[str, Any]:
     bus = make_bus("zmq", clock, publisher_id=1, run_dir=run_dir,
                    endpoints={"bench/imu": endpoint})
     sub = bus.subscribe("bench/imu", message_type("imu"), QoS.queue(count), hwm=count)
-    peer = subprocess.Popen(_peer_cmd("bus", endpoint, count, rate))
-    lat = []
-    deadline = time.monotonic() + 10 + count / rate
+
+    def receive() -> list[int]:
+        return [m.recv_ns - m.header.stamp_ns for m in sub.take()] if sub.wait(0.2) else []
+
     try:
-        while len(lat) < count and time.monotonic() < deadline:
-            if sub.wait(0.2):
-                lat.extend(m.recv_ns - m.header.stamp_ns for m in sub.take())
+        lat = _collect("bus", endpoint, count, rate, receive)
     finally:
-        peer.wait(timeout=30)
         bus.close()
         shutil.rmtree(run_dir, ignore_errors=True)
-    return _stats(np.array(lat, dtype=np.int64), count)
+    return _stats(lat, count)
 
 
 def measure_raw_zmq(endpoint: str, count: int, rate: float) -> dict[str, Any]:
@@ -88,19 +102,19 @@ def measure_raw_zmq(endpoint: str, count: int, rate: float) -> dict[str, Any]:
     sock.setsockopt(zmq.RCVHWM, count)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
     sock.connect(endpoint)
-    peer = subprocess.Popen(_peer_cmd("raw_zmq", endpoint, count, rate))
-    lat = []
-    deadline = time.monotonic() + 10 + count / rate
+
+    def receive() -> list[int]:
+        if not sock.poll(200):
+            return []
+        frames = sock.recv_multipart()
+        return [time.monotonic_ns() - _STAMP.unpack_from(frames[1])[0]]
+
     try:
-        while len(lat) < count and time.monotonic() < deadline:
-            if sock.poll(200):
-                frames = sock.recv_multipart()
-                lat.append(time.monotonic_ns() - _STAMP.unpack_from(frames[1])[0])
+        lat = _collect("raw_zmq", endpoint, count, rate, receive)
     finally:
-        peer.wait(timeout=30)
         sock.close()
         ctx.term()
-    return _stats(np.array(lat, dtype=np.int64), count)
+    return _stats(lat, count)
 
 
 def measure_pipe(count: int, rate: float) -> dict[str, Any]:

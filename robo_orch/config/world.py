@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from robo_orch.errors import ConfigError
+from robo_orch.planar import point_in_polygon, segment_distance
 from robo_orch.schema import option
 
 Point = tuple[float, float]
@@ -170,7 +171,7 @@ def _place_random(world: WorldConfig, seed: int, start: Point) -> tuple[Circle, 
             continue
         if any(math.dist((cx, cy), c.center) < r + c.radius + gap for c in placed):
             continue
-        if any(_segment_distance(*a, *b, cx, cy) < r + rm + gap for a, b, rm in sweeps):
+        if any(segment_distance(cx, cy, *a, *b) < r + rm + gap for a, b, rm in sweeps):
             continue
         placed.append(Circle(center=(cx, cy), radius=r))
     return tuple(placed)
@@ -192,26 +193,11 @@ def world_clearance(world: WorldConfig, x: float, y: float) -> float:
     segments += [(w.start, w.end) for w in world.walls]
     for poly in world.polygons:
         pts = list(poly.points)
-        if _inside_polygon(pts, x, y):
+        if point_in_polygon(x, y, pts):
             return 0.0
         segments += list(zip(pts, pts[1:] + pts[:1], strict=True))
     for (ax, ay), (bx, by) in segments:
-        best = min(best, _segment_distance(ax, ay, bx, by, x, y))
+        best = min(best, segment_distance(x, y, ax, ay, bx, by))
     for c in world.circles:
         best = min(best, max(0.0, math.hypot(x - c.center[0], y - c.center[1]) - c.radius))
     return best
-
-
-def _segment_distance(ax: float, ay: float, bx: float, by: float, x: float, y: float) -> float:
-    dx, dy = bx - ax, by - ay
-    length2 = dx * dx + dy * dy
-    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((x - ax) * dx + (y - ay) * dy) / length2))
-    return math.hypot(x - (ax + t * dx), y - (ay + t * dy))
-
-
-def _inside_polygon(pts: list[tuple[float, float]], x: float, y: float) -> bool:
-    inside = False
-    for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1], strict=True):
-        if (ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay):
-            inside = not inside
-    return inside

@@ -63,6 +63,7 @@ import math
 import numba
 
 from robo_orch.core import world as _w
+from robo_orch.core.geometry import wheels_to_body, wrap_angle
 
 EKF_X = 0
 EKF_Y = 1
@@ -97,19 +98,6 @@ _SIG_RESET = f"void({_VEC}, {_MAT}, float64, float64, float64)"
 _SIG_WRITE = f"void({_VEC}, {_VEC})"
 _SIG_GUARD = f"boolean({_VEC}, {_MAT}, {_VEC}, {_MAT})"
 _SIG_SET_POSITION = f"void({_VEC}, {_MAT}, float64, float64, float64)"
-
-
-@numba.njit("float64(float64)", cache=True, error_model="numpy")
-def wrap_angle(a):
-    """``a`` wrapped to (-pi, pi]."""
-    if -math.pi < a <= math.pi:
-        return a
-    a -= 2.0 * math.pi * math.floor((a + math.pi) / (2.0 * math.pi))
-    if a <= -math.pi:
-        a += 2.0 * math.pi
-    elif a > math.pi:
-        a -= 2.0 * math.pi
-    return a
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -208,8 +196,7 @@ def ekf_update_odometry(x, P, v_left, v_right, wheel_base, v_std, w_std):
         and _positive(v_std) and _positive(w_std)
     ):
         return -1.0
-    v_meas = 0.5 * (v_left + v_right)
-    w_meas = (v_right - v_left) / wheel_base
+    v_meas, w_meas = wheels_to_body(v_left, v_right, wheel_base)
     nis = _scalar_update(x, P, EKF_V, v_meas - x[EKF_V], v_std * v_std)
     nis += _scalar_update(x, P, EKF_W, w_meas - x[EKF_W], w_std * w_std)
     x[EKF_YAW] = wrap_angle(x[EKF_YAW])

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numba
 import numpy as np
 
+from robo_orch.core.geometry import point_in_polygon, segment_distance
 from robo_orch.errors import ConfigError
 
 
@@ -60,35 +61,6 @@ _MARK_SIG = ("int64(float64[:, ::1], int64, float64, float64, float64[:, ::1], u
 _COMBINE_SIG = ("int64(float64[:, ::1], uint8[:, ::1], float64, float64, float64,"
                 " float64[:, ::1])")
 _HALF_DIAG = math.sqrt(0.5)
-
-
-@numba.njit(cache=True, inline="always")
-def segment_distance(px, py, x1, y1, x2, y2):
-    """Distance from (px, py) to the segment (x1, y1)-(x2, y2) (inlined into callers)."""
-    ex = x2 - x1
-    ey = y2 - y1
-    wx = px - x1
-    wy = py - y1
-    len2 = ex * ex + ey * ey
-    s = 0.0
-    if len2 > 0.0:
-        s = min(max((wx * ex + wy * ey) / len2, 0.0), 1.0)
-    return math.hypot(wx - s * ex, wy - s * ey)
-
-
-@numba.njit(cache=True, inline="always")
-def _inside(x, y, poly_xy, start, stop):
-    inside = False
-    j = stop - 1
-    for i in range(start, stop):
-        yi = poly_xy[i, 1]
-        yj = poly_xy[j, 1]
-        if (yi > y) != (yj > y):
-            xi = poly_xy[i, 0]
-            if x < xi + (y - yi) * (poly_xy[j, 0] - xi) / (yj - yi):
-                inside = not inside
-        j = i
-    return inside
 
 
 @numba.njit(cache=True, inline="always")
@@ -149,7 +121,7 @@ def rasterize_map(d, x0, y0, res, dmax, segments, circles, poly_xy, poly_offsets
         for j in range(j0, j1):
             py = y0 + (j + 0.5) * res
             for i in range(i0, i1):
-                if _inside(x0 + (i + 0.5) * res, py, poly_xy, a, b):
+                if point_in_polygon(x0 + (i + 0.5) * res, py, poly_xy, a, b):
                     d[j, i] = 0.0
 
 
@@ -466,7 +438,7 @@ class OccupancyGrid:
         if self.cell(x, y) is None:
             return 0.0
         for p in range(len(offsets) - 1):
-            if _inside(x, y, poly_xy, offsets[p], offsets[p + 1]):
+            if point_in_polygon(x, y, poly_xy, offsets[p], offsets[p + 1]):
                 return 0.0
         best = math.inf
         for x1, y1, x2, y2 in segs:

@@ -21,7 +21,8 @@ import math
 import numba
 
 from robo_orch.core import world as W
-from robo_orch.core.grid import mark_offset, mark_scan, segment_distance
+from robo_orch.core.geometry import closest_on_segment, segment_distance
+from robo_orch.core.grid import mark_offset, mark_scan
 
 TR_SCAN_T = 0
 TR_START_X = 1
@@ -48,20 +49,6 @@ def _seg_start(path, track, k):
     if k == 0:
         return track[TR_START_X], track[TR_START_Y]
     return path[k - 1, 0], path[k - 1, 1]
-
-
-@numba.njit(cache=True, inline="always")
-def _closest_on_seg(px, py, ax, ay, bx, by):
-    """(distance, x, y) of the point of segment a-b closest to p."""
-    ex = bx - ax
-    ey = by - ay
-    len2 = ex * ex + ey * ey
-    s = 0.0
-    if len2 > 0.0:
-        s = min(max(((px - ax) * ex + (py - ay) * ey) / len2, 0.0), 1.0)
-    qx = ax + s * ex
-    qy = ay + s * ey
-    return math.hypot(px - qx, py - qy), qx, qy
 
 
 @numba.njit(cache=True)
@@ -98,7 +85,7 @@ def marks_block_path(new_cells, n_new, marks, d_plan, x0, y0, res, rx, ry, path,
         ax = rx
         ay = ry
         for k in range(target, n):
-            dd, qx, qy = _closest_on_seg(cx, cy, ax, ay, path[k, 0], path[k, 1])
+            dd, qx, qy = closest_on_segment(cx, cy, ax, ay, path[k, 0], path[k, 1])
             md = dd - mark_margin
             if md < lethal:
                 return True

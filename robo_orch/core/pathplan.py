@@ -111,6 +111,14 @@ def _octile(j, i, gj, gi, res):
 
 
 @numba.njit(cache=True, inline="always")
+def _heap_put(hkey, hnode, hpos, k, key, node):
+    """Put ``node`` with ``key`` in heap slot ``k``."""
+    hkey[k] = key
+    hnode[k] = node
+    hpos[node] = k
+
+
+@numba.njit(cache=True, inline="always")
 def _sift_up(hkey, hnode, hpos, k):
     node = hnode[k]
     key = hkey[k]
@@ -118,13 +126,9 @@ def _sift_up(hkey, hnode, hpos, k):
         p = (k - 1) >> 1
         if hkey[p] <= key:
             break
-        hkey[k] = hkey[p]
-        hnode[k] = hnode[p]
-        hpos[hnode[k]] = k
+        _heap_put(hkey, hnode, hpos, k, hkey[p], hnode[p])
         k = p
-    hkey[k] = key
-    hnode[k] = node
-    hpos[node] = k
+    _heap_put(hkey, hnode, hpos, k, key, node)
 
 
 @numba.njit(cache=True, inline="always")
@@ -139,13 +143,9 @@ def _sift_down(hkey, hnode, hpos, k, n):
             c += 1
         if hkey[c] >= key:
             break
-        hkey[k] = hkey[c]
-        hnode[k] = hnode[c]
-        hpos[hnode[k]] = k
+        _heap_put(hkey, hnode, hpos, k, hkey[c], hnode[c])
         k = c
-    hkey[k] = key
-    hnode[k] = node
-    hpos[node] = k
+    _heap_put(hkey, hnode, hpos, k, key, node)
 
 
 @numba.njit(_ASTAR_SIG, cache=True, nogil=True)
@@ -171,9 +171,7 @@ def astar(fcost, ny, nx, res, sj, si, gj, gi, g, parent, stamp, hkey, hnode, hpo
     g[start] = 0.0
     parent[start] = -1
     stamp[start] = opened
-    hkey[0] = _octile(sj, si, gj, gi, res)
-    hnode[0] = start
-    hpos[start] = 0
+    _heap_put(hkey, hnode, hpos, 0, _octile(sj, si, gj, gi, res), start)
     hn = 1
     expanded = 0
     found = False
@@ -181,9 +179,7 @@ def astar(fcost, ny, nx, res, sj, si, gj, gi, g, parent, stamp, hkey, hnode, hpo
         cur = hnode[0]
         hn -= 1
         if hn > 0:
-            hkey[0] = hkey[hn]
-            hnode[0] = hnode[hn]
-            hpos[hnode[0]] = 0
+            _heap_put(hkey, hnode, hpos, 0, hkey[hn], hnode[hn])
             _sift_down(hkey, hnode, hpos, 0, hn)
         stamp[cur] = closed
         if cur == goal:

@@ -45,6 +45,8 @@ import math
 
 import numba
 
+from robo_orch.core.geometry import segment_fraction
+
 _MAX_TICKS = 4000  #: a braking plan longer than this many ticks is not verified
 _MAX_SUB = 64
 _TOL = 1e-9  #: rounding allowance of both rules, m
@@ -84,10 +86,7 @@ def _to_arc(qx, qy, x, y, s, phi, xe, ye, cx, cy, r):
     if a < 1e-7:
         dx = xe - x
         dy = ye - y
-        l2 = dx * dx + dy * dy
-        t = 0.0
-        if l2 > 0.0:
-            t = min(max(((qx - x) * dx + (qy - y) * dy) / l2, 0.0), 1.0)
+        t = segment_fraction(qx, qy, x, y, dx, dy)
         if t == 0.0:
             return _dist(x, y, qx, qy) - 0.125 * abs(s * phi)
         return _dist(x + t * dx, y + t * dy, qx, qy) - 0.125 * abs(s * phi)

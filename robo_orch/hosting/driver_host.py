@@ -133,10 +133,7 @@ class DriverHost:
                     if data and port.in_waiting:
                         data += port.read(port.in_waiting)
             except (serial.SerialException, OSError) as err:
-                if not self.running:
-                    break
-                self.say(f"port {self.cfg.spec.port} failed: {_reason(err)}")
-                status = 3
+                status = self._port_failed(err)
                 break
             except InterruptedError:
                 continue
@@ -155,15 +152,19 @@ class DriverHost:
             try:
                 driver.service(port, now)
             except (serial.SerialException, OSError) as err:
-                if not self.running:
-                    break
-                self.say(f"port {self.cfg.spec.port} failed: {_reason(err)}")
-                status = 3
+                status = self._port_failed(err)
                 break
             if self._taps:
                 self._print_taps()
         self.close()
         return status
+
+    def _port_failed(self, err: Exception) -> int:
+        """The exit status for a port error: 3 (said why), or 0 when stopping anyway."""
+        if not self.running:
+            return 0
+        self.say(f"port {self.cfg.spec.port} failed: {_reason(err)}")
+        return 3
 
     def _print_taps(self) -> None:
         for sub in self._taps:

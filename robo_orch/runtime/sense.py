@@ -94,84 +94,80 @@ class Sensing:
         s = self.world.state
         t = s[W.T] = (now_ns - t0_ns) * 1e-9
         accel_std, yaw_accel_std, v_std, w_std, gyro_std = self._est
-        x, P, checks, health = self.x, self.P, self.checks, self.health
-        guard, x_good, P_good = estimator.ekf_guard, self.x_good, self.P_good
+        x, P, checks = self.x, self.P, self.checks
         dt = 0.0 if self._prev_ns is None else (now_ns - self._prev_ns) * 1e-9
         self._prev_ns = now_ns
         if dt > 0:
             estimator.ekf_predict(x, P, dt, accel_std, yaw_accel_std)
-            if not guard(x, P, x_good, P_good):  # after every EKF step (issue 10)
-                health.estimate_not_finite(t)
-        subs = self.subs
-        consumed = self.consumed
-        odom = subs["odom"]
-        # poll, then take whatever is buffered: a loop trigger may have buffered a
-        # message already, so poll's count of new arrivals can be 0
-        odom.poll()
-        if odom.pending:
-            for msg in odom.take():
-                if consumed is not None:
-                    consumed.append(("odom", msg.header))
-                f = msg.fixed
-                vl, vr = float(f["v_left"]), float(f["v_right"])
-                if checks.odom(vl, vr, msg):
-                    checks.accept("odom", msg)
-                    self._newer(msg.header.stamp_ns)
-                    nis = estimator.ekf_update_odometry(x, P, vl, vr, self.wheel_base,
-                                                        v_std, w_std)
-                    if health.holding:
-                        health.update(0.0 <= nis <= estimator.CHI2_2DOF, "odom")
-                    if not guard(x, P, x_good, P_good):
-                        health.estimate_not_finite(t)
-        imu = subs["imu"]
-        imu.poll()
-        if imu.pending:
-            for msg in imu.take():
-                if consumed is not None:
-                    consumed.append(("imu", msg.header))
-                f = msg.fixed
-                gz = float(f["gyro"][2])
-                q = self._orientation(f["orientation"])
-                if checks.imu(gz, q, msg):
-                    checks.accept("imu", msg)
-                    self._newer(msg.header.stamp_ns)
-                    nis = estimator.ekf_update_yaw_rate(x, P, gz, gyro_std)
-                    if health.holding:
-                        health.update(0.0 <= nis <= estimator.CHI2_1DOF, "imu")
-                    if not guard(x, P, x_good, P_good):
-                        health.estimate_not_finite(t)
-                    if q is not None and self.imu_yaw_mode != "off":
-                        self._fuse_imu_heading(q, t)
-        gps = subs.get("gps")
-        if gps is not None:
-            gps.poll()
-            if gps.pending:
-                for msg in gps.take():
-                    if consumed is not None:
-                        consumed.append(("gps", msg.header))
-                    f = msg.fixed
-                    fx, fy, std = float(f["x"]), float(f["y"]), float(f["std"])
-                    if checks.gps(fx, fy, std, msg):
-                        self._fuse_position(msg, fx, fy, std, t)
+            self._guard(t)  # after every EKF step (issue 10)
+        for msg in self._drain("odom"):
+            f = msg.fixed
+            vl, vr = float(f["v_left"]), float(f["v_right"])
+            if checks.odom(vl, vr, msg):
+                checks.accept("odom", msg)
+                self._newer(msg.header.stamp_ns)
+                nis = estimator.ekf_update_odometry(x, P, vl, vr, self.wheel_base, v_std, w_std)
+                self._fused(nis, estimator.CHI2_2DOF, "odom", t)
+        for msg in self._drain("imu"):
+            f = msg.fixed
+            gz = float(f["gyro"][2])
+            q = self._orientation(f["orientation"])
+            if checks.imu(gz, q, msg):
+                checks.accept("imu", msg)
+                self._newer(msg.header.stamp_ns)
+                nis = estimator.ekf_update_yaw_rate(x, P, gz, gyro_std)
+                self._fused(nis, estimator.CHI2_1DOF, "imu", t)
+                if q is not None and self.imu_yaw_mode != "off":
+                    self._fuse_imu_heading(q, t)
+        for msg in self._drain("gps"):
+            f = msg.fixed
+            fx, fy, std = float(f["x"]), float(f["y"]), float(f["std"])
+            if checks.gps(fx, fy, std, msg):
+                self._fuse_position(msg, fx, fy, std, t)
         estimator.ekf_write_world(x, s)
-        scan = subs["scan"]
+        scan = self.subs["scan"]
         scan.poll()
         if scan.pending:
             msg = scan.latest()
             if msg is not None:
-                if consumed is not None:
-                    consumed.append(("scan", msg.header))
+                if self.consumed is not None:
+                    self.consumed.append(("scan", msg.header))
                 f = msg.fixed
                 if checks.scan(float(f["range_min"]), float(f["range_max"]), msg):
                     checks.accept("scan", msg)
                     self._newer(msg.header.stamp_ns)
                     self._take_scan(msg, now_ns, t0_ns)
-                    health.scan_taken()
+                    self.health.scan_taken()
         mission.update_mission(s, self.world.path)
         if s[W.SCAN_COUNT] > 0:
             s[W.NEAREST] = field.nearest_distance(self.world.scan, int(s[W.SCAN_COUNT]),
                                                   s[W.X], s[W.Y])
         self._update_staleness(now_ns, t)
+
+    def _drain(self, role: str) -> list:
+        """The buffered messages of input ``role``, oldest first, each noted in ``consumed``.
+
+        Polls first, then takes whatever is buffered: a loop trigger may have buffered
+        a message already, so poll's count of new arrivals can be 0.
+        """
+        sub = self.subs.get(role)
+        if sub is None:
+            return []
+        sub.poll()
+        if not sub.pending:
+            return []
+        msgs = sub.take()
+        if self.consumed is not None:
+            self.consumed.extend((role, msg.header) for msg in msgs)
+        return msgs
+
+    def _fused(self, nis: float, gate: float, role: str, t: float) -> None:
+        """After a relative EKF update: feed the estimate-health check, guard the estimate."""
+        health = self.health
+        if health.holding:
+            health.update(0.0 <= nis <= gate, role)
+        if not estimator.ekf_guard(self.x, self.P, self.x_good, self.P_good):
+            health.estimate_not_finite(t)
 
     def _guard(self, t: float) -> None:
         """After every EKF step: keep a finite snapshot, or restore it and hold."""

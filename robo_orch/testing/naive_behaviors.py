@@ -275,15 +275,20 @@ def _dwa_finish(ws, field, params, scores, out) -> None:
     out[wd.OUT_W] = rate if left >= right else -rate
 
 
-def avoid_obstacles_step(world, params, state, out) -> float:
-    """Reference of :func:`robo_orch.behaviors.avoid_obstacles.step`: every sample rolled out."""
+def _dwa(world, params, out, scores) -> float:
+    """The DWA's activation, and its command in ``out`` from ``scores(world, params)``."""
     ws, _, field, _ = world
     out[:] = 0.0
     activation = _dwa_activation(ws, field, params)
     if activation == 0.0:
         return 0.0
-    _dwa_finish(ws, field, params, dwa_scores(world, params), out)
+    _dwa_finish(ws, field, params, scores(world, params), out)
     return activation
+
+
+def avoid_obstacles_step(world, params, state, out) -> float:
+    """Reference of :func:`robo_orch.behaviors.avoid_obstacles.step`: every sample rolled out."""
+    return _dwa(world, params, out, dwa_scores)
 
 
 def _interp_numpy(ws, field, x, y):
@@ -306,11 +311,12 @@ def _interp_numpy(ws, field, x, y):
 
 def dwa_numpy(world, params, state, out) -> float:
     """The DWA vectorised with plain numpy over all samples (no pruning)."""
+    return _dwa(world, params, out, _dwa_scores_numpy)
+
+
+def _dwa_scores_numpy(world, params) -> np.ndarray:
+    """:func:`dwa_scores` vectorised over all samples."""
     ws, _, field, _ = world
-    out[:] = 0.0
-    activation = _dwa_activation(ws, field, params)
-    if activation == 0.0:
-        return 0.0
     vs, wss = dwa_window(ws, params)
     v = np.asarray(vs)[None, :]
     w = np.asarray(wss)[:, None]
@@ -333,6 +339,4 @@ def dwa_numpy(world, params, state, out) -> float:
     scores = (params[ao.P_HEADING_WEIGHT] * align + params[ao.P_PROGRESS_WEIGHT] * progress
               + params[ao.P_CLEARANCE_WEIGHT] * np.minimum(lowest, params[ao.P_CLEARANCE_CAP])
               + params[ao.P_SPEED_WEIGHT] * v)
-    scores = np.where((lowest < params[ao.P_COLLISION_MARGIN]) | (v <= 0.0), -np.inf, scores)
-    _dwa_finish(ws, field, params, scores, out)
-    return activation
+    return np.where((lowest < params[ao.P_COLLISION_MARGIN]) | (v <= 0.0), -np.inf, scores)

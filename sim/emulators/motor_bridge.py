@@ -14,34 +14,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from robo_orch.drivers.motor_bridge_protocol import (
-    FAULT_BAD_MESSAGE,
-    FAULT_BOOT,
-    FAULT_CRC_ERROR,
-    FAULT_DEADMAN,
-    FAULT_ESTOP,
-    FAULT_FRAMING_ERROR,
-    FAULT_UNDERVOLTAGE,
-    FAULTS_LATCHED,
-    FAULTS_STOPPING,
-    FIRMWARE_MAX_WHEEL_MM_S,
-    PROTOCOL_VERSION,
-    UNDERVOLTAGE_HYSTERESIS_MV,
-    BridgeParser,
-    Config,
-    EncoderCounts,
-    Estop,
-    Heartbeat,
-    Hello,
-    RequestHello,
-    ResetFaults,
-    SetWheelVelocity,
-    Status,
-    clamp_config,
-    cobs_decode,
-    cobs_encode,
-    encode_message,
-)
+
+from robo_orch.drivers import motor_bridge_protocol as bp
 from robo_orch.sim.emulators.base import DeviceEmulator, Faults
 
 FW_MAJOR, FW_MINOR = 1, 0
@@ -77,12 +51,12 @@ class MotorBridgeEmulator(DeviceEmulator):
         #: battery voltage reported in STATUS, V (change it to test undervoltage)
         self.battery_v = float(battery_v)
         #: parser of the host's frames; its ``bad`` counters are the device's error counts
-        self.parser = BridgeParser("host")
+        self.parser = bp.BridgeParser("host")
         #: the configuration in force (as the firmware clamps it)
-        self.config = clamp_config(Config(0, int(deadman_ms), _period_ms(encoder_rate_hz),
+        self.config = bp.clamp_config(bp.Config(0, int(deadman_ms), _period_ms(encoder_rate_hz),
                                           _period_ms(status_rate_hz), 0))
         #: latched fault flags
-        self.latched = FAULT_BOOT
+        self.latched = bp.FAULT_BOOT
         #: stored set-points, mm/s
         self.cmd_mm_s = (0, 0)
         #: seq of the last valid host frame, and how many valid host frames came
@@ -108,15 +82,15 @@ class MotorBridgeEmulator(DeviceEmulator):
         """The fault word STATUS reports now (live and latched flags)."""
         flags = self.latched
         if not self.has_command:
-            flags |= FAULT_DEADMAN
+            flags |= bp.FAULT_DEADMAN
         if self.undervoltage:
-            flags |= FAULT_UNDERVOLTAGE
+            flags |= bp.FAULT_UNDERVOLTAGE
         return flags
 
     @property
     def estopped(self) -> bool:
         """True while the e-stop is latched."""
-        return bool(self.latched & FAULT_ESTOP)
+        return bool(self.latched & bp.FAULT_ESTOP)
 
     @property
     def ticks(self) -> tuple[int, int]:
@@ -124,12 +98,12 @@ class MotorBridgeEmulator(DeviceEmulator):
         return (_wrap_i32(math.floor(self._pos[0])), _wrap_i32(math.floor(self._pos[1])))
 
     def _held(self) -> bool:
-        return bool(self.fault_flags & FAULTS_STOPPING)
+        return bool(self.fault_flags & bp.FAULTS_STOPPING)
 
     def raise_fault(self, flags: int) -> None:
         """Latch faults the motor electronics detect (e.g. FAULT_OVERCURRENT)."""
-        self.latched |= flags & FAULTS_LATCHED
-        if flags & FAULTS_STOPPING:
+        self.latched |= flags & bp.FAULTS_LATCHED
+        if flags & bp.FAULTS_STOPPING:
             self.cmd_mm_s = (0, 0)
 
     # --- host -> device ------------------------------------------------------------------
@@ -146,8 +120,8 @@ class MotorBridgeEmulator(DeviceEmulator):
                 self._apply(msg)
             bad = self.parser.bad
             after = (bad["crc"], bad["cobs"] + bad["length"], bad["unknown_type"])
-            for flag, old, new in zip((FAULT_CRC_ERROR, FAULT_FRAMING_ERROR, FAULT_BAD_MESSAGE),
-                                      before, after, strict=True):
+            flags = (bp.FAULT_CRC_ERROR, bp.FAULT_FRAMING_ERROR, bp.FAULT_BAD_MESSAGE)
+            for flag, old, new in zip(flags, before, after, strict=True):
                 if new != old:
                     self.latched |= flag
             start = end
@@ -155,25 +129,25 @@ class MotorBridgeEmulator(DeviceEmulator):
     def _apply(self, msg: object) -> None:
         self.rx_frames += 1
         self.ack_seq = msg[0]  # type: ignore[index]
-        if isinstance(msg, SetWheelVelocity):
+        if isinstance(msg, bp.SetWheelVelocity):
             self.has_command, self._refresh = True, True
             if self._held():
                 self.cmd_mm_s = (0, 0)
             else:
-                lim = FIRMWARE_MAX_WHEEL_MM_S
+                lim = bp.FIRMWARE_MAX_WHEEL_MM_S
                 self.cmd_mm_s = (min(max(msg.left_mm_s, -lim), lim),
                                  min(max(msg.right_mm_s, -lim), lim))
-        elif isinstance(msg, Heartbeat):
+        elif isinstance(msg, bp.Heartbeat):
             self.has_command, self._refresh = True, True
-        elif isinstance(msg, Estop):
+        elif isinstance(msg, bp.Estop):
             if msg.engage:
-                self.raise_fault(FAULT_ESTOP)
-        elif isinstance(msg, Config):
-            self.config = clamp_config(msg)
+                self.raise_fault(bp.FAULT_ESTOP)
+        elif isinstance(msg, bp.Config):
+            self.config = bp.clamp_config(msg)
             self._hello_pending = True
-        elif isinstance(msg, ResetFaults):
-            self.latched &= ~(msg.mask & FAULTS_LATCHED)
-        elif isinstance(msg, RequestHello):
+        elif isinstance(msg, bp.ResetFaults):
+            self.latched &= ~(msg.mask & bp.FAULTS_LATCHED)
+        elif isinstance(msg, bp.RequestHello):
             self._hello_pending = True
 
     # --- time ------------------------------------------------------------------------------
@@ -189,7 +163,7 @@ class MotorBridgeEmulator(DeviceEmulator):
         elif not self.undervoltage and mv < uv:
             self.undervoltage = True
             self.cmd_mm_s = (0, 0)
-        elif self.undervoltage and mv >= uv + UNDERVOLTAGE_HYSTERESIS_MV:
+        elif self.undervoltage and mv >= uv + bp.UNDERVOLTAGE_HYSTERESIS_MV:
             self.undervoltage = False
         if self._refresh:
             self._last_command_t = t_s
@@ -225,9 +199,9 @@ class MotorBridgeEmulator(DeviceEmulator):
         if self._hello_pending:
             self._hello_pending = False
             c = self.config
-            self._send(Hello(0, PROTOCOL_VERSION, FW_MAJOR, FW_MINOR, c.deadman_ms,
+            self._send(bp.Hello(0, bp.PROTOCOL_VERSION, FW_MAJOR, FW_MINOR, c.deadman_ms,
                              c.encoder_period_ms, c.status_period_ms, c.undervoltage_mv,
-                             FIRMWARE_MAX_WHEEL_MM_S), lead=b"\x00")
+                             bp.FIRMWARE_MAX_WHEEL_MM_S), lead=b"\x00")
         faults = self.fault_flags
         if faults != self._reported:
             self._last_status_ms = now_ms  # the periodic reports continue from here
@@ -240,29 +214,29 @@ class MotorBridgeEmulator(DeviceEmulator):
         enc_due, self._last_encoder_ms = _due(now_ms, self._last_encoder_ms,
                                               self.config.encoder_period_ms)
         if enc_due:
-            self._send(EncoderCounts(0, now_ms, *self.ticks))
+            self._send(bp.EncoderCounts(0, now_ms, *self.ticks))
 
     def _send_status(self, now_ms: int, faults: int) -> None:
         self._reported = faults
         left, right = (0, 0) if self._held() else self.cmd_mm_s
         bad = self.parser.bad
-        self._send(Status(0, now_ms, self.battery_mv, faults, left, right, self.ack_seq,
+        self._send(bp.Status(0, now_ms, self.battery_mv, faults, left, right, self.ack_seq,
                           _sat16(self.rx_frames), _sat16(bad["crc"]),
                           _sat16(bad["cobs"] + bad["length"]), _sat16(bad["unknown_type"])))
 
     def _send(self, msg: object, lead: bytes = b"") -> None:
-        self.emit(lead + encode_message(msg._replace(seq=self._tx_seq)))  # type: ignore[attr-defined]
+        self.emit(lead + bp.encode_message(msg._replace(seq=self._tx_seq)))  # type: ignore[attr-defined]
         self._tx_seq = (self._tx_seq + 1) & 0xFF
 
     def corrupt(self, frame: bytes) -> bytes:
         """The frame with one CRC bit flipped, still validly COBS-framed."""
         lead = len(frame) - len(frame.lstrip(b"\x00"))
-        body = cobs_decode(frame[lead:-1])
+        body = bp.cobs_decode(frame[lead:-1])
         if body is None or len(body) < 4:
             return super().corrupt(frame)
         damaged = bytearray(body)
         damaged[-1 - int(self.rng.integers(2))] ^= 1 << int(self.rng.integers(8))
-        return frame[:lead] + cobs_encode(bytes(damaged)) + b"\x00"
+        return frame[:lead] + bp.cobs_encode(bytes(damaged)) + b"\x00"
 
 
 def _due(now_ms: int, last_ms: int, period_ms: int) -> tuple[bool, int]:
@@ -281,11 +255,11 @@ def sample_stream(n_frames: int, seed: int = 0) -> bytes:
     for i in range(n_frames):
         device_ms = 20 * i
         if i % 25 == 0:
-            msg: object = Status(i & 0xFF, device_ms, 12000 - i % 300, 0, 400, 380, i & 0xFF,
+            msg: object = bp.Status(i & 0xFF, device_ms, 12000 - i % 300, 0, 400, 380, i & 0xFF,
                                  i & 0xFFFF, 0, 0, 0)
         else:
             left = _wrap_i32(left + int(rng.integers(-40, 120)))
             right = _wrap_i32(right + int(rng.integers(-40, 120)))
-            msg = EncoderCounts(i & 0xFF, device_ms & _U32, left, right)
-        out += encode_message(msg)  # type: ignore[arg-type]
+            msg = bp.EncoderCounts(i & 0xFF, device_ms & _U32, left, right)
+        out += bp.encode_message(msg)  # type: ignore[arg-type]
     return bytes(out)

@@ -16,6 +16,7 @@ import datetime as _dt
 import math
 
 import numpy as np
+
 from robo_orch.drivers.nmea import KNOT, encode_gga, encode_rmc, encode_vtg, local_to_geodetic
 from robo_orch.sim.emulators.base import DeviceEmulator, Faults
 

@@ -15,10 +15,11 @@ from collections import deque
 from typing import Any, NamedTuple
 
 import numpy as np
-from robo_orch.drivers import rplidar_protocol as rp
-from robo_orch.sim.emulators.base import DeviceEmulator, Faults
 
 from robo_orch.driver import Parser
+from robo_orch.drivers import rplidar_protocol as rp
+from robo_orch.planar import wrap_to_pi
+from robo_orch.sim.emulators.base import DeviceEmulator, Faults
 
 #: farthest distance the 16-bit distance_q2 field can hold, m
 MAX_RANGE_M = 0xFFFF / 4000.0
@@ -47,13 +48,10 @@ class RequestParser(Parser):
         out: list[Any] = []
         pos, end = 0, len(buf)
         while pos < end:
-            i = buf.find(b"\xa5", pos)
-            if i < 0:
-                self.skip(end - pos)
+            pos = self.seek(buf, pos, b"\xa5")
+            if pos < 0:
                 pos = end
                 break
-            self.skip(i - pos)
-            pos = i
             if end - pos < 2:
                 break
             cmd = buf[pos + 1]
@@ -197,8 +195,8 @@ def _nearest(angles: np.ndarray, ranges: np.ndarray, query: np.ndarray) -> np.nd
     q = np.remainder(query, two_pi)
     hi = np.searchsorted(a, q) % len(a)
     lo = (hi - 1) % len(a)
-    d_hi = np.abs(np.remainder(a[hi] - q + np.pi, two_pi) - np.pi)
-    d_lo = np.abs(np.remainder(a[lo] - q + np.pi, two_pi) - np.pi)
+    d_hi = np.abs(wrap_to_pi(a[hi] - q))
+    d_lo = np.abs(wrap_to_pi(a[lo] - q))
     pick = np.where(d_lo < d_hi, lo, hi)
     return ranges[order[pick]]
 

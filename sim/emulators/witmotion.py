@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from robo_orch.drivers.witmotion_protocol import (
     BAUD_CODES,
     RATE_CODES,
