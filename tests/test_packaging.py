@@ -118,25 +118,27 @@ def defines(source: str, attr: str) -> bool:
     return False
 
 
-def test_entry_points_name_robo_orch_modules_in_the_wheel(wheel):
+def test_entry_points_and_builtins_name_robo_orch_modules_in_the_wheel(wheel):
+    from robo_orch import registry
+
     names = set(wheel.namelist())
     parser = configparser.ConfigParser(delimiters=("=",))
     parser.optionxform = str
     parser.read_string(wheel.read(f"{dist_info(wheel)}/entry_points.txt").decode())
-    groups = set(parser.sections())
-    assert {"console_scripts", "robo_orch.behaviors", "robo_orch.drivers",
-            "robo_orch.sim_backends", "robo_orch.buses", "robo_orch.clocks"} <= groups
-    count = 0
-    for group in groups:
-        for name, value in parser.items(group):
-            module, _, attr = value.strip().partition(":")
-            assert module.split(".")[0] == "robo_orch", (group, name, value)
-            base = module.replace(".", "/")
-            path = next((p for p in (f"{base}.py", f"{base}/__init__.py") if p in names), None)
-            assert path is not None, f"{group}: {name} = {value}: no {base}.py in the wheel"
-            assert defines(wheel.read(path).decode(), attr), f"{group}: {name} = {value}"
-            count += 1
-    assert count >= 20
+    targets = [(group, name, value) for group in parser.sections()
+               for name, value in parser.items(group)]
+    assert any(group == "console_scripts" and name == "robo-orch" for group, name, _ in targets)
+    # the built-ins are the registry's own table (found without any package metadata)
+    targets += [(group, name, value) for group, table in registry.BUILTINS.items()
+                for name, value in table.items()]
+    for group, name, value in targets:
+        module, _, attr = value.strip().partition(":")
+        assert module.split(".")[0] == "robo_orch", (group, name, value)
+        base = module.replace(".", "/")
+        path = next((p for p in (f"{base}.py", f"{base}/__init__.py") if p in names), None)
+        assert path is not None, f"{group}: {name} = {value}: no {base}.py in the wheel"
+        assert defines(wheel.read(path).decode(), attr), f"{group}: {name} = {value}"
+    assert len(targets) >= 20
 
 
 def test_an_editable_install_maps_the_folders_into_robo_orch(tmp_path):
