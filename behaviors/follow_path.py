@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numba
 
 from robo_orch.behavior import Behavior, param_index
+from robo_orch.behaviors.approach import ApproachParams
 from robo_orch.core.geometry import segment_fraction
 from robo_orch.core.world import (
     GOAL_TOLERANCE,
@@ -45,30 +46,20 @@ from robo_orch.core.world import (
     Y,
     kernel_signature,
 )
-from robo_orch.schema import check_order, option
+from robo_orch.schema import option
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(ApproachParams):
     """Tunables of :class:`FollowPath`."""
 
-    max_speed: float = option(0.6, gt=0, le=10, doc="cruise speed, m/s")
-    max_yaw_rate: float = option(1.5, gt=0, le=20, doc="yaw rate limit, rad/s")
     lookahead: float = option(0.6, gt=0, le=20, doc="pure pursuit lookahead distance, m")
     rotate_threshold: float = option(1.2, gt=0, le=math.pi,
                                      doc="turn in place when the lookahead point's bearing "
                                          "exceeds this, rad")
-    slow_radius: float = option(0.8, ge=0, le=20,
-                                doc="slow down within this distance of the path end, m")
-    min_speed: float = option(0.05, ge=0, le=10,
-                              doc="speed floor while slowing down near the end, m/s")
     search_distance: float = option(2.0, gt=0, le=100,
                                     doc="how far along the path, past the current segment, "
                                         "the progress search looks, m")
-
-    def validate(self, source: str, prefix: str) -> None:
-        """Cross-field checks."""
-        check_order(self, source, prefix, "min_speed", "max_speed")
 
 
 _P = param_index(Params)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numba
 
 from robo_orch.behavior import Behavior, param_index
+from robo_orch.behaviors.approach import ApproachParams
 from robo_orch.core.world import (
     GOAL_REACHED,
     OUT_V,
@@ -30,26 +31,16 @@ from robo_orch.core.world import (
     Y,
     kernel_signature,
 )
-from robo_orch.schema import check_order, option
+from robo_orch.schema import option
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(ApproachParams):
     """Tunables of :class:`GoToGoal`."""
 
-    max_speed: float = option(0.6, gt=0, le=10, doc="cruise speed, m/s")
-    max_yaw_rate: float = option(1.5, gt=0, le=20, doc="yaw rate limit, rad/s")
     k_heading: float = option(2.0, gt=0, le=50, doc="yaw rate per radian of heading error, 1/s")
     rotate_threshold: float = option(0.8, gt=0, le=math.pi,
                                      doc="turn in place when the heading error exceeds this, rad")
-    slow_radius: float = option(0.8, ge=0, le=20,
-                                doc="slow down within this distance of the final waypoint, m")
-    min_speed: float = option(0.05, ge=0, le=10,
-                              doc="speed floor while slowing down near the goal, m/s")
-
-    def validate(self, source: str, prefix: str) -> None:
-        """Cross-field checks."""
-        check_order(self, source, prefix, "min_speed", "max_speed")
 
 
 _P = param_index(Params)

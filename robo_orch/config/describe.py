@@ -55,42 +55,21 @@ def describe_config(config: Config) -> str:
 def config_reference_markdown() -> str:
     """The README's config reference, generated from the schema's docs."""
     from robo_orch import schema
-    from robo_orch.config import TopicsConfig
+    from robo_orch.config import TopicsConfig, world
+    from robo_orch.config import sections as sec
     from robo_orch.config.estimator import EstimatorConfig
-    from robo_orch.config.sections import (
-        BehaviorEntry,
-        BusConfig,
-        DeviceFaults,
-        InputConfig,
-        LidarConfig,
-        LoopConfig,
-        MissionConfig,
-        PerceptionConfig,
-        RobotConfig,
-        SafetyConfig,
-        SimConfig,
-        SuccessConfig,
-    )
-    from robo_orch.config.world import (
-        Circle,
-        MovingCircle,
-        Polygon,
-        RandomObstacles,
-        Wall,
-        WorldConfig,
-    )
     from robo_orch.driver import DriverSpec
 
-    sections = [("[loop]", LoopConfig), ("[bus]", BusConfig), ("[topics]", TopicsConfig),
-                ("[inputs.odom], [inputs.imu], [inputs.scan], [inputs.gps]", InputConfig),
-                ("[safety]", SafetyConfig), ("[robot]", RobotConfig),
-                ("[estimator]", EstimatorConfig), ("[perception]", PerceptionConfig),
-                ("[sim]", SimConfig), ("[sim.lidar]", LidarConfig), ("[world]", WorldConfig),
-                ("[[world.walls]]", Wall), ("[[world.circles]]", Circle),
-                ("[[world.polygons]]", Polygon), ("[[world.moving]]", MovingCircle),
-                ("[world.random]", RandomObstacles), ("[sim.faults.NAME]", DeviceFaults),
-                ("[mission]", MissionConfig),
-                ("[success]", SuccessConfig), ("[behaviors.NAME]", BehaviorEntry)]
+    sections = [("[loop]", sec.LoopConfig), ("[bus]", sec.BusConfig), ("[topics]", TopicsConfig),
+                ("[inputs.odom], [inputs.imu], [inputs.scan], [inputs.gps]", sec.InputConfig),
+                ("[safety]", sec.SafetyConfig), ("[robot]", sec.RobotConfig),
+                ("[estimator]", EstimatorConfig), ("[perception]", sec.PerceptionConfig),
+                ("[sim]", sec.SimConfig), ("[sim.lidar]", sec.LidarConfig),
+                ("[world]", world.WorldConfig), ("[[world.walls]]", world.Wall),
+                ("[[world.circles]]", world.Circle), ("[[world.polygons]]", world.Polygon),
+                ("[[world.moving]]", world.MovingCircle), ("[world.random]", world.RandomObstacles),
+                ("[sim.faults.NAME]", sec.DeviceFaults), ("[mission]", sec.MissionConfig),
+                ("[success]", sec.SuccessConfig), ("[behaviors.NAME]", sec.BehaviorEntry)]
     from robo_orch import registry
 
     for name in registry.names(registry.BEHAVIORS):

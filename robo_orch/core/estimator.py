@@ -88,16 +88,19 @@ RECOVER_POSITION_VAR = 1.0  # m^2
 RECOVER_YAW_VAR = 0.1  # rad^2
 RECOVER_RATE_VAR = 0.25  # (m/s)^2 and (rad/s)^2
 
-_VEC = "float64[::1]"
-_MAT = "float64[:, ::1]"
-_SIG_PREDICT = f"void({_VEC}, {_MAT}, float64, float64, float64)"
-_SIG_ODOMETRY = f"float64({_VEC}, {_MAT}, float64, float64, float64, float64, float64)"
-_SIG_SCALAR = f"float64({_VEC}, {_MAT}, float64, float64)"
-_SIG_POSITION = f"float64({_VEC}, {_MAT}, float64, float64, float64)"
-_SIG_RESET = f"void({_VEC}, {_MAT}, float64, float64, float64)"
-_SIG_WRITE = f"void({_VEC}, {_VEC})"
-_SIG_GUARD = f"boolean({_VEC}, {_MAT}, {_VEC}, {_MAT})"
-_SIG_SET_POSITION = f"void({_VEC}, {_MAT}, float64, float64, float64)"
+def _sig(result: str, scalars: int) -> str:
+    """The signature ``result(x, P, float64 * scalars)`` of an update kernel."""
+    return f"{result}({', '.join(['float64[::1]', 'float64[:, ::1]'] + ['float64'] * scalars)})"
+
+
+_SIG_PREDICT = _sig("void", 3)  # (x, P, dt, accel_std, yaw_accel_std)
+_SIG_ODOMETRY = _sig("float64", 5)  # (x, P, v_left, v_right, wheel_base, v_std, w_std)
+_SIG_SCALAR = _sig("float64", 2)  # (x, P, z, std)
+_SIG_POSITION = _sig("float64", 3)  # (x, P, px, py, std)
+_SIG_RESET = _sig("void", 3)  # (x, P, x0, y0, yaw0)
+_SIG_SET_POSITION = _sig("void", 3)  # (x, P, px, py, var)
+_SIG_WRITE = "void(float64[::1], float64[::1])"  # (x, state)
+_SIG_GUARD = "boolean(float64[::1], float64[:, ::1], float64[::1], float64[:, ::1])"
 
 
 @numba.njit(cache=True, error_model="numpy")
