@@ -8,7 +8,10 @@ from robo_orch.bench.e2e import measure_floor, measure_loop
 def test_triggered_loop_splits_each_message_into_its_parts():
     count = 40
     r = measure_loop("ipc", count, 190.0, triggered=True)
-    assert r["taken"] >= count - 2  # a triggered loop takes every message
+    # each message starts a tick of its own, unless the machine is so busy that a newer
+    # one arrived before the loop ran (then it is counted superseded, never lost)
+    assert r["taken"] + r["superseded"] >= count - 2
+    assert r["taken"] >= count // 2
     assert r["triggered_ticks"] >= r["taken"] - 1  # each one started a tick
     parts = [r[k] for k in ("transport", "in_loop", "to_actuator", "end_to_end")]
     assert all(p["n"] > 0 and 0 < p["p50_us"] <= p["p99_us"] <= p["max_us"] for p in parts)

@@ -203,7 +203,7 @@ def measure_loop(kind: str, count: int, rate: float, *, triggered: bool,
     out.update({"loop": "triggered" if triggered else f"fixed {1e9 / period:g} Hz",
                 "sched_fifo": priority, "io_thread_fifo": bus.io_priority,
                 "sensor_messages": count, "taken": n, "ticks": stats.ticks,
-                "triggered_ticks": stats.triggered})
+                "superseded": sub.counters.superseded, "triggered_ticks": stats.triggered})
     return out
 
 
