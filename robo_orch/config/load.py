@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from robo_orch import registry, schema
+from robo_orch import files, registry, schema
 from robo_orch.config.estimator import EstimatorConfig
 from robo_orch.config.sections import (
     BehaviorEntry,
@@ -46,6 +46,9 @@ else:  # Jetson boards ship Python 3.10
 INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
                "gps": "position_fix"}
 _BEHAVIOR_KEYS = ("kind", "priority", "divisor", "enabled", "blendable")
+MAX_FILE_BYTES = 8 << 20  #: a config file larger than this is refused
+MAX_DEPTH = 32  #: tables and arrays nested deeper than this are refused
+MAX_EXTENDS = 16  #: files in one ``extends`` chain
 
 
 @dataclass(frozen=True)
@@ -117,23 +120,60 @@ def shipped_scenarios() -> list[Path]:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; syntax errors become a one-line ConfigError."""
+    """Parse a TOML file; every problem with it becomes a one-line ConfigError.
+
+    Only a regular file of at most :data:`MAX_FILE_BYTES` of UTF-8 text is read
+    (:mod:`robo_orch.files`), nested at most :data:`MAX_DEPTH` deep.
+    """
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "", "file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(str(path), "", "is a directory, expected a .toml file") from None
+        text = files.read_text(path, MAX_FILE_BYTES)
+    except files.BadFile as err:
+        problem = str(err)
+        if problem == "is a directory":
+            problem += ", expected a .toml file"
+        raise ConfigError(str(path), "", problem) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(path), "", f"invalid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(str(path), "", _too_deep()) from None
+    if nesting_depth(raw) > MAX_DEPTH:
+        raise ConfigError(str(path), "", _too_deep())
+    return raw
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply tables and arrays nest in ``value`` (0: a plain value); no recursion."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                break
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def _too_deep() -> str:
+    return f"tables or arrays nested deeper than {MAX_DEPTH} levels"
 
 
 def read_with_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a TOML file; a top-level ``extends = "base.toml"`` merges it over that base.
 
     Tables merge key by key; any other value (arrays included) replaces the base's.
-    The base path is relative to the file, or the name of a shipped config.
+    The base path is relative to the file, or the name of a shipped config.  A
+    chain is at most :data:`MAX_EXTENDS` files long.
     """
     raw = read_toml(path)
     base = raw.pop("extends", None)
@@ -147,9 +187,18 @@ def read_with_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
     resolved = base_path.resolve()
     if resolved in _seen:
         raise ConfigError(str(path), "extends", f"circular: {base} extends itself")
+    if len(_seen) + 1 >= MAX_EXTENDS:
+        raise ConfigError(str(path), "extends", f"a chain of more than {MAX_EXTENDS} files "
+                          "extending each other")
     if not base_path.exists():
         raise ConfigError(str(path), "extends", f"no such file: {base_path}")
-    return _merge(read_with_extends(base_path, (*_seen, path.resolve())), raw)
+    try:
+        base_raw = read_with_extends(base_path, (*_seen, path.resolve()))
+    except ConfigError as err:
+        if err.source != str(base_path) or err.key:
+            raise
+        raise ConfigError(str(path), "extends", f"{base_path}: {err.problem}") from None
+    return _merge(base_raw, raw)
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,7 +221,15 @@ def parse_override(text: str) -> tuple[str, Any]:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value.strip()
+    except RecursionError:
+        raise ConfigError(f"--set {_short(text)}", key, _too_deep()) from None
+    if nesting_depth(parsed) > MAX_DEPTH:
+        raise ConfigError(f"--set {_short(text)}", key, _too_deep())
     return key, parsed
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, str]:
