@@ -28,6 +28,7 @@ from robo_orch.config.load import (
     read_with_extends,
     refuse_centre_keys,
     shipped_scenarios,
+    start_warnings,
     stopping_time,
     world_clearance,
 )
@@ -35,4 +36,5 @@ from robo_orch.config.load import (
 __all__ = ["BLIND_ROLES", "INPUT_ROLES", "BehaviorSpec", "Config", "TopicsConfig",
            "apply_overrides", "blind_warning", "build_config", "embedded_config_path",
            "load_config", "parse_override", "read_toml", "read_with_extends",
-           "refuse_centre_keys", "shipped_scenarios", "stopping_time", "world_clearance"]
+           "refuse_centre_keys", "shipped_scenarios", "start_warnings", "stopping_time",
+           "world_clearance"]

@@ -11,6 +11,7 @@ wrong; an override's error names the ``--set`` argument instead of the file.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -110,7 +111,11 @@ def embedded_config_path(name: str = "demo") -> Path:
     for candidate in (data / f"{name}.toml", data / "scenarios" / f"{name}.toml"):
         if candidate.is_file():
             return Path(str(candidate))
-    raise ConfigError(name, "", "no such config file or shipped scenario")
+    shipped = [p.stem for p in Path(str(data)).glob("*.toml")] + [
+        p.stem for p in shipped_scenarios()]
+    close = difflib.get_close_matches(name, shipped, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(name, "", f"no such config file or shipped scenario{hint}")
 
 
 def shipped_scenarios() -> list[Path]:
@@ -401,6 +406,34 @@ def blind_warning(config: Config) -> str | None:
             else "no stop is guaranteed if they are lost")
     return (f"robo-orch: warning: safety.allow_blind = true in {config.source}: the robot may "
             f"move without seeing obstacles or its own motion ({what})")
+def speed_warnings(config: Config) -> list[str]:
+    """A line for each actuator driver whose wheel speed limit is below the speeds the
+    loop may command (``safety.max_speed``, ``robot.max_wheel_speed``)."""
+    lines = []
+    for name, drv in config.drivers.items():
+        limit = getattr(drv.params, "max_wheel_speed", None)
+        if not drv.cls.actuator or not isinstance(limit, (int, float)):
+            continue
+        above = [(key, value) for key, value in (
+            ("safety.max_speed", config.safety.max_speed),
+            ("robot.max_wheel_speed", config.robot.max_wheel_speed)) if value > limit]
+        if above:
+            lines.append(
+                f"robo-orch: warning: drivers.{name}.max_wheel_speed is {limit:g} m/s, below "
+                + " and ".join(f"{key} {value:g} m/s" for key, value in above)
+                + f" in {config.source}: the motor driver clamps what the safety layer "
+                "allowed (the robot is slower than configured and a clamped turn drives "
+                f"another arc); set {' and '.join(k for k, _ in above)} to at most {limit:g}")
+    return lines
+
+
+def start_warnings(config: Config) -> list[str]:
+    """The lines to print at every start (and ``check``): blind motion, speeds the motor
+    driver cannot reach."""
+    blind = blind_warning(config)
+    return ([blind] if blind else []) + speed_warnings(config)
+
+
 def refuse_centre_keys(table: Mapping[str, Any], renamed: Mapping[str, str], source: str,
                        prefix: str, radius: float) -> None:
     """Refuse a key that was measured from the robot centre and is now measured from its
@@ -439,12 +472,14 @@ def _check_stopping(config: Config) -> None:
     """Refuse a collision horizon shorter than the stopping time."""
     need = stopping_time(config)
     horizon = config.safety.collision_horizon_s
-    if horizon < need:
-        enough = math.ceil(need * 100.0 - 1e-6) / 100.0
+    if not horizon >= need:
+        fix = "raise safety.max_decel"  # the stopping time is too long for any horizon
+        if need * 100.0 < 1e300:
+            fix = f"set it to at least {math.ceil(need * 100.0 - 1e-6) / 100.0:g}"
         raise ConfigError(config.source, "safety.collision_horizon_s",
                           f"{horizon:g} s is shorter than the stopping time {need:.4g} s "
                           f"(max(max_speed, max_reverse) / max_decel + one loop period + "
-                          f"robot.motor_time_constant); set it to at least {enough:g}")
+                          f"robot.motor_time_constant); {fix}")
 
 
 def _check_placements(config: Config) -> None:
