@@ -89,6 +89,16 @@ def test_every_rate_and_size_key_has_an_upper_bound():
     assert unbounded == []
 
 
+@pytest.mark.parametrize("key, value", [("speed", 1e308), ("delay_s", 1e308)])
+def test_a_moving_obstacle_s_speed_and_delay_are_bounded(key, value):
+    from robo_orch import schema
+    from robo_orch.config.world import MovingCircle
+
+    table = {"radius": 0.3, "path": [[0, 0], [1, 0]], "speed": 0.5, key: value}
+    with pytest.raises(ConfigError, match=f"world.moving\\[0\\].{key}: must be <="):
+        schema.build(MovingCircle, table, source="t.toml", prefix="world.moving[0]")
+
+
 def test_check_refuses_a_lidar_rate_of_1e308_with_one_line():
     proc = cli("check", "--set", "sim.lidar.rate_hz=1e308", timeout=60)
     assert proc.returncode == 2, proc.stderr
