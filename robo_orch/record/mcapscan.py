@@ -220,6 +220,15 @@ def _next_chunk(f, start: int, size: int, limit: int) -> int | None:
     return None
 
 
+def summary_records(f) -> list:
+    """The schema and channel records (``mcap`` objects) of the summary of the MCAP
+    file ``f``, if its footer is intact; [] otherwise."""
+    records = [_PARSED[op](ReadDataStream(BytesIO(body)))
+               for op, body in _summary_records(f, f.seek(0, 2))]
+    f.seek(0)
+    return records
+
+
 def _summary_records(f, size: int) -> list[tuple[int, bytes]]:
     """(opcode, body) of the schemas and channels in the file's summary, if its footer
     is intact (they repeat the ones in the data section); [] otherwise."""

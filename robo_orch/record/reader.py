@@ -35,7 +35,14 @@ from robo_orch.errors import MessageError, RoboOrchWarning
 from robo_orch.messages import FORMAT_VERSION, HEADER, Decoded, MessageType, decode, message_type
 from robo_orch.record import ticks as _ticks  # noqa: F401  (registers the record types)
 from robo_orch.record.channels import RAW_ENCODING, RECORDING_VERSION, RecordingContext
-from robo_orch.record.mcapscan import CHANNEL, MESSAGE, SCHEMA, ScanReport, scan
+from robo_orch.record.mcapscan import (
+    CHANNEL,
+    MESSAGE,
+    SCHEMA,
+    ScanReport,
+    scan,
+    summary_records,
+)
 from robo_orch.record.sink import split_path
 
 #: how far (in log time) messages may be out of order in a file; the writer sorts
@@ -305,6 +312,12 @@ def open_recording(path: str | Path) -> Recording:
         if context is None:
             raise RecordingError(f"{files[0]}: not a readable MCAP recording "
                                  f"({type(err).__name__}: {err})") from err
+        with _open(files[0]) as f:  # the channels may be in a damaged chunk: the summary
+            for record in summary_records(f):  # repeats them if the footer is intact
+                if isinstance(record, Schema):
+                    schemas[record.id] = record
+                else:
+                    rec._check_channel(record, schemas.get(record.schema_id), files[0])
     if context is None:
         raise RecordingError(f"{files[0]}: no robo_orch context record: not recorded by "
                              "robo-orch, or cut off before its first chunk")
