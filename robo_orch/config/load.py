@@ -2,10 +2,11 @@
 
 ``load_config(path, overrides)`` reads the file (or the embedded demo mission when
 ``path`` is None; :mod:`robo_orch.config.source`), applies ``--set key=value``
-overrides, validates every section (:mod:`robo_orch.config.sections`) and every behavior's own parameters, and checks
-the pieces against each other (waypoints clear of obstacles, known names).  Any
-problem raises :class:`ConfigError` naming the file, the dotted key and what is
-wrong; an override's error names the ``--set`` argument instead of the file.
+overrides, validates every section (:mod:`robo_orch.config.sections`) and every
+behavior's own parameters, and checks the pieces against each other (waypoints
+clear of obstacles, known names).  Any problem raises :class:`ConfigError` naming
+the file, the dotted key and what is wrong; an override's error names the ``--set``
+argument instead of the file.
 """
 
 from __future__ import annotations
