@@ -65,7 +65,8 @@ class MotorBridgeParams:
                                                 "firmware counts them")
     max_wheel_speed: float = option(1.0, gt=0, le=32.767, doc="wheel speed limit, m/s (the "
                                     "firmware clamps again to its own limit, 2 m/s by default)")
-    deadman_s: float = option(0.25, gt=0, doc="no velocity command for this long: command zero")
+    deadman_s: float = option(0.25, gt=0, le=60,
+                              doc="no velocity command for this long: command zero")
     device_deadman_ms: int = option(500, ge=20, le=10000, doc="the firmware's own deadman, ms, "
                                     "sent in CONFIG")
     command_rate_hz: float = option(50.0, gt=0, le=500, doc="rate of re-sending the current "

@@ -55,14 +55,17 @@ class RplidarParams:
     topic: str = schema.option("sensor/scan", doc="topic of the laser_scan messages")
     range_min: float = schema.option(0.15, ge=0, doc="nearer points are dropped, m")
     range_max: float = schema.option(12.0, gt=0, doc="farther points are dropped, m")
-    min_points: int = schema.option(50, ge=0, doc="a revolution with fewer valid points "
-                                                  "is dropped and counted")
+    min_points: int = schema.option(50, ge=0, le=1_000_000,
+                                    doc="a revolution with fewer valid points "
+                                        "is dropped and counted")
     motor_dtr: bool = schema.option(True, doc="the adapter runs the motor while DTR is low "
                                               "(A1/A2 USB adapters); false leaves DTR alone")
-    scan_timeout_s: float = schema.option(1.0, gt=0, doc="no node for this long while "
-                                                         "scanning: send SCAN again")
-    reply_timeout_s: float = schema.option(0.5, gt=0, doc="wait this long for the health and "
-                                                          "info replies before going on")
+    scan_timeout_s: float = schema.option(1.0, gt=0, le=60,
+                                          doc="no node for this long while "
+                                              "scanning: send SCAN again")
+    reply_timeout_s: float = schema.option(0.5, gt=0, le=60,
+                                           doc="wait this long for the health and "
+                                               "info replies before going on")
     startup_wait_s: float = schema.option(1.0, ge=0, le=5, doc="start() waits at most this "
                                                                "long for the hand-shake; 0: "
                                                                "never wait")

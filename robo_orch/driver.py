@@ -29,6 +29,7 @@ import numpy as np
 from robo_orch import schema
 from robo_orch.bus import Bus, Publisher, QoS, Subscription
 from robo_orch.clock import Clock
+from robo_orch.errors import ConfigError
 from robo_orch.messages import MessageType, message_type
 
 
@@ -138,18 +139,25 @@ class DriverSpec:
     kind: str = schema.option(doc="registered driver name, e.g. 'nmea_gps'")
     port: str = schema.option(doc="serial port: a device path (prefer /dev/serial/by-id/...), "
                                   "'loop://', 'socket://host:port' or a pseudo-terminal")
-    baud: int = schema.option(0, ge=0, doc="baud rate; 0 uses the driver's default")
+    baud: int = schema.option(0, ge=0, le=100_000_000, doc="baud rate; 0 uses the driver's default")
     frame_id: str = schema.option("", doc="frame id stamped on messages (default: the "
                                           "driver's name)")
     mount: tuple[float, ...] = schema.option([0.0, 0.0, 0.0], length=3,
                                              doc="mounting pose on the robot [x, y, yaw] "
                                                  "in m, m, rad")
-    timeout_s: float = schema.option(1.0, gt=0, doc="no bytes for this long: the device is "
+    timeout_s: float = schema.option(1.0, gt=0, le=3600,
+                                     doc="no bytes for this long: the device is "
                                                      "reported as not answering")
     low_latency: bool = schema.option(True, doc="ask the serial adapter for low-latency mode "
                                                 "(FTDI adapters otherwise batch bytes for 16 ms)")
     restart: bool = schema.option(True, doc="the supervisor restarts the driver when it dies")
     enabled: bool = schema.option(True, doc="false leaves the driver out of the run")
+
+    def validate(self, source: str, prefix: str) -> None:
+        """Refuse an empty port name (it would pass for a path until the driver opens it)."""
+        if not self.port.strip():
+            raise ConfigError(source, f"{prefix}.port", "empty: name the serial port (a "
+                              "device path, 'loop://', 'socket://host:port')")
 
 
 class Driver(ABC):

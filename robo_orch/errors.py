@@ -31,6 +31,10 @@ class ConfigError(RoboOrchError, ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+class RoboOrchWarning(UserWarning):
+    """Base of robo_orch's warnings; the command line prints each as one line."""
+
+
 class UsageError(RoboOrchError, ValueError):
     """The command line was used wrongly."""
 

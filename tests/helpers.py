@@ -47,6 +47,24 @@ def closing_all(factory):
             thing.close()
 
 
+SHARED_DATA_ENV = "ROBO_ORCH_SHARED_DATA"  #: overrides where shared_data() looks
+
+
+def shared_data(name: str):
+    """``../shared/data/<name>`` beside the clone (or under ``$ROBO_ORCH_SHARED_DATA``):
+    other projects' data the tests read in place; skips the test when it is absent."""
+    import os
+    from pathlib import Path
+
+    base = Path(os.environ.get(SHARED_DATA_ENV)
+                or Path(__file__).resolve().parents[2] / "shared" / "data")
+    path = base / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent (other projects' data, kept beside the clone in "
+                    f"../shared/data; set {SHARED_DATA_ENV} to point elsewhere)")
+    return path
+
+
 def write_config(tmp_path, text: str, name: str = "robot.toml"):
     """Write a config file (``text`` dedented) into ``tmp_path``; returns its path."""
     path = tmp_path / name

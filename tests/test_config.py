@@ -67,7 +67,7 @@ def test_extends_merges_tables_and_replaces_arrays(tmp_path):
 @pytest.mark.parametrize("text, key, words", [
     ("[mission]\n[behaviors.stop]\n", "mission.waypoints", "at least one waypoint"),
     (MINIMAL + '[loop]\nrate_hz = "fast"\n', "loop.rate_hz", "expected a number"),
-    (MINIMAL + "[loop]\nrate_hz = -5\n", "loop.rate_hz", "must be > 0"),
+    (MINIMAL + "[loop]\nrate_hz = -5\n", "loop.rate_hz", "must be >= 0.1"),
     (MINIMAL + "[loop]\nrate_hz = true\n", "loop.rate_hz", "expected a number"),
     (MINIMAL + "[loop]\nrat_hz = 5\n", "loop.rat_hz", "did you mean 'rate_hz'"),
     (MINIMAL + '[behaviors.dance]\nkind = "moonwalk"\n', "behaviors.dance.kind",

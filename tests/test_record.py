@@ -282,7 +282,7 @@ def test_a_truncated_file_gives_back_a_prefix_with_a_warning(recorded, tmp_path,
         assert [m.frames for m in msgs] == [m.frames for m in full[topic][:len(msgs)]]
 
 
-def test_a_corrupt_chunk_stops_the_read_there(recorded, tmp_path):
+def test_a_corrupt_chunk_loses_its_messages_with_a_warning(recorded, tmp_path):
     path, _, _ = recorded
     data = bytearray(path.read_bytes())
     middle = len(data) // 2

@@ -15,8 +15,13 @@ def add_parser(sub) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Run ``check``: print the loaded config's description (a bad config raises)."""
-    from robo_orch.config import load_config
+    import sys
+
+    from robo_orch.config import load_config, start_warnings
     from robo_orch.config.describe import describe_config
 
-    print(describe_config(load_config(args.config, tuple(args.set))))
+    config = load_config(args.config, tuple(args.set))
+    for line in start_warnings(config):  # what `sim` and `run` would print at start
+        print(line, file=sys.stderr)
+    print(describe_config(config))
     return 0

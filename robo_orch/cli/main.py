@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 
 from robo_orch.cli import (
     bench,
@@ -34,7 +35,7 @@ from robo_orch.cli import (
     topics,
     warmup,
 )
-from robo_orch.errors import RoboOrchError
+from robo_orch.errors import RoboOrchError, RoboOrchWarning
 
 #: in the order ``robo-orch --help`` lists them
 GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, record, topics)
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     _numba_env.set_cache_dir(args.cache_dir)
     from robo_orch.runtime.signals import Interrupted
 
+    warnings.showwarning = _show_warning
+
     try:
         return args.func(args)
     except Interrupted as err:
@@ -125,6 +128,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"robo-orch: runtime fault: {type(err).__name__}: {err} "
               "(set ROBO_ORCH_DEBUG=1 for the traceback)", file=sys.stderr)
         return 3
+
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """robo_orch's own warnings as one line on stderr (others as Python prints them)."""
+    if not issubclass(category, RoboOrchWarning):
+        _python_showwarning(message, category, filename, lineno, file, line)
+        return
+    print(f"robo-orch: warning: {message}", file=file if file is not None else sys.stderr,
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ numba load (so ``--cache-dir`` still applies).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,9 +19,10 @@ def add_record_args(parser: argparse.ArgumentParser) -> None:
                         help="record every bus message, each tick's inputs, proposals, "
                              "command and timing to MCAP (opens in Foxglove)")
     parser.add_argument("--record-split-mb", type=float, metavar="MB",
-                        help="start a new file of the recording past this size")
+                        help="start a new file of the recording past this size (at least 1)")
     parser.add_argument("--record-max-mb", type=float, metavar="MB",
-                        help="stop recording when the recording reaches this size")
+                        help="stop recording when the recording reaches this size (at "
+                             "least 1)")
 
 
 def add_parser(sub) -> None:
@@ -82,13 +84,17 @@ def recording(args: argparse.Namespace, *, seed: int | None = None,
         yield None
         return
     from robo_orch.errors import UsageError
+    from robo_orch.record.sink import MIN_FILE_BYTES
     from robo_orch.record.writer import Recorder, RecordOptions
 
     mb = 1_000_000
     split = args.record_split_mb
     cap = args.record_max_mb
-    if (split is not None and split <= 0) or (cap is not None and cap <= 0):
-        raise UsageError("--record-split-mb and --record-max-mb must be > 0")
+    for option, value in (("--record-split-mb", split), ("--record-max-mb", cap)):
+        if value is not None and not MIN_FILE_BYTES <= value * mb < math.inf:  # NaN too
+            raise UsageError(f"{option} must be a size of at least {MIN_FILE_BYTES / mb:g} "
+                             "MB (each file holds the run's context, the schemas and a "
+                             f"summary besides the messages), got {value:g}")
     options = RecordOptions(args.record, split_bytes=None if split is None else int(split * mb),
                             max_bytes=None if cap is None else int(cap * mb))
     recorder = Recorder(options, seed=seed, overrides=overrides)

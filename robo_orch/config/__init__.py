@@ -1,7 +1,8 @@
 """Configuration: TOML files to validated, typed objects.
 
-* :mod:`~robo_orch.config.load`: reading files (``extends``, ``--set``), building
-  and cross-checking a :class:`Config`;
+* :mod:`~robo_orch.config.source`: reading files safely (``extends``, shipped
+  configs, ``--set``);
+* :mod:`~robo_orch.config.load`: building and cross-checking a :class:`Config`;
 * :mod:`~robo_orch.config.sections`: the dataclasses of each section;
 * :mod:`~robo_orch.config.estimator`: the ``[estimator]`` section;
 * :mod:`~robo_orch.config.drivers`: the ``[drivers.NAME]`` tables;
@@ -18,21 +19,25 @@ from robo_orch.config.load import (
     BehaviorSpec,
     Config,
     TopicsConfig,
-    apply_overrides,
     blind_warning,
     build_config,
-    embedded_config_path,
     load_config,
+    refuse_centre_keys,
+    start_warnings,
+    stopping_time,
+    world_clearance,
+)
+from robo_orch.config.source import (
+    apply_overrides,
+    embedded_config_path,
     parse_override,
     read_toml,
     read_with_extends,
-    refuse_centre_keys,
     shipped_scenarios,
-    stopping_time,
-    world_clearance,
 )
 
 __all__ = ["BLIND_ROLES", "INPUT_ROLES", "BehaviorSpec", "Config", "TopicsConfig",
            "apply_overrides", "blind_warning", "build_config", "embedded_config_path",
            "load_config", "parse_override", "read_toml", "read_with_extends",
-           "refuse_centre_keys", "shipped_scenarios", "stopping_time", "world_clearance"]
+           "refuse_centre_keys", "shipped_scenarios", "start_warnings", "stopping_time",
+           "world_clearance"]

@@ -41,7 +41,7 @@ class EstimatorConfig:
     quaternion_tolerance: float = option(0.05, gt=0, lt=1, doc="an IMU orientation "
                                          "quaternion whose norm is farther than this from 1 "
                                          "is rejected (all zeros = none reported)")
-    max_stamp_lead_s: float = option(0.05, ge=0, doc="a message stamped on the loop's clock "
+    max_stamp_lead_s: float = option(0.05, ge=0, le=60, doc="a message stamped on the loop's clock "
                                      "more than this after its arrival is rejected, s")
     position_gate: float = option(13.816, gt=0, doc="Mahalanobis gate for position fixes "
                                   "(chi-square, 2 dof; 13.816 = p 0.001); farther fixes are "

@@ -1,21 +1,20 @@
 """Load a TOML config into validated, typed objects.
 
 ``load_config(path, overrides)`` reads the file (or the embedded demo mission when
-``path`` is None), applies ``--set key=value`` overrides, validates every section
-(:mod:`robo_orch.config.sections`) and every behavior's own parameters, and checks
-the pieces against each other (waypoints clear of obstacles, known names).  Any
-problem raises :class:`ConfigError` naming the file, the dotted key and what is
-wrong; an override's error names the ``--set`` argument instead of the file.
+``path`` is None; :mod:`robo_orch.config.source`), applies ``--set key=value``
+overrides, validates every section (:mod:`robo_orch.config.sections`) and every
+behavior's own parameters, and checks the pieces against each other (waypoints
+clear of obstacles, known names).  Any problem raises :class:`ConfigError` naming
+the file, the dotted key and what is wrong; an override's error names the ``--set``
+argument instead of the file.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,9 @@ from robo_orch.config.sections import (
     SuccessConfig,
     default_inputs,
 )
+from robo_orch.config.source import apply_overrides, embedded_config_path, read_with_extends
 from robo_orch.config.world import WorldConfig, world_clearance
 from robo_orch.errors import ConfigError, RegistryError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Jetson boards ship Python 3.10
-    import tomli as tomllib
 
 #: input roles the sense phase understands, and the message type each carries
 INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
@@ -99,101 +94,6 @@ _SECTIONS: dict[str, type] = {
     "sim": SimConfig, "world": WorldConfig, "mission": MissionConfig, "success": SuccessConfig,
 }
 _TOP_KEYS = [*_SECTIONS, "inputs", "behaviors", "drivers"]
-
-
-def embedded_config_path(name: str = "demo") -> Path:
-    """Path of a config shipped inside the package (``demo`` or a scenario name)."""
-    data = resources.files("robo_orch") / "data"
-    for candidate in (data / f"{name}.toml", data / "scenarios" / f"{name}.toml"):
-        if candidate.is_file():
-            return Path(str(candidate))
-    raise ConfigError(name, "", "no such config file or shipped scenario")
-
-
-def shipped_scenarios() -> list[Path]:
-    """The scenario files shipped with the package, sorted by name."""
-    folder = Path(str(resources.files("robo_orch") / "data" / "scenarios"))
-    return sorted(folder.glob("*.toml"))
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; syntax errors become a one-line ConfigError."""
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "", "file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(str(path), "", "is a directory, expected a .toml file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(str(path), "", f"invalid TOML: {err}") from None
-
-
-def read_with_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a TOML file; a top-level ``extends = "base.toml"`` merges it over that base.
-
-    Tables merge key by key; any other value (arrays included) replaces the base's.
-    The base path is relative to the file, or the name of a shipped config.
-    """
-    raw = read_toml(path)
-    base = raw.pop("extends", None)
-    if base is None:
-        return raw
-    if not isinstance(base, str):
-        raise ConfigError(str(path), "extends", f"expected a file name, got {base!r}")
-    base_path = path.parent / base
-    if not base_path.exists() and Path(base).suffix == "":
-        base_path = embedded_config_path(base)
-    resolved = base_path.resolve()
-    if resolved in _seen:
-        raise ConfigError(str(path), "extends", f"circular: {base} extends itself")
-    if not base_path.exists():
-        raise ConfigError(str(path), "extends", f"no such file: {base_path}")
-    return _merge(read_with_extends(base_path, (*_seen, path.resolve())), raw)
-
-
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(dict(out[key]), value)
-        else:
-            out[key] = value
-    return out
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """Split ``key=value``; the value is read as TOML, else taken as a plain string."""
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"--set {text}", "", "expected key=value")
-    try:
-        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        parsed = value.strip()
-    return key, parsed
-
-
-def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, str]:
-    """Apply ``--set`` overrides to ``raw`` in place; returns key -> original argument."""
-    applied: dict[str, str] = {}
-    for text in overrides:
-        key, value = parse_override(text)
-        parts = key.split(".")
-        node: Any = raw
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part) if isinstance(node, Mapping) else None
-            if child is None:
-                child = {}
-                node[part] = child
-            if not isinstance(child, dict):
-                prefix = ".".join(parts[: i + 1])
-                raise ConfigError(f"--set {text}", key, f"'{prefix}' is not a table")
-            node = child
-        node[parts[-1]] = value
-        applied[key] = text
-    return applied
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *,
@@ -344,6 +244,34 @@ def blind_warning(config: Config) -> str | None:
             else "no stop is guaranteed if they are lost")
     return (f"robo-orch: warning: safety.allow_blind = true in {config.source}: the robot may "
             f"move without seeing obstacles or its own motion ({what})")
+def speed_warnings(config: Config) -> list[str]:
+    """A line for each actuator driver whose wheel speed limit is below the speeds the
+    loop may command (``safety.max_speed``, ``robot.max_wheel_speed``)."""
+    lines = []
+    for name, drv in config.drivers.items():
+        limit = getattr(drv.params, "max_wheel_speed", None)
+        if not drv.cls.actuator or not isinstance(limit, (int, float)):
+            continue
+        above = [(key, value) for key, value in (
+            ("safety.max_speed", config.safety.max_speed),
+            ("robot.max_wheel_speed", config.robot.max_wheel_speed)) if value > limit]
+        if above:
+            lines.append(
+                f"robo-orch: warning: drivers.{name}.max_wheel_speed is {limit:g} m/s, below "
+                + " and ".join(f"{key} {value:g} m/s" for key, value in above)
+                + f" in {config.source}: the motor driver clamps what the safety layer "
+                "allowed (the robot is slower than configured and a clamped turn drives "
+                f"another arc); set {' and '.join(k for k, _ in above)} to at most {limit:g}")
+    return lines
+
+
+def start_warnings(config: Config) -> list[str]:
+    """The lines to print at every start (and ``check``): blind motion, speeds the motor
+    driver cannot reach."""
+    blind = blind_warning(config)
+    return ([blind] if blind else []) + speed_warnings(config)
+
+
 def refuse_centre_keys(table: Mapping[str, Any], renamed: Mapping[str, str], source: str,
                        prefix: str, radius: float) -> None:
     """Refuse a key that was measured from the robot centre and is now measured from its
@@ -382,12 +310,14 @@ def _check_stopping(config: Config) -> None:
     """Refuse a collision horizon shorter than the stopping time."""
     need = stopping_time(config)
     horizon = config.safety.collision_horizon_s
-    if horizon < need:
-        enough = math.ceil(need * 100.0 - 1e-6) / 100.0
+    if not horizon >= need:
+        fix = "raise safety.max_decel"  # the stopping time is too long for any horizon
+        if need * 100.0 < 1e300:
+            fix = f"set it to at least {math.ceil(need * 100.0 - 1e-6) / 100.0:g}"
         raise ConfigError(config.source, "safety.collision_horizon_s",
                           f"{horizon:g} s is shorter than the stopping time {need:.4g} s "
                           f"(max(max_speed, max_reverse) / max_decel + one loop period + "
-                          f"robot.motor_time_constant); set it to at least {enough:g}")
+                          f"robot.motor_time_constant); {fix}")
 
 
 def _check_placements(config: Config) -> None:

@@ -22,22 +22,25 @@ from robo_orch.schema import option
 class LoopConfig:
     """The fixed-rate control loop."""
 
-    rate_hz: float = option(50.0, gt=0, le=10000, doc="tick rate of the control loop, Hz")
+    rate_hz: float = option(50.0, ge=0.1, le=10000, doc="tick rate of the control loop, Hz")
     overrun: str = option("skip", choices=("skip", "catch_up"),
                           doc="late tick: 'skip' to the next free slot and count it, or "
                               "'catch_up' by running late ticks back to back")
-    spin_us: float = option(500.0, ge=0, doc="busy-wait this long before each deadline "
-                                             "instead of sleeping (wall clock only), us")
+    spin_us: float = option(500.0, ge=0, le=100_000,
+                            doc="busy-wait this long before each deadline "
+                                "instead of sleeping (wall clock only), us")
     realtime_priority: int = option(0, ge=0, le=99,
                                     doc="SCHED_FIFO priority for the loop thread; 0 = off")
-    cpu: int = option(-1, ge=-1, doc="pin the loop process to this CPU; -1 = no pinning")
+    cpu: int = option(-1, ge=-1, le=1023, doc="pin the loop process to this CPU; -1 = no pinning")
     lock_memory: bool = option(False, doc="mlockall: keep every page in RAM (needs "
                                           "CAP_IPC_LOCK or a memlock limit)")
-    timer_slack_ns: int = option(0, ge=0, doc="timer slack for the loop's sleeps, ns; 0 = "
-                                              "leave the kernel default (50 us)")
+    timer_slack_ns: int = option(0, ge=0, le=1_000_000_000,
+                                 doc="timer slack for the loop's sleeps, ns; 0 = "
+                                     "leave the kernel default (50 us)")
     trigger: str = option("", doc="input role whose arrival starts a tick (e.g. 'imu'); "
                                   "empty = fixed rate; lockstep always runs at the fixed rate")
-    trigger_timeout_s: float = option(0.0, ge=0, doc="with a trigger: tick anyway after this "
+    trigger_timeout_s: float = option(0.0, ge=0, le=60,
+                                      doc="with a trigger: tick anyway after this "
                                                     "long without a message; 0 = two periods")
     gc_mode: str = option("slack", choices=("slack", "default"),
                           doc="'slack': freeze start-up objects and collect only in the "
@@ -54,10 +57,12 @@ class BusConfig:
                                   "another user owns it or others can write it); empty = a "
                                   "private temporary directory per simulation, the per-user "
                                   "directory for `robo-orch run`")
-    hwm: int = option(100, ge=1, doc="ZeroMQ high-water mark per topic socket, messages")
-    max_per_poll: int = option(32, ge=1, doc="input messages decoded per tick and input (a "
-                                             "deeper queue: its depth); older ones are "
-                                             "dropped undecoded and counted")
+    hwm: int = option(100, ge=1, le=1_000_000,
+                      doc="ZeroMQ high-water mark per topic socket, messages")
+    max_per_poll: int = option(32, ge=1, le=100_000,
+                               doc="input messages decoded per tick and input (a "
+                                   "deeper queue: its depth); older ones are "
+                                   "dropped undecoded and counted")
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,14 @@ class InputConfig:
 
     topic: str = option(doc="bus topic")
     qos: str = option("latest", doc="'latest' (keep the newest) or 'queue:N' (keep N)")
-    max_age_s: float = option(0.5, gt=0, doc="older than this (or never received) is stale "
-                                             "and brings the robot to a controlled stop")
+    max_age_s: float = option(0.5, gt=0, le=3600,
+                              doc="older than this (or never received) is stale "
+                                  "and brings the robot to a controlled stop")
     required: bool = option(True, doc="a stale required input stops the robot")
-    max_bytes: int = option(0, ge=0, doc="largest frame accepted, bytes (a larger one is "
-                                         "refused and counted); 0 = the message type's "
-                                         "limit (laser_scan: 16384 points)")
+    max_bytes: int = option(0, ge=0, le=1 << 30,
+                            doc="largest frame accepted, bytes (a larger one is "
+                                "refused and counted); 0 = the message type's "
+                                "limit (laser_scan: 16384 points)")
 
     def validate(self, source: str, prefix: str) -> None:
         from robo_orch.bus.qos import QoS  # local: the bus package is not needed to parse
@@ -99,25 +106,29 @@ def default_inputs() -> dict[str, InputConfig]:
 class SafetyConfig:
     """Limits the safety layer enforces on every command (and the actuator side repeats)."""
 
-    max_speed: float = option(0.8, gt=0, doc="forward speed limit, m/s")
-    max_reverse: float = option(0.2, ge=0, doc="reverse speed limit, m/s")
-    max_yaw_rate: float = option(2.0, gt=0, doc="yaw rate limit, rad/s")
-    max_accel: float = option(1.0, gt=0, doc="forward acceleration limit, m/s^2")
-    max_decel: float = option(2.0, gt=0, doc="braking limit for controlled and collision "
-                                             "stops (a collision stop that cannot be made "
-                                             "within it brakes harder, flagged hard_brake), "
-                                             "m/s^2")
-    max_yaw_accel: float = option(6.0, gt=0, doc="yaw acceleration limit, rad/s^2")
-    collision_margin: float = option(0.05, ge=0, doc="clearance kept beyond the robot "
-                                                     "radius, m")
-    collision_horizon_s: float = option(1.5, gt=0, doc="how far ahead the command's arc "
-                                                       "is looked at to slow down early, s; "
-                                                       "at least the stopping time "
-                                                       "max(max_speed, max_reverse) / max_decel "
-                                                       "+ one loop period + "
-                                                       "robot.motor_time_constant")
-    deadman_s: float = option(0.5, gt=0, doc="actuator side: stop when no command arrived "
-                                             "for this long, s")
+    max_speed: float = option(0.8, gt=0, le=100, doc="forward speed limit, m/s")
+    max_reverse: float = option(0.2, ge=0, le=100, doc="reverse speed limit, m/s")
+    max_yaw_rate: float = option(2.0, gt=0, le=100, doc="yaw rate limit, rad/s")
+    max_accel: float = option(1.0, gt=0, le=1000, doc="forward acceleration limit, m/s^2")
+    max_decel: float = option(2.0, gt=0, le=1000,
+                              doc="braking limit for controlled and collision "
+                                  "stops (a collision stop that cannot be made "
+                                  "within it brakes harder, flagged hard_brake), "
+                                  "m/s^2")
+    max_yaw_accel: float = option(6.0, gt=0, le=1000, doc="yaw acceleration limit, rad/s^2")
+    collision_margin: float = option(0.05, ge=0, le=10,
+                                     doc="clearance kept beyond the robot "
+                                         "radius, m")
+    collision_horizon_s: float = option(1.5, gt=0, le=60,
+                                        doc="how far ahead the command's arc "
+                                            "is looked at to slow down early, s; "
+                                            "at least the stopping time "
+                                            "max(max_speed, max_reverse) / max_decel "
+                                            "+ one loop period + "
+                                            "robot.motor_time_constant")
+    deadman_s: float = option(0.5, gt=0, le=60,
+                              doc="actuator side: stop when no command arrived "
+                                  "for this long, s")
     allow_blind: bool = option(False, doc="allow motion without a required scan and a "
                                           "required odometry input (warns at every start)")
 
@@ -126,10 +137,19 @@ class SafetyConfig:
 class RobotConfig:
     """The differential-drive robot (used by the core and by the simulator)."""
 
-    radius: float = option(0.2, gt=0, doc="footprint radius, m")
-    wheel_base: float = option(0.34, gt=0, doc="distance between the wheels, m")
-    max_wheel_speed: float = option(1.2, gt=0, doc="wheel surface speed limit, m/s")
-    motor_time_constant: float = option(0.08, ge=0, doc="first-order wheel speed lag, s")
+    radius: float = option(0.2, gt=0, le=50, doc="footprint radius, m")
+    wheel_base: float = option(0.34, gt=0, le=50, doc="distance between the wheels, m")
+    max_wheel_speed: float = option(1.2, gt=0, le=100, doc="wheel surface speed limit, m/s")
+    motor_time_constant: float = option(0.08, ge=0, le=10, doc="first-order wheel speed lag, s "
+                                        "(0: none; else at least 0.001)")
+
+    def validate(self, source: str, prefix: str) -> None:
+        # the safety check steps the lag in quarters of it: a tiny lag means millions of
+        # steps per tick (and 5e-324 divides by zero)
+        if 0 < self.motor_time_constant < 0.001:
+            raise ConfigError(source, f"{prefix}.motor_time_constant",
+                              f"must be 0 (no lag) or at least 0.001 s, got "
+                              f"{self.motor_time_constant:g}")
 
 
 @dataclass(frozen=True)
@@ -137,10 +157,10 @@ class LidarConfig:
     """The simulated 2D lidar (mounted at the robot centre)."""
 
     rays: int = option(360, ge=8, le=8192, doc="rays per scan")
-    range_max: float = option(8.0, gt=0, doc="maximum range, m")
-    range_min: float = option(0.05, ge=0, doc="minimum range, m")
-    rate_hz: float = option(10.0, gt=0, doc="scans per second")
-    noise_std: float = option(0.01, ge=0, doc="range noise standard deviation, m")
+    range_max: float = option(8.0, gt=0, le=1000, doc="maximum range, m")
+    range_min: float = option(0.05, ge=0, le=1000, doc="minimum range, m")
+    rate_hz: float = option(10.0, ge=0.01, le=1000, doc="scans per second")
+    noise_std: float = option(0.01, ge=0, le=100, doc="range noise standard deviation, m")
 
 
 @dataclass(frozen=True)
@@ -162,17 +182,19 @@ class SimConfig:
     backend: str = option("realtime", doc="'realtime' (own process, ZeroMQ) or 'lockstep' "
                                           "(in the loop's process, simulated clock)")
     seed: int = option(1, ge=0, doc="seed of every noise source")
-    physics_hz: float = option(0.0, ge=0, doc="realtime backend's physics rate; 0 = the "
-                                              "loop rate")
-    odom_rate_hz: float = option(50.0, gt=0, doc="wheel odometry messages per second")
-    imu_rate_hz: float = option(50.0, gt=0, doc="IMU messages per second")
+    physics_hz: float = option(0.0, ge=0, le=10000,
+                               doc="realtime backend's physics rate; 0 = the "
+                                   "loop rate")
+    odom_rate_hz: float = option(50.0, ge=0.01, le=10000, doc="wheel odometry messages per second")
+    imu_rate_hz: float = option(50.0, ge=0.01, le=10000, doc="IMU messages per second")
     odom_noise_std: float = option(0.01, ge=0, doc="wheel speed noise, m/s")
     imu_yaw_rate_noise_std: float = option(0.01, ge=0, doc="gyro noise, rad/s")
     imu_yaw_rate_bias: float = option(0.0, doc="gyro bias, rad/s")
     imu_accel_noise_std: float = option(0.05, ge=0, doc="accelerometer noise, m/s^2")
     lidar: LidarConfig = option(LidarConfig(), doc="the lidar")
-    ready_timeout_s: float = option(20.0, gt=0, doc="realtime backend: how long to wait "
-                                                    "for the simulator process")
+    ready_timeout_s: float = option(20.0, gt=0, le=3600,
+                                    doc="realtime backend: how long to wait "
+                                        "for the simulator process")
     faults: dict[str, DeviceFaults] = option({}, doc="--devices serial: faults injected by "
                                             "the emulator of driver NAME (sim.faults.NAME)")
 
@@ -199,17 +221,26 @@ class MissionConfig:
 class PerceptionConfig:
     """The distance field built from each scan for the local planner."""
 
-    field_size: float = option(4.6, gt=0, doc="side of the square field around the robot, m "
+    field_size: float = option(4.6, gt=0, le=100,
+                               doc="side of the square field around the robot, m "
                                                  "(cover the local planner's reach)")
-    field_resolution: float = option(0.1, gt=0, doc="field cell size, m")
+    field_resolution: float = option(0.1, gt=0, le=10, doc="field cell size, m")
     max_scan_points: int = option(2048, ge=8, le=65536, doc="scan points kept per scan; "
                                   "extra points are dropped and counted")
-    field_clearance_cap: float = option(1.05, gt=0, doc="field distances are capped at "
+    field_clearance_cap: float = option(1.05, gt=0, le=100, doc="field distances are capped at "
                                         "robot.radius + this, m (at least the local "
                                         "planner's activation_clearance)")
 
     #: keys once measured from the robot centre, now from its surface (refused at load)
     CENTRE_KEYS: ClassVar[dict[str, str]] = {"field_cap": "field_clearance_cap"}
+    MAX_CELLS: ClassVar[int] = 1000  #: field cells per side
+
+    def validate(self, source: str, prefix: str) -> None:
+        cells = self.field_size / self.field_resolution
+        if not cells <= self.MAX_CELLS:
+            raise ConfigError(source, f"{prefix}.field_resolution",
+                              f"field_size / field_resolution = {cells:.4g} cells per side, "
+                              f"more than {self.MAX_CELLS}; use a coarser resolution")
 
 
 @dataclass(frozen=True)

@@ -52,11 +52,11 @@ class MovingCircle:
     radius: float = option(gt=0, doc="radius, m")
     path: tuple[Point, ...] = option(doc="[[x, y], ...], at least 2 points; the obstacle "
                                          "starts at the first")
-    speed: float = option(gt=0, doc="speed along the path, m/s")
+    speed: float = option(gt=0, le=100, doc="speed along the path, m/s")
     mode: str = option("bounce", choices=("bounce", "loop", "once"),
                        doc="at the path end: 'bounce' back, 'loop' to the first point, or "
                            "stop there ('once')")
-    delay_s: float = option(0.0, ge=0, doc="wait this long at the first point, s")
+    delay_s: float = option(0.0, ge=0, le=86_400, doc="wait this long at the first point, s")
 
     def validate(self, source: str, prefix: str) -> None:
         if len(self.path) < 2:

@@ -408,10 +408,14 @@ class OccupancyGrid:
             x0, x1 = min(xs, default=0.0) - margin, max(xs, default=0.0) + margin
             y0, y1 = min(ys, default=0.0) - margin, max(ys, default=0.0) + margin
         self.x0, self.y0 = x0, y0
-        self.nx = max(1, int(math.ceil((x1 - x0) / self.res - 1e-9)))
-        self.ny = max(1, int(math.ceil((y1 - y0) / self.res - 1e-9)))
-        if self.nx * self.ny > max_cells:
-            raise ConfigError(source, key, f"the planning grid would have {self.nx} x {self.ny} "
+        fx = max(1.0, (x1 - x0) / self.res - 1e-9)
+        fy = max(1.0, (y1 - y0) / self.res - 1e-9)
+        too_big = not fx * fy <= max_cells  # as floats first: ints would overflow
+        if not too_big:
+            self.nx, self.ny = int(math.ceil(fx)), int(math.ceil(fy))
+            too_big = self.nx * self.ny > max_cells
+        if too_big:
+            raise ConfigError(source, key, f"the planning grid would have {fx:.4g} x {fy:.4g} "
                               f"cells, more than max_cells = {max_cells}; use a coarser "
                               "resolution or smaller world bounds")
         self.map_d = np.empty((self.ny, self.nx), dtype=np.float64)

@@ -18,7 +18,7 @@ import time
 from robo_orch import rundir
 from robo_orch.bus import make_bus
 from robo_orch.clock import make_clock
-from robo_orch.config import blind_warning, load_config
+from robo_orch.config import load_config, start_warnings
 from robo_orch.missions.session import loop_health_line, trigger_options
 from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
@@ -45,9 +45,8 @@ def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
     from robo_orch.control import endpoint as control
 
     config = load_config(config_path, overrides)
-    blind = blind_warning(config)  # safety.allow_blind: one line at every start
-    if blind:
-        print(blind, file=sys.stderr, flush=True)
+    for line in start_warnings(config):  # allow_blind, unreachable speeds: at every start
+        print(line, file=sys.stderr, flush=True)
     clock = make_clock("wall")
     run_dir = rundir.ensure_run_dir(config.bus.run_dir or rundir.default_run_dir())
     # ZeroMQ's I/O threads get the loop's real-time priority (where permitted)

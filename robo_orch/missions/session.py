@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from robo_orch import registry
 from robo_orch.backend import GroundTruth, SimBackend
-from robo_orch.config import Config, blind_warning
+from robo_orch.config import Config, blind_warning, start_warnings
 from robo_orch.errors import BackendTimeout
 from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
@@ -100,9 +100,9 @@ def run_mission(
     starts (a recorder subscribes there).
     """
     t_start = time.perf_counter() if process_start is None else process_start
-    blind = blind_warning(config)  # safety.allow_blind: one line at every start
-    if blind:
-        print(blind, file=sys.stderr, flush=True)
+    blind = blind_warning(config)  # safety.allow_blind: also in the summary's warnings
+    for line in start_warnings(config):  # allow_blind, unreachable speeds: at every start
+        print(line, file=sys.stderr, flush=True)
     with StopSignals() as signals:
         sim_backend = make_backend(config, backend, config_path=config_path,
                                    overrides=overrides, seed=seed, devices=devices)

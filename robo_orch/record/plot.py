@@ -168,12 +168,8 @@ def plot_rerun(report, out: str | Path, *, title: str = "") -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``robo-orch plot``."""
-    import sys
-
     recording = open_recording(args.recording)
     out = args.out or str(Path(args.recording).with_suffix(".png"))
     plot_recording(recording, out)
-    for warning in recording.warnings:
-        print(f"robo-orch: warning: {warning}", file=sys.stderr)
     print(f"plot written to {out}")
     return 0

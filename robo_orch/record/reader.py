@@ -3,10 +3,12 @@
 :func:`open_recording` takes the first file of a set (``run.mcap``; its splits
 ``run-001.mcap`` ... follow automatically) and reads the files sequentially
 (:func:`~robo_orch.record.mcapscan.scan`: ``mcap``'s records and decompression,
-only the wanted channels' messages built), checking chunk CRCs.  A file cut short (a
-robot that lost power) or corrupt past some point is read up to its last intact
-record; :attr:`Recording.warnings` (and a :class:`RecordingWarning`) then say how
-much was recovered.
+only the wanted channels' messages built), checking chunk CRCs and the data
+section's CRC.  A corrupt chunk is skipped and the intact chunks after it are read;
+a file cut short (a robot that lost power) is read up to its last intact record;
+:attr:`Recording.warnings` (and one :class:`RecordingWarning` per damaged file) then
+say what was skipped and how much was recovered.  Only regular files are opened
+(:func:`robo_orch.files.open_regular`): a FIFO, a device or a directory is refused.
 
 Raw channels whose message type is registered here with another layout hash or
 wire format version are refused with :class:`RecordingError`, never misread.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,11 +30,19 @@ from typing import Any
 from mcap.records import Channel, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader
 
-from robo_orch.errors import MessageError
+from robo_orch import files as _files
+from robo_orch.errors import MessageError, RoboOrchWarning
 from robo_orch.messages import FORMAT_VERSION, HEADER, Decoded, MessageType, decode, message_type
 from robo_orch.record import ticks as _ticks  # noqa: F401  (registers the record types)
 from robo_orch.record.channels import RAW_ENCODING, RECORDING_VERSION, RecordingContext
-from robo_orch.record.mcapscan import CHANNEL, MESSAGE, SCHEMA, scan
+from robo_orch.record.mcapscan import (
+    CHANNEL,
+    MESSAGE,
+    SCHEMA,
+    ScanReport,
+    scan,
+    summary_records,
+)
 from robo_orch.record.sink import split_path
 
 #: how far (in log time) messages may be out of order in a file; the writer sorts
@@ -45,7 +56,7 @@ class RecordingError(MessageError):
     exit_status = 2
 
 
-class RecordingWarning(UserWarning):
+class RecordingWarning(RoboOrchWarning):
     """A recording was read only in part (truncated or corrupt)."""
 
 
@@ -77,8 +88,33 @@ class FileReport:
     size: int
     intact: bool = True  #: read to its footer
     bytes_recovered: int = 0  #: up to the end of the last intact record
-    messages: int = 0
-    error: str = ""
+    messages: int = 0  #: in the intact records (every channel's)
+    error: str = ""  #: why reading stopped before the footer
+    skipped: list[tuple[int, int, str]] = field(default_factory=list)  #: corrupt chunks
+    crc_problem: str = ""  #: the data section's CRC did not match
+
+    @property
+    def damaged(self) -> bool:
+        """Anything was skipped, cut off or failed its CRC."""
+        return not self.intact or bool(self.skipped) or bool(self.crc_problem)
+
+    def describe(self) -> str:
+        """One line: what was damaged and how much was recovered."""
+        parts = []
+        if self.skipped:
+            n, (at, _, why) = len(self.skipped), self.skipped[0]
+            lost = sum(length for _, length, _ in self.skipped)
+            parts.append(f"skipped {n} corrupt chunk{'s' if n > 1 else ''} ({lost} bytes; "
+                         f"the first at byte {at}: {why})")
+        if not self.intact:
+            pct = 100.0 * self.bytes_recovered / self.size if self.size else 0.0
+            parts.append(f"read up to byte {self.bytes_recovered} of {self.size} ({pct:.0f}%): "
+                         f"{self.error}")
+        if self.crc_problem:
+            parts.append(f"{self.crc_problem}: a record outside the chunks is damaged (every "
+                         "chunk read passed its own CRC)")
+        return (f"{self.path.name} is truncated or corrupt: {'; '.join(parts)}; recovered "
+                f"{self.messages} messages")
 
 
 @dataclass
@@ -150,23 +186,23 @@ class Recording:
         self._warn_if_partial()
 
     def _read_file(self, path: Path, wanted) -> Iterator[tuple]:
-        report = FileReport(path, path.stat().st_size)
+        report = FileReport(path, 0)
         self.reports.append(report)
+        scanned = ScanReport()
         schemas: dict[int, Schema] = {}
-        with open(path, "rb") as f:
-            records = scan(f, wanted)
+        with _open(path) as f:
+            report.size = os.fstat(f.fileno()).st_size
+            records = scan(f, wanted, report=scanned)
             while True:
                 try:
                     opcode, record = next(records)
                 except StopIteration:
                     break
-                except Exception as err:  # truncated or corrupt: keep what came before
+                except Exception as err:  # cut short, or nothing intact after some damage
                     report.intact = False
                     report.error = f"{type(err).__name__}: {err}".strip()
                     break
-                report.bytes_recovered = f.tell()
                 if opcode == MESSAGE:
-                    report.messages += 1
                     yield record
                 elif opcode == SCHEMA:
                     schemas[record.id] = record
@@ -174,6 +210,10 @@ class Recording:
                     self._check_channel(record, schemas.get(record.schema_id), path)
                 elif record.name == "robo_orch.stats":
                     self.stats = dict(record.metadata)
+        report.messages = scanned.messages
+        report.bytes_recovered = scanned.intact_end
+        report.skipped = scanned.skipped
+        report.crc_problem = scanned.crc_problem
 
     def _check_channel(self, channel: Channel, schema: Schema | None, path: Path) -> None:
         if channel.message_encoding != RAW_ENCODING or channel.topic in self.channels:
@@ -204,15 +244,20 @@ class Recording:
 
     def _warn_if_partial(self) -> None:
         for rep in self.reports:
-            if rep.intact:
+            if not rep.damaged:
                 continue
-            pct = 100.0 * rep.bytes_recovered / rep.size if rep.size else 0.0
-            text = (f"{rep.path.name} is truncated or corrupt ({rep.error}): recovered "
-                    f"{rep.messages} messages from the first {rep.bytes_recovered} of "
-                    f"{rep.size} bytes ({pct:.0f}%)")
-            if text not in self.warnings:
+            text = rep.describe()
+            if text not in self.warnings:  # once per file, however often it is read
                 self.warnings.append(text)
                 warnings.warn(text, RecordingWarning, stacklevel=3)
+
+
+def _open(path: Path):
+    """``path`` opened for reading if it is a regular file; :class:`RecordingError` if not."""
+    try:
+        return _files.open_regular(path)
+    except _files.BadFile as err:
+        raise RecordingError(f"{path}: {err}") from None
 
 
 def _matcher(topics: Iterable[str] | None):
@@ -227,6 +272,7 @@ def recording_files(path: str | Path) -> list[Path]:
     path = Path(path)
     if not path.exists():
         raise RecordingError(f"no recording at {path}")
+    _open(path).close()  # a regular file (a FIFO or a directory is refused here)
     files = [path]
     while split_path(path, len(files)).exists():
         files.append(split_path(path, len(files)))
@@ -243,8 +289,9 @@ def open_recording(path: str | Path) -> Recording:
     context = None
     rec = Recording(files, RecordingContext())
     schemas: dict[int, Schema] = {}
+    first = _open(files[0])
     try:
-        with open(files[0], "rb") as f:
+        with first as f:
             for record in StreamReader(f, validate_crcs=True, record_size_limit=1 << 30).records:
                 if isinstance(record, Metadata) and record.name == "robo_orch":
                     if int(record.metadata.get("version", -1)) != RECORDING_VERSION:
@@ -265,6 +312,12 @@ def open_recording(path: str | Path) -> Recording:
         if context is None:
             raise RecordingError(f"{files[0]}: not a readable MCAP recording "
                                  f"({type(err).__name__}: {err})") from err
+        with _open(files[0]) as f:  # the channels may be in a damaged chunk: the summary
+            for record in summary_records(f):  # repeats them if the footer is intact
+                if isinstance(record, Schema):
+                    schemas[record.id] = record
+                else:
+                    rec._check_channel(record, schemas.get(record.schema_id), files[0])
     if context is None:
         raise RecordingError(f"{files[0]}: no robo_orch context record: not recorded by "
                              "robo-orch, or cut off before its first chunk")

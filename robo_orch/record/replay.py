@@ -18,7 +18,6 @@ are bit-identical; otherwise :class:`RerunReport` says where they diverge.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -278,8 +277,6 @@ def run(args: argparse.Namespace) -> int:
         clock.sleep_until_ns(clock.now_ns() + 300_000_000)
     finally:
         bus.close()
-    for warning in recording.warnings:
-        print(f"robo-orch: warning: {warning}", file=sys.stderr)
     factor = stats.span_s / stats.wall_s if stats.wall_s else float("inf")
     print(f"replayed {stats.messages} messages covering {stats.span_s:.2f} s in "
           f"{stats.wall_s:.2f} s ({factor:.1f}x real time) into {run_dir}")
@@ -300,8 +297,6 @@ def _cmd_rerun(args: argparse.Namespace, recording: Recording) -> int:
 
     config = load_config(args.rerun, tuple(args.set))
     report = rerun(recording, config)
-    for warning in recording.warnings:
-        print(f"robo-orch: warning: {warning}", file=sys.stderr)
     print(report.text())
     plot_path = args.plot
     if plot_path is None and report.diverged:

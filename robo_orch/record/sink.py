@@ -22,6 +22,9 @@ from robo_orch.record.channels import ChannelSpec, RecordingContext
 _COMPRESSION = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4,
                 "none": CompressionType.NONE}
 _SUMMARY_MARGIN = 64 * 1024  # room for the summary section written by finish()
+#: the smallest split or cap size the command line accepts: a file holds the
+#: context, the schemas and a summary reserve besides its messages
+MIN_FILE_BYTES = 1_000_000
 
 
 def split_path(path: Path, index: int) -> Path:
@@ -41,7 +44,10 @@ class McapSink:
         self.context = context
         self.split_bytes = split_bytes
         self.max_bytes = max_bytes
-        self.chunk_size = int(min(chunk_size, (split_bytes or chunk_size * 4) // 4))
+        # a quarter of the split or cap size at most: the reserve kept for the open
+        # chunk leaves the rest of a file (or of the cap) for messages
+        self.chunk_size = int(min(chunk_size, (split_bytes or chunk_size * 4) // 4,
+                                  (max_bytes or chunk_size * 4) // 4))
         self.compression = _COMPRESSION[compression]
         self.files: list[Path] = []
         self.messages = 0
@@ -117,8 +123,10 @@ class McapSink:
             self.stopped = f"cannot create {path}: {err.strerror}"
             return
         self.files.append(path)
+        # chunk CRCs and the data section's CRC (DataEnd): the reader checks both
         self._writer = Writer(self._file, chunk_size=self.chunk_size,
-                              compression=self.compression)
+                              compression=self.compression, enable_crcs=True,
+                              enable_data_crcs=True)
         self._ids = {}
         ok = self._guard(self._start)
         if ok:
