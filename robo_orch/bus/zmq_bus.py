@@ -10,9 +10,13 @@ to another address, e.g. ``{"sensor/scan": "tcp://127.0.0.1:5555"}``; a
 publisher may bind ``tcp://host:*`` and report the chosen port through
 :meth:`ZmqBus.endpoint`.
 
-Security: ``tcp://`` endpoints are unauthenticated and unencrypted.  Use them
-only on a trusted network until CURVE key support lands in this backend; the
-design requires CURVE keys for tcp between machines in production.
+Security: ``ipc://`` sockets are protected by the run directory (0700) and their
+files (0600).  ``tcp://`` sockets need ``curve`` keys (:mod:`robo_orch.bus.keys`):
+a publisher serves its topic as a CURVE server and admits only the configured
+client keys, a subscription connects as a CURVE client and checks the server's
+key, and refusals are counted (:mod:`robo_orch.bus.curve`, :meth:`ZmqBus.tcp_health`).
+A tcp endpoint without keys is refused unless ``insecure`` is true (no
+authentication, no encryption: a trusted network only).
 
 Every socket sets ``LINGER`` to 0 and its own high-water mark (``SNDHWM`` on
 publishers, ``RCVHWM`` on subscriptions).  A PUB socket at its high-water mark
@@ -63,6 +67,7 @@ import zmq
 from robo_orch import rundir
 from robo_orch.bus.base import Bus, Publisher, Receiver, Sender
 from robo_orch.bus.discovery import EndpointsFile, read_run_dir
+from robo_orch.bus.keys import CurveKeys
 from robo_orch.clock import Clock
 from robo_orch.errors import BusError
 from robo_orch.messages import MessageType
@@ -120,13 +125,15 @@ class _ZmqSender(Sender):
 class _ZmqReceiver(Receiver):
     """A connected SUB socket receiving every message sent to one endpoint.
 
-    Its monitor reports dropped connections (see the module docstring).
+    Its monitor reports dropped connections (see the module docstring) and, over
+    CURVE, failed handshakes (``on_refused(event, value)``).
     """
 
     __slots__ = ("socket", "address", "monitor", "_recv", "_events", "_next_check_ns",
-                 "_reconnect", "_burst")
+                 "_reconnect", "_burst", "_on_refused")
 
-    def __init__(self, socket: zmq.Socket, address: str, monitor: zmq.Socket) -> None:
+    def __init__(self, socket: zmq.Socket, address: str, monitor: zmq.Socket,
+                 on_refused=None) -> None:
         self.socket = socket
         self.address = address
         self.monitor = monitor
@@ -135,6 +142,7 @@ class _ZmqReceiver(Receiver):
         self._next_check_ns = 0
         self._reconnect = False
         self._burst = 0
+        self._on_refused = on_refused
 
     def recv_frames(self) -> list | None:
         # ask first: a NOBLOCK receive on an empty socket raises zmq.Again, and
@@ -176,12 +184,14 @@ class _ZmqReceiver(Receiver):
         monitor = self.monitor
         lost = 0
         while monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            event = _EVENT.unpack_from(monitor.recv(zmq.NOBLOCK))[0]
+            event, value = _EVENT.unpack_from(monitor.recv(zmq.NOBLOCK))
             while monitor.getsockopt(zmq.RCVMORE):
                 monitor.recv(zmq.NOBLOCK)
             if event == zmq.EVENT_DISCONNECTED:
                 lost += 1
                 self._reconnect = True
+            elif self._on_refused is not None:  # a CURVE handshake failed
+                self._on_refused(event, value)
         # libzmq never reconnects after a protocol error (an oversized frame); a
         # reconnect discards what the old connection delivered, so read that first
         if self._reconnect and not self._events(zmq.EVENTS) & zmq.POLLIN:
@@ -220,8 +230,13 @@ class ZmqBus(Bus):
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
                  hwm: int = 100, run_dir: str | os.PathLike[str] | None = None,
                  endpoints: dict[str, str] | None = None,
-                 context: zmq.Context | None = None, realtime_priority: int = 0) -> None:
+                 context: zmq.Context | None = None, realtime_priority: int = 0,
+                 curve: CurveKeys | None = None, insecure: bool = False) -> None:
         super().__init__(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm)
+        #: CURVE keys for tcp endpoints; ``insecure``: tcp without them, on purpose
+        self.curve = curve
+        self.insecure = bool(insecure)
+        self._guard = None  # robo_orch.bus.curve.TcpGuard, made at the first tcp socket
         self._own_run_dir = run_dir is None
         self.run_dir = rundir.ensure_run_dir(run_dir)
         with contextlib.suppress(rundir.RunDirUnavailable):  # discovery then warns, and works
@@ -259,7 +274,41 @@ class ZmqBus(Bus):
     def peer(self, publisher_id: int, *, hwm: int | None = None) -> ZmqBus:
         """Another ZeroMQ bus in this bus's run directory, with its endpoints."""
         return ZmqBus(self.clock, publisher_id=publisher_id, run_dir=self.run_dir,
-                      hwm=self.hwm if hwm is None else hwm, endpoints=dict(self._endpoints))
+                      hwm=self.hwm if hwm is None else hwm, endpoints=dict(self._endpoints),
+                      curve=self.curve, insecure=self.insecure)
+
+    # --- tcp and CURVE ---------------------------------------------------------------
+
+    def _tcp(self):
+        """The :class:`~robo_orch.bus.curve.TcpGuard` of this bus (made on first use)."""
+        if self._guard is None:
+            from robo_orch.bus.curve import TcpGuard  # loads zmq.auth: only when tcp is used
+
+            self._guard = TcpGuard(self.context, self.curve, self.insecure)
+        return self._guard
+
+    def _bind(self, sock: zmq.Socket, address: str, what: str) -> None:
+        """Bind ``sock`` (CURVE server on tcp, a 0600 file on ipc); ZMQError passes through."""
+        if address.startswith("tcp://"):
+            self._tcp().prepare_server(sock, address, what)
+        bind_private(sock, address)
+        if address.startswith("tcp://"):
+            self._tcp().bound(sock.getsockopt_string(zmq.LAST_ENDPOINT))
+
+    def tcp_health(self) -> dict:
+        """tcp security of this bus, JSON-ready: the mechanism (``curve``, ``none`` when
+        insecure, or ``unused``), the tcp endpoints served, and the handshakes admitted
+        and refused (by reason) with the last refusal."""
+        if self._guard is None:
+            return {"mechanism": "unused" if self.curve is None else "curve"}
+        return self._guard.health()
+
+    def security_options(self) -> dict:
+        """How another process rebuilds this bus's security: ``{"keys": dir, "client":
+        name}`` or ``{"insecure": true}`` (no secrets: they are re-read from the files)."""
+        if self.curve is not None:
+            return {"keys": self.curve.directory, "client": self.curve.client_name}
+        return {"insecure": True} if self.insecure else {}
 
     def endpoint(self, topic: str) -> str:
         """The address of ``topic``: the one bound here if any, else the configured one."""
@@ -313,7 +362,7 @@ class ZmqBus(Bus):
             rundir.ensure_private_dir(os.path.dirname(path) or ".")
             self._check_path_free(name, path)
         try:
-            bind_private(sock, address)
+            self._bind(sock, address, name)
         except zmq.ZMQError as err:
             raise BusError(f"cannot bind {address} for {name}: {err}") from err
         self._other_sockets.append((sock, path, _inode(path) if path else None))
@@ -333,10 +382,13 @@ class ZmqBus(Bus):
         sock = self._socket(zmq.PUB, zmq.SNDHWM, hwm)
         sock.setsockopt(zmq.MAXMSGSIZE, PUB_MAX_BYTES)
         try:
-            bind_private(sock, address)
+            self._bind(sock, address, f"topic {topic!r}")
         except zmq.ZMQError as err:
             sock.close(linger=0)
             raise BusError(f"cannot bind {address} for topic {topic!r}: {err}") from err
+        except BaseException:
+            sock.close(linger=0)
+            raise
         self._bound[topic] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._directory.add(topic, self._bound[topic])
         return _ZmqSender(sock, path)
@@ -359,22 +411,36 @@ class ZmqBus(Bus):
         # one PUB per endpoint, so take everything: foreign frames are counted, not hidden
         sock.setsockopt(zmq.SUBSCRIBE, b"")
         monitor = None
+        on_refused = None
+        events = zmq.EVENT_DISCONNECTED
         try:
-            monitor = self._monitor(sock)
+            if address.startswith("tcp://"):
+                guard = self._tcp()
+                guard.prepare_client(sock, address, f"topic {topic!r}")
+                if guard.keys is not None:
+                    from robo_orch.bus.curve import CLIENT_FAILURES
+
+                    events |= CLIENT_FAILURES
+                    on_refused = guard.counters.outgoing
+            monitor = self._monitor(sock, events)
             sock.connect(address)
-        except zmq.ZMQError as err:
+        except BaseException as err:
             if monitor is not None:
                 with contextlib.suppress(zmq.ZMQError):
                     sock.disable_monitor()
                 monitor.close(linger=0)
             sock.close(linger=0)
-            raise BusError(f"cannot connect to {address} for topic {topic!r}: {err}") from err
-        return _ZmqReceiver(sock, address, monitor)
+            if isinstance(err, zmq.ZMQError):
+                raise BusError(f"cannot connect to {address} for topic {topic!r}: "
+                               f"{err}") from err
+            raise
+        return _ZmqReceiver(sock, address, monitor, on_refused)
 
-    def _monitor(self, sock: zmq.Socket) -> zmq.Socket:
-        """The reading end of ``sock``'s monitor: dropped connections only, never full."""
+    def _monitor(self, sock: zmq.Socket, events: int = zmq.EVENT_DISCONNECTED) -> zmq.Socket:
+        """The reading end of ``sock``'s monitor: dropped connections (and, over CURVE,
+        failed handshakes) only, never full."""
         address = f"inproc://robo_orch-monitor-{os.getpid()}-{next(_MONITORS)}"
-        sock.monitor(address, zmq.EVENT_DISCONNECTED)
+        sock.monitor(address, events)
         reader = self.context.socket(zmq.PAIR)
         reader.setsockopt(zmq.LINGER, 0)
         reader.setsockopt(zmq.RCVHWM, 0)  # at a limit libzmq's I/O thread would wait for us
@@ -390,6 +456,9 @@ class ZmqBus(Bus):
         self._other_sockets.clear()
         self._bound.clear()
         self._directory.close()
+        if self._guard is not None:  # its threads' sockets, before the context terminates
+            self._guard.close()
+            self._guard = None
         if self._own_context:
             self.context.term()
         if self._own_run_dir:

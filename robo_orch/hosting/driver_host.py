@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from pathlib import Path
 
-        from robo_orch.config import apply_overrides, read_with_extends
+        from robo_orch.config import apply_overrides, load_config, network, read_with_extends
 
         raw = read_with_extends(Path(args.config))
         apply_overrides(raw, args.set)
@@ -263,8 +263,12 @@ def main(argv: list[str] | None = None) -> int:
             table["port"] = args.port
         cfg = build_driver(args.name, table, source=args.config,
                            base_dir=Path(args.config).parent)
+        # the whole config (without behaviors: no kernels) says which topics are tcp
+        # and with which keys
+        full = load_config(args.config, args.set, with_behaviors=False)
         bus = make_bus("zmq", make_clock("wall"), publisher_id=args.publisher_id,
-                       incarnation=args.incarnation, run_dir=args.run_dir)
+                       incarnation=args.incarnation, run_dir=args.run_dir,
+                       **network.bus_options(full))
         try:
             return serve(args.name, cfg, bus, supervised=True)
         finally:

@@ -18,7 +18,7 @@ import time
 from robo_orch import rundir
 from robo_orch.bus import make_bus
 from robo_orch.clock import make_clock
-from robo_orch.config import blind_warning, load_config
+from robo_orch.config import blind_warning, load_config, network
 from robo_orch.missions.session import loop_health_line, trigger_options
 from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
@@ -45,14 +45,16 @@ def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
     from robo_orch.control import endpoint as control
 
     config = load_config(config_path, overrides)
-    blind = blind_warning(config)  # safety.allow_blind: one line at every start
-    if blind:
-        print(blind, file=sys.stderr, flush=True)
+    # safety.allow_blind, bus.insecure: one line each at every start
+    for warning in (blind_warning(config), network.insecure_warning(config)):
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
     clock = make_clock("wall")
     run_dir = rundir.ensure_run_dir(config.bus.run_dir or rundir.default_run_dir())
     # ZeroMQ's I/O threads get the loop's real-time priority (where permitted)
     bus = make_bus("zmq", clock, publisher_id=1, run_dir=run_dir, hwm=config.bus.hwm,
-                   realtime_priority=config.loop.realtime_priority)
+                   realtime_priority=config.loop.realtime_priority,
+                   **network.bus_options(config))
     try:
         # before any driver starts: nobody else may publish the command or the e-stop
         for topic in (config.topics.command, config.topics.estop):
@@ -75,7 +77,8 @@ def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
                                 trace_rows=int(600 * config.loop.rate_hz))  # last 10 minutes
         # a robot has no mission time limit; only --duration ends the run early
         controller.time_limit_s = duration_s if duration_s else float("inf")
-        control.attach(controller, bus, control.estop_feedback_topics(config))
+        control.attach(controller, bus, control.estop_feedback_topics(config),
+                       remote=network.control_address(config))
         controller.warmup()
         if supervisor is not None:
             supervisor.wait_ready()
