@@ -67,7 +67,9 @@ def reason_of(event: int, value: int) -> str:
         if value in _CRYPTO:
             return "bad_handshake"  # another server key, or a forged handshake
         return "protocol"
-    return "incomplete"  # the peer went away mid-handshake, or spoke no ZMTP
+    # the peer went away mid-handshake or spoke no ZMTP; a plain (NULL) peer that hangs
+    # up on the CURVE greeting first lands here too
+    return "incomplete"
 
 
 def is_tcp(address: str) -> bool:
