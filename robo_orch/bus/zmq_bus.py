@@ -161,6 +161,9 @@ class ZmqBus(Bus):
             from robo_orch.bus.curve import TcpGuard  # loads zmq.auth: only when tcp is used
 
             self._guard = TcpGuard(self.context, self.curve, self.insecure)
+            if self.curve is not None or self.insecure:
+                # tools of this user (topics) find the keys here: paths, never secrets
+                self._directory.services["tcp"] = self.security_options()
         return self._guard
 
     def _bind(self, sock: zmq.Socket, address: str, what: str) -> None:
