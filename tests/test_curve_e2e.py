@@ -131,9 +131,10 @@ def test_remote_tools_over_curve_and_a_read_only_key_cannot_release_the_estop(
         short_tmp, env, keys):
     base = free_base(20)
     control = f"tcp://127.0.0.1:{base}"
-    proc = start_cli("-q", "sim", ROBOT, "--devices", "serial", "--duration", "90", "--set",
-                     f'bus.tcp_base="{control}"', "--set", f'bus.keys="{keys}"', env=env,
-                     stdout=subprocess.DEVNULL, stderr=open(short_tmp / "sim.log", "w"))
+    with open(short_tmp / "sim.log", "w") as log:
+        proc = start_cli("-q", "sim", ROBOT, "--devices", "serial", "--duration", "90", "--set",
+                         f'bus.tcp_base="{control}"', "--set", f'bus.keys="{keys}"', env=env,
+                         stdout=subprocess.DEVNULL, stderr=log)
     ctx = zmq.Context()
     plain = ctx.socket(zmq.DEALER)
     plain.setsockopt(zmq.LINGER, 0)

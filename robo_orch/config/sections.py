@@ -70,8 +70,9 @@ class BusConfig:
                                            "remote tools (beside the local ipc one), e.g. "
                                            "'tcp://192.168.1.10:5600'; empty = tcp_base's "
                                            "port, or local only")
-    keys: str = option("", doc="CURVE key directory made by `robo-orch keys generate DIR`; "
-                               "required with any tcp endpoint")
+    keys: str = option("", doc="CURVE key directory made by `robo-orch keys generate DIR` "
+                               "(relative: to the config file); required with any tcp "
+                               "endpoint")
     client_key: str = option("robot", doc="the client key (keys/clients/NAME or "
                                           "keys/readonly/NAME) this config's processes "
                                           "connect with")
