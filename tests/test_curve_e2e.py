@@ -104,11 +104,11 @@ def stop(proc, sig=signal.SIGTERM) -> int:
 def test_a_realtime_mission_reaches_its_goal_over_tcp_with_curve(short_tmp, env, keys):
     base = free_base(8)
     control = f"tcp://127.0.0.1:{base}"
-    summary = short_tmp / "summary.json"
+    summary, mcap = short_tmp / "summary.json", short_tmp / "run.mcap"
     proc = start_cli("-q", "sim", "--duration", "30", "--set", f'bus.tcp_base="{control}"',
                      "--set", f'bus.keys="{keys}"', "--set", "mission.waypoints=[[1.5, -1.0]]",
-                     "--summary", str(summary), env=env, stdout=subprocess.PIPE,
-                     stderr=subprocess.PIPE, text=True)
+                     "--summary", str(summary), "--record", str(mcap), env=env,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         health = wait_until_ticking(proc, control, keys, env)["tcp"]
         # the loop serves its command, e-stop and control endpoint over CURVE, and the
@@ -125,6 +125,14 @@ def test_a_realtime_mission_reaches_its_goal_over_tcp_with_curve(short_tmp, env,
     for role in ("odom", "imu", "scan"):  # sensor data came from the simulator over tcp
         assert result["inputs"][role]["received"] > 10, result["inputs"][role]
     assert result["simulator_inputs"]["command"]["received"] > 10
+    # the recorder process subscribed to the tcp topics with the same keys
+    from collections import Counter
+
+    from robo_orch.record.reader import open_recording
+
+    counts = Counter(raw.topic for raw in open_recording(mcap).raw())
+    for topic in ("sensor/imu", "sensor/scan", "cmd/velocity", "sim/truth"):
+        assert counts[topic] > 10, counts
 
 
 def test_remote_tools_over_curve_and_a_read_only_key_cannot_release_the_estop(
