@@ -22,7 +22,7 @@ from helpers import cli, join, receive_until, vel
 from robo_orch import messages as m
 from robo_orch.bus import QoS
 from robo_orch.bus.keys import CurveKeys, KeyFileError, generate_keys, load_keys
-from robo_orch.bus.zmq_bus import ZmqBus
+from robo_orch.bus.zmq_bus import EndpointInUse, ZmqBus
 from robo_orch.clock import WallClock
 from robo_orch.config import load_config
 from robo_orch.config.network import bus_options, config_topics, control_address
@@ -230,7 +230,7 @@ def test_a_process_that_took_the_port_first_gets_nothing_in(keys, run_dir):
             # and the robot's own publisher cannot bind the taken port: it says so
             with ZmqBus(WallClock(), publisher_id=1, run_dir=run_dir,
                         endpoints={TOPIC: address}, curve=robot) as tx, \
-                    pytest.raises(BusError, match="cannot bind"):
+                    pytest.raises(EndpointInUse, match="another process holds that port"):
                 tx.publisher(TOPIC, m.VELOCITY_COMMAND)
         finally:
             rx.close()

@@ -203,7 +203,10 @@ class _Watch(threading.Thread):
                             readers[reader] = endpoint
                             poller.register(reader, zmq.POLLIN)
                     else:
-                        self._read(sock, readers[sock])
+                        try:
+                            self._read(sock, readers[sock])
+                        except zmq.ZMQError:  # its socket closed meanwhile: nothing to count
+                            poller.unregister(sock)
         finally:
             for reader in readers:
                 reader.close(linger=0)

@@ -92,6 +92,14 @@ class EndpointInUse(BusError):
     exit_status = 2
 
 
+def _bind_error(address: str, what: str, err: zmq.ZMQError) -> BusError:
+    """A failed bind; a tcp port someone holds is :class:`EndpointInUse` (exit 2)."""
+    if err.errno == zmq.EADDRINUSE and address.startswith("tcp://"):
+        return EndpointInUse(f"cannot bind {address} for {what}: another process holds that "
+                             "port; a topic has one publisher: stop it, or choose another port")
+    return BusError(f"cannot bind {address} for {what}: {err}")
+
+
 class ZmqBus(Bus):
     """Bus over ZeroMQ PUB/SUB (see the module docstring for endpoints and security).
 
@@ -243,7 +251,7 @@ class ZmqBus(Bus):
         try:
             self._bind(sock, address, name)
         except zmq.ZMQError as err:
-            raise BusError(f"cannot bind {address} for {name}: {err}") from err
+            raise _bind_error(address, name, err) from err
         self._other_sockets.append((sock, path, _inode(path) if path else None))
         return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
@@ -264,7 +272,7 @@ class ZmqBus(Bus):
             self._bind(sock, address, f"topic {topic!r}")
         except zmq.ZMQError as err:
             sock.close(linger=0)
-            raise BusError(f"cannot bind {address} for topic {topic!r}: {err}") from err
+            raise _bind_error(address, f"topic {topic!r}", err) from err
         except BaseException:
             sock.close(linger=0)
             raise

@@ -195,8 +195,14 @@ class DriverHost:
                 port.close()
 
     def summary(self) -> str:
-        """The driver's counters on one line."""
-        return ", ".join(f"{k}={v}" for k, v in sorted(self.driver.counters().items()))
+        """The driver's counters on one line (and its tcp handshakes, over CURVE)."""
+        counters = dict(self.driver.counters())
+        tcp = getattr(self.bus, "tcp_health", dict)()
+        if tcp.get("mechanism") == "curve" and "refused" in tcp:
+            counters["tcp.admitted"] = tcp["admitted"]
+            counters["tcp.refused"] = tcp["refused"]
+            counters["tcp.outgoing_failed"] = sum(tcp["outgoing_failed"].values())
+        return ", ".join(f"{k}={v}" for k, v in sorted(counters.items()))
 
 
 def _fileno(port: Any) -> int | None:
