@@ -1,5 +1,10 @@
 """``robo-orch estop`` and ``robo-orch status``: a running loop's control endpoint, by hand.
 
+Locally the loop is found like ``robo-orch topics`` finds runs; ``--connect
+tcp://HOST:PORT`` with ``--keys DIR`` reaches a loop on another machine over CURVE
+(:func:`add_remote_args`, :func:`connect`: shared with ``topics`` and any other
+command that talks to the control endpoint).
+
 Kept free of heavy imports at module level (the ``robo-orch`` parser is built
 before numpy and zmq load).
 """

@@ -4,7 +4,11 @@
 :class:`LoopControl`: a :class:`~robo_orch.control.server.ControlServer` with
 the operations below, plus an :class:`EstopFeedback` that listens to every
 actuator driver's report of its own e-stop latch.  The controller calls
-:meth:`LoopControl.serve` at the start of each tick's sense phase.
+:meth:`LoopControl.serve` at the start of each tick's sense phase.  With a
+``remote`` address (``bus.control_endpoint`` or ``bus.tcp_base``) a second server
+on tcp shares the operation table: the bus makes it a CURVE server, and its
+``may_mutate`` hook (:func:`~robo_orch.control.server.curve_may_mutate`) lets
+only full-access client keys run mutating operations.
 
 Operations (``mutating`` ones are refused to read-only clients):
 
