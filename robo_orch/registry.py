@@ -77,6 +77,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "wall": "robo_orch.clock:WallClock",
     },
     BENCHMARKS: {
+        "curve": "robo_orch.bench.curve:bench_curve",
         "devices": "robo_orch.bench.devices:bench_devices",
         "flood": "robo_orch.bench.flood:bench_flood",
         "navigation": "robo_orch.bench.nav:bench_navigation",

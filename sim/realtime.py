@@ -25,6 +25,7 @@ from robo_orch import lifeline, rundir
 from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.bus import Bus, QoS, make_bus
 from robo_orch.clock import Clock, WallClock, make_clock
+from robo_orch.config import network
 from robo_orch.errors import BackendError, BackendTimeout, ConfigError
 
 LOOP_PUBLISHER_ID = 1
@@ -66,7 +67,7 @@ class RealtimeBackend(SimBackend):
                               f"the realtime simulator runs in another process and needs the "
                               f"'zmq' bus, not '{self.config.bus.backend}' (or use --lockstep)")
         return make_bus("zmq", clock, publisher_id=LOOP_PUBLISHER_ID, run_dir=self.run_dir,
-                        hwm=self.config.bus.hwm)
+                        hwm=self.config.bus.hwm, **network.bus_options(self.config))
 
     def launch(self) -> None:
         """Spawn the simulator process; it loads its kernels while the loop loads its own."""
@@ -249,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, args.set, with_behaviors=False)
     clock = make_clock("wall")
     bus = make_bus("zmq", clock, publisher_id=SIM_PUBLISHER_ID, run_dir=args.run_dir,
-                   hwm=config.bus.hwm)
+                   hwm=config.bus.hwm, **network.bus_options(config))
     sim = Simulator(config.world, config.robot, config.sim, config.safety, config.mission.start)
     seed = config.sim.seed if args.seed is None else args.seed
     sim.reset(seed)

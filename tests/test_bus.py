@@ -311,18 +311,21 @@ def test_bus_package_does_not_import_zmq():
 # --- zmq specifics -----------------------------------------------------------------------
 
 def test_zmq_tcp_random_port():
-    with ZmqBus(SimClock(), publisher_id=1, endpoints={"cmd/vel": "tcp://127.0.0.1:*"}) as tx:
+    # insecure: plain tcp, on purpose (tests/test_curve.py: CURVE, and tcp refused without it)
+    with ZmqBus(SimClock(), publisher_id=1, endpoints={"cmd/vel": "tcp://127.0.0.1:*"},
+                insecure=True) as tx:
         pub = tx.publisher("cmd/vel", m.VELOCITY_COMMAND)
         address = tx.endpoint("cmd/vel")
         assert address.startswith("tcp://127.0.0.1:") and not address.endswith("*")
-        with ZmqBus(SimClock(), publisher_id=2, endpoints={"cmd/vel": address}) as rx:
+        with ZmqBus(SimClock(), publisher_id=2, endpoints={"cmd/vel": address},
+                    insecure=True) as rx:
             sub = rx.subscribe("cmd/vel", m.VELOCITY_COMMAND, QoS.queue(10))
             join(pub, sub)
             pub.publish(vel(v=3.0))
             assert receive_until(sub, lambda got: len(got) == 1)[0].fixed["v"] == 3.0
             assert sub.counters.seq_gaps == 0
-    with ZmqBus(SimClock(), publisher_id=3, endpoints={"cmd/vel": "tcp://127.0.0.1:*"}) as bus, \
-            pytest.raises(BusError, match="wildcard"):
+    with ZmqBus(SimClock(), publisher_id=3, endpoints={"cmd/vel": "tcp://127.0.0.1:*"},
+                insecure=True) as bus, pytest.raises(BusError, match="wildcard"):
         bus.subscribe("cmd/vel", m.VELOCITY_COMMAND)
 
 

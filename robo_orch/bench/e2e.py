@@ -179,7 +179,8 @@ def measure_loop(kind: str, count: int, rate: float, *, triggered: bool,
     sensor_ep, command_ep = _endpoints(kind, run_dir)
     clock = make_clock("wall")
     bus = make_bus("zmq", clock, publisher_id=1, run_dir=run_dir, realtime_priority=priority,
-                   endpoints={SENSOR_TOPIC: sensor_ep, COMMAND_TOPIC: command_ep})
+                   endpoints={SENSOR_TOPIC: sensor_ep, COMMAND_TOPIC: command_ep},
+                   insecure=True)  # plain tcp: the bare ZeroMQ relay has no CURVE either
     try:
         sub = bus.subscribe(SENSOR_TOPIC, message_type("imu"), QoS.latest())
         pub = bus.publisher(COMMAND_TOPIC, message_type("velocity_command"), hwm=count + 10)

@@ -58,7 +58,8 @@ def _run_driver(kind: str, endpoint: str, count: int, rate: float, priority: int
         from robo_orch.messages import message_type, new_fixed
 
         bus = make_bus("zmq", make_clock("wall"), publisher_id=2,
-                       endpoints={SENSOR_TOPIC: endpoint}, realtime_priority=priority)
+                       endpoints={SENSOR_TOPIC: endpoint}, realtime_priority=priority,
+                       insecure=True)
         pub = bus.publisher(SENSOR_TOPIC, message_type("imu"), hwm=count + 10)
         msg = new_fixed(message_type("imu"))
         send = lambda i: pub.publish(msg)  # noqa: E731 (stamped with the monotonic clock)
@@ -102,7 +103,8 @@ def _run_actuator(kind: str, endpoint: str, out: str, seconds: float, priority: 
         from robo_orch.messages import message_type
 
         bus = make_bus("zmq", make_clock("wall"), publisher_id=3,
-                       endpoints={COMMAND_TOPIC: endpoint}, realtime_priority=priority)
+                       endpoints={COMMAND_TOPIC: endpoint}, realtime_priority=priority,
+                       insecure=True)
         sub = bus.subscribe(COMMAND_TOPIC, message_type("velocity_command"), QoS.queue(10000),
                             hwm=10000)
         with contextlib.closing(bus):

@@ -6,7 +6,8 @@ them and records ``receive time - stamp``.  Measured the same way, in the same
 run:
 
 * ``bus``: :class:`~robo_orch.bus.zmq_bus.ZmqBus` publisher and subscription,
-  with the message header, encoding, decoding and counters;
+  with the message header, encoding, decoding and counters (over tcp: plain,
+  ``insecure``; :mod:`robo_orch.bench.curve` measures it against CURVE);
 * ``raw_zmq``: bare PUB/SUB sockets carrying the same three frames, no encoding;
 * ``pipe``: an OS pipe carrying the same bytes (the floor of any IPC).
 
@@ -50,16 +51,27 @@ def _stats(lat_ns: np.ndarray, expected: int) -> dict[str, Any]:
             "received": int(len(us)), "sent": expected}
 
 
-def _peer_cmd(mode: str, target: str, count: int, rate: float) -> list[str]:
+def _peer_cmd(mode: str, target: str, count: int, rate: float,
+              keys: str | None = None) -> list[str]:
     return [sys.executable, "-m", "robo_orch.bench.latency", "peer", "--mode", mode,
-            "--target", target, "--count", str(count), "--rate", str(rate)]
+            "--target", target, "--count", str(count), "--rate", str(rate)] + (
+                ["--keys", keys] if keys else [])
+
+
+def _security(keys: str | None) -> dict[str, Any]:
+    """Bus keyword arguments: CURVE with the ``robot`` key of ``keys``, or plain tcp."""
+    if keys is None:
+        return {"insecure": True}
+    from robo_orch.bus.keys import load_keys
+
+    return {"curve": load_keys(keys, "robot")}
 
 
 def _collect(mode: str, target: str, count: int, rate: float,
-             receive: Callable[[], list[int]]) -> np.ndarray:
+             receive: Callable[[], list[int]], keys: str | None = None) -> np.ndarray:
     """Start the ``mode`` peer and gather the latencies ``receive()`` returns (ns) until
     ``count`` arrived or the deadline passed."""
-    peer = subprocess.Popen(_peer_cmd(mode, target, count, rate))
+    peer = subprocess.Popen(_peer_cmd(mode, target, count, rate, keys))
     lat: list[int] = []
     deadline = time.monotonic() + 10 + count / rate
     try:
@@ -70,22 +82,27 @@ def _collect(mode: str, target: str, count: int, rate: float,
     return np.array(lat, dtype=np.int64)
 
 
-def measure_bus(endpoint: str, count: int, rate: float) -> dict[str, Any]:
-    """Latency of IMU messages over the robo_orch bus at ``endpoint``."""
+def measure_bus(endpoint: str, count: int, rate: float,
+                keys: str | None = None) -> dict[str, Any]:
+    """Latency of IMU messages over the robo_orch bus at ``endpoint``.
+
+    tcp: with CURVE when ``keys`` names a key directory (``robo-orch keys generate``),
+    else plain (``insecure``).
+    """
     from robo_orch.bus import QoS
     from robo_orch.messages import message_type
 
     clock = make_clock("wall")
     run_dir = tempfile.mkdtemp(prefix="robo_orch-bench-")
     bus = make_bus("zmq", clock, publisher_id=1, run_dir=run_dir,
-                   endpoints={"bench/imu": endpoint})
+                   endpoints={"bench/imu": endpoint}, **_security(keys))
     sub = bus.subscribe("bench/imu", message_type("imu"), QoS.queue(count), hwm=count)
 
     def receive() -> list[int]:
         return [m.recv_ns - m.header.stamp_ns for m in sub.take()] if sub.wait(0.2) else []
 
     try:
-        lat = _collect("bus", endpoint, count, rate, receive)
+        lat = _collect("bus", endpoint, count, rate, receive, keys)
     finally:
         bus.close()
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -176,7 +193,8 @@ def print_latency(results: dict[str, Any]) -> None:
               f"({bus / raw:.2f}x)")
 
 
-def _run_peer(mode: str, target: str, count: int, rate: float) -> None:
+def _run_peer(mode: str, target: str, count: int, rate: float,
+              keys: str | None = None) -> None:
     period = 1.0 / rate
     payload = bytes(_PAYLOAD)
     if mode == "pipe":
@@ -194,7 +212,7 @@ def _run_peer(mode: str, target: str, count: int, rate: float) -> None:
         from robo_orch.messages import message_type, new_fixed
 
         bus = make_bus("zmq", make_clock("wall"), publisher_id=2,
-                       endpoints={"bench/imu": target})
+                       endpoints={"bench/imu": target}, **_security(keys))
         mtype = message_type("imu")
         pub = bus.publisher("bench/imu", mtype, hwm=count)
         msg = new_fixed(mtype)
@@ -235,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     peer.add_argument("--target", required=True)
     peer.add_argument("--count", type=int, required=True)
     peer.add_argument("--rate", type=float, required=True)
+    peer.add_argument("--keys", help="tcp over CURVE with this key directory's keys")
     args = parser.parse_args(argv)
     if args.command == "peer":
-        _run_peer(args.mode, args.target, args.count, args.rate)
+        _run_peer(args.mode, args.target, args.count, args.rate, args.keys)
     else:
         print_latency(bench_latency())
     return 0

@@ -18,8 +18,9 @@ medians (this is meant for shared, noisy machines too):
   (:mod:`robo_orch.bench.scaling`);
 * start-up to the first tick against numba's own floor, and memory over a long
   run (:mod:`robo_orch.bench.process`);
-* the sections of the ``robo_orch.benchmarks`` registry group (built in: devices,
-  flood, navigation, orphans, recording; other packages add theirs by entry point).
+* the sections of the ``robo_orch.benchmarks`` registry group (built in: curve,
+  devices, flood, navigation, orphans, recording; other packages add theirs by
+  entry point).
 
 ``--json`` writes every figure; ``--plot`` draws them (:mod:`robo_orch.bench.plot`).
 """

@@ -10,9 +10,13 @@ to another address, e.g. ``{"sensor/scan": "tcp://127.0.0.1:5555"}``; a
 publisher may bind ``tcp://host:*`` and report the chosen port through
 :meth:`ZmqBus.endpoint`.
 
-Security: ``tcp://`` endpoints are unauthenticated and unencrypted.  Use them
-only on a trusted network until CURVE key support lands in this backend; the
-design requires CURVE keys for tcp between machines in production.
+Security: ``ipc://`` sockets are protected by the run directory (0700) and their
+files (0600).  ``tcp://`` sockets need ``curve`` keys (:mod:`robo_orch.bus.keys`):
+a publisher serves its topic as a CURVE server and admits only the configured
+client keys, a subscription connects as a CURVE client and checks the server's
+key, and refusals are counted (:mod:`robo_orch.bus.curve`, :meth:`ZmqBus.tcp_health`).
+A tcp endpoint without keys is refused unless ``insecure`` is true (no
+authentication, no encryption: a trusted network only).
 
 Every socket sets ``LINGER`` to 0 and its own high-water mark (``SNDHWM`` on
 publishers, ``RCVHWM`` on subscriptions).  A PUB socket at its high-water mark
@@ -53,16 +57,22 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import os
-import struct
-import time
 
 import zmq
 
 from robo_orch import rundir
 from robo_orch.bus.base import Bus, Publisher, Receiver, Sender
 from robo_orch.bus.discovery import EndpointsFile, read_run_dir
+from robo_orch.bus.keys import CurveKeys
+from robo_orch.bus.zmq_ends import (
+    MAX_FRAMES,
+    MONITOR_PERIOD_NS,
+    _inode,
+    _ZmqReceiver,
+    _ZmqSender,
+    bind_private,
+)
 from robo_orch.clock import Clock
 from robo_orch.errors import BusError
 from robo_orch.messages import MessageType
@@ -70,13 +80,10 @@ from robo_orch.messages import MessageType
 _IPC_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 #: largest frame a publisher accepts from its subscribers (subscription requests)
 PUB_MAX_BYTES = 1024
-#: a subscription reads its socket monitor at most this often (when polled), ns
-MONITOR_PERIOD_NS = 20_000_000
-#: most frames one receive returns; the rest of a longer message comes next time
-MAX_FRAMES = 4
-_ASK_FIRST = 8  # messages of one poll received after asking whether one is there
-_EVENT = struct.Struct("=HI")  # a monitor event's first frame: event, value
 _MONITORS = itertools.count()
+
+__all__ = ["MAX_FRAMES", "MONITOR_PERIOD_NS", "PUB_MAX_BYTES", "EndpointInUse", "ZmqBus",
+           "bind_private"]
 
 
 class EndpointInUse(BusError):
@@ -85,125 +92,12 @@ class EndpointInUse(BusError):
     exit_status = 2
 
 
-def bind_private(sock: zmq.Socket, address: str) -> None:
-    """Bind ``sock``; an ``ipc://`` socket file is created 0600 (see :mod:`robo_orch.rundir`)."""
-    if address.startswith("ipc://"):
-        with rundir.private_files():
-            sock.bind(address)
-    else:
-        sock.bind(address)
-
-
-class _ZmqSender(Sender):
-    """A bound PUB socket; removes its ipc socket file on close (if still ours)."""
-
-    __slots__ = ("socket", "_send", "_path", "_inode")
-
-    def __init__(self, socket: zmq.Socket, path: str | None) -> None:
-        self.socket = socket
-        self._send = socket.send_multipart
-        self._path = path
-        self._inode = _inode(path) if path else None
-
-    def send(self, frames: list[bytes]) -> None:
-        # PUB never blocks: at the high-water mark the message is dropped
-        self._send(frames, zmq.NOBLOCK, copy=True)
-
-    def close(self) -> None:
-        self.socket.close(linger=0)
-        # another process may have re-bound the same path since: leave its file alone
-        if self._path and self._inode is not None and _inode(self._path) == self._inode:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path)
-
-
-class _ZmqReceiver(Receiver):
-    """A connected SUB socket receiving every message sent to one endpoint.
-
-    Its monitor reports dropped connections (see the module docstring).
-    """
-
-    __slots__ = ("socket", "address", "monitor", "_recv", "_events", "_next_check_ns",
-                 "_reconnect", "_burst")
-
-    def __init__(self, socket: zmq.Socket, address: str, monitor: zmq.Socket) -> None:
-        self.socket = socket
-        self.address = address
-        self.monitor = monitor
-        self._recv = socket.recv
-        self._events = socket.get
-        self._next_check_ns = 0
-        self._reconnect = False
-        self._burst = 0
-
-    def recv_frames(self) -> list | None:
-        # ask first: a NOBLOCK receive on an empty socket raises zmq.Again, and
-        # building that exception costs about ten microseconds on every empty poll
-        if not self._events(zmq.EVENTS) & zmq.POLLIN:
-            return None
-        self._burst = 0
-        return self._parts()
-
-    def recv_next(self) -> list | None:
-        # asking costs a few microseconds too: deep into a burst (a backlog, a flood)
-        # one exception at its end is cheaper than asking before every message
-        self._burst += 1
-        if self._burst < _ASK_FIRST and not self._events(zmq.EVENTS) & zmq.POLLIN:
-            return None
-        return self._parts()
-
-    def _parts(self) -> list | None:
-        # zero-copy parts: their ``more`` flag saves a getsockopt per frame, and the
-        # payload (the last part) is handed on as it is, without a copy
-        recv = self._recv
-        try:
-            part = recv(zmq.NOBLOCK, copy=False)
-        except zmq.Again:
-            return None
-        frames: list = []
-        # the rest of a message is there once its first part is (delivery is atomic)
-        while part.more and len(frames) < MAX_FRAMES - 1:
-            frames.append(part.bytes)
-            part = recv(zmq.NOBLOCK, copy=False)
-        frames.append(part if frames else part.bytes)
-        return frames
-
-    def take_disconnects(self) -> int:
-        now = time.perf_counter_ns()
-        if now < self._next_check_ns:
-            return 0
-        self._next_check_ns = now + MONITOR_PERIOD_NS
-        monitor = self.monitor
-        lost = 0
-        while monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            event = _EVENT.unpack_from(monitor.recv(zmq.NOBLOCK))[0]
-            while monitor.getsockopt(zmq.RCVMORE):
-                monitor.recv(zmq.NOBLOCK)
-            if event == zmq.EVENT_DISCONNECTED:
-                lost += 1
-                self._reconnect = True
-        # libzmq never reconnects after a protocol error (an oversized frame); a
-        # reconnect discards what the old connection delivered, so read that first
-        if self._reconnect and not self._events(zmq.EVENTS) & zmq.POLLIN:
-            self._reconnect = False
-            with contextlib.suppress(zmq.ZMQError):
-                self.socket.disconnect(self.address)
-            with contextlib.suppress(zmq.ZMQError):
-                self.socket.connect(self.address)
-        return lost
-
-    def poll_handle(self) -> zmq.Socket:
-        return self.socket
-
-    def wait_readable(self, timeout_s: float) -> bool:
-        return bool(self.socket.poll(max(0, math.ceil(timeout_s * 1000)), zmq.POLLIN))
-
-    def close(self) -> None:
-        # stop the monitor before closing its reader: libzmq would block on it otherwise
-        with contextlib.suppress(zmq.ZMQError):
-            self.socket.disable_monitor()
-        self.monitor.close(linger=0)
-        self.socket.close(linger=0)
+def _bind_error(address: str, what: str, err: zmq.ZMQError) -> BusError:
+    """A failed bind; a tcp port someone holds is :class:`EndpointInUse` (exit 2)."""
+    if err.errno == zmq.EADDRINUSE and address.startswith("tcp://"):
+        return EndpointInUse(f"cannot bind {address} for {what}: another process holds that "
+                             "port; a topic has one publisher: stop it, or choose another port")
+    return BusError(f"cannot bind {address} for {what}: {err}")
 
 
 class ZmqBus(Bus):
@@ -220,8 +114,13 @@ class ZmqBus(Bus):
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
                  hwm: int = 100, run_dir: str | os.PathLike[str] | None = None,
                  endpoints: dict[str, str] | None = None,
-                 context: zmq.Context | None = None, realtime_priority: int = 0) -> None:
+                 context: zmq.Context | None = None, realtime_priority: int = 0,
+                 curve: CurveKeys | None = None, insecure: bool = False) -> None:
         super().__init__(clock, publisher_id=publisher_id, incarnation=incarnation, hwm=hwm)
+        #: CURVE keys for tcp endpoints; ``insecure``: tcp without them, on purpose
+        self.curve = curve
+        self.insecure = bool(insecure)
+        self._guard = None  # robo_orch.bus.curve.TcpGuard, made at the first tcp socket
         self._own_run_dir = run_dir is None
         self.run_dir = rundir.ensure_run_dir(run_dir)
         with contextlib.suppress(rundir.RunDirUnavailable):  # discovery then warns, and works
@@ -259,7 +158,44 @@ class ZmqBus(Bus):
     def peer(self, publisher_id: int, *, hwm: int | None = None) -> ZmqBus:
         """Another ZeroMQ bus in this bus's run directory, with its endpoints."""
         return ZmqBus(self.clock, publisher_id=publisher_id, run_dir=self.run_dir,
-                      hwm=self.hwm if hwm is None else hwm, endpoints=dict(self._endpoints))
+                      hwm=self.hwm if hwm is None else hwm, endpoints=dict(self._endpoints),
+                      curve=self.curve, insecure=self.insecure)
+
+    # --- tcp and CURVE ---------------------------------------------------------------
+
+    def _tcp(self):
+        """The :class:`~robo_orch.bus.curve.TcpGuard` of this bus (made on first use)."""
+        if self._guard is None:
+            from robo_orch.bus.curve import TcpGuard  # loads zmq.auth: only when tcp is used
+
+            self._guard = TcpGuard(self.context, self.curve, self.insecure)
+            if self.curve is not None or self.insecure:
+                # tools of this user (topics) find the keys here: paths, never secrets
+                self._directory.services["tcp"] = self.security_options()
+        return self._guard
+
+    def _bind(self, sock: zmq.Socket, address: str, what: str) -> None:
+        """Bind ``sock`` (CURVE server on tcp, a 0600 file on ipc); ZMQError passes through."""
+        if address.startswith("tcp://"):
+            self._tcp().prepare_server(sock, address, what)
+        bind_private(sock, address)
+        if address.startswith("tcp://"):
+            self._tcp().bound(sock.getsockopt_string(zmq.LAST_ENDPOINT))
+
+    def tcp_health(self) -> dict:
+        """tcp security of this bus, JSON-ready: the mechanism (``curve``, ``none`` when
+        insecure, or ``unused``), the tcp endpoints served, and the handshakes admitted
+        and refused (by reason) with the last refusal."""
+        if self._guard is None:
+            return {"mechanism": "unused" if self.curve is None else "curve"}
+        return self._guard.health()
+
+    def security_options(self) -> dict:
+        """How another process rebuilds this bus's security: ``{"keys": dir, "client":
+        name}`` or ``{"insecure": true}`` (no secrets: they are re-read from the files)."""
+        if self.curve is not None:
+            return {"keys": self.curve.directory, "client": self.curve.client_name}
+        return {"insecure": True} if self.insecure else {}
 
     def endpoint(self, topic: str) -> str:
         """The address of ``topic``: the one bound here if any, else the configured one."""
@@ -313,9 +249,9 @@ class ZmqBus(Bus):
             rundir.ensure_private_dir(os.path.dirname(path) or ".")
             self._check_path_free(name, path)
         try:
-            bind_private(sock, address)
+            self._bind(sock, address, name)
         except zmq.ZMQError as err:
-            raise BusError(f"cannot bind {address} for {name}: {err}") from err
+            raise _bind_error(address, name, err) from err
         self._other_sockets.append((sock, path, _inode(path) if path else None))
         return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
@@ -333,10 +269,13 @@ class ZmqBus(Bus):
         sock = self._socket(zmq.PUB, zmq.SNDHWM, hwm)
         sock.setsockopt(zmq.MAXMSGSIZE, PUB_MAX_BYTES)
         try:
-            bind_private(sock, address)
+            self._bind(sock, address, f"topic {topic!r}")
         except zmq.ZMQError as err:
             sock.close(linger=0)
-            raise BusError(f"cannot bind {address} for topic {topic!r}: {err}") from err
+            raise _bind_error(address, f"topic {topic!r}", err) from err
+        except BaseException:
+            sock.close(linger=0)
+            raise
         self._bound[topic] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._directory.add(topic, self._bound[topic])
         return _ZmqSender(sock, path)
@@ -359,22 +298,36 @@ class ZmqBus(Bus):
         # one PUB per endpoint, so take everything: foreign frames are counted, not hidden
         sock.setsockopt(zmq.SUBSCRIBE, b"")
         monitor = None
+        on_refused = None
+        events = zmq.EVENT_DISCONNECTED
         try:
-            monitor = self._monitor(sock)
+            if address.startswith("tcp://"):
+                guard = self._tcp()
+                guard.prepare_client(sock, address, f"topic {topic!r}")
+                if guard.keys is not None:
+                    from robo_orch.bus.curve import CLIENT_FAILURES
+
+                    events |= CLIENT_FAILURES
+                    on_refused = guard.counters.outgoing
+            monitor = self._monitor(sock, events)
             sock.connect(address)
-        except zmq.ZMQError as err:
+        except BaseException as err:
             if monitor is not None:
                 with contextlib.suppress(zmq.ZMQError):
                     sock.disable_monitor()
                 monitor.close(linger=0)
             sock.close(linger=0)
-            raise BusError(f"cannot connect to {address} for topic {topic!r}: {err}") from err
-        return _ZmqReceiver(sock, address, monitor)
+            if isinstance(err, zmq.ZMQError):
+                raise BusError(f"cannot connect to {address} for topic {topic!r}: "
+                               f"{err}") from err
+            raise
+        return _ZmqReceiver(sock, address, monitor, on_refused)
 
-    def _monitor(self, sock: zmq.Socket) -> zmq.Socket:
-        """The reading end of ``sock``'s monitor: dropped connections only, never full."""
+    def _monitor(self, sock: zmq.Socket, events: int = zmq.EVENT_DISCONNECTED) -> zmq.Socket:
+        """The reading end of ``sock``'s monitor: dropped connections (and, over CURVE,
+        failed handshakes) only, never full."""
         address = f"inproc://robo_orch-monitor-{os.getpid()}-{next(_MONITORS)}"
-        sock.monitor(address, zmq.EVENT_DISCONNECTED)
+        sock.monitor(address, events)
         reader = self.context.socket(zmq.PAIR)
         reader.setsockopt(zmq.LINGER, 0)
         reader.setsockopt(zmq.RCVHWM, 0)  # at a limit libzmq's I/O thread would wait for us
@@ -390,6 +343,9 @@ class ZmqBus(Bus):
         self._other_sockets.clear()
         self._bound.clear()
         self._directory.close()
+        if self._guard is not None:  # its threads' sockets, before the context terminates
+            self._guard.close()
+            self._guard = None
         if self._own_context:
             self.context.term()
         if self._own_run_dir:
@@ -401,10 +357,3 @@ class ZmqBus(Bus):
         super()._drop_publisher(pub)
         self._bound.pop(pub.topic, None)
         self._directory.remove(pub.topic)
-
-
-def _inode(path: str) -> int | None:
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return None

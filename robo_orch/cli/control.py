@@ -1,5 +1,10 @@
 """``robo-orch estop`` and ``robo-orch status``: a running loop's control endpoint, by hand.
 
+Locally the loop is found like ``robo-orch topics`` finds runs; ``--connect
+tcp://HOST:PORT`` with ``--keys DIR`` reaches a loop on another machine over CURVE
+(:func:`add_remote_args`, :func:`connect`: shared with ``topics`` and any other
+command that talks to the control endpoint).
+
 Kept free of heavy imports at module level (the ``robo-orch`` parser is built
 before numpy and zmq load).
 """
@@ -17,9 +22,51 @@ e-stop at the start of its next tick, publishes the state on the e-stop topic, a
 answers once a tick whose command obeys it has completed and every actuator driver
 of the run (the motor driver) has reported the same latch state.
 
+remote: `--connect tcp://ROBOT:PORT --keys DIR` reaches a loop on another machine over
+CURVE (its bus.control_endpoint or bus.tcp_base); a read-only client key may run
+`status` but not `estop` (the loop answers `forbidden`).
+
 exit status: 0 acknowledged by the loop and every actuator driver; 2 no running loop
 found (or a usage error); 3 no answer from the loop within --timeout (or it refused);
 4 the loop applied it but an actuator driver did not confirm within --timeout."""
+
+
+def add_remote_args(parser: argparse.ArgumentParser, *, default=None) -> None:
+    """``--connect``, ``--keys`` and ``--key``: a loop on another machine, over CURVE.
+
+    ``default=argparse.SUPPRESS`` for nested parsers (a value given before the
+    subcommand stands).
+    """
+    parser.add_argument("--connect", metavar="tcp://HOST:PORT", default=default,
+                        help="the loop's remote control endpoint (bus.control_endpoint or "
+                             "bus.tcp_base) instead of a local run")
+    parser.add_argument("--keys", metavar="DIR", default=default,
+                        help="with --connect: a key directory holding the robot's server.key "
+                             "and this client's clients/NAME.key_secret (or readonly/...); "
+                             "default: --config's bus.keys")
+    parser.add_argument("--key", metavar="NAME", default=default,
+                        help="which client key of --keys (default: the only one there, or "
+                             "--config's bus.client_key)")
+
+
+def remote_keys(args: argparse.Namespace):
+    """The CURVE keys ``--keys``/``--key`` (or ``--config``'s bus.keys) name, for --connect."""
+    from robo_orch.bus.keys import load_keys
+    from robo_orch.errors import UsageError
+
+    keys, name = getattr(args, "keys", None), getattr(args, "key", None)
+    if not keys and getattr(args, "config", None):
+        from robo_orch.config import load_config
+        from robo_orch.config.network import keys_dir
+
+        config = load_config(args.config, with_behaviors=False)
+        if config.bus.keys:
+            keys, name = keys_dir(config), name or config.bus.client_key
+    if not keys:
+        raise UsageError("--connect needs CURVE keys: pass --keys DIR (a copy of the robot's "
+                         "server.key and this client's .key_secret, from `robo-orch keys "
+                         "generate`) or --config with bus.keys")
+    return load_keys(keys, name)
 
 
 def _place_args(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +75,7 @@ def _place_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=2.0, metavar="S",
                         help="wait this long for the answer (default 2 s)")
     parser.add_argument("--json", action="store_true", help="print the whole reply as JSON")
+    add_remote_args(parser)
 
 
 def add_parser(sub) -> None:
@@ -55,7 +103,18 @@ def _client(args: argparse.Namespace):
 
     if not args.timeout > 0:
         raise UsageError(f"--timeout must be > 0, got {args.timeout}")
-    return ControlClient(find_control(args.run_dir, args.config))
+    return connect(args) if getattr(args, "connect", None) else ControlClient(
+        find_control(args.run_dir, args.config))
+
+
+def connect(args: argparse.Namespace):
+    """A control client of the remote loop at ``--connect`` (over CURVE)."""
+    from robo_orch.control.client import ControlClient, ControlTarget
+    from robo_orch.errors import UsageError
+
+    if not args.connect.startswith("tcp://"):
+        raise UsageError(f"--connect takes a tcp://HOST:PORT address, got {args.connect!r}")
+    return ControlClient(ControlTarget(args.connect, ""), curve=remote_keys(args))
 
 
 def run_status(args: argparse.Namespace, out=None) -> int:

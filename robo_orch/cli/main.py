@@ -28,6 +28,7 @@ from robo_orch.cli import (
     check,
     control,
     devices,
+    keys,
     record,
     run,
     scenarios,
@@ -38,7 +39,7 @@ from robo_orch.cli import (
 from robo_orch.errors import RoboOrchError, RoboOrchWarning
 
 #: in the order ``robo-orch --help`` lists them
-GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, record, topics)
+GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, record, topics, keys)
 
 
 def _global_args(parser, *, after_command: bool) -> list[argparse.Action]:

@@ -34,12 +34,15 @@ messages lost on the way show up as gaps instead of a lower rate."""
 
 
 def _place_args(parser: argparse.ArgumentParser, *, nested: bool) -> None:
+    from robo_orch.cli.control import add_remote_args
+
     # nested parsers must not overwrite a value given before the subcommand
     default = argparse.SUPPRESS if nested else None
     parser.add_argument("--run-dir", default=default,
                         help="the robot's bus directory (default: discovered)")
     parser.add_argument("--config", default=default,
                         help="the robot's config (its bus.run_dir)")
+    add_remote_args(parser, default=default)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -90,7 +93,10 @@ def run_list(args: argparse.Namespace, out=None) -> int:
     """Run ``topics``: the table (or JSON list) of every topic; returns the exit status."""
     out = sys.stdout if out is None else out
     with _reader_may_leave(out):
-        return list_topics(_run_dirs(args), out, sample_s=args.sample, as_json=args.json)
+        found, curve, rejects = _found(args)
+        return list_topics([] if found is not None else _run_dirs(args), out,
+                           sample_s=args.sample, as_json=args.json, found=found, curve=curve,
+                           rejects=rejects)
     return 0
 
 
@@ -98,8 +104,9 @@ def run_echo(args: argparse.Namespace, out=None) -> int:
     """Run ``topics echo``; returns the exit status."""
     out = sys.stdout if out is None else out
     with _reader_may_leave(out):
-        return echo(_one_topic(_run_dirs(args), args.topic), out, count=args.count,
-                    timeout_s=args.timeout)
+        found, curve, _ = _found(args)
+        return echo(_one_topic(_run_dirs(args) if found is None else [], args.topic, found),
+                    out, count=args.count, timeout_s=args.timeout, curve=curve)
     return 0
 
 
@@ -107,9 +114,16 @@ def run_hz(args: argparse.Namespace, out=None) -> int:
     """Run ``topics hz``; returns the exit status."""
     out = sys.stdout if out is None else out
     with _reader_may_leave(out):
-        return hz(_one_topic(_run_dirs(args), args.topic), out, window=args.window,
-                  duration_s=args.duration, as_json=args.json)
+        found, curve, _ = _found(args)
+        return hz(_one_topic(_run_dirs(args) if found is None else [], args.topic, found), out,
+                  window=args.window, duration_s=args.duration, as_json=args.json, curve=curve)
     return 0
+
+
+def _found(args: argparse.Namespace):
+    from robo_orch.cli.topics_source import found
+
+    return found(args)
 
 
 def _run_dirs(args: argparse.Namespace) -> list[str]:
@@ -138,12 +152,12 @@ def _no_robot(run_dirs: list[str]) -> Exception:
                       "(lockstep simulations cannot be seen from outside)")
 
 
-def _one_topic(run_dirs: list[str], topic: str):
+def _one_topic(run_dirs: list[str], topic: str, found=None):
     from robo_orch.errors import UsageError
     from robo_orch.introspect.probe import find_topics
 
     topic = topic.lstrip("/")
-    found = find_topics(run_dirs)
+    found = find_topics(run_dirs) if found is None else found
     if not found:
         raise _no_robot(run_dirs)
     matches = [t for t in found if t.topic == topic]
@@ -177,21 +191,27 @@ def _dumps(obj) -> str:
         return json.dumps(_jsonable(obj), separators=(",", ":"), allow_nan=False)
 
 
-def list_topics(run_dirs: list[str], out, *, sample_s: float = 1.0,
-                as_json: bool = False) -> int:
-    """Print every topic with type, rate, publisher and counters measured over ``sample_s``."""
+def list_topics(run_dirs: list[str], out, *, sample_s: float = 1.0, as_json: bool = False,
+                found=None, curve=None, rejects: dict | None = None) -> int:
+    """Print every topic with type, rate, publisher and counters measured over ``sample_s``.
+
+    ``found``: the topics (default: those in ``run_dirs``); ``curve``: keys for tcp ones;
+    ``rejects``: the loop's input rejects per run dir (default: asked of each run dir's loop).
+    """
     import zmq
 
     from robo_orch.clock import make_clock
     from robo_orch.introspect.probe import Probe, find_topics, poll
 
-    topics = find_topics(run_dirs)
+    topics = find_topics(run_dirs) if found is None else found
     if not topics:
         raise _no_robot(run_dirs)
     clock = make_clock("wall")
     context = zmq.Context()
-    probes = [Probe(t, context, window=100_000) for t in topics]
+    probes = []
     try:
+        for t in topics:
+            probes.append(Probe(t, context, window=100_000, curve=curve))
         end = clock.now_ns() + int(max(sample_s, 0.0) * 1e9)
         while (left := end - clock.now_ns()) > 0:
             for probe in poll(probes, left * 1e-9):
@@ -201,7 +221,10 @@ def list_topics(run_dirs: list[str], out, *, sample_s: float = 1.0,
         for probe in probes:
             probe.close()
         context.term()
-    rejects = {d: loop_input_rejects(d) for d in {p.info.run_dir for p in probes}}
+    if rejects is None:
+        from robo_orch.cli.topics_source import loop_input_rejects
+
+        rejects = {d: loop_input_rejects(d) for d in {p.info.run_dir for p in probes}}
     rows = []
     for p in probes:
         t, s = p.info, p.stats
@@ -218,7 +241,8 @@ def list_topics(run_dirs: list[str], out, *, sample_s: float = 1.0,
         print(_dumps(rows), file=out)
         return 0
     for run_dir in sorted({r["run_dir"] for r in rows}):
-        print(f"run dir {run_dir} (sampled {sample_s:g} s)", file=out)
+        where = f"loop at {run_dir}" if run_dir.startswith("tcp://") else f"run dir {run_dir}"
+        print(f"{where} (sampled {sample_s:g} s)", file=out)
         table = [("TOPIC", "TYPE", "RATE Hz", "PUBLISHER", "MSGS", "GAPS", "MALFORMED",
                   "LOOP REJECTED")]
         for r, p in zip(rows, probes, strict=True):
@@ -238,22 +262,6 @@ def list_topics(run_dirs: list[str], out, *, sample_s: float = 1.0,
     return 0
 
 
-def loop_input_rejects(run_dir: str) -> dict[str, dict[str, int]]:
-    """Topic -> rejects by reason of the loop's input checks, asked of the loop's control
-    endpoint in ``run_dir``; empty when no loop serves one there or it does not answer."""
-    from robo_orch.control.client import ControlClient, find_control
-    from robo_orch.errors import RoboOrchError
-
-    try:
-        with ControlClient(find_control(run_dir)) as client:
-            status = client.request("status", timeout_s=1.0)
-    except RoboOrchError:
-        return {}
-    topics = {role: c.get("topic") for role, c in (status.get("inputs") or {}).items()}
-    return {topics[role]: dict(r.get("rejected") or {})
-            for role, r in (status.get("input_rejects") or {}).items() if topics.get(role)}
-
-
 def message_json(topic: str, msg, type_name: str | None = None) -> dict:
     """One message (``Decoded``, or a bare ``Header`` of an unknown type) as a JSON-ready dict."""
     from robo_orch.clock import SIM
@@ -270,17 +278,18 @@ def message_json(topic: str, msg, type_name: str | None = None) -> dict:
             "data": data}
 
 
-def echo(info, out, *, count: int | None = None, timeout_s: float | None = None) -> int:
+def echo(info, out, *, count: int | None = None, timeout_s: float | None = None,
+         curve=None) -> int:
     """Print ``info``'s messages as JSON lines until ``count`` (or Ctrl-C, or the timeout)."""
     import zmq
 
     from robo_orch.clock import make_clock
     from robo_orch.errors import BusError
-    from robo_orch.introspect.probe import Probe, poll
+    from robo_orch.introspect.probe import poll
 
     clock = make_clock("wall")
     context = zmq.Context()
-    probe = Probe(info, context)
+    probe = _probe(info, context, curve)
     n = 0
     last = clock.now_ns()
     try:
@@ -313,19 +322,19 @@ def hz_line(topic: str, summary: dict, malformed: int) -> str:
 
 
 def hz(info, out, *, window: int = 100, duration_s: float | None = None,
-       as_json: bool = False) -> int:
+       as_json: bool = False, curve=None) -> int:
     """Report ``info``'s rate from stamps every second until Ctrl-C (or ``duration_s``)."""
     import zmq
 
     from robo_orch.clock import make_clock
     from robo_orch.errors import UsageError
-    from robo_orch.introspect.probe import Probe, poll
+    from robo_orch.introspect.probe import poll
 
     if window < 1:
         raise UsageError("--window must be >= 1")
     clock = make_clock("wall")
     context = zmq.Context()
-    probe = Probe(info, context, window=window)
+    probe = _probe(info, context, curve, window=window)
     tty = not as_json and out.isatty()
     start = clock.now_ns()
     end = None if duration_s is None else start + int(duration_s * 1e9)
@@ -362,3 +371,14 @@ def hz(info, out, *, window: int = 100, duration_s: float | None = None,
         probe.close()
         context.term()
     return 0
+
+
+def _probe(info, context, curve, **options):
+    """A :class:`~robo_orch.introspect.probe.Probe` (the context terminated if it fails)."""
+    from robo_orch.introspect.probe import Probe
+
+    try:
+        return Probe(info, context, curve=curve, **options)
+    except BaseException:
+        context.term()
+        raise

@@ -6,6 +6,7 @@
 * :mod:`~robo_orch.config.sections`: the dataclasses of each section;
 * :mod:`~robo_orch.config.estimator`: the ``[estimator]`` section;
 * :mod:`~robo_orch.config.drivers`: the ``[drivers.NAME]`` tables;
+* :mod:`~robo_orch.config.network`: tcp endpoints and CURVE keys of ``[bus]``;
 * :mod:`~robo_orch.config.describe`: ``robo-orch check`` and the README reference.
 
 The names below are the public API; import them from here.

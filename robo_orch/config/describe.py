@@ -26,6 +26,9 @@ def describe_config(config: Config) -> str:
         lines.append(f"  {role:<6} {inp.topic:<14} {INPUT_ROLES[role]:<15} qos={inp.qos:<9}"
                      f" max_age={inp.max_age_s:g} s ({req})")
     lines.append(f"outputs   {c.topics.command} (velocity_command), e-stop on {c.topics.estop}")
+    from robo_orch.config.network import network_lines
+
+    lines += network_lines(c)  # tcp endpoints and keys, if any
     lines.append("behaviors (highest priority first)")
     for b in sorted(c.behaviors, key=lambda b: -b.priority):
         state = "enabled" if b.enabled else "disabled"

@@ -146,6 +146,9 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     _check_stopping(config)
     _check_placements(config)
     _check_blind(config)
+    from robo_orch.config.network import check_network  # local: keeps the import graph small
+
+    check_network(config)
     return config
 
 

@@ -63,6 +63,26 @@ class BusConfig:
                                doc="input messages decoded per tick and input (a "
                                    "deeper queue: its depth); older ones are "
                                    "dropped undecoded and counted")
+    endpoints: dict[str, str] = option({}, doc="topic -> address, e.g. \"sensor/scan\" = "
+                                       "\"tcp://192.168.1.20:5601\": the publisher binds it, "
+                                       "subscribers connect to it (tcp needs keys); other "
+                                       "topics use ipc:// in run_dir")
+    tcp_base: str = option("", doc="'tcp://ADDRESS:PORT': the control endpoint at PORT and "
+                                   "every topic the config names at PORT+1, PORT+2, ... in "
+                                   "sorted order (`robo-orch check` lists them; endpoints "
+                                   "overrides one); ADDRESS is this robot's IP address")
+    control_endpoint: str = option("", doc="tcp address of the loop's control endpoint for "
+                                           "remote tools (beside the local ipc one), e.g. "
+                                           "'tcp://192.168.1.10:5600'; empty = tcp_base's "
+                                           "port, or local only")
+    keys: str = option("", doc="CURVE key directory made by `robo-orch keys generate DIR` "
+                               "(relative: to the config file); required with any tcp "
+                               "endpoint")
+    client_key: str = option("robot", doc="the client key (keys/clients/NAME or "
+                                          "keys/readonly/NAME) this config's processes "
+                                          "connect with")
+    insecure: bool = option(False, doc="allow tcp without CURVE keys: no authentication, no "
+                                       "encryption (warns at every start)")
 
 
 @dataclass(frozen=True)

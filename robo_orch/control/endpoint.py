@@ -4,13 +4,20 @@
 :class:`LoopControl`: a :class:`~robo_orch.control.server.ControlServer` with
 the operations below, plus an :class:`EstopFeedback` that listens to every
 actuator driver's report of its own e-stop latch.  The controller calls
-:meth:`LoopControl.serve` at the start of each tick's sense phase.
+:meth:`LoopControl.serve` at the start of each tick's sense phase.  With a
+``remote`` address (``bus.control_endpoint`` or ``bus.tcp_base``) a second server
+on tcp shares the operation table: the bus makes it a CURVE server, and its
+``may_mutate`` hook (:func:`~robo_orch.control.server.curve_may_mutate`) lets
+only full-access client keys run mutating operations.
 
 Operations (``mutating`` ones are refused to read-only clients):
 
 * ``ping``: ``{"pong": true, "tick": N, "pid": P}``, answered from the tick;
 * ``status``: :meth:`Controller.health` (loop counters, safety state, inputs,
-  this endpoint's counters, the drivers' e-stop reports);
+  this endpoint's counters, the drivers' e-stop reports, and under ``tcp`` the
+  bus's CURVE handshakes admitted and refused);
+* ``endpoints``: every topic published in the loop's run directory, with its
+  endpoint, type layout and publisher (how remote ``robo-orch topics`` finds them);
 * ``estop`` (mutating), args ``engage`` (default true) and ``timeout_s`` (default
   2, at most 10): latches or releases the e-stop in this tick's sense phase and
   publishes the new state on the e-stop topic at once.  The reply comes once a
@@ -27,7 +34,13 @@ from typing import Any
 
 from robo_orch.bus import Bus, QoS
 from robo_orch.control import protocol as P
-from robo_orch.control.server import ControlServer, Operation, Outcome, Request
+from robo_orch.control.server import (
+    ControlServer,
+    Operation,
+    Outcome,
+    Request,
+    curve_may_mutate,
+)
 
 #: the longest an ``estop`` request may wait for the drivers, s
 MAX_TIMEOUT_S = 10.0
@@ -126,9 +139,12 @@ class EstopPending:
 class LoopControl:
     """The control endpoint of one controller: served from its sense phase."""
 
-    def __init__(self, controller, server: ControlServer, feedback: EstopFeedback) -> None:
+    def __init__(self, controller, server: ControlServer, feedback: EstopFeedback,
+                 remote: ControlServer | None = None) -> None:
         self.controller = controller
         self.server = server
+        #: the tcp endpoint for remote tools (CURVE; shares the operation table), or None
+        self.remote = remote
         self.feedback = feedback
         for op in (Operation("ping", self._ping, mutating=False, doc="liveness, from the tick"),
                    Operation("status", self._status, mutating=False,
@@ -137,7 +153,12 @@ class LoopControl:
                              doc="engage (engage=true) or release the latched e-stop; "
                                  "answers once applied and confirmed by the drivers")):
             server.register(op)
+        server.register(Operation("endpoints", self._endpoints, mutating=False,
+                                  doc="every topic in the run directory: endpoint and type"))
         controller.add_health("control", self._health)
+        tcp_health = getattr(server.bus, "tcp_health", None)
+        if tcp_health is not None:
+            controller.add_health("tcp", tcp_health)
 
     @property
     def endpoint(self) -> str:
@@ -148,12 +169,25 @@ class LoopControl:
         """Take the drivers' reports, then answer requests (called in the sense phase)."""
         self.feedback.poll()
         self.server.serve(now_ns)
+        if self.remote is not None:
+            self.remote.serve(now_ns)
 
     def _ping(self, request: Request) -> dict[str, Any]:
         return {"pong": True, "tick": self.controller.tick, "pid": os.getpid()}
 
     def _status(self, request: Request) -> dict[str, Any]:
         return self.controller.health()
+
+    def _endpoints(self, request: Request) -> dict[str, Any]:
+        from robo_orch.bus.discovery import read_run_dir
+
+        topics = {}
+        for proc in read_run_dir(self.server.bus.run_dir):
+            for topic, entry in proc.topics.items():
+                topics[topic] = {**entry, "publisher": {
+                    "id": proc.publisher_id, "incarnation": proc.incarnation, "pid": proc.pid,
+                    "name": proc.name}}
+        return {"topics": topics}
 
     def _estop(self, request: Request) -> EstopPending:
         args = request.args
@@ -170,24 +204,40 @@ class LoopControl:
                             float(timeout_s))
 
     def _health(self) -> dict[str, Any]:
-        return {"endpoint": self.server.endpoint, "pending": self.server.pending,
-                **self.server.counters.as_dict(),
-                "drivers": self.feedback.health(self.controller.now_ns)}
+        out = {"endpoint": self.server.endpoint, "pending": self.server.pending,
+               **self.server.counters.as_dict(),
+               "drivers": self.feedback.health(self.controller.now_ns)}
+        if self.remote is not None:
+            out["remote"] = {"endpoint": self.remote.endpoint, "pending": self.remote.pending,
+                             **self.remote.counters.as_dict()}
+        return out
 
     def close(self) -> None:
-        """Close the socket."""
+        """Close the sockets."""
         self.server.close()
+        if self.remote is not None:
+            self.remote.close()
 
 
 def attach(controller, bus, drivers: dict[str, str] | None = None, *,
-           address: str | None = None) -> LoopControl:
+           address: str | None = None, remote: str | None = None) -> LoopControl:
     """Bind the control endpoint of ``controller`` on ``bus`` (a ZeroMQ bus).
 
     ``drivers``: ``{name: topic}`` of the actuator drivers whose e-stop reports an
     ``estop`` request waits for (:func:`estop_feedback_topics`); only drivers that
-    actually run belong here.
+    actually run belong here.  ``remote``: a tcp address where remote tools reach the
+    same operations over CURVE (read-only client keys may not run mutating ones).
     """
     server = ControlServer(bus, address=address)
-    control = LoopControl(controller, server, EstopFeedback(bus, drivers or {}))
+    remote_server = None
+    if remote:
+        try:
+            remote_server = ControlServer(bus, address=remote, may_mutate=curve_may_mutate,
+                                          service=None, operations=server.operations)
+        except BaseException:
+            server.close()
+            raise
+        server.advertise["remote"] = remote_server.endpoint
+    control = LoopControl(controller, server, EstopFeedback(bus, drivers or {}), remote_server)
     controller.control = control
     return control

@@ -15,7 +15,9 @@ Access: each operation says whether it changes the robot (``mutating``).  The
 ``get("User-Id")`` is the authenticated key's user id under CURVE) and says
 whether its sender may run mutating operations; a read-only peer gets
 ``forbidden``.  Locally the socket file is 0600 in a 0700 directory, so every
-peer is this user and may mutate (the default).
+peer is this user and may mutate (the default).  A remote (tcp) endpoint is a
+second server sharing the first one's operation table, bound as a CURVE server
+by the bus, with :func:`curve_may_mutate`: read-only client keys may watch only.
 
 Malformed requests (not JSON, wrong version, unknown operation, bad arguments)
 are answered with an error and counted by code; frames that are not even a
@@ -132,9 +134,16 @@ class ControlServer:
     max_pending = 16
 
     def __init__(self, bus, *, address: str | None = None,
-                 may_mutate: Callable[[zmq.Frame], bool] | None = None) -> None:
+                 may_mutate: Callable[[zmq.Frame], bool] | None = None,
+                 service: str | None = P.SERVICE,
+                 operations: dict[str, Operation] | None = None) -> None:
         self.bus = bus
-        self.operations: dict[str, Operation] = {}
+        #: the operation table (another server's, shared, when given)
+        self.operations: dict[str, Operation] = {} if operations is None else operations
+        #: discovery service name the table is published under (None: not published)
+        self.service = service
+        #: more facts for the discovery entry (e.g. the remote tcp endpoint)
+        self.advertise: dict[str, Any] = {}
         self.counters = ServerCounters()
         self._may_mutate = may_mutate
         self._waiting: list[_Waiting] = []
@@ -157,10 +166,16 @@ class ControlServer:
     def register(self, op: Operation) -> None:
         """Add (or replace) an operation, then re-publish the table in the discovery file."""
         self.operations[op.name] = op
-        self.bus.add_service(P.SERVICE, {
+        self.publish()
+
+    def publish(self) -> None:
+        """(Re-)write this endpoint and its operation table in the discovery file."""
+        if self.service is None:
+            return
+        self.bus.add_service(self.service, {
             "endpoint": self.endpoint, "version": P.PROTOCOL_VERSION, "pid": os.getpid(),
             "ops": {name: {"mutating": o.mutating, "doc": o.doc}
-                    for name, o in sorted(self.operations.items())}})
+                    for name, o in sorted(self.operations.items())}, **self.advertise})
 
     @property
     def pending(self) -> int:
@@ -267,6 +282,14 @@ class ControlServer:
     def close(self) -> None:
         """Close the socket (the bus closes it too, before its context)."""
         self.socket.close(linger=0)
+
+
+def curve_may_mutate(frame) -> bool:
+    """The ``may_mutate`` hook of a CURVE socket: only full-access client keys may change
+    the robot (their ZAP User-Id is ``rw:NAME``; read-only keys carry ``ro:NAME``)."""
+    from robo_orch.bus.keys import may_change
+
+    return may_change(_user_id(frame))
 
 
 def _user_id(frame) -> str:

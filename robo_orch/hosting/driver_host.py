@@ -195,8 +195,14 @@ class DriverHost:
                 port.close()
 
     def summary(self) -> str:
-        """The driver's counters on one line."""
-        return ", ".join(f"{k}={v}" for k, v in sorted(self.driver.counters().items()))
+        """The driver's counters on one line (and its tcp handshakes, over CURVE)."""
+        counters = dict(self.driver.counters())
+        tcp = getattr(self.bus, "tcp_health", dict)()
+        if tcp.get("mechanism") == "curve" and "refused" in tcp:
+            counters["tcp.admitted"] = tcp["admitted"]
+            counters["tcp.refused"] = tcp["refused"]
+            counters["tcp.outgoing_failed"] = sum(tcp["outgoing_failed"].values())
+        return ", ".join(f"{k}={v}" for k, v in sorted(counters.items()))
 
 
 def _fileno(port: Any) -> int | None:
@@ -250,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from pathlib import Path
 
-        from robo_orch.config import apply_overrides, read_with_extends
+        from robo_orch.config import apply_overrides, load_config, network, read_with_extends
 
         raw = read_with_extends(Path(args.config))
         apply_overrides(raw, args.set)
@@ -263,8 +269,12 @@ def main(argv: list[str] | None = None) -> int:
             table["port"] = args.port
         cfg = build_driver(args.name, table, source=args.config,
                            base_dir=Path(args.config).parent)
+        # the whole config (without behaviors: no kernels) says which topics are tcp
+        # and with which keys
+        full = load_config(args.config, args.set, with_behaviors=False)
         bus = make_bus("zmq", make_clock("wall"), publisher_id=args.publisher_id,
-                       incarnation=args.incarnation, run_dir=args.run_dir)
+                       incarnation=args.incarnation, run_dir=args.run_dir,
+                       **network.bus_options(full))
         try:
             return serve(args.name, cfg, bus, supervised=True)
         finally:

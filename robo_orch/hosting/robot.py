@@ -18,7 +18,7 @@ import time
 from robo_orch import rundir
 from robo_orch.bus import make_bus
 from robo_orch.clock import make_clock
-from robo_orch.config import load_config, start_warnings
+from robo_orch.config import load_config, network, start_warnings
 from robo_orch.missions.session import loop_health_line, trigger_options
 from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
@@ -45,13 +45,16 @@ def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
     from robo_orch.control import endpoint as control
 
     config = load_config(config_path, overrides)
-    for line in start_warnings(config):  # allow_blind, unreachable speeds: at every start
+    # allow_blind, unreachable speeds, bus.insecure: one line each at every start
+    insecure = network.insecure_warning(config)
+    for line in [*start_warnings(config), *([insecure] if insecure else [])]:
         print(line, file=sys.stderr, flush=True)
     clock = make_clock("wall")
     run_dir = rundir.ensure_run_dir(config.bus.run_dir or rundir.default_run_dir())
     # ZeroMQ's I/O threads get the loop's real-time priority (where permitted)
     bus = make_bus("zmq", clock, publisher_id=1, run_dir=run_dir, hwm=config.bus.hwm,
-                   realtime_priority=config.loop.realtime_priority)
+                   realtime_priority=config.loop.realtime_priority,
+                   **network.bus_options(config))
     try:
         # before any driver starts: nobody else may publish the command or the e-stop
         for topic in (config.topics.command, config.topics.estop):
@@ -74,7 +77,8 @@ def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
                                 trace_rows=int(600 * config.loop.rate_hz))  # last 10 minutes
         # a robot has no mission time limit; only --duration ends the run early
         controller.time_limit_s = duration_s if duration_s else float("inf")
-        control.attach(controller, bus, control.estop_feedback_topics(config))
+        control.attach(controller, bus, control.estop_feedback_topics(config),
+                       remote=network.control_address(config))
         controller.warmup()
         if supervisor is not None:
             supervisor.wait_ready()

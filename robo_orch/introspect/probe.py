@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
-from robo_orch.errors import MessageError
+from robo_orch.errors import MessageError, RoboOrchError
 from robo_orch.introspect.endpoints import ProcessEntry, read_run_dir
 from robo_orch.messages import (
     DECODE_REASONS,
@@ -106,6 +106,25 @@ def find_topics(run_dirs: list[str]) -> list[TopicInfo]:
     return out
 
 
+def topics_from_endpoints(result: dict, where: str) -> list[TopicInfo]:
+    """A remote loop's topics from its control endpoint's ``endpoints`` answer, sorted.
+
+    Only ``tcp://`` ones: the others are sockets on the robot's own file system.
+    ``where`` (the control endpoint's address) stands in for the run directory.
+    """
+    out = []
+    for topic, entry in sorted((result.get("topics") or {}).items()):
+        endpoint = str(entry.get("endpoint", ""))
+        if not endpoint.startswith("tcp://"):
+            continue
+        pub = entry.get("publisher") or {}
+        proc = ProcessEntry(pid=int(pub.get("pid", 0)), name=str(pub.get("name", "?")),
+                            publisher_id=int(pub.get("id", 0)),
+                            incarnation=int(pub.get("incarnation", 0)), run_dir=where)
+        out.append(TopicInfo(topic, endpoint, where, type_from_layout(entry.get("type")), proc))
+    return out
+
+
 class StampStats:
     """Rate and intervals of one topic from its publishers' stamps and sequence numbers.
 
@@ -182,6 +201,8 @@ class Probe:
     context: zmq.Context
     window: int = 100
     hwm: int = 10_000
+    #: CURVE keys for a tcp endpoint (default: those its publisher's discovery file names)
+    curve: object | None = None
     stats: StampStats = field(init=False)
     malformed: dict[str, int] = field(init=False)
     socket: zmq.Socket = field(init=False)
@@ -196,12 +217,33 @@ class Probe:
         sock.setsockopt(zmq.RCVHWM, self.hwm)
         sock.setsockopt(zmq.SUBSCRIBE, b"")
         try:
+            if self.info.endpoint.startswith("tcp://"):
+                self._secure(sock)
             sock.connect(self.info.endpoint)
-        except zmq.ZMQError as err:
+        except (zmq.ZMQError, RoboOrchError) as err:
             sock.close(linger=0)
+            if isinstance(err, RoboOrchError):
+                raise
             raise MessageError(f"cannot connect to {self.info.endpoint} for "
                                f"{self.info.topic!r}: {err}") from err
         self.socket = sock
+
+    def _secure(self, sock: zmq.Socket) -> None:
+        """CURVE client options for a tcp endpoint (plain tcp when its publisher says so)."""
+        from robo_orch.bus.curve import client_options
+        from robo_orch.bus.keys import security_kwargs
+
+        curve = self.curve
+        if curve is None:
+            proc = self.info.process
+            known = dict(proc.services.get("tcp") or {}) if proc is not None else {}
+            if known.get("insecure"):
+                return
+            if not known.get("keys"):
+                raise MessageError(f"{self.info.topic} is on {self.info.endpoint} (CURVE): "
+                                   "pass --keys DIR or --config with bus.keys")
+            curve = security_kwargs(known)["curve"]
+        client_options(sock, curve, f"topic {self.info.topic!r}")
 
     @property
     def malformed_total(self) -> int:

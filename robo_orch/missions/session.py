@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from robo_orch import registry
 from robo_orch.backend import GroundTruth, SimBackend
-from robo_orch.config import Config, blind_warning, start_warnings
+from robo_orch.config import Config, blind_warning, network, start_warnings
 from robo_orch.errors import BackendTimeout
 from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
@@ -103,6 +103,9 @@ def run_mission(
     blind = blind_warning(config)  # safety.allow_blind: also in the summary's warnings
     for line in start_warnings(config):  # allow_blind, unreachable speeds: at every start
         print(line, file=sys.stderr, flush=True)
+    insecure = network.insecure_warning(config)  # bus.insecure: the same, for real time
+    if insecure and (backend or config.sim.backend) != "lockstep":
+        print(insecure, file=sys.stderr, flush=True)
     with StopSignals() as signals:
         sim_backend = make_backend(config, backend, config_path=config_path,
                                    overrides=overrides, seed=seed, devices=devices)
@@ -122,7 +125,7 @@ def run_mission(
                 from robo_orch.control import endpoint as control
 
                 drivers = control.estop_feedback_topics(config) if devices == "serial" else {}
-                control.attach(controller, bus, drivers)
+                control.attach(controller, bus, drivers, remote=network.control_address(config))
             controller.warmup()
             if on_start is not None:
                 on_start(controller)

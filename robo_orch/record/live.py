@@ -1,9 +1,18 @@
 """Live view: a Foxglove WebSocket server with the same Foxglove channels as a recording.
 
 ``robo-orch sim --live`` (and ``run --live``) serves ``ws://127.0.0.1:8765`` by
-default; ``--live-address 0.0.0.0`` (or the robot's address) lets a laptop on the
-network watch a headless robot, ``--live-port 0`` picks a free port.  In
-Foxglove: *Open connection* > *Foxglove WebSocket* > the printed URL.
+default, ``--live-port 0`` picks a free port.  In Foxglove: *Open connection* >
+*Foxglove WebSocket* > the printed URL.
+
+Safe by default: the server has no authentication (foxglove-sdk offers no
+handshake hook for tokens or Origin checks), so it listens on loopback only
+unless told otherwise.  A non-loopback ``--live-address`` (``0.0.0.0``, the
+robot's address) is refused unless it is served with TLS (``--live-tls-cert`` and
+``--live-tls-key``, PEM; then ``wss://``) or ``--live-insecure`` says so on
+purpose, which warns at every start.  TLS encrypts but admits anyone who can
+reach the port; who may watch is decided in front of it: SSH port forwarding
+(``ssh -L 8765:127.0.0.1:8765 robot``) or a reverse proxy with authentication
+(README: "The live view from another machine").
 
 The channels are :class:`~robo_orch.record.channels.FoxgloveChannels`' (``/tf``,
 ``/robot/pose``, ``/scan``, ``/world``, ``/path``, ``/loop/tick``, ...), derived
@@ -39,25 +48,23 @@ from dataclasses import dataclass
 from functools import partial
 
 from robo_orch.clock import make_clock
+from robo_orch.record.live_access import (
+    DEFAULT_ADDRESS,
+    DEFAULT_PORT,
+    add_live_args,
+    check_exposure,
+    exposure_warning,
+    is_loopback,
+)
 
-DEFAULT_ADDRESS = "127.0.0.1"
-DEFAULT_PORT = 8765
+__all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "LiveStats", "LiveView", "add_live_args",
+           "is_loopback", "serving"]
+
 LIVE_PUBLISHER_ID = 0xFFFF_FF02  # never publishes; keeps it apart from real nodes
 VIEWER_DRAIN_NS = 20_000_000  #: with a viewer, serve at most this often (or every tick)
 IDLE_DRAIN_NS = 250_000_000  #: with no viewer, empty the queues (without converting)
 _yield_gil = partial(time.sleep, 0)
 _PERF = make_clock("perf")
-
-
-def add_live_args(parser: argparse.ArgumentParser) -> None:
-    """``--live``, ``--live-address`` and ``--live-port``, for ``sim`` and ``run``."""
-    parser.add_argument("--live", action="store_true",
-                        help="serve a Foxglove WebSocket live view (the recording's channels)")
-    parser.add_argument("--live-address", default=DEFAULT_ADDRESS, metavar="HOST",
-                        help=f"address to serve on (default {DEFAULT_ADDRESS}; 0.0.0.0 or the "
-                        "robot's address to watch from another machine: no authentication)")
-    parser.add_argument("--live-port", type=int, default=DEFAULT_PORT, metavar="N",
-                        help=f"port (default {DEFAULT_PORT}; 0: any free port)")
 
 
 @dataclass
@@ -94,9 +101,16 @@ class LiveView:
     """
 
     def __init__(self, host: str = DEFAULT_ADDRESS, port: int = DEFAULT_PORT, *,
-                 queue_depth: int = 256, name: str = "robo_orch") -> None:
+                 queue_depth: int = 256, name: str = "robo_orch",
+                 tls_cert: str | None = None, tls_key: str | None = None,
+                 insecure: bool = False) -> None:
         self.host = host
         self.requested_port = port
+        #: PEM files: serve wss:// (both or neither)
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        #: a non-loopback host without TLS, allowed on purpose
+        self.insecure = insecure
         self.queue_depth = int(queue_depth)
         self.name = name
         self.server = None
@@ -122,9 +136,13 @@ class LiveView:
 
     # --- start and stop -------------------------------------------------------------
     def start(self) -> None:
-        """Start the WebSocket server (no channels yet)."""
+        """Start the WebSocket server (no channels yet); refuse an unprotected exposure.
+
+        A non-loopback host needs TLS or ``insecure`` (:class:`UsageError`, exit 2).
+        """
         from robo_orch.errors import UsageError
 
+        tls = check_exposure(self.host, self.tls_cert, self.tls_key, self.insecure)
         try:
             import foxglove
         except ImportError as err:
@@ -132,13 +150,16 @@ class LiveView:
                              "foxglove-sdk`; wheels for CPython >= 3.10 on Linux x86_64 and "
                              f"aarch64 with glibc >= 2.28): {err}") from None
         self._fg_context = foxglove.Context()
+        options = {} if tls is None else {"tls_cert": tls[0], "tls_key": tls[1]}
         try:
             self.server = foxglove.start_server(name=self.name, host=self.host,
                                                 port=self.requested_port,
-                                                context=self._fg_context)
+                                                context=self._fg_context, **options)
         except (RuntimeError, OSError, ValueError, OverflowError) as err:
+            hint = (" (--live-tls-cert and --live-tls-key must be a PEM certificate and its "
+                    "PEM private key)" if tls is not None else "")
             raise UsageError(f"cannot serve the live view on {self.host}:"
-                             f"{self.requested_port}: {err}") from None
+                             f"{self.requested_port}: {err}{hint}") from None
 
     @property
     def port(self) -> int:
@@ -147,8 +168,8 @@ class LiveView:
 
     @property
     def url(self) -> str:
-        """``ws://host:port`` of the server."""
-        return f"ws://{self.host}:{self.port}"
+        """``ws://host:port`` (``wss://`` with TLS) of the server."""
+        return f"{'wss' if self.tls_cert else 'ws'}://{self.host}:{self.port}"
 
     def attach(self, controller) -> None:
         """Advertise the channels, subscribe to the bus, tap the ticks, start the thread."""
@@ -315,8 +336,14 @@ def serving(args: argparse.Namespace, on_start: Callable | None = None) -> Itera
     """
     live = None
     if getattr(args, "live", False):
-        live = LiveView(args.live_address, args.live_port)
+        live = LiveView(args.live_address, args.live_port,
+                        tls_cert=getattr(args, "live_tls_cert", None),
+                        tls_key=getattr(args, "live_tls_key", None),
+                        insecure=getattr(args, "live_insecure", False))
         live.start()
+        warning = exposure_warning(live.host, bool(live.tls_cert))
+        if warning:  # --live-insecure: one line at every start
+            print(warning, file=sys.stderr, flush=True)
     announce = getattr(args, "command", "") == "sim" and not getattr(args, "quiet", False)
     if live is None and not announce:
         yield on_start
@@ -342,7 +369,9 @@ def serving(args: argparse.Namespace, on_start: Callable | None = None) -> Itera
 
 
 def _announce_live(live: LiveView, out) -> None:
-    exposed = live.host not in ("127.0.0.1", "localhost", "::1")
+    exposed = not is_loopback(live.host)
+    how = "with TLS, without authentication" if live.tls_cert else \
+        "without TLS or authentication"
     print(f"robo-orch: live view on {live.url} (Foxglove: Open connection > Foxglove "
-          "WebSocket)" + ("; reachable from the network, without authentication"
-                          if exposed else ""), file=out, flush=True)
+          "WebSocket)" + (f"; reachable from the network, {how}" if exposed else ""),
+          file=out, flush=True)

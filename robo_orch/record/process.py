@@ -228,8 +228,11 @@ def run_zmq(writer: Writer, setup: dict[str, Any], stdin, ready,
     with contextlib.suppress(OSError):
         os.nice(NICE)  # the loop's process (and the simulator) come first on a busy CPU
     hwm = int(opts["hwm"])
+    from robo_orch.bus.keys import security_kwargs
+
     bus = make_bus("zmq", make_clock("wall"), publisher_id=int(opts["publisher_id"]),
-                   run_dir=opts["run_dir"], hwm=hwm, endpoints=opts["endpoints"])
+                   run_dir=opts["run_dir"], hwm=hwm, endpoints=opts["endpoints"],
+                   **security_kwargs(opts.get("security") or {}))
     subs = [(i, bus.subscribe(t, m, QoS.queue(hwm), hwm=hwm))
             for i, (t, m) in enumerate(zip(writer.topics, writer.mtypes, strict=True))
             if t not in opts["fed"]]

@@ -210,7 +210,9 @@ class Recorder:
         if not lockstep:
             setup["zmq"] = {"run_dir": str(bus.run_dir), "hwm": opts.hwm, "fed": fed,
                             "publisher_id": RECORDER_PUBLISHER_ID,
-                            "endpoints": {t: bus.endpoint(t) for t in names if t not in fed}}
+                            "endpoints": {t: bus.endpoint(t) for t in names if t not in fed},
+                            # tcp topics: the recorder connects with the loop's keys
+                            "security": getattr(bus, "security_options", dict)()}
             self._flush_at = min(opts.flush_bytes, _REALTIME_FLUSH_BYTES)
         self._write_all((json.dumps(setup) + "\n").encode())
         # ready: the file is open (and on ZeroMQ the subscriptions are connected)
