@@ -27,6 +27,7 @@ from robo_orch.cli import (
     check,
     control,
     devices,
+    faults,
     record,
     run,
     scenarios,
@@ -37,7 +38,7 @@ from robo_orch.cli import (
 from robo_orch.errors import RoboOrchError
 
 #: in the order ``robo-orch --help`` lists them
-GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, record, topics)
+GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, faults, record, topics)
 
 
 def _global_args(parser, *, after_command: bool) -> list[argparse.Action]:

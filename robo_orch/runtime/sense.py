@@ -9,6 +9,12 @@ gated against the EKF, and the EKF is guarded after every step
 older than their ``max_age_s`` (or that never had one) raise the world's STALE
 flag, which the safety layer turns into a controlled stop; so does a hold of the
 estimate.  It clears by itself when data is fresh (and agrees) again.
+
+While the odometry is stale the EKF fuses the last command as a weak odometry
+measurement (its std :data:`COMMAND_AS_ODOM_STD` times the odometry's): the
+actuator follows its commands, and a dead encoder must not let the estimate coast
+on at the last measured speed while the robot brakes (the fault campaign found it
+0.64 m off after a 1.5 s silence).
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from robo_orch.core import world as W
 from robo_orch.messages import message_type
 from robo_orch.runtime.estimate_health import EstimateHealth
 from robo_orch.runtime.input_checks import InputChecks
+
+#: while the odometry is stale, the command stands in for it with this many times its std
+COMMAND_AS_ODOM_STD = 3.0
 
 
 class Sensing:
@@ -59,6 +68,7 @@ class Sensing:
         self.x_good = np.zeros(5)
         self.P_good = np.zeros((5, 5))
         self.checks = InputChecks(config, list(self.subs), bus.clock.clock_id)
+        self._odom_age_ns = self.max_age_ns.get("odom")
         self.health = EstimateHealth(config)
         self.position_gate = est.position_gate
         self.heading_gate = est.heading_gate
@@ -108,6 +118,8 @@ class Sensing:
                 self._newer(msg.header.stamp_ns)
                 nis = estimator.ekf_update_odometry(x, P, vl, vr, self.wheel_base, v_std, w_std)
                 self._fused(nis, estimator.CHI2_2DOF, "odom", t)
+        if self._odom_age_ns is not None and checks.stale("odom", now_ns, self._odom_age_ns):
+            self._command_as_odometry(t)
         for msg in self._drain("imu"):
             f = msg.fixed
             gz = float(f["gyro"][2])
@@ -143,6 +155,15 @@ class Sensing:
             s[W.NEAREST] = field.nearest_distance(self.world.scan, int(s[W.SCAN_COUNT]),
                                                   s[W.X], s[W.Y])
         self._update_staleness(now_ns, t)
+
+    def _command_as_odometry(self, t: float) -> None:
+        """Fuse the last command as odometry (the odometry input is stale)."""
+        s, k = self.world.state, COMMAND_AS_ODOM_STD
+        v, w = s[W.CMD_V], s[W.CMD_W]
+        half = 0.5 * w * self.wheel_base
+        estimator.ekf_update_odometry(self.x, self.P, v - half, v + half, self.wheel_base,
+                                      k * self._est[2], k * self._est[3])
+        self._guard(t)
 
     def _drain(self, role: str) -> list:
         """The buffered messages of input ``role``, oldest first, each noted in ``consumed``.
