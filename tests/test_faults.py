@@ -3,6 +3,10 @@ each reaction checked, exact replays; and the estimate defects the campaign foun
 
 from __future__ import annotations
 
+import json
+import shlex
+
+import helpers
 import numpy as np
 import pytest
 
@@ -56,3 +60,85 @@ def test_messages_older_than_max_age_are_rejected_not_fused(scenario, role, gap)
     pos, yaw = estimate_errors(result)
     assert pos < 0.1 and yaw < 0.03, (pos, yaw)
     assert result.controller.goal_time_s is not None, result.controller.end_reason
+
+
+# --- every kind, its reaction ------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", F.fk.labels())
+def test_each_fault_kind_gets_its_expected_reaction(label):
+    config = load_config("open_field", (*F.CAMPAIGN_OVERRIDES, "sim.seed=3"))
+    faults = F.fk.draw_plan(np.random.default_rng(7), config, 2, only=(label,))
+    result, injector = F.run_plan(config, 3, faults)
+    assert [r["label"] for r in injector.records] == [label, label]
+    for rec in injector.records:
+        assert rec["problems"] == [], rec
+        assert rec["contacts"] == 0
+        if rec["expected"] in F.fk.STOPS:
+            assert rec["age_s"] is not None or rec["expected"] == F.fk.LATCHED_STOP
+            assert rec["stop_s"] <= rec["bound_s"] + 1e-9
+            assert rec["standstill_s"] is not None and rec["t_motion"] is not None
+        if rec["counted"] is not None:
+            assert rec["counted"] and (rec["sent"] >= 1 or rec["kind"] == "overrun")
+    assert result.controller.goal_time_s is not None
+
+
+def test_the_estop_latches_within_a_tick_and_holds_until_the_release():
+    result, injector = drive("open_field", Fault("estop", "loop", "", 1.0, 0.0, 2.0))
+    (rec,) = injector.records
+    assert rec["stop_s"] == 0.0 and rec["held"] and rec["problems"] == []
+    trace = result.controller.trace.array()
+    window = (trace[:, _C["t"]] >= rec["t_fault"]) & (trace[:, _C["t"]] < rec["t_end"])
+    assert (trace[window, _C["cmd_v"]] == 0.0).all() and (trace[window, _C["cmd_w"]] == 0.0).all()
+    assert rec["t_end"] == pytest.approx(rec["t_fault"] + 1.0, abs=0.021)
+    assert rec["t_motion"] > rec["t_end"]
+
+
+def test_an_overrun_skips_its_slots_and_the_actuator_holds_the_last_command():
+    result, injector = drive("open_field", Fault("overrun", "loop", "", 0.2, 10.0, 2.0))
+    (rec,) = injector.records
+    assert rec["counted"] and rec["problems"] == []
+    stats = result.stats
+    assert stats.overruns == 1 and stats.skipped == 9
+    # the simulator stepped through the skipped slots: its time is the loop's
+    assert result.truth.sim_time_s == pytest.approx(float(result.controller.world.state[0]),
+                                                   abs=1e-9)
+
+
+# --- the campaign -----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_small_campaign_meets_every_target(tmp_path):
+    out = tmp_path / "faults.json"
+    proc = helpers.cli("faults", "doorway", "open_field", "u_trap", "--runs", "12", "--jobs",
+                       "2", "--json", str(out), timeout=600)
+    doc = json.loads(out.read_text())
+    t = doc["totals"]
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert t["injections"] >= 250 and t["run_errors"] == 0 and t["short_runs"] == 0
+    assert t["contacts"] == 0 and t["failed_injections"] == 0
+    assert t["stale_within_bound"] == 1.0 and t["estop_within_tick"] == 1.0
+    assert t["resumed"] == 1.0 and t["completed"] == 1.0
+    assert {row["label"] for row in doc["table"]} == set(F.fk.labels())
+    assert "stop start" in proc.stdout and f"{t['injections']} injections" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_failing_run_prints_the_one_command_that_replays_it_exactly(tmp_path):
+    out = tmp_path / "faults.json"
+    proc = helpers.cli("faults", "doorway", "--runs", "3", "--seed", "5", "--set",
+                       "mission.time_limit_s=6", "--json", str(out), "--jobs", "2", timeout=300)
+    assert proc.returncode == 1
+    replays = [line.split("replay: ", 1)[1] for line in proc.stdout.splitlines()
+               if "replay: " in line]
+    assert replays and all("--seed 5 --only" in r for r in replays)
+    first = shlex.split(replays[0])
+    assert first[:3] == ["robo-orch", "faults", "doorway"]
+    assert first[-2:] == ["--set", "mission.time_limit_s=6"]
+    index = int(first[first.index("--only") + 1])
+    again = tmp_path / "again.json"
+    replay = helpers.cli(*first[1:], "--json", str(again), timeout=300)
+    assert replay.returncode == 1 and replays[0] in replay.stdout
+    (run,) = json.loads(again.read_text())["runs"]
+    original = next(r for r in json.loads(out.read_text())["runs"] if r["index"] == index)
+    assert run == original  # every number of every injection
+    assert "expect " in replay.stdout  # the replay lists each injection

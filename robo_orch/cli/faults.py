@@ -68,7 +68,7 @@ def run_faults(args: argparse.Namespace) -> int:
     for name in names:  # a bad file or key fails here, before anything runs
         load_config(name, (*F.CAMPAIGN_OVERRIDES, *overrides), with_behaviors=False)
     specs = F.specs(names, args.runs, args.seed, only_index=args.only, faults=faults,
-                    kinds=kinds)
+                    kinds=kinds, overrides=overrides)
     jobs = 1 if args.only is not None else max(1, min(args.jobs or 2, len(specs)))
     bar = ProgressLine(None if args.quiet or args.only is not None else sys.stderr, "faults",
                        describe=lambda o: (f"{o.instance.args.scenario} run "
@@ -76,7 +76,7 @@ def run_faults(args: argparse.Namespace) -> int:
                                            else describe_error(o)))
     t0 = time.perf_counter()
     with Runner(jobs) as runner:
-        records, errors, stats = F.run_campaign(specs, runner, bar, overrides)
+        records, errors, stats = F.run_campaign(specs, runner, bar)
     wall = time.perf_counter() - t0
     rows = F.table_rows(records)
     total = F.totals(records, errors, wall, stats.sim_s)

@@ -17,6 +17,7 @@ stops take time).  The runs go through the warm-worker runner (job ``faults``).
 from __future__ import annotations
 
 import math
+import shlex
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ class RunSpec:
     scenario: str  #: as given on the command line (a name or a path)
     faults: int = FAULTS_PER_RUN
     only: tuple[str, ...] = ()
+    #: the user's ``--set`` overrides (after :data:`CAMPAIGN_OVERRIDES`)
+    overrides: tuple[str, ...] = ()
 
 
 def stem(scenario: str) -> str:
@@ -61,11 +64,11 @@ def sim_seed(campaign_seed: int, index: int, scenario: str) -> int:
     return int(state % (2**31 - 2)) + 1
 
 
-def instance(spec: RunSpec, overrides: tuple[str, ...] = ()) -> Instance:
+def instance(spec: RunSpec) -> Instance:
     """The runner instance of one campaign run."""
     return Instance(config=spec.scenario, seed=sim_seed(spec.campaign_seed, spec.index,
                                                         spec.scenario),
-                    overrides=(*CAMPAIGN_OVERRIDES, *overrides), job="faults", args=spec,
+                    overrides=(*CAMPAIGN_OVERRIDES, *spec.overrides), job="faults", args=spec,
                     key=(spec.scenario, spec.index))
 
 
@@ -118,22 +121,26 @@ def replay_command(spec: RunSpec) -> str:
         parts += ["--faults", str(spec.faults)]
     if spec.only:
         parts += ["--kinds", ",".join(spec.only)]
-    return " ".join(parts)
+    for text in spec.overrides:
+        parts += ["--set", text]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def specs(scenarios: list[str], runs: int, seed: int, *, only_index: int | None = None,
-          faults: int = FAULTS_PER_RUN, kinds: tuple[str, ...] = ()) -> list[RunSpec]:
+          faults: int = FAULTS_PER_RUN, kinds: tuple[str, ...] = (),
+          overrides: tuple[str, ...] = ()) -> list[RunSpec]:
     """Every run of a campaign (just run ``only_index`` of each scenario, if given)."""
     indices = [only_index] if only_index is not None else range(runs)
-    return [RunSpec(seed, k, s, faults, kinds) for s in scenarios for k in indices]
+    return [RunSpec(seed, k, s, faults, kinds, tuple(overrides)) for s in scenarios
+            for k in indices]
 
 
-def run_campaign(run_specs: list[RunSpec], runner: Runner, progress=None,
-                 overrides: tuple[str, ...] = ()) -> tuple[list[dict], list[Outcome], RunStats]:
+def run_campaign(run_specs: list[RunSpec], runner: Runner, progress=None
+                 ) -> tuple[list[dict], list[Outcome], RunStats]:
     """Run every spec on ``runner``; (records of the runs that ran, failed outcomes, stats)."""
     stats = RunStats()
     records, errors = [], []
-    for outcome in runner.run([instance(s, overrides) for s in run_specs], progress, stats):
+    for outcome in runner.run([instance(s) for s in run_specs], progress, stats):
         if outcome.ok:
             records.append({**outcome.value, "spec": outcome.instance.args})
         else:
