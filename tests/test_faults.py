@@ -62,6 +62,28 @@ def test_messages_older_than_max_age_are_rejected_not_fused(scenario, role, gap)
     assert result.controller.goal_time_s is not None, result.controller.end_reason
 
 
+def test_a_lidar_that_sees_nothing_stops_the_robot_like_a_silent_one():
+    # finding: a lidar that goes on publishing scans without a single return (a failed
+    # laser, a covered window: every range 0, the wire's "no return") kept the scan input
+    # fresh and cleared every obstacle: the robot drove on blind (11 contacts with
+    # moving obstacles in 396 injections)
+    result, injector = drive("corridor", Fault("blind", "scan", "", 2.0, 0.0, 2.0))
+    (rec,) = injector.records
+    assert rec["problems"] == [], rec
+    assert rec["age_s"] <= 0.5 + 0.02 + 1e-9
+    rejected = result.controller.sensing.input_rejects()["scan"]["rejected"]
+    assert rejected.get("no_returns", 0) == rec["sent"] > 0
+    assert result.controller.goal_time_s is not None
+
+
+def test_an_empty_scan_is_accepted_where_the_config_allows_it():
+    config = load_config("corridor", (*F.CAMPAIGN_OVERRIDES, "sim.seed=1",
+                                      "perception.min_scan_returns=0"))
+    result, injector = F.run_plan(config, 1, [Fault("blind", "scan", "", 2.0, 0.0, 2.0)])
+    (rec,) = injector.records
+    assert rec["problems"] == ["no stop"]  # the user's choice: empty scans are data
+
+
 # --- every kind, its reaction ------------------------------------------------------------------
 
 @pytest.mark.parametrize("label", F.fk.labels())

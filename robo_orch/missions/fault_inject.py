@@ -106,6 +106,10 @@ class FaultInjector:
             if f.kind == "silent":
                 self._sent += 1
                 return False
+            if f.kind == "blind":
+                var["range"] = 0.0  # the node refills its buffer before every scan
+                self._sent += 1
+                return True
             if f.kind == "stale_burst":
                 self._held.append((t + f.param, role, fixed.copy(),
                                    None if var is None else var.copy(), now_ns))
@@ -149,7 +153,7 @@ class FaultInjector:
             "standstill_s": None, "resume_s": None, "contacts": 0, "moving_contacts": 0,
             "unexpected_stop": False, "held": True, "counted": None, "sent": 0,
             "moving_at_fault": self._moving(), "problems": []}
-        if f.kind in ("silent", "stale_burst"):
+        if f.kind in ("silent", "stale_burst", "blind"):
             rec["t_last"] = self._last_pub.get(f.target, 0.0)
             rec["bound_s"] = self.config.inputs[f.target].max_age_s + self.dt
         elif f.kind == "drop_command":

@@ -70,6 +70,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("stale_burst", SENSORS, CONTROLLED_STOP,
          "every message of the input arrives late by more than its max_age, with its "
          "original stamp; those still held at the end arrive in one burst"),
+    Kind("blind", ("scan",), CONTROLLED_STOP,
+         "the lidar goes on publishing, but no ray has a return (a failed laser or a covered "
+         "window: every range 0, the wire's 'no return')"),
     Kind("bad_value", (*SENSORS, "gps"), NO_EFFECT,
          "a second publisher sends NaN, infinite, absurd or future-stamped messages on the "
          "input, between the good ones (gps: fixes 50 m off, std inf or NaN)"),
@@ -147,7 +150,7 @@ def draw_plan(rng: np.random.Generator, config, n: int, only: tuple[str, ...] = 
         age = config.inputs[target].max_age_s if target in config.inputs else 0.5
         variant, param = "", 0.0
         duration = float(rng.uniform(0.3, 1.0))
-        if kind == "silent":
+        if kind in ("silent", "blind"):
             duration = age + float(rng.uniform(0.8, 2.0))
         elif kind == "stale_burst":
             duration = float(rng.uniform(1.2, 2.5))

@@ -19,6 +19,8 @@ Reasons (:data:`REASONS` lists which apply to which input):
 * ``too_old``: stamped on the loop's clock more than the input's ``max_age_s`` before
   its arrival: data that late would be stale, and fused as if current it would
   poison the estimate (a 0.3 s late gyro in a turn left the heading 0.37 rad off);
+* ``no_returns``: a scan with fewer valid rays than ``perception.min_scan_returns``
+  (decided by the sense phase, which converts the rays);
 * ``gated``: outside the Mahalanobis gate (:mod:`robo_orch.runtime.estimate_health`).  For
   the IMU only its heading is left out: the message's yaw rate is still fused, so
   it still counts as accepted.
@@ -38,7 +40,7 @@ REASONS: dict[str, tuple[str, ...]] = {
     "odom": ("non_finite", "out_of_range", "future_stamp", "too_old"),
     "imu": ("non_finite", "out_of_range", "quaternion", "future_stamp", "too_old", "gated"),
     "gps": ("non_finite", "std_bounds", "future_stamp", "too_old", "gated"),
-    "scan": ("scan_limits", "future_stamp", "too_old"),
+    "scan": ("scan_limits", "future_stamp", "too_old", "no_returns"),
 }
 
 _isfinite = math.isfinite
