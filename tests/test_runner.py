@@ -47,8 +47,8 @@ def test_runs_in_warm_workers_are_bit_identical_to_a_fresh_sim(tmp_path):
         outcomes = runner.map(instances)
         again = runner.map(instances[:2])  # the same warm workers, a second batch
     assert all(o.ok for o in outcomes + again), [o.error for o in outcomes + again]
-    assert len({o.worker for o in outcomes}) == 2 and os.getpid() not in {
-        o.worker for o in outcomes}
+    # two processes computed: this one and one worker process
+    assert len({o.worker for o in outcomes}) == 2 and os.getpid() in {o.worker for o in outcomes}
     by_key = {}
     for o in outcomes + again:
         by_key.setdefault(o.instance.key, []).append(same(o.value))
@@ -85,7 +85,7 @@ def test_a_worker_that_dies_is_replaced_and_its_instance_reported():
                  Instance(job="test_runner:die", key="dies"),
                  Instance(config="doorway", seed=2, overrides=("mission.time_limit_s=1",),
                           key="after")]
-    with Runner(jobs=2) as runner:
+    with Runner(jobs=2, local=False) as runner:  # two worker processes, none of it here
         outcomes = {o.instance.key: o for o in runner.run(instances)}
         later = runner.map([instances[0]])[0]  # the pool works after the restart
     assert outcomes["dies"].error.startswith("worker process died")

@@ -9,10 +9,11 @@ in the order they complete::
         for outcome in runner.run(instances, progress=ProgressLine(sys.stderr, "sweep")):
             ...
 
-* ``jobs=1`` runs every instance in this process; ``jobs=J`` starts ``J`` worker
+* ``jobs=1`` runs every instance in this process; ``jobs=J`` starts ``J - 1`` worker
   processes once (spawned clean, tied to this process by :mod:`robo_orch.lifeline`
-  so they die with it) and keeps them for every later :meth:`Runner.run`: their
-  kernels stay loaded and their caches warm (:mod:`robo_orch.missions.worker`).
+  so they die with it), runs instances in this process too, and keeps the workers
+  for every later :meth:`Runner.run`: their kernels stay loaded and their caches
+  warm (:mod:`robo_orch.missions.worker`).
 * An exception in one instance is reported in its outcome (``error``), never
   raised here; a worker process that dies is replaced and only the instance it was
   running is reported failed.
@@ -35,8 +36,11 @@ import math
 import multiprocessing
 import multiprocessing.connection as mp_connection
 import os
+import queue
 import signal
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -167,10 +171,12 @@ class _Worker:
     """One worker process and the instance it is running."""
 
     def __init__(self, ctx: Any, attach: tuple) -> None:
+        from robo_orch import lifeline
+
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, *attach), daemon=True,
                                 name="robo_orch-runner")
-        self.proc.start()
+        lifeline.start_process(self.proc)  # forked by a thread that lives as long as we do
         child.close()
         self.busy: Instance | None = None
 
@@ -188,51 +194,83 @@ class _Worker:
 
 
 class ProcessPool(Backend):
-    """``jobs`` warm worker processes, spawned clean and tied to this process by the
-    lifeline; each runs one instance at a time, and one that dies is replaced (its
-    instance is reported as failed, the others go on)."""
+    """``jobs`` warm workers: this process and ``jobs - 1`` worker processes (spawned
+    clean, tied to this process by the lifeline), each running one instance at a time.
 
-    def __init__(self, jobs: int) -> None:
+    This process runs instances between handing results over, so ``jobs`` processes
+    compute (and one fewer starts).  A worker process that dies is replaced; only the
+    instance it was running is reported failed.  ``local=False``: ``jobs`` worker
+    processes, this one only dispatches.
+    """
+
+    def __init__(self, jobs: int, *, local: bool = True) -> None:
         from robo_orch import lifeline
 
         opts = lifeline.pool_options()
         self._attach = (opts["initializer"], opts["initargs"])
         self._ctx = multiprocessing.get_context("spawn")  # no inherited sockets or threads
-        self.workers = [_Worker(self._ctx, self._attach) for _ in range(jobs)]
+        self.local = local
+        self.workers = [_Worker(self._ctx, self._attach) for _ in range(jobs - local)]
+        if local:
+            worker.preload()
 
     def outcomes(self, instances: list[Instance]) -> Iterator[Outcome]:
+        todo = deque(instances)
+        lock = threading.Lock()
+        done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        stop = threading.Event()
+        remote = threading.Thread(target=self._dispatch, args=(todo, lock, done, stop),
+                                  daemon=True, name="robo_orch-runner-dispatch")
+        remote.start()
+        left = len(instances)
         try:
-            yield from self._outcomes(instances)
+            while left:
+                while not done.empty():
+                    left -= 1
+                    yield done.get()
+                if not left:
+                    break
+                inst = None
+                if self.local:
+                    with lock:
+                        inst = todo.popleft() if todo else None
+                left -= 1
+                yield worker.execute(inst) if inst is not None else done.get()
         finally:  # left early (an error, Ctrl-C, the caller stopped): no stale results later
+            stop.set()
+            remote.join()
             for k, w in enumerate(self.workers):
                 if w.busy is not None:
                     w.stop()
                     self.workers[k] = _Worker(self._ctx, self._attach)
 
-    def _outcomes(self, instances: list[Instance]) -> Iterator[Outcome]:
-        todo = list(reversed(instances))  # popped from the end: dispatch order
-        running = 0
-        while todo or running:
+    def _dispatch(self, todo: deque, lock: threading.Lock, done: queue.SimpleQueue,
+                  stop: threading.Event) -> None:
+        """The worker processes' side of :meth:`outcomes`, on a thread of its own."""
+        while not stop.is_set():
             for w in self.workers:
-                if w.busy is None and todo:
-                    w.busy = todo.pop()
-                    w.conn.send(w.busy)
-                    running += 1
-            ready = mp_connection.wait([w.conn for w in self.workers if w.busy is not None])
-            for w in [w for w in self.workers if w.conn in ready]:
-                running -= 1
+                if w.busy is None:
+                    with lock:
+                        w.busy = todo.popleft() if todo else None
+                    if w.busy is not None:
+                        w.conn.send(w.busy)
+            busy = [w.conn for w in self.workers if w.busy is not None]
+            if not busy:
+                return
+            ready = mp_connection.wait(busy, timeout=0.1)
+            for k, w in enumerate(self.workers):
+                if w.conn not in ready:
+                    continue
                 try:
                     outcome = w.conn.recv()
                 except (EOFError, OSError):
-                    inst = w.busy
-                    w.busy = None
+                    inst, w.busy = w.busy, None
                     w.stop()
-                    self.workers[self.workers.index(w)] = _Worker(self._ctx, self._attach)
-                    yield Outcome(instance=inst, error=f"worker process died running this "
-                                  f"instance (exit code {w.proc.exitcode})")
-                    continue
+                    self.workers[k] = _Worker(self._ctx, self._attach)
+                    outcome = Outcome(instance=inst, error="worker process died running this "
+                                      f"instance (exit code {w.proc.exitcode})")
                 w.busy = None
-                yield outcome
+                done.put(outcome)
 
     def close(self) -> None:
         for w in self.workers:
@@ -241,13 +279,14 @@ class ProcessPool(Backend):
 
 
 def _worker_main(conn: Any, attach: Callable[..., None], attach_args: tuple) -> None:
+    """A worker process: run the instances that come down ``conn`` until None comes."""
     attach(*attach_args)  # die with the parent
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     worker.preload()
     while True:
         try:
             instance = conn.recv()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             return
         if instance is None:
             return
@@ -257,15 +296,21 @@ def _worker_main(conn: Any, attach: Callable[..., None], attach_args: tuple) -> 
 class Runner:
     """Runs instances on warm workers and yields their outcomes as they complete."""
 
-    def __init__(self, jobs: int | None = 1, *, backend: Backend | None = None) -> None:
+    def __init__(self, jobs: int | None = 1, *, local: bool = True,
+                 backend: Backend | None = None) -> None:
+        """``jobs`` processes compute (None: one per CPU); ``local=False`` keeps this
+        process out of the computing (``jobs`` worker processes); ``backend`` replaces
+        the local processes (a cluster's)."""
         self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.local = local
         self._backend = backend
 
     @property
     def backend(self) -> Backend:
         """The backend, started on first use (worker processes when ``jobs > 1``)."""
         if self._backend is None:
-            self._backend = InProcess() if self.jobs == 1 else ProcessPool(self.jobs)
+            self._backend = InProcess() if self.jobs == 1 and self.local else \
+                ProcessPool(self.jobs, local=self.local)
         return self._backend
 
     def start(self) -> Runner:

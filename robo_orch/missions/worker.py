@@ -87,6 +87,13 @@ def job_function(name: str) -> Any:
     return fn
 
 
+def clear_caches() -> None:
+    """Forget every cached config, shortest path and warmed behavior set (benchmarks)."""
+    _configs.clear()
+    _shortest.clear()
+    _warmed.clear()
+
+
 def preload() -> None:
     """Import and load the lockstep simulator and the loop's kernels (a worker's start)."""
     from robo_orch import registry
@@ -158,6 +165,8 @@ def run(config: Config, seed: int, **kwargs: Any) -> MissionResult:
     kinds = tuple(sorted(f"{b.cls.__module__}:{b.cls.__qualname__}" for b in config.behaviors))
     warm = kinds in _warmed
     result = run_mission(config, backend="lockstep", seed=seed, warmup=not warm, **kwargs)
+    if result.signal is not None:  # Ctrl-C ended the mission: end the whole run
+        raise KeyboardInterrupt
     _warmed.add(kinds)
     _sim_s += result.truth.sim_time_s
     return result
