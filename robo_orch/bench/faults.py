@@ -30,7 +30,6 @@ GARBAGE_RATE = 0.2  #: chance per frame of garbage bytes before it, on every ser
 
 def campaign(quick: bool, jobs: int = 2, seed: int = 1) -> dict[str, Any]:
     """Run the campaign; print its table and headline; return the figures."""
-    from robo_orch.cli.faults import headline
     from robo_orch.config import shipped_scenarios
     from robo_orch.missions import faults as F
     from robo_orch.missions.runner import Runner
@@ -46,7 +45,7 @@ def campaign(quick: bool, jobs: int = 2, seed: int = 1) -> dict[str, Any]:
     print(f"  fault campaign ({len(names)} scenarios x {runs} runs, seed {seed}, --jobs {jobs}; "
           "times in s, worst / p99):")
     print("\n".join("    " + line for line in F.format_table(rows).splitlines()))
-    print("    " + headline(totals))
+    print("    " + F.headline(totals))
     for scenario, index in totals["failed_runs"][:5]:
         spec = next(r["spec"] for r in records if (r["scenario"], r["index"]) == (scenario,
                                                                                    index))

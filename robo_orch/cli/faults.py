@@ -88,7 +88,7 @@ def run_faults(args: argparse.Namespace) -> int:
             for inj in r["injections"]:
                 print("  " + F.describe_injection(inj))
     print(F.format_table(rows))
-    print(headline(total))
+    print(F.headline(total))
     failed = total["failed_runs"]
     by_key = {(r["scenario"], r["index"]): r for r in records}
     for key in failed[:_MAX_FAILURES_SHOWN]:
@@ -114,17 +114,3 @@ def run_faults(args: argparse.Namespace) -> int:
     if errors:
         return 3
     return 1 if failed else 0
-
-
-def headline(t: dict) -> str:
-    """The campaign's figures against its targets, on one line."""
-    def pct(x: float) -> str:
-        return "-" if x != x else f"{100 * x:.4g}%"
-
-    return (f"{t['injections']} injections in {t['runs']} runs, {t['wall_time_s']:.1f} s "
-            f"({t['injections_per_min']:.0f}/min, {t['throughput']:.0f}x real time): "
-            f"{t['contacts']} contacts (+{t['moving_obstacle_contacts']} with moving "
-            f"obstacles); stale stops within max_age + 1 tick {pct(t['stale_within_bound'])}; "
-            f"e-stop within 1 tick {pct(t['estop_within_tick'])}; resumed {pct(t['resumed'])}; "
-            f"missions completed {pct(t['completed'])}; {t['failed_injections']} failed "
-            "injections")

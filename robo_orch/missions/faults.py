@@ -257,6 +257,20 @@ def totals(records: list[dict], errors: list[Outcome], wall_s: float,
     }
 
 
+def headline(t: dict) -> str:
+    """The campaign's figures against its targets, on one line."""
+    def pct(x: float) -> str:
+        return "-" if x != x else f"{100 * x:.4g}%"
+
+    return (f"{t['injections']} injections in {t['runs']} runs, {t['wall_time_s']:.1f} s "
+            f"({t['injections_per_min']:.0f}/min, {t['throughput']:.0f}x real time): "
+            f"{t['contacts']} contacts (+{t['moving_obstacle_contacts']} with moving "
+            f"obstacles); stale stops within max_age + 1 tick {pct(t['stale_within_bound'])}; "
+            f"e-stop within 1 tick {pct(t['estop_within_tick'])}; resumed {pct(t['resumed'])}; "
+            f"missions completed {pct(t['completed'])}; {t['failed_injections']} failed "
+            "injections")
+
+
 def _share(items: list, ok) -> float:
     return round(sum(1 for i in items if ok(i)) / len(items), 6) if items else math.nan
 

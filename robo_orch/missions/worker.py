@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from robo_orch.config import Config
-    from robo_orch.missions.runner import Instance, Outcome
+    from robo_orch.missions.instance import Instance, Outcome
     from robo_orch.missions.session import MissionResult
 
 #: built-in jobs: name -> "module:function"
@@ -59,7 +59,7 @@ _sim_s = 0.0
 
 def execute(instance: Instance) -> Outcome:
     """Run one instance's job here; the outcome carries its value or its error."""
-    from robo_orch.missions.runner import Outcome
+    from robo_orch.missions.instance import Outcome
 
     global _sim_s
     _sim_s = 0.0
