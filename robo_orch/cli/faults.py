@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -37,7 +38,8 @@ def add_parser(sub) -> None:
     p.add_argument("--kinds", metavar="K1,K2", default="",
                    help="draw only these kinds or labels (e.g. silent,estop,bad_value:gps)")
     p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
-                   help="worker processes (default: number of CPUs)")
+                   help="processes that run missions: this one and J - 1 workers "
+                   "(default: number of CPUs)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key in every run (repeatable)")
     p.add_argument("--json", metavar="FILE", help="write every injection and the table as JSON")
@@ -69,7 +71,8 @@ def run_faults(args: argparse.Namespace) -> int:
         load_config(name, (*F.CAMPAIGN_OVERRIDES, *overrides), with_behaviors=False)
     specs = F.specs(names, args.runs, args.seed, only_index=args.only, faults=faults,
                     kinds=kinds, overrides=overrides)
-    jobs = 1 if args.only is not None else max(1, min(args.jobs or 2, len(specs)))
+    jobs = 1 if args.only is not None else max(1, min(args.jobs or os.cpu_count() or 1,
+                                                      len(specs)))
     bar = ProgressLine(None if args.quiet or args.only is not None else sys.stderr, "faults",
                        describe=lambda o: (f"{o.instance.args.scenario} run "
                                            f"{o.instance.args.index}" if o.ok
