@@ -232,7 +232,8 @@ def totals(records: list[dict], errors: list[Outcome], wall_s: float,
     injs = [i for r in records for i in r["injections"]]
     stale = [i for i in injs if i["expected"] == fk.CONTROLLED_STOP]
     estop = [i for i in injs if i["expected"] == fk.LATCHED_STOP]
-    recoverable = [i for i in injs if i["t_end"] is not None]
+    # the faults that stop the robot and end: after each it must drive on
+    recoverable = [i for i in injs if i["t_end"] is not None and i["expected"] in fk.STOPS]
     contacts = sum(i["contacts"] for i in injs) + sum(r["contacts_between"][0] for r in records)
     moving = sum(i["moving_contacts"] for i in injs) + \
         sum(r["contacts_between"][1] for r in records)
