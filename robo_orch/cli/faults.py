@@ -76,7 +76,9 @@ def run_faults(args: argparse.Namespace) -> int:
     bar = ProgressLine(None if args.quiet or args.only is not None else sys.stderr, "faults",
                        describe=lambda o: (f"{o.instance.args.scenario} run "
                                            f"{o.instance.args.index}" if o.ok
-                                           else describe_error(o)))
+                                           else describe_error(o)),
+                       failed=lambda o: not o.ok or not o.value["completed"] or any(
+                           i["problems"] for i in o.value["injections"]))
     t0 = time.perf_counter()
     with Runner(jobs) as runner:
         records, errors, stats = F.run_campaign(specs, runner, bar)

@@ -81,19 +81,25 @@ class ProgressLine:
     """One status line on ``stream``: rewritten on a terminal, every few seconds in a log."""
 
     def __init__(self, stream: TextIO | None, what: str = "runner", noun: str = "runs",
-                 describe: Callable[[Outcome], str] | None = None) -> None:
+                 describe: Callable[[Outcome], str] | None = None,
+                 failed: Callable[[Outcome], bool] | None = None) -> None:
+        """``describe(outcome)``: the "last:" text; ``failed(outcome)``: whether it counts
+        as failed (default: its job raised)."""
         self.stream, self.what, self.noun, self.describe = stream, what, noun, describe
+        self.is_failed = failed or (lambda o: not o.ok)
+        self.failed = 0
         self.tty = stream is not None and stream.isatty()
         self._last = -math.inf
 
     def __call__(self, outcome: Outcome, stats: RunStats) -> None:
+        self.failed += bool(self.is_failed(outcome))
         now = time.perf_counter()
         end = stats.done == stats.total
         if self.stream is None or (not self.tty and now - self._last < 5.0 and not end):
             return
         self._last = now
         eta = stats.eta_s()
-        text = (f"{self.what}: {stats.done}/{stats.total} {self.noun}, {stats.failed} failed, "
+        text = (f"{self.what}: {stats.done}/{stats.total} {self.noun}, {self.failed} failed, "
                 f"{stats.elapsed_s:.1f} s, {stats.throughput:.0f}x real time"
                 + ("" if end or math.isnan(eta) else f", ETA {eta:.0f} s"))
         if self.describe is not None:

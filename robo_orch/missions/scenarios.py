@@ -186,7 +186,8 @@ def run_suite(paths: list[str | Path], seeds: list[int], *, jobs: int | None = N
                      for p, s in tasks]
         bar = ProgressLine(progress, "scenarios", describe=lambda o: (
             f"{scenario_name(o.instance.key[0])} seed {o.instance.seed}"
-            + ("" if o.ok else f": {describe_error(o)}")))
+            + ("" if o.ok else f": {describe_error(o)}")),
+            failed=lambda o: not (o.ok and o.value["success"]))
         records = {o.instance.key: record_of(o) for o in runner.run(instances, bar)}
     finally:
         if own:
