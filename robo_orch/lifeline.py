@@ -111,6 +111,13 @@ def popen(args: Sequence[str], *, env: dict[str, str] | None = None,
                        **kwargs)
 
 
+def start_process(process: Any) -> None:
+    """Start a ``multiprocessing.Process`` from the spawner thread, so that the kernel's
+    parent-death signal follows this process, not the thread that asked (the process
+    must call :func:`attach` or take :func:`pool_options`' ``initializer``)."""
+    _on_spawner(process.start)
+
+
 def pool_options() -> dict[str, Any]:
     """``initializer`` and ``initargs`` for a ``ProcessPoolExecutor`` whose workers die with us.
 

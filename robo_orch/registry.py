@@ -79,10 +79,12 @@ BUILTINS: dict[str, dict[str, str]] = {
     BENCHMARKS: {
         "curve": "robo_orch.bench.curve:bench_curve",
         "devices": "robo_orch.bench.devices:bench_devices",
+        "faults": "robo_orch.bench.faults:bench_faults",
         "flood": "robo_orch.bench.flood:bench_flood",
         "navigation": "robo_orch.bench.nav:bench_navigation",
         "orphans": "robo_orch.bench.orphans:bench_orphans",
         "recording": "robo_orch.bench.record:bench_recording",
+        "runner": "robo_orch.bench.runner:bench_runner",
     },
 }
 

@@ -6,6 +6,10 @@ ZeroMQ.  Before tick ``k`` the simulator receives the command of tick ``k-1``,
 advances exactly one loop period and publishes what fell due, stamped with the
 simulated time.  Given a config, a seed, a machine and a build, every run is
 bit-for-bit the same, and it runs as fast as the machine allows.
+
+A tick that holds the simulated clock past its period (an overrun injected by
+``robo-orch faults``) makes the loop skip slots; the simulator then catches up one
+period at a time, applying the last command it received, as a real robot would.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class LockstepBackend(SimBackend):
         self.node: SimNode | None = None
         self.sim: Simulator | None = None
         self._dt = 1.0 / self.config.loop.rate_hz
+        self._dt_ns = round(1e9 / self.config.loop.rate_hz)
+        self._sim_ns = 0  # the time the simulator has been stepped to
 
     def make_clock(self) -> Clock:
         self.clock = make_clock("sim")
@@ -52,8 +58,14 @@ class LockstepBackend(SimBackend):
     def pre_tick(self, tick: int, now_ns: int) -> None:
         if tick == 0:
             self.node.prime(now_ns)
-        else:
-            self.node.step(self._dt, now_ns)
+            self._sim_ns = now_ns
+            return
+        step, t = self.node.step, self._sim_ns + self._dt_ns
+        while t < now_ns:  # slots the loop skipped: the command is held
+            step(self._dt, t)
+            t += self._dt_ns
+        step(self._dt, now_ns)
+        self._sim_ns = now_ns
 
     def truth(self) -> GroundTruth:
         sim = self.sim

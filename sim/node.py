@@ -5,6 +5,11 @@
 actuator side: limits, latched e-stop and deadman live in the simulator), advances
 the physics and publishes the sensor messages that fell due, stamped with the
 simulator's time, plus ground truth.  Both backends use it unchanged.
+
+Two optional hooks let a fault campaign (``robo-orch faults``) lose or delay the
+node's messages where a real link would: :attr:`SimNode.sensor_gate` is asked
+before each sensor message is published, :attr:`SimNode.command_gate` before a
+received command is applied.  Unset (the default) they cost one attribute test.
 """
 
 from __future__ import annotations
@@ -50,6 +55,16 @@ class SimNode:
             inputs["scan"].topic, self._scan_t, frame_id="laser", hwm=hwm)
         self.truth_pub = bus.publisher(topics.truth, self._pose_t, frame_id="odom", hwm=hwm)
         self.status_pub = bus.publisher(STATUS_TOPIC, SIM_STATUS, hwm=hwm)
+        #: the sensor publishers by input role (a gate may publish held messages later)
+        self.publishers = {role: pub for role, pub in (("odom", self.odom_pub),
+                                                       ("imu", self.imu_pub),
+                                                       ("scan", self.scan_pub)) if pub}
+        #: ``gate(role, fixed, var, now_ns) -> bool``: False withholds that sensor message
+        #: (lost, or kept by the gate to publish itself); None publishes everything
+        self.sensor_gate = None
+        #: ``gate(now_ns) -> bool``: False discards the newest received command (lost on
+        #: the way: the actuator keeps the last one it got); None applies every command
+        self.command_gate = None
         self.cmd_sub = bus.subscribe(topics.command, message_type("velocity_command"),
                                      QoS.latest(), hwm=hwm)
         self.estop_sub = bus.subscribe(topics.estop, message_type("estop"), QoS.queue(64),
@@ -85,7 +100,8 @@ class SimNode:
                 sim.set_estop(bool(msg.fixed["engage"]))
         if self.cmd_sub.poll():
             msg = self.cmd_sub.latest()
-            if msg is not None:
+            gate = self.command_gate
+            if msg is not None and (gate is None or gate(now_ns)):
                 sim.set_command(float(msg.fixed["v"]), float(msg.fixed["w"]), sim.t)
                 # a command carries the stamp of the newest sensor data it was computed
                 # from: its age on arrival is the sensor-to-actuator latency
@@ -104,19 +120,24 @@ class SimNode:
         if self.devices is not None:
             self.devices.publish(due)
             due &= self._due_mask
+        gate = self.sensor_gate
         if due & ODOM:
             odom, out = sim.odom, self._odom_f  # v_left, v_right
             out[0] = odom[0]
             out[1] = odom[1]
-            self.odom_pub.publish(self._odom, stamp_ns=now_ns)
+            if gate is None or gate("odom", self._odom, None, now_ns):
+                self.odom_pub.publish(self._odom, stamp_ns=now_ns)
         if due & IMU:
             np.copyto(self._imu_gyro, sim.imu_gyro)
             np.copyto(self._imu_accel, sim.imu_accel)
-            self.imu_pub.publish(self._imu, stamp_ns=now_ns)
+            if gate is None or gate("imu", self._imu, None, now_ns):
+                self.imu_pub.publish(self._imu, stamp_ns=now_ns)
         if due & SCAN:
             pts = self._scan_pts
             pts["range"] = sim.scan_ranges
-            self.scan_pub.publish(self._scan, pts[: sim.scan_count], stamp_ns=now_ns)
+            var = pts[: sim.scan_count]
+            if gate is None or gate("scan", self._scan, var, now_ns):
+                self.scan_pub.publish(self._scan, var, stamp_ns=now_ns)
         state, p = sim.state, self._pose_f  # x, y, yaw, v, w
         p[0] = state[X]
         p[1] = state[Y]

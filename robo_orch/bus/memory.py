@@ -11,6 +11,10 @@ its own publisher id) on one hub::
     loop_bus = make_bus("memory", clock, publisher_id=1, hub=hub)
 
 Without ``hub`` a bus joins the process-wide :func:`default_hub`.
+
+A lossy link, for fault injection (``robo-orch faults``): :meth:`MemoryHub.set_loss`
+gives a topic a function that decides, per sent message, whether it is lost on the
+way.  A lost message has used its sequence number, so subscribers count the gap.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from robo_orch.clock import Clock
 class _Topic:
     """The inboxes of one topic, replaced (never mutated) so senders iterate safely."""
 
-    __slots__ = ("inboxes",)
+    __slots__ = ("inboxes", "loss")
 
     def __init__(self) -> None:
         self.inboxes: tuple[_Inbox, ...] = ()
+        self.loss = None
 
 
 class MemoryHub:
@@ -42,6 +47,11 @@ class MemoryHub:
     def topics(self) -> list[str]:
         """Topics that have (or had) publishers or subscribers."""
         return sorted(self._topics)
+
+    def set_loss(self, topic: str, lose) -> None:
+        """``lose(frames) -> bool`` decides whether each message sent on ``topic`` is lost
+        in transit (None: a perfect link again)."""
+        self._topic(topic).loss = lose
 
     def _topic(self, topic: str) -> _Topic:
         with self._lock:
@@ -128,6 +138,9 @@ class _MemorySender(Sender):
         self.entry = entry
 
     def send(self, frames: list[bytes]) -> None:
+        lose = self.entry.loss
+        if lose is not None and lose(frames):
+            return
         # encoded: only the payload can be above a limit (MIN_FRAME_LIMIT bounds the rest)
         self._deliver(frames, len(frames[-1]))
 

@@ -28,6 +28,7 @@ from robo_orch.cli import (
     check,
     control,
     devices,
+    faults,
     keys,
     record,
     run,
@@ -39,7 +40,8 @@ from robo_orch.cli import (
 from robo_orch.errors import RoboOrchError, RoboOrchWarning
 
 #: in the order ``robo-orch --help`` lists them
-GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, record, topics, keys)
+GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, faults, record, topics,
+          keys)
 
 
 def _global_args(parser, *, after_command: bool) -> list[argparse.Action]:

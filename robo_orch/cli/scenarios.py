@@ -28,7 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("--first-seed", type=int, default=1, metavar="S",
                    help="seeds S .. S+N-1 (default 1)")
     p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
-                   help="worker processes (default: number of CPUs)")
+                   help="processes that run missions: this one and J - 1 workers "
+                   "(default: number of CPUs)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key in every scenario (repeatable)")
     p.add_argument("--plot", metavar="FILE", help="write a PNG of every run's path")

@@ -250,6 +250,11 @@ class PerceptionConfig:
     field_clearance_cap: float = option(1.05, gt=0, le=100, doc="field distances are capped at "
                                         "robot.radius + this, m (at least the local "
                                         "planner's activation_clearance)")
+    min_scan_returns: int = option(1, ge=0, le=65536,
+                                   doc="a scan with fewer returns is rejected (no_returns) and "
+                                       "keeps nothing fresh: a lidar that sees nothing stops "
+                                       "the robot like a silent one; 0 takes empty scans as "
+                                       "open space")
 
     #: keys once measured from the robot centre, now from its surface (refused at load)
     CENTRE_KEYS: ClassVar[dict[str, str]] = {"field_cap": "field_clearance_cap"}

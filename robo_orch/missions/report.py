@@ -9,6 +9,7 @@ within about a grid cell per turn of the true shortest path.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import signal
 from collections.abc import Sequence
@@ -61,6 +62,8 @@ def summarize(result: MissionResult, shortest_m: float | None = None) -> dict[st
                        if shortest_m and math.isfinite(shortest_m) and ctl.goal_time_s
                        is not None else None),
         "final_pose": [round(float(v), 6) for v in truth.pose],
+        # every tick's pose, truth, command and flags: equal hashes, bit-identical runs
+        "trace_sha256": hashlib.sha256(np.ascontiguousarray(trace).tobytes()).hexdigest(),
         "estimated_final_pose": [round(float(v), 6) for v in ctl.world.state[2:5]],
         "safety_stops": len(ctl.safety_stops),
         "safety_stop_events": [{"t": round(e.t, 4), "x": round(e.x, 4), "y": round(e.y, 4),

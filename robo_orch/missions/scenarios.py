@@ -1,7 +1,8 @@
 """The scenario suite: every scenario over several seeds, judged by its own criteria.
 
 Each (scenario, seed) is one lockstep mission with ``sim.seed`` set to the seed (so
-a seeded obstacle layout follows it too), run in a pool of worker processes.  A run
+a seeded obstacle layout follows it too), run on the warm-worker runner
+(:mod:`robo_orch.missions.runner`, job ``scenario``).  A run
 succeeds when it meets the file's ``[success]`` criteria; a scenario passes when at
 least ``success.min_success_rate`` of its runs succeed.  The table reports, per
 scenario: success rate, mean time to goal, driven path over the shortest possible
@@ -11,15 +12,13 @@ path, minimum clearance, safety stops and why runs failed.  The command,
 
 from __future__ import annotations
 
-import functools
 import math
-import multiprocessing
 import os
-import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, TextIO
+
+from robo_orch.missions.runner import Instance, Outcome, ProgressLine, Runner, describe_error
 
 #: a run that ends on its time limit having moved less than this in the last
 #: ``STUCK_WINDOW_S`` is "stuck" (trapped or circling), otherwise a plain "timeout"
@@ -31,19 +30,6 @@ _PLOT_POINTS = 1500  #: driven path points kept per run for the figure
 def scenario_name(path: str | Path) -> str:
     """The name a scenario file is shown under (its stem)."""
     return Path(path).stem
-
-
-@functools.lru_cache(maxsize=64)
-def _shortest(path: str, overrides: tuple[str, ...], layout_seed: int | None) -> float:
-    """Shortest possible path of a scenario (cached: one Dijkstra per world per worker)."""
-    from robo_orch.config import load_config
-    from robo_orch.missions.report import shortest_path_length
-
-    seed = [f"sim.seed={layout_seed}"] if layout_seed is not None else []
-    cfg = load_config(path, (*overrides, *seed), with_behaviors=False)
-    world = cfg.world.resolve(cfg.sim.seed, cfg.mission.start[:2])
-    return shortest_path_length(world, cfg.mission.start, cfg.mission.waypoints,
-                                cfg.robot.radius, cfg.mission.goal_tolerance)
 
 
 def failure_reasons(summary: dict[str, Any], trace_xy: Any, dt: float) -> list[str]:
@@ -74,34 +60,54 @@ def failure_reasons(summary: dict[str, Any], trace_xy: Any, dt: float) -> list[s
     return reasons
 
 
-def run_one(path: str, seed: int, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One lockstep run of a scenario with ``sim.seed = seed``; a JSON-ready record
-    (plus ``xy``, the driven path for the figure)."""
+def scenario_job(instance: Instance) -> dict[str, Any]:
+    """The runner's ``scenario`` job: one lockstep run of a scenario with ``sim.seed`` =
+    the instance's seed; a JSON-ready record (plus ``xy``, the driven path for the figure)."""
     import numpy as np
 
-    from robo_orch.config import load_config
+    from robo_orch.missions import worker
     from robo_orch.missions.report import summarize
-    from robo_orch.missions.session import run_mission
     from robo_orch.runtime.trace import COLUMNS
 
-    record: dict[str, Any] = {"scenario": scenario_name(path), "seed": seed}
-    try:
-        config = load_config(path, (*overrides, f"sim.seed={seed}"))
-        result = run_mission(config, backend="lockstep", seed=seed)
-        layout = seed if config.world.random.count else None
-        summary = summarize(result, _shortest(str(path), tuple(overrides), layout))
-        trace = result.controller.trace.array()
-        xy = trace[:, [COLUMNS.index("true_x"), COLUMNS.index("true_y")]]
-        reasons = failure_reasons(summary, xy, 1.0 / config.loop.rate_hz)
-    except Exception as err:  # a fault in one run must not hide the others
-        return {**record, "success": False, "reasons": [f"fault: {type(err).__name__}: {err}"],
-                "fault": True, "xy": np.zeros((0, 2))}
+    config = worker.config_for(instance)
+    result = worker.run(config, instance.seed)
+    summary = summarize(result, worker.shortest(config))
+    trace = result.controller.trace.array()
+    xy = trace[:, [COLUMNS.index("true_x"), COLUMNS.index("true_y")]]
+    reasons = failure_reasons(summary, xy, 1.0 / config.loop.rate_hz)
     keys = ("success", "end_reason", "goal_reached", "time_to_goal_s", "sim_time_s",
             "wall_time_s", "path_length_m", "shortest_path_m", "path_ratio", "min_clearance_m",
-            "collisions", "safety_stops", "failed_criteria")
+            "collisions", "safety_stops", "failed_criteria", "trace_sha256")
     step = max(1, -(-len(xy) // _PLOT_POINTS))
-    return {**record, **{k: summary[k] for k in keys}, "reasons": reasons, "fault": False,
+    return {"scenario": scenario_name(str(instance.config)), "seed": instance.seed,
+            **{k: summary[k] for k in keys}, "reasons": reasons, "fault": False,
             "xy": np.ascontiguousarray(xy[::step], dtype=np.float32)}
+
+
+def scenario_instance(path: str | Path, seed: int, overrides: tuple[str, ...] = (),
+                      cost: float = 0.0) -> Instance:
+    """The runner instance of one (scenario, seed)."""
+    return Instance(config=str(path), seed=seed, overrides=tuple(overrides), job="scenario",
+                    key=(str(path), seed), cost=cost)
+
+
+def record_of(outcome: Outcome) -> dict[str, Any]:
+    """A scenario outcome as its record; a run that raised becomes a ``fault`` record."""
+    import numpy as np
+
+    if outcome.ok:
+        return outcome.value
+    path, seed = outcome.instance.key
+    return {"scenario": scenario_name(path), "seed": seed, "success": False,
+            "reasons": [f"fault: {describe_error(outcome)}"], "fault": True,
+            "xy": np.zeros((0, 2))}
+
+
+def run_one(path: str, seed: int, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One lockstep run of a scenario with ``sim.seed = seed``, in this process; its record."""
+    from robo_orch.missions.worker import execute
+
+    return record_of(execute(scenario_instance(path, seed, overrides)))
 
 
 def aggregate(name: str, config: Any, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -154,68 +160,38 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(fmt.format(*line).rstrip() for line in [head, *lines])
 
 
-class _Progress:
-    """One status line on stderr: rewritten on a terminal, every few seconds in a log."""
-
-    def __init__(self, stream: TextIO | None, total: int) -> None:
-        self.stream, self.total, self.done, self.failed = stream, total, 0, 0
-        self.t0 = time.perf_counter()
-        self._last = -math.inf
-        self.tty = stream is not None and stream.isatty()
-
-    def update(self, record: dict[str, Any]) -> None:
-        self.done += 1
-        self.failed += not record["success"]
-        now = time.perf_counter()
-        if self.stream is None or (not self.tty and now - self._last < 5.0
-                                   and self.done < self.total):
-            return
-        self._last = now
-        text = (f"scenarios: {self.done}/{self.total} runs, {self.failed} failed, "
-                f"{now - self.t0:.1f} s (last: {record['scenario']} seed {record['seed']})")
-        self.stream.write(("\r" + text + "\033[K") if self.tty else text + "\n")
-        if self.tty and self.done == self.total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
 def run_suite(paths: list[str | Path], seeds: list[int], *, jobs: int | None = None,
               overrides: tuple[str, ...] = (), progress: TextIO | None = None,
+              runner: Runner | None = None,
               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Run every scenario x seed; returns (scenario rows, per-run records with ``xy``).
 
-    ``jobs`` worker processes (default: the CPU count); 1 runs in this process.
+    On ``runner`` (kept open: its workers stay warm for the caller's next suite), else
+    on a new one with ``jobs`` workers (default: the CPU count; 1 runs in this process).
     Configs are validated here first, so a bad file fails at once.
     """
-    from robo_orch import registry
     from robo_orch.config import load_config
     from robo_orch.errors import UsageError
 
     if not seeds:
         raise UsageError("--seeds must be at least 1")
-    configs = {str(p): load_config(p, overrides) for p in paths}
-    registry.load(registry.SIM_BACKENDS, "lockstep")  # compile the simulator once, here
     tasks = [(str(p), s) for p in paths for s in seeds]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
-    bar = _Progress(progress, len(tasks))
-    records: dict[tuple[str, int], dict[str, Any]] = {}
-    if jobs == 1:
-        for path, seed in tasks:
-            records[(path, seed)] = rec = run_one(path, seed, overrides)
-            bar.update(rec)
-    else:
-        # spawn: workers start clean (no inherited sockets or threads) and load kernels
-        # from the cache the validation above filled; they die with this process
-        from robo_orch import lifeline
-
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
-                                 **lifeline.pool_options()) as pool:
-            futures = {pool.submit(run_one, path, seed, overrides): (path, seed)
-                       for path, seed in tasks}
-            for fut in as_completed(futures):
-                records[futures[fut]] = rec = fut.result()
-                bar.update(rec)
+    own = runner is None
+    if own:
+        jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+        runner = Runner(jobs).start()  # workers load while the configs are checked
+    try:
+        configs = {str(p): load_config(p, overrides) for p in paths}
+        instances = [scenario_instance(p, s, overrides, cost=configs[p].mission.time_limit_s)
+                     for p, s in tasks]
+        bar = ProgressLine(progress, "scenarios", describe=lambda o: (
+            f"{scenario_name(o.instance.key[0])} seed {o.instance.seed}"
+            + ("" if o.ok else f": {describe_error(o)}")),
+            failed=lambda o: not (o.ok and o.value["success"]))
+        records = {o.instance.key: record_of(o) for o in runner.run(instances, bar)}
+    finally:
+        if own:
+            runner.close()
     runs = [records[t] for t in tasks]
     rows = [aggregate(scenario_name(p), configs[str(p)],
                       [r for (path, _), r in zip(tasks, runs, strict=True) if path == str(p)])

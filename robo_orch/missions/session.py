@@ -91,13 +91,16 @@ def run_mission(
     trace_rows: int | None = None,
     on_start: Callable[[Controller], None] | None = None,
     devices: str = "sim",
+    warmup: bool = True,
 ) -> MissionResult:
     """Run a simulated mission to its end and return what happened.
 
     ``trace_rows`` bounds the per-tick trace (None keeps every tick, for the plot).
     ``devices="serial"`` runs the config's real drivers against device emulators.
     ``on_start(controller)`` runs once the controller is built, before the simulator
-    starts (a recorder subscribes there).
+    starts (a recorder subscribes there).  ``warmup=False`` skips compiling the kernels
+    before the first tick: for a process that has run the same behaviors before (the
+    runner's warm workers).
     """
     t_start = time.perf_counter() if process_start is None else process_start
     blind = blind_warning(config)  # safety.allow_blind: also in the summary's warnings
@@ -126,7 +129,8 @@ def run_mission(
 
                 drivers = control.estop_feedback_topics(config) if devices == "serial" else {}
                 control.attach(controller, bus, drivers, remote=network.control_address(config))
-            controller.warmup()
+            if warmup:
+                controller.warmup()
             if on_start is not None:
                 on_start(controller)
             sim_backend.start(bus)
