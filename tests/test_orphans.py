@@ -100,8 +100,10 @@ def test_a_sigkilled_run_leaves_no_driver_and_the_next_run_starts(tmp_path, runt
 
 
 def test_a_sigkilled_scenario_suite_leaves_no_worker(tmp_path):
+    # --jobs 3: this process and two worker processes; enough seeds that the suite is
+    # still running when both workers are up
     cmd = [*CLI, "-q", "scenarios", "maze", "cluttered",
-           "corridor", "--seeds", "20", "--jobs", "2"]
+           "corridor", "--seeds", "200", "--jobs", "3"]
     with KillProbe(cmd, tmp_path / "scenarios.log") as probe:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -35,6 +35,8 @@ from robo_orch.errors import RoboOrchError
 from robo_orch.messages import MessageType, fields_as_dict
 
 READY_FD_ENV = "ROBO_ORCH_READY_FD"
+#: ``[bus]`` keys that put topics on tcp: with any of them the driver reads the whole config
+_NETWORK_KEYS = frozenset({"endpoints", "tcp_base", "control_endpoint", "keys", "insecure"})
 
 
 class DeviceError(RoboOrchError, OSError):
@@ -269,12 +271,14 @@ def main(argv: list[str] | None = None) -> int:
             table["port"] = args.port
         cfg = build_driver(args.name, table, source=args.config,
                            base_dir=Path(args.config).parent)
-        # the whole config (without behaviors: no kernels) says which topics are tcp
-        # and with which keys
-        full = load_config(args.config, args.set, with_behaviors=False)
+        # with tcp, the whole config (without behaviors: no kernels) says which topics
+        # are tcp and with which keys; a drivers-only file (bring-up) needs no mission
+        options = {}
+        if _NETWORK_KEYS & set(raw.get("bus") or {}):
+            full = load_config(args.config, args.set, with_behaviors=False)
+            options = network.bus_options(full)
         bus = make_bus("zmq", make_clock("wall"), publisher_id=args.publisher_id,
-                       incarnation=args.incarnation, run_dir=args.run_dir,
-                       **network.bus_options(full))
+                       incarnation=args.incarnation, run_dir=args.run_dir, **options)
         try:
             return serve(args.name, cfg, bus, supervised=True)
         finally:
