@@ -74,3 +74,33 @@ def point_in_polygon(x: float, y: float, pts: Sequence[tuple[float, float]]) -> 
         if (ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay):
             inside = not inside
     return inside
+
+
+Segment = tuple[float, float, float, float]  #: (x1, y1, x2, y2)
+Disc = tuple[float, float, float]  #: (cx, cy, r)
+
+
+def wall_shapes(walls: Sequence, thickness: float) -> tuple[list[Segment], list[Disc]]:
+    """The walls as the geometry kernels see them: segments and circles.
+
+    A wall of zero ``thickness`` is its segment.  A thick wall is a capsule: its two
+    long sides (the segment moved ``thickness / 2`` to either side) and a round cap
+    of radius ``thickness / 2`` on each end, so a wall seen end-on has a surface a
+    ray can hit.  The distance from outside to this outline is the distance to the
+    wall's centre line minus ``thickness / 2``.
+    """
+    segments: list[Segment] = []
+    circles: list[Disc] = []
+    half = 0.5 * float(thickness)
+    for wall in walls:
+        (ax, ay), (bx, by) = wall.start, wall.end
+        if half <= 0.0:
+            segments.append((ax, ay, bx, by))
+            continue
+        length = math.hypot(bx - ax, by - ay)
+        if length > 0.0:
+            nx, ny = -(by - ay) / length * half, (bx - ax) / length * half
+            segments += [(ax + nx, ay + ny, bx + nx, by + ny),
+                         (ax - nx, ay - ny, bx - nx, by - ny)]
+        circles += [(ax, ay, half), (bx, by, half)] if length > 0.0 else [(ax, ay, half)]
+    return segments, circles

@@ -9,8 +9,10 @@ C-contiguous float64 arrays:
 ``poly_xy``       float64[k, 2]  the vertices of every polygon, one after another
 ``poly_offsets``  int64[p + 1]   polygon i owns rows ``poly_offsets[i]:poly_offsets[i + 1]``
 
-Walls and polygon edges have zero thickness and are hit from either side; a ray
-that starts inside a circle hits the circle where it leaves it.
+A wall ``world.wall_thickness`` thick is its two long sides in ``segments`` and a
+round cap on each end in ``circles`` (:func:`~robo_orch.planar.wall_shapes`);
+segments (and polygon edges) are hit from either side; a ray that starts inside a
+circle hits the circle where it leaves it.
 
 Moving obstacles are circles too: they occupy the last rows of ``circles``
 (from ``first_mover`` on), and :meth:`WorldMap.move_to` rewrites those rows for a
@@ -37,6 +39,7 @@ import numpy as np
 # isort: on
 
 from robo_orch.core.geometry import point_in_polygon, segment_distance
+from robo_orch.planar import wall_shapes
 
 if TYPE_CHECKING:
     from robo_orch.config.world import WorldConfig
@@ -234,11 +237,12 @@ class WorldMap:
             x0, y0, x1, y1 = cfg.bounds
             corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
             segs += _closed_edges(corners)
-        segs += [(*w.start, *w.end) for w in cfg.walls]
+        wall_segments, caps = wall_shapes(cfg.walls, cfg.wall_thickness)
+        segs += wall_segments
         polys = [np.asarray(p.points, dtype=np.float64) for p in cfg.polygons]
         for p in cfg.polygons:
             segs += _closed_edges(p.points)
-        circles = [(*c.center, c.radius) for c in cfg.circles]
+        circles = [(*c.center, c.radius) for c in cfg.circles] + caps
         return cls(np.asarray(segs, dtype=np.float64).reshape(-1, 4),
                    np.asarray(circles, dtype=np.float64).reshape(-1, 3),
                    polys, cfg.bounds, cfg.moving)

@@ -154,14 +154,16 @@ def test_shortest_path_against_analytic_answers():
     exact = 2 * (math.sqrt(d * d - big * big) + big * math.asin(big / d))
     assert shortest_path_length(ring, (0, 0), [(10, 0)], 0.2) == pytest.approx(exact, rel=0.005)
     # a 0.3 m gap does not let a 0.4 m robot through: round the wall instead
-    wall = WorldConfig(bounds=(-2.0, -4.0, 6.0, 4.0),
-                       walls=(Wall(start=(2.0, -4.0), end=(2.0, -0.15)),
-                              Wall(start=(2.0, 0.15), end=(2.0, 3.0))))
-    # tangents to the 0.2 m disc round the wall's end (2, 3) and the arc between them
-    r, d = 0.2, math.hypot(2.0, 3.0)
-    around = 2 * math.sqrt(d * d - r * r) + r * (2 * math.pi - 2 * math.atan2(2.0, 3.0)
-                                                 - 2 * math.acos(r / d))
-    assert shortest_path_length(wall, (0, 0), [(4, 0)], 0.2) == pytest.approx(around, rel=0.005)
+    walls = (Wall(start=(2.0, -4.0), end=(2.0, -0.15)), Wall(start=(2.0, 0.15), end=(2.0, 3.0)))
+    for thickness in (0.0, 0.1):
+        wall = WorldConfig(bounds=(-2.0, -4.0, 6.0, 4.0), walls=walls, wall_thickness=thickness)
+        # tangents to the disc round the wall's end (2, 3) and the arc between them: the
+        # robot's radius grown by half the wall's thickness
+        r, d = 0.2 + thickness / 2, math.hypot(2.0, 3.0)
+        around = 2 * math.sqrt(d * d - r * r) + r * (2 * math.pi - 2 * math.atan2(2.0, 3.0)
+                                                     - 2 * math.acos(r / d))
+        assert shortest_path_length(wall, (0, 0), [(4, 0)], 0.2) == \
+            pytest.approx(around, rel=0.005)
     closed = WorldConfig(bounds=(-2.0, -4.0, 6.0, 4.0),
                          walls=(Wall(start=(2.0, -4.0), end=(2.0, 4.0)),))
     assert shortest_path_length(closed, (0, 0), [(4, 0)], 0.2) == math.inf

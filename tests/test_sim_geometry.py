@@ -148,7 +148,8 @@ def test_world_map_from_config_collects_every_surface():
     cfg = WorldConfig(bounds=(-5.0, -4.0, 5.0, 4.0),
                       walls=(Wall(start=(1.0, 1.0), end=(2.0, 2.0)),),
                       circles=(Circle(center=(0.0, 2.0), radius=0.5),),
-                      polygons=(Polygon(points=((2.0, -1.0), (3.0, -1.0), (2.5, 0.0))),))
+                      polygons=(Polygon(points=((2.0, -1.0), (3.0, -1.0), (2.5, 0.0))),),
+                      wall_thickness=0.0)
     wm = WorldMap.from_config(cfg)
     assert wm.segments.shape == (4 + 1 + 3, 4) and wm.circles.shape == (1, 3)
     assert wm.segments.flags.c_contiguous and wm.segments.dtype == np.float64
@@ -156,6 +157,34 @@ def test_world_map_from_config_collects_every_surface():
     # the bounds box: looking down from the origin hits ymin = -4
     assert wm.raycast(0.0, 0.0, -math.pi / 2, np.zeros(1), 100.0)[0] == pytest.approx(4.0)
     assert wm.raycast(0.0, 0.0, math.pi, np.zeros(1), 100.0)[0] == pytest.approx(5.0)
+
+
+def test_a_thick_wall_is_seen_end_on_and_every_clearance_agrees():
+    # a zero-thickness wall seen along its length is invisible to every ray; a thick
+    # one is a capsule: its round end is hit straight on, its sides from beside it
+    wall = (Wall(start=(3.0, 0.0), end=(7.0, 0.0)),)
+    thin = WorldMap.from_config(WorldConfig(walls=wall, wall_thickness=0.0))
+    thick_cfg = WorldConfig(walls=wall, wall_thickness=0.1)
+    thick = WorldMap.from_config(thick_cfg)
+    assert thin.raycast(0.0, 0.0, 0.0, np.zeros(1), 20.0)[0] == math.inf
+    assert thick.raycast(0.0, 0.0, 0.0, np.zeros(1), 20.0)[0] == pytest.approx(2.95)
+    assert thick.raycast(5.0, 2.0, -math.pi / 2, np.zeros(1), 20.0)[0] == pytest.approx(1.95)
+    from robo_orch.config.world import world_clearance
+    from robo_orch.core.grid import OccupancyGrid
+    from robo_orch.missions.report import static_clearance
+
+    grid = OccupancyGrid(thick_cfg, resolution=0.1, dmax=2.0, extra_points=((0.0, 0.0),))
+    for x, y in [(0.0, 0.0), (5.0, 1.0), (7.5, 0.3), (2.0, -0.5), (5.0, 0.02)]:
+        expected = max(0.0, math.dist((x, y), (min(max(x, 3.0), 7.0), 0.0)) - 0.05)
+        if expected > 0.0:  # outside: the distance to the capsule's surface
+            assert thick.clearance(x, y) == pytest.approx(expected)
+        else:  # inside the wall's thickness: collides with any robot
+            assert thick.clearance(x, y) < 0.05
+        assert world_clearance(thick_cfg, x, y) == pytest.approx(expected, abs=1e-12) or (
+            expected == 0.0 and world_clearance(thick_cfg, x, y) < 0.05)
+        assert static_clearance(thick_cfg, np.array([[x, y]]))[0] == pytest.approx(
+            thick.clearance(x, y))
+        assert grid.clearance(x, y) == pytest.approx(thick.clearance(x, y))
 
 
 coord = st.floats(-8.0, 8.0, allow_nan=False)

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 #: per mode: (scenarios (None: every shipped one), runs per scenario)
-SIZES = {"quick": (("cluttered", "open_field", "cluttered_random"), 12), "full": (None, 160)}
+SIZES = {"quick": (("maze", "doorway", "cluttered_random"), 12), "full": (None, 160)}
 #: the drivers the real-time sample kills, with the input each one feeds
 KILLS = (("motors", "odom"), ("lidar", "scan"), ("imu", "imu"))
 GARBAGE_RATE = 0.2  #: chance per frame of garbage bytes before it, on every serial line

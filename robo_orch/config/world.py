@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from robo_orch.errors import ConfigError
-from robo_orch.planar import point_in_polygon, segment_distance
+from robo_orch.planar import point_in_polygon, segment_distance, wall_shapes
 from robo_orch.schema import option
 
 Point = tuple[float, float]
@@ -28,7 +28,7 @@ class Circle:
 
 @dataclass(frozen=True)
 class Wall:
-    """A straight wall segment of zero thickness."""
+    """A straight wall: a segment, ``world.wall_thickness`` thick with round ends."""
 
     start: Point = option(doc="(x, y), m")
     end: Point = option(doc="(x, y), m")
@@ -104,6 +104,11 @@ class WorldConfig:
     bounds: tuple[float, ...] = option((), doc="[xmin, ymin, xmax, ymax]: walls around the "
                                                "world; empty = no outer walls")
     walls: tuple[Wall, ...] = option((), doc="wall segments")
+    wall_thickness: float = option(0.1, ge=0.0, le=2.0,
+                                   doc="thickness of every wall, m: a wall is a capsule "
+                                       "around its segment (round ends), so the lidar sees a "
+                                       "wall end-on; 0 = zero-thickness walls (invisible "
+                                       "end-on)")
     circles: tuple[Circle, ...] = option((), doc="round obstacles")
     polygons: tuple[Polygon, ...] = option((), doc="polygonal obstacles")
     moving: tuple[MovingCircle, ...] = option((), doc="moving round obstacles (simulation "
@@ -190,7 +195,8 @@ def world_clearance(world: WorldConfig, x: float, y: float) -> float:
         segments += list(zip(corners, corners[1:] + corners[:1], strict=True))
         if not (x0 <= x <= x1 and y0 <= y <= y1):
             return 0.0
-    segments += [(w.start, w.end) for w in world.walls]
+    wall_segments, caps = wall_shapes(world.walls, world.wall_thickness)
+    segments += [((x1, y1), (x2, y2)) for x1, y1, x2, y2 in wall_segments]
     for poly in world.polygons:
         pts = list(poly.points)
         if point_in_polygon(x, y, pts):
@@ -198,6 +204,6 @@ def world_clearance(world: WorldConfig, x: float, y: float) -> float:
         segments += list(zip(pts, pts[1:] + pts[:1], strict=True))
     for (ax, ay), (bx, by) in segments:
         best = min(best, segment_distance(x, y, ax, ay, bx, by))
-    for c in world.circles:
-        best = min(best, max(0.0, math.hypot(x - c.center[0], y - c.center[1]) - c.radius))
+    for cx, cy, r in [*((*c.center, c.radius) for c in world.circles), *caps]:
+        best = min(best, max(0.0, math.hypot(x - cx, y - cy) - r))
     return best

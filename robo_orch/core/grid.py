@@ -39,13 +39,15 @@ import numpy as np
 
 from robo_orch.core.geometry import point_in_polygon, segment_distance
 from robo_orch.errors import ConfigError
+from robo_orch.planar import wall_shapes
 
 
 class WorldShape(Protocol):
     """What the grid reads of a world (the config's ``[world]`` section is one).
 
     ``bounds`` is ``(x0, y0, x1, y1)`` or empty; each wall has ``start`` and ``end``,
-    each polygon ``points``, each circle ``center`` and ``radius`` (m).
+    each polygon ``points``, each circle ``center`` and ``radius`` (m); an optional
+    ``wall_thickness`` (m, 0 when absent) makes walls capsules.
     """
 
     bounds: tuple[float, ...]
@@ -367,11 +369,12 @@ def world_arrays(cfg: WorldShape, use_map: bool = True
     polys: list[tuple[tuple[float, float], ...]] = []
     circles: list[tuple[float, float, float]] = []
     if use_map:
-        segs += [(*w.start, *w.end) for w in cfg.walls]
+        wall_segments, caps = wall_shapes(cfg.walls, getattr(cfg, "wall_thickness", 0.0))
+        segs += wall_segments
         polys = [tuple(p.points) for p in cfg.polygons]
         for pts in polys:
             segs += _closed(*pts)
-        circles = [(*c.center, c.radius) for c in cfg.circles]
+        circles = [(*c.center, c.radius) for c in cfg.circles] + caps
     offsets = np.zeros(len(polys) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(p) for p in polys], dtype=np.int64)
     poly_xy = np.array([pt for p in polys for pt in p], dtype=np.float64).reshape(-1, 2)

@@ -21,6 +21,7 @@ import numpy as np
 from robo_orch.config import Config
 from robo_orch.config.world import WorldConfig
 from robo_orch.missions.session import MissionResult, loop_health_line
+from robo_orch.planar import wall_shapes
 from robo_orch.runtime.trace import COLUMNS
 
 #: summary fields that depend on the wall clock (they differ between identical runs)
@@ -150,7 +151,8 @@ def draw_world(ax: Any, world: WorldConfig) -> None:
         x0, y0, x1, y1 = world.bounds
         ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="k", lw=2)
     for wall in world.walls:
-        ax.plot([wall.start[0], wall.end[0]], [wall.start[1], wall.end[1]], color="k", lw=2)
+        ax.plot([wall.start[0], wall.end[0]], [wall.start[1], wall.end[1]], color="k", lw=2,
+                solid_capstyle="round")
     for c in world.circles:
         ax.add_patch(CirclePatch(c.center, c.radius, color="0.45"))
     for poly in world.polygons:
@@ -244,7 +246,7 @@ def static_clearance(world: WorldConfig, pts: np.ndarray) -> np.ndarray:
     0 inside a circle or polygon or outside the bounds; moving obstacles are ignored.
     """
     x, y = pts[:, 0], pts[:, 1]
-    segs = [(*w.start, *w.end) for w in world.walls]
+    segs, caps = wall_shapes(world.walls, world.wall_thickness)
     inside = np.zeros(len(pts), dtype=bool)
     rings = [p.points for p in world.polygons]
     if world.bounds:
@@ -264,8 +266,8 @@ def static_clearance(world: WorldConfig, pts: np.ndarray) -> np.ndarray:
         len2 = ex * ex + ey * ey
         s = np.clip(((x - ax) * ex + (y - ay) * ey) / len2, 0.0, 1.0) if len2 else 0.0
         np.minimum(best, np.hypot(x - ax - s * ex, y - ay - s * ey), out=best)
-    for c in world.circles:
-        np.minimum(best, np.hypot(x - c.center[0], y - c.center[1]) - c.radius, out=best)
+    for cx, cy, r in [*((*c.center, c.radius) for c in world.circles), *caps]:
+        np.minimum(best, np.hypot(x - cx, y - cy) - r, out=best)
     best[inside] = 0.0
     return np.maximum(best, 0.0)
 
