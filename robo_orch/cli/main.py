@@ -36,13 +36,14 @@ from robo_orch.cli import (
     sim,
     sweep,
     topics,
+    tune,
     warmup,
 )
 from robo_orch.errors import RoboOrchError, RoboOrchWarning
 
 #: in the order ``robo-orch --help`` lists them
-GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, faults, sweep, record,
-          topics, keys)
+GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, faults, sweep, tune,
+          record, topics, keys)
 
 
 def _global_args(parser, *, after_command: bool) -> list[argparse.Action]:
