@@ -103,7 +103,7 @@ def _report(args, tuner, runner, holdout: list[int], study_path: str) -> int:
           f"baseline {setup.objective} {base['mean']:.3f}{unit} over "
           f"{len(setup.instances())} instances")
     if args.plot:
-        _plot(tuner.study, args.plot)
+        _plot(tuner, args.plot)
     if best is None or best.value >= base["mean"]:
         print("no full trial that kept the constraints (0 contacts, success rate not below "
               "the baseline's) beat the baseline: the defaults stand; nothing written")
@@ -162,29 +162,13 @@ def _fmt(params: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items())
 
 
-def _plot(study, out: str) -> None:
-    import matplotlib
+def _plot(tuner, out: str) -> None:
+    from robo_orch.missions.tune_plot import plot_history, plot_importances
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as ovm
-
-    ax = ovm.plot_optimization_history(study)
-    ax.figure.set_size_inches(8, 4.5)
-    ax.figure.tight_layout()
-    ax.figure.savefig(out, dpi=90)
-    plt.close(ax.figure)
+    plot_history(tuner.study, out, tuner.setup.objective, tuner.baseline()["mean"])
     print(f"history written to {out}")
-    if len(study.trials) < 3:
-        return
     imp = str(Path(out).with_name(Path(out).stem + "_importances" + (Path(out).suffix or ".png")))
-    try:
-        ax = ovm.plot_param_importances(study)
-    except (ValueError, RuntimeError) as err:  # e.g. every trial has the same value
-        print(f"no importances plot: {err}")
-        return
-    ax.figure.set_size_inches(8, 1.5 + 0.5 * len(study.best_params))
-    ax.figure.tight_layout()
-    ax.figure.savefig(imp, dpi=90)
-    plt.close(ax.figure)
-    print(f"importances written to {imp}")
+    if plot_importances(tuner.study, imp):
+        print(f"importances written to {imp}")
+    else:
+        print("no importances plot: too few full trials, or all with the same value")
