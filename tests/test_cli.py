@@ -12,8 +12,8 @@ import pytest
 from robo_orch.cli import main as cli
 
 COMMANDS = {"sim", "run", "check", "bench", "warmup", "driver", "ports", "teleop", "estop",
-            "status", "scenarios", "faults", "sweep", "tune", "replay", "plot", "topics", "topics echo",
-            "topics hz", "keys", "keys generate", "keys list"}
+            "status", "scenarios", "faults", "sweep", "tune", "replay", "plot", "topics",
+            "topics echo", "topics hz", "keys", "keys generate", "keys list"}
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
