@@ -53,11 +53,16 @@ def test_a_local_cluster_gives_the_local_runners_numbers(tmp_path, capsys):
         assert cli.main([*argv, "--dask", cluster.scheduler_address,
                          "--json", str(tmp_path / "dask.json")]) == 0
         assert cli.main([*argv, "--jobs", "1", "--json", str(tmp_path / "local.json")]) == 0
-        # a sweep on the cluster too
+        # a sweep and a study on the cluster too
         assert cli.main(["sweep", "cluttered", "--param", "go_to_goal.max_speed=0.6,0.7",
                          "--seeds", "1", "-q", "--dask", cluster.scheduler_address]) == 0
+        assert cli.main(["tune", "cluttered", "--param", "go_to_goal.max_speed=0.7:0.8",
+                         "--trials", "1", "--seeds", "2", "--holdout-seeds", "0", "-q",
+                         "--study", str(tmp_path / "s.journal"),
+                         "--dask", cluster.scheduler_address]) == 0
     out = capsys.readouterr().out
     assert "vs first set" in out and "dask: 2 workers" not in out, "-q: no cluster line"
+    assert "trial 0 (1/1, ETA" in out and "mean over 2 (2/2 ok" in out, "0.6: out of range"
 
     def runs(name):
         doc = json.loads((tmp_path / name).read_text())

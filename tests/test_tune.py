@@ -109,3 +109,28 @@ def test_tuning_a_speed_beats_the_default_on_held_out_seeds_and_resumes(tmp_path
     assert cli.main([*argv, "--trials", "4"]) == 0
     text = capsys.readouterr().out
     assert "was interrupted: asked again" in text and text.count("\ntrial ") == 2
+
+    # any trial's instance, as a sim command
+    assert cli.main([*argv, "--show-trial", "0"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("trial 0 (baseline): behaviors.avoid_obstacles.max_speed=0.6")
+    assert "cluttered/1: " in text and "robo-orch sim cluttered --lockstep --seed 1 --set " \
+        "behaviors.avoid_obstacles.max_speed=0.6 --set sim.seed=1" in text
+
+
+def test_tuning_your_own_robot_on_the_scenario_worlds(tmp_path, capsys):
+    robot = tmp_path / "robot.toml"
+    robot.write_text('extends = "navigation"\n[behaviors.go_to_goal]\nmax_speed = 0.5\n')
+    out = tmp_path / "out" / "tuned.toml"
+    out.parent.mkdir()
+    rc = cli.main(["tune", "cluttered", "--robot", str(robot), "--param",
+                   "go_to_goal.max_speed=0.5:0.8", "--trials", "2", "--seeds", "1",
+                   "--holdout-seeds", "0", "--jobs", "1", "-q", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert "baseline go_to_goal.max_speed=0.5:" in text, "the robot's own value"
+    world = tmp_path / "out" / "tuned.toml.worlds" / "cluttered.toml"
+    assert world.exists() and "extends = \"../../robot.toml\"" in world.read_text()
+    assert load_config(str(world)).mission.waypoints[0][0] == 14.5
+    if rc == 0:
+        assert 'extends = "../robot.toml"' in out.read_text()
+        assert cli.main(["check", str(out)]) == 0

@@ -48,6 +48,9 @@ def add_parser(sub) -> None:
                    "same file resumes it (default: OUT.journal, or robo-orch-tune.journal)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key in every run, baseline included (repeatable)")
+    p.add_argument("--show-trial", type=int, metavar="N", help="print the `robo-orch sim` "
+                   "command of each instance trial N ran, with its value, and exit (the "
+                   "same options name the study)")
     add_runner_options(p)
     p.add_argument("--plot", metavar="FILE", help="write the optimisation history as a PNG "
                    "(and the parameter importances beside it, FILE_importances.png)")
@@ -77,6 +80,8 @@ def run_tune(args: argparse.Namespace) -> int:
     holdout = list(range(args.seeds + 1, args.seeds + 1 + args.holdout_seeds))
     setup = TU.Setup(scenarios=names, dims=dims, objective=args.objective, seeds=seeds,
                      overrides=overrides, sampler=args.sampler, sampler_seed=args.sampler_seed)
+    if args.show_trial is not None:
+        return _show_trial(setup, study_path, args.show_trial)
     print(f"tuning {', '.join(d.spec() for d in dims)} on {len(names)} scenarios x "
           f"{len(seeds)} seeds, {args.trials} trials; study in {study_path}", flush=True)
     with make_runner(args, len(names) * len(seeds)) as runner:
@@ -143,6 +148,37 @@ def _report(args, tuner, runner, holdout: list[int], study_path: str) -> int:
         print(f"tuned config written to {args.out} (extends {target}; "
               f"robo-orch check {args.out} accepts it)")
     return status
+
+
+def _show_trial(setup, study_path: str, number: int) -> int:
+    """``--show-trial N``: the sim command of every instance trial N ran."""
+    from robo_orch.errors import UsageError
+    from robo_orch.missions import tune as TU
+    from robo_orch.missions import tune_space as T
+
+    optuna = TU.import_optuna()
+    if not Path(study_path).exists():
+        raise UsageError(f"--study {study_path}: no such study file")
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(study_path))
+    study = optuna.load_study(study_name=TU.STUDY_NAME, storage=storage)
+    if study.user_attrs.get("setup") != setup.signature():
+        raise UsageError(f"--study {study_path}: holds a study of another setup")
+    trial = next((t for t in study.trials if t.number == number), None)
+    if trial is None or "run_params" not in trial.user_attrs:
+        raise UsageError(f"--show-trial {number}: the study has no finished trial {number}")
+    attrs = trial.user_attrs
+    tag = " (baseline)" if attrs.get("baseline") else (
+        " PRUNED: a partial mean" if attrs.get("pruned") else "")
+    print(f"trial {number}{tag}: {_fmt(attrs['run_params'])}: {setup.objective} "
+          f"{trial.value:.3f} over {attrs['instances_run']} instances")
+    overrides = (*setup.overrides, *T.overrides_of(attrs["run_params"]))
+    ids = setup.ids()
+    for step, (path, seed) in enumerate(setup.instances()):
+        if step in trial.intermediate_values:
+            print(f"{ids[step]}: {trial.intermediate_values[step]:.3f}  "
+                  + T.sim_command(path, seed, overrides))
+    return 0
 
 
 def _held_text(m0: dict, m1: dict, cmp: dict) -> str:
