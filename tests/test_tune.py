@@ -134,3 +134,40 @@ def test_tuning_your_own_robot_on_the_scenario_worlds(tmp_path, capsys):
     if rc == 0:
         assert 'extends = "../robot.toml"' in out.read_text()
         assert cli.main(["check", str(out)]) == 0
+
+
+def test_without_pytorch_the_gp_sampler_says_what_to_install(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    rc = cli.main(["tune", "cluttered", "--param", "go_to_goal.max_speed=0.4:0.8", "--sampler",
+                   "gp", "--study", str(tmp_path / "s.journal"), "--jobs", "1", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "--sampler gp needs PyTorch" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_study_and_the_same_command_resumes_it(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+
+    argv = ["tune", "cluttered", "--param", "go_to_goal.max_speed=0.4:0.8", "--seeds", "2",
+            "--holdout-seeds", "0", "--jobs", "1", "-q", "--study", str(tmp_path / "s.journal"),
+            "--trials", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "robo_orch.cli", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in proc.stdout:
+            if line.startswith("baseline"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "the same command resumes it" in err
+    assert cli.main(argv) in (0, 1)
+    out = capsys.readouterr().out
+    assert "baseline go_to_goal" not in out, "the baseline is kept with the study"
+    assert "2 trials (" in out
