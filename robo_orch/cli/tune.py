@@ -136,11 +136,14 @@ def _report(args, tuner, runner, holdout: list[int], study_path: str) -> int:
         held = _held_text(m0, m1, cmp)
         print(f"held-out: {held}")
         comment.append(f"held-out seeds {holdout[0]}-{holdout[-1]}: {held}")
+        key = "time_to_goal_s" if setup.objective == "time_to_goal" else "path_ratio"
         worse = (m1["success_rate"] < m0["success_rate"] or m1["contacts"] > m0["contacts"]
-                 or (m1["time_to_goal_s"] or 0) > (m0["time_to_goal_s"] or 0))
+                 or (m1[key] or 0.0) > (m0[key] or 0.0))
         status = 1 if worse else 0
-        comment.append(f"check: robo-orch sweep {' '.join(map(_name, setup.scenarios))} "
-                       f"--set-file THIS_FILE --seeds {len(holdout)} --first-seed {holdout[0]}")
+        where = " ".join(setup.scenarios) if args.robot else " ".join(args.names)
+        comment.append(f"check: robo-orch sweep {where} --set-file "
+                       f"{Path(args.out).name if args.out else 'FILE'} --seeds {len(holdout)} "
+                       f"--first-seed {holdout[0]}")
     if args.out:
         target = T.extends_target(list(args.names), args.robot, args.out)
         write_output(args.out, T.tuned_toml(target, params, comment))
