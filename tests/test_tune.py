@@ -171,3 +171,16 @@ def test_ctrl_c_stops_the_study_and_the_same_command_resumes_it(tmp_path, capsys
     out = capsys.readouterr().out
     assert "baseline go_to_goal" not in out, "the baseline is kept with the study"
     assert "2 trials (" in out
+
+
+@pytest.mark.parametrize("param, problem", [
+    ("go_to_goal.max_speed=-1:0.5", "-1 is not a valid value: must be > 0"),
+    ("go_to_goal.max_sped=0.1:0.5", "behavior 'go_to_goal' has no key 'max_sped'"),
+    ("go_to_goal.max_speed=0.1", "expected KEY=LO:HI"),
+])
+def test_bad_ranges_are_one_line_usage_errors(param, problem, tmp_path, capsys):
+    study = tmp_path / "s.journal"
+    assert cli.main(["tune", "cluttered", "--param", param, "--study", str(study), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert problem in err and len(err.splitlines()) == 1
+    assert not study.exists(), "nothing written"

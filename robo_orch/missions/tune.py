@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from robo_orch.errors import UsageError
+from robo_orch.errors import ConfigError, UsageError
 from robo_orch.missions import tune_space as T
 from robo_orch.missions.runner import Instance, Runner
 from robo_orch.missions.scenarios import scenario_name
@@ -55,6 +55,8 @@ def import_optuna() -> Any:
         raise UsageError(INSTALL_HINT) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # the best trial may be a pruned one, without every instance: compared where both ran
+    warnings.filterwarnings("ignore", message="WilcoxonPruner finds steps")
     return optuna
 
 
@@ -135,10 +137,15 @@ class Tuner:
         first = self.configs[setup.scenarios[0]]
         self.defaults = {d.key: T.current_value(first, d.key) for d in setup.dims}
         for p, cfg in self.configs.items():  # every key must load in every scenario
-            for d in setup.dims:
+            for d in setup.dims:  # both ends of each range must be valid values
                 T.current_value(cfg, d.key)
-                load_config(p, (*setup.overrides, T.overrides_of(
-                    {d.key: T.rounded(d, d.lo)})[0]), with_behaviors=True)
+                for end in (d.lo, d.hi):
+                    try:
+                        load_config(p, (*setup.overrides, *T.overrides_of(
+                            {d.key: T.rounded(d, end)})), with_behaviors=True)
+                    except ConfigError as err:
+                        raise UsageError(f"--param {d.spec()}: {_num(end)} is not a valid "
+                                         f"value: {err.problem}") from None
         self.batch = batch or getattr(runner.backend, "slots", None) or runner.jobs
         self.study = self._open(study_path)
 
@@ -309,6 +316,10 @@ def _why(attrs: dict[str, Any]) -> list[str]:
     return ([f"{int(contacts)} contacts"] if contacts > 0 else []) + (
         [f"success {100 * attrs['success_rate']:.0f}% below the baseline's"]
         if success > 1e-9 else [])
+
+
+def _num(v: float) -> str:
+    return f"{v:g}"
 
 
 def _fmt_params(params: dict[str, Any]) -> str:
