@@ -55,6 +55,7 @@ def test_without_optuna_the_command_names_the_extra(monkeypatch, capsys):
     assert "pip install 'robo-orch[tune]'" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_much_slower_trial_is_pruned_and_never_the_winner(tmp_path):
     from robo_orch.missions import tune as TU
     from robo_orch.missions.runner import Runner
@@ -76,6 +77,7 @@ def test_a_much_slower_trial_is_pruned_and_never_the_winner(tmp_path):
     assert tuner.winner() is None, "a pruned trial's partial mean is never a result"
 
 
+@pytest.mark.slow
 def test_tuning_a_speed_beats_the_default_on_held_out_seeds_and_resumes(tmp_path, capsys):
     out, study = tmp_path / "tuned.toml", tmp_path / "study.journal"
     argv = ["tune", "cluttered", "--param", "avoid_obstacles.max_speed=0.5:0.8",
