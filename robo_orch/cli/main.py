@@ -34,14 +34,16 @@ from robo_orch.cli import (
     run,
     scenarios,
     sim,
+    sweep,
     topics,
+    tune,
     warmup,
 )
 from robo_orch.errors import RoboOrchError, RoboOrchWarning
 
 #: in the order ``robo-orch --help`` lists them
-GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, faults, record, topics,
-          keys)
+GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, faults, sweep, tune,
+          record, topics, keys)
 
 
 def _global_args(parser, *, after_command: bool) -> list[argparse.Action]:

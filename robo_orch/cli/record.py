@@ -44,10 +44,14 @@ def add_replay_parser(sub) -> argparse.ArgumentParser:
                    "`robo-orch run` uses)")
     p.add_argument("--rerun", metavar="CONFIG", help="re-run the loop with CONFIG on the "
                    "recorded inputs (open-loop) and compare the commands")
+    p.add_argument("--resim", action="store_true", help="simulate a lockstep recording's "
+                   "mission again, closed-loop (same world and seed), with the --set changes: "
+                   "first divergence, metric deltas, both paths")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override for --rerun (repeatable)")
+                   help="config override for --rerun and --resim (repeatable)")
     p.add_argument("--plot", metavar="FILE.png", help="--rerun: plot recorded vs re-run "
-                   "commands here (default when they diverge: next to the recording)")
+                   "commands here; --resim: both paths (default when they diverge: next to "
+                   "the recording)")
     return p
 
 
@@ -60,10 +64,35 @@ def add_plot_parser(sub) -> argparse.ArgumentParser:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    """Run ``replay`` (:mod:`robo_orch.record.replay`)."""
+    """Run ``replay`` (:mod:`robo_orch.record.replay`; ``--resim``:
+    :mod:`robo_orch.missions.resim`)."""
+    if args.resim:
+        return run_resim(args)
     from robo_orch.record.replay import run
 
     return run(args)
+
+
+def run_resim(args: argparse.Namespace) -> int:
+    """``replay FILE --resim [--set k=v]``: 0 done (whether or not the runs diverge)."""
+    from pathlib import Path
+
+    from robo_orch.errors import UsageError
+    from robo_orch.missions.resim import plot_resim, resimulate
+    from robo_orch.record.reader import open_recording
+
+    if args.rerun:
+        raise UsageError("--resim and --rerun are two different re-runs: give one")
+    report = resimulate(open_recording(args.recording), tuple(args.set))
+    print(report.text())
+    plot_path = args.plot
+    if plot_path is None and report.diverged is not None:
+        plot_path = str(Path(args.recording).with_suffix("")) + "-resim.png"
+    if plot_path:
+        plot_resim(report, plot_path, title=f"{Path(args.recording).name} re-simulated with "
+                   f"{' '.join(args.set) or 'no change'}")
+        print(f"plot written to {plot_path}")
+    return 0
 
 
 def run_plot(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from robo_orch.cli.output import write_output
+from robo_orch.cli.sweep import add_runner_options, make_runner
 
 
 def add_parser(sub) -> None:
@@ -27,9 +28,7 @@ def add_parser(sub) -> None:
                    "(default 5)")
     p.add_argument("--first-seed", type=int, default=1, metavar="S",
                    help="seeds S .. S+N-1 (default 1)")
-    p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
-                   help="processes that run missions: this one and J - 1 workers "
-                   "(default: number of CPUs)")
+    add_runner_options(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key in every scenario (repeatable)")
     p.add_argument("--plot", metavar="FILE", help="write a PNG of every run's path")
@@ -49,8 +48,9 @@ def run_scenarios(args: argparse.Namespace) -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     overrides = tuple(args.set)
     t0 = time.perf_counter()
-    rows, runs = run_suite(paths, seeds, jobs=args.jobs, overrides=overrides,
-                           progress=None if args.quiet else sys.stderr)
+    with make_runner(args, len(paths) * len(seeds)) as runner:
+        rows, runs = run_suite(paths, seeds, overrides=overrides, runner=runner,
+                               progress=None if args.quiet else sys.stderr)
     wall = time.perf_counter() - t0
     print(format_table(rows))
     failed = [r["name"] for r in rows if not r["passed"]]

@@ -22,8 +22,9 @@ in the order they complete::
 * A run in a worker is bit-identical to ``robo-orch sim CONFIG --lockstep --seed S``
   (with ``--set sim.seed=S`` when the layout follows the seed).
 
-Another backend (a Dask cluster, issue 13) needs only :meth:`Backend.outcomes`
-(``client.submit(execute, instance)`` and ``distributed.as_completed``):
+Another backend needs only :meth:`Backend.outcomes`; the Dask cluster's
+(:class:`robo_orch.missions.cluster.DaskBackend`) is ``client.submit(execute, instance)``
+and ``distributed.as_completed``:
 :func:`~robo_orch.missions.worker.execute` is a plain importable function, and
 instances and outcomes are small picklable records.
 """

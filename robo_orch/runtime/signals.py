@@ -12,6 +12,7 @@ through its ``finally`` blocks.
 from __future__ import annotations
 
 import signal
+import threading
 from types import TracebackType
 
 from robo_orch.errors import RoboOrchError
@@ -33,7 +34,9 @@ class StopSignals:
 
     :meth:`attach` hands over the loop; from then on a signal stops it and is
     remembered in :attr:`signum`.  The previous handlers come back on exit.
-    Must be used from the main thread (Python delivers signals there).
+    Python delivers signals to the main thread only: in another thread (a Dask
+    worker runs missions on its own threads) the block installs nothing, and the
+    signals stay the host process's to handle.
     """
 
     def __init__(self) -> None:
@@ -43,7 +46,8 @@ class StopSignals:
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopSignals:
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in SIGNALS}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in SIGNALS}
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
