@@ -203,3 +203,17 @@ def test_a_failing_run_prints_the_one_command_that_replays_it_exactly(tmp_path):
     original = next(r for r in json.loads(out.read_text())["runs"] if r["index"] == index)
     assert run == original  # every number of every injection
     assert "expect " in replay.stdout  # the replay lists each injection
+
+
+def test_a_stop_the_goal_cuts_short_is_not_a_missing_stop(tmp_path):
+    # found by the campaign: doorway run 44 lost its lidar at 16.10 s and reached the goal
+    # at 16.60 s, before the stop was due (0.52 s after the last scan): judged "no stop"
+    out = tmp_path / "run.json"
+    proc = helpers.cli("faults", "doorway", "--seed", "1", "--only", "44", "--json", str(out),
+                       timeout=300)
+    (run,) = json.loads(out.read_text())["runs"]
+    cut = [i for i in run["injections"] if i.get("cut_short")]
+    assert proc.returncode == 0 and run["completed"], proc.stdout[-2000:]
+    assert cut and all(i["t_stop"] is None and i["problems"] == [] for i in cut)
+    assert all(i["t_fault"] + i["bound_s"] > run["sim_time_s"] for i in cut)
+    assert "cut short" in proc.stdout

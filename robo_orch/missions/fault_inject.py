@@ -68,6 +68,7 @@ class FaultInjector:
         self._held: list[tuple[float, str, Any, Any, int]] = []  # delayed messages
         self._last_cmd_t = 0.0  # simulator time the last delivered command arrived
         self._collisions = 0
+        self._t_tick = 0.0  # loop time of the last observed tick
         self._deadman = 0
         self._sent = 0  # bad messages sent / messages dropped by the active fault
         self._snap: Any = None
@@ -215,9 +216,9 @@ class FaultInjector:
                 self.between[moving] += 1
             else:
                 rec["moving_contacts" if moving else "contacts"] += 1
+        t = self._t_tick = float(ctl.world.state[W.T])
         if rec is None:
             return
-        t = float(ctl.world.state[W.T])
         f, flags = self._fault, ctl.planner.flags
         expected = f.expected
         if rec["t_stop"] is None:
@@ -268,7 +269,7 @@ class FaultInjector:
         if self._rec is not None:
             if self._active:
                 self._rec["t_end"] = None
-            judge(self._rec, ended=True)
+            judge(self._rec, ended=True, t_ended=self._t_tick)
             self.records.append(self._rec)
             self._rec = None
         if self.bus is not None:
@@ -365,8 +366,12 @@ class FaultInjector:
         return self._rec["gps_heading"]
 
 
-def judge(rec: dict[str, Any], ended: bool = False) -> None:
-    """Derive the timings of a finished injection and list what failed its reaction."""
+def judge(rec: dict[str, Any], ended: bool = False, t_ended: float | None = None) -> None:
+    """Derive the timings of a finished injection and list what failed its reaction.
+
+    ``ended``: the mission ended (at ``t_ended``, s) while the injection was open; a
+    stop whose deadline had not come yet is then ``cut_short``, not missing.
+    """
     p = rec["problems"]
     t_fault, t_stop, t_end = rec["t_fault"], rec["t_stop"], rec["t_end"]
     if t_stop is not None:
@@ -379,7 +384,11 @@ def judge(rec: dict[str, Any], ended: bool = False) -> None:
         rec["resume_s"] = round(rec["t_motion"] - t_end, 6)
     expected = rec["expected"]
     if expected in fk.STOPS:
-        if t_stop is None:
+        start = rec["t_last"] if rec["t_last"] is not None else t_fault
+        if t_stop is None and ended and t_ended is not None and \
+                t_ended < start + rec["bound_s"] - 1e-9:
+            rec["cut_short"] = True  # the goal was reached before the stop was due
+        elif t_stop is None:
             p.append("no stop")
         else:
             late = rec["age_s"] if rec["age_s"] is not None else rec["stop_s"]

@@ -230,7 +230,9 @@ def totals(records: list[dict], errors: list[Outcome], wall_s: float,
            sim_s: float) -> dict[str, Any]:
     """The campaign's headline figures and its targets."""
     injs = [i for r in records for i in r["injections"]]
-    stale = [i for i in injs if i["expected"] == fk.CONTROLLED_STOP]
+    # a stop the mission's end cut short (its goal reached before the stop was due)
+    # is neither in time nor late
+    stale = [i for i in injs if i["expected"] == fk.CONTROLLED_STOP and not i.get("cut_short")]
     estop = [i for i in injs if i["expected"] == fk.LATCHED_STOP]
     # the faults that stop the robot and end: after each it must drive on
     recoverable = [i for i in injs if i["t_end"] is not None and i["expected"] in fk.STOPS]
@@ -288,5 +290,7 @@ def describe_injection(i: dict[str, Any]) -> str:
         parts.append(f"contacts {i['contacts']} (+{i['moving_contacts']} moving)")
     if i["counted"] is not None:
         parts.append("counted" if i["counted"] else "NOT counted")
+    if i.get("cut_short"):
+        parts.append("cut short (the goal was reached before the stop was due)")
     parts.append("ok" if not i["problems"] else "FAILED: " + "; ".join(i["problems"]))
     return ", ".join(parts)
