@@ -33,10 +33,16 @@ def option(
     lt: float | None = None,
     choices: tuple[Any, ...] | None = None,
     length: int | None = None,
+    live: bool = False,
 ) -> Any:
-    """Declare a config field with its default, constraints and documentation."""
+    """Declare a config field with its default, constraints and documentation.
+
+    ``live``: the running loop may change it between ticks (``robo-orch param set``,
+    ``--watch``); the default is restart-only, which anything that resizes state,
+    changes the structure of the run or is repeated by another process must stay.
+    """
     meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices,
-            "length": length}
+            "length": length, "live": live}
     if isinstance(default, (list, dict)):
         frozen = tuple(default) if isinstance(default, list) else dict(default)
         return dataclasses.field(default_factory=lambda: frozen, metadata=meta)
@@ -204,8 +210,17 @@ def check_order(params: Any, source: str, prefix: str, low: str, high: str, *,
                           f"must be {'<' if strict else '<='} {high} ({hi})")
 
 
+def is_live(cls: type, name: str) -> bool:
+    """True if field ``name`` of the section dataclass ``cls`` is marked ``live``."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return bool(f.metadata.get("live", False))
+    return False
+
+
 def describe(cls: type) -> list[tuple[str, str, Any, str]]:
-    """Rows (name, type, default, doc) for documenting a section."""
+    """Rows (name, type, default, doc) for documenting a section; a live key's doc ends
+    with "(live)"."""
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
@@ -215,5 +230,8 @@ def describe(cls: type) -> list[tuple[str, str, Any, str]]:
             default = f.default_factory()
         else:
             default = "(required)"
-        rows.append((f.name, _type_name(hints[f.name]), default, f.metadata.get("doc", "")))
+        doc = f.metadata.get("doc", "")
+        if f.metadata.get("live"):
+            doc = f"{doc} (live)" if doc else "(live)"
+        rows.append((f.name, _type_name(hints[f.name]), default, doc))
     return rows
