@@ -199,8 +199,18 @@ def propose(config: Config, changes: Mapping[str, Any], *, source: str = SET_SOU
         check_config(new, live=True)
     except ConfigError as err:
         raise ConfigError(source, err.key, err.problem) from None
-    return _change(new, {k: plain(v) for k, v in changes.items()}, changed_params, enabled,
+    return _change(new, {k: _value_of(new, k) for k in changes}, changed_params, enabled,
                    "safety" in replaced or "robot" in replaced, source)
+
+
+def _value_of(config: Config, key: str) -> Any:
+    """The validated value of a live ``key`` in ``config`` (``3`` given: ``3.0`` stored)."""
+    head, rest = key.split(".", 1)
+    if head != "behaviors":
+        return plain(getattr(getattr(config, head), rest))
+    name, sub = rest.split(".", 1)
+    spec = next(b for b in config.behaviors if b.name == name)
+    return plain(getattr(spec, sub) if sub in _BEHAVIOR_KEYS else getattr(spec.params, sub))
 
 
 def _new_spec(spec: BehaviorSpec, table: Mapping[str, Any], source: str) -> BehaviorSpec:
