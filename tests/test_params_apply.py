@@ -100,3 +100,33 @@ def test_submit_from_another_thread():
         assert box[0].done.wait(1) and box[0].tick == 7
     finally:
         bus.close()
+
+
+def test_recorded_changes_rerun_bit_exactly_at_their_ticks(tmp_path):
+    from robo_orch.record.reader import open_recording
+    from robo_orch.record.replay import rerun
+    from robo_orch.record.writer import Recorder, RecordOptions
+
+    rec = Recorder(RecordOptions(str(tmp_path / "tuned.mcap")))
+    change = {"behaviors.go_to_goal.max_speed": 0.3, "behaviors.follow_path.max_speed": 0.3,
+              "safety.max_accel": 0.5}
+
+    def progress(ctl):
+        if ctl.completed_tick == 50:
+            ctl.live.submit(ctl.live.propose(change))
+
+    run_mission(load_config(None), backend="lockstep", duration_s=3.0, on_start=rec.attach,
+                progress=progress)
+    result = rec.close()
+    assert result.raw["loop/params"] == 1 and result.lost["loop/params"] == 0
+    recording = open_recording(result.files[0])
+    (shown,) = [m for _, m in recording.foxglove("/loop/params")]  # what Foxglove shows
+    assert shown["tick"] == 51 and shown["source"] == "param set"
+    assert {c["key"]: c["value"] for c in shown["changes"]} == {
+        "behaviors.go_to_goal.max_speed": "0.3", "behaviors.follow_path.max_speed": "0.3",
+        "safety.max_accel": "0.5"}
+    report = rerun(recording, load_config(None))
+    assert not report.diverged and report.param_changes == 1
+    assert "1 live parameter changes applied at their recorded ticks" in report.text()
+    without = rerun(recording, load_config(None), params=False)
+    assert int(without.ticks[without.first_divergence]) == 51  # the change mattered, there
