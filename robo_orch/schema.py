@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import operator
 import types
 import typing
 from collections.abc import Mapping
@@ -149,11 +151,20 @@ def _check(meta: Mapping[str, Any], value: Any, source: str, key: str) -> None:
     for item in items:
         if not isinstance(item, (int, float)) or isinstance(item, bool):
             continue
-        for bound, ok, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
-                                ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<")):
+        for bound, ok, word in _BOUNDS:
             limit = meta.get(bound)
             if limit is not None and not ok(item, limit):
                 raise ConfigError(source, key, f"must be {word} {limit}, got {_describe(item)}")
+
+
+_BOUNDS = (("ge", operator.ge, ">="), ("gt", operator.gt, ">"), ("le", operator.le, "<="),
+           ("lt", operator.lt, "<"))
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved annotations of a section class (resolving them costs ~0.1 ms a call)."""
+    return typing.get_type_hints(cls)
 
 
 def unknown_key_error(source: str, key: str, name: str, known: list[str]) -> ConfigError:
@@ -167,7 +178,7 @@ def build(cls: type[T], table: Mapping[str, Any], *, source: str, prefix: str = 
     """Validate ``table`` against the dataclass ``cls`` and return an instance."""
     if not isinstance(table, Mapping):
         raise ConfigError(source, prefix, f"expected a table, got {_describe(table)}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for name in table:
         if name not in fields:

@@ -14,8 +14,10 @@ the sense phase, and applies a valid change at the start of the next tick.
   Refused at once with ``invalid`` (a value the config file would refuse, the
   line as ``robo-orch check`` prints it) or ``restart_needed`` (restart-only keys,
   named).  Otherwise answered once applied: ``{"tick": T, "requested_tick": R,
-  "changes": {...}}``, where ``T`` is the tick that first ran with the change and
-  ``R`` the tick that served the request (``T == R + 1``: within one tick).
+  "ticks_waited": W, "changes": {...}}``, where ``T`` is the tick that first ran with
+  the change, ``R`` the tick that served the request and ``W`` the ticks the loop
+  ran from the request to the change: 1 when the very next tick ran with it (then
+  ``T == R + 1`` unless an overrun skipped slots in between).
 
 A read-only CURVE client key may list and get, not set (``forbidden``: the
 server's ``may_mutate`` hook).
@@ -49,7 +51,7 @@ class ParamPending:
             return Outcome({}, _error(t.error))
         if t.tick >= 0:
             return Outcome({"tick": t.tick, "requested_tick": self.requested_tick,
-                            "changes": t.changes})
+                            "ticks_waited": t.ticks_waited, "changes": t.changes})
         if now_ns >= self.deadline_ns:
             return Outcome({}, ("internal", f"the change was not applied within "
                                             f"{APPLY_TIMEOUT_S:g} s"))

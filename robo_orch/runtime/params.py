@@ -41,7 +41,11 @@ class Ticket:
     change: L.LiveChange
     base: Config  #: the config it was validated against
     submitted_tick: int = -1  #: the tick in progress (or last completed) when submitted
+    submitted_plans: int = 0  #: ticks planned so far when submitted
     tick: int = -1  #: the tick it took effect at (-1: not yet, or refused)
+    #: ticks the loop ran between the submission and the change (1: the next tick ran with
+    #: it; tick indices can jump further when an overrun skips slots)
+    ticks_waited: int = -1
     error: ConfigError | None = None  #: refused when applied (validated again)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -84,7 +88,8 @@ class LiveParams:
         """Queue ``change`` (validated against ``base``, default the running config) for the
         next gap between ticks; safe from any thread."""
         ctl = self.controller
-        ticket = Ticket(change, ctl.config if base is None else base, ctl.tick)
+        ticket = Ticket(change, ctl.config if base is None else base, ctl.tick,
+                        ctl.planner.ticks)
         self._queue.append(ticket)
         return ticket
 
@@ -111,6 +116,7 @@ class LiveParams:
                     continue
             self._apply(change)
             ticket.tick = self.last_tick = tick
+            ticket.ticks_waited = self.controller.planner.ticks - ticket.submitted_plans
             self.applied += 1
             for listener in self.listeners:
                 listener(tick, now_ns, change)
