@@ -202,3 +202,41 @@ def test_a_realtime_run_tuned_mid_run_reruns_bit_exactly(short_tmp, env):
     assert without.diverged and int(without.ticks[without.first_divergence]) >= tick
     assert not without.identical[without.ticks >= tick].all()
     assert without.identical[without.ticks < tick].all()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_read_only_key_reads_parameters_over_curve_but_cannot_change_them(short_tmp, env):
+    from robo_orch.bus.keys import generate_keys
+
+    keys = str(short_tmp / "keys")
+    generate_keys(keys, ("laptop",), ("viewer",))
+    control = f"tcp://127.0.0.1:{free_port()}"
+    log = short_tmp / "sim.log"
+    proc = start("sim", "--duration", "60", "--set", f'bus.control_endpoint="{control}"',
+                 "--set", f'bus.keys="{keys}"', env=env, log=log)
+
+    def remote(key: str, *args: str):
+        return cli(*args, "--connect", control, "--keys", keys, "--key", key, env=env)
+
+    try:
+        wait_ticking(proc, env, log=log)
+        got = remote("viewer", "param", "get", "safety.max_decel", "--json")
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout)["keys"]["safety.max_decel"]["value"] == 2.0
+        assert "safety.max_decel" in remote("viewer", "param", "list", "--live").stdout
+        one_line(remote("viewer", "param", "set", "safety.max_decel", "2.5"), 3, "read-only")
+        done = remote("laptop", "param", "set", "safety.max_decel", "2.5")
+        assert done.returncode == 0, done.stderr
+        got = cli("param", "get", "safety.max_decel", "--json", env=env)  # locally, over ipc
+        assert json.loads(got.stdout)["keys"]["safety.max_decel"]["value"] == 2.5
+        assert stop(proc) == 130
+    finally:
+        stop(proc)

@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
     _place_args(lst)
     lst.set_defaults(func=run_param)
     get = nested.add_parser("get", help="the values of KEYs")
-    get.add_argument("keys", nargs="+", metavar="KEY")
+    get.add_argument("names", nargs="+", metavar="KEY")  # not "keys": --keys is the key dir
     _place_args(get)
     get.set_defaults(func=run_param)
     put = nested.add_parser("set", help="change live keys together: KEY VALUE [KEY VALUE ...]",
@@ -81,7 +81,7 @@ def run_param(args: argparse.Namespace, out=None) -> int:
     if action == "set":
         request = ("param.set", {"changes": parse_pairs(args.pairs)})
     elif action == "get":
-        request = ("param.get", {"keys": list(args.keys)})
+        request = ("param.get", {"keys": list(args.names)})
     else:
         request = ("param.list", {"live": bool(args.live)})
     with _client(args) as client:
