@@ -62,8 +62,8 @@ def bench_params(quick: bool = False, *, count: int | None = None, rounds: int |
                  seed: int = 1) -> dict[str, Any]:
     """The baseline and the changes runs (module doc), alternating ``rounds`` times so a load
     change on a shared machine hits both alike; ``count`` requests in all, per kind."""
-    count = count or (500 if quick else 10_000)
-    rounds = rounds or 2
+    count = count or (300 if quick else 10_000)
+    rounds = rounds or (1 if quick else 2)  # quick: each run starts a real-time sim
     per_round = max(1, count // rounds)
     out: dict[str, Any] = {"rate_hz": RATE_HZ, "requests": per_round * rounds,
                            "request_hz": REQUEST_HZ, "rounds": rounds, "seed": seed,
@@ -216,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     client.add_argument("--kind", choices=("baseline", "changes"), required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--count", type=int, help="requests of each kind in all (default "
-                        "10,000; --quick 500)")
-    parser.add_argument("--rounds", type=int, help="alternating rounds (default 2)")
+                        "10,000; --quick 300)")
+    parser.add_argument("--rounds", type=int, help="alternating rounds (default 2; --quick 1)")
     args = parser.parse_args(argv)
     if args.what == "client":
         print(json.dumps(_client(args.run_dir, args.count, args.seed, args.kind)), flush=True)
