@@ -68,6 +68,14 @@ def wait_ticking(proc: subprocess.Popen, env: dict, *extra: str, log: Path | Non
     raise AssertionError("the loop never ticked")
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def one_line(res, code: int, *words: str) -> str:
     lines = res.stderr.strip().splitlines()
     assert res.returncode == code, (res.returncode, res.stdout, res.stderr)
@@ -78,9 +86,19 @@ def one_line(res, code: int, *words: str) -> str:
 
 
 @pytest.mark.slow
-def test_param_list_get_set_on_a_realtime_sim(short_tmp, env):
+def test_param_list_get_set_on_a_realtime_sim_locally_and_over_curve(short_tmp, env):
+    from robo_orch.bus.keys import generate_keys
+
+    key_dir = str(short_tmp / "keys")
+    generate_keys(key_dir, ("laptop",), ("viewer",))
+    control = f"tcp://127.0.0.1:{free_port()}"
     log = short_tmp / "sim.log"
-    proc = start("sim", "--duration", "60", env=env, log=log)
+    proc = start("sim", "--duration", "60", "--set", f'bus.control_endpoint="{control}"',
+                 "--set", f'bus.keys="{key_dir}"', env=env, log=log)
+
+    def remote(key: str, *args: str):
+        return cli(*args, "--connect", control, "--keys", key_dir, "--key", key, env=env)
+
     try:
         wait_ticking(proc, env, log=log)
         listed = cli("param", "list", "--json", env=env)
@@ -119,6 +137,17 @@ def test_param_list_get_set_on_a_realtime_sim(short_tmp, env):
         got = json.loads(cli("param", "get", "safety.max_decel", "--json", env=env).stdout)
         assert got["keys"]["safety.max_decel"]["value"] == 2.5
         assert json.loads(cli("status", env=env).stdout)["params"]["applied"] == 1
+
+        # over tcp with CURVE: a read-only key may read, not change; a full key may change
+        got = remote("viewer", "param", "get", "safety.max_decel", "--json")
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout)["keys"]["safety.max_decel"]["value"] == 2.5
+        assert "safety.max_decel" in remote("viewer", "param", "list", "--live").stdout
+        one_line(remote("viewer", "param", "set", "safety.max_decel", "3"), 3, "read-only")
+        done = remote("laptop", "param", "set", "safety.max_decel", "3", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["changes"] == {"safety.max_decel": 3.0}
+        assert json.loads(cli("status", env=env).stdout)["params"]["applied"] == 2
         assert stop(proc) == 130
     finally:
         stop(proc)
@@ -203,40 +232,3 @@ def test_a_realtime_run_tuned_mid_run_reruns_bit_exactly(short_tmp, env):
     assert not without.identical[without.ticks >= tick].all()
     assert without.identical[without.ticks < tick].all()
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.slow
-def test_a_read_only_key_reads_parameters_over_curve_but_cannot_change_them(short_tmp, env):
-    from robo_orch.bus.keys import generate_keys
-
-    keys = str(short_tmp / "keys")
-    generate_keys(keys, ("laptop",), ("viewer",))
-    control = f"tcp://127.0.0.1:{free_port()}"
-    log = short_tmp / "sim.log"
-    proc = start("sim", "--duration", "60", "--set", f'bus.control_endpoint="{control}"',
-                 "--set", f'bus.keys="{keys}"', env=env, log=log)
-
-    def remote(key: str, *args: str):
-        return cli(*args, "--connect", control, "--keys", keys, "--key", key, env=env)
-
-    try:
-        wait_ticking(proc, env, log=log)
-        got = remote("viewer", "param", "get", "safety.max_decel", "--json")
-        assert got.returncode == 0, got.stderr
-        assert json.loads(got.stdout)["keys"]["safety.max_decel"]["value"] == 2.0
-        assert "safety.max_decel" in remote("viewer", "param", "list", "--live").stdout
-        one_line(remote("viewer", "param", "set", "safety.max_decel", "2.5"), 3, "read-only")
-        done = remote("laptop", "param", "set", "safety.max_decel", "2.5")
-        assert done.returncode == 0, done.stderr
-        got = cli("param", "get", "safety.max_decel", "--json", env=env)  # locally, over ipc
-        assert json.loads(got.stdout)["keys"]["safety.max_decel"]["value"] == 2.5
-        assert stop(proc) == 130
-    finally:
-        stop(proc)
