@@ -57,3 +57,15 @@ def foxglove_json(stamp_ns: int, payload) -> bytes:
         "tick": change["tick"], "source": change["source"],
         "changes": [{"key": k, "value": json.dumps(v)} for k, v in change["changes"].items()],
     }, separators=(",", ":")).encode()
+
+
+def publish_change(bus, seq: int, tick: int, now_ns: int, change) -> None:
+    """Send one applied change on ``loop/params`` (the live view; ``bus`` has its publisher);
+    nothing once the bus has closed."""
+    from robo_orch.errors import BusError
+
+    head, payload = param_frames(bus, seq, tick, now_ns, change_json(tick, change))
+    try:
+        bus.send_raw(PARAMS_TOPIC, [PARAMS_TOPIC.encode(), head, payload])
+    except BusError:  # the run ended while the change went out
+        return
