@@ -161,7 +161,7 @@ _BOUNDS = (("ge", operator.ge, ">="), ("gt", operator.gt, ">"), ("le", operator.
            ("lt", operator.lt, "<"))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)
 def _hints(cls: type) -> dict[str, Any]:
     """The resolved annotations of a section class (resolving them costs ~0.1 ms a call)."""
     return typing.get_type_hints(cls)
@@ -219,14 +219,6 @@ def check_order(params: Any, source: str, prefix: str, low: str, high: str, *,
     if lo >= hi if strict else lo > hi:
         raise ConfigError(source, key_of(prefix, low),
                           f"must be {'<' if strict else '<='} {high} ({hi})")
-
-
-def is_live(cls: type, name: str) -> bool:
-    """True if field ``name`` of the section dataclass ``cls`` is marked ``live``."""
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            return bool(f.metadata.get("live", False))
-    return False
 
 
 def describe(cls: type) -> list[tuple[str, str, Any, str]]:

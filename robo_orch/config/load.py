@@ -157,11 +157,12 @@ def check_config(config: Config, *, live: bool = False) -> None:
     passed when the run started.  Looking the backend names up scans every installed
     package's entry points (milliseconds): too slow between two ticks.
     """
-    _check_stopping(config)
     if live:
+        _check_stopping(config)
         return
     _check_names(config)
     _check_trigger(config)
+    _check_stopping(config)
     _check_placements(config)
     _check_blind(config)
     from robo_orch.config.network import check_network  # local: keeps the import graph small
