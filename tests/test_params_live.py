@@ -232,3 +232,25 @@ def test_a_realtime_run_tuned_mid_run_reruns_bit_exactly(short_tmp, env):
     assert not without.identical[without.ticks >= tick].all()
     assert without.identical[without.ticks < tick].all()
 
+
+
+@pytest.mark.slow
+def test_run_watch_applies_a_saved_change(short_tmp, env):
+    config = short_tmp / "robot.toml"
+    config.write_text('extends = "demo"\n')
+    log = short_tmp / "run.log"
+    proc = start("run", str(config), "--watch", "--duration", "60", env=env, log=log)
+    try:
+        wait_ticking(proc, env, log=log)
+        config.write_text('extends = "demo"\n[behaviors.go_to_goal]\nk_heading = 1.5\n')
+        deadline = time.monotonic() + 20
+        while "in effect from tick" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert "robot.toml: behaviors.go_to_goal.k_heading = 1.5: in effect from tick" in \
+            log.read_text()
+        got = cli("param", "get", "behaviors.go_to_goal.k_heading", "--json", env=env)
+        assert json.loads(got.stdout)["keys"]["behaviors.go_to_goal.k_heading"]["value"] == 1.5
+        assert stop(proc) == 130
+    finally:
+        stop(proc)
