@@ -83,38 +83,43 @@ from robo_orch.schema import check_order, option
 class Params:
     """Tunables of :class:`AvoidObstacles`."""
 
-    max_speed: float = option(0.6, gt=0, le=10, doc="forward speed limit of the window, m/s")
-    max_yaw_rate: float = option(1.5, gt=0, le=20, doc="yaw rate limit of the window, rad/s")
-    max_accel: float = option(1.0, gt=0, le=50, doc="forward acceleration, m/s^2")
-    max_yaw_accel: float = option(3.0, gt=0, le=100, doc="yaw acceleration, rad/s^2")
+    max_speed: float = option(0.6, gt=0, le=10, doc="forward speed limit of the window, m/s",
+                              live=True)
+    max_yaw_rate: float = option(1.5, gt=0, le=20, doc="yaw rate limit of the window, rad/s",
+                                 live=True)
+    max_accel: float = option(1.0, gt=0, le=50, doc="forward acceleration, m/s^2", live=True)
+    max_yaw_accel: float = option(3.0, gt=0, le=100, doc="yaw acceleration, rad/s^2", live=True)
     window_s: float = option(0.3, gt=0, le=5,
-                             doc="the window is reachable within this time, s")
-    v_samples: int = option(21, ge=2, le=201, doc="speed samples across the window")
+                             doc="the window is reachable within this time, s", live=True)
+    v_samples: int = option(21, ge=2, le=201, doc="speed samples across the window", live=True)
     w_samples: int = option(21, ge=2, le=201, doc="yaw rate samples across the window")
-    steps: int = option(30, ge=1, le=1000, doc="rollout length, steps")
-    rollout_dt: float = option(0.1, gt=0, le=2, doc="rollout step, s")
-    heading_weight: float = option(0.5, ge=0, doc="weight of the final alignment with the target")
+    steps: int = option(30, ge=1, le=1000, doc="rollout length, steps", live=True)
+    rollout_dt: float = option(0.1, gt=0, le=2, doc="rollout step, s", live=True)
+    heading_weight: float = option(0.5, ge=0, doc="weight of the final alignment with the target",
+                                   live=True)
     progress_weight: float = option(2.0, ge=0,
                                     doc="weight of the distance gained toward the target, as a "
-                                        "fraction of max_speed * rollout time")
-    clearance_weight: float = option(0.4, ge=0, doc="weight of the minimum clearance, 1/m")
-    speed_weight: float = option(0.3, ge=0, doc="weight of the speed, s/m")
+                                        "fraction of max_speed * rollout time", live=True)
+    clearance_weight: float = option(0.4, ge=0, doc="weight of the minimum clearance, 1/m",
+                                     live=True)
+    speed_weight: float = option(0.3, ge=0, doc="weight of the speed, s/m", live=True)
     clearance_cap: float = option(0.8, gt=0, le=20,
-                                  doc="clearance beyond this scores no higher, m")
+                                  doc="clearance beyond this scores no higher, m", live=True)
     collision_margin: float = option(0.07, ge=0, le=5,
                                      doc="reject rollouts whose clearance (beyond the robot "
-                                         "radius) drops below this, m")
+                                         "radius) drops below this, m", live=True)
     activation_clearance: float = option(1.0, gt=0, le=50,
                                          doc="start taking part when an obstacle is this "
-                                             "close to the robot's surface, m")
+                                             "close to the robot's surface, m", live=True)
     full_activation_clearance: float = option(0.3, ge=0, le=50,
                                               doc="full activation at this distance from the "
-                                                  "robot's surface, m")
+                                                  "robot's surface, m", live=True)
     recovery_yaw_rate: float = option(0.8, gt=0, le=20,
-                                      doc="turn-in-place rate when every rollout collides, rad/s")
+                                      doc="turn-in-place rate when every rollout collides, rad/s",
+                                      live=True)
     probe_clearance: float = option(0.4, gt=0, le=20,
                                     doc="the open side is probed this far beyond the robot's "
-                                        "surface, m")
+                                        "surface, m", live=True)
 
     #: keys once measured from the robot centre, now from its surface (refused at load)
     CENTRE_KEYS: ClassVar[dict[str, str]] = {

@@ -34,12 +34,14 @@ class Params:
     """Tunables of :class:`FaultProposal`."""
 
     mode: int = option(0, ge=0, le=1, doc="0: random proposals, 1: straight at the nearest "
-                                            "obstacle")
-    speed: float = option(1.2, gt=0, le=20, doc="largest forward speed proposed, m/s")
-    yaw_rate: float = option(3.0, gt=0, le=50, doc="largest yaw rate proposed, rad/s")
-    hold_ticks: int = option(5, ge=1, le=1000, doc="random mode: ticks each proposal is held")
-    nan_share: float = option(0.1, ge=0, le=1, doc="random mode: share of non-finite proposals")
-    seed: int = option(0, ge=0, le=2**31 - 1, doc="seed of the random proposals")
+                                            "obstacle", live=True)
+    speed: float = option(1.2, gt=0, le=20, doc="largest forward speed proposed, m/s", live=True)
+    yaw_rate: float = option(3.0, gt=0, le=50, doc="largest yaw rate proposed, rad/s", live=True)
+    hold_ticks: int = option(5, ge=1, le=1000, doc="random mode: ticks each proposal is held",
+                             live=True)
+    nan_share: float = option(0.1, ge=0, le=1, doc="random mode: share of non-finite proposals",
+                              live=True)
+    seed: int = option(0, ge=0, le=2**31 - 1, doc="seed of the random proposals", live=True)
 
 
 _P = param_index(Params)

@@ -53,13 +53,13 @@ from robo_orch.schema import option
 class Params(ApproachParams):
     """Tunables of :class:`FollowPath`."""
 
-    lookahead: float = option(0.6, gt=0, le=20, doc="pure pursuit lookahead distance, m")
+    lookahead: float = option(0.6, gt=0, le=20, doc="pure pursuit lookahead distance, m", live=True)
     rotate_threshold: float = option(1.2, gt=0, le=math.pi,
                                      doc="turn in place when the lookahead point's bearing "
-                                         "exceeds this, rad")
+                                         "exceeds this, rad", live=True)
     search_distance: float = option(2.0, gt=0, le=100,
                                     doc="how far along the path, past the current segment, "
-                                        "the progress search looks, m")
+                                        "the progress search looks, m", live=True)
 
 
 _P = param_index(Params)

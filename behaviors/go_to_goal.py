@@ -38,9 +38,11 @@ from robo_orch.schema import option
 class Params(ApproachParams):
     """Tunables of :class:`GoToGoal`."""
 
-    k_heading: float = option(2.0, gt=0, le=50, doc="yaw rate per radian of heading error, 1/s")
+    k_heading: float = option(2.0, gt=0, le=50, doc="yaw rate per radian of heading error, 1/s",
+                              live=True)
     rotate_threshold: float = option(0.8, gt=0, le=math.pi,
-                                     doc="turn in place when the heading error exceeds this, rad")
+                                     doc="turn in place when the heading error exceeds this, rad",
+                                     live=True)
 
 
 _P = param_index(Params)

@@ -55,28 +55,28 @@ class Params:
     """Tunables of :class:`Recover`."""
 
     stall_time: float = option(5.0, gt=0, le=600,
-                               doc="no progress for this long starts a recovery, s")
+                               doc="no progress for this long starts a recovery, s", live=True)
     progress_distance: float = option(0.15, gt=0, le=100,
                                       doc="the remaining path must shrink by this much to "
-                                          "count as progress, m")
+                                          "count as progress, m", live=True)
     rotate_angle: float = option(2 * math.pi, ge=0, le=8 * math.pi,
-                                 doc="turn in place this far first, rad")
-    rotate_yaw_rate: float = option(1.2, gt=0, le=20, doc="turning rate, rad/s")
-    backup_distance: float = option(0.3, ge=0, le=10, doc="then back up this far, m")
-    backup_speed: float = option(0.15, gt=0, le=5, doc="backing-up speed, m/s")
+                                 doc="turn in place this far first, rad", live=True)
+    rotate_yaw_rate: float = option(1.2, gt=0, le=20, doc="turning rate, rad/s", live=True)
+    backup_distance: float = option(0.3, ge=0, le=10, doc="then back up this far, m", live=True)
+    backup_speed: float = option(0.15, gt=0, le=5, doc="backing-up speed, m/s", live=True)
     backup_probe: float = option(0.3, gt=0, le=5,
                                  doc="the clearance behind is that of the robot moved "
-                                     "this far straight back, m")
+                                     "this far straight back, m", live=True)
     backup_clearance: float = option(0.05, ge=0, le=5,
                                      doc="stop backing up when the clearance behind (beyond "
-                                         "the robot radius) is below this, m")
+                                         "the robot radius) is below this, m", live=True)
     replan_wait: float = option(1.0, ge=0, le=60,
-                                doc="then wait this long at most for a new path, s")
+                                doc="then wait this long at most for a new path, s", live=True)
     max_attempts: int = option(3, ge=1, le=100,
-                               doc="a stall after this many attempts fails the mission")
+                               doc="a stall after this many attempts fails the mission", live=True)
     reset_distance: float = option(1.0, gt=0, le=1000,
                                    doc="progress this large since the first attempt resets "
-                                       "the attempt count, m")
+                                       "the attempt count, m", live=True)
 
 
 _P = param_index(Params)

@@ -19,7 +19,7 @@ from robo_orch.schema import option
 class Params:
     """Tunables of :class:`Stop`."""
 
-    on_goal: bool = option(True, doc="also stop once the last waypoint was reached")
+    on_goal: bool = option(True, doc="also stop once the last waypoint was reached", live=True)
 
 
 _P = param_index(Params)

@@ -12,8 +12,9 @@ import pytest
 from robo_orch.cli import main as cli
 
 COMMANDS = {"sim", "run", "check", "bench", "warmup", "driver", "ports", "teleop", "estop",
-            "status", "scenarios", "faults", "sweep", "tune", "replay", "plot", "topics",
-            "topics echo", "topics hz", "keys", "keys generate", "keys list"}
+            "status", "param", "param list", "param get", "param set", "scenarios", "faults",
+            "sweep", "tune", "replay", "plot", "topics", "topics echo", "topics hz", "keys",
+            "keys generate", "keys list"}
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
@@ -34,9 +35,10 @@ def test_every_command_is_registered_once_in_the_order_help_lists():
     parser = cli.build_parser()
     found = [" ".join(words) for words, _ in _commands(parser)]
     assert sorted(found) == sorted(COMMANDS)
-    assert found[:17] == ["sim", "run", "check", "bench", "warmup", "driver", "ports",
-                          "teleop", "estop", "status", "scenarios", "faults", "sweep", "tune",
-                          "replay", "plot", "topics"]
+    assert found[:21] == ["sim", "run", "check", "bench", "warmup", "driver", "ports",
+                          "teleop", "estop", "status", "param", "param list", "param get",
+                          "param set", "scenarios", "faults", "sweep", "tune", "replay", "plot",
+                          "topics"]
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

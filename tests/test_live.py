@@ -31,6 +31,8 @@ from robo_orch.record.live import LiveView
 # foxglove-sdk >= 0.2x speaks foxglove.sdk.v1; older servers foxglove.websocket.v1
 SUBPROTOCOLS = ("foxglove.sdk.v1", "foxglove.websocket.v1")
 EXPECTED = {s.topic: s for s in FoxgloveChannels(RecordingContext(behaviors=["a"])).specs()}
+#: channels with messages in every run (/loop/params only carries live parameter changes)
+STREAMED = set(EXPECTED) - {"/loop/params"}
 
 
 pytestmark = pytest.mark.watchdog(120)
@@ -165,7 +167,7 @@ def test_live_view_advertises_the_channels_and_streams_them(tmp_path):
             {"id": i, "channelId": c["id"]} for i, c in by_sub.items()]})
         seen: dict[str, int] = {}
         deadline = time.monotonic() + 20
-        while set(seen) != set(EXPECTED) and time.monotonic() < deadline:
+        while set(seen) != STREAMED and time.monotonic() < deadline:
             opcode, payload = client.recv()
             if opcode != 2 or payload[0] != 1:  # binary message data only
                 continue
@@ -177,7 +179,7 @@ def test_live_view_advertises_the_channels_and_streams_them(tmp_path):
                 ts = data["timestamp"]
                 assert ts["sec"] * 1_000_000_000 + ts["nsec"] == log_time
             seen[channel["topic"]] = seen.get(channel["topic"], 0) + 1
-        assert set(seen) == set(EXPECTED), set(EXPECTED) - set(seen)
+        assert set(seen) == STREAMED, STREAMED - set(seen)
         client.close()
         client = None
         proc.send_signal(signal.SIGINT)
@@ -241,3 +243,50 @@ def test_the_server_stops_on_close():
     assert refused, "the live view still accepts connections after close()"
     with pytest.raises(UsageError):
         LiveView(host="no.such.host.invalid", port=0).start()
+
+
+@pytest.mark.slow
+def test_a_live_parameter_change_reaches_the_live_view(tmp_path):
+    proc, lines = start_sim(tmp_path, "--live", "--live-port", "0")
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
+    client = None
+    try:
+        port = int(wait_line(proc, lines, r"live view on ws://127\.0\.0\.1:(\d+)").group(1))
+        client = WsClient("127.0.0.1", port)
+        channels: dict[str, dict] = {}
+        while "/loop/params" not in channels:
+            opcode, payload = client.recv()
+            msg = json.loads(payload)
+            if msg.get("op") == "advertise":
+                channels.update({c["topic"]: c for c in msg["channels"]})
+        params = channels["/loop/params"]
+        client.send_json({"op": "subscribe",
+                          "subscriptions": [{"id": 1, "channelId": params["id"]}]})
+        deadline = time.monotonic() + 90
+        while True:  # until the loop ticks
+            res = cli("status", "--timeout", "1", env=env)
+            if res.returncode == 0 and json.loads(res.stdout)["tick"] > 0:
+                break
+            assert time.monotonic() < deadline, res.stderr
+            time.sleep(0.3)
+        done = cli("param", "set", "behaviors.go_to_goal.k_heading", "2.5", "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        tick = json.loads(done.stdout)["tick"]
+        while True:
+            opcode, payload = client.recv()
+            if opcode == 2 and payload[0] == 1:
+                break
+        data = json.loads(payload[13:])
+        assert schemas.check(data, json.loads(params["schema"])) == []
+        assert data["tick"] == tick and data["source"] == "param set"
+        assert data["changes"] == [{"key": "behaviors.go_to_goal.k_heading", "value": "2.5"}]
+    finally:
+        if client is not None:
+            client.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

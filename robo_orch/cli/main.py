@@ -9,7 +9,8 @@ Exit status: 0 done (for ``sim``: the mission met its success criteria),
 (one line on stderr, no traceback), 3 runtime fault, 130 interrupted by SIGINT
 (Ctrl-C), 143 stopped by SIGTERM (``sim`` and ``run``; 128 + the signal
 number).  ``estop`` adds 4: the loop applied it but an actuator driver did not
-confirm (see ``robo-orch estop --help``).
+confirm (see ``robo-orch estop --help``); ``param set`` exits 2 on a value the loop
+refuses (invalid, or a restart-only key).
 
 Heavy imports (numpy, numba, zmq) happen after the arguments are parsed, so that
 ``--cache-dir`` can still choose numba's cache directory and ``--help`` is quick.
@@ -30,6 +31,7 @@ from robo_orch.cli import (
     devices,
     faults,
     keys,
+    param,
     record,
     run,
     scenarios,
@@ -42,8 +44,8 @@ from robo_orch.cli import (
 from robo_orch.errors import RoboOrchError, RoboOrchWarning
 
 #: in the order ``robo-orch --help`` lists them
-GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, faults, sweep, tune,
-          record, topics, keys)
+GROUPS = (sim, run, check, bench, warmup, devices, control, param, scenarios, faults, sweep,
+          tune, record, topics, keys)
 
 
 def _global_args(parser, *, after_command: bool) -> list[argparse.Action]:

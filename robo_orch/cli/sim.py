@@ -29,9 +29,18 @@ def add_parser(sub) -> None:
     p.add_argument("--devices", choices=("sim", "serial"), default="sim",
                    help="'serial': run the config's real drivers against device emulators "
                    "on pseudo-terminals (realtime only)")
+    add_watch_arg(p)
     record.add_record_args(p)
     live.add_live_args(p)
     p.set_defaults(func=run_sim)
+
+
+def add_watch_arg(parser: argparse.ArgumentParser) -> None:
+    """``--watch`` (``sim`` and ``run``): reload the config file on save."""
+    parser.add_argument("--watch", action="store_true",
+                        help="real time: reload the config file when it is saved and apply "
+                             "its changed live keys between two ticks (a restart-only key "
+                             "or an invalid file changes nothing, and says why)")
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -44,9 +53,17 @@ def run_sim(args: argparse.Namespace) -> int:
     overrides = tuple(args.set)
     config = load_config(args.config, overrides)
     backend = "lockstep" if args.lockstep else config.sim.backend
+    if args.watch and backend == "lockstep":
+        from robo_orch.errors import UsageError
+
+        raise UsageError("--watch needs a real-time run (lockstep runs faster than anyone "
+                         "can edit a file); drop --lockstep, or sim.backend = \"lockstep\"")
+    from robo_orch.runtime.watch import watching
+
     progress = None if args.quiet else ProgressLine(sys.stderr)
     with record.recording(args, seed=args.seed, overrides=overrides) as on_start, \
-            live.serving(args, on_start) as on_start:
+            live.serving(args, on_start) as on_start, \
+            watching(config.source if args.watch else None, overrides, on_start) as on_start:
         result = run_mission(config, backend=backend, config_path=config.source,
                              overrides=overrides, seed=args.seed, duration_s=args.duration,
                              progress=progress, process_start=cli.STARTED,

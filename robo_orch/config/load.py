@@ -141,6 +141,25 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     drivers = build_drivers(raw.get("drivers"), source, base_dir)
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
                     raw=copy.deepcopy(dict(raw)), drivers=drivers, **sections)
+    check_config(config)
+    return config
+
+
+def check_config(config: Config, *, live: bool = False) -> None:
+    """The cross-field checks of a whole config (names, trigger, stopping distance,
+    placements, blind motion, network): a config file and a live change pass the same.
+
+    ``live=True`` (a live change, :mod:`robo_orch.config.live`) runs only the checks
+    that read a live key (the stopping distance: ``safety.max_decel`` and
+    ``safety.collision_horizon_s``); the others read restart-only keys alone
+    (backend names, trigger, mission and world, ``inputs.*.required`` and
+    ``safety.allow_blind``, ``[bus]``), which a live change cannot alter, and which
+    passed when the run started.  Looking the backend names up scans every installed
+    package's entry points (milliseconds): too slow between two ticks.
+    """
+    if live:
+        _check_stopping(config)
+        return
     _check_names(config)
     _check_trigger(config)
     _check_stopping(config)
@@ -149,7 +168,6 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     from robo_orch.config.network import check_network  # local: keeps the import graph small
 
     check_network(config)
-    return config
 
 
 def _build_inputs(table: Any, source: str) -> dict[str, InputConfig]:

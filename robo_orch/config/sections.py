@@ -129,23 +129,25 @@ class SafetyConfig:
     max_speed: float = option(0.8, gt=0, le=100, doc="forward speed limit, m/s")
     max_reverse: float = option(0.2, ge=0, le=100, doc="reverse speed limit, m/s")
     max_yaw_rate: float = option(2.0, gt=0, le=100, doc="yaw rate limit, rad/s")
-    max_accel: float = option(1.0, gt=0, le=1000, doc="forward acceleration limit, m/s^2")
+    max_accel: float = option(1.0, gt=0, le=1000, doc="forward acceleration limit, m/s^2",
+                              live=True)
     max_decel: float = option(2.0, gt=0, le=1000,
                               doc="braking limit for controlled and collision "
                                   "stops (a collision stop that cannot be made "
                                   "within it brakes harder, flagged hard_brake), "
-                                  "m/s^2")
-    max_yaw_accel: float = option(6.0, gt=0, le=1000, doc="yaw acceleration limit, rad/s^2")
+                                  "m/s^2", live=True)
+    max_yaw_accel: float = option(6.0, gt=0, le=1000, doc="yaw acceleration limit, rad/s^2",
+                                  live=True)
     collision_margin: float = option(0.05, ge=0, le=10,
                                      doc="clearance kept beyond the robot "
-                                         "radius, m")
+                                         "radius, m", live=True)
     collision_horizon_s: float = option(1.5, gt=0, le=60,
                                         doc="how far ahead the command's arc "
                                             "is looked at to slow down early, s; "
                                             "at least the stopping time "
                                             "max(max_speed, max_reverse) / max_decel "
                                             "+ one loop period + "
-                                            "robot.motor_time_constant")
+                                            "robot.motor_time_constant", live=True)
     deadman_s: float = option(0.5, gt=0, le=60,
                               doc="actuator side: stop when no command arrived "
                                   "for this long, s")
@@ -298,6 +300,6 @@ class BehaviorEntry:
     kind: str = option(doc="registered behavior name, a module path or a .py file")
     priority: int = option(0, doc="higher wins arbitration")
     divisor: int = option(1, ge=1, doc="run every divisor-th tick")
-    enabled: bool = option(True, doc="scheduled at all")
+    enabled: bool = option(True, doc="scheduled at all", live=True)
     blendable: bool | None = option(None, doc="override the behavior's own blendable flag")
     params: Any = option(None, doc="(the behavior's own keys, validated by its class)")

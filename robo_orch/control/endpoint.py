@@ -25,6 +25,8 @@ Operations (``mutating`` ones are refused to read-only clients):
   reported the same latch state after the request; if a driver does not within
   ``timeout_s`` the reply is the error ``not_confirmed`` with the same result.
   The loop goes on ticking meanwhile: a waiting reply is checked each tick.
+* ``param.list``, ``param.get`` and ``param.set`` (mutating): live parameter changes,
+  :mod:`robo_orch.control.params`.
 """
 
 from __future__ import annotations
@@ -155,6 +157,9 @@ class LoopControl:
             server.register(op)
         server.register(Operation("endpoints", self._endpoints, mutating=False,
                                   doc="every topic in the run directory: endpoint and type"))
+        from robo_orch.control.params import attach as attach_params
+
+        attach_params(self)
         controller.add_health("control", self._health)
         tcp_health = getattr(server.bus, "tcp_health", None)
         if tcp_health is not None:

@@ -46,7 +46,11 @@ ERROR_CODES = {
     "not_confirmed": "applied by the loop, but not confirmed by every actuator driver in time",
     "superseded": "another request changed the state before this one was confirmed",
     "internal": "the operation failed inside the loop (a bug)",
+    "invalid": "a parameter value is invalid (the message is the config-file style line)",
+    "restart_needed": "a parameter is restart-only: the loop must be restarted to change it",
 }
+#: error codes that mean the request was wrong, not the loop (exit status 2)
+USAGE_CODES = ("invalid", "restart_needed", "bad_args")
 
 
 class ProtocolError(RoboOrchError, ValueError):
@@ -69,14 +73,16 @@ class RequestFailed(RoboOrchError):
     """The loop answered with an error.  ``reply`` is the whole reply.
 
     Exit status 4 when the loop applied the request but an actuator driver did not
-    confirm it (``not_confirmed``), else 3.
+    confirm it (``not_confirmed``), 2 for a request the loop refused as invalid
+    (:data:`USAGE_CODES`: a bad or restart-only parameter), else 3.
     """
 
     def __init__(self, reply: dict[str, Any]) -> None:
         self.reply = reply
         err = reply.get("error") or {}
         self.code = str(err.get("code", "internal"))
-        self.exit_status = 4 if self.code == "not_confirmed" else 3
+        self.exit_status = (4 if self.code == "not_confirmed" else
+                            2 if self.code in USAGE_CODES else 3)
         super().__init__(str(err.get("message", "request failed")))
 
 

@@ -27,6 +27,8 @@ channel              schema                    from
 ``/loop/timing``     robo_orch.LoopTiming      tick record: lateness and phases
 ``/behaviors``       robo_orch.Behaviors       per behavior activation, proposal
 ``/cmd``             robo_orch.VelocityCommand the command topic
+``/loop/params``     robo_orch.ParamChange     live parameter changes, with their
+                                               tick (:mod:`~robo_orch.record.params`)
 ==================== ========================= ===================================
 
 The plot channels (``/loop/*``, ``/behaviors``, ``/cmd``) keep every tick; the
@@ -246,7 +248,8 @@ class FoxgloveChannels:
                 spec("/robot/pose_truth", S.POSE_IN_FRAME), spec("/scan", S.LASER_SCAN),
                 spec("/world", S.SCENE_UPDATE), spec("/path", S.POSES_IN_FRAME),
                 spec("/loop/tick", S.TICK), spec("/loop/timing", S.TIMING),
-                spec("/behaviors", self._beh_schema), spec("/cmd", S.COMMAND)]
+                spec("/behaviors", self._beh_schema), spec("/cmd", S.COMMAND),
+                spec("/loop/params", S.PARAM_CHANGE)]
 
     def convert(self, topic: str, type_name: str, header, fixed: np.ndarray,
                 var: np.ndarray | None) -> list[tuple[str, int, bytes]]:
@@ -288,6 +291,10 @@ class FoxgloveChannels:
                 sec, nsec = J.stamp(stamp)
                 out.append(("/robot/pose_truth", stamp, (J.POSE % (
                     sec, nsec, *J.clean((x, y, *J.quat_z(yaw))))).encode()))
+        elif type_name == "param_change":
+            from robo_orch.record.params import foxglove_json
+
+            out.append(("/loop/params", stamp, foxglove_json(stamp, bytes(buf[off:off + size]))))
         elif type_name == "velocity_command" and topic == self.context.command_topic:
             sec, nsec = J.stamp(stamp)
             out.append(("/cmd", stamp, (J.COMMAND % (

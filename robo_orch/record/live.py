@@ -19,6 +19,10 @@ The channels are :class:`~robo_orch.record.channels.FoxgloveChannels`' (``/tf``,
 from the loop's per-tick records (:class:`~robo_orch.record.ticks.TickTap`, shared
 with a recorder when both run) and from the scan, truth and command topics.
 
+Live parameter changes (:mod:`~robo_orch.record.params`) are published on
+``loop/params`` when the loop applies them, between ticks, and shown as
+``/loop/params``.
+
 The loop's thread only publishes the two tick records on the bus (a recording
 alone hands them to its writer process over a pipe, which costs less than two
 ZeroMQ sends).  Everything else happens on the live view's thread, which has its own
@@ -126,6 +130,7 @@ class LiveView:
         self._tap = None
         self._own_tap = False
         self._saved_hooks = (None, None, True)
+        self._param_seq = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._loop_busy = False
@@ -197,9 +202,12 @@ class LiveView:
             self.channels[spec.topic] = foxglove.Channel(
                 spec.topic, schema=schema, message_encoding=spec.message_encoding,
                 context=self._fg_context, metadata=dict(spec.metadata) or None)
+        from robo_orch.record.params import PARAM_CHANGE, PARAMS_TOPIC
+
         # only what the Foxglove channels are made from
         wanted = {TICK_TOPIC: LOOP_TICK.name, BEHAVIOR_TOPIC: BEHAVIOR_TICK.name,
-                  ctx.truth_topic: "pose2d", ctx.command_topic: "velocity_command"}
+                  ctx.truth_topic: "pose2d", ctx.command_topic: "velocity_command",
+                  PARAMS_TOPIC: PARAM_CHANGE.name}
         if self._fox.scan_topic:
             wanted[self._fox.scan_topic] = "laser_scan"
         depth = self.queue_depth
@@ -208,6 +216,9 @@ class LiveView:
             self._subs.append(self._bus.subscribe(topic, message_type(type_name),
                                                   QoS.queue(depth), hwm=depth))
         self._controller = controller
+        if PARAMS_TOPIC not in {p.topic for p in controller.bus.publishers}:
+            controller.bus.publisher(PARAMS_TOPIC, PARAM_CHANGE)  # bound before any change
+        controller.live.listeners.append(self._publish_change)
         self._realtime = controller.bus.clock.clock_id != SIM
         self._period_ns = int(1e9 / controller.config.loop.rate_hz)
         # the tap runs inside the act phase: let that phase end before taking the GIL
@@ -226,6 +237,9 @@ class LiveView:
 
     def close(self) -> LiveStats:
         """Untap the loop, stop the thread and the server; return what was served."""
+        if self._controller is not None and \
+                self._publish_change in self._controller.live.listeners:
+            self._controller.live.listeners.remove(self._publish_change)
         if self._tap is not None:
             if self._own_tap:
                 from robo_orch.record.ticks import TickTap
@@ -251,6 +265,13 @@ class LiveView:
         return LiveStats(served=self.served, missed=missed, idle=self.idle, fault=self.fault)
 
     # --- loop side ------------------------------------------------------------------
+    def _publish_change(self, tick: int, now_ns: int, change) -> None:
+        """A live parameter change was applied (between ticks): publish it for the view."""
+        from robo_orch.record.params import publish_change
+
+        self._param_seq += 1
+        publish_change(self._controller.bus, self._param_seq, tick, now_ns, change)
+
     def _before_tick(self) -> None:
         self._loop_busy = True
 

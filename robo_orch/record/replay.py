@@ -11,8 +11,11 @@ Re-run (:func:`rerun`) is open-loop: for each recorded tick it feeds a fresh
 controller exactly the input messages that tick consumed (the tick records list
 them by topic, publisher and sequence number), at the tick's recorded time, and
 compares the command with the recorded one.  The recorded motion does not react
-to the re-run's commands.  With the same config, machine and build the commands
-are bit-identical; otherwise :class:`RerunReport` says where they diverge.
+to the re-run's commands.  Live parameter changes recorded on ``loop/params``
+(:mod:`~robo_orch.record.params`) are validated and applied before the tick they
+took effect at, as the loop applied them.  With the same config (the one the run
+started with), machine and build the commands are bit-identical; otherwise
+:class:`RerunReport` says where they diverge.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from robo_orch.bus import Bus, MemoryHub, QoS, make_bus
 from robo_orch.clock import Clock, SimClock, make_clock
+from robo_orch.record.params import PARAMS_TOPIC, parse_payload
 from robo_orch.record.reader import REORDER_WINDOW_NS, RawMessage, Recording, open_recording
 from robo_orch.record.ticks import ROLES, TICK_TOPIC
 
@@ -81,6 +85,9 @@ class RerunReport:
     identical: np.ndarray  #: (n,) bool: both commands bit-identical
     missing_inputs: int = 0  #: consumed inputs not found in the recording (inexact ticks)
     notes: list[str] = field(default_factory=list)
+    #: live parameter changes applied at their recorded ticks, and those refused
+    param_changes: int = 0
+    param_refused: int = 0
 
     @property
     def diverged(self) -> bool:
@@ -107,6 +114,10 @@ class RerunReport:
         if self.missing_inputs:
             lines.append(f"warning: {self.missing_inputs} consumed input messages were missing "
                          "from the recording: those ticks are not exact")
+        if self.param_changes or self.param_refused:
+            lines.append(f"{self.param_changes} live parameter changes applied at their recorded "
+                         "ticks" + (f"; warning: {self.param_refused} refused by this config"
+                                    if self.param_refused else ""))
         lines += self.notes
         i = self.first_divergence
         if i is None:
@@ -130,6 +141,8 @@ class _Feeder:
         self.inputs = {topic: {} for topic in self.role_topic.values()}
         self.ticks: deque = deque()
         self.behaviors: dict[int, RawMessage] = {}
+        #: tick -> the live parameter changes applied before it (``loop/params``)
+        self.params: dict[int, list[dict]] = {}
         self.newest_ns = 0
         self.missing = 0
 
@@ -137,6 +150,9 @@ class _Feeder:
         self.newest_ns = max(self.newest_ns, raw.log_time_ns)
         if raw.topic == TICK_TOPIC:
             self.ticks.append(raw.decode())
+        elif raw.topic == PARAMS_TOPIC:
+            change = parse_payload(raw.payload)
+            self.params.setdefault(int(change["tick"]), []).append(change)
         elif raw.topic in self.inputs:
             h = raw.decode().header
             self.inputs[raw.topic][(h.publisher_id, h.incarnation, h.seq)] = raw
@@ -185,8 +201,13 @@ class _RecordedInputs:
         """Nothing: :func:`rerun` has fed the tick's inputs already."""
 
 
-def rerun(recording: Recording, config) -> RerunReport:
-    """Feed the recorded inputs through a fresh controller for ``config``, tick by tick."""
+def rerun(recording: Recording, config, *, params: bool = True) -> RerunReport:
+    """Feed the recorded inputs through a fresh controller for ``config``, tick by tick.
+
+    ``params``: apply the recorded live parameter changes at their ticks (False: run
+    on ``config`` throughout, to see what the changes did).
+    """
+    from robo_orch.errors import ConfigError
     from robo_orch.runtime.controller import Controller
 
     clock = make_clock("sim")
@@ -200,6 +221,7 @@ def rerun(recording: Recording, config) -> RerunReport:
     ticks, times, rec_cmd, new_cmd, same = [], [], [], [], []
     notes = []
     dropped_roles: set[str] = set()
+    changes = [0, 0]  # applied, refused
 
     def run_tick(final: bool) -> None:
         while feeder.ready(final):
@@ -217,7 +239,17 @@ def rerun(recording: Recording, config) -> RerunReport:
                     dropped_roles.add(role)
                     continue
                 feed_bus.send_raw(topic, [topic.encode("ascii"), raw.header_bytes, raw.payload])
-            controller.pre_tick(tick, now)
+            tickets = []
+            for change in feeder.params.pop(tick, ()) if params else ():
+                try:  # validated again, on this config, as the loop validated it
+                    proposed = controller.live.propose(change["changes"], change["source"])
+                except ConfigError as err:
+                    changes[1] += 1
+                    notes.append(f"warning: the change at tick {tick} was refused: {err}")
+                    continue
+                tickets.append(controller.live.submit(proposed))
+            controller.pre_tick(tick, now)  # applies them, between ticks, as the loop did
+            changes[0] += sum(t.tick == tick for t in tickets)
             for engage in estops:  # before sense, where the original loop applied them
                 controller.set_estop(engage)
             controller.sense(tick, now)
@@ -235,7 +267,7 @@ def rerun(recording: Recording, config) -> RerunReport:
                         and np.float64(w).tobytes() == f["cmd_w"].tobytes())
 
     try:
-        for raw in recording.raw([TICK_TOPIC, *feeder.inputs]):
+        for raw in recording.raw([TICK_TOPIC, PARAMS_TOPIC, *feeder.inputs]):
             feeder.add(raw)
             run_tick(False)
         run_tick(True)
@@ -247,7 +279,7 @@ def rerun(recording: Recording, config) -> RerunReport:
                      "those recorded messages were not fed")
     return RerunReport(np.array(ticks, dtype=np.int64), np.array(times),
                        np.array(rec_cmd).reshape(-1, 2), np.array(new_cmd).reshape(-1, 2),
-                       np.array(same, dtype=bool), feeder.missing, notes)
+                       np.array(same, dtype=bool), feeder.missing, notes, *changes)
 
 
 # --- command line --------------------------------------------------------------------

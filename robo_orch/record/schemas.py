@@ -102,6 +102,10 @@ TIMING = _obj({"tick": INT, "lateness_us": NUM, "backend_us": NUM, "sense_us": N
                "plan_us": NUM, "act_us": NUM, "tick_us": NUM, "overruns": INT},
               "robo_orch.LoopTiming")
 COMMAND = _obj({"timestamp": TIME, "v": NUM, "w": NUM}, "robo_orch.VelocityCommand")
+#: a live parameter change: each value as its JSON text
+PARAM_CHANGE = _obj({"timestamp": TIME, "tick": INT, "source": STR,
+                     "changes": _arr(_obj({"key": STR, "value": STR}))},
+                    "robo_orch.ParamChange")
 _BEHAVIOR = _obj({"activation": NUM, "v": NUM, "w": NUM, "ran": BOOL, "enabled": BOOL})
 
 

@@ -50,6 +50,7 @@ from robo_orch.config import INPUT_ROLES
 from robo_orch.errors import MessageError
 from robo_orch.messages import message_type
 from robo_orch.record.channels import RecordingContext, type_description
+from robo_orch.record.params import PARAM_CHANGE, PARAMS_TOPIC, change_json, param_frames
 from robo_orch.record.process import CONTROL, PREFIX, SYNC
 from robo_orch.record.ticks import BEHAVIOR_TICK, BEHAVIOR_TOPIC, LOOP_TICK, TICK_TOPIC, TickTap
 
@@ -108,6 +109,7 @@ def topics_of(config, extra: dict[str, str] | None = None,
         topics.update(backend.topics())
     topics[TICK_TOPIC] = LOOP_TICK.name
     topics[BEHAVIOR_TOPIC] = BEHAVIOR_TICK.name
+    topics[PARAMS_TOPIC] = PARAM_CHANGE.name
     topics.update(extra or {})
     return topics
 
@@ -137,8 +139,10 @@ class Recorder:
         self._bus: Bus | None = None
         self._names: list[str] = []  # recorded topics, by index
         self._receivers: list = []  # (topic index, raw receiver): the lockstep feed
-        self._tap_index = (0, 0)  # topic indices of the tick and behavior records
-        self._tap_lost = [0, 0]  # records not forwarded (the recorder process lagged)
+        # topic indices of the tick, behavior and parameter change records
+        self._tap_index = (0, 0, 0)
+        self._tap_lost = [0, 0, 0]  # records not forwarded (the recorder process lagged)
+        self._param_seq = 0
         self._buf = bytearray()
         self._flush_at = options.flush_bytes
         self._lockstep = False
@@ -196,12 +200,14 @@ class Recorder:
                                                overrides=self.overrides)
         topics = list(topics_of(controller.config, opts.topics, controller.backend).items())
         names = self._names = [t for t, _ in topics]
-        self._tap_index = (names.index(TICK_TOPIC), names.index(BEHAVIOR_TOPIC))
+        self._tap_index = (names.index(TICK_TOPIC), names.index(BEHAVIOR_TOPIC),
+                           names.index(PARAMS_TOPIC))
         self._controller = controller
         self._attached = True
         # the tap's records come down the pipe: no bus traffic for them
         self.tap = TickTap(controller, publish=False, sink=self._record).attach(controller)
-        fed = [TICK_TOPIC, BEHAVIOR_TOPIC]
+        controller.live.listeners.append(self._record_change)  # live parameter changes
+        fed = [TICK_TOPIC, BEHAVIOR_TOPIC, PARAMS_TOPIC]
         setup = {"mode": "pipe" if lockstep else "zmq", "path": str(opts.path),
                  "split_bytes": opts.split_bytes, "max_bytes": opts.max_bytes,
                  "chunk_size": opts.chunk_size, "compression": opts.compression,
@@ -239,12 +245,15 @@ class Recorder:
         if controller is not None and self.tap is not None:
             self.tap.flush()  # the last tick's records
             TickTap.detach(controller)
+            if self._record_change in controller.live.listeners:
+                controller.live.listeners.remove(self._record_change)
         self.tap = self._controller = None
         if self._proc is None:
             return RecordResult([], 0, {}, {}, 0, None)
         if not self._attached:  # started, never attached: nothing to record
             return self._stop_process(None)
-        lost = {TICK_TOPIC: self._tap_lost[0], BEHAVIOR_TOPIC: self._tap_lost[1]}
+        lost = {TICK_TOPIC: self._tap_lost[0], BEHAVIOR_TOPIC: self._tap_lost[1],
+                PARAMS_TOPIC: self._tap_lost[2]}
         control: dict = {"lost": lost}
         if self._lockstep:
             self._feed(flush=True)
@@ -300,6 +309,14 @@ class Recorder:
         buf += payload
         if kind and not self._lockstep and len(buf) >= self._flush_at:
             self._write_some()
+
+    def _record_change(self, tick: int, now_ns: int, change) -> None:
+        """A live parameter change was applied before ``tick`` (loop thread, between ticks):
+        queue its ``loop/params`` record, stamped with the tick's time."""
+        self._param_seq += 1
+        head, payload = param_frames(self._controller.bus, self._param_seq, tick, now_ns,
+                                     change_json(tick, change))
+        self._record(2, head, payload)
 
     def _feed(self, flush: bool = False) -> None:
         """Lockstep, at each tick's start: forward the bus's frames; write full batches."""

@@ -22,6 +22,7 @@ from robo_orch.core import field as fieldmod
 from robo_orch.core import safety as saf
 from robo_orch.core import world as W
 from robo_orch.messages import FORMAT_VERSION, Header, message_type, new_fixed
+from robo_orch.runtime.params import LiveParams
 from robo_orch.runtime.planner import Planner
 from robo_orch.runtime.sense import Sensing
 from robo_orch.runtime.stats import TickStats
@@ -105,6 +106,10 @@ class Controller:
         #: phase), ``tap(controller, tick)`` runs right after each command is published
         self.tap = None
         self.stats = stats
+        #: live parameter changes, applied at the start of a tick (:mod:`.params`)
+        self.live = LiveParams(self)
+        self._live_queue = self.live._queue
+        self.add_health("params", self.live.health)
         self.t0_ns: int | None = None
         self.now_ns = 0
         self._prev_flags = 0
@@ -179,12 +184,15 @@ class Controller:
 
     # --- the tick -----------------------------------------------------------------
     def pre_tick(self, tick: int, now_ns: int) -> None:
-        """Let the backend run before sensing (lockstep: one simulator step)."""
+        """Between ticks: the previous tick's records, the waiting live parameter changes
+        (:class:`LiveParams`), then the backend (lockstep: one simulator step)."""
         if self.t0_ns is None:
             self.t0_ns = now_ns
         self.now_ns = now_ns
         if self.tap is not None:
             self.tap.before_tick()
+        if self._live_queue:
+            self.live.apply_pending(tick, now_ns)
         if self.backend is not None:
             self.backend.pre_tick(tick, now_ns)
 
