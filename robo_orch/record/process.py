@@ -225,8 +225,6 @@ def run_zmq(writer: Writer, setup: dict[str, Any], stdin, ready,
     from robo_orch.clock import make_clock
 
     opts = setup["zmq"]
-    with contextlib.suppress(OSError):
-        os.nice(NICE)  # the loop's process (and the simulator) come first on a busy CPU
     hwm = int(opts["hwm"])
     from robo_orch.bus.keys import security_kwargs
 
@@ -262,6 +260,10 @@ def run_zmq(writer: Writer, setup: dict[str, Any], stdin, ready,
 
     threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
     ready()
+    # only now: at a lower priority on a loaded CPU the connections above may not
+    # settle before the loop's first tick, and the recording would miss what it used
+    with contextlib.suppress(OSError):
+        os.nice(NICE)  # the loop's process (and the simulator) come first on a busy CPU
     poller = zmq.Poller()
     for _, sub in subs:
         poller.register(sub.poll_handle(), zmq.POLLIN)
