@@ -21,26 +21,35 @@ The stream carries no response ids, so :class:`RplidarParser` is told which
 replies to await (:meth:`RplidarParser.expect`, called for every request sent)
 and matches descriptors against them in order.  While scanning it checks every
 node (``S != !S``, ``C == 1``, angle below 360 deg).  Two check bits and a
-range test are all the standard protocol offers, and a random 5-byte window
-passes them about one time in six, so one rule guards the output: a node is
-returned only once it and the :data:`HOLD_NODES` nodes after it have passed
-(the last nodes wait for the next chunk: 1.5 ms at 2,000 nodes/s).  On a bad
-node the unconfirmed nodes before it are dropped with it, and the parser drops
-one byte at a time until ``HOLD_NODES + 1`` nodes in a row pass again, with
-angles that follow on (each 2 deg back to 15 deg on from the one before: real
-neighbours are a degree or two apart; the forward limit widens to three mean
-steps when revolutions have fewer than 72 points), which keeps out a garbage
-node that sits just before the good stream.  Damage that keeps the check bits
-(a flipped distance bit, a node whose first byte was replaced) cannot be
-detected.
+range test are all the standard protocol offers: a random 5-byte window passes
+them about one time in six, and a window shifted by two bytes into a smooth
+scene reads the distances as angles that pass too.  So the parser also checks
+the order the head measures in: each node's angle lies ahead of the one
+before, by at most two mean steps of the last revolution (2 deg at least; from
+the nodes seen so far until a revolution is known).  Bytes received twice step
+back, foreign bytes and lost ones jump.  Two rules guard the output:
+
+* a node is returned only once it and the :data:`HOLD_NODES` nodes after it
+  have passed (the last nodes wait for the next chunk: 1 ms at 2,000 nodes/s);
+  on a bad node the unconfirmed nodes before it are dropped with it;
+* after a bad node the parser drops one byte at a time until
+  :data:`RELOCK_NODES` nodes in a row pass and follow on, and drops the first
+  of them too: its first bytes may be the last of the damage.
+
+What remains undetectable is damage that keeps every check: a flipped distance
+bit, or a cut that joins the head of one node to the tail of another whose
+successor happens to lie within the step limit (a few bytes lost, or a splice
+into the same stretch of angle).  :mod:`robo_orch.bench.fuzz` measures it.
 
 Rejections are counted by reason: ``check_bits`` and ``angle`` (a bad node
-while locked), ``descriptor`` (``A5 5A`` followed by no known descriptor),
-``unexpected`` (a well-formed descriptor that no pending request asked for).
+while locked), ``sequence`` (a node whose angle does not follow on),
+``descriptor`` (``A5 5A`` followed by no known descriptor), ``unexpected`` (a
+well-formed descriptor that no pending request asked for).
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any, NamedTuple
 
@@ -77,12 +86,37 @@ DESCRIPTOR_SIZE = 7
 #: angle_q6 of a full turn; a node at or beyond it is damaged
 ANGLE_Q6_TURN = 360 * 64
 #: a node is returned once this many nodes after it have passed the check too
-HOLD_NODES = 3
-# angle steps between neighbours a re-lock accepts (q6): a revolution has
-# hundreds of points, so neighbours lie within a few degrees, forwards; the
-# forward limit grows to three mean steps when revolutions have fewer points
-_STEP_BACK = 2 * 64
-_STEP_FORWARD = 15 * 64
+HOLD_NODES = 2
+# the steps a node may take from the one before (q6): forwards only (the head turns
+# one way and measures in order), at most two mean steps of the last revolution
+# (2 deg at least); until a revolution is known, two mean steps of the nodes
+# returned so far, and 180 deg before any
+_LOCKED_BACK = 0
+_LOCKED_FORWARD_MIN = 2 * 64
+_MIN_REV = 8  # fewer nodes from one start flag to the next: a false start, not learnt
+#: nodes in a row that must pass for a re-lock (the first of them is then dropped)
+RELOCK_NODES = 8
+_B0_OK = np.array([(b ^ (b >> 1)) & 1 == 1 for b in range(256)])  # S != !S
+_AC_OK = np.array([(v & 1) == 1 and v >> 1 < ANGLE_Q6_TURN for v in range(65536)])  # C, angle
+
+
+def _forward_limit(span: int, steps: int) -> int:
+    """The largest forward step accepted when ``steps`` steps cover ``span`` (q6): two mean
+    steps, 2 deg at least, rounded up to a quarter degree (so a few tables serve all)."""
+    mean2 = -(-2 * span // max(steps, 1) // 16) * 16
+    return min(ANGLE_Q6_TURN // 4, max(_LOCKED_FORWARD_MIN, mean2))
+
+
+@functools.lru_cache(maxsize=64)
+def _step_table(forward: int) -> np.ndarray:
+    """Which angle steps (a uint16 difference of angle_q6) a locked stream accepts."""
+    ok = np.zeros(65536, dtype=bool)
+    wrap = 65536 - ANGLE_Q6_TURN  # a step over 360 deg shows as wrap + step
+    ok[1:forward + 1] = True
+    ok[wrap + 1:wrap + forward + 1] = True
+    if _LOCKED_BACK:
+        ok[65536 - _LOCKED_BACK:] = True
+    return ok
 
 #: (length, mode, data type) of the response each request gets; None: no response
 RESPONSES: dict[int, tuple[int, int, int] | None] = {
@@ -257,7 +291,8 @@ class RplidarParser(Parser):
         self._pending: list[tuple[int, int, int]] = []
         self._single: tuple[int, int, int] | None = None
         self._since_start = -1  # nodes returned since the last start flag (-1: none yet)
-        self._step_limit = _STEP_FORWARD
+        self._step_ok = _step_table(ANGLE_Q6_TURN // 2)  # the steps a locked stream accepts
+        self._rev_known = False  # a whole revolution was seen (its points bound the steps)
 
     @property
     def scanning(self) -> bool:
@@ -356,60 +391,73 @@ class RplidarParser(Parser):
             return pos
         rec = np.frombuffer(buf, dtype=_NODE, count=n, offset=pos)
         b0, ac = rec["b0"], rec["ac"]  # ac: angle_q6 << 1 | C, as bytes 1-2 hold it
-        ok = (((b0 ^ (b0 >> 1)) & ac & 1) == 1) & (ac < 2 * ANGLE_Q6_TURN)
+        angle = ac >> 1
+        ok = _B0_OK[b0] & _AC_OK[ac]
+        # each node follows on from the one before; the first node here was checked
+        # against its predecessor in an earlier call (nodes are held until confirmed)
+        # or is the first of a re-lock, which the hunt checked
+        ok[1:] &= self._step_ok[angle[1:] - angle[:-1]]
         bad = n if ok.all() else int(np.argmin(ok))
         good = max(0, bad - HOLD_NODES)
         if good:
-            b0, ac = b0[:good], ac[:good]
-            start = (b0 & 1) == 1
-            out.append(Nodes(start, b0 >> 2, ac >> 1, rec["d"][:good].copy(),
+            b0 = b0[:good]
+            start = (b0 & 1).view(bool)
+            out.append(Nodes(start, b0 >> 2, angle[:good], rec["d"][:good].copy(),
                              buf[pos:pos + good * NODE_SIZE]))
             pos += good * NODE_SIZE
             self._count_revolution(start)
+            if not self._rev_known and good > _MIN_REV:  # until then: from these nodes
+                span = int((np.diff(angle[:good].astype(np.int32)) % ANGLE_Q6_TURN).sum())
+                self._step_ok = _step_table(_forward_limit(span, good - 1))
         if bad < n:
             i = pos + (bad - good) * NODE_SIZE
-            self.reject("check_bits" if not (buf[i] ^ (buf[i] >> 1)) & buf[i + 1] & 1
-                        else "angle")
+            if not (buf[i] ^ (buf[i] >> 1)) & buf[i + 1] & 1:
+                reason = "check_bits"
+            elif buf[i + 1] >> 1 | buf[i + 2] << 7 >= ANGLE_Q6_TURN:
+                reason = "angle"
+            else:
+                reason = "sequence"
+            self.reject(reason)
             self.skip(i + 1 - pos)
             self._state = _HUNT
             pos = i + 1
         return pos
 
     def _count_revolution(self, start: np.ndarray) -> None:
-        """Learn the points per revolution, which bound the angle step a re-lock accepts."""
-        starts = np.flatnonzero(start)
-        if not len(starts):
+        """Learn the points per revolution, which bound the angle steps accepted."""
+        if not start.any():
             if self._since_start >= 0:
                 self._since_start += len(start)
             return
+        starts = np.flatnonzero(start)
         if len(starts) > 1:
             n_rev = int(starts[-1] - starts[-2])
         else:
             n_rev = self._since_start + int(starts[0]) if self._since_start >= 0 else 0
-        if n_rev > 0:
-            self._step_limit = min(ANGLE_Q6_TURN // 2,
-                                   max(_STEP_FORWARD, 3 * ANGLE_Q6_TURN // n_rev))
+        if n_rev >= _MIN_REV:
+            self._step_ok = _step_table(_forward_limit(ANGLE_Q6_TURN, n_rev))
+            self._rev_known = True
         self._since_start = len(start) - int(starts[-1])
 
     def _hunt(self, buf: bytes, pos: int) -> int:
-        """Find the first offset where HOLD_NODES + 1 nodes in a row pass and follow on in angle."""
-        lock = HOLD_NODES + 1
+        """Re-lock at the first offset where RELOCK_NODES nodes in a row pass and follow on
+        in angle, without the first of them (its first bytes may be the damage's last)."""
+        lock = RELOCK_NODES
         m = len(buf) - pos
         candidates = m - NODE_SIZE * lock + 1  # offsets whose whole window is here
         if candidates <= 0:
             return pos
         u = np.frombuffer(buf, dtype=np.uint8, offset=pos)
         ok = _node_ok(u, m - NODE_SIZE + 1, 1)
-        angle = (u[2:m - 2].astype(np.int32) << 7) | (u[1:m - 3] >> 1)
+        angle = (u[2:m - 2].astype(np.uint16) << 7) | (u[1:m - 3] >> 1)
+        step_ok = self._step_ok
         window = ok[:candidates].copy()
         for k in range(1, lock):
             window &= ok[k * NODE_SIZE:k * NODE_SIZE + candidates]
-            step = (angle[k * NODE_SIZE:k * NODE_SIZE + candidates]
-                    - angle[(k - 1) * NODE_SIZE:(k - 1) * NODE_SIZE + candidates]
-                    + _STEP_BACK) % ANGLE_Q6_TURN
-            window &= step <= _STEP_BACK + self._step_limit
+            window &= step_ok[angle[k * NODE_SIZE:k * NODE_SIZE + candidates]
+                              - angle[(k - 1) * NODE_SIZE:(k - 1) * NODE_SIZE + candidates]]
         if window.any():
-            first = int(np.argmax(window))
+            first = int(np.argmax(window)) + NODE_SIZE
             self._state = _LOCKED
         else:
             first = candidates
