@@ -2,21 +2,33 @@
 
 A sentence is ``$<talker><type>,<field>,...*HH\\r\\n``: ``HH`` is the XOR of every
 byte between ``$`` and ``*`` in hexadecimal (either case accepted on input, upper
-case emitted), and a whole sentence is at most 82 characters including ``$`` and
-the CR LF.  :class:`NmeaParser` turns any chunking of a byte stream into
+case emitted).  NMEA 0183 caps a sentence at 82 characters including ``$`` and
+the CR LF, but RTK and high-precision receivers (u-blox ZED-F9P, Trimble,
+SkyTraq, Quectel RTK, MTK modules writing ``0000,0000`` for the correction age
+and station) send 83 to 94, so, like gpsd, the parser accepts up to
+:data:`MAX_SENTENCE` (130).  :class:`NmeaParser` turns any chunking of a byte stream into
 :class:`Gga`, :class:`Rmc` and :class:`Vtg` frames.  Valid sentences of other
 types (GSA, GSV, TXT, proprietary ``$P...``) and other talkers are counted in
 :attr:`NmeaParser.ignored`, not as errors.  Rejections are counted by reason:
 
-* ``length``: no line end within 82 characters of the ``$``;
+* ``length``: no line end within 130 characters of the ``$``;
 * ``truncated``: a new ``$`` arrived before the line ended (bytes were lost);
 * ``missing_checksum``: the line has no ``*HH``;
 * ``checksum``: the ``*HH`` is malformed or does not match;
-* ``format``: the checksum matched but a field could not be decoded.
+* ``format``: the checksum matched but a field could not be decoded;
+* ``range``: a field decoded to a value no receiver sends (see below).
 
 Fields are checked strictly (``ddmm.mmmm``, ``hhmmss.ss``, digits only), because
 an 8-bit XOR misses some damage (two equal bytes lost) that a strict field check
-still catches.  Empty fields decode as NaN (numbers) or 0 (counts).
+still catches.  Empty fields decode as NaN (numbers) or 0 (counts).  Every field
+is range-checked, and a value out of range rejects the sentence: time of day,
+latitude within 90 and longitude within 180 degrees (minutes at most 60), GGA
+quality 0 to 8, satellites 0 to 99, HDOP 0 to 100, altitude -1,000 to 100,000 m,
+geoid separation within 200 m, correction age 0 to 86,400 s, station 0 to 1023,
+speed 0 to 1,000 knots (1,852 km/h), courses 0 to 360 degrees, day and month,
+status ``A``/``V`` (empty: not valid), mode indicators ``A D E F M N P R S``.
+One exception keeps a real receiver's position: a magnetic variation above 180
+degrees (receivers write ``999.9`` for "unknown") decodes as NaN.
 """
 
 from __future__ import annotations
@@ -30,12 +42,14 @@ from typing import NamedTuple
 
 from robo_orch.driver import BufferedParser
 
-#: longest sentence, '$' to LF inclusive (NMEA 0183)
-MAX_SENTENCE = 82
+#: longest sentence accepted, '$' to LF inclusive (NMEA 0183 says 82; gpsd accepts 130)
+MAX_SENTENCE = 130
 #: talker ids decoded; other talkers' sentences are counted as ignored
 TALKERS = frozenset({"GP", "GN", "GL", "GA", "GB", "BD"})
 #: m/s in one knot (exact: 1852 m per hour)
 KNOT = 1852.0 / 3600.0
+#: fastest speed over ground accepted, knots (GNSS receivers stop reporting at 1,000)
+MAX_KNOTS = 1000.0
 
 _HEX = b"0123456789ABCDEFabcdef"
 _NUM = re.compile(rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -55,7 +69,8 @@ class Gga(NamedTuple):
     time_s: float  #: UTC seconds since midnight, NaN if empty
     lat: float  #: degrees, north positive, NaN if empty
     lon: float  #: degrees, east positive, NaN if empty
-    quality: int  #: 0 invalid, 1 GPS, 2 DGPS, 4 RTK fixed, 5 RTK float, 6 estimated, ...
+    quality: int  #: 0 invalid, 1 GPS, 2 DGPS, 3 PPS, 4 RTK fixed, 5 RTK float, 6 estimated,
+    #: 7 manual input, 8 simulator
     satellites: int  #: satellites in use
     hdop: float  #: horizontal dilution of precision, NaN if empty
     altitude: float  #: m above mean sea level, NaN if empty
@@ -96,6 +111,21 @@ Frame = Gga | Rmc | Vtg
 
 # --- field decoders (raise ValueError on a malformed field) -----------------------
 
+#: mode indicators of NMEA 2.3 and later: autonomous, differential, estimated, float RTK,
+#: manual, not valid, precise, RTK fixed, simulator
+MODES = frozenset("ADEFMNPRS")
+
+
+class RangeError(ValueError):
+    """A field that decoded to a value no receiver sends."""
+
+
+def _within(value: float, lo: float, hi: float, what: str) -> float:
+    """``value`` if NaN or within [lo, hi]; else :class:`RangeError`."""
+    if value < lo or value > hi:  # NaN passes: an empty field
+        raise RangeError(f"{what} {value} outside [{lo}, {hi}]")
+    return value
+
 
 def _num(field: bytes) -> float:
     if not field:
@@ -121,7 +151,7 @@ def _time(field: bytes) -> float:
         raise ValueError(f"bad time {field!r}")
     h, mi, s = int(m[1]), int(m[2]), float(m[3])
     if h > 23 or mi > 59 or s >= 61.0:
-        raise ValueError(f"time out of range {field!r}")
+        raise RangeError(f"time out of range {field!r}")
     return h * 3600.0 + mi * 60.0 + s
 
 
@@ -134,8 +164,8 @@ def _angle(field: bytes, hemi: bytes, pattern: re.Pattern, signs: bytes, limit: 
         raise ValueError(f"bad coordinate {field!r},{hemi!r}")
     minutes = float(m[2])
     deg = int(m[1]) + minutes / 60.0
-    if minutes >= 60.0 or deg > limit:
-        raise ValueError(f"coordinate out of range {field!r}")
+    if minutes > 60.0 or deg > limit:  # 60.0 minutes: receivers write 8960.0000 for 90 deg
+        raise RangeError(f"coordinate out of range {field!r}")
     return -deg if hemi == signs[1:] else deg
 
 
@@ -147,7 +177,10 @@ def _unit(field: bytes, unit: bytes) -> None:
 def _mode(field: bytes) -> str:
     if len(field) > 1 or (field and not field.isalpha()):
         raise ValueError(f"bad mode {field!r}")
-    return field.decode("ascii")
+    mode = field.decode("ascii")
+    if mode and mode not in MODES:
+        raise RangeError(f"unknown mode {mode!r}")
+    return mode
 
 
 def _date(field: bytes) -> tuple[int, int, int] | None:
@@ -158,51 +191,64 @@ def _date(field: bytes) -> tuple[int, int, int] | None:
         raise ValueError(f"bad date {field!r}")
     day, month, yy = int(m[1]), int(m[2]), int(m[3])
     if not (1 <= day <= 31 and 1 <= month <= 12):
-        raise ValueError(f"date out of range {field!r}")
+        raise RangeError(f"date out of range {field!r}")
     return (1900 + yy if yy >= 80 else 2000 + yy, month, day)
 
 
 def _gga(talker: str, f: list[bytes]) -> Gga:
-    if len(f) < 15:
-        raise ValueError("GGA needs 14 fields")
+    if len(f) < 7:
+        raise ValueError("GGA needs at least 6 fields")
+    f = f + [b""] * (15 - len(f))  # receivers that leave out the empty fields at the end
     _unit(f[10], b"M")
     _unit(f[12], b"M")
     station = f[14]
     if station and not station.isdigit():
         raise ValueError(f"bad station {station!r}")
-    quality = _count(f[6])
-    if quality > 9:
-        raise ValueError(f"bad quality {f[6]!r}")
+    if station and int(station) > 1023:
+        raise RangeError(f"station {station!r} above 1023")
     return Gga(talker, _time(f[1]), _angle(f[2], f[3], _LAT, b"NS", 90.0),
-               _angle(f[4], f[5], _LON, b"EW", 180.0), quality, min(_count(f[7]), 255),
-               _num(f[8]), _num(f[9]), _num(f[11]), _num(f[13]), station.decode("ascii"))
+               _angle(f[4], f[5], _LON, b"EW", 180.0),
+               int(_within(_count(f[6]), 0, 8, "quality")),
+               int(_within(_count(f[7]), 0, 99, "satellites")),
+               _within(_num(f[8]), 0.0, 100.0, "hdop"),
+               _within(_num(f[9]), -1000.0, 100_000.0, "altitude"),
+               _within(_num(f[11]), -200.0, 200.0, "geoid separation"),
+               _within(_num(f[13]), 0.0, 86_400.0, "correction age"), station.decode("ascii"))
 
 
 def _rmc(talker: str, f: list[bytes]) -> Rmc:
     if len(f) < 12:
         raise ValueError("RMC needs at least 11 fields")
     status = f[2]
-    if status not in (b"A", b"V"):
+    if status not in (b"A", b"V", b""):  # empty: a receiver with nothing to say yet
         raise ValueError(f"bad status {status!r}")
     var = f[10]
     if var or f[11]:
         if f[11] not in (b"E", b"W"):
             raise ValueError(f"bad variation {var!r},{f[11]!r}")
         mag = _num(var)
-        mag = -mag if f[11] == b"W" else mag
+        if mag < 0.0:
+            raise RangeError(f"magnetic variation {mag}")
+        mag = _NAN if mag > 180.0 else -mag if f[11] == b"W" else mag  # 999.9: unknown
     else:
         mag = _NAN
     return Rmc(talker, _time(f[1]), status == b"A", _angle(f[3], f[4], _LAT, b"NS", 90.0),
-               _angle(f[5], f[6], _LON, b"EW", 180.0), _num(f[7]), _num(f[8]), _date(f[9]),
+               _angle(f[5], f[6], _LON, b"EW", 180.0),
+               _within(_num(f[7]), 0.0, MAX_KNOTS, "speed"),
+               _within(_num(f[8]), 0.0, 360.0, "course"), _date(f[9]),
                mag, _mode(f[12]) if len(f) > 12 else "")
 
 
 def _vtg(talker: str, f: list[bytes]) -> Vtg:
-    if len(f) < 9:
-        raise ValueError("VTG needs at least 8 fields")
+    if len(f) < 7:
+        raise ValueError("VTG needs at least 6 fields")
+    f = f + [b""] * (9 - len(f))  # receivers that end after the speed in knots
     for i, unit in ((2, b"T"), (4, b"M"), (6, b"N"), (8, b"K")):
         _unit(f[i], unit)
-    return Vtg(talker, _num(f[1]), _num(f[3]), _num(f[5]), _num(f[7]),
+    return Vtg(talker, _within(_num(f[1]), 0.0, 360.0, "course"),
+               _within(_num(f[3]), 0.0, 360.0, "magnetic course"),
+               _within(_num(f[5]), 0.0, MAX_KNOTS, "speed"),
+               _within(_num(f[7]), 0.0, MAX_KNOTS * 1.852, "speed"),
                _mode(f[9]) if len(f) > 9 else "")
 
 
@@ -280,6 +326,8 @@ class NmeaParser(BufferedParser):
                 self.ignored[key] += 1
                 return
             out.append(decoder(talker, fields))
+        except RangeError:
+            self.reject("range")
         except ValueError:  # includes UnicodeDecodeError
             self.reject("format")
 
