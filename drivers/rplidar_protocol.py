@@ -295,6 +295,11 @@ class RplidarParser(Parser):
         self._rev_known = False  # a whole revolution was seen (its points bound the steps)
 
     @property
+    def pending(self) -> int:
+        """Bytes held back for the next feed (an incomplete reply, or nodes not yet confirmed)."""
+        return len(self._rest)
+
+    @property
     def scanning(self) -> bool:
         """True once a scan descriptor was accepted and until the next request."""
         return self._state in (_LOCKED, _HUNT)

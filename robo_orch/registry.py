@@ -83,6 +83,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "flood": "robo_orch.bench.flood:bench_flood",
         "navigation": "robo_orch.bench.nav:bench_navigation",
         "orphans": "robo_orch.bench.orphans:bench_orphans",
+        "parsers": "robo_orch.bench.fuzz:bench_fuzz",
         "recording": "robo_orch.bench.record:bench_recording",
         "runner": "robo_orch.bench.runner:bench_runner",
     },

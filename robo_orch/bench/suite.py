@@ -19,8 +19,8 @@ medians (this is meant for shared, noisy machines too):
 * start-up to the first tick against numba's own floor, and memory over a long
   run (:mod:`robo_orch.bench.process`);
 * the sections of the ``robo_orch.benchmarks`` registry group (built in: curve,
-  devices, flood, navigation, orphans, recording; other packages add theirs by
-  entry point).
+  devices, faults, flood, navigation, orphans, parsers, recording, runner; other
+  packages add theirs by entry point).
 
 ``--json`` writes every figure; ``--plot`` draws them (:mod:`robo_orch.bench.plot`).
 """
