@@ -293,6 +293,8 @@ class RplidarParser(Parser):
         self._since_start = -1  # nodes returned since the last start flag (-1: none yet)
         self._step_ok = _step_table(ANGLE_Q6_TURN // 2)  # the steps a locked stream accepts
         self._rev_known = False  # a whole revolution was seen (its points bound the steps)
+        # until then: the angle steps of the nodes returned (last angle, sum, count)
+        self._learn_last, self._learn_span, self._learn_steps = -1, 0, 0
 
     @property
     def pending(self) -> int:
@@ -411,9 +413,8 @@ class RplidarParser(Parser):
                              buf[pos:pos + good * NODE_SIZE]))
             pos += good * NODE_SIZE
             self._count_revolution(start)
-            if not self._rev_known and good > _MIN_REV:  # until then: from these nodes
-                span = int((np.diff(angle[:good].astype(np.int32)) % ANGLE_Q6_TURN).sum())
-                self._step_ok = _step_table(_forward_limit(span, good - 1))
+            if not self._rev_known:  # until one is: from the nodes returned so far
+                self._learn(angle[:good])
         if bad < n:
             i = pos + (bad - good) * NODE_SIZE
             if not (buf[i] ^ (buf[i] >> 1)) & buf[i + 1] & 1:
@@ -425,8 +426,21 @@ class RplidarParser(Parser):
             self.reject(reason)
             self.skip(i + 1 - pos)
             self._state = _HUNT
+            self._learn_last = -1  # the step over the damage is none of the device's
+            self._since_start = -1  # nor is a revolution whose nodes were dropped
             pos = i + 1
         return pos
+
+    def _learn(self, angle: np.ndarray) -> None:
+        """Bound the steps by the mean step of the nodes returned since the scan began."""
+        a = angle.astype(np.int32)
+        if self._learn_last >= 0:
+            a = np.concatenate(((self._learn_last,), a))
+        self._learn_last = int(a[-1])
+        self._learn_span += int((np.diff(a) % ANGLE_Q6_TURN).sum())
+        self._learn_steps += len(a) - 1
+        if self._learn_steps >= 2 * _MIN_REV:
+            self._step_ok = _step_table(_forward_limit(self._learn_span, self._learn_steps))
 
     def _count_revolution(self, start: np.ndarray) -> None:
         """Learn the points per revolution, which bound the angle steps accepted."""
