@@ -30,10 +30,11 @@ the nodes seen so far until a revolution is known).  Bytes received twice step
 back, foreign bytes and lost ones jump.  Two rules guard the output:
 
 * a node is returned only once it and the :data:`HOLD_NODES` nodes after it
-  have passed (the last nodes wait for the next chunk: 1 ms at 2,000 nodes/s);
+  have passed (the last nodes wait for the next chunk: 1.5 ms at 2,000 nodes/s);
   on a bad node the unconfirmed nodes before it are dropped with it;
 * after a bad node the parser drops one byte at a time until
-  :data:`RELOCK_NODES` nodes in a row pass and follow on, and drops the first
+  :data:`RELOCK_NODES` nodes in a row pass and follow on (with start flags
+  only within 30 deg of 0 deg, where revolutions start), and drops the first
   of them too: its first bytes may be the last of the damage.
 
 What remains undetectable is damage that keeps every check: a flipped distance
@@ -86,13 +87,14 @@ DESCRIPTOR_SIZE = 7
 #: angle_q6 of a full turn; a node at or beyond it is damaged
 ANGLE_Q6_TURN = 360 * 64
 #: a node is returned once this many nodes after it have passed the check too
-HOLD_NODES = 2
+HOLD_NODES = 3
 # the steps a node may take from the one before (q6): forwards only (the head turns
 # one way and measures in order), at most two mean steps of the last revolution
 # (2 deg at least); until a revolution is known, two mean steps of the nodes
 # returned so far, and 180 deg before any
 _LOCKED_BACK = 0
 _LOCKED_FORWARD_MIN = 2 * 64
+_START_WITHIN = 30 * 64  # a re-lock takes a start flag only this near 0 deg (q6)
 _MIN_REV = 8  # fewer nodes from one start flag to the next: a false start, not learnt
 #: nodes in a row that must pass for a re-lock (the first of them is then dropped)
 RELOCK_NODES = 8
@@ -104,16 +106,18 @@ def _forward_limit(span: int, steps: int) -> int:
     """The largest forward step accepted when ``steps`` steps cover ``span`` (q6): two mean
     steps, 2 deg at least, rounded up to a quarter degree (so a few tables serve all)."""
     mean2 = -(-2 * span // max(steps, 1) // 16) * 16
-    return min(ANGLE_Q6_TURN // 4, max(_LOCKED_FORWARD_MIN, mean2))
+    return min(ANGLE_Q6_TURN // 2, max(_LOCKED_FORWARD_MIN, mean2))
 
 
 @functools.lru_cache(maxsize=64)
 def _step_table(forward: int) -> np.ndarray:
-    """Which angle steps (a uint16 difference of angle_q6) a locked stream accepts."""
+    """Which angle steps (a uint16 difference of angle_q6) a locked stream accepts: up to
+    ``forward``, and up to twice that over 360 deg (a revolution may start anywhere
+    within its first step, so the step across the start can be twice as long)."""
     ok = np.zeros(65536, dtype=bool)
     wrap = 65536 - ANGLE_Q6_TURN  # a step over 360 deg shows as wrap + step
     ok[1:forward + 1] = True
-    ok[wrap + 1:wrap + forward + 1] = True
+    ok[wrap + 1:wrap + min(2 * forward, ANGLE_Q6_TURN // 2) + 1] = True
     if _LOCKED_BACK:
         ok[65536 - _LOCKED_BACK:] = True
     return ok
@@ -269,7 +273,9 @@ def _node_ok(u: np.ndarray, n: int, step: int) -> np.ndarray:
     b2 = u[2:stop + 2:step]
     bits = (b0 ^ (b0 >> 1)) & b1 & 1
     angle = (b2.astype(np.uint16) << 7) | (b1 >> 1)
-    return (bits == 1) & (angle < ANGLE_Q6_TURN)
+    # (and a start flag only near 0 deg, where a revolution starts)
+    near_start = (angle < _START_WITHIN) | (angle > ANGLE_Q6_TURN - _START_WITHIN)
+    return (bits == 1) & (angle < ANGLE_Q6_TURN) & (((b0 & 1) == 0) | near_start)
 
 
 # --- parsers ----------------------------------------------------------------------
@@ -403,7 +409,13 @@ class RplidarParser(Parser):
         # each node follows on from the one before; the first node here was checked
         # against its predecessor in an earlier call (nodes are held until confirmed)
         # or is the first of a re-lock, which the hunt checked
-        ok[1:] &= self._step_ok[angle[1:] - angle[:-1]]
+        steps = angle[1:] - angle[:-1]
+        step_ok = self._step_ok
+        if self._learn_steps < 2 * _MIN_REV and not self._rev_known and n > 4:
+            # nothing learnt yet: two median steps of these nodes (a jump is no median)
+            median = int(np.median((angle[1:].astype(np.int32) - angle[:-1]) % ANGLE_Q6_TURN))
+            step_ok = _step_table(_forward_limit(median, 1))
+        ok[1:] &= step_ok[steps]
         bad = n if ok.all() else int(np.argmin(ok))
         good = max(0, bad - HOLD_NODES)
         if good:

@@ -115,23 +115,21 @@ def test_documented_replies_decode():
     for cmd in (rp.GET_HEALTH, rp.GET_INFO, rp.GET_SAMPLERATE, rp.SCAN):
         p.expect(cmd)
     stream = (HEALTH_DESC + b"\x02\x01\x80" + INFO + RATE_DESC + b"\xf4\x01\xfa\x00"
-              + SCAN_DESC + NODE_B + NODE_A + confirm(90.0))
+              + SCAN_DESC + NODE_A + confirm(90.0))
     frames = p.feed(stream)
     assert frames[:6] == [rp.Descriptor(3, 0, 6), rp.Health(2, 0x8001),
                           rp.Descriptor(20, 0, 4), rp.DeviceInfo(0x18, 29, 1, 7, SERIAL),
                           rp.Descriptor(4, 0, 0x15), rp.SampleRate(500, 250)]
     assert frames[6] == rp.Descriptor(5, 1, 0x81)
-    nodes = frames[7]
-    assert nodes.start.tolist() == [False, True]
-    assert nodes.quality.tolist() == [15, 47]
-    assert nodes.angle_q6.tolist() == [2912, 5760]
-    assert nodes.distance_q2.tolist() == [4938 * 0, 4938]
     assert p.scanning and not p.bad and p.skipped_bytes == 0
-    assert len(frames) == 8  # the last nodes wait for the nodes that confirm them
-    p = scan_parser()
-    nodes = p.feed(SCAN_DESC + NODE_C + confirm(360.0))[1]
-    assert (nodes.start[0], nodes.quality[0], nodes.angle_q6[0], nodes.distance_q2[0]) == (
-        False, 47, 23039, 48000)
+    assert len(frames) == 8  # the nodes after the first wait for the nodes that confirm them
+    # each documented node, followed by nodes 1 deg apart that confirm it
+    for node, deg, fields in ((NODE_A, 90.0, (True, 47, 5760, 4938)),
+                              (NODE_B, 45.5, (False, 15, 2912, 0)),
+                              (NODE_C, 360.0, (False, 47, 23039, 48000))):
+        nodes = scan_parser().feed(SCAN_DESC + node + confirm(deg))[1]
+        assert (nodes.start[0], nodes.quality[0], nodes.angle_q6[0],
+                nodes.distance_q2[0]) == fields
 
 
 def flatten(frames) -> list:
@@ -185,16 +183,17 @@ def test_parser_states_and_reasons():
     jumbled = NODE_A + NODE_B + NODE_C + NODE_B  # each passes, but the angles jump about
     frames = p.feed(SCAN_DESC + b"".join(run[:12]) + bad_c + b"".join(run[13:23]) + bad_angle
                     + b"".join(run[24:34]) + jumbled + b"".join(run[34:50]))
-    # a bad node takes the unconfirmed nodes before it along (two); a re-lock needs
-    # eight good nodes whose angles follow on (1 deg apart, as the first ten taught),
-    # and drops the first of them
-    assert nodes_of(frames) == [run[k] for k in (*range(0, 10), *range(14, 21),
-                                                 *range(25, 32), *range(35, 48))]
+    # a bad node takes the unconfirmed nodes before it along (HOLD_NODES); a re-lock
+    # needs eight good nodes whose angles follow on (1 deg apart, as the first ten
+    # taught), and drops the first of them
+    h = rp.HOLD_NODES
+    assert nodes_of(frames) == [run[k] for k in (*range(0, 12 - h), *range(14, 23 - h),
+                                                 *range(25, 34 - h), *range(35, 50 - h))]
     assert p.bad["check_bits"] == 1 and p.bad["angle"] == 1 and p.bad["sequence"] == 1
     # unexpected descriptor, stale node, damaged descriptor (2 + 5); then three times the
-    # two unconfirmed nodes and the bad node's first byte, the rest of the bad node and
+    # unconfirmed nodes and the bad node's first byte, the rest of the bad node and
     # the re-lock's first node; the jumbled nodes after the first
-    assert p.skipped_bytes == 7 + 5 + 2 + 5 + 3 * (2 * 5 + 1) + 3 * (4 + 5) + 3 * 5
+    assert p.skipped_bytes == 7 + 5 + 2 + 5 + 3 * (h * 5 + 1) + 3 * (4 + 5) + 3 * 5
     p.expect(rp.STOP)
     assert p.feed(NODE_A * 3) == [] and not p.scanning
 
@@ -372,25 +371,26 @@ def test_revolutions_in_the_robot_frame_and_short_ones_dropped():
     drv.start(port)  # STOP, GET_HEALTH; no device on loop:// answers
     assert drv._awaiting == rp.GET_HEALTH
     drv.parser.expect(rp.SCAN)
-    # a node comes out once two more have arrived (see rplidar_protocol.HOLD_NODES)
-    drv.handle_bytes(SCAN_DESC + rp.encode_node(47, 0, 4000, True)  # out now: starts rev 1
-                     + rp.encode_node(47, 90 * 64, 4000, False)
-                     + rp.encode_node(47, 180 * 64, 0, False)  # no return: left out
-                     + rp.encode_node(47, 270 * 64, 200, False), 1_000)  # 5 cm < range_min
+    # twelve points a revolution, 30 deg apart; a node comes out once HOLD_NODES more
+    # have arrived (see rplidar_protocol)
+    rev1 = [rp.encode_node(47, 0, 4000, True), rp.encode_node(47, 30 * 64, 4000, False),
+            rp.encode_node(47, 60 * 64, 0, False),  # no return: left out
+            rp.encode_node(47, 90 * 64, 200, False)]  # 5 cm < range_min
+    rev1 += [rp.encode_node(0, a * 64, 0, False) for a in range(120, 360, 30)]
+    rev2 = [rp.encode_node(47, (10 + 30 * k) * 64, 8000, k == 0) for k in range(12)]
+    drv.handle_bytes(SCAN_DESC + b"".join(rev1), 1_000)
     assert sub.poll() == 0
-    drv.handle_bytes(rp.encode_node(47, 10 * 64, 8000, True)  # ends rev 1
-                     + rp.encode_node(47, 120 * 64, 8000, False)
-                     + rp.encode_node(47, 240 * 64, 8000, False), 3_000)
+    drv.handle_bytes(b"".join(rev2), 3_000)  # its start comes out: rev 1 ends
     assert sub.poll() == 0 and drv.stats["short_revs"] == 1  # 2 valid points < 3
-    drv.handle_bytes(rp.encode_node(47, 0, 4000, True) + confirm(0.0), 9_000)
-    # the start of rev 3 comes out: rev 2 is published
+    drv.handle_bytes(b"".join(rp.encode_node(47, a * 64, 4000, a == 5) for a in (5, 35, 65, 95)),
+                     9_000)  # the start of rev 3 comes out: rev 2 is published
     assert sub.poll() == 1
     msg = sub.take()[0]
     assert msg.header.stamp_ns == 9_000 and drv.stats["published"] == 1
     assert msg.fixed["range_min"] == np.float32(0.15) and msg.fixed["range_max"] == 12.0
     assert msg.fixed["scan_duration"] == pytest.approx(6e-6)
     # device 10 deg clockwise -> -10 deg in the sensor frame, +90 deg mount yaw, then offset
-    for i, deg in enumerate((10, 120, 240)):
+    for i, deg in enumerate(range(10, 360, 30)):
         th = math.radians(90 - deg)
         x, y = 2.0 * math.cos(th) + 0.1, 2.0 * math.sin(th) + 0.2
         assert msg.var["angle"][i] == pytest.approx(math.atan2(y, x), abs=1e-6)
