@@ -198,7 +198,8 @@ def _date(field: bytes) -> tuple[int, int, int] | None:
 def _gga(talker: str, f: list[bytes]) -> Gga:
     if len(f) < 7:
         raise ValueError("GGA needs at least 6 fields")
-    f = f + [b""] * (15 - len(f))  # receivers that leave out the empty fields at the end
+    if len(f) < 15:
+        f = f + [b""] * (15 - len(f))  # receivers that leave out the empty fields at the end
     _unit(f[10], b"M")
     _unit(f[12], b"M")
     station = f[14]
@@ -206,14 +207,16 @@ def _gga(talker: str, f: list[bytes]) -> Gga:
         raise ValueError(f"bad station {station!r}")
     if station and int(station) > 1023:
         raise RangeError(f"station {station!r} above 1023")
+    quality, sats, hdop, alt, sep, age = (_count(f[6]), _count(f[7]), _num(f[8]), _num(f[9]),
+                                          _num(f[11]), _num(f[13]))
+    # (comparisons that NaN, an empty field, passes)
+    if (quality > 8 or sats > 99 or hdop < 0.0 or hdop > 100.0 or alt < -1000.0
+            or alt > 100_000.0 or sep < -200.0 or sep > 200.0 or age < 0.0 or age > 86_400.0):
+        raise RangeError(f"GGA field out of range: quality {quality}, satellites {sats}, "
+                         f"hdop {hdop}, altitude {alt}, geoid {sep}, age {age}")
     return Gga(talker, _time(f[1]), _angle(f[2], f[3], _LAT, b"NS", 90.0),
-               _angle(f[4], f[5], _LON, b"EW", 180.0),
-               int(_within(_count(f[6]), 0, 8, "quality")),
-               int(_within(_count(f[7]), 0, 99, "satellites")),
-               _within(_num(f[8]), 0.0, 100.0, "hdop"),
-               _within(_num(f[9]), -1000.0, 100_000.0, "altitude"),
-               _within(_num(f[11]), -200.0, 200.0, "geoid separation"),
-               _within(_num(f[13]), 0.0, 86_400.0, "correction age"), station.decode("ascii"))
+               _angle(f[4], f[5], _LON, b"EW", 180.0), quality, sats, hdop, alt, sep, age,
+               station.decode("ascii"))
 
 
 def _rmc(talker: str, f: list[bytes]) -> Rmc:
@@ -242,7 +245,8 @@ def _rmc(talker: str, f: list[bytes]) -> Rmc:
 def _vtg(talker: str, f: list[bytes]) -> Vtg:
     if len(f) < 7:
         raise ValueError("VTG needs at least 6 fields")
-    f = f + [b""] * (9 - len(f))  # receivers that end after the speed in knots
+    if len(f) < 9:
+        f = f + [b""] * (9 - len(f))  # receivers that end after the speed in knots
     for i, unit in ((2, b"T"), (4, b"M"), (6, b"N"), (8, b"K")):
         _unit(f[i], unit)
     return Vtg(talker, _within(_num(f[1]), 0.0, 360.0, "course"),
