@@ -18,17 +18,20 @@ types (GSA, GSV, TXT, proprietary ``$P...``) and other talkers are counted in
 * ``format``: the checksum matched but a field could not be decoded;
 * ``range``: a field decoded to a value no receiver sends (see below).
 
-Fields are checked strictly (``ddmm.mmmm``, ``hhmmss.ss``, digits only), because
-an 8-bit XOR misses some damage (two equal bytes lost) that a strict field check
-still catches.  Empty fields decode as NaN (numbers) or 0 (counts).  Every field
-is range-checked, and a value out of range rejects the sentence: time of day,
-latitude within 90 and longitude within 180 degrees (minutes at most 60), GGA
-quality 0 to 8, satellites 0 to 99, HDOP 0 to 100, altitude -1,000 to 100,000 m,
-geoid separation within 200 m, correction age 0 to 86,400 s, station 0 to 1023,
-speed 0 to 1,000 knots (1,852 km/h), courses 0 to 360 degrees, day and month,
-status ``A``/``V`` (empty: not valid), mode indicators ``A D E F M N P R S``.
-One exception keeps a real receiver's position: a magnetic variation above 180
-degrees (receivers write ``999.9`` for "unknown") decodes as NaN.
+Fields are checked strictly (``ddmm.mmmm``, ``hhmmss.ss``, digits only, as many
+fields as the sentence has in NMEA 4.11 and one trailing empty one at most,
+latitude and longitude with the same number of decimals), because an 8-bit XOR
+misses damage whose bytes XOR to zero (two equal bytes lost or received twice)
+that a strict field check still catches.  Empty fields decode as NaN (numbers)
+or 0 (counts).  Every field is range-checked, and a value out of range rejects
+the sentence: time of day, latitude within 90 and longitude within 180 degrees
+(minutes at most 60), GGA quality 0 to 8, satellites 0 to 99, HDOP 0 to 100,
+altitude -1,000 to 100,000 m, geoid separation within 200 m, correction age 0
+to 86,400 s, station 0 to 1023, speed 0 to 1,000 knots (1,852 km/h), courses 0
+to 360 degrees, day and month, status ``A``/``V`` (empty: not valid), mode
+indicators ``A D E F M N P R S``.  One exception keeps a real receiver's
+position: a magnetic variation above 180 degrees (receivers write ``999.9``
+for "unknown") decodes as NaN.
 """
 
 from __future__ import annotations
@@ -169,6 +172,16 @@ def _angle(field: bytes, hemi: bytes, pattern: re.Pattern, signs: bytes, limit: 
     return -deg if hemi == signs[1:] else deg
 
 
+def _position(f: list[bytes], i: int) -> tuple[float, float]:
+    """Latitude and longitude from fields ``i`` to ``i + 3``.  A receiver writes both with
+    the same number of decimals: a difference is bytes lost or received twice whose
+    XOR happened to be zero (the checksum cannot see a doubled ``33``)."""
+    lat, lon = f[i], f[i + 2]
+    if lat and lon and len(lat) - lat.find(b".") != len(lon) - lon.find(b"."):
+        raise ValueError(f"latitude {lat!r} and longitude {lon!r} differ in decimals")
+    return (_angle(lat, f[i + 1], _LAT, b"NS", 90.0), _angle(lon, f[i + 3], _LON, b"EW", 180.0))
+
+
 def _unit(field: bytes, unit: bytes) -> None:
     if field and field != unit:
         raise ValueError(f"unit {field!r}, expected {unit!r}")
@@ -196,8 +209,8 @@ def _date(field: bytes) -> tuple[int, int, int] | None:
 
 
 def _gga(talker: str, f: list[bytes]) -> Gga:
-    if len(f) < 7:
-        raise ValueError("GGA needs at least 6 fields")
+    if not 7 <= len(f) <= 16:
+        raise ValueError("GGA has 6 to 15 fields")
     if len(f) < 15:
         f = f + [b""] * (15 - len(f))  # receivers that leave out the empty fields at the end
     _unit(f[10], b"M")
@@ -214,14 +227,13 @@ def _gga(talker: str, f: list[bytes]) -> Gga:
             or alt > 100_000.0 or sep < -200.0 or sep > 200.0 or age < 0.0 or age > 86_400.0):
         raise RangeError(f"GGA field out of range: quality {quality}, satellites {sats}, "
                          f"hdop {hdop}, altitude {alt}, geoid {sep}, age {age}")
-    return Gga(talker, _time(f[1]), _angle(f[2], f[3], _LAT, b"NS", 90.0),
-               _angle(f[4], f[5], _LON, b"EW", 180.0), quality, sats, hdop, alt, sep, age,
+    return Gga(talker, _time(f[1]), *_position(f, 2), quality, sats, hdop, alt, sep, age,
                station.decode("ascii"))
 
 
 def _rmc(talker: str, f: list[bytes]) -> Rmc:
-    if len(f) < 12:
-        raise ValueError("RMC needs at least 11 fields")
+    if not 12 <= len(f) <= 14:
+        raise ValueError("RMC has 11 to 13 fields")
     status = f[2]
     if status not in (b"A", b"V", b""):  # empty: a receiver with nothing to say yet
         raise ValueError(f"bad status {status!r}")
@@ -235,16 +247,15 @@ def _rmc(talker: str, f: list[bytes]) -> Rmc:
         mag = _NAN if mag > 180.0 else -mag if f[11] == b"W" else mag  # 999.9: unknown
     else:
         mag = _NAN
-    return Rmc(talker, _time(f[1]), status == b"A", _angle(f[3], f[4], _LAT, b"NS", 90.0),
-               _angle(f[5], f[6], _LON, b"EW", 180.0),
+    return Rmc(talker, _time(f[1]), status == b"A", *_position(f, 3),
                _within(_num(f[7]), 0.0, MAX_KNOTS, "speed"),
                _within(_num(f[8]), 0.0, 360.0, "course"), _date(f[9]),
                mag, _mode(f[12]) if len(f) > 12 else "")
 
 
 def _vtg(talker: str, f: list[bytes]) -> Vtg:
-    if len(f) < 7:
-        raise ValueError("VTG needs at least 6 fields")
+    if not 7 <= len(f) <= 10:
+        raise ValueError("VTG has 6 to 9 fields")
     if len(f) < 9:
         f = f + [b""] * (9 - len(f))  # receivers that end after the speed in knots
     for i, unit in ((2, b"T"), (4, b"M"), (6, b"N"), (8, b"K")):
