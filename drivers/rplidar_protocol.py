@@ -405,7 +405,7 @@ class RplidarParser(Parser):
         rec = np.frombuffer(buf, dtype=_NODE, count=n, offset=pos)
         b0, ac = rec["b0"], rec["ac"]  # ac: angle_q6 << 1 | C, as bytes 1-2 hold it
         angle = ac >> 1
-        ok = _B0_OK[b0] & _AC_OK[ac]
+        ok = _B0_OK.take(b0) & _AC_OK.take(ac)  # (take: faster than indexing)
         # each node follows on from the one before; the first node here was checked
         # against its predecessor in an earlier call (nodes are held until confirmed)
         # or is the first of a re-lock, which the hunt checked
@@ -415,7 +415,7 @@ class RplidarParser(Parser):
             # nothing learnt yet: two median steps of these nodes (a jump is no median)
             median = int(np.median((angle[1:].astype(np.int32) - angle[:-1]) % ANGLE_Q6_TURN))
             step_ok = _step_table(_forward_limit(median, 1))
-        ok[1:] &= step_ok[steps]
+        ok[1:] &= step_ok.take(steps)
         bad = n if ok.all() else int(np.argmin(ok))
         good = max(0, bad - HOLD_NODES)
         if good:
