@@ -13,8 +13,8 @@ report the same for speed and course.  They are published in ``gnss_fix``
 (with their quality) but not as positions or motion, unless
 ``manual_fixes = true`` (a bench test with a receiver in simulator mode).
 
-The protocol itself (framing, checksums, sentence decoding and encoding) is in
-:mod:`robo_orch.drivers.nmea_protocol`.
+The protocol itself (framing, checksums, sentence decoding) is in
+:mod:`robo_orch.drivers.nmea_protocol`, the encoders in :mod:`robo_orch.drivers.nmea_encode`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ from robo_orch import schema
 from robo_orch.bus import Bus
 from robo_orch.clock import Clock
 from robo_orch.driver import Driver, DriverSpec
+from robo_orch.drivers.nmea_encode import (
+    checksum,
+    encode_gga,
+    encode_rmc,
+    encode_vtg,
+    sentence,
+)
 from robo_orch.drivers.nmea_protocol import (
     KNOT,
     MAX_SENTENCE,
@@ -39,11 +46,6 @@ from robo_orch.drivers.nmea_protocol import (
     NmeaParser,
     Rmc,
     Vtg,
-    checksum,
-    encode_gga,
-    encode_rmc,
-    encode_vtg,
-    sentence,
 )
 from robo_orch.errors import ConfigError
 from robo_orch.messages import GNSS_FIX, POSITION_FIX
