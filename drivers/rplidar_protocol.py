@@ -50,13 +50,21 @@ well-formed descriptor that no pending request asked for).
 
 from __future__ import annotations
 
-import functools
 import struct
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from robo_orch.driver import Parser
+from robo_orch.drivers.rplidar_checks import (
+    AC_OK,
+    ANGLE_Q6_TURN,
+    B0_OK,
+    MIN_REV,
+    forward_limit,
+    node_ok,
+    step_table,
+)
 
 SYNC = 0xA5  #: first byte of every request and descriptor
 SYNC2 = 0x5A  #: second byte of a response descriptor
@@ -84,44 +92,10 @@ MODE_MULTIPLE = 1
 HEALTH_GOOD, HEALTH_WARNING, HEALTH_ERROR = 0, 1, 2
 NODE_SIZE = 5
 DESCRIPTOR_SIZE = 7
-#: angle_q6 of a full turn; a node at or beyond it is damaged
-ANGLE_Q6_TURN = 360 * 64
 #: a node is returned once this many nodes after it have passed the check too
 HOLD_NODES = 3
-# the steps a node may take from the one before (q6): forwards only (the head turns
-# one way and measures in order), at most two mean steps of the last revolution
-# (2 deg at least); until a revolution is known, two mean steps of the nodes
-# returned so far, and 180 deg before any
-_LOCKED_BACK = 0
-_LOCKED_FORWARD_MIN = 2 * 64
-_START_WITHIN = 30 * 64  # a re-lock takes a start flag only this near 0 deg (q6)
-_MIN_REV = 8  # fewer nodes from one start flag to the next: a false start, not learnt
 #: nodes in a row that must pass for a re-lock (the first of them is then dropped)
 RELOCK_NODES = 8
-_B0_OK = np.array([(b ^ (b >> 1)) & 1 == 1 for b in range(256)])  # S != !S
-_AC_OK = np.array([(v & 1) == 1 and v >> 1 < ANGLE_Q6_TURN for v in range(65536)])  # C, angle
-
-
-def _forward_limit(span: int, steps: int) -> int:
-    """The largest forward step accepted when ``steps`` steps cover ``span`` (q6): two mean
-    steps, 2 deg at least, rounded up to a quarter degree (so a few tables serve all)."""
-    mean2 = -(-2 * span // max(steps, 1) // 16) * 16
-    return min(ANGLE_Q6_TURN // 2, max(_LOCKED_FORWARD_MIN, mean2))
-
-
-@functools.lru_cache(maxsize=64)
-def _step_table(forward: int) -> np.ndarray:
-    """Which angle steps (a uint16 difference of angle_q6) a locked stream accepts: up to
-    ``forward``, and up to twice that over 360 deg (a revolution may start anywhere
-    within its first step, so the step across the start can be twice as long)."""
-    ok = np.zeros(65536, dtype=bool)
-    wrap = 65536 - ANGLE_Q6_TURN  # a step over 360 deg shows as wrap + step
-    ok[1:forward + 1] = True
-    ok[wrap + 1:wrap + min(2 * forward, ANGLE_Q6_TURN // 2) + 1] = True
-    if _LOCKED_BACK:
-        ok[65536 - _LOCKED_BACK:] = True
-    return ok
-
 #: (length, mode, data type) of the response each request gets; None: no response
 RESPONSES: dict[int, tuple[int, int, int] | None] = {
     STOP: None,
@@ -265,19 +239,6 @@ def _decode_single(data_type: int, body: bytes) -> Any:
     return SampleRate(*struct.unpack("<HH", body))
 
 
-def _node_ok(u: np.ndarray, n: int, step: int) -> np.ndarray:
-    """Check of ``n`` candidate nodes starting every ``step`` bytes of ``u``."""
-    stop = step * (n - 1) + 1
-    b0 = u[0:stop:step]
-    b1 = u[1:stop + 1:step]
-    b2 = u[2:stop + 2:step]
-    bits = (b0 ^ (b0 >> 1)) & b1 & 1
-    angle = (b2.astype(np.uint16) << 7) | (b1 >> 1)
-    # (and a start flag only near 0 deg, where a revolution starts)
-    near_start = (angle < _START_WITHIN) | (angle > ANGLE_Q6_TURN - _START_WITHIN)
-    return (bits == 1) & (angle < ANGLE_Q6_TURN) & (((b0 & 1) == 0) | near_start)
-
-
 # --- parsers ----------------------------------------------------------------------
 
 _IDLE, _DESC_WAIT, _SINGLE, _LOCKED, _HUNT = range(5)
@@ -297,7 +258,7 @@ class RplidarParser(Parser):
         self._pending: list[tuple[int, int, int]] = []
         self._single: tuple[int, int, int] | None = None
         self._since_start = -1  # nodes returned since the last start flag (-1: none yet)
-        self._step_ok = _step_table(ANGLE_Q6_TURN // 2)  # the steps a locked stream accepts
+        self._step_ok = step_table(ANGLE_Q6_TURN // 2)  # the steps a locked stream accepts
         self._rev_known = False  # a whole revolution was seen (its points bound the steps)
         # until then: the angle steps of the nodes returned (last angle, sum, count)
         self._learn_last, self._learn_span, self._learn_steps = -1, 0, 0
@@ -405,16 +366,20 @@ class RplidarParser(Parser):
         rec = np.frombuffer(buf, dtype=_NODE, count=n, offset=pos)
         b0, ac = rec["b0"], rec["ac"]  # ac: angle_q6 << 1 | C, as bytes 1-2 hold it
         angle = ac >> 1
-        ok = _B0_OK.take(b0) & _AC_OK.take(ac)  # (take: faster than indexing)
+        ok = B0_OK.take(b0) & AC_OK.take(ac)  # (take: faster than indexing)
         # each node follows on from the one before; the first node here was checked
         # against its predecessor in an earlier call (nodes are held until confirmed)
         # or is the first of a re-lock, which the hunt checked
         steps = angle[1:] - angle[:-1]
         step_ok = self._step_ok
-        if self._learn_steps < 2 * _MIN_REV and not self._rev_known and n > 4:
-            # nothing learnt yet: two median steps of these nodes (a jump is no median)
-            median = int(np.median((angle[1:].astype(np.int32) - angle[:-1]) % ANGLE_Q6_TURN))
-            step_ok = _step_table(_forward_limit(median, 1))
+        if self._learn_steps < 2 * MIN_REV and not self._rev_known:
+            # nothing learnt yet: two median steps between these nodes that pass their
+            # checks (a jump is no median)
+            both = ok[1:] & ok[:-1]
+            if both.sum() >= 4:
+                median = int(np.median((angle[1:][both].astype(np.int32) - angle[:-1][both])
+                                       % ANGLE_Q6_TURN))
+                step_ok = step_table(forward_limit(median, 1))
         ok[1:] &= step_ok.take(steps)
         bad = n if ok.all() else int(np.argmin(ok))
         good = max(0, bad - HOLD_NODES)
@@ -451,8 +416,8 @@ class RplidarParser(Parser):
         self._learn_last = int(a[-1])
         self._learn_span += int((np.diff(a) % ANGLE_Q6_TURN).sum())
         self._learn_steps += len(a) - 1
-        if self._learn_steps >= 2 * _MIN_REV:
-            self._step_ok = _step_table(_forward_limit(self._learn_span, self._learn_steps))
+        if self._learn_steps >= 2 * MIN_REV:
+            self._step_ok = step_table(forward_limit(self._learn_span, self._learn_steps))
 
     def _count_revolution(self, start: np.ndarray) -> None:
         """Learn the points per revolution, which bound the angle steps accepted."""
@@ -465,8 +430,8 @@ class RplidarParser(Parser):
             n_rev = int(starts[-1] - starts[-2])
         else:
             n_rev = self._since_start + int(starts[0]) if self._since_start >= 0 else 0
-        if n_rev >= _MIN_REV:
-            self._step_ok = _step_table(_forward_limit(ANGLE_Q6_TURN, n_rev))
+        if n_rev >= MIN_REV:
+            self._step_ok = step_table(forward_limit(ANGLE_Q6_TURN, n_rev))
             self._rev_known = True
         self._since_start = len(start) - int(starts[-1])
 
@@ -479,7 +444,7 @@ class RplidarParser(Parser):
         if candidates <= 0:
             return pos
         u = np.frombuffer(buf, dtype=np.uint8, offset=pos)
-        ok = _node_ok(u, m - NODE_SIZE + 1, 1)
+        ok = node_ok(u, m - NODE_SIZE + 1, 1)
         angle = (u[2:m - 2].astype(np.uint16) << 7) | (u[1:m - 3] >> 1)
         step_ok = self._step_ok
         window = ok[:candidates].copy()
