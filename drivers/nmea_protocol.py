@@ -124,11 +124,11 @@ class RangeError(ValueError):
     """A field that decoded to a value no receiver sends."""
 
 
-def _within(value: float, lo: float, hi: float, what: str) -> float:
-    """``value`` if NaN or within [lo, hi]; else :class:`RangeError`."""
-    if value < lo or value > hi:  # NaN passes: an empty field
-        raise RangeError(f"{what} {value} outside [{lo}, {hi}]")
-    return value
+def _motion(course: float, speed_knots: float) -> None:
+    """:class:`RangeError` unless the course is within [0, 360] degrees and the speed within
+    [0, MAX_KNOTS] knots (NaN, an empty field, passes)."""
+    if course < 0.0 or course > 360.0 or speed_knots < 0.0 or speed_knots > MAX_KNOTS:
+        raise RangeError(f"course {course} or speed {speed_knots} kn out of range")
 
 
 def _num(field: bytes) -> float:
@@ -248,10 +248,10 @@ def _rmc(talker: str, f: list[bytes]) -> Rmc:
         mag = _NAN if mag > 180.0 else -mag if f[11] == b"W" else mag  # 999.9: unknown
     else:
         mag = _NAN
-    return Rmc(talker, _time(f[1]), status == b"A", *_position(f, 3),
-               _within(_num(f[7]), 0.0, MAX_KNOTS, "speed"),
-               _within(_num(f[8]), 0.0, 360.0, "course"), _date(f[9]),
-               mag, _mode(f[12]) if len(f) > 12 else "")
+    speed, course = _num(f[7]), _num(f[8])
+    _motion(course, speed)
+    return Rmc(talker, _time(f[1]), status == b"A", *_position(f, 3), speed, course,
+               _date(f[9]), mag, _mode(f[12]) if len(f) > 12 else "")
 
 
 def _vtg(talker: str, f: list[bytes]) -> Vtg:
@@ -261,11 +261,10 @@ def _vtg(talker: str, f: list[bytes]) -> Vtg:
         f = f + [b""] * (9 - len(f))  # receivers that end after the speed in knots
     for i, unit in ((2, b"T"), (4, b"M"), (6, b"N"), (8, b"K")):
         _unit(f[i], unit)
-    return Vtg(talker, _within(_num(f[1]), 0.0, 360.0, "course"),
-               _within(_num(f[3]), 0.0, 360.0, "magnetic course"),
-               _within(_num(f[5]), 0.0, MAX_KNOTS, "speed"),
-               _within(_num(f[7]), 0.0, MAX_KNOTS * 1.852, "speed"),
-               _mode(f[9]) if len(f) > 9 else "")
+    course, course_mag, knots, kmh = _num(f[1]), _num(f[3]), _num(f[5]), _num(f[7])
+    _motion(course, knots)
+    _motion(course_mag, kmh / 1.852)
+    return Vtg(talker, course, course_mag, knots, kmh, _mode(f[9]) if len(f) > 9 else "")
 
 
 _DECODERS = {b"GGA": _gga, b"RMC": _rmc, b"VTG": _vtg}
