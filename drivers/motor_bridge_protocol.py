@@ -231,6 +231,11 @@ class BridgeParser(Parser):
         self._tail = b""
         self._overlong = False  # dropping an over-long frame until its delimiter
 
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished frame held for the next feed (no delimiter yet)."""
+        return len(self._tail)
+
     def _feed(self, data: bytes) -> list[NamedTuple]:
         parts = (self._tail + data).split(b"\x00") if self._tail else data.split(b"\x00")
         tail = parts.pop()

@@ -1,14 +1,20 @@
 """NMEA 0183 GPS receiver: fixes as ``gnss_fix`` and local positions as ``position_fix``.
 
 On every GGA the driver publishes a ``gnss_fix`` (degrees, m, m/s, rad; speed and
-course from the latest RMC or VTG) and, when the fix quality is at least
-``min_quality``, a ``position_fix``: x east and y north in metres from the origin,
+course from the latest RMC or VTG) and, when the fix is a real one of quality at
+least ``min_quality``, a ``position_fix``: x east and y north in metres from the origin,
 in the local tangent plane (ENU) of the WGS84 ellipsoid at the origin.  That ENU
 frame is the robot's map frame.  The antenna's mount offset is not applied here:
 the estimator applies the lever arm.
 
-The protocol itself (framing, checksums, sentence decoding and encoding) is in
-:mod:`robo_orch.drivers.nmea_protocol`.
+Not real fixes: GGA quality 7 (a position typed in by hand) and 8 (the
+receiver's simulator), and RMC/VTG mode indicators ``M`` and ``S``, which
+report the same for speed and course.  They are published in ``gnss_fix``
+(with their quality) but not as positions or motion, unless
+``manual_fixes = true`` (a bench test with a receiver in simulator mode).
+
+The protocol itself (framing, checksums, sentence decoding) is in
+:mod:`robo_orch.drivers.nmea_protocol`, the encoders in :mod:`robo_orch.drivers.nmea_encode`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,13 @@ from robo_orch import schema
 from robo_orch.bus import Bus
 from robo_orch.clock import Clock
 from robo_orch.driver import Driver, DriverSpec
+from robo_orch.drivers.nmea_encode import (
+    checksum,
+    encode_gga,
+    encode_rmc,
+    encode_vtg,
+    sentence,
+)
 from robo_orch.drivers.nmea_protocol import (
     KNOT,
     MAX_SENTENCE,
@@ -33,11 +46,6 @@ from robo_orch.drivers.nmea_protocol import (
     NmeaParser,
     Rmc,
     Vtg,
-    checksum,
-    encode_gga,
-    encode_rmc,
-    encode_vtg,
-    sentence,
 )
 from robo_orch.errors import ConfigError
 from robo_orch.messages import GNSS_FIX, POSITION_FIX
@@ -48,6 +56,11 @@ __all__ = [
     "NmeaParser", "Rmc", "Vtg", "checksum", "encode_gga", "encode_rmc", "encode_vtg",
     "geodetic_to_local", "local_to_geodetic", "sentence",
 ]
+
+#: GGA qualities that are no measurement: 7 manual input, 8 simulator
+_NOT_MEASURED_QUALITIES = (7, 8)
+#: RMC/VTG mode indicators that are no measurement: manual input, simulator
+_NOT_MEASURED_MODES = ("M", "S")
 
 # WGS84
 WGS84_A = 6378137.0  #: semi-major axis, m
@@ -138,9 +151,13 @@ class NmeaGpsParams:
     uere_m: float = schema.option(3.0, gt=0, doc="user equivalent range error, m: position std "
                                                  "= HDOP * uere_m")
     min_std_m: float = schema.option(0.5, gt=0, doc="floor of the reported position std, m")
-    min_quality: int = schema.option(1, ge=0, le=9, doc="lowest GGA fix quality published as a "
+    min_quality: int = schema.option(1, ge=0, le=8, doc="lowest GGA fix quality published as a "
                                                          "position (1 GPS, 2 DGPS, 4 RTK fixed, "
                                                          "5 RTK float)")
+    manual_fixes: bool = schema.option(False, doc="publish GGA fixes of quality 7 (manual "
+                                                  "input) and 8 (simulator), and RMC/VTG "
+                                                  "motion in modes M and S, as real ones; "
+                                                  "otherwise they count as no_fix")
 
     def validate(self, source: str, prefix: str) -> None:
         """Origin: both set (within range) or both nan."""
@@ -161,7 +178,8 @@ class NmeaGpsDriver(Driver):
     """GPS receiver speaking NMEA 0183 (GGA, RMC, VTG); publishes on each GGA.
 
     :attr:`stats` counts ``published`` messages, GGAs without a usable fix
-    (``no_fix``: quality below ``min_quality`` or no position) and fixes without
+    (``no_fix``: quality below ``min_quality``, quality 7 or 8 without
+    ``manual_fixes``, or no position) and fixes without
     HDOP (``no_hdop``: not published as a position, having no accuracy).
     """
 
@@ -197,13 +215,17 @@ class NmeaGpsDriver(Driver):
             if kind is Gga:
                 self._on_gga(frame, stamp_ns)
             elif kind is Rmc:
-                ok = frame.valid and frame.mode != "N"
+                ok = frame.valid and self._real_mode(frame.mode)
                 self._motion(frame.speed_knots if ok else math.nan,
                              frame.course_deg if ok else math.nan)
             else:
-                ok = frame.mode != "N"
+                ok = self._real_mode(frame.mode)
                 self._motion(frame.speed_knots if ok else math.nan,
                              frame.course_true_deg if ok else math.nan)
+
+    def _real_mode(self, mode: str) -> bool:
+        """A mode indicator of measured data: not N (no fix), nor M/S unless configured."""
+        return mode != "N" and (self.params.manual_fixes or mode not in _NOT_MEASURED_MODES)
 
     def _motion(self, speed_knots: float, course_deg: float) -> None:
         self._speed = speed_knots * KNOT
@@ -217,7 +239,8 @@ class NmeaGpsDriver(Driver):
         fix["quality"], fix["satellites"] = gga.quality, gga.satellites
         self.output(p.fix_topic, GNSS_FIX).publish(fix, stamp_ns=stamp_ns)
         self.stats["published"] += 1
-        if gga.quality < p.min_quality or math.isnan(gga.lat) or math.isnan(gga.lon):
+        if (gga.quality < p.min_quality or math.isnan(gga.lat) or math.isnan(gga.lon)
+                or (gga.quality in _NOT_MEASURED_QUALITIES and not p.manual_fixes)):
             self.stats["no_fix"] += 1
             return
         if math.isnan(gga.hdop):  # no accuracy, no position

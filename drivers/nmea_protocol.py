@@ -1,22 +1,38 @@
-"""NMEA 0183 protocol: sentence framing, checksums, GGA/RMC/VTG decoding and encoding.
+"""NMEA 0183 protocol: sentence framing, checksums, GGA/RMC/VTG decoding (the encoders
+are in :mod:`robo_orch.drivers.nmea_encode`).
 
 A sentence is ``$<talker><type>,<field>,...*HH\\r\\n``: ``HH`` is the XOR of every
 byte between ``$`` and ``*`` in hexadecimal (either case accepted on input, upper
-case emitted), and a whole sentence is at most 82 characters including ``$`` and
-the CR LF.  :class:`NmeaParser` turns any chunking of a byte stream into
+case emitted).  NMEA 0183 caps a sentence at 82 characters including ``$`` and
+the CR LF, but RTK and high-precision receivers (u-blox ZED-F9P, Trimble,
+SkyTraq, Quectel RTK, MTK modules writing ``0000,0000`` for the correction age
+and station) send 83 to 94, so, like gpsd, the parser accepts up to
+:data:`MAX_SENTENCE` (130).  :class:`NmeaParser` turns any chunking of a byte stream into
 :class:`Gga`, :class:`Rmc` and :class:`Vtg` frames.  Valid sentences of other
 types (GSA, GSV, TXT, proprietary ``$P...``) and other talkers are counted in
 :attr:`NmeaParser.ignored`, not as errors.  Rejections are counted by reason:
 
-* ``length``: no line end within 82 characters of the ``$``;
+* ``length``: no line end within 130 characters of the ``$``;
 * ``truncated``: a new ``$`` arrived before the line ended (bytes were lost);
 * ``missing_checksum``: the line has no ``*HH``;
 * ``checksum``: the ``*HH`` is malformed or does not match;
-* ``format``: the checksum matched but a field could not be decoded.
+* ``format``: the checksum matched but a field could not be decoded;
+* ``range``: a field decoded to a value no receiver sends (see below).
 
-Fields are checked strictly (``ddmm.mmmm``, ``hhmmss.ss``, digits only), because
-an 8-bit XOR misses some damage (two equal bytes lost) that a strict field check
-still catches.  Empty fields decode as NaN (numbers) or 0 (counts).
+Fields are checked strictly (``ddmm.mmmm``, ``hhmmss.ss``, digits only, as many
+fields as the sentence has in NMEA 4.11 and one trailing empty one at most,
+latitude and longitude with the same number of decimals), because an 8-bit XOR
+misses damage whose bytes XOR to zero (two equal bytes lost or received twice)
+that a strict field check still catches.  Empty fields decode as NaN (numbers)
+or 0 (counts).  Every field is range-checked, and a value out of range rejects
+the sentence: time of day, latitude within 90 and longitude within 180 degrees
+(minutes at most 60), GGA quality 0 to 8, satellites 0 to 99, HDOP 0 to 100,
+altitude -1,000 to 100,000 m, geoid separation within 200 m, correction age 0
+to 86,400 s, station 0 to 1023, speed 0 to 1,000 knots (1,852 km/h), courses 0
+to 360 degrees, day and month, status ``A``/``V`` (empty: not valid), mode
+indicators ``A D E F M N P R S``.  One exception keeps a real receiver's
+position: a magnetic variation above 180 degrees (receivers write ``999.9``
+for "unknown") decodes as NaN.
 """
 
 from __future__ import annotations
@@ -30,12 +46,14 @@ from typing import NamedTuple
 
 from robo_orch.driver import BufferedParser
 
-#: longest sentence, '$' to LF inclusive (NMEA 0183)
-MAX_SENTENCE = 82
+#: longest sentence accepted, '$' to LF inclusive (NMEA 0183 says 82; gpsd accepts 130)
+MAX_SENTENCE = 130
 #: talker ids decoded; other talkers' sentences are counted as ignored
 TALKERS = frozenset({"GP", "GN", "GL", "GA", "GB", "BD"})
 #: m/s in one knot (exact: 1852 m per hour)
 KNOT = 1852.0 / 3600.0
+#: fastest speed over ground accepted, knots (GNSS receivers stop reporting at 1,000)
+MAX_KNOTS = 1000.0
 
 _HEX = b"0123456789ABCDEFabcdef"
 _NUM = re.compile(rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -55,7 +73,8 @@ class Gga(NamedTuple):
     time_s: float  #: UTC seconds since midnight, NaN if empty
     lat: float  #: degrees, north positive, NaN if empty
     lon: float  #: degrees, east positive, NaN if empty
-    quality: int  #: 0 invalid, 1 GPS, 2 DGPS, 4 RTK fixed, 5 RTK float, 6 estimated, ...
+    quality: int  #: 0 invalid, 1 GPS, 2 DGPS, 3 PPS, 4 RTK fixed, 5 RTK float, 6 estimated,
+    #: 7 manual input, 8 simulator
     satellites: int  #: satellites in use
     hdop: float  #: horizontal dilution of precision, NaN if empty
     altitude: float  #: m above mean sea level, NaN if empty
@@ -96,6 +115,21 @@ Frame = Gga | Rmc | Vtg
 
 # --- field decoders (raise ValueError on a malformed field) -----------------------
 
+#: mode indicators of NMEA 2.3 and later: autonomous, differential, estimated, float RTK,
+#: manual, not valid, precise, RTK fixed, simulator
+MODES = frozenset("ADEFMNPRS")
+
+
+class RangeError(ValueError):
+    """A field that decoded to a value no receiver sends."""
+
+
+def _motion(course: float, speed_knots: float) -> None:
+    """:class:`RangeError` unless the course is within [0, 360] degrees and the speed within
+    [0, MAX_KNOTS] knots (NaN, an empty field, passes)."""
+    if course < 0.0 or course > 360.0 or speed_knots < 0.0 or speed_knots > MAX_KNOTS:
+        raise RangeError(f"course {course} or speed {speed_knots} kn out of range")
+
 
 def _num(field: bytes) -> float:
     if not field:
@@ -121,7 +155,7 @@ def _time(field: bytes) -> float:
         raise ValueError(f"bad time {field!r}")
     h, mi, s = int(m[1]), int(m[2]), float(m[3])
     if h > 23 or mi > 59 or s >= 61.0:
-        raise ValueError(f"time out of range {field!r}")
+        raise RangeError(f"time out of range {field!r}")
     return h * 3600.0 + mi * 60.0 + s
 
 
@@ -134,9 +168,19 @@ def _angle(field: bytes, hemi: bytes, pattern: re.Pattern, signs: bytes, limit: 
         raise ValueError(f"bad coordinate {field!r},{hemi!r}")
     minutes = float(m[2])
     deg = int(m[1]) + minutes / 60.0
-    if minutes >= 60.0 or deg > limit:
-        raise ValueError(f"coordinate out of range {field!r}")
+    if minutes > 60.0 or deg > limit:  # 60.0 minutes: receivers write 8960.0000 for 90 deg
+        raise RangeError(f"coordinate out of range {field!r}")
     return -deg if hemi == signs[1:] else deg
+
+
+def _position(f: list[bytes], i: int) -> tuple[float, float]:
+    """Latitude and longitude from fields ``i`` to ``i + 3``.  A receiver writes both with
+    the same number of decimals: a difference is bytes lost or received twice whose
+    XOR happened to be zero (the checksum cannot see a doubled ``33``)."""
+    lat, lon = f[i], f[i + 2]
+    if lat and lon and len(lat) - lat.find(b".") != len(lon) - lon.find(b"."):
+        raise ValueError(f"latitude {lat!r} and longitude {lon!r} differ in decimals")
+    return (_angle(lat, f[i + 1], _LAT, b"NS", 90.0), _angle(lon, f[i + 3], _LON, b"EW", 180.0))
 
 
 def _unit(field: bytes, unit: bytes) -> None:
@@ -147,7 +191,10 @@ def _unit(field: bytes, unit: bytes) -> None:
 def _mode(field: bytes) -> str:
     if len(field) > 1 or (field and not field.isalpha()):
         raise ValueError(f"bad mode {field!r}")
-    return field.decode("ascii")
+    mode = field.decode("ascii")
+    if mode and mode not in MODES:
+        raise RangeError(f"unknown mode {mode!r}")
+    return mode
 
 
 def _date(field: bytes) -> tuple[int, int, int] | None:
@@ -158,52 +205,66 @@ def _date(field: bytes) -> tuple[int, int, int] | None:
         raise ValueError(f"bad date {field!r}")
     day, month, yy = int(m[1]), int(m[2]), int(m[3])
     if not (1 <= day <= 31 and 1 <= month <= 12):
-        raise ValueError(f"date out of range {field!r}")
+        raise RangeError(f"date out of range {field!r}")
     return (1900 + yy if yy >= 80 else 2000 + yy, month, day)
 
 
 def _gga(talker: str, f: list[bytes]) -> Gga:
+    if not 7 <= len(f) <= 16:
+        raise ValueError("GGA has 6 to 15 fields")
     if len(f) < 15:
-        raise ValueError("GGA needs 14 fields")
+        f = f + [b""] * (15 - len(f))  # receivers that leave out the empty fields at the end
     _unit(f[10], b"M")
     _unit(f[12], b"M")
     station = f[14]
     if station and not station.isdigit():
         raise ValueError(f"bad station {station!r}")
-    quality = _count(f[6])
-    if quality > 9:
-        raise ValueError(f"bad quality {f[6]!r}")
-    return Gga(talker, _time(f[1]), _angle(f[2], f[3], _LAT, b"NS", 90.0),
-               _angle(f[4], f[5], _LON, b"EW", 180.0), quality, min(_count(f[7]), 255),
-               _num(f[8]), _num(f[9]), _num(f[11]), _num(f[13]), station.decode("ascii"))
+    if station and int(station) > 1023:
+        raise RangeError(f"station {station!r} above 1023")
+    quality, sats, hdop, alt, sep, age = (_count(f[6]), _count(f[7]), _num(f[8]), _num(f[9]),
+                                          _num(f[11]), _num(f[13]))
+    # (comparisons that NaN, an empty field, passes)
+    if (quality > 8 or sats > 99 or hdop < 0.0 or hdop > 100.0 or alt < -1000.0
+            or alt > 100_000.0 or sep < -200.0 or sep > 200.0 or age < 0.0 or age > 86_400.0):
+        raise RangeError(f"GGA field out of range: quality {quality}, satellites {sats}, "
+                         f"hdop {hdop}, altitude {alt}, geoid {sep}, age {age}")
+    return Gga(talker, _time(f[1]), *_position(f, 2), quality, sats, hdop, alt, sep, age,
+               station.decode("ascii"))
 
 
 def _rmc(talker: str, f: list[bytes]) -> Rmc:
-    if len(f) < 12:
-        raise ValueError("RMC needs at least 11 fields")
+    if not 12 <= len(f) <= 14:
+        raise ValueError("RMC has 11 to 13 fields")
     status = f[2]
-    if status not in (b"A", b"V"):
+    if status not in (b"A", b"V", b""):  # empty: a receiver with nothing to say yet
         raise ValueError(f"bad status {status!r}")
     var = f[10]
     if var or f[11]:
         if f[11] not in (b"E", b"W"):
             raise ValueError(f"bad variation {var!r},{f[11]!r}")
         mag = _num(var)
-        mag = -mag if f[11] == b"W" else mag
+        if mag < 0.0:
+            raise RangeError(f"magnetic variation {mag}")
+        mag = _NAN if mag > 180.0 else -mag if f[11] == b"W" else mag  # 999.9: unknown
     else:
         mag = _NAN
-    return Rmc(talker, _time(f[1]), status == b"A", _angle(f[3], f[4], _LAT, b"NS", 90.0),
-               _angle(f[5], f[6], _LON, b"EW", 180.0), _num(f[7]), _num(f[8]), _date(f[9]),
-               mag, _mode(f[12]) if len(f) > 12 else "")
+    speed, course = _num(f[7]), _num(f[8])
+    _motion(course, speed)
+    return Rmc(talker, _time(f[1]), status == b"A", *_position(f, 3), speed, course,
+               _date(f[9]), mag, _mode(f[12]) if len(f) > 12 else "")
 
 
 def _vtg(talker: str, f: list[bytes]) -> Vtg:
+    if not 7 <= len(f) <= 10:
+        raise ValueError("VTG has 6 to 9 fields")
     if len(f) < 9:
-        raise ValueError("VTG needs at least 8 fields")
+        f = f + [b""] * (9 - len(f))  # receivers that end after the speed in knots
     for i, unit in ((2, b"T"), (4, b"M"), (6, b"N"), (8, b"K")):
         _unit(f[i], unit)
-    return Vtg(talker, _num(f[1]), _num(f[3]), _num(f[5]), _num(f[7]),
-               _mode(f[9]) if len(f) > 9 else "")
+    course, course_mag, knots, kmh = _num(f[1]), _num(f[3]), _num(f[5]), _num(f[7])
+    _motion(course, knots)
+    _motion(course_mag, kmh / 1.852)
+    return Vtg(talker, course, course_mag, knots, kmh, _mode(f[9]) if len(f) > 9 else "")
 
 
 _DECODERS = {b"GGA": _gga, b"RMC": _rmc, b"VTG": _vtg}
@@ -280,6 +341,8 @@ class NmeaParser(BufferedParser):
                 self.ignored[key] += 1
                 return
             out.append(decoder(talker, fields))
+        except RangeError:
+            self.reject("range")
         except ValueError:  # includes UnicodeDecodeError
             self.reject("format")
 
@@ -288,76 +351,3 @@ class NmeaParser(BufferedParser):
         out = super().counters()
         out["ignored"] = sum(self.ignored.values())
         return out
-
-
-# --- encoders (what a receiver sends) ----------------------------------------------------
-
-
-def checksum(body: bytes) -> int:
-    """XOR of the bytes between '$' and '*'."""
-    return _xor(body, 0)
-
-
-def sentence(body: str | bytes) -> bytes:
-    """``$body*HH\\r\\n`` with the checksum in upper-case hex."""
-    raw = body.encode("ascii") if isinstance(body, str) else bytes(body)
-    return b"$%s*%02X\r\n" % (raw, checksum(raw))
-
-
-def _fmt_time(time_s: float) -> str:
-    if not math.isfinite(time_s):
-        return ""
-    cs = round(time_s * 100.0) % 8_640_000
-    h, rest = divmod(cs, 360_000)
-    m, rest = divmod(rest, 6_000)
-    return f"{h:02d}{m:02d}{rest // 100:02d}.{rest % 100:02d}"
-
-
-def _fmt_angle(deg: float, width: int, signs: str, decimals: int) -> tuple[str, str]:
-    if not math.isfinite(deg):
-        return "", ""
-    hemi = signs[1] if deg < 0 else signs[0]
-    scale = 10 ** decimals
-    units = round(abs(deg) * 60.0 * scale)  # minutes in fixed point, so 59.99999 never prints 60
-    d, frac = divmod(units, 60 * scale)
-    return f"{d:0{width}d}{frac // scale:02d}.{frac % scale:0{decimals}d}", hemi
-
-
-def _fmt(value: float, decimals: int) -> str:
-    return f"{value:.{decimals}f}" if math.isfinite(value) else ""
-
-
-def encode_gga(talker: str, time_s: float, lat: float, lon: float, quality: int,
-               satellites: int, hdop: float, altitude: float, geoid_sep: float,
-               decimals: int = 7) -> bytes:
-    """A GGA sentence; NaN latitude/longitude/numbers give empty fields.
-
-    ``decimals`` is the number of decimals of the minutes (7 is u-blox's
-    high-precision mode, 0.2 mm; receivers default to 4 or 5).
-    """
-    lat_s, ns = _fmt_angle(lat, 2, "NS", decimals)
-    lon_s, ew = _fmt_angle(lon, 3, "EW", decimals)
-    alt = _fmt(altitude, 1)
-    sep = _fmt(geoid_sep, 1)
-    return sentence(f"{talker}GGA,{_fmt_time(time_s)},{lat_s},{ns},{lon_s},{ew},{quality:d},"
-                    f"{satellites:02d},{_fmt(hdop, 2)},{alt},"
-                    f"{'M' if alt else ''},{sep},{'M' if sep else ''},,")
-
-
-def encode_rmc(talker: str, time_s: float, valid: bool, lat: float, lon: float,
-               speed_knots: float, course_deg: float, date: tuple[int, int, int] | None,
-               mode: str = "A", decimals: int = 7) -> bytes:
-    """An RMC sentence (NMEA 2.3 layout, with the mode field; no magnetic variation)."""
-    lat_s, ns = _fmt_angle(lat, 2, "NS", decimals)
-    lon_s, ew = _fmt_angle(lon, 3, "EW", decimals)
-    date_s = "" if date is None else f"{date[2]:02d}{date[1]:02d}{date[0] % 100:02d}"
-    return sentence(f"{talker}RMC,{_fmt_time(time_s)},{'A' if valid else 'V'},{lat_s},{ns},"
-                    f"{lon_s},{ew},{_fmt(speed_knots, 3)},{_fmt(course_deg, 2)},{date_s},,,"
-                    f"{mode}")
-
-
-def encode_vtg(talker: str, course_deg: float, speed_knots: float, mode: str = "A") -> bytes:
-    """A VTG sentence (no magnetic course, as from receivers without a declination model)."""
-    kmh = speed_knots * 1.852
-    return sentence(f"{talker}VTG,{_fmt(course_deg, 2)},T,,M,{_fmt(speed_knots, 3)},N,"
-                    f"{_fmt(kmh, 3)},K,{mode}")

@@ -21,22 +21,31 @@ The stream carries no response ids, so :class:`RplidarParser` is told which
 replies to await (:meth:`RplidarParser.expect`, called for every request sent)
 and matches descriptors against them in order.  While scanning it checks every
 node (``S != !S``, ``C == 1``, angle below 360 deg).  Two check bits and a
-range test are all the standard protocol offers, and a random 5-byte window
-passes them about one time in six, so one rule guards the output: a node is
-returned only once it and the :data:`HOLD_NODES` nodes after it have passed
-(the last nodes wait for the next chunk: 1.5 ms at 2,000 nodes/s).  On a bad
-node the unconfirmed nodes before it are dropped with it, and the parser drops
-one byte at a time until ``HOLD_NODES + 1`` nodes in a row pass again, with
-angles that follow on (each 2 deg back to 15 deg on from the one before: real
-neighbours are a degree or two apart; the forward limit widens to three mean
-steps when revolutions have fewer than 72 points), which keeps out a garbage
-node that sits just before the good stream.  Damage that keeps the check bits
-(a flipped distance bit, a node whose first byte was replaced) cannot be
-detected.
+range test are all the standard protocol offers: a random 5-byte window passes
+them about one time in six, and a window shifted by two bytes into a smooth
+scene reads the distances as angles that pass too.  So the parser also checks
+the order the head measures in: each node's angle lies ahead of the one
+before, by at most two mean steps of the last revolution (2 deg at least; from
+the nodes seen so far until a revolution is known).  Bytes received twice step
+back, foreign bytes and lost ones jump.  Two rules guard the output:
+
+* a node is returned only once it and the :data:`HOLD_NODES` nodes after it
+  have passed (the last nodes wait for the next chunk: 1.5 ms at 2,000 nodes/s);
+  on a bad node the unconfirmed nodes before it are dropped with it;
+* after a bad node the parser drops one byte at a time until
+  :data:`RELOCK_NODES` nodes in a row pass and follow on (with start flags
+  only within 30 deg of 0 deg, where revolutions start), and drops the first
+  of them too: its first bytes may be the last of the damage.
+
+What remains undetectable is damage that keeps every check: a flipped distance
+bit, or a cut that joins the head of one node to the tail of another whose
+successor happens to lie within the step limit (a few bytes lost, or a splice
+into the same stretch of angle).  :mod:`robo_orch.bench.fuzz` measures it.
 
 Rejections are counted by reason: ``check_bits`` and ``angle`` (a bad node
-while locked), ``descriptor`` (``A5 5A`` followed by no known descriptor),
-``unexpected`` (a well-formed descriptor that no pending request asked for).
+while locked), ``sequence`` (a node whose angle does not follow on),
+``descriptor`` (``A5 5A`` followed by no known descriptor), ``unexpected`` (a
+well-formed descriptor that no pending request asked for).
 """
 
 from __future__ import annotations
@@ -47,6 +56,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from robo_orch.driver import Parser
+from robo_orch.drivers.rplidar_checks import (
+    AC_OK,
+    ANGLE_Q6_TURN,
+    B0_OK,
+    MIN_REV,
+    forward_limit,
+    node_ok,
+    step_table,
+)
 
 SYNC = 0xA5  #: first byte of every request and descriptor
 SYNC2 = 0x5A  #: second byte of a response descriptor
@@ -74,16 +92,10 @@ MODE_MULTIPLE = 1
 HEALTH_GOOD, HEALTH_WARNING, HEALTH_ERROR = 0, 1, 2
 NODE_SIZE = 5
 DESCRIPTOR_SIZE = 7
-#: angle_q6 of a full turn; a node at or beyond it is damaged
-ANGLE_Q6_TURN = 360 * 64
 #: a node is returned once this many nodes after it have passed the check too
 HOLD_NODES = 3
-# angle steps between neighbours a re-lock accepts (q6): a revolution has
-# hundreds of points, so neighbours lie within a few degrees, forwards; the
-# forward limit grows to three mean steps when revolutions have fewer points
-_STEP_BACK = 2 * 64
-_STEP_FORWARD = 15 * 64
-
+#: nodes in a row that must pass for a re-lock (the first of them is then dropped)
+RELOCK_NODES = 8
 #: (length, mode, data type) of the response each request gets; None: no response
 RESPONSES: dict[int, tuple[int, int, int] | None] = {
     STOP: None,
@@ -227,17 +239,6 @@ def _decode_single(data_type: int, body: bytes) -> Any:
     return SampleRate(*struct.unpack("<HH", body))
 
 
-def _node_ok(u: np.ndarray, n: int, step: int) -> np.ndarray:
-    """Check of ``n`` candidate nodes starting every ``step`` bytes of ``u``."""
-    stop = step * (n - 1) + 1
-    b0 = u[0:stop:step]
-    b1 = u[1:stop + 1:step]
-    b2 = u[2:stop + 2:step]
-    bits = (b0 ^ (b0 >> 1)) & b1 & 1
-    angle = (b2.astype(np.uint16) << 7) | (b1 >> 1)
-    return (bits == 1) & (angle < ANGLE_Q6_TURN)
-
-
 # --- parsers ----------------------------------------------------------------------
 
 _IDLE, _DESC_WAIT, _SINGLE, _LOCKED, _HUNT = range(5)
@@ -257,7 +258,15 @@ class RplidarParser(Parser):
         self._pending: list[tuple[int, int, int]] = []
         self._single: tuple[int, int, int] | None = None
         self._since_start = -1  # nodes returned since the last start flag (-1: none yet)
-        self._step_limit = _STEP_FORWARD
+        self._step_ok = step_table(ANGLE_Q6_TURN // 2)  # the steps a locked stream accepts
+        self._rev_known = False  # a whole revolution was seen (its points bound the steps)
+        # until then: the angle steps of the nodes returned (last angle, sum, count)
+        self._learn_last, self._learn_span, self._learn_steps = -1, 0, 0
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back for the next feed (an incomplete reply, or nodes not yet confirmed)."""
+        return len(self._rest)
 
     @property
     def scanning(self) -> bool:
@@ -356,60 +365,95 @@ class RplidarParser(Parser):
             return pos
         rec = np.frombuffer(buf, dtype=_NODE, count=n, offset=pos)
         b0, ac = rec["b0"], rec["ac"]  # ac: angle_q6 << 1 | C, as bytes 1-2 hold it
-        ok = (((b0 ^ (b0 >> 1)) & ac & 1) == 1) & (ac < 2 * ANGLE_Q6_TURN)
+        angle = ac >> 1
+        ok = B0_OK.take(b0) & AC_OK.take(ac)  # (take: faster than indexing)
+        # each node follows on from the one before; the first node here was checked
+        # against its predecessor in an earlier call (nodes are held until confirmed)
+        # or is the first of a re-lock, which the hunt checked
+        steps = angle[1:] - angle[:-1]
+        step_ok = self._step_ok
+        if self._learn_steps < 2 * MIN_REV and not self._rev_known:
+            # nothing learnt yet: two median steps between these nodes that pass their
+            # checks (a jump is no median)
+            both = ok[1:] & ok[:-1]
+            if both.sum() >= 4:
+                median = int(np.median((angle[1:][both].astype(np.int32) - angle[:-1][both])
+                                       % ANGLE_Q6_TURN))
+                step_ok = step_table(forward_limit(median, 1))
+        ok[1:] &= step_ok.take(steps)
         bad = n if ok.all() else int(np.argmin(ok))
         good = max(0, bad - HOLD_NODES)
         if good:
-            b0, ac = b0[:good], ac[:good]
-            start = (b0 & 1) == 1
-            out.append(Nodes(start, b0 >> 2, ac >> 1, rec["d"][:good].copy(),
+            b0 = b0[:good]
+            start = (b0 & 1).view(bool)
+            out.append(Nodes(start, b0 >> 2, angle[:good], rec["d"][:good].copy(),
                              buf[pos:pos + good * NODE_SIZE]))
             pos += good * NODE_SIZE
             self._count_revolution(start)
+            if not self._rev_known:  # until one is: from the nodes returned so far
+                self._learn(angle[:good])
         if bad < n:
             i = pos + (bad - good) * NODE_SIZE
-            self.reject("check_bits" if not (buf[i] ^ (buf[i] >> 1)) & buf[i + 1] & 1
-                        else "angle")
+            if not (buf[i] ^ (buf[i] >> 1)) & buf[i + 1] & 1:
+                reason = "check_bits"
+            elif buf[i + 1] >> 1 | buf[i + 2] << 7 >= ANGLE_Q6_TURN:
+                reason = "angle"
+            else:
+                reason = "sequence"
+            self.reject(reason)
             self.skip(i + 1 - pos)
             self._state = _HUNT
+            self._learn_last = -1  # the step over the damage is none of the device's
+            self._since_start = -1  # nor is a revolution whose nodes were dropped
             pos = i + 1
         return pos
 
+    def _learn(self, angle: np.ndarray) -> None:
+        """Bound the steps by the mean step of the nodes returned since the scan began."""
+        a = angle.astype(np.int32)
+        if self._learn_last >= 0:
+            a = np.concatenate(((self._learn_last,), a))
+        self._learn_last = int(a[-1])
+        self._learn_span += int((np.diff(a) % ANGLE_Q6_TURN).sum())
+        self._learn_steps += len(a) - 1
+        if self._learn_steps >= 2 * MIN_REV:
+            self._step_ok = step_table(forward_limit(self._learn_span, self._learn_steps))
+
     def _count_revolution(self, start: np.ndarray) -> None:
-        """Learn the points per revolution, which bound the angle step a re-lock accepts."""
-        starts = np.flatnonzero(start)
-        if not len(starts):
+        """Learn the points per revolution, which bound the angle steps accepted."""
+        if not start.any():
             if self._since_start >= 0:
                 self._since_start += len(start)
             return
+        starts = np.flatnonzero(start)
         if len(starts) > 1:
             n_rev = int(starts[-1] - starts[-2])
         else:
             n_rev = self._since_start + int(starts[0]) if self._since_start >= 0 else 0
-        if n_rev > 0:
-            self._step_limit = min(ANGLE_Q6_TURN // 2,
-                                   max(_STEP_FORWARD, 3 * ANGLE_Q6_TURN // n_rev))
+        if n_rev >= MIN_REV:
+            self._step_ok = step_table(forward_limit(ANGLE_Q6_TURN, n_rev))
+            self._rev_known = True
         self._since_start = len(start) - int(starts[-1])
 
     def _hunt(self, buf: bytes, pos: int) -> int:
-        """Find the first offset where HOLD_NODES + 1 nodes in a row pass and follow on in angle."""
-        lock = HOLD_NODES + 1
+        """Re-lock at the first offset where RELOCK_NODES nodes in a row pass and follow on
+        in angle, without the first of them (its first bytes may be the damage's last)."""
+        lock = RELOCK_NODES
         m = len(buf) - pos
         candidates = m - NODE_SIZE * lock + 1  # offsets whose whole window is here
         if candidates <= 0:
             return pos
         u = np.frombuffer(buf, dtype=np.uint8, offset=pos)
-        ok = _node_ok(u, m - NODE_SIZE + 1, 1)
-        angle = (u[2:m - 2].astype(np.int32) << 7) | (u[1:m - 3] >> 1)
+        ok = node_ok(u, m - NODE_SIZE + 1, 1)
+        angle = (u[2:m - 2].astype(np.uint16) << 7) | (u[1:m - 3] >> 1)
+        step_ok = self._step_ok
         window = ok[:candidates].copy()
         for k in range(1, lock):
             window &= ok[k * NODE_SIZE:k * NODE_SIZE + candidates]
-            step = (angle[k * NODE_SIZE:k * NODE_SIZE + candidates]
-                    - angle[(k - 1) * NODE_SIZE:(k - 1) * NODE_SIZE + candidates]
-                    + _STEP_BACK) % ANGLE_Q6_TURN
-            window &= step <= _STEP_BACK + self._step_limit
+            window &= step_ok[angle[k * NODE_SIZE:k * NODE_SIZE + candidates]
+                              - angle[(k - 1) * NODE_SIZE:(k - 1) * NODE_SIZE + candidates]]
         if window.any():
-            first = int(np.argmax(window))
+            first = int(np.argmax(window)) + NODE_SIZE
             self._state = _LOCKED
         else:
             first = candidates

@@ -84,6 +84,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "navigation": "robo_orch.bench.nav:bench_navigation",
         "orphans": "robo_orch.bench.orphans:bench_orphans",
         "params": "robo_orch.bench.params:bench_params",
+        "parsers": "robo_orch.bench.fuzz:bench_fuzz",
         "recording": "robo_orch.bench.record:bench_recording",
         "runner": "robo_orch.bench.runner:bench_runner",
     },

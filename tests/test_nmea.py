@@ -25,6 +25,7 @@ from robo_orch.clock import SimClock, WallClock
 from robo_orch.driver import DriverSpec
 from robo_orch.drivers.nmea import (
     KNOT,
+    MAX_SENTENCE,
     Gga,
     NmeaGpsDriver,
     NmeaGpsParams,
@@ -32,6 +33,7 @@ from robo_orch.drivers.nmea import (
     Rmc,
     Vtg,
     checksum,
+    encode_gga,
     geodetic_to_local,
     local_to_geodetic,
     sentence,
@@ -132,12 +134,24 @@ def test_other_talkers_lower_case_checksum_and_bare_lf():
     (DOC_GGA.replace(b"*47", b"*4G"), "checksum"),
     (DOC_GGA.replace(b"*47", b"*7"), "checksum"),
     (DOC_GGA.replace(b"*47", b""), "missing_checksum"),
-    (sentence(b"GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,," + b"0" * 20),
+    (sentence(b"GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,," + b"0" * 70),
      "length"),
     (sentence(b"GPGGA,123519,48x7.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"), "format"),
     (sentence(b"GPGGA,123519,4807.038,Q,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"), "format"),
     (sentence(b"GPGGA,123519,487.38,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"), "format"),
-    (sentence(b"GPGGA,126519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"), "format"),
+    (sentence(b"GPGGA,126519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"), "range"),
+    (sentence(b"GPGGA,123519,9107.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"), "range"),
+    (sentence(b"GPGGA,123519,4807.038,N,18131.000,E,1,08,0.9,545.4,M,46.9,M,,"), "range"),
+    (sentence(b"GPGGA,123519,4807.038,N,01131.000,E,9,08,0.9,545.4,M,46.9,M,,"), "range"),
+    (sentence(b"GPGGA,123519,4807.038,N,01131.000,E,1,100,0.9,545.4,M,46.9,M,,"), "range"),
+    (sentence(b"GPGGA,123519,4807.038,N,01131.000,E,1,08,150,545.4,M,46.9,M,,"), "range"),
+    (sentence(b"GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,-5000,M,46.9,M,,"), "range"),
+    (sentence(b"GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,2000"), "range"),
+    (sentence(b"GPRMC,123519,A,4807.038,N,01131.000,E,022.4,33335,230394,003.1,W"), "range"),
+    (sentence(b"GPRMC,123519,A,4807.038,N,01131.000,E,-22.4,084.4,230394,003.1,W"), "range"),
+    (sentence(b"GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W,X"), "range"),
+    (sentence(b"GPVTG,400.0,T,034.4,M,005.5,N,010.2,K"), "range"),
+    (sentence(b"GPVTG,054.7,T,034.4,M,5000,N,010.2,K"), "range"),
     (sentence(b"GPGGA,123519,4807.038,N,01131.000,E,1,08,nan,545.4,M,46.9,M,,"), "format"),
     (sentence(b"GPRMC,123519,X,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W"), "format"),
     (sentence(b"GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394"), "format"),
@@ -153,9 +167,9 @@ def test_bad_sentences_are_counted_by_reason(data, reason):
 
 def test_longest_sentence_is_accepted_one_more_byte_is_not():
     head = b"GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"
-    fill = 82 - len(sentence(head))
+    fill = MAX_SENTENCE - len(sentence(head))
     ok = sentence(head + b"0" * fill)
-    assert len(ok) == 82
+    assert len(ok) == MAX_SENTENCE == 130
     frames, p = parse(ok + sentence(head + b"0" * (fill + 1)) + DOC_RMC)
     assert [type(f) for f in frames] == [Gga, Rmc] and frames[0].dgps_station == "0" * fill
     assert p.bad == {"length": 1}
@@ -431,6 +445,58 @@ def test_min_quality_and_no_fix(quality):
         f = fixes[0].fixed
         assert all(math.isnan(f[k]) for k in ("latitude", "longitude", "speed", "course"))
     bus.close()
+
+
+@pytest.mark.parametrize("quality,manual", [(7, False), (8, False), (7, True), (8, True)])
+def test_manual_and_simulator_fixes_are_positions_only_when_configured(quality, manual):
+    """GGA quality 7 (manual input) and 8 (simulator), RMC/VTG modes M and S: no
+    position, no motion, unless manual_fixes says so."""
+    hub = MemoryHub()
+    bus = MemoryBus(SimClock(0), publisher_id=1, hub=hub)
+    pos = bus.subscribe("sensor/gps", "position_fix", "queue(10)")
+    fix = bus.subscribe("sensor/gps_fix", "gnss_fix", "queue(10)")
+    driver = make_driver(bus, manual_fixes=manual, origin_lat=ORIGIN[0], origin_lon=ORIGIN[1])
+    emu = NmeaGpsEmulator(*ORIGIN, quality=quality, hdop=0.5)
+    emu.update(0.0, 3.0, 4.0, 1.0, 0.0)
+    frames, _ = parse(emu.drain())
+    assert [f.mode for f in frames[:2]] == ["M" if quality == 7 else "S"] * 2
+    emu.update(0.2, 3.0, 4.0, 1.0, 0.0)
+    driver.handle_bytes(emu.drain(), stamp_ns=5)
+    pos.poll()
+    fix.poll()
+    fixes, positions = fix.take(), pos.take()
+    assert len(fixes) == 1 and fixes[0].fixed["quality"] == quality
+    if manual:
+        assert len(positions) == 1 and fixes[0].fixed["speed"] == pytest.approx(1.0, abs=1e-3)
+    else:
+        assert positions == [] and driver.stats["no_fix"] == 1
+        assert math.isnan(fixes[0].fixed["speed"]) and math.isnan(fixes[0].fixed["course"])
+    bus.close()
+
+
+@HYP
+@given(st.floats(-90.0, 90.0), st.floats(-180.0, 180.0), st.integers(0, 8), st.integers(0, 99),
+       st.floats(0.0, 99.99), st.floats(-999.0, 99_999.0), st.floats(-199.0, 199.0),
+       st.integers(4, 7))
+def test_high_precision_gga_round_trips(lat, lon, quality, sats, hdop, alt, sep, decimals):
+    """The encoder's own sentences, up to 7 decimals of minutes (u-blox high precision,
+    longer than NMEA's 82 characters), decode to what was encoded."""
+    raw = encode_gga("GN", 86399.99, lat, lon, quality, sats, hdop, alt, sep, decimals)
+    frames, p = parse(raw)
+    assert not p.bad, raw
+    (g,) = frames
+    tol = 0.6 * 10.0 ** -decimals / 60.0  # half a unit of the last minute decimal, in degrees
+    assert g.lat == pytest.approx(lat, abs=tol) and g.lon == pytest.approx(lon, abs=tol)
+    assert (g.quality, g.satellites) == (quality, sats)
+    assert g.hdop == pytest.approx(hdop, abs=0.006)
+    assert (g.altitude, g.geoid_sep) == pytest.approx((alt, sep), abs=0.06)
+
+
+def test_longest_high_precision_gga_is_accepted():
+    raw = encode_gga("GN", 86399.99, -89.999, -179.999, 4, 12, 99.99, 99_999.0, -199.0, 7)
+    assert len(raw) > 82
+    (g,), p = parse(raw)
+    assert not p.bad and g.lat == pytest.approx(-89.999) and g.lon == pytest.approx(-179.999)
 
 
 def test_corrupt_breaks_only_the_checksum():

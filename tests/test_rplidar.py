@@ -31,7 +31,18 @@ RATE_DESC = b"\xa5\x5a\x04\x00\x00\x00\x15"  # length 4, single, type 0x15
 NODE_A = b"\xbd\x01\x2d\x4a\x13"  # q 47, S=1; 90 deg = q6 5760 = 45<<7 | 0; 4938 q2 = 1234.5 mm
 NODE_B = b"\x3e\xc1\x16\x00\x00"  # q 15, S=0; 45.5 deg = q6 2912 = 22<<7 | 96; no return
 NODE_C = b"\xbe\xff\xb3\x80\xbb"  # q 47, S=0; q6 23039 = 179<<7 | 127; 48000 q2 = 12 m
-CONFIRM = NODE_B * rp.HOLD_NODES  # nodes after the last one of interest, which confirm it
+
+
+def confirm(after_deg: float, n: int = rp.HOLD_NODES) -> bytes:
+    """Nodes that follow on from one at ``after_deg`` (1 deg apart), which confirm it."""
+    return b"".join(rp.encode_node(47, round((after_deg + k + 1) % 360 * 64), 4000, False)
+                    for k in range(n))
+
+
+def run_of(n: int, start_deg: float = 100.0) -> list[bytes]:
+    """``n`` nodes 1 deg apart from ``start_deg``."""
+    return [rp.encode_node(47, round((start_deg + k) * 64), 4000 + k, False) for k in range(n)]
+
 SERIAL = bytes(range(0x10, 0x20))
 INFO = INFO_DESC + b"\x18\x1d\x01\x07" + SERIAL  # model 0x18, firmware 1.29, hardware 7
 
@@ -104,19 +115,21 @@ def test_documented_replies_decode():
     for cmd in (rp.GET_HEALTH, rp.GET_INFO, rp.GET_SAMPLERATE, rp.SCAN):
         p.expect(cmd)
     stream = (HEALTH_DESC + b"\x02\x01\x80" + INFO + RATE_DESC + b"\xf4\x01\xfa\x00"
-              + SCAN_DESC + NODE_A + NODE_B + NODE_C + CONFIRM)
+              + SCAN_DESC + NODE_A + confirm(90.0))
     frames = p.feed(stream)
     assert frames[:6] == [rp.Descriptor(3, 0, 6), rp.Health(2, 0x8001),
                           rp.Descriptor(20, 0, 4), rp.DeviceInfo(0x18, 29, 1, 7, SERIAL),
                           rp.Descriptor(4, 0, 0x15), rp.SampleRate(500, 250)]
     assert frames[6] == rp.Descriptor(5, 1, 0x81)
-    nodes = frames[7]
-    assert nodes.start.tolist() == [True, False, False]
-    assert nodes.quality.tolist() == [47, 15, 47]
-    assert nodes.angle_q6.tolist() == [5760, 2912, 23039]
-    assert nodes.distance_q2.tolist() == [4938, 0, 48000]
     assert p.scanning and not p.bad and p.skipped_bytes == 0
-    assert len(frames) == 8  # the last three nodes wait for the nodes that confirm them
+    assert len(frames) == 8  # the nodes after the first wait for the nodes that confirm them
+    # each documented node, followed by nodes 1 deg apart that confirm it
+    for node, deg, fields in ((NODE_A, 90.0, (True, 47, 5760, 4938)),
+                              (NODE_B, 45.5, (False, 15, 2912, 0)),
+                              (NODE_C, 360.0, (False, 47, 23039, 48000))):
+        nodes = scan_parser().feed(SCAN_DESC + node + confirm(deg))[1]
+        assert (nodes.start[0], nodes.quality[0], nodes.angle_q6[0],
+                nodes.distance_q2[0]) == fields
 
 
 def flatten(frames) -> list:
@@ -132,7 +145,7 @@ def flatten(frames) -> list:
 
 def test_every_split_and_single_bytes_give_the_same_frames():
     stream = (b"\x00stale" + HEALTH_DESC + b"\x00\x00\x00" + INFO + SCAN_DESC
-              + NODE_A + NODE_B + NODE_C + NODE_A + CONFIRM)
+              + b"".join(run_of(4 + rp.HOLD_NODES)))
 
     def parse(pieces):
         p = rp.RplidarParser()
@@ -164,19 +177,23 @@ def test_parser_states_and_reasons():
     assert frames == [rp.Descriptor(20, 0, 4), rp.DeviceInfo(0x18, 29, 1, 7, SERIAL)]
     assert p.bad["descriptor"] == 1 and p.awaiting == ()  # the missing health reply is forgotten
     p.expect(rp.SCAN)
-    run = [rp.encode_node(47, 64 * (100 + k), 4000 + k, False) for k in range(25)]
-    bad_c = run[5][:1] + bytes([run[5][1] & 0xFE]) + run[5][2:]  # C = 0
+    run = run_of(50)
+    bad_c = run[12][:1] + bytes([run[12][1] & 0xFE]) + run[12][2:]  # C = 0
     bad_angle = rp.encode_node(47, 23040, 100, False)  # 360.0 deg
     jumbled = NODE_A + NODE_B + NODE_C + NODE_B  # each passes, but the angles jump about
-    frames = p.feed(SCAN_DESC + b"".join(run[:5]) + bad_c + b"".join(run[6:10]) + bad_angle
-                    + jumbled + b"".join(run[11:25]))
-    # a bad node takes the three unconfirmed nodes before it along; a re-lock needs
-    # four good nodes whose angles follow on, so the jumbled ones are skipped too
-    assert nodes_of(frames) == [run[k] for k in (0, 1, 6, *range(11, 22))]
-    assert p.bad["check_bits"] == 1 and p.bad["angle"] == 1
-    # unexpected descriptor, stale node, damaged descriptor (2 + 5); then twice three
-    # unconfirmed nodes and the bad node; the four jumbled nodes
-    assert p.skipped_bytes == 7 + 5 + 2 + 5 + 2 * (3 * 5 + 5) + 4 * 5
+    frames = p.feed(SCAN_DESC + b"".join(run[:12]) + bad_c + b"".join(run[13:23]) + bad_angle
+                    + b"".join(run[24:34]) + jumbled + b"".join(run[34:50]))
+    # a bad node takes the unconfirmed nodes before it along (HOLD_NODES); a re-lock
+    # needs eight good nodes whose angles follow on (1 deg apart, as the first ten
+    # taught), and drops the first of them
+    h = rp.HOLD_NODES
+    assert nodes_of(frames) == [run[k] for k in (*range(0, 12 - h), *range(14, 23 - h),
+                                                 *range(25, 34 - h), *range(35, 50 - h))]
+    assert p.bad["check_bits"] == 1 and p.bad["angle"] == 1 and p.bad["sequence"] == 1
+    # unexpected descriptor, stale node, damaged descriptor (2 + 5); then three times the
+    # unconfirmed nodes and the bad node's first byte, the rest of the bad node and
+    # the re-lock's first node; the jumbled nodes after the first
+    assert p.skipped_bytes == 7 + 5 + 2 + 5 + 3 * (h * 5 + 1) + 3 * (4 + 5) + 3 * 5
     p.expect(rp.STOP)
     assert p.feed(NODE_A * 3) == [] and not p.scanning
 
@@ -193,18 +210,31 @@ def test_request_parser():
 
 # --- property tests ----------------------------------------------------------------
 
-node_fields = st.tuples(st.integers(0, 63), st.integers(0, 360 * 64 - 1), st.integers(0, 0xFFFF),
-                        st.booleans())
+@st.composite
+def scans(draw) -> list[tuple[int, int, int, bool]]:
+    """Nodes as a device sends them: angles ahead by a near-constant step (0.25 to 30 deg,
+    +-25 %), the start flag where the angle passes 360 deg; any quality and distance."""
+    step = draw(st.integers(16, 30 * 64))
+    angle = draw(st.integers(0, 360 * 64 - 1))
+    out = []
+    for _ in range(draw(st.integers(0, 120))):
+        angle += draw(st.integers(step - step // 4, step + step // 4))
+        out.append((draw(st.integers(0, 63)), angle % (360 * 64), draw(st.integers(0, 0xFFFF)),
+                    angle >= 360 * 64))
+        angle %= 360 * 64
+    return out
 
 
 @settings(deadline=None, max_examples=150)
-@given(st.lists(node_fields, max_size=60), st.integers(1, 40))
-def test_any_valid_nodes_round_trip(fields, chunk):
+@given(scans(), st.integers(1, 40))
+def test_any_valid_stream_decodes_exactly(fields, chunk):
+    """Guarantee: every node of a valid stream comes out unchanged, but the last HOLD_NODES
+    (which wait for the next bytes to confirm them)."""
     raw = b"".join(rp.encode_node(q, a, d, s) for q, a, d, s in fields)
     p = scan_parser()
     got = flatten(feed_chunks(p, SCAN_DESC + raw, chunk))
     assert got[1:] == [(s, q, a, d) for q, a, d, s in fields][:max(0, len(fields) - rp.HOLD_NODES)]
-    assert not p.bad
+    assert not p.bad and p.skipped_bytes == 0
 
 
 @settings(deadline=None, max_examples=200)
@@ -219,7 +249,7 @@ def test_random_bytes_never_raise_nor_yield_a_failing_node(data, chunk, scanning
             p.expect(cmd)
     frames = feed_chunks(p, data, chunk)
     assert all(node_ok(n) for n in nodes_of(frames))
-    assert set(p.bad) <= {"check_bits", "angle", "descriptor", "unexpected"}
+    assert set(p.bad) <= {"check_bits", "angle", "sequence", "descriptor", "unexpected"}
     q = RequestParser()
     feed_chunks(q, data, chunk)
 
@@ -261,7 +291,7 @@ def test_damaged_stream_resyncs_without_touching_good_nodes(seed, where, kind, j
     if tail:
         assert got[len(got) - len(tail):] == tail  # recovered: the rest comes out exactly
         if kind != "mutate" and (b - a if kind == "delete" else len(junk)) % 5:
-            assert p.bad["check_bits"] + p.bad["angle"] >= 1  # a shift is always noticed
+            assert sum(p.bad.values()) >= 1  # a shift is always noticed
 
 
 def test_resync_after_damage_in_coarse_revolutions():
@@ -276,14 +306,14 @@ def test_resync_after_damage_in_coarse_revolutions():
     p = scan_parser()
     got = nodes_of(p.feed(stream[:cut] + b"\x00\xff\x13" + stream[cut:]))
     sent = [stream[i:i + 5] for i in range(7, len(stream), 5)]
-    assert p.bad["check_bits"] + p.bad["angle"] >= 1
-    assert got[-20:] == sent[-23:-3]
+    assert sum(p.bad.values()) >= 1
+    assert got[-20:] == sent[-20 - rp.HOLD_NODES:-rp.HOLD_NODES]
 
 
 def aligned_reference(nodes: list[bytes]) -> tuple[list[bytes], int]:
     """Slow model of the parser on a stream whose damage never shifts the node boundaries."""
     out, unconfirmed, bad, i, locked = [], [], 0, 0, True
-    lock = rp.HOLD_NODES + 1
+    lock = rp.RELOCK_NODES
     while i < len(nodes):
         if locked and node_ok(nodes[i]):
             unconfirmed.append(nodes[i])
@@ -293,8 +323,7 @@ def aligned_reference(nodes: list[bytes]) -> tuple[list[bytes], int]:
             bad, locked = bad + 1, False
             unconfirmed.clear()
         elif len(nodes[i:i + lock]) == lock and all(node_ok(n) for n in nodes[i:i + lock]):
-            locked = True
-            continue
+            locked = True  # and the first node of the re-lock is dropped
         i += 1
     return out, bad
 
@@ -342,25 +371,26 @@ def test_revolutions_in_the_robot_frame_and_short_ones_dropped():
     drv.start(port)  # STOP, GET_HEALTH; no device on loop:// answers
     assert drv._awaiting == rp.GET_HEALTH
     drv.parser.expect(rp.SCAN)
-    # a node comes out once three more have arrived (see rplidar_protocol.HOLD_NODES)
-    drv.handle_bytes(SCAN_DESC + rp.encode_node(47, 0, 4000, True)  # out now: starts rev 1
-                     + rp.encode_node(47, 90 * 64, 4000, False)
-                     + rp.encode_node(47, 180 * 64, 0, False)  # no return: left out
-                     + rp.encode_node(47, 270 * 64, 200, False), 1_000)  # 5 cm < range_min
+    # twelve points a revolution, 30 deg apart; a node comes out once HOLD_NODES more
+    # have arrived (see rplidar_protocol)
+    rev1 = [rp.encode_node(47, 0, 4000, True), rp.encode_node(47, 30 * 64, 4000, False),
+            rp.encode_node(47, 60 * 64, 0, False),  # no return: left out
+            rp.encode_node(47, 90 * 64, 200, False)]  # 5 cm < range_min
+    rev1 += [rp.encode_node(0, a * 64, 0, False) for a in range(120, 360, 30)]
+    rev2 = [rp.encode_node(47, (10 + 30 * k) * 64, 8000, k == 0) for k in range(12)]
+    drv.handle_bytes(SCAN_DESC + b"".join(rev1), 1_000)
     assert sub.poll() == 0
-    drv.handle_bytes(rp.encode_node(47, 10 * 64, 8000, True)  # out now: ends rev 1
-                     + rp.encode_node(47, 20 * 64, 8000, False)
-                     + rp.encode_node(47, 30 * 64, 8000, False)
-                     + rp.encode_node(47, 0, 4000, True), 3_000)
+    drv.handle_bytes(b"".join(rev2), 3_000)  # its start comes out: rev 1 ends
     assert sub.poll() == 0 and drv.stats["short_revs"] == 1  # 2 valid points < 3
-    drv.handle_bytes(CONFIRM, 9_000)  # the start of rev 3 comes out: rev 2 is published
+    drv.handle_bytes(b"".join(rp.encode_node(47, a * 64, 4000, a == 5) for a in (5, 35, 65, 95)),
+                     9_000)  # the start of rev 3 comes out: rev 2 is published
     assert sub.poll() == 1
     msg = sub.take()[0]
     assert msg.header.stamp_ns == 9_000 and drv.stats["published"] == 1
     assert msg.fixed["range_min"] == np.float32(0.15) and msg.fixed["range_max"] == 12.0
     assert msg.fixed["scan_duration"] == pytest.approx(6e-6)
     # device 10 deg clockwise -> -10 deg in the sensor frame, +90 deg mount yaw, then offset
-    for i, deg in enumerate((10, 20, 30)):
+    for i, deg in enumerate(range(10, 360, 30)):
         th = math.radians(90 - deg)
         x, y = 2.0 * math.cos(th) + 0.1, 2.0 * math.sin(th) + 0.2
         assert msg.var["angle"][i] == pytest.approx(math.atan2(y, x), abs=1e-6)

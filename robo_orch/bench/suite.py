@@ -19,7 +19,7 @@ medians (this is meant for shared, noisy machines too):
 * start-up to the first tick against numba's own floor, and memory over a long
   run (:mod:`robo_orch.bench.process`);
 * the sections of the ``robo_orch.benchmarks`` registry group (built in: curve,
-  devices, faults, flood, navigation, orphans, params, recording, runner; other
+  devices, faults, flood, navigation, orphans, params, parsers, recording, runner; other
   packages add theirs by entry point).
 
 ``--json`` writes every figure; ``--plot`` draws them (:mod:`robo_orch.bench.plot`).

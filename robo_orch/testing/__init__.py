@@ -1,4 +1,5 @@
 """For tests and plugin authors: slow, obviously correct reference implementations of
 the compiled kernels (:mod:`~robo_orch.testing.naive` for the core,
 :mod:`~robo_orch.testing.naive_nav` for navigation,
-:mod:`~robo_orch.testing.naive_behaviors` for the built-in behaviors)."""
+:mod:`~robo_orch.testing.naive_behaviors` for the built-in behaviors), and the stream
+damage a serial parser must survive (:mod:`~robo_orch.testing.mutations`)."""
