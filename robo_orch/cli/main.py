@@ -33,6 +33,7 @@ from robo_orch.cli import (
     record,
     run,
     scenarios,
+    service,
     sim,
     topics,
     warmup,
@@ -41,7 +42,7 @@ from robo_orch.errors import RoboOrchError, RoboOrchWarning
 
 #: in the order ``robo-orch --help`` lists them
 GROUPS = (sim, run, check, bench, warmup, devices, control, scenarios, faults, record, topics,
-          keys)
+          keys, service)
 
 
 def _global_args(parser, *, after_command: bool) -> list[argparse.Action]:
