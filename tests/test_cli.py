@@ -13,7 +13,8 @@ from robo_orch.cli import main as cli
 
 COMMANDS = {"sim", "run", "check", "bench", "warmup", "driver", "ports", "teleop", "estop",
             "status", "scenarios", "faults", "replay", "plot", "topics", "topics echo",
-            "topics hz", "keys", "keys generate", "keys list"}
+            "topics hz", "keys", "keys generate", "keys list", "service", "service unit",
+            "service install"}
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
