@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     from robo_orch import _numba_env
 
     _numba_env.set_cache_dir(args.cache_dir)
+    if _numba_env.uses_default_cache():  # whose it is: `warmup` prunes only its own
+        _numba_env.mark_cache_dir(_numba_env.default_cache_dir())
     warnings.showwarning = _show_warning
     try:
         if args.log_file or args.command in LOGGED_COMMANDS:
