@@ -62,3 +62,24 @@ def test_a_command_marks_the_default_cache_as_this_installations(tmp_path):
     given = tmp_path / "given"
     assert cli("--cache-dir", str(given), "check", "demo", env=env).returncode == 0
     assert not (given / _numba_env.OWNER_FILE).exists()
+
+
+@pytest.mark.slow
+def test_a_cold_start_compiles_in_two_processes_and_says_so_once(tmp_path):
+    """Empty cache: one progress line, both halves in the cache; then a warm start is silent."""
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["ROBO_ORCH_COMPILE_JOBS"] = "2"
+    argv = ("--cache-dir", str(cache), "sim", "--lockstep", "--duration", "0.2")
+    proc = cli(*argv, timeout=900, env=env)
+    assert proc.returncode == 1, proc.stderr  # 0.2 s: the goal is not reached
+    compiling = [line for line in proc.stderr.splitlines() if "compiling kernels" in line]
+    assert len(compiling) == 1 and "(0/" in compiling[0], proc.stderr
+    (done,) = [line for line in proc.stderr.splitlines() if "kernel modules in" in line]
+    n, total = done.split("compiled ")[1].split(" ")[0].split("/")
+    assert n == total and int(total) >= 8  # 4 here, estimator, mission, simulator, behaviors
+    for stem in ("safety", "estimator", "simulator", "avoid_obstacles"):
+        assert list(cache.rglob(f"{stem}.*.nbi")), stem
+    assert not list(cache.rglob("pathplan.*.nbi"))  # the demo plans no paths: no A*
+    again = cli(*argv, timeout=900, env=env)
+    assert again.returncode == 1 and "compiling kernels" not in again.stderr

@@ -140,12 +140,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.log_file or args.command in LOGGED_COMMANDS:
             logs.setup(args.log_level, args.log_file, args.log_max_mb, args.log_backups)
+        _cold_start(args)
         return _dispatch(args)
     except RoboOrchError as err:  # --log-file could not be opened
         logs.final_line(f"robo-orch: error: {err}")
         return err.exit_status
     finally:
         logs.teardown()
+
+
+def _cold_start(args: argparse.Namespace) -> None:
+    """``sim`` and ``run`` on an empty kernel cache: compile in two processes first."""
+    if args.command not in ("sim", "run"):
+        return
+    from robo_orch.cli import compile as kernels
+
+    kernels.precompile(args.config, tuple(args.set), simulator=args.command == "sim"
+                       and bool(getattr(args, "lockstep", False)), quiet=args.quiet)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
