@@ -83,3 +83,21 @@ def test_a_cold_start_compiles_in_two_processes_and_says_so_once(tmp_path):
     assert not list(cache.rglob("pathplan.*.nbi"))  # the demo plans no paths: no A*
     again = cli(*argv, timeout=900, env=env)
     assert again.returncode == 1 and "compiling kernels" not in again.stderr
+
+
+@pytest.mark.slow
+def test_warmup_of_a_config_compiles_what_run_needs_and_no_simulator(tmp_path):
+    import shutil
+
+    from robo_orch.config import embedded_config_path
+
+    shutil.copy(embedded_config_path("demo"), tmp_path / "demo.toml")
+    config = shutil.copy(embedded_config_path("robot"), tmp_path / "robot.toml")
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    proc = cli("--cache-dir", str(cache), "warmup", str(config), timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr
+    for stem in ("safety", "estimator", "field", "avoid_obstacles", "follow_path"):
+        assert list(cache.rglob(f"{stem}.*.nbi")), stem
+    for stem in ("simulator", "sensors", "pathplan", "grid"):  # not for `run` of this config
+        assert not list(cache.rglob(f"{stem}.*.nbi")), stem
