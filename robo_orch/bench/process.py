@@ -72,6 +72,35 @@ def _startup(cache_dir: str | None, compile_jobs: int | None = None) -> float:
         return float(json.loads(summary.read_text())["startup_s"])
 
 
+def bench_compile_split() -> dict[str, Any]:
+    """CPU seconds to compile each half of the demo's kernels, on one new empty cache.
+
+    This process's half first, then the helper's (as in a cold start, where the
+    helper finds the distance field already cached), each in a fresh process, so
+    the figures do not depend on how busy the machine is.
+    """
+    from robo_orch.cli import compile as kernels
+
+    halves = {"this_process": list(kernels.MAIN_SHARE),
+              "helper": [*kernels.HELPER_SHARE, *kernels.SIMULATOR,
+                         *kernels._behavior_modules(None, ())]}
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for name, items in halves.items():
+            proc = subprocess.run([sys.executable, "-m", "robo_orch.cli.compile", *items],
+                                  capture_output=True, text=True, timeout=1800, env=env,
+                                  check=True)
+            cpu = {line.split()[1]: float(line.split()[2]) for line in proc.stdout.splitlines()
+                   if line.startswith("compiled ")}
+            out[name] = {"cpu_s": round(sum(cpu.values()), 2), "items": cpu}
+    total = out["this_process"]["cpu_s"] + out["helper"]["cpu_s"]
+    out["one_process_cpu_s"] = round(total, 2)
+    out["ideal_ratio"] = round(max(out["this_process"]["cpu_s"], out["helper"]["cpu_s"])
+                               / total, 2)
+    return out
+
+
 def bench_cold_start(repeats: int = 2) -> dict[str, Any]:
     """Empty cache to the first tick of the demo: the two-process compile against one process.
 
@@ -199,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     cold = sub.add_parser("cold", help="empty cache to first tick: two compiling processes "
                           "against one, alternating")
     cold.add_argument("--repeats", type=int, default=2)
+    sub.add_parser("split", help="CPU seconds to compile each half of the demo's kernels")
     args = parser.parse_args(argv)
+    if args.command == "split":
+        print(json.dumps(bench_compile_split(), indent=2))
+        return 0
     if args.command == "cold":
         out = bench_cold_start(args.repeats)
         print(f"cold start (empty cache to the first tick, lockstep demo): {out['cold_s']} s; "

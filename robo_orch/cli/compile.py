@@ -164,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     from robo_orch import _numba_env  # noqa: F401  (the cache directory, before numba)
 
     for item in args.items:
+        t0 = time.process_time()
         _compile(item)
-        print(f"compiled {item}", flush=True)
+        print(f"compiled {item} {time.process_time() - t0:.2f}", flush=True)  # CPU seconds
     return 0
 
 
