@@ -1,5 +1,5 @@
 """Where robo_orch installs: 64-bit x86_64 and aarch64; 32-bit ARM refused with the reason;
-the live view is an extra that says how to install it when missing."""
+the live view is an extra (tests/test_live.py checks the message when it is missing)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from robo_orch import platforms
-from robo_orch.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,15 +41,6 @@ def test_import_and_install_refuse_a_32_bit_arm_python(tmp_path):
                           env=env, cwd=REPO, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.startswith("robo-orch: cannot install: robo_orch does not run on 32-bit")
-
-
-def test_the_live_view_says_which_extra_to_install(monkeypatch):
-    from robo_orch.record.live import LiveView
-
-    monkeypatch.setitem(sys.modules, "foxglove", None)  # as if foxglove-sdk were absent
-    with pytest.raises(UsageError) as err:
-        LiveView("127.0.0.1", 0).start()
-    assert "pip install 'robo-orch[live]'" in str(err.value)
 
 
 def test_the_live_view_is_an_extra_and_tests_install_it():
