@@ -58,7 +58,7 @@ def _startup(cache_dir: str | None, compile_jobs: int | None = None) -> float:
     """``startup_s`` of a short lockstep run in a new process (None: the current cache).
 
     ``compile_jobs``: ``ROBO_ORCH_COMPILE_JOBS`` for it (1: the cold compile in one
-    process, as before robo_orch.cli.compile; None: the default).
+    process, as before robo_orch.hosting.compile; None: the default).
     """
     env = dict(os.environ)
     if compile_jobs is not None:
@@ -79,7 +79,7 @@ def bench_compile_split() -> dict[str, Any]:
     helper finds the distance field already cached), each in a fresh process, so
     the figures do not depend on how busy the machine is.
     """
-    from robo_orch.cli import compile as kernels
+    from robo_orch.hosting import compile as kernels
 
     halves = {"this_process": list(kernels.MAIN_SHARE),
               "helper": [*kernels.HELPER_SHARE, *kernels.SIMULATOR,
@@ -88,7 +88,7 @@ def bench_compile_split() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         for name, items in halves.items():
-            proc = subprocess.run([sys.executable, "-m", "robo_orch.cli.compile", *items],
+            proc = subprocess.run([sys.executable, "-m", "robo_orch.hosting.compile", *items],
                                   capture_output=True, text=True, timeout=1800, env=env,
                                   check=True)
             cpu = {line.split()[1]: float(line.split()[2]) for line in proc.stdout.splitlines()

@@ -153,7 +153,7 @@ def _cold_start(args: argparse.Namespace) -> None:
     """``sim`` and ``run`` on an empty kernel cache: compile in two processes first."""
     if args.command not in ("sim", "run"):
         return
-    from robo_orch.cli import compile as kernels
+    from robo_orch.hosting import compile as kernels
 
     kernels.precompile(args.config, tuple(args.set), simulator=args.command == "sim"
                        and bool(getattr(args, "lockstep", False)), quiet=args.quiet)

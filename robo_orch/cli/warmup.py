@@ -30,7 +30,7 @@ def run_warmup(args: argparse.Namespace) -> int:
 
 def warmup_config(config_path: str, overrides: tuple[str, ...], quiet: bool = False) -> int:
     """Compile the kernels ``robo-orch run CONFIG`` loads (no simulator), prune old caches."""
-    from robo_orch.cli import compile as kernels
+    from robo_orch.hosting import compile as kernels
 
     t0 = time.perf_counter()
     kernels.precompile(config_path, overrides, simulator=False, quiet=quiet)

@@ -6,7 +6,7 @@ install or upgrade) that is most of the start-up, one kernel after another.  Bef
 ``sim`` or ``run`` starts, :func:`precompile` checks the cache for the modules the
 run will import (only those: the config's behaviors, the simulator only for a
 lockstep run; grid and A* only when ``plan_path`` is configured).  If any is
-missing, one helper process (``python -m robo_orch.cli.compile``) compiles the
+missing, one helper process (``python -m robo_orch.hosting.compile``) compiles the
 second half of the import order into the cache while this process compiles the
 first half; then the run imports everything from the cache.  One progress line
 says so: ``compiling kernels (n/N)...``.
@@ -91,7 +91,7 @@ def precompile(config_path: str | None, overrides: tuple[str, ...], *, simulator
         return None
     t0 = time.perf_counter()
     progress = _Progress(len(MAIN_SHARE) + len(helper_share), quiet)
-    helper = lifeline.popen([sys.executable, "-m", "robo_orch.cli.compile", *helper_share],
+    helper = lifeline.popen([sys.executable, "-m", "robo_orch.hosting.compile", *helper_share],
                             stdout=subprocess.PIPE, text=True)  # dies with this process
     reader = threading.Thread(target=progress.follow, args=(helper.stdout,), daemon=True)
     reader.start()
@@ -157,7 +157,7 @@ def _compile(item: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The helper: import (and so compile into the cache) each module named."""
-    parser = argparse.ArgumentParser(prog="python -m robo_orch.cli.compile")
+    parser = argparse.ArgumentParser(prog="python -m robo_orch.hosting.compile")
     parser.add_argument("items", nargs="+", help="module names, or behavior:KIND")
     args = parser.parse_args(argv)
     lifeline.attach()
