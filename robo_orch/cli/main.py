@@ -155,8 +155,9 @@ def _cold_start(args: argparse.Namespace) -> None:
         return
     from robo_orch.hosting import compile as kernels
 
-    kernels.precompile(args.config, tuple(args.set), simulator=args.command == "sim"
-                       and bool(getattr(args, "lockstep", False)), quiet=args.quiet)
+    # `sim`: the simulator's kernels too (a realtime simulator process then loads them)
+    kernels.precompile(args.config, tuple(args.set), simulator=args.command == "sim",
+                       quiet=args.quiet)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -4,8 +4,8 @@ numba compiles a kernel when its module is imported (fixed signatures) and cache
 it on disk; with an empty cache (the first start, and every start after an
 install or upgrade) that is most of the start-up, one kernel after another.  Before
 ``sim`` or ``run`` starts, :func:`precompile` checks the cache for the modules the
-run will import (only those: the config's behaviors, the simulator only for a
-lockstep run; grid and A* only when ``plan_path`` is configured).  If any is
+run will import (only those: the config's behaviors, the simulator only for
+``sim``; grid and A* only when ``plan_path`` is configured).  If any is
 missing, one helper process (``python -m robo_orch.hosting.compile``) compiles the
 second half of the import order into the cache while this process compiles the
 first half; then the run imports everything from the cache.  One progress line
