@@ -77,7 +77,7 @@ def test_a_cold_start_compiles_in_two_processes_and_says_so_once(tmp_path):
     assert len(compiling) == 1 and "(0/" in compiling[0], proc.stderr
     (done,) = [line for line in proc.stderr.splitlines() if "kernel modules in" in line]
     n, total = done.split("compiled ")[1].split(" ")[0].split("/")
-    assert n == total and int(total) >= 8  # 4 here, estimator, mission, simulator, behaviors
+    assert n == total and int(total) >= 8  # field, safety here; the rest and 4 behaviors
     for stem in ("safety", "estimator", "simulator", "avoid_obstacles"):
         assert list(cache.rglob(f"{stem}.*.nbi")), stem
     assert not list(cache.rglob("pathplan.*.nbi"))  # the demo plans no paths: no A*

@@ -11,12 +11,12 @@ second half of the import order into the cache while this process compiles the
 first half; then the run imports everything from the cache.  One progress line
 says so: ``compiling kernels (n/N)...``.
 
-The two halves are chosen so that neither process needs the other's kernels:
-this process takes the distance field and the safety layer (with the stopping
-rollouts, ramps and odometry frame it inlines), arbitration and scheduling; the
-helper takes the estimator, the mission kernel, the simulator and the config's
-behaviors.  ``ROBO_ORCH_COMPILE_JOBS=1`` (or a single CPU) compiles everything
-here, one after another, as before.
+The two halves take about the same CPU time (``python -m robo_orch.bench.process
+split``) and neither needs the other's kernels: this process takes the distance
+field and the safety layer (with the stopping rollouts, ramps and odometry frame it
+calls); the helper takes arbitration, scheduling, the estimator, the mission
+kernel, the simulator and the config's behaviors.  ``ROBO_ORCH_COMPILE_JOBS=1``
+(or a single CPU) compiles everything here, one after another, as before.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ from robo_orch import lifeline
 
 JOBS_ENV = "ROBO_ORCH_COMPILE_JOBS"
 #: compiled here, in this order (the order the run imports them)
-MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety", "robo_orch.core.arbitrate",
-              "robo_orch.core.schedule")
-#: compiled by the helper (behaviors and the simulator are added per run)
-HELPER_SHARE = ("robo_orch.core.estimator", "robo_orch.core.mission")
+MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety")
+#: compiled by the helper (behaviors and the simulator are added per run); the
+#: behaviors come last, when this process has cached the distance field they use
+HELPER_SHARE = ("robo_orch.core.arbitrate", "robo_orch.core.schedule",
+                "robo_orch.core.estimator", "robo_orch.core.mission")
 SIMULATOR = ("robo_orch.sim.simulator",)
 
 
