@@ -14,7 +14,7 @@ from robo_orch.cli import main as cli
 COMMANDS = {"sim", "run", "check", "bench", "warmup", "driver", "ports", "teleop", "estop",
             "status", "param", "param list", "param get", "param set", "scenarios", "faults",
             "sweep", "tune", "replay", "plot", "topics", "topics echo", "topics hz", "keys",
-            "keys generate", "keys list"}
+            "keys generate", "keys list", "service", "service unit", "service install"}
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):

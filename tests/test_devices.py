@@ -288,8 +288,9 @@ def test_run_drives_the_robot_through_its_drivers_and_stops_in_order(tmp_path):
         if proc.poll() is None:
             proc.kill()
         rig.close()
-    order = [line.split(":")[0].removeprefix("robo-orch driver ") for line in err.splitlines()
-             if line.startswith("robo-orch driver ") and ": stopped after" in line]
+    # log lines: "<date> <time> INFO    robo-orch driver motors: stopped after ..."
+    order = [line.split("robo-orch driver ", 1)[1].split(":")[0] for line in err.splitlines()
+             if "robo-orch driver " in line and ": stopped after" in line]
     assert order[0] == "motors", err  # the actuator first, after the loop
     assert sorted(order) == ["gps", "imu", "lidar", "motors"]
 

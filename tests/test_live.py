@@ -219,7 +219,8 @@ def test_without_foxglove_sdk_live_says_what_to_install():
             "    sys.exit(err.exit_status)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=30)
-    assert res.returncode == 2 and "needs the foxglove-sdk package" in res.stdout
+    assert res.returncode == 2 and "pip install 'robo-orch[live]'" in res.stdout
+    assert "foxglove-sdk" in res.stdout
 
 
 def test_the_server_stops_on_close():

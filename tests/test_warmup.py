@@ -23,3 +23,81 @@ def test_warmup_fills_the_given_cache_dir(tmp_path):
     assert proc.returncode in (0, 1), proc.stderr
     after = {p: p.stat().st_mtime_ns for p in cache.rglob("*")}
     assert set(after) == set(before)
+
+
+def test_warmup_prunes_only_this_installations_old_caches(tmp_path, monkeypatch):
+    """Two other installs share the cache root: their directories stay."""
+    from robo_orch import _numba_env
+    from robo_orch.cli.warmup import prune_other_builds
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    current = _numba_env.default_cache_dir()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(current))
+    root = current.parent
+    mine = _numba_env.installation_root()
+    made = {"current": (current, mine), "old_build": (root / "0123456789ab", mine),
+            "other_venv": (root / "ba9876543210", "/opt/robot/venv/lib/python3.11/site-packages"),
+            "other_clone": (root / "aaaaaaaaaaaa", "/home/pi/robo_orch"),
+            "unmarked": (root / "bbbbbbbbbbbb", None)}
+    for folder, owner in made.values():
+        folder.mkdir(parents=True)
+        (folder / "kernel.nbi").write_bytes(b"x")
+        if owner is not None:
+            (folder / _numba_env.OWNER_FILE).write_text(owner + "\n")
+    removed = prune_other_builds()
+    assert removed == [made["old_build"][0]]
+    left = {p.name for p in root.iterdir()}
+    assert left == {made[k][0].name for k in ("current", "other_venv", "other_clone", "unmarked")}
+
+
+def test_a_command_marks_the_default_cache_as_this_installations(tmp_path):
+    from robo_orch import _numba_env
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    assert cli("check", "demo", env=env).returncode == 0
+    (owner,) = tmp_path.glob(f"robo_orch/numba/*/{_numba_env.OWNER_FILE}")
+    assert owner.read_text().strip() == _numba_env.installation_root()
+    # a cache directory given explicitly is the user's own business: not marked
+    given = tmp_path / "given"
+    assert cli("--cache-dir", str(given), "check", "demo", env=env).returncode == 0
+    assert not (given / _numba_env.OWNER_FILE).exists()
+
+
+@pytest.mark.slow
+def test_a_cold_start_compiles_in_two_processes_and_says_so_once(tmp_path):
+    """Empty cache: one progress line, both halves in the cache; then a warm start is silent."""
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["ROBO_ORCH_COMPILE_JOBS"] = "2"
+    argv = ("--cache-dir", str(cache), "sim", "--lockstep", "--duration", "0.2")
+    proc = cli(*argv, timeout=900, env=env)
+    assert proc.returncode == 1, proc.stderr  # 0.2 s: the goal is not reached
+    compiling = [line for line in proc.stderr.splitlines() if "compiling kernels" in line]
+    assert len(compiling) == 1 and "(0/" in compiling[0], proc.stderr
+    (done,) = [line for line in proc.stderr.splitlines() if "kernel modules in" in line]
+    n, total = done.split("compiled ")[1].split(" ")[0].split("/")
+    assert n == total and int(total) >= 8  # field, safety here; the rest and 4 behaviors
+    for stem in ("safety", "estimator", "simulator", "avoid_obstacles"):
+        assert list(cache.rglob(f"{stem}.*.nbi")), stem
+    assert not list(cache.rglob("pathplan.*.nbi"))  # the demo plans no paths: no A*
+    again = cli(*argv, timeout=900, env=env)
+    assert again.returncode == 1 and "compiling kernels" not in again.stderr
+
+
+@pytest.mark.slow
+def test_warmup_of_a_config_compiles_what_run_needs_and_no_simulator(tmp_path):
+    import shutil
+
+    from robo_orch.config import embedded_config_path
+
+    shutil.copy(embedded_config_path("demo"), tmp_path / "demo.toml")
+    config = shutil.copy(embedded_config_path("robot"), tmp_path / "robot.toml")
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    proc = cli("--cache-dir", str(cache), "warmup", str(config), timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr
+    for stem in ("safety", "estimator", "field", "avoid_obstacles", "follow_path"):
+        assert list(cache.rglob(f"{stem}.*.nbi")), stem
+    for stem in ("simulator", "sensors", "pathplan", "grid"):  # not for `run` of this config
+        assert not list(cache.rglob(f"{stem}.*.nbi")), stem

@@ -54,18 +54,72 @@ print(time.perf_counter() - t0)
 """
 
 
-def _startup(cache_dir: str | None) -> float:
-    """``startup_s`` of a short lockstep run in a new process (None: the current cache)."""
+def _startup(cache_dir: str | None, compile_jobs: int | None = None) -> float:
+    """``startup_s`` of a short lockstep run in a new process (None: the current cache).
+
+    ``compile_jobs``: ``ROBO_ORCH_COMPILE_JOBS`` for it (1: the cold compile in one
+    process, as before robo_orch.hosting.compile; None: the default).
+    """
+    env = dict(os.environ)
+    if compile_jobs is not None:
+        env["ROBO_ORCH_COMPILE_JOBS"] = str(compile_jobs)
     with tempfile.TemporaryDirectory() as tmp:
         summary = Path(tmp) / "s.json"
         cache = ["--cache-dir", cache_dir] if cache_dir else []
         subprocess.run([sys.executable, "-m", "robo_orch.cli", "-q", *cache, "sim", "--lockstep",
                         "--duration", "0.2", "--summary", str(summary)],
-                       check=False, capture_output=True, timeout=900)
+                       check=False, capture_output=True, timeout=900, env=env)
         return float(json.loads(summary.read_text())["startup_s"])
 
 
+def bench_compile_split() -> dict[str, Any]:
+    """CPU seconds to compile each half of the demo's kernels, on one new empty cache.
+
+    This process's half first, then the helper's (as in a cold start, where the
+    helper finds the distance field already cached), each in a fresh process, so
+    the figures do not depend on how busy the machine is.
+    """
+    from robo_orch.hosting import compile as kernels
+
+    halves = {"this_process": list(kernels.MAIN_SHARE),
+              "helper": [*kernels.HELPER_SHARE, *kernels.SIMULATOR,
+                         *kernels._behavior_modules(None, ())]}
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for name, items in halves.items():
+            proc = subprocess.run([sys.executable, "-m", "robo_orch.hosting.compile", *items],
+                                  capture_output=True, text=True, timeout=1800, env=env,
+                                  check=True)
+            cpu = {line.split()[1]: float(line.split()[2]) for line in proc.stdout.splitlines()
+                   if line.startswith("compiled ")}
+            out[name] = {"cpu_s": round(sum(cpu.values()), 2), "items": cpu}
+    total = out["this_process"]["cpu_s"] + out["helper"]["cpu_s"]
+    out["one_process_cpu_s"] = round(total, 2)
+    out["ideal_ratio"] = round(max(out["this_process"]["cpu_s"], out["helper"]["cpu_s"])
+                               / total, 2)
+    return out
+
+
+def bench_cold_start(repeats: int = 2) -> dict[str, Any]:
+    """Empty cache to the first tick of the demo: the two-process compile against one process.
+
+    Pairs alternate (one process, then two), each run on a new empty cache, so both
+    see the same machine load; medians and the ratio of the medians.
+    """
+    serial, parallel = [], []
+    for _ in range(repeats):
+        for jobs, out in ((1, serial), (None, parallel)):
+            with tempfile.TemporaryDirectory() as cache:
+                out.append(_startup(cache, jobs))
+    base, now = statistics.median(serial), statistics.median(parallel)
+    return {"cold_one_process_s": round(base, 2), "cold_s": round(now, 2),
+            "cold_ratio": round(now / base, 2), "runs": {"one_process": serial, "now": parallel},
+            "cpus": len(os.sched_getaffinity(0))}
+
+
 def _numba_floor(script: Path) -> float:
+    """numba's own floor: import, one cached kernel, in a fresh process."""
     proc = subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
                           text=True, timeout=600)
     return float(proc.stdout.split()[-1])
@@ -88,8 +142,7 @@ def bench_startup(cold: bool = True, repeats: int = 3) -> dict[str, Any]:
                            "numba_floor_s": round(statistics.median(floor), 3)}
     out["warm_over_floor"] = round(out["warm_cache_s"] / out["numba_floor_s"], 2)
     if cold:
-        with tempfile.TemporaryDirectory() as cache:
-            out["cold_cache_s"] = round(_startup(cache), 3)
+        out.update(bench_cold_start(repeats=1))  # one pair: the suite stays short
     return out
 
 
@@ -147,8 +200,10 @@ def bench_memory(ticks: int = 200_000) -> dict[str, Any]:
 
 def print_process(startup: dict[str, Any], memory: dict[str, Any]) -> None:
     """Readable lines for :func:`bench_startup` and :func:`bench_memory`."""
-    cold = startup.get("cold_cache_s")
-    cold_text = f"cold cache {cold} s, " if cold is not None else ""
+    cold = startup.get("cold_s")
+    cold_text = (f"cold cache {cold} s (one compiling process, same run: "
+                 f"{startup['cold_one_process_s']} s, {startup['cold_ratio']}x), "
+                 if cold is not None else "")
     print(f"  start-up to first tick (lockstep): {cold_text}warm cache "
           f"{startup['warm_cache_s']} s; numba's own floor (import, one cached kernel) "
           f"{startup['numba_floor_s']} s: {startup['warm_over_floor']}x the floor")
@@ -170,7 +225,21 @@ def main(argv: list[str] | None = None) -> int:
     mem.add_argument("--ticks", type=int, default=1_000_000)
     start = sub.add_parser("startup")
     start.add_argument("--cold", action="store_true")
+    cold = sub.add_parser("cold", help="empty cache to first tick: two compiling processes "
+                          "against one, alternating")
+    cold.add_argument("--repeats", type=int, default=2)
+    sub.add_parser("split", help="CPU seconds to compile each half of the demo's kernels")
     args = parser.parse_args(argv)
+    if args.command == "split":
+        print(json.dumps(bench_compile_split(), indent=2))
+        return 0
+    if args.command == "cold":
+        out = bench_cold_start(args.repeats)
+        print(f"cold start (empty cache to the first tick, lockstep demo): {out['cold_s']} s; "
+              f"one compiling process, same run: {out['cold_one_process_s']} s "
+              f"({out['cold_ratio']}x)")
+        print(json.dumps(out, indent=2))
+        return 0
     run = (lambda: bench_memory(args.ticks)) if args.command == "memory" else \
         (lambda: bench_startup(cold=args.cold))
     print(json.dumps(run(), indent=2))

@@ -12,6 +12,10 @@ number).  ``estop`` adds 4: the loop applied it but an actuator driver did not
 confirm (see ``robo-orch estop --help``); ``param set`` exits 2 on a value the loop
 refuses (invalid, or a restart-only key).
 
+Log lines (:mod:`robo_orch.logs`): the commands a service runs (``run``,
+``driver``, ``warmup``), and any command given ``--log-file``, write timestamped,
+levelled lines; a command's final one-line error stays as it is.
+
 Heavy imports (numpy, numba, zmq) happen after the arguments are parsed, so that
 ``--cache-dir`` can still choose numba's cache directory and ``--help`` is quick.
 """
@@ -24,6 +28,7 @@ import sys
 import traceback
 import warnings
 
+from robo_orch import logs
 from robo_orch.cli import (
     bench,
     check,
@@ -35,6 +40,7 @@ from robo_orch.cli import (
     record,
     run,
     scenarios,
+    service,
     sim,
     sweep,
     topics,
@@ -45,18 +51,33 @@ from robo_orch.errors import RoboOrchError, RoboOrchWarning
 
 #: in the order ``robo-orch --help`` lists them
 GROUPS = (sim, run, check, bench, warmup, devices, control, param, scenarios, faults, sweep,
-          tune, record, topics, keys)
+          tune, record, topics, keys, service)
+
+
+#: commands whose stderr is a log (timestamped, levelled lines; robo_orch.logs) even
+#: without --log-file: what a service runs.  The others answer a user on stderr.
+LOGGED_COMMANDS = frozenset({"run", "driver", "warmup"})
 
 
 def _global_args(parser, *, after_command: bool) -> list[argparse.Action]:
     # after the command they have no defaults: when not given there, the values given
     # before the command (or the top level's defaults) stand
-    cache_dir, quiet = (argparse.SUPPRESS, argparse.SUPPRESS) if after_command else (None, False)
+    def default(value):
+        return argparse.SUPPRESS if after_command else value
+
     return [
-        parser.add_argument("--cache-dir", default=cache_dir, help="numba cache directory "
+        parser.add_argument("--cache-dir", default=default(None), help="numba cache directory "
                             "(default: $NUMBA_CACHE_DIR or ~/.cache/robo_orch/numba)"),
-        parser.add_argument("-q", "--quiet", action="store_true", default=quiet,
+        parser.add_argument("-q", "--quiet", action="store_true", default=default(False),
                             help="no progress line"),
+        parser.add_argument("--log-level", choices=logs.LEVELS, default=default("info"),
+                            help="drop log lines below this level (default info)"),
+        parser.add_argument("--log-file", metavar="FILE", default=default(None),
+                            help="also write every log line, timestamped, to FILE (rotated)"),
+        parser.add_argument("--log-max-mb", type=float, metavar="MB", default=default(10.0),
+                            help="rotate the log file at this size (default 10)"),
+        parser.add_argument("--log-backups", type=int, metavar="N", default=default(5),
+                            help="rotated log files kept (default 5)"),
     ]
 
 
@@ -98,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``robo-orch`` parser with every command group's subcommands."""
     parser = argparse.ArgumentParser(
         prog="robo-orch",
+        # the --log-* options are listed by --help; the one-line usage stays short
+        usage="%(prog)s [-h] [--cache-dir CACHE_DIR] [-q] COMMAND ...",
         description="Sense-plan-act coordinator for robots: simulate, run, check, benchmark.")
     _global_args(parser, after_command=False)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", prog="robo-orch",
                                 parser_class=CommandParser)
     for group in GROUPS:
         group.add_parser(sub)
@@ -115,25 +138,50 @@ def main(argv: list[str] | None = None) -> int:
     from robo_orch import _numba_env
 
     _numba_env.set_cache_dir(args.cache_dir)
-    from robo_orch.runtime.signals import Interrupted
-
+    if _numba_env.uses_default_cache():  # whose it is: `warmup` prunes only its own
+        _numba_env.mark_cache_dir(_numba_env.default_cache_dir())
     warnings.showwarning = _show_warning
+    try:
+        if args.log_file or args.command in LOGGED_COMMANDS:
+            logs.setup(args.log_level, args.log_file, args.log_max_mb, args.log_backups)
+        _cold_start(args)
+        return _dispatch(args)
+    except RoboOrchError as err:  # --log-file could not be opened
+        logs.final_line(f"robo-orch: error: {err}")
+        return err.exit_status
+    finally:
+        logs.teardown()
+
+
+def _cold_start(args: argparse.Namespace) -> None:
+    """``sim`` and ``run`` on an empty kernel cache: compile in two processes first."""
+    if args.command not in ("sim", "run"):
+        return
+    from robo_orch.hosting import compile as kernels
+
+    # `sim`: the simulator's kernels too (a realtime simulator process then loads them)
+    kernels.precompile(args.config, tuple(args.set), simulator=args.command == "sim",
+                       quiet=args.quiet)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from robo_orch.runtime.signals import Interrupted
 
     try:
         return args.func(args)
     except Interrupted as err:
-        print(f"robo-orch: {err}", file=sys.stderr)
+        logs.final_line(f"robo-orch: {err}")
         return err.exit_status
     except RoboOrchError as err:
-        print(f"robo-orch: error: {err}", file=sys.stderr)
+        logs.final_line(f"robo-orch: error: {err}")
         return err.exit_status
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # a bug: say so in one line, the traceback on request
         if os.environ.get("ROBO_ORCH_DEBUG"):
             traceback.print_exc()
-        print(f"robo-orch: runtime fault: {type(err).__name__}: {err} "
-              "(set ROBO_ORCH_DEBUG=1 for the traceback)", file=sys.stderr)
+        logs.final_line(f"robo-orch: runtime fault: {type(err).__name__}: {err} "
+                        "(set ROBO_ORCH_DEBUG=1 for the traceback)")
         return 3
 
 
@@ -145,8 +193,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     if not issubclass(category, RoboOrchWarning):
         _python_showwarning(message, category, filename, lineno, file, line)
         return
-    print(f"robo-orch: warning: {message}", file=file if file is not None else sys.stderr,
-          flush=True)
+    if file is None or file is sys.stderr:
+        logs.final_line(f"robo-orch: warning: {message}")
+    else:
+        print(f"robo-orch: warning: {message}", file=file, flush=True)
 
 
 if __name__ == "__main__":

@@ -71,12 +71,12 @@ def _reason(err: BaseException) -> str:
 class DriverHost:
     """Runs one driver against its port until :meth:`stop`."""
 
-    def __init__(self, name: str, cfg: DriverConfig, bus: Bus, *, log: TextIO = sys.stderr,
+    def __init__(self, name: str, cfg: DriverConfig, bus: Bus, *, log: TextIO | None = None,
                  echo: TextIO | None = None) -> None:
         self.name = name
         self.cfg = cfg
         self.bus = bus
-        self.log = log
+        self.log = log if log is not None else sys.stderr
         self.clock = bus.clock
         self.driver: Driver = cfg.cls(name, cfg.spec, cfg.params, bus, self.clock)
         self.port: serial.SerialBase | None = None

@@ -7,7 +7,8 @@ every input is stale, so the robot is held at a controlled stop.
 The run directory (``bus.run_dir``, default the per-user directory of
 :mod:`robo_orch.rundir`) must be private; the loop refuses to start while another
 live process holds its command or e-stop topic, binds its control endpoint there
-(:mod:`robo_orch.control`), and exits 130 after SIGINT, 143 after SIGTERM.
+(:mod:`robo_orch.control`), and exits 130 after SIGINT, 143 after SIGTERM.  Under
+systemd it reports ready, alive and stopping (:mod:`robo_orch.runtime.heartbeat`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from robo_orch.config import load_config, network, start_warnings
 from robo_orch.missions.session import loop_health_line, trigger_options
 from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
+from robo_orch.runtime.heartbeat import Heartbeat
 from robo_orch.runtime.loop import FixedRateLoop
 from robo_orch.runtime.progress import ProgressLine
 from robo_orch.runtime.signals import StopSignals
@@ -96,9 +98,13 @@ def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
                              **trigger_options(config, controller))
         signals.attach(loop)
         t0 = time.perf_counter()
+        # under systemd (Type=notify): READY after the first tick, WATCHDOG while ticks
+        # complete, STOPPING on the way out (nothing without NOTIFY_SOCKET)
+        heartbeat = Heartbeat(stats, loop.period_ns * 1e-9).start()
         try:
             loop.run(controller)
         finally:
+            heartbeat.stop(f"stopping after {stats.ticks} ticks")
             controller.publish_stop()
         status = signals.exit_status or 0
         if not quiet:

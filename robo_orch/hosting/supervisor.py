@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from robo_orch import lifeline
+from robo_orch import lifeline, logs
 from robo_orch.errors import BackendTimeout
 from robo_orch.hosting.driver_host import READY_FD_ENV, DeviceError
 
@@ -63,9 +63,9 @@ class Child:
 class Supervisor:
     """Owns the driver processes of one run."""
 
-    def __init__(self, *, log: TextIO = sys.stderr, ready_timeout_s: float = 15.0,
+    def __init__(self, *, log: TextIO | None = None, ready_timeout_s: float = 15.0,
                  poll_s: float = 0.1) -> None:
-        self.log = log
+        self.log = log if log is not None else sys.stderr  # at run time: a LineLog (logs.py)
         self.ready_timeout_s = ready_timeout_s
         self.poll_s = poll_s
         self.children: dict[str, Child] = {}
@@ -101,7 +101,8 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         read_fd, write_fd = os.pipe()
-        env = dict(os.environ, **{READY_FD_ENV: str(write_fd)})
+        # the child's lines are stamped here, when forwarded (robo_orch.logs)
+        env = dict(os.environ, **{READY_FD_ENV: str(write_fd), logs.FORWARDED_ENV: "1"})
         argv = [a.replace("{incarnation}", str(child.starts)) for a in child.argv]
         # the child dies with this process, even on SIGKILL (robo_orch.lifeline)
         child.proc = lifeline.popen(argv, env=env, pass_fds=(write_fd,),

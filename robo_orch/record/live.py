@@ -151,9 +151,9 @@ class LiveView:
         try:
             import foxglove
         except ImportError as err:
-            raise UsageError("--live needs the foxglove-sdk package (`pip install "
-                             "foxglove-sdk`; wheels for CPython >= 3.10 on Linux x86_64 and "
-                             f"aarch64 with glibc >= 2.28): {err}") from None
+            raise UsageError("--live needs the live view's extra: `pip install "
+                             "'robo-orch[live]'` (foxglove-sdk; wheels for CPython >= 3.10 on "
+                             f"Linux x86_64 and aarch64 with glibc >= 2.28): {err}") from None
         self._fg_context = foxglove.Context()
         options = {} if tls is None else {"tls_cert": tls[0], "tls_key": tls[1]}
         try:

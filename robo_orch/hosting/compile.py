@@ -1,0 +1,175 @@
+"""Cold start: compile the kernels a run needs in two processes when numba's cache is empty.
+
+numba compiles a kernel when its module is imported (fixed signatures) and caches
+it on disk; with an empty cache (the first start, and every start after an
+install or upgrade) that is most of the start-up, one kernel after another.  Before
+``sim`` or ``run`` starts, :func:`precompile` checks the cache for the modules the
+run will import (only those: the config's behaviors, the simulator only for
+``sim``; grid and A* only when ``plan_path`` is configured).  If any is
+missing, one helper process (``python -m robo_orch.hosting.compile``) compiles the
+second half of the import order into the cache while this process compiles the
+first half; then the run imports everything from the cache.  One progress line
+says so: ``compiling kernels (n/N)...``.
+
+The two halves take about the same CPU time (``python -m robo_orch.bench.process
+split``) and neither needs the other's kernels: this process takes the distance
+field and the safety layer (with the stopping rollouts, ramps and odometry frame it
+calls); the helper takes arbitration, scheduling, the estimator, the mission
+kernel, the simulator and the config's behaviors.  ``ROBO_ORCH_COMPILE_JOBS=1``
+(or a single CPU) compiles everything here, one after another, as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from robo_orch import lifeline
+
+JOBS_ENV = "ROBO_ORCH_COMPILE_JOBS"
+#: compiled here, in this order (the order the run imports them)
+MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety")
+#: compiled by the helper (behaviors and the simulator are added per run); the
+#: behaviors come last, when this process has cached the distance field they use
+HELPER_SHARE = ("robo_orch.core.arbitrate", "robo_orch.core.schedule",
+                "robo_orch.core.estimator", "robo_orch.core.mission")
+SIMULATOR = ("robo_orch.sim.simulator",)
+
+
+def jobs() -> int:
+    """Processes that compile at once: ``$ROBO_ORCH_COMPILE_JOBS``, else 2 (1 on one CPU)."""
+    try:
+        return max(1, int(os.environ[JOBS_ENV]))
+    except (KeyError, ValueError):
+        return 2 if len(os.sched_getaffinity(0)) > 1 else 1
+
+
+def _cached(module: str, cache_dir: Path) -> bool:
+    """Whether numba's cache holds an index of ``module`` (its file's stem)."""
+    stem = module.rsplit(".", 1)[1]
+    return any(cache_dir.rglob(f"{stem}.*.nbi"))
+
+
+def _behavior_modules(config_path: str | None, overrides: tuple[str, ...]) -> list[str]:
+    """``behavior:KIND`` for each built-in behavior the config names (its raw tables)."""
+    from robo_orch import registry
+    from robo_orch.config import embedded_config_path
+    from robo_orch.config.source import apply_overrides, read_with_extends
+
+    path = Path(config_path) if config_path else embedded_config_path("demo")
+    if not path.exists() and path.suffix == "" and "/" not in str(path):
+        path = embedded_config_path(str(path))
+    raw = read_with_extends(path)
+    apply_overrides(raw, overrides)
+    tables = raw.get("behaviors", {})
+    kinds = {t.get("kind", name) for name, t in tables.items() if isinstance(t, dict)}
+    builtins = registry.BUILTINS[registry.BEHAVIORS]
+    # a plugin's kernel compiles in this process, when the config loads it
+    return [f"behavior:{kind}" for kind in sorted(k for k in kinds if k in builtins)]
+
+
+def precompile(config_path: str | None, overrides: tuple[str, ...], *, simulator: bool,
+               quiet: bool = False) -> float | None:
+    """Compile the run's kernels in parallel if the cache lacks them; seconds taken (or None).
+
+    A config error is left to the command itself (it reports it in its usual line).
+    The config's own kernels (plugins) and those compiled lazily on the first call
+    still compile afterwards, in the command.
+    """
+    cache = Path(os.environ.get("NUMBA_CACHE_DIR", ""))
+    helper_share = [*HELPER_SHARE, *(SIMULATOR if simulator else ())]
+    if jobs() < 2 or all(_cached(m, cache) for m in (*MAIN_SHARE, *helper_share)):
+        return None
+    try:
+        helper_share += _behavior_modules(config_path, overrides)
+    except Exception:  # a config error: the command reports it in its own words
+        return None
+    t0 = time.perf_counter()
+    progress = _Progress(len(MAIN_SHARE) + len(helper_share), quiet)
+    helper = lifeline.popen([sys.executable, "-m", "robo_orch.hosting.compile", *helper_share],
+                            stdout=subprocess.PIPE, text=True)  # dies with this process
+    reader = threading.Thread(target=progress.follow, args=(helper.stdout,), daemon=True)
+    reader.start()
+    try:
+        for module in MAIN_SHARE:
+            importlib.import_module(module)
+            progress.step()
+        helper.wait()
+        reader.join(5.0)
+    finally:
+        if helper.poll() is None:
+            helper.kill()
+            helper.wait()
+    took = time.perf_counter() - t0
+    progress.done(took)
+    return took
+
+
+class _Progress:
+    """``compiling kernels (n/N)...``: rewritten on a terminal, two lines in a log."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total, self.n, self.quiet = total, 0, quiet
+        self.tty = sys.stderr.isatty()
+        self._lock = threading.Lock()
+        self._show(first=True)
+
+    def _show(self, first: bool = False) -> None:
+        if self.quiet or not (self.tty or first):
+            return
+        text = (f"robo-orch: compiling kernels ({self.n}/{self.total})... (empty kernel cache: "
+                "the first start after an install or upgrade)")
+        sys.stderr.write(("\r" + text + "\033[K") if self.tty else text + "\n")
+        sys.stderr.flush()
+
+    def step(self) -> None:
+        with self._lock:
+            self.n += 1
+            self._show()
+
+    def follow(self, stream) -> None:
+        for line in stream:
+            if line.startswith("compiled "):
+                self.step()
+
+    def done(self, seconds: float) -> None:
+        if self.quiet:
+            return
+        end = "\r" if self.tty else ""
+        sys.stderr.write(f"{end}robo-orch: compiled {self.n}/{self.total} kernel modules in "
+                         f"{seconds:.1f} s" + ("\033[K\n" if self.tty else "\n"))
+        sys.stderr.flush()
+
+
+def _compile(item: str) -> None:
+    if item.startswith("behavior:"):
+        from robo_orch import registry
+
+        registry.load(registry.BEHAVIORS, item.split(":", 1)[1])
+    else:
+        importlib.import_module(item)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The helper: import (and so compile into the cache) each module named."""
+    parser = argparse.ArgumentParser(prog="python -m robo_orch.hosting.compile")
+    parser.add_argument("items", nargs="+", help="module names, or behavior:KIND")
+    args = parser.parse_args(argv)
+    lifeline.attach()
+    from robo_orch import _numba_env  # noqa: F401  (the cache directory, before numba)
+
+    for item in args.items:
+        t0 = time.process_time()
+        _compile(item)
+        print(f"compiled {item} {time.process_time() - t0:.2f}", flush=True)  # CPU seconds
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
