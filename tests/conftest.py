@@ -59,3 +59,28 @@ def make_bus(request, tmp_path):
     yield make
     for bus in buses:
         bus.close()
+
+
+@pytest.fixture
+def short_tmp():
+    """A temporary directory with a short path under /tmp (unix socket paths are short)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = tempfile.mkdtemp(prefix="ro-", dir="/tmp")
+    try:
+        yield Path(path)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def env(short_tmp, monkeypatch):
+    """A private XDG_RUNTIME_DIR for this test and its child processes; the environment."""
+    import os
+
+    xdg = short_tmp / "xdg"
+    xdg.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
+    return dict(os.environ)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,23 +28,6 @@ ROBOT = str(embedded_config_path("robot"))
 
 pytestmark = pytest.mark.watchdog(150)
 
-
-@pytest.fixture
-def short_tmp():
-    path = tempfile.mkdtemp(prefix="ctl-", dir="/tmp")
-    try:
-        yield Path(path)
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def env(short_tmp, monkeypatch):
-    """A private XDG_RUNTIME_DIR for this test and its child processes."""
-    xdg = short_tmp / "xdg"
-    xdg.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
-    return dict(os.environ)
 
 
 def start(*args: str, env: dict | None = None, log: Path | None = None) -> subprocess.Popen:

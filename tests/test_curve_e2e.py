@@ -9,15 +9,11 @@ playing a stranger.  ``XDG_RUNTIME_DIR`` is private to each test.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import zmq
@@ -31,22 +27,6 @@ ROBOT = str(embedded_config_path("robot"))
 
 pytestmark = [pytest.mark.watchdog(240), pytest.mark.slow]
 
-
-@pytest.fixture
-def short_tmp():
-    path = tempfile.mkdtemp(prefix="cve-", dir="/tmp")
-    try:
-        yield Path(path)
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def env(short_tmp, monkeypatch):
-    xdg = short_tmp / "xdg"
-    xdg.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
-    return dict(os.environ)
 
 
 @pytest.fixture

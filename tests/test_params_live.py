@@ -7,11 +7,8 @@ Every test points ``XDG_RUNTIME_DIR`` at its own short directory under /tmp.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,22 +17,6 @@ from helpers import cli, start_cli
 
 pytestmark = pytest.mark.watchdog(240)
 
-
-@pytest.fixture
-def short_tmp():
-    path = tempfile.mkdtemp(prefix="prm-", dir="/tmp")
-    try:
-        yield Path(path)
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def env(short_tmp, monkeypatch):
-    xdg = short_tmp / "xdg"
-    xdg.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
-    return dict(os.environ)
 
 
 def start(*args: str, env: dict, log: Path) -> subprocess.Popen:
