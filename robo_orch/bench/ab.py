@@ -1,0 +1,149 @@
+"""A/B throughput against another checkout (the base commit), alternating rounds.
+
+Loop speed-ups also speed up the ``before`` variant of the ``runner`` section and
+the demo of the ``sim`` section, which run this checkout's loop: a same-run
+baseline of the *old* code needs the old code.  This script runs the same
+measurements in a checkout of the base commit (its own venv) and in this one, in
+alternating order (ABBA), each in a new process, and prints per-round figures,
+medians and ratios::
+
+    git clone -q REPO /tmp/base && git -C /tmp/base checkout -q BASE_COMMIT
+    python3 -m venv /tmp/base/.venv && /tmp/base/.venv/bin/pip install -q -e /tmp/base
+    python -m robo_orch.bench.ab --base /tmp/base --rounds 3 [--full] [--json out.json]
+
+Measured per side and round:
+
+* ``demo``: the demo mission in lockstep, median realtime factor (simulated s per
+  wall s) over ``--demo-runs`` runs after one warm-up run, and CPU microseconds per
+  tick (less sensitive to other load on the machine);
+* ``suite``: the scenario suite (``runner`` section sizes: quick 3 scenarios x 2
+  seeds, ``--full`` all x 4): simulated s per wall s of ``before`` (a new process
+  pool per suite whose runs each load their config and kernels: the pre-runner
+  figure) with ``--jobs 1`` and ``2``, and of a warm runner (the second suite on one
+  :class:`~robo_orch.missions.runner.Runner`) with ``--jobs 1`` and ``2``.
+
+Only APIs both checkouts share are used (``run_mission``, ``Runner``,
+``robo_orch.bench.runner``).  Ratios: this checkout's over the base's, and this
+checkout's warm ``--jobs 2`` over the base's ``before --jobs 2`` (issue 13's
+throughput target) and over its own warm ``--jobs 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+_DEMO = r"""
+import json, statistics, sys, time
+from robo_orch.config import load_config
+from robo_orch.missions.session import run_mission
+cfg = load_config(None)
+run_mission(cfg, backend="lockstep", seed=1)
+rtf, cpu = [], []
+for _ in range(int(sys.argv[1])):
+    c0 = time.process_time()
+    r = run_mission(cfg, backend="lockstep", seed=1)
+    c1 = time.process_time()
+    rtf.append(r.truth.sim_time_s / r.wall_time_s)
+    cpu.append((c1 - c0) / r.stats.ticks * 1e6)
+print(json.dumps({"rtf": statistics.median(rtf), "cpu_us_per_tick": statistics.median(cpu)}))
+"""
+
+_SUITE = r"""
+import json, sys, time
+from pathlib import Path
+from robo_orch.bench import runner as B
+from robo_orch.config import shipped_scenarios
+from robo_orch.missions import worker
+from robo_orch.missions.runner import Runner
+
+seeds, names = B.SIZES[sys.argv[1]]
+paths = [str(p) for p in shipped_scenarios() if names is None or Path(p).stem in names]
+tasks = [(p, s) for p in paths for s in range(1, seeds + 1)]
+B._old_run_one(paths[0], 1)
+out = {}
+for jobs in (1, 2):
+    sim, wall = B._before(tasks, jobs)
+    out[f"before_j{jobs}"] = sim / wall
+    worker.clear_caches()
+    with Runner(jobs).start() as runner:
+        B._suite(runner, tasks)
+        sim, wall = B._suite(runner, tasks)
+    out[f"warm_j{jobs}"] = sim / wall
+print(json.dumps(out))
+"""
+
+
+def _side(python: str, cwd: Path, code: str, arg: str) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([python, "-c", code, arg], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"{python} in {cwd} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the alternating rounds; print and return the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", required=True, help="checkout of the base commit")
+    ap.add_argument("--base-python", help="its python (default: BASE/.venv/bin/python)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--demo-runs", type=int, default=5)
+    ap.add_argument("--full", action="store_true", help="every scenario x 4 seeds")
+    ap.add_argument("--no-suite", action="store_true")
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args(argv)
+    base = Path(args.base).resolve()
+    sides = {"base": (args.base_python or str(base / ".venv" / "bin" / "python"), base),
+             "head": (sys.executable, Path(__file__).resolve().parents[2])}
+    what = [("demo", _DEMO, str(args.demo_runs))]
+    if not args.no_suite:
+        what.append(("suite", _SUITE, "full" if args.full else "quick"))
+    rounds: list[dict[str, Any]] = []
+    for r in range(args.rounds):
+        order = ("base", "head") if r % 2 == 0 else ("head", "base")
+        row: dict[str, Any] = {"order": order}
+        for name, code, arg in what:
+            for side in order:
+                python, cwd = sides[side]
+                row[f"{side}_{name}"] = _side(python, cwd, code, arg)
+        rounds.append(row)
+        print(f"round {r + 1} ({'/'.join(order)}, load {os.getloadavg()[0]:.1f}): "
+              + json.dumps({k: v for k, v in row.items() if k != "order"},
+                           default=lambda x: x), flush=True)
+
+    def med(side: str, name: str, key: str) -> float:
+        return statistics.median(row[f"{side}_{name}"][key] for row in rounds)
+
+    out: dict[str, Any] = {"rounds": rounds, "median": {}}
+    m = out["median"]
+    for key in ("rtf", "cpu_us_per_tick"):
+        m[f"demo_{key}"] = {s: round(med(s, "demo", key), 1) for s in ("base", "head")}
+    m["demo_rtf_head_over_base"] = round(
+        statistics.median(row["head_demo"]["rtf"] / row["base_demo"]["rtf"] for row in rounds), 2)
+    if not args.no_suite:
+        for key in ("before_j1", "before_j2", "warm_j1", "warm_j2"):
+            m[f"suite_{key}"] = {s: round(med(s, "suite", key), 1) for s in ("base", "head")}
+        m["head_warm_j2_over_base_before_j2"] = round(statistics.median(
+            row["head_suite"]["warm_j2"] / row["base_suite"]["before_j2"] for row in rounds), 2)
+        m["head_warm_j2_over_head_warm_j1"] = round(statistics.median(
+            row["head_suite"]["warm_j2"] / row["head_suite"]["warm_j1"] for row in rounds), 2)
+        m["base_warm_j2_over_base_before_j2"] = round(statistics.median(
+            row["base_suite"]["warm_j2"] / row["base_suite"]["before_j2"] for row in rounds), 2)
+    print("medians over rounds (ratios: median of the per-round ratios):")
+    for key, value in m.items():
+        print(f"  {key}: {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()
