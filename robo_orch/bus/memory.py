@@ -169,6 +169,8 @@ class MemoryBus(Bus):
 
     kind = "memory"
     Hub = MemoryHub
+    #: inboxes hold the very list a publisher sent (see ``Bus.in_process``)
+    in_process = True
 
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
                  hwm: int = 100, hub: MemoryHub | None = None) -> None:

@@ -12,7 +12,7 @@ from robo_orch.bus.qos import QoS
 from robo_orch.bus.transport import Receiver
 from robo_orch.clock import Clock, make_clock
 from robo_orch.errors import BusError
-from robo_orch.messages import DecodeError, MessageType, decode
+from robo_orch.messages import DecodeError, Frames, MessageType, decode, decode_known
 
 #: messages one poll decodes by default (a queue deeper than this: its depth)
 DEFAULT_MAX_PER_POLL = 32
@@ -118,11 +118,14 @@ class Subscription:
             if not frames or frames[0] != topic_b:
                 counters._reject("frames")
                 continue
-            try:
-                msg = decode(frames, mtype)
-            except DecodeError as err:
-                counters._reject(err.reason)
-                continue
+            if type(frames) is Frames and frames.mtype is mtype:
+                msg = decode_known(frames)  # in-process: encoded here, as this type
+            else:
+                try:
+                    msg = decode(frames, mtype)
+                except DecodeError as err:
+                    counters._reject(err.reason)
+                    continue
             header = msg.header
             counters._accept(header, now)
             received = _new(Received, (header, msg.fixed, msg.var, now))
