@@ -4,8 +4,7 @@ Loop speed-ups also speed up the ``before`` variant of the ``runner`` section an
 the demo of the ``sim`` section, which run this checkout's loop: a same-run
 baseline of the *old* code needs the old code.  This script runs the same
 measurements in a checkout of the base commit (its own venv) and in this one, in
-alternating order (ABBA), each in a new process, and prints per-round figures,
-medians and ratios::
+alternating order (ABBA), and prints the figures, medians and ratios::
 
     git clone -q REPO /tmp/base && git -C /tmp/base checkout -q BASE_COMMIT
     python3 -m venv /tmp/base/.venv && /tmp/base/.venv/bin/pip install -q -e /tmp/base
@@ -13,9 +12,10 @@ medians and ratios::
 
 Measured per side and round:
 
-* ``demo``: the demo mission in lockstep, median realtime factor (simulated s per
-  wall s) over ``--demo-runs`` runs after one warm-up run, and CPU microseconds per
-  tick (less sensitive to other load on the machine);
+* ``demo``: the demo mission in lockstep in two warm processes (one per side, after
+  a warm-up run), run by run in turn (ABBA): the realtime factor (simulated s per
+  wall s) and CPU microseconds per tick of each run; the ratio is the median of the
+  per-pair ratios, so slow changes in the machine's load cancel;
 * ``suite``: the scenario suite (``runner`` section sizes: quick 3 scenarios x 2
   seeds, ``--full`` all x 4): simulated s per wall s of ``before`` (a new process
   pool per suite whose runs each load their config and kernels: the pre-runner
@@ -40,19 +40,18 @@ from pathlib import Path
 from typing import Any
 
 _DEMO = r"""
-import json, statistics, sys, time
+import json, sys, time
 from robo_orch.config import load_config
 from robo_orch.missions.session import run_mission
 cfg = load_config(None)
 run_mission(cfg, backend="lockstep", seed=1)
-rtf, cpu = [], []
-for _ in range(int(sys.argv[1])):
+print("ready", flush=True)
+for line in sys.stdin:
     c0 = time.process_time()
     r = run_mission(cfg, backend="lockstep", seed=1)
     c1 = time.process_time()
-    rtf.append(r.truth.sim_time_s / r.wall_time_s)
-    cpu.append((c1 - c0) / r.stats.ticks * 1e6)
-print(json.dumps({"rtf": statistics.median(rtf), "cpu_us_per_tick": statistics.median(cpu)}))
+    print(json.dumps({"rtf": r.truth.sim_time_s / r.wall_time_s,
+                      "cpu_us_per_tick": (c1 - c0) / r.stats.ticks * 1e6}), flush=True)
 """
 
 _SUITE = r"""
@@ -80,13 +79,41 @@ print(json.dumps(out))
 """
 
 
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _side(python: str, cwd: Path, code: str, arg: str) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([python, "-c", code, arg], cwd=cwd, env=env, capture_output=True,
+    done = subprocess.run([python, "-c", code, arg], cwd=cwd, env=_env(), capture_output=True,
                           text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"{python} in {cwd} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _demo_pairs(sides: dict[str, tuple[str, Path]], runs: int) -> list[dict[str, Any]]:
+    """The demo mission run by run in turn in two warm processes (base, head, head,
+    base, ...): each pair of runs sees nearly the same load on the machine."""
+    procs = {side: subprocess.Popen([python, "-c", _DEMO], cwd=cwd, env=_env(), text=True,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+             for side, (python, cwd) in sides.items()}
+    try:
+        for proc in procs.values():
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("a demo process did not start")
+        pairs = []
+        for i in range(runs):
+            pair = {}
+            for side in (("base", "head") if i % 2 == 0 else ("head", "base")):
+                procs[side].stdin.write("run\n")
+                procs[side].stdin.flush()
+                pair[side] = json.loads(procs[side].stdout.readline())
+            pairs.append(pair)
+        return pairs
+    finally:
+        for proc in procs.values():
+            proc.stdin.close()
+            proc.wait(timeout=60)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -95,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--base", required=True, help="checkout of the base commit")
     ap.add_argument("--base-python", help="its python (default: BASE/.venv/bin/python)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--demo-runs", type=int, default=5)
+    ap.add_argument("--demo-runs", type=int, default=20, help="demo runs per side, in turn")
     ap.add_argument("--full", action="store_true", help="every scenario x 4 seeds")
     ap.add_argument("--no-suite", action="store_true")
     ap.add_argument("--json", help="write the figures here")
@@ -103,31 +130,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     base = Path(args.base).resolve()
     sides = {"base": (args.base_python or str(base / ".venv" / "bin" / "python"), base),
              "head": (sys.executable, Path(__file__).resolve().parents[2])}
-    what = [("demo", _DEMO, str(args.demo_runs))]
-    if not args.no_suite:
-        what.append(("suite", _SUITE, "full" if args.full else "quick"))
+    pairs = _demo_pairs(sides, args.demo_runs)
     rounds: list[dict[str, Any]] = []
-    for r in range(args.rounds):
+    for r in range(0 if args.no_suite else args.rounds):
         order = ("base", "head") if r % 2 == 0 else ("head", "base")
         row: dict[str, Any] = {"order": order}
-        for name, code, arg in what:
-            for side in order:
-                python, cwd = sides[side]
-                row[f"{side}_{name}"] = _side(python, cwd, code, arg)
+        for side in order:
+            python, cwd = sides[side]
+            row[f"{side}_suite"] = _side(python, cwd, _SUITE, "full" if args.full else "quick")
         rounds.append(row)
-        print(f"round {r + 1} ({'/'.join(order)}, load {os.getloadavg()[0]:.1f}): "
-              + json.dumps({k: v for k, v in row.items() if k != "order"},
-                           default=lambda x: x), flush=True)
+        print(f"suite round {r + 1} ({'/'.join(order)}, load {os.getloadavg()[0]:.1f}): "
+              + json.dumps({k: v for k, v in row.items() if k != "order"}), flush=True)
 
     def med(side: str, name: str, key: str) -> float:
         return statistics.median(row[f"{side}_{name}"][key] for row in rounds)
 
-    out: dict[str, Any] = {"rounds": rounds, "median": {}}
+    out: dict[str, Any] = {"demo_pairs": pairs, "rounds": rounds, "median": {}}
     m = out["median"]
     for key in ("rtf", "cpu_us_per_tick"):
-        m[f"demo_{key}"] = {s: round(med(s, "demo", key), 1) for s in ("base", "head")}
+        m[f"demo_{key}"] = {s: round(statistics.median(p[s][key] for p in pairs), 1)
+                            for s in ("base", "head")}
     m["demo_rtf_head_over_base"] = round(
-        statistics.median(row["head_demo"]["rtf"] / row["base_demo"]["rtf"] for row in rounds), 2)
+        statistics.median(p["head"]["rtf"] / p["base"]["rtf"] for p in pairs), 2)
+    m["demo_cpu_base_over_head"] = round(statistics.median(
+        p["base"]["cpu_us_per_tick"] / p["head"]["cpu_us_per_tick"] for p in pairs), 2)
     if not args.no_suite:
         for key in ("before_j1", "before_j2", "warm_j1", "warm_j2"):
             m[f"suite_{key}"] = {s: round(med(s, "suite", key), 1) for s in ("base", "head")}
