@@ -83,10 +83,9 @@ class Publisher:
             stamp_ns = self._clock.now_ns()
         bus = self._bus
         if self._in_process:  # the same bytes, carrying their header (messages.Frames)
-            frames = encode_frames(self.mtype, self._topic_b, fixed, var, seq=seq,
-                                   stamp_ns=stamp_ns, publisher_id=bus.publisher_id,
-                                   incarnation=bus.incarnation, clock_id=self._clock.clock_id,
-                                   frame_id=self._frame_b, frame_id_str=self._frame_s)
+            frames = encode_frames(self.mtype, self._topic_b, fixed, var, seq, stamp_ns,
+                                   bus.publisher_id, bus.incarnation, self._clock.clock_id,
+                                   self._frame_b, self._frame_s)
         else:
             frames = encode(self.mtype, self._topic_b, fixed, var, seq=seq, stamp_ns=stamp_ns,
                             publisher_id=bus.publisher_id, incarnation=bus.incarnation,

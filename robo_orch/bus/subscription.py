@@ -12,11 +12,12 @@ from robo_orch.bus.qos import QoS
 from robo_orch.bus.transport import Receiver
 from robo_orch.clock import Clock, make_clock
 from robo_orch.errors import BusError
-from robo_orch.messages import DecodeError, Frames, MessageType, decode, decode_known
+from robo_orch.messages import DecodeError, Frames, MessageType, decode
 
 #: messages one poll decodes by default (a queue deeper than this: its depth)
 DEFAULT_MAX_PER_POLL = 32
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+_ndarray = np.ndarray
 _TIMER = make_clock("perf")  # real time for wait() deadlines, whatever clock stamps messages
 
 
@@ -119,16 +120,22 @@ class Subscription:
                 counters._reject("frames")
                 continue
             if type(frames) is Frames and frames.mtype is mtype:
-                msg = decode_known(frames)  # in-process: encoded here, as this type
+                # in-process, encoded as this type: messages.decode_known, inline
+                header = frames.header
+                payload = frames[2]
+                received = _new(Received, (
+                    header, _ndarray((), mtype.dtype, payload),
+                    None if mtype.var_dtype is None else _ndarray(
+                        (header.count,), mtype.var_dtype, payload, mtype.itemsize), now))
             else:
                 try:
                     msg = decode(frames, mtype)
                 except DecodeError as err:
                     counters._reject(err.reason)
                     continue
-            header = msg.header
+                header = msg.header
+                received = _new(Received, (header, msg.fixed, msg.var, now))
             counters._accept(header, now)
-            received = _new(Received, (header, msg.fixed, msg.var, now))
             if self._is_latest:
                 if self._slot is not None:
                     counters.superseded += 1
