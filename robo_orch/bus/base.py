@@ -116,6 +116,9 @@ class Bus(ABC):
     #: publishers then send :class:`~robo_orch.messages.Frames`, which carry their header,
     #: and subscriptions skip parsing it (the memory bus; never a network transport)
     in_process: ClassVar[bool] = False
+    #: the class of this backend's subscriptions (a backend may read its own
+    #: receivers more directly; the counting and buffering are Subscription's)
+    _subscription_type: ClassVar[type[Subscription]] = Subscription
 
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
                  hwm: int = 100) -> None:
@@ -177,7 +180,7 @@ class Bus(ABC):
             raise BusError(f"max_per_poll must be >= 1, got {max_per_poll}")
         hwm = self._hwm(hwm)
         receiver = self._create_receiver(topic, hwm, int(max_bytes))
-        sub = Subscription(topic, mtype, qos, receiver, clock=self.clock,
+        sub = self._subscription_type(topic, mtype, qos, receiver, clock=self.clock,
                            on_close=self._drop_subscription, hwm=hwm,
                            max_bytes=int(max_bytes), max_per_poll=int(max_per_poll))
         self._subscriptions.append((sub, receiver))
