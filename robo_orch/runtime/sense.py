@@ -39,6 +39,14 @@ from robo_orch.runtime.input_checks import InputChecks
 COMMAND_AS_ODOM_STD = 3.0
 
 
+# sense() unpacks these fixed parts with ``item()``, in field order
+for _name, _fields in (("wheel_odometry", ("v_left", "v_right")),
+                       ("imu", ("gyro", "accel", "orientation")),
+                       ("position_fix", ("x", "y", "std"))):
+    if message_type(_name).dtype.names != _fields:  # pragma: no cover (a layout change)
+        raise RuntimeError(f"{_name} fields changed: sense() expects {_fields}")
+
+
 class Sensing:
     """Owns the input subscriptions and the estimator; fills a :class:`World`."""
 
@@ -118,8 +126,7 @@ class Sensing:
             estimator.ekf_predict(x, P, dt, accel_std, yaw_accel_std)
             self._guard(t)  # after every EKF step (issue 10)
         for msg in self._drain("odom"):
-            f = msg.fixed
-            vl, vr = float(f["v_left"]), float(f["v_right"])
+            vl, vr = msg.fixed.item()  # (v_left, v_right) as floats: one call, not four
             if checks.odom(vl, vr, msg):
                 checks.accept("odom", msg)
                 self._newer(msg.header.stamp_ns)
@@ -128,9 +135,9 @@ class Sensing:
         if self._odom_age_ns is not None and checks.stale("odom", now_ns, self._odom_age_ns):
             self._command_as_odometry(t)
         for msg in self._drain("imu"):
-            f = msg.fixed
-            gz = float(f["gyro"][2])
-            q = self._orientation(f["orientation"])
+            gyro, _, orientation = msg.fixed.item()  # (gyro, accel, orientation) arrays
+            gz = float(gyro[2])
+            q = self._orientation(orientation)
             if checks.imu(gz, q, msg):
                 checks.accept("imu", msg)
                 self._newer(msg.header.stamp_ns)
@@ -139,8 +146,7 @@ class Sensing:
                 if q is not None and self.imu_yaw_mode != "off":
                     self._fuse_imu_heading(q, t)
         for msg in self._drain("gps"):
-            f = msg.fixed
-            fx, fy, std = float(f["x"]), float(f["y"]), float(f["std"])
+            fx, fy, std = msg.fixed.item()  # (x, y, std) as floats
             if checks.gps(fx, fy, std, msg):
                 self._fuse_position(msg, fx, fy, std, t)
         estimator.ekf_write_world(x, s)
