@@ -32,11 +32,15 @@ def direct(kernel: Callable[..., Any]) -> Callable[..., Any]:
     return kernel if compiled is None else compiled.entry_point
 
 
+def contiguous(array: object, ndim: int) -> bool:
+    """True if ``array`` is a C-contiguous numpy array of ``ndim`` dimensions."""
+    return isinstance(array, np.ndarray) and array.ndim == ndim and array.flags.c_contiguous
+
+
 def require_contiguous(**arrays: tuple[np.ndarray, int]) -> None:
     """Raise ``ValueError`` unless every ``name=(array, ndim)`` is a C-contiguous array of
     ``ndim`` dimensions (the entry point checks the dtype itself)."""
     for name, (array, ndim) in arrays.items():
-        if not isinstance(array, np.ndarray) or array.ndim != ndim \
-                or not array.flags.c_contiguous:
+        if not contiguous(array, ndim):
             raise ValueError(f"{name}: a direct kernel call needs a C-contiguous {ndim}-D "
                              f"array, got {type(array).__name__} {getattr(array, 'shape', '')}")

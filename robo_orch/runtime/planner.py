@@ -16,7 +16,7 @@ from robo_orch.core import arbitrate as arb
 from robo_orch.core import safety as saf
 from robo_orch.core import schedule as sched
 from robo_orch.core import world as W
-from robo_orch.core.direct import direct, require_contiguous
+from robo_orch.core.direct import contiguous, direct, require_contiguous
 
 # every tick's scheduling, arbitration and safety kernels, past the dispatcher
 # (robo_orch.core.direct): their arrays are the Planner's own and the world's
@@ -49,6 +49,10 @@ class Planner:
         self.activations = np.zeros(n, dtype=np.float64)
         self.proposals = np.zeros((n, W.OUT_LEN), dtype=np.float64)
         self._rows = [self.proposals[i] for i in range(n)]
+        # the behavior kernels as plan() calls them: past the dispatcher when compiled
+        # eagerly and their own arrays are contiguous (robo_orch.core.direct)
+        self._calls = [direct(k) if contiguous(p, 1) and contiguous(st, 1) else k
+                       for k, p, st in zip(self.kernels, self.params, self.states, strict=True)]
         self.arb_out = np.zeros(4, dtype=np.float64)
         self.limits = saf.pack_limits(config.safety, config.robot)
         self.mem = np.zeros(saf.mem_size(world.scan.shape[0]), dtype=np.float64)
@@ -77,7 +81,8 @@ class Planner:
             blendable=(self.blendable, 1), activations=(self.activations, 1),
             proposals=(self.proposals, 2), arb_out=(self.arb_out, 1), limits=(self.limits, 1),
             mem=(self.mem, 1), cmd=(self.cmd, 1), flag_counts=(self.flag_counts, 1),
-            state=(world.state, 1), scan=(world.scan, 2))
+            state=(world.state, 1), scan=(world.scan, 2), field=(world.field, 2),
+            path=(world.path, 2))
 
     def plan(self, tick: int) -> None:
         """Run one planning step; the command ends up in :attr:`cmd`."""
@@ -86,7 +91,7 @@ class Planner:
             self._run_services(tick)
         n_due = _schedule(tick, self.divisors, self.enabled, self.was_enabled, self.last_run,
                           self.due, self.reset)
-        kernels, params, states, rows, acts = (self.kernels, self.params, self.states,
+        kernels, params, states, rows, acts = (self._calls, self.params, self.states,
                                                self._rows, self.activations)
         for j in range(n_due):
             i = self.due[j]

@@ -46,6 +46,8 @@ _update_odometry = direct(estimator.ekf_update_odometry)
 _update_yaw_rate = direct(estimator.ekf_update_yaw_rate)
 _guard = direct(estimator.ekf_guard)
 _write_world = direct(estimator.ekf_write_world)
+_update_mission = direct(mission.update_mission)  # the world's state and path
+_nearest = direct(field.nearest_distance)  # the world's scan
 
 
 # sense() unpacks these fixed parts with ``item()``, in field order
@@ -115,7 +117,8 @@ class Sensing:
         self._prev_ns: int | None = None
         s = world.state
         require_contiguous(x=(self.x, 1), P=(self.P, 2), x_good=(self.x_good, 1),
-                           P_good=(self.P_good, 2), state=(s, 1))
+                           P_good=(self.P_good, 2), state=(s, 1), path=(world.path, 2),
+                           scan=(world.scan, 2))
         s[W.ROBOT_RADIUS] = config.robot.radius
         s[W.GOAL_TOLERANCE] = config.mission.goal_tolerance
         s[W.DT] = 1.0 / config.loop.rate_hz
@@ -178,10 +181,9 @@ class Sensing:
                         self._newer(msg.header.stamp_ns)
                         self._take_scan(count, now_ns, t0_ns)
                         self.health.scan_taken()
-        mission.update_mission(s, self.world.path)
+        _update_mission(s, self.world.path)
         if s[W.SCAN_COUNT] > 0:
-            s[W.NEAREST] = field.nearest_distance(self.world.scan, int(s[W.SCAN_COUNT]),
-                                                  s[W.X], s[W.Y])
+            s[W.NEAREST] = _nearest(self.world.scan, int(s[W.SCAN_COUNT]), s[W.X], s[W.Y])
         self._update_staleness(now_ns, t)
 
     def _command_as_odometry(self, t: float) -> None:
