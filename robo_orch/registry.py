@@ -85,6 +85,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "orphans": "robo_orch.bench.orphans:bench_orphans",
         "recording": "robo_orch.bench.record:bench_recording",
         "runner": "robo_orch.bench.runner:bench_runner",
+        "throughput": "robo_orch.bench.ab:bench_throughput",
     },
 }
 

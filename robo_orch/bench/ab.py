@@ -171,5 +171,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return out
 
 
+#: the base checkout for the ``throughput`` section of ``robo-orch bench``
+BASE_ENV = "ROBO_ORCH_BENCH_BASE"
+
+
+def bench_throughput(quick: bool = False) -> dict[str, Any]:
+    """``robo-orch bench`` section ``throughput``: :func:`main` against the checkout named by
+    ``$ROBO_ORCH_BENCH_BASE`` (skipped without it); quick: 8 demo pairs, one quick suite
+    round; else 20 pairs and two rounds of the whole suite."""
+    base = os.environ.get(BASE_ENV)
+    if not base:
+        print(f"  skipped: set {BASE_ENV} to a checkout of the base commit with its own .venv "
+              "(see python -m robo_orch.bench.ab --help)")
+        return {"skipped": f"{BASE_ENV} not set"}
+    argv = ["--base", base] + (["--demo-runs", "8", "--rounds", "1"] if quick
+                               else ["--demo-runs", "20", "--rounds", "2", "--full"])
+    return main(argv)
+
+
 if __name__ == "__main__":
     main()
