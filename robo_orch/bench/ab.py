@@ -16,6 +16,8 @@ Measured per side and round:
   a warm-up run), run by run in turn (ABBA): the realtime factor (simulated s per
   wall s) and CPU microseconds per tick of each run; the ratio is the median of the
   per-pair ratios, so slow changes in the machine's load cancel;
+* ``message``: publish, poll and take of one odometry message on a memory hub (the
+  best of 7 timeit repeats, three processes per side in turn);
 * ``suite``: the scenario suite (``runner`` section sizes: quick 3 scenarios x 2
   seeds, ``--full`` all x 4): simulated s per wall s of ``before`` (a new process
   pool per suite whose runs each load their config and kernels: the pre-runner
@@ -52,6 +54,25 @@ for line in sys.stdin:
     c1 = time.process_time()
     print(json.dumps({"rtf": r.truth.sim_time_s / r.wall_time_s,
                       "cpu_us_per_tick": (c1 - c0) / r.stats.ticks * 1e6}), flush=True)
+"""
+
+_MESSAGE = r"""
+import json, sys, timeit
+from robo_orch.bus import MemoryHub, QoS, make_bus
+from robo_orch.clock import make_clock
+from robo_orch.messages import message_type, new_fixed
+clock, hub = make_clock("sim"), MemoryHub()
+tx = make_bus("memory", clock, publisher_id=1, hub=hub)
+rx = make_bus("memory", clock, publisher_id=2, hub=hub)
+odom = message_type("wheel_odometry")
+pub, sub = tx.publisher("odom", odom), rx.subscribe("odom", odom, QoS.latest())
+msg = new_fixed(odom)
+def cycle():
+    pub.publish(msg, stamp_ns=5)
+    sub.poll()
+    sub.latest()
+n = 20000
+print(json.dumps({"message_us": min(timeit.repeat(cycle, number=n, repeat=7)) / n * 1e6}))
 """
 
 _SUITE = r"""
@@ -131,6 +152,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sides = {"base": (args.base_python or str(base / ".venv" / "bin" / "python"), base),
              "head": (sys.executable, Path(__file__).resolve().parents[2])}
     pairs = _demo_pairs(sides, args.demo_runs)
+    messages = [{side: _side(*sides[side], _MESSAGE, "") for side in order}
+                for order in (("base", "head"), ("head", "base"), ("base", "head"))]
     rounds: list[dict[str, Any]] = []
     for r in range(0 if args.no_suite else args.rounds):
         order = ("base", "head") if r % 2 == 0 else ("head", "base")
@@ -145,8 +168,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def med(side: str, name: str, key: str) -> float:
         return statistics.median(row[f"{side}_{name}"][key] for row in rounds)
 
-    out: dict[str, Any] = {"demo_pairs": pairs, "rounds": rounds, "median": {}}
+    out: dict[str, Any] = {"demo_pairs": pairs, "messages": messages, "rounds": rounds,
+                           "median": {}}
     m = out["median"]
+    m["message_us"] = {s: round(statistics.median(p[s]["message_us"] for p in messages), 2)
+                       for s in ("base", "head")}
     for key in ("rtf", "cpu_us_per_tick"):
         m[f"demo_{key}"] = {s: round(statistics.median(p[s][key] for p in pairs), 1)
                             for s in ("base", "head")}
