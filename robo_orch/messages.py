@@ -273,6 +273,67 @@ def encode(mtype: MessageType, topic: str | bytes, fixed: np.ndarray,
     return [topic, header, payload]
 
 
+class Frames(list):
+    """Encoded frames ``[topic, header, payload]`` that also carry the :class:`Header`
+    they were encoded from and their :class:`MessageType`.
+
+    An in-process transport (the memory bus) hands these over as they are: a
+    receiver expecting that very type takes the header as it is and views the
+    payload (:func:`decode_known`) instead of parsing the header bytes and checking
+    them against the type; anything else (a recorder, a lossy-link hook, another
+    type) sees a plain list of the same bytes.
+    """
+
+    __slots__ = ("mtype", "header")
+
+
+def encode_frames(mtype: MessageType, topic: bytes, fixed: np.ndarray,
+                  var: np.ndarray | None, seq: int, stamp_ns: int, publisher_id: int,
+                  incarnation: int, clock_id: int, frame_id: bytes,
+                  frame_id_str: str) -> Frames:
+    """:func:`encode` for an in-process transport: the same bytes, as :class:`Frames`.
+
+    A publisher's arguments (positional: this is on every message's path): ``topic``
+    and ``frame_id`` bytes already checked, ``frame_id_str`` the text of ``frame_id``
+    (what :func:`decode` makes of it), ``seq``, ``publisher_id``, ``incarnation`` and
+    ``clock_id`` Python ints.
+    """
+    if var is not None or type(stamp_ns) is not int or fixed.dtype is not mtype.dtype \
+            or fixed.size != 1:
+        # the general checks and messages (a var part, a numpy stamp, another dtype)
+        frames = Frames(encode(mtype, topic, fixed, var, seq=seq, stamp_ns=stamp_ns,
+                               publisher_id=publisher_id, incarnation=incarnation,
+                               clock_id=clock_id, frame_id=frame_id))
+        # the values decode() would unpack (the header packed them, so they are in range)
+        frames.header = _new(Header, (FORMAT_VERSION, int(clock_id), mtype.type_id,
+                                      mtype.layout_hash, int(publisher_id), int(incarnation),
+                                      int(seq), int(stamp_ns),
+                                      0 if var is None else var.shape[0], frame_id_str))
+    else:  # the usual message: a fixed part of the type's own dtype, Python ints
+        try:
+            header = HEADER.pack(FORMAT_VERSION, clock_id, mtype.type_id, mtype.layout_hash,
+                                 publisher_id, incarnation, seq, stamp_ns, 0, frame_id)
+        except struct.error as err:
+            raise MessageError(f"{mtype.name}: header field out of range: {err}") from err
+        frames = Frames((topic, header, fixed.tobytes()))
+        frames.header = _new(Header, (FORMAT_VERSION, clock_id, mtype.type_id,
+                                      mtype.layout_hash, publisher_id, incarnation, seq,
+                                      stamp_ns, 0, frame_id_str))
+    frames.mtype = mtype
+    return frames
+
+
+def decode_known(frames: Frames) -> Decoded:
+    """Decode :class:`Frames` of the type they carry: read-only views of the payload, as
+    :func:`decode` would return them."""
+    mtype = frames.mtype
+    payload = frames[2]
+    header = frames.header
+    var = (None if mtype.var_dtype is None
+           else np.ndarray((header.count,), mtype.var_dtype, payload, mtype.itemsize))
+    return _new(Decoded, (header, np.ndarray((), mtype.dtype, payload), var))
+
+
 def decode(frames: list[bytes], expected: MessageType) -> Decoded:
     """Check frames against ``expected`` and return read-only views of the payload.
 

@@ -87,6 +87,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "parsers": "robo_orch.bench.fuzz:bench_fuzz",
         "recording": "robo_orch.bench.record:bench_recording",
         "runner": "robo_orch.bench.runner:bench_runner",
+        "throughput": "robo_orch.bench.ab:bench_throughput",
     },
 }
 

@@ -65,6 +65,8 @@ class SimNode:
         #: ``gate(now_ns) -> bool``: False discards the newest received command (lost on
         #: the way: the actuator keeps the last one it got); None applies every command
         self.command_gate = None
+        if message_type("velocity_command").dtype.names != ("v", "w"):
+            raise BackendError("message layout changed: expected velocity_command (v, w)")
         self.cmd_sub = bus.subscribe(topics.command, message_type("velocity_command"),
                                      QoS.latest(), hwm=hwm)
         self.estop_sub = bus.subscribe(topics.estop, message_type("estop"), QoS.queue(64),
@@ -102,7 +104,8 @@ class SimNode:
             msg = self.cmd_sub.latest()
             gate = self.command_gate
             if msg is not None and (gate is None or gate(now_ns)):
-                sim.set_command(float(msg.fixed["v"]), float(msg.fixed["w"]), sim.t)
+                v, w = msg.fixed.item()  # (v, w) as floats (checked in __init__)
+                sim.set_command(v, w, sim.t)
                 # a command carries the stamp of the newest sensor data it was computed
                 # from: its age on arrival is the sensor-to-actuator latency
                 self._latency[self._n_latency % len(self._latency)] = msg.recv_ns - \

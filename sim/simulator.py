@@ -22,6 +22,7 @@ import numba
 import numpy as np
 # isort: on
 
+from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.core.geometry import wrap_angle
 from robo_orch.errors import BackendError, ConfigError
 from robo_orch.planar import wheel_speeds, wheels_to_body
@@ -71,6 +72,11 @@ def physics_step(state, info, cmd_left, cmd_right, dt, tau, wheel_base, max_whee
     else:
         info[INFO_MOVED] = math.hypot(state[X] - x0, state[Y] - y0)
         info[INFO_COLLIDED] = 0.0
+
+
+#: every step's physics, past the dispatcher (robo_orch.core.direct): its arrays are the
+#: Simulator's own and its world map's, checked where they are made
+_physics_step = direct(physics_step)
 
 
 class _Schedule:
@@ -128,6 +134,10 @@ class Simulator:
         #: ground truth (x, y, yaw, v_left, v_right); read it, do not write it
         self.state = np.zeros(STATE_LEN, dtype=np.float64)
         self._info = np.zeros(INFO_LEN, dtype=np.float64)
+        wm = self.world_map
+        require_contiguous(state=(self.state, 1), info=(self._info, 1),
+                           segments=(wm.segments, 2), circles=(wm.circles, 2),
+                           poly_xy=(wm.poly_xy, 2), poly_offsets=(wm.poly_offsets, 1))
         # sensor outputs, refreshed in place when due
         self.odom = self.odometry.values
         self.imu_gyro = self.imu.gyro
@@ -259,7 +269,7 @@ class Simulator:
         wm = self.world_map
         wm.move_to((self.t_ns + dt_ns) / _NS)  # moving obstacles first: they can hit the robot
         info = self._info
-        physics_step(state, info, left, right, dt, self.tau, self.wheel_base,
+        _physics_step(state, info, left, right, dt, self.tau, self.wheel_base,
                      self.max_wheel_speed, self.radius, wm.segments, wm.circles,
                      wm.poly_xy, wm.poly_offsets)
         self.t_ns += dt_ns

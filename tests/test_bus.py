@@ -290,6 +290,37 @@ def test_memory_inbox_hwm_drops_new_and_counts():
     assert sub.counters.seq_gaps == 3  # the drops show as a gap too
 
 
+def test_memory_messages_carry_their_header_and_decode_as_the_bytes_do():
+    # the in-process shortcut (messages.Frames) must give exactly what parsing the bytes
+    # gives, and a subscriber expecting another type must still refuse them
+    tx, rx = memory_pair()
+    rx.clock.advance_ns(123)
+    sub = rx.subscribe("sensor/scan", m.LASER_SCAN, QoS.queue(10))
+    raw_rx = rx._create_receiver("sensor/scan", 10)  # what a recorder reads
+    wrong = rx.subscribe("sensor/scan", m.IMU, QoS.queue(10))
+    pub = tx.publisher("sensor/scan", m.LASER_SCAN, frame_id="laser")
+    fixed = m.new_fixed(m.LASER_SCAN)
+    fixed["range_max"] = np.nan
+    var = m.new_var(m.LASER_SCAN, 3)
+    var["range"] = [1.5, -0.0, np.inf]
+    pub.publish(fixed, var, stamp_ns=77)
+    pub.publish(fixed, None)
+    first = raw_rx.recv_frames()
+    assert isinstance(first, m.Frames) and [bytes(f) for f in first] == first
+    assert sub.poll() == 2 and wrong.poll() == 0
+    assert wrong.counters.malformed_by_reason["type"] == 2
+    for got, frames in zip(sub.take(), (first, raw_rx.recv_frames()), strict=True):
+        parsed = m.decode([bytes(f) for f in frames], m.LASER_SCAN)
+        assert got.header == parsed.header and type(got.header) is m.Header
+        assert all(type(v) is type(w) for v, w in zip(got.header, parsed.header, strict=True))
+        assert got.fixed.tobytes() == parsed.fixed.tobytes() and got.fixed.shape == ()
+        assert not got.fixed.flags.writeable
+        assert (got.var is None) == (parsed.var is None)
+        if got.var is not None:
+            assert got.var.tobytes() == parsed.var.tobytes() and not got.var.flags.writeable
+    assert sub.counters.received == 2 and sub.counters.malformed == 0
+
+
 def test_memory_hubs_are_separate_networks():
     hub_a, hub_b = MemoryHub(), MemoryHub()
     tx = MemoryBus(SimClock(), publisher_id=1, hub=hub_a)

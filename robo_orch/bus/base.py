@@ -35,7 +35,14 @@ from robo_orch.bus.subscription import DEFAULT_MAX_PER_POLL, Subscription, _clos
 from robo_orch.bus.transport import Receiver, Sender
 from robo_orch.clock import Clock
 from robo_orch.errors import BusError
-from robo_orch.messages import MIN_FRAME_LIMIT, MessageType, encode, frame_id_bytes, message_type
+from robo_orch.messages import (
+    MIN_FRAME_LIMIT,
+    MessageType,
+    encode,
+    encode_frames,
+    frame_id_bytes,
+    message_type,
+)
 
 __all__ = ["DEFAULT_MAX_PER_POLL", "Bus", "Publisher", "Receiver", "Sender", "Subscription"]
 
@@ -47,7 +54,7 @@ class Publisher:
     """Publishes one message type on one topic, numbering messages from 1."""
 
     __slots__ = ("topic", "mtype", "frame_id", "sent", "_bus", "_topic_b", "_frame_b",
-                 "_sender", "_send", "_seq", "_clock")
+                 "_sender", "_send", "_seq", "_clock", "_in_process", "_frame_s")
 
     def __init__(self, bus: Bus, topic: str, mtype: MessageType, frame_id: str,
                  sender: Sender) -> None:
@@ -62,6 +69,8 @@ class Publisher:
         self._send = sender.send
         self._seq = 0
         self._clock = bus.clock
+        self._in_process = bus.in_process
+        self._frame_s = self._frame_b.decode("ascii")
 
     def publish(self, fixed: np.ndarray, var: np.ndarray | None = None, *,
                 stamp_ns: int | None = None) -> int:
@@ -73,9 +82,14 @@ class Publisher:
         if stamp_ns is None:
             stamp_ns = self._clock.now_ns()
         bus = self._bus
-        frames = encode(self.mtype, self._topic_b, fixed, var, seq=seq, stamp_ns=stamp_ns,
-                        publisher_id=bus.publisher_id, incarnation=bus.incarnation,
-                        clock_id=self._clock.clock_id, frame_id=self._frame_b)
+        if self._in_process:  # the same bytes, carrying their header (messages.Frames)
+            frames = encode_frames(self.mtype, self._topic_b, fixed, var, seq, stamp_ns,
+                                   bus.publisher_id, bus.incarnation, self._clock.clock_id,
+                                   self._frame_b, self._frame_s)
+        else:
+            frames = encode(self.mtype, self._topic_b, fixed, var, seq=seq, stamp_ns=stamp_ns,
+                            publisher_id=bus.publisher_id, incarnation=bus.incarnation,
+                            clock_id=self._clock.clock_id, frame_id=self._frame_b)
         self._send(frames)
         self._seq = seq
         self.sent += 1
@@ -98,6 +112,13 @@ class Bus(ABC):
     kind: ClassVar[str]
     #: no parameters of its own from config: the ``[bus]`` section is shared
     Params: ClassVar[type | None] = None
+    #: the transport hands the sent list object itself to receivers in this process:
+    #: publishers then send :class:`~robo_orch.messages.Frames`, which carry their header,
+    #: and subscriptions skip parsing it (the memory bus; never a network transport)
+    in_process: ClassVar[bool] = False
+    #: the class of this backend's subscriptions (a backend may read its own
+    #: receivers more directly; the counting and buffering are Subscription's)
+    _subscription_type: ClassVar[type[Subscription]] = Subscription
 
     def __init__(self, clock: Clock, *, publisher_id: int, incarnation: int = 0,
                  hwm: int = 100) -> None:
@@ -159,7 +180,7 @@ class Bus(ABC):
             raise BusError(f"max_per_poll must be >= 1, got {max_per_poll}")
         hwm = self._hwm(hwm)
         receiver = self._create_receiver(topic, hwm, int(max_bytes))
-        sub = Subscription(topic, mtype, qos, receiver, clock=self.clock,
+        sub = self._subscription_type(topic, mtype, qos, receiver, clock=self.clock,
                            on_close=self._drop_subscription, hwm=hwm,
                            max_bytes=int(max_bytes), max_per_poll=int(max_per_poll))
         self._subscriptions.append((sub, receiver))

@@ -16,6 +16,14 @@ from robo_orch.core import arbitrate as arb
 from robo_orch.core import safety as saf
 from robo_orch.core import schedule as sched
 from robo_orch.core import world as W
+from robo_orch.core.direct import contiguous, direct, require_contiguous
+
+# every tick's scheduling, arbitration and safety kernels, past the dispatcher
+# (robo_orch.core.direct): their arrays are the Planner's own and the world's
+_schedule = direct(sched.schedule)
+_arbitrate = direct(arb.arbitrate)
+_safety = direct(saf.safety)
+_tally_flags = direct(saf.tally_flags)
 
 
 class Planner:
@@ -41,6 +49,10 @@ class Planner:
         self.activations = np.zeros(n, dtype=np.float64)
         self.proposals = np.zeros((n, W.OUT_LEN), dtype=np.float64)
         self._rows = [self.proposals[i] for i in range(n)]
+        # the behavior kernels as plan() calls them: past the dispatcher when compiled
+        # eagerly and their own arrays are contiguous (robo_orch.core.direct)
+        self._calls = [direct(k) if contiguous(p, 1) and contiguous(st, 1) else k
+                       for k, p, st in zip(self.kernels, self.params, self.states, strict=True)]
         self.arb_out = np.zeros(4, dtype=np.float64)
         self.limits = saf.pack_limits(config.safety, config.robot)
         self.mem = np.zeros(saf.mem_size(world.scan.shape[0]), dtype=np.float64)
@@ -62,26 +74,35 @@ class Planner:
         sched.stagger(self.divisors, self.last_run)
         # enabled from the start: their state is fresh, so they keep the staggered phase
         self.was_enabled[:] = self.enabled
+        require_contiguous(
+            divisors=(self.divisors, 1), enabled=(self.enabled, 1),
+            was_enabled=(self.was_enabled, 1), last_run=(self.last_run, 1), due=(self.due, 1),
+            reset=(self.reset, 1), priorities=(self.priorities, 1),
+            blendable=(self.blendable, 1), activations=(self.activations, 1),
+            proposals=(self.proposals, 2), arb_out=(self.arb_out, 1), limits=(self.limits, 1),
+            mem=(self.mem, 1), cmd=(self.cmd, 1), flag_counts=(self.flag_counts, 1),
+            state=(world.state, 1), scan=(world.scan, 2), field=(world.field, 2),
+            path=(world.path, 2))
 
     def plan(self, tick: int) -> None:
         """Run one planning step; the command ends up in :attr:`cmd`."""
         arrays = self.world.arrays
         if self.services:
             self._run_services(tick)
-        n_due = sched.schedule(tick, self.divisors, self.enabled, self.was_enabled,
-                               self.last_run, self.due, self.reset)
-        kernels, params, states, rows, acts = (self.kernels, self.params, self.states,
+        n_due = _schedule(tick, self.divisors, self.enabled, self.was_enabled, self.last_run,
+                          self.due, self.reset)
+        kernels, params, states, rows, acts = (self._calls, self.params, self.states,
                                                self._rows, self.activations)
         for j in range(n_due):
             i = self.due[j]
             if self.reset[i]:
                 states[i].fill(0.0)
             acts[i] = kernels[i](arrays, params[i], states[i], rows[i])
-        self.winner = arb.arbitrate(self.proposals, acts, self.enabled, self.priorities,
-                                    self.blendable, self.arb_out)
-        self.flags = saf.safety(self.world.state, self.world.scan, self.limits,
-                                self.arb_out[0], self.arb_out[1], self.mem, self.cmd)
-        saf.tally_flags(self.flags, self.flag_counts)
+        self.winner = _arbitrate(self.proposals, acts, self.enabled, self.priorities,
+                                 self.blendable, self.arb_out)
+        self.flags = _safety(self.world.state, self.world.scan, self.limits, self.arb_out[0],
+                             self.arb_out[1], self.mem, self.cmd)
+        _tally_flags(self.flags, self.flag_counts)
         self.ticks += 1
 
     def _run_services(self, tick: int) -> None:

@@ -31,12 +31,31 @@ from robo_orch.bus import Bus, QoS
 from robo_orch.config import INPUT_ROLES, Config
 from robo_orch.core import estimator, field, mission, odoframe
 from robo_orch.core import world as W
+from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.messages import message_type
 from robo_orch.runtime.estimate_health import EstimateHealth
 from robo_orch.runtime.input_checks import InputChecks
 
 #: while the odometry is stale, the command stands in for it with this many times its std
 COMMAND_AS_ODOM_STD = 3.0
+
+# the estimator kernels of every tick, called past the dispatcher (robo_orch.core.direct):
+# their arrays are Sensing's own x, P, x_good, P_good and the world's state
+_predict = direct(estimator.ekf_predict)
+_update_odometry = direct(estimator.ekf_update_odometry)
+_update_yaw_rate = direct(estimator.ekf_update_yaw_rate)
+_guard = direct(estimator.ekf_guard)
+_write_world = direct(estimator.ekf_write_world)
+_update_mission = direct(mission.update_mission)  # the world's state and path
+_nearest = direct(field.nearest_distance)  # the world's scan
+
+
+# sense() unpacks these fixed parts with ``item()``, in field order
+for _name, _fields in (("wheel_odometry", ("v_left", "v_right")),
+                       ("imu", ("gyro", "accel", "orientation")),
+                       ("position_fix", ("x", "y", "std"))):
+    if message_type(_name).dtype.names != _fields:  # pragma: no cover (a layout change)
+        raise RuntimeError(f"{_name} fields changed: sense() expects {_fields}")
 
 
 class Sensing:
@@ -97,6 +116,9 @@ class Sensing:
         self.consumed: list | None = None
         self._prev_ns: int | None = None
         s = world.state
+        require_contiguous(x=(self.x, 1), P=(self.P, 2), x_good=(self.x_good, 1),
+                           P_good=(self.P_good, 2), state=(s, 1), path=(world.path, 2),
+                           scan=(world.scan, 2))
         s[W.ROBOT_RADIUS] = config.robot.radius
         s[W.GOAL_TOLERANCE] = config.mission.goal_tolerance
         s[W.DT] = 1.0 / config.loop.rate_hz
@@ -115,35 +137,33 @@ class Sensing:
         dt = 0.0 if self._prev_ns is None else (now_ns - self._prev_ns) * 1e-9
         self._prev_ns = now_ns
         if dt > 0:
-            estimator.ekf_predict(x, P, dt, accel_std, yaw_accel_std)
+            _predict(x, P, dt, accel_std, yaw_accel_std)
             self._guard(t)  # after every EKF step (issue 10)
         for msg in self._drain("odom"):
-            f = msg.fixed
-            vl, vr = float(f["v_left"]), float(f["v_right"])
+            vl, vr = msg.fixed.item()  # (v_left, v_right) as floats: one call, not four
             if checks.odom(vl, vr, msg):
                 checks.accept("odom", msg)
                 self._newer(msg.header.stamp_ns)
-                nis = estimator.ekf_update_odometry(x, P, vl, vr, self.wheel_base, v_std, w_std)
+                nis = _update_odometry(x, P, vl, vr, self.wheel_base, v_std, w_std)
                 self._fused(nis, estimator.CHI2_2DOF, "odom", t)
         if self._odom_age_ns is not None and checks.stale("odom", now_ns, self._odom_age_ns):
             self._command_as_odometry(t)
         for msg in self._drain("imu"):
-            f = msg.fixed
-            gz = float(f["gyro"][2])
-            q = self._orientation(f["orientation"])
+            gyro, _, orientation = msg.fixed.item()  # (gyro, accel, orientation) arrays
+            gz = float(gyro[2])
+            q = self._orientation(orientation)
             if checks.imu(gz, q, msg):
                 checks.accept("imu", msg)
                 self._newer(msg.header.stamp_ns)
-                nis = estimator.ekf_update_yaw_rate(x, P, gz, gyro_std)
+                nis = _update_yaw_rate(x, P, gz, gyro_std)
                 self._fused(nis, estimator.CHI2_1DOF, "imu", t)
                 if q is not None and self.imu_yaw_mode != "off":
                     self._fuse_imu_heading(q, t)
         for msg in self._drain("gps"):
-            f = msg.fixed
-            fx, fy, std = float(f["x"]), float(f["y"]), float(f["std"])
+            fx, fy, std = msg.fixed.item()  # (x, y, std) as floats
             if checks.gps(fx, fy, std, msg):
                 self._fuse_position(msg, fx, fy, std, t)
-        estimator.ekf_write_world(x, s)
+        _write_world(x, s)
         scan = self.subs["scan"]
         scan.poll()
         if scan.pending:
@@ -161,10 +181,9 @@ class Sensing:
                         self._newer(msg.header.stamp_ns)
                         self._take_scan(count, now_ns, t0_ns)
                         self.health.scan_taken()
-        mission.update_mission(s, self.world.path)
+        _update_mission(s, self.world.path)
         if s[W.SCAN_COUNT] > 0:
-            s[W.NEAREST] = field.nearest_distance(self.world.scan, int(s[W.SCAN_COUNT]),
-                                                  s[W.X], s[W.Y])
+            s[W.NEAREST] = _nearest(self.world.scan, int(s[W.SCAN_COUNT]), s[W.X], s[W.Y])
         self._update_staleness(now_ns, t)
 
     def _command_as_odometry(self, t: float) -> None:
@@ -198,12 +217,12 @@ class Sensing:
         health = self.health
         if health.holding:
             health.update(0.0 <= nis <= gate, role)
-        if not estimator.ekf_guard(self.x, self.P, self.x_good, self.P_good):
+        if not _guard(self.x, self.P, self.x_good, self.P_good):
             health.estimate_not_finite(t)
 
     def _guard(self, t: float) -> None:
         """After every EKF step: keep a finite snapshot, or restore it and hold."""
-        if not estimator.ekf_guard(self.x, self.P, self.x_good, self.P_good):
+        if not _guard(self.x, self.P, self.x_good, self.P_good):
             self.health.estimate_not_finite(t)
 
     @staticmethod

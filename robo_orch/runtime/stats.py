@@ -13,22 +13,26 @@ import numpy as np
 class Series:
     """One stream of integer samples (nanoseconds) in a ring buffer."""
 
-    __slots__ = ("name", "_buf", "_i", "count", "max")
+    __slots__ = ("name", "_buf", "_view", "_cap", "_i", "count", "max")
 
     def __init__(self, name: str, capacity: int) -> None:
         self.name = name
         self._buf = np.empty(capacity, dtype=np.int64)
         self._buf.fill(0)  # touch every page now: no page faults inside the ticks
+        # the same memory as a memoryview: storing one int through it costs less than
+        # numpy's item assignment (the loop adds seven samples a tick)
+        self._view = memoryview(self._buf)
+        self._cap = capacity
         self._i = 0
         self.count = 0
         self.max = 0
 
     def add(self, value: int) -> None:
         """Record one sample."""
-        self._buf[self._i] = value
-        self._i += 1
-        if self._i == len(self._buf):
-            self._i = 0
+        i = self._i
+        self._view[i] = value
+        i += 1
+        self._i = 0 if i == self._cap else i
         self.count += 1
         if value > self.max:
             self.max = value
