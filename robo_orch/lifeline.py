@@ -107,6 +107,11 @@ def popen(args: Sequence[str], *, env: dict[str, str] | None = None,
     read_fd = _read_end()
     env = dict(os.environ if env is None else env)
     env[ENV] = f"{os.getpid()}:{read_fd}"
+    # children run ``python -m robo_orch...``, which puts the current directory first on
+    # sys.path: in a source checkout they would import its robo_orch/ instead of the
+    # installed package this process runs (Python 3.11+ honours this; for 3.10 see
+    # robo_orch/__init__.py)
+    env.setdefault("PYTHONSAFEPATH", "1")
     return _on_spawner(subprocess.Popen, args, env=env, pass_fds=(*pass_fds, read_fd),
                        **kwargs)
 
