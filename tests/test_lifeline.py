@@ -185,3 +185,25 @@ def test_only_the_parent_holds_the_write_end(tmp_path):
     assert report["remaining"] == [], report
     assert [c["status"] for c in report["children"]] == [0] * 4, report
     assert out.read_text().count("SIGTERM") == 2
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="PYTHONSAFEPATH is Python 3.11+")
+def test_a_child_started_in_a_folder_holding_robo_orch_imports_its_parents(tmp_path):
+    # the README's first command installs the clone (not editable) and runs in it: a
+    # ``python -m`` child imported the checkout's robo_orch/ from the current directory
+    import subprocess
+
+    from robo_orch import lifeline
+
+    decoy = tmp_path / "robo_orch"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy in the current directory')")
+    (decoy / "probe.py").write_text("")
+    import robo_orch
+
+    proc = lifeline.popen([sys.executable, "-m", "robo_orch.bench.orphans", "--help"],
+                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "decoy" not in err and Path(robo_orch.__file__).exists()
