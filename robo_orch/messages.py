@@ -279,8 +279,8 @@ class Frames(list):
 
     An in-process transport (the memory bus) hands these over as they are: a
     receiver expecting that very type takes the header as it is and views the
-    payload (:func:`decode_known`) instead of parsing the header bytes and checking
-    them against the type; anything else (a recorder, a lossy-link hook, another
+    payload (``Subscription._take``) instead of parsing the header bytes and
+    checking them against the type; anything else (a recorder, a lossy-link hook, another
     type) sees a plain list of the same bytes.
     """
 
@@ -321,17 +321,6 @@ def encode_frames(mtype: MessageType, topic: bytes, fixed: np.ndarray,
                                       stamp_ns, 0, frame_id_str))
     frames.mtype = mtype
     return frames
-
-
-def decode_known(frames: Frames) -> Decoded:
-    """Decode :class:`Frames` of the type they carry: read-only views of the payload, as
-    :func:`decode` would return them."""
-    mtype = frames.mtype
-    payload = frames[2]
-    header = frames.header
-    var = (None if mtype.var_dtype is None
-           else np.ndarray((header.count,), mtype.var_dtype, payload, mtype.itemsize))
-    return _new(Decoded, (header, np.ndarray((), mtype.dtype, payload), var))
 
 
 def decode(frames: list[bytes], expected: MessageType) -> Decoded:

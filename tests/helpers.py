@@ -9,6 +9,7 @@ devices with supervised driver processes, the loop left to the test or to a
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import sys
 import textwrap
@@ -189,6 +190,18 @@ def cli(*args: str, timeout: float = 60.0, **options) -> subprocess.CompletedPro
 def start_cli(*args: str, **options) -> subprocess.Popen:
     """Start ``robo-orch ARGS`` (``subprocess.Popen`` options as given)."""
     return subprocess.Popen([*CLI, *args], **options)
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> int:
+    """Send ``sig`` to a still running process, wait (kill after 30 s); its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 # --- serial devices and driver processes ---------------------------------------------------

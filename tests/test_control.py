@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import cli, start_cli
+from helpers import cli, start_cli, stop
 
 from robo_orch.config import embedded_config_path
 
@@ -35,16 +35,6 @@ def start(*args: str, env: dict | None = None, log: Path | None = None) -> subpr
     return start_cli(*args, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
                      stdin=subprocess.DEVNULL, env=env)
 
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> int:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
 
 
 def wait_until_ticking(proc: subprocess.Popen, env: dict, *extra: str,

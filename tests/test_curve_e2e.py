@@ -17,7 +17,7 @@ import time
 
 import pytest
 import zmq
-from helpers import cli, start_cli
+from helpers import cli, start_cli, stop
 
 from robo_orch.bus.keys import generate_keys
 from robo_orch.config import embedded_config_path
@@ -70,16 +70,6 @@ def wait_until_ticking(proc, control: str, keys: str, env: dict) -> dict:
     raise AssertionError(f"the loop never answered: {last and last.stderr}")
 
 
-def stop(proc, sig=signal.SIGTERM) -> int:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
-
 
 def test_a_realtime_mission_reaches_its_goal_over_tcp_with_curve(short_tmp, env, keys):
     base = free_base(8)
@@ -98,7 +88,7 @@ def test_a_realtime_mission_reaches_its_goal_over_tcp_with_curve(short_tmp, env,
         assert health["admitted"] >= 3 and health["refused"] == 0
         out, err = proc.communicate(timeout=120)
     finally:
-        stop(proc)
+        stop(proc, signal.SIGTERM)
     assert proc.returncode == 0, out + err
     result = json.loads(summary.read_text())
     assert result["success"] and result["end_reason"] == "goal reached", result
@@ -156,11 +146,11 @@ def test_remote_tools_over_curve_and_a_read_only_key_cannot_release_the_estop(
         assert tcp["refused_by_reason"]["no_curve"] + tcp["refused_by_reason"]["incomplete"] >= 1
         res = remote(control, keys, "laptop", "estop", "--reset", env=env)
         assert res.returncode == 0, res.stderr
-        assert stop(proc) == 143
+        assert stop(proc, signal.SIGTERM) == 143
     finally:
         plain.close(linger=0)
         ctx.term()
-        stop(proc)
+        stop(proc, signal.SIGTERM)
 
 
 def test_tcp_without_keys_refuses_to_start_and_insecure_warns(short_tmp, env):

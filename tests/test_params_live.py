@@ -7,13 +7,12 @@ Every test points ``XDG_RUNTIME_DIR`` at its own short directory under /tmp.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from helpers import cli, start_cli
+from helpers import cli, start_cli, stop
 
 pytestmark = pytest.mark.watchdog(240)
 
@@ -24,16 +23,6 @@ def start(*args: str, env: dict, log: Path) -> subprocess.Popen:
         return start_cli("-q", *args, stdout=out, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, env=env)
 
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> int:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
 
 
 def wait_ticking(proc: subprocess.Popen, env: dict, *extra: str, log: Path | None = None) -> int:

@@ -146,18 +146,7 @@ class _MemorySender(Sender):
         if lose is not None and lose(frames):
             return
         # encoded: only the payload can be above a limit (MIN_FRAME_LIMIT bounds the rest)
-        size = len(frames[-1])
-        for inbox in entry.inboxes:  # _deliver, inline: on every message's path
-            if size > inbox.max_bytes:
-                inbox.oversized += 1
-                continue
-            queue = inbox.queue
-            if len(queue) >= inbox.hwm:
-                inbox.overflow += 1
-                continue
-            queue.append(frames)
-            if inbox.waiting:
-                inbox.event.set()
+        self._deliver(frames, len(frames[-1]))
 
     def send_raw(self, frames: list[bytes]) -> None:
         self._deliver(frames, max(map(len, frames)) if frames else 0)

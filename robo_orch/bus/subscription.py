@@ -111,47 +111,53 @@ class Subscription:
             if taken > len(raw):
                 counters.dropped += taken - len(raw)
         now = self._clock.now_ns()
-        mtype = self.mtype
-        topic_b = self._topic_b
-        queue = self._queue
+        take = self._take
         new = 0
         for frames in batch:
-            if not frames or frames[0] != topic_b:
-                counters._reject("frames")
-                continue
-            if type(frames) is Frames and frames.mtype is mtype:
-                # in-process, encoded as this type: messages.decode_known, inline
-                header = frames.header
-                payload = frames[2]
-                received = _new(Received, (
-                    header, _ndarray((), mtype.dtype, payload),
-                    None if mtype.var_dtype is None else _ndarray(
-                        (header.count,), mtype.var_dtype, payload, mtype.itemsize), now))
-            else:
-                try:
-                    msg = decode(frames, mtype)
-                except DecodeError as err:
-                    counters._reject(err.reason)
-                    continue
-                header = msg.header
-                received = _new(Received, (header, msg.fixed, msg.var, now))
-            counters._accept(header, now)
-            if self._is_latest:
-                if self._slot is not None:
-                    counters.superseded += 1
-                self._slot = received
-            else:
-                if len(queue) >= self._depth:
-                    queue.popleft()
-                    counters.dropped += 1
-                queue.append(received)
-            new += 1
+            new += take(frames, now)
         if following is not None:
             self._raw.clear()
         lost = receiver.take_disconnects()
         if lost:
             counters.disconnects += lost
         return new
+
+    def _take(self, frames: list, now: int) -> bool:
+        """Check, decode and keep one message's frames; False when refused (counted)."""
+        counters = self.counters
+        if not frames or frames[0] != self._topic_b:
+            counters._reject("frames")
+            return False
+        mtype = self.mtype
+        if type(frames) is Frames and frames.mtype is mtype:
+            # in-process, encoded as this type: the header it was encoded from, the
+            # payload viewed as decode() would (no header bytes parsed or checked)
+            header = frames.header
+            payload = frames[2]
+            received = _new(Received, (
+                header, _ndarray((), mtype.dtype, payload),
+                None if mtype.var_dtype is None else _ndarray(
+                    (header.count,), mtype.var_dtype, payload, mtype.itemsize), now))
+        else:
+            try:
+                msg = decode(frames, mtype)
+            except DecodeError as err:
+                counters._reject(err.reason)
+                return False
+            header = msg.header
+            received = _new(Received, (header, msg.fixed, msg.var, now))
+        counters._accept(header, now)
+        if self._is_latest:
+            if self._slot is not None:
+                counters.superseded += 1
+            self._slot = received
+        else:
+            queue = self._queue
+            if len(queue) >= self._depth:
+                queue.popleft()
+                counters.dropped += 1
+            queue.append(received)
+        return True
 
     def latest(self) -> Received | None:
         """The newest buffered message (consumed); older buffered ones count as superseded."""
@@ -242,36 +248,4 @@ class InboxSubscription(Subscription):
             return 0
         if len(queue) != 1:
             return Subscription.poll(self)  # the refusals are taken already
-        frames = queue.popleft()
-        mtype = self.mtype
-        if not frames or frames[0] != self._topic_b:
-            counters._reject("frames")
-            return 0
-        now = self._clock.now_ns()
-        if type(frames) is Frames and frames.mtype is mtype:
-            header = frames.header
-            payload = frames[2]
-            received = _new(Received, (
-                header, _ndarray((), mtype.dtype, payload),
-                None if mtype.var_dtype is None else _ndarray(
-                    (header.count,), mtype.var_dtype, payload, mtype.itemsize), now))
-        else:
-            try:
-                msg = decode(frames, mtype)
-            except DecodeError as err:
-                counters._reject(err.reason)
-                return 0
-            header = msg.header
-            received = _new(Received, (header, msg.fixed, msg.var, now))
-        counters._accept(header, now)
-        if self._is_latest:
-            if self._slot is not None:
-                counters.superseded += 1
-            self._slot = received
-        else:
-            queue = self._queue
-            if len(queue) >= self._depth:
-                queue.popleft()
-                counters.dropped += 1
-            queue.append(received)
-        return 1
+        return int(self._take(queue.popleft(), self._clock.now_ns()))
