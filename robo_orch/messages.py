@@ -30,11 +30,13 @@ from __future__ import annotations
 import difflib
 import struct
 import zlib
+from importlib.metadata import entry_points
 from typing import NamedTuple
 
 import numpy as np
 
 from robo_orch.errors import MessageError
+from robo_orch.registry import MESSAGES
 
 #: wire format version written into every header
 FORMAT_VERSION = 1
@@ -184,12 +186,19 @@ def register(mtype: MessageType) -> MessageType:
     return mtype
 
 
+def _lookup(name_or_id: str | int) -> MessageType | None:
+    return (_BY_NAME.get(name_or_id) if isinstance(name_or_id, str)
+            else _BY_ID.get(int(name_or_id)))
+
+
 def message_type(name_or_id: str | int | MessageType) -> MessageType:
-    """Look a registered type up by name or type id."""
+    """Look a registered type up by name or type id (installed packages' types included)."""
     if isinstance(name_or_id, MessageType):
         return name_or_id
-    found = (_BY_NAME.get(name_or_id) if isinstance(name_or_id, str)
-             else _BY_ID.get(int(name_or_id)))
+    found = _lookup(name_or_id)
+    if found is None and not _plugins_loaded:
+        load_plugin_types()
+        found = _lookup(name_or_id)
     if found is None:
         hint = ""
         if isinstance(name_or_id, str):
@@ -376,6 +385,53 @@ def _frame_id_str(raw: bytes) -> str:
     if len(_FRAME_IDS) < 1024:
         _FRAME_IDS[raw] = text
     return text
+
+
+# --- types of installed packages -------------------------------------------------------
+
+#: type ids below this are robo_orch's own; installed packages number their types from here
+PLUGIN_TYPE_IDS = 1024
+_plugins_loaded = False
+_ORIGIN: dict[str, str] = {}  # plugin type name -> the entry point that gave it
+
+
+def load_plugin_types(*, reload: bool = False) -> list[MessageType]:
+    """Register the message types of installed packages and return them (once per process).
+
+    Each entry point of the group ``robo_orch.messages`` names a :class:`MessageType` or a
+    sequence of them (``battery = "my_robot.messages:BATTERY_STATE"``).  Their type ids
+    must be at least :data:`PLUGIN_TYPE_IDS` and differ from every other type's; a clash
+    or a broken entry point raises :class:`MessageError` naming the entry points.
+    """
+    global _plugins_loaded
+    if _plugins_loaded and not reload:
+        return []
+    _plugins_loaded = True
+    found: list[MessageType] = []
+    for ep in sorted(entry_points(group=MESSAGES), key=lambda ep: (ep.name, ep.value)):
+        where = f"entry point '{ep.name} = {ep.value}' (group {MESSAGES})"
+        try:
+            obj = ep.load()
+        except Exception as err:  # a broken plugin must not look like a missing type
+            raise MessageError(f"{where} failed to load: {err}") from err
+        types = [obj] if isinstance(obj, MessageType) else obj
+        if not (isinstance(types, (list, tuple))
+                and all(isinstance(t, MessageType) for t in types)):
+            raise MessageError(f"{where} is {obj!r}, not a MessageType or a list of them")
+        for mtype in types:
+            if mtype.type_id < PLUGIN_TYPE_IDS:
+                raise MessageError(f"{where}: type id {mtype.type_id} of {mtype.name!r} is in "
+                                   f"robo_orch's own range (0-{PLUGIN_TYPE_IDS - 1}); "
+                                   f"number plugin types from {PLUGIN_TYPE_IDS}")
+            known = [k for k in (_BY_NAME.get(mtype.name), _BY_ID.get(mtype.type_id))
+                     if k is not None and k is not mtype]
+            try:
+                found.append(register(mtype))
+            except MessageError as err:
+                other = _ORIGIN.get(known[0].name, "robo_orch") if known else "robo_orch"
+                raise MessageError(f"{where}: {err} (registered by {other})") from None
+            _ORIGIN.setdefault(found[-1].name, where)
+    return found
 
 
 # --- built-in types -------------------------------------------------------------

@@ -44,6 +44,8 @@ SIM_BACKENDS = "robo_orch.sim_backends"
 BUSES = "robo_orch.buses"
 CLOCKS = "robo_orch.clocks"
 DRIVERS = "robo_orch.drivers"
+#: message types of installed packages (see :func:`robo_orch.messages.load_plugin_types`)
+MESSAGES = "robo_orch.messages"
 #: extra sections of ``robo-orch bench``: ``fn(quick: bool) -> dict`` printing its own table
 BENCHMARKS = "robo_orch.benchmarks"
 
