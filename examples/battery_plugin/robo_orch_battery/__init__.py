@@ -1,0 +1,9 @@
+"""Example robo_orch plugin: a battery monitor speaking a small line protocol.
+
+* :mod:`.messages`: the ``battery_state`` message type (type id 1024, the first id
+  robo_orch leaves to installed packages);
+* :mod:`.protocol`: the device's lines, ``$BAT,<volts>,<amps>,<charge>*<XOR>\\r\\n``,
+  an encoder and an incremental parser that resyncs after garbage;
+* :mod:`.driver`: the driver publishing ``battery_state`` messages;
+* :mod:`.emulator`: the device on a pseudo-terminal (``python -m robo_orch_battery.emulator``).
+"""
