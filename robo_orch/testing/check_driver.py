@@ -6,7 +6,8 @@ Checks, each by name:
   ``robo_orch.drivers`` entry point) and names this very class;
 * ``params``: ``Params`` validates its defaults (with ``settings``), and refuses a
   value of the wrong type or out of its declared range for every key with a
-  :class:`~robo_orch.errors.RoboOrchError` that names the key;
+  :class:`~robo_orch.errors.RoboOrchError` that names the key; extreme numbers are
+  accepted or refused with a RoboOrchError, never with another exception;
 * ``messages``: every message type ``output_topics`` declares is registered, and its
   type id is not claimed by another type;
 * ``no_numba``: loading the driver (in a fresh interpreter) does not import numba:
@@ -104,6 +105,15 @@ def _bad_values(f: dataclasses.Field, hint: Any) -> list[Any]:
     return out
 
 
+def _probes(hint: Any) -> list[Any]:
+    """Extreme values of a number field: a validation may accept them or refuse them with a
+    RoboOrchError, never fail otherwise (a ``math.log`` of a negative rate)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0] if len(args) == 1 else Any
+    return [-10**12, 10**12] if hint is int else [-1e12, 1e12] if hint is float else []
+
+
 def _check_params(cls: type, settings: Mapping[str, Any]) -> str | None:
     params_cls = getattr(cls, "Params", None)
     if not dataclasses.is_dataclass(params_cls):
@@ -113,26 +123,31 @@ def _check_params(cls: type, settings: Mapping[str, Any]) -> str | None:
     except RoboOrchError as err:
         return f"the defaults (with settings {dict(settings)}) do not validate: {err}"
     hints = typing.get_type_hints(params_cls)
-    refused = 0
     for f in dataclasses.fields(params_cls):
-        for bad in _bad_values(f, hints.get(f.name, Any)):
-            key = f"{_PREFIX}.{f.name}"
+        key = f"{_PREFIX}.{f.name}"
+        hint = hints.get(f.name, Any)
+        bad = _bad_values(f, hint)
+        for value in [*bad, *_probes(hint)]:
+            must_refuse = value in bad
             try:
-                schema.build(params_cls, {**settings, f.name: bad}, source=_SOURCE,
+                schema.build(params_cls, {**settings, f.name: value}, source=_SOURCE,
                              prefix=_PREFIX)
             except RoboOrchError as err:
-                if key not in str(err):
-                    return f"{f.name} = {bad!r}: refused, but the error does not name {key}: {err}"
-                refused += 1
+                if must_refuse and key not in str(err):
+                    return (f"{f.name} = {value!r}: refused, but the error does not name "
+                            f"{key}: {err}")
                 continue
             except Exception as err:  # noqa: BLE001 -- the finding
-                return (f"{f.name} = {bad!r}: raised {type(err).__name__} instead of a "
+                return (f"{f.name} = {value!r}: raised {type(err).__name__} instead of a "
                         f"RoboOrchError naming {key}: {err}")
-            return f"{f.name} = {bad!r} was accepted"
+            if must_refuse:
+                return f"{f.name} = {value!r} was accepted"
     return None
 
 
 def _check_messages(cls: type, params: Any) -> str | None:
+    if params is None:
+        return "no Params instance to ask output_topics with (the params check says why)"
     topics = cls.output_topics(params)
     for topic, name in topics.items():
         mtype = message_type(name)  # MessageError with a did-you-mean if unknown
@@ -294,7 +309,11 @@ def check_driver(driver: type | str, *, settings: Mapping[str, Any] | None = Non
     params: Any = None
     with contextlib.suppress(Exception):  # (the params check said why)
         params = schema.build(cls.Params, settings, source=_SOURCE, prefix=_PREFIX)
-    report.run("messages", lambda: _check_messages(cls, params))
+    unchecked = params
+    if unchecked is None:  # still ask for the topics of the defaults, unvalidated
+        with contextlib.suppress(Exception):
+            unchecked = cls.Params(**settings)
+    report.run("messages", lambda: _check_messages(cls, unchecked))
     report.run("no_numba", lambda: _check_no_numba(name))
     if emulator is None:
         report.skipped["publishes"] = report.skipped["stops"] = "no emulator given"
