@@ -246,3 +246,15 @@ def test_the_ready_handshake_is_the_supervisors():
     from robo_orch.testing.check_driver import READY_FD_ENV as used
 
     assert used == READY_FD_ENV
+
+
+def test_the_readme_example_runs_and_passes(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Checking your plugin", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 (our own README)
+    out = capsys.readouterr().out
+    assert "check_parser(WitmotionParser): 8 of 8 checks passed" in out
+    assert "check_driver(witmotion_imu): 6 of 6 checks passed" in out
