@@ -211,12 +211,13 @@ def test_check_driver_names_every_broken_declaration(tmp_path):
     with pytest.raises(CheckFailed) as err:
         check_driver(str(path))
     report = err.value.report
-    assert set(report.failed) == {"params", "messages", "no_numba"}, report
+    assert set(report.failed) == {"registered", "params", "messages", "no_numba"}, report
+    assert "kind 'thing' is not registered" in report.failed["registered"]
     assert "drivers.checked.rate_hz" in report.failed["params"]
     assert "did you mean 'gnss_fix'" in report.failed["messages"]
     assert "imports numba" in report.failed["no_numba"]
     text = str(err.value)
-    assert text.startswith(f"check_driver({path}): 3 of 4 checks failed:")
+    assert text.startswith(f"check_driver({path}): 4 of 4 checks failed:")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,14 +232,18 @@ class FussyParams:
 class FussyGps(NmeaGpsDriver):
     Params = FussyParams
 
+    @classmethod
+    def output_topics(cls, params):
+        return {"sensor/gps": "position_fix"}
+
 
 def test_check_driver_finds_a_validation_that_fails_without_naming_the_key():
-    from robo_orch.testing.check_driver import _check_params
-
-    problem = _check_params(FussyGps, {})
-    assert problem.startswith("rate_hz = 1000000000000.0: raised ValueError instead of a "
-                              "RoboOrchError naming drivers.checked.rate_hz"), problem
-    assert _check_params(NmeaGpsDriver, {}) is None
+    report = check_driver(FussyGps, raise_on_failure=False)
+    assert set(report.failed) == {"registered", "params"}, report
+    assert "registered to robo_orch.drivers.nmea.NmeaGpsDriver" in report.failed["registered"]
+    assert report.failed["params"].startswith(
+        "rate_hz = 1000000000000.0: raised ValueError instead of a RoboOrchError naming "
+        "drivers.checked.rate_hz"), report
 
 
 def test_the_ready_handshake_is_the_supervisors():

@@ -3,7 +3,8 @@
 Checks, each by name:
 
 * ``registered``: the class's ``kind`` is registered (a built-in or a
-  ``robo_orch.drivers`` entry point) and names this very class;
+  ``robo_orch.drivers`` entry point) and names this very class (a driver given as
+  ``module:Class`` or as a ``.py`` file is loaded, then its kind checked);
 * ``params``: ``Params`` validates its defaults (with ``settings``), and refuses a
   value of the wrong type or out of its declared range for every key with a
   :class:`~robo_orch.errors.RoboOrchError` that names the key; extreme numbers are
@@ -59,31 +60,42 @@ _SOURCE = "check_driver"
 _PREFIX = "drivers.checked"
 _STOP_TIMEOUT_S = 15.0
 _NO_NUMBA = ("import sys; from robo_orch import registry; registry.load(registry.DRIVERS, "
-             "sys.argv[1]); print(sorted(m for m in sys.modules if m.split('.')[0] == 'numba'))")
+             "sys.argv[1]); import json; print(json.dumps(sorted(m for m in sys.modules "
+             "if m.split('.')[0] == 'numba')))")
 
 
 def _resolve(driver: type | str) -> tuple[str, type | None, str | None]:
-    """(the name to load it by, the class or None, a problem or None)."""
+    """(the name to load it by, the class or None, a problem with its registration or None)."""
     if isinstance(driver, str):
         try:
-            return driver, registry.load(registry.DRIVERS, driver), None
+            cls = registry.load(registry.DRIVERS, driver)
         except RoboOrchError as err:
             return driver, None, str(err)
+        if driver in registry.names(registry.DRIVERS):
+            return driver, cls, (None if cls.kind == driver else
+                                 f"registered as '{driver}' but its kind is '{cls.kind}'")
+        return driver, cls, _registered(cls)  # a module:Class or a .py file
     if not (isinstance(driver, type) and issubclass(driver, Driver)):
         return repr(driver), None, f"{driver!r} is not a robo_orch.driver.Driver subclass"
-    kind = getattr(driver, "kind", None)
-    name = f"{driver.__module__}:{driver.__qualname__}"
+    problem = _registered(driver)
+    return (driver.kind if problem is None else f"{driver.__module__}:{driver.__qualname__}",
+            driver, problem)
+
+
+def _registered(cls: type) -> str | None:
+    """None if the class's kind is registered to the class itself."""
+    kind = getattr(cls, "kind", None)
     if not isinstance(kind, str):
-        return name, driver, "the class sets no 'kind' (its registry name)"
+        return "the class sets no 'kind' (its registry name)"
     try:
         found = registry.load(registry.DRIVERS, kind)
     except RoboOrchError as err:
-        return name, driver, (f"kind '{kind}' is not registered ({err}); declare an entry "
-                              f"point in the '{registry.DRIVERS}' group")
-    if found is not driver:
-        return name, driver, (f"kind '{kind}' is registered to {found.__module__}."
-                              f"{found.__qualname__}, not to this class")
-    return kind, driver, None
+        return (f"kind '{kind}' is not registered ({err}); declare an entry point in the "
+                f"'{registry.DRIVERS}' group")
+    if found is not cls:
+        return (f"kind '{kind}' is registered to {found.__module__}.{found.__qualname__}, "
+                "not to this class")
+    return None
 
 
 def _bad_values(f: dataclasses.Field, hint: Any) -> list[Any]:
@@ -163,7 +175,7 @@ def _check_no_numba(name: str) -> str | None:
                           text=True, timeout=120, env=env)
     if proc.returncode != 0:
         return f"loading {name} in a fresh interpreter failed: {proc.stderr.strip()[-300:]}"
-    loaded = json.loads(proc.stdout.strip().splitlines()[-1].replace("'", '"'))
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     return f"loading {name} imports {', '.join(loaded)}" if loaded else None
 
 
@@ -240,7 +252,7 @@ class _Run:
         for sub in self.subs:
             if sub.poll():
                 self.received += len(sub.take())
-            self.malformed = sum(s.counters.malformed for s in self.subs)
+        self.malformed = sum(sub.counters.malformed for sub in self.subs)
         time.sleep(self.period_s)
 
     def wait_ready(self, deadline: float) -> str | None:
@@ -329,6 +341,8 @@ def check_driver(driver: type | str, *, settings: Mapping[str, Any] | None = Non
             stack.callback(run.close)
 
             def publishes() -> str | None:
+                if not topics:
+                    return "output_topics declares no topic to receive messages on"
                 deadline = time.monotonic() + timeout_s
                 problem = run.wait_ready(deadline)
                 if problem:
