@@ -53,7 +53,7 @@ def _frames(name: str) -> tuple[fuzz.Protocol, bytes, list[bytes]]:
 
 
 @pytest.mark.parametrize("name", tuple(fuzz.PROTOCOLS))
-def test_check_parser_passes_on_every_builtin_parser(name):
+def test_check_parser_passes_on_every_builtin_device_parser(name):
     proto, head, frames = _frames(name)
     options, encoder = OPTIONS[name]
     messages = proto.parser().feed(b"".join(frames)) if encoder else None
@@ -61,6 +61,30 @@ def test_check_parser_passes_on_every_builtin_parser(name):
                           keys=proto.keys, head=head, **options)
     assert report.ok and len(report.results) == (8 if encoder else 7)
     assert ("round_trip" in report.results) == (encoder is not None)
+
+
+def _host_messages() -> list:
+    out: list = []
+    for i in range(40):
+        out += [bp.SetWheelVelocity(i & 0xFF, 10 * i - 200, 300 - 7 * i), bp.Heartbeat(i & 0xFF)]
+    return [*out, bp.Estop(1, 1), bp.Config(2, 500, 20, 500, 10500), bp.ResetFaults(3, 0xFF),
+            bp.RequestHello(4)]
+
+
+def test_check_parser_on_the_device_side_parsers_of_host_commands():
+    """The motor bridge firmware's (and emulator's) parser of host frames passes.  WitMotion's
+    register writes have no checksum, only ``FF AA`` to frame them: a write cut short runs
+    into the next one and reads as a write never sent, which the checker names (the IMU
+    itself has the same weakness; RPLIDAR's requests, two bytes without a check, would
+    fail the same way)."""
+    check_parser(lambda: bp.BridgeParser("host"), messages=_host_messages(),
+                 encoder=bp.encode_message, resync_loss=1)
+    commands = [wp.Command(reg, (37 * reg + 11 * k) & 0xFFFF) for k in range(6)
+                for reg in (0x00, 0x03, 0x04, 0x69)]
+    report = check_parser(wp.CommandParser, messages=commands, raise_on_failure=False,
+                          encoder=lambda c: wp.encode_command(c.register, c.value))
+    assert set(report.failed) == {"resync_truncated"}, report
+    assert "never sent decoded, first 'Command(register=255" in report.failed["resync_truncated"]
 
 
 class RaisesOnGarbage(nm.NmeaParser):

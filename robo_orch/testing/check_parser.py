@@ -106,9 +106,10 @@ def check_parser(parser_factory: Callable[[], Any], frames: Sequence[bytes] | No
     ``messages`` encoded by ``encoder``.
     ``head``: bytes a stream starts with once (a response descriptor), never damaged.
     ``hold``: frames a parser may hold back at the end of a stream until later bytes
-    confirm them.  ``resync_loss``: valid frames a parser may lose after damage (0:
-    the next valid frame is always found; 1 for a protocol whose frames are closed
-    by a delimiter, such as COBS, where garbage joins the next frame).
+    confirm them.  ``resync_loss``: valid frames damage may cost next to the frame it
+    hits, before or after it (0: the next valid frame is always found; 1 for a
+    protocol whose frames are closed by a delimiter, such as COBS, where garbage joins
+    the next frame, or one that confirms a frame by the next frame's start).
     """
     if frames is None:
         if messages is None or encoder is None:
@@ -193,7 +194,7 @@ def check_parser(parser_factory: Callable[[], Any], frames: Sequence[bytes] | No
                 elif kind == "between":
                     data = head + b"".join(body[:i]) + garbage() + b"".join(body[i:])
                 else:
-                    cut = body[i][:int(rng.integers(1, len(body[i])))]
+                    cut = body[i][:int(rng.integers(1, max(2, len(body[i]))))]
                     data = head + b"".join(body[:i]) + cut + b"".join(body[i + 1:])
                 got, parser = h.whole(data)
                 problem = _resync_problem(got, ref, i, int(kind == "truncated"), resync_loss)
