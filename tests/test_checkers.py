@@ -244,6 +244,39 @@ def test_check_driver_names_every_broken_declaration(tmp_path):
     assert text.startswith(f"check_driver({path}): 4 of 4 checks failed:")
 
 
+CRASHY = textwrap.dedent('''
+    import dataclasses
+    from robo_orch import schema
+    from robo_orch.driver import Driver
+
+    @dataclasses.dataclass(frozen=True)
+    class Params:
+        topic: str = schema.option("sensor/gps")
+
+    class Crashy(Driver):
+        kind = "crashy"
+        Params = Params
+
+        @classmethod
+        def output_topics(cls, params):
+            return {params.topic: "position_fix"}
+
+        def handle_bytes(self, data, stamp_ns):
+            raise ZeroDivisionError("the first byte is too much")
+''')
+
+
+def test_check_driver_reports_a_driver_process_that_dies(tmp_path):
+    path = tmp_path / "crashy.py"
+    path.write_text(CRASHY)
+    emulator, feed, _ = _emulators()["nmea_gps"]
+    report = check_driver(str(path), emulator=emulator, feed=feed, run_dir=str(tmp_path),
+                          raise_on_failure=False)
+    assert set(report.failed) == {"registered", "publishes", "stops"}, report
+    assert report.failed["publishes"].startswith("the driver exited with status 3: ")
+    assert "ZeroDivisionError: the first byte is too much" in report.failed["publishes"]
+
+
 @dataclasses.dataclass(frozen=True)
 class FussyParams:
     rate_hz: float = schema.option(10.0, gt=0)

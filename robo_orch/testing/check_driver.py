@@ -257,15 +257,21 @@ class _Run:
 
     def wait_ready(self, deadline: float) -> str | None:
         """None once the process said it is ready; else what went wrong."""
-        line = b""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return f"the driver exited with status {self.proc.returncode}: {self.last_log()}"
             if select.select([self.ready_fd], [], [], 0)[0]:
                 line = os.read(self.ready_fd, 4096)
-                if line:
-                    return None
-                return f"the driver closed the ready pipe without a word: {self.last_log()}"
+                if not line:
+                    return f"the driver closed the ready pipe without a word: {self.last_log()}"
+                try:
+                    pid = json.loads(line).get("pid")
+                except (ValueError, AttributeError):
+                    pid = None
+                if pid != self.proc.pid:
+                    return (f"the ready line {line[:200]!r} does not name the process "
+                            f"{self.proc.pid}")
+                return None
             self.step()
         return f"no ready signal within the time-out: {self.last_log()}"
 
@@ -329,8 +335,8 @@ def check_driver(driver: type | str, *, settings: Mapping[str, Any] | None = Non
     report.run("no_numba", lambda: _check_no_numba(name))
     if emulator is None:
         report.skipped["publishes"] = report.skipped["stops"] = "no emulator given"
-    elif params is None:
-        report.skipped["publishes"] = report.skipped["stops"] = "parameters do not validate"
+    elif params is None or report.results["messages"] is not None:
+        report.skipped["publishes"] = report.skipped["stops"] = "its declarations failed"
     else:
         feed = feed or emulator.update
         topics = cls.output_topics(params)
