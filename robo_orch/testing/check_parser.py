@@ -16,7 +16,8 @@ them with :mod:`robo_orch.testing.mutations` and checks, each check by name:
   before the first frame or between two frames, and after a frame cut short, the
   parser finds the next valid frame (``resync_loss`` frames may be lost, for
   protocols whose frame ends mark the boundary), counts the damage (a skipped byte
-  or a rejection by reason) and makes up nothing;
+  or a rejection by reason) and makes up nothing.  A frame cut short may still
+  decode (NMEA's sentence that lost only its line end): then nothing was damaged;
 * ``random_bytes``: random bytes and damaged copies of the stream, in random reads,
   never raise (``fuzz_rounds`` rounds, seeded);
 * ``round_trip`` (with ``messages`` and ``encoder``): every message, encoded and
@@ -198,9 +199,12 @@ def check_parser(parser_factory: Callable[[], Any], frames: Sequence[bytes] | No
                     data = head + b"".join(body[:i]) + cut + b"".join(body[i + 1:])
                 got, parser = h.whole(data)
                 problem = _resync_problem(got, ref, i, int(kind == "truncated"), resync_loss)
-                if problem:
+                kept = False
+                if problem and kind == "truncated":  # only its end marker cut: kept whole
+                    kept = _resync_problem(got, ref, i, 0, resync_loss) is None
+                if problem and not kept:
                     return f"damage at frame {i}: {problem}"
-                if _damage(_counters(parser)) <= clean_damage:
+                if not kept and _damage(_counters(parser)) <= clean_damage:
                     return (f"damage at frame {i} not counted (no skipped byte, no "
                             f"rejection): {_counters(parser)}")
             return None
