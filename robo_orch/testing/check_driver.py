@@ -16,7 +16,8 @@ Checks, each by name:
 * ``publishes`` (with an ``emulator``): ``robo-orch driver KIND`` runs as its own
   process on a real pseudo-terminal whose other end is the emulator, signals ready
   (the supervisor's handshake), and at least ``messages`` well-formed messages arrive
-  on its declared topics over the real bus within ``timeout_s``;
+  on its declared topics over the real bus within ``timeout_s``, each topic's in
+  order (seq rising, stamps not going back);
 * ``stops`` (with an ``emulator``): on SIGTERM the process leaves the device safe
   and exits with status 0.
 
@@ -239,6 +240,9 @@ class _Run:
         self.t0 = time.monotonic()
         self.received = 0
         self.malformed = 0
+        #: the first message out of order (seq or stamp going backwards on a topic)
+        self.disorder: str | None = None
+        self._last: dict[str, tuple[int, int]] = {}
 
     def step(self) -> None:
         """Feed the emulator, move bytes both ways, count messages; sleeps one period."""
@@ -251,9 +255,20 @@ class _Run:
             self.pty.write(out)
         for sub in self.subs:
             if sub.poll():
-                self.received += len(sub.take())
+                for msg in sub.take():
+                    self._order(sub.topic, msg.header)
         self.malformed = sum(sub.counters.malformed for sub in self.subs)
         time.sleep(self.period_s)
+
+    def _order(self, topic: str, header: Any) -> None:
+        """Count one message; note the first one whose seq or stamp goes backwards."""
+        self.received += 1
+        last = self._last.get(topic)
+        if last is not None and self.disorder is None and (
+                header.seq <= last[0] or header.stamp_ns < last[1]):
+            self.disorder = (f"{topic}: seq {last[0]} -> {header.seq}, stamp {last[1]} -> "
+                             f"{header.stamp_ns} ns")
+        self._last[topic] = (header.seq, header.stamp_ns)
 
     def wait_ready(self, deadline: float) -> str | None:
         """None once the process said it is ready; else what went wrong."""
@@ -358,6 +373,8 @@ def check_driver(driver: type | str, *, settings: Mapping[str, Any] | None = Non
                         return f"the driver exited with status {run.proc.returncode}: " \
                                f"{run.last_log()}"
                     run.step()
+                if run.disorder:
+                    return f"messages out of order: {run.disorder}"
                 if run.malformed:
                     return f"{run.malformed} malformed message(s) on {', '.join(topics)}"
                 if run.received < messages:
