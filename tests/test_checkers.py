@@ -288,6 +288,23 @@ def test_check_driver_reports_a_driver_process_that_dies(tmp_path):
     assert "ZeroDivisionError: the first byte is too much" in report.failed["publishes"]
 
 
+def test_check_driver_reports_a_driver_that_does_not_stop(tmp_path):
+    path = tmp_path / "stuck.py"
+    path.write_text(textwrap.dedent('''
+        import time
+        from robo_orch.drivers.nmea import NmeaGpsDriver
+
+        class Stuck(NmeaGpsDriver):
+            def stop(self, port):
+                time.sleep(60)  # waits for a device that never answers
+    '''))
+    emulator, feed, settings = _emulators()["nmea_gps"]
+    report = check_driver(f"{path}:Stuck", settings=settings, emulator=emulator, feed=feed,
+                          run_dir=str(tmp_path), stop_timeout_s=2.0, raise_on_failure=False)
+    assert set(report.failed) == {"registered", "stops"}, report
+    assert report.failed["stops"] == "still running 2 s after SIGTERM (killed)"
+
+
 @dataclasses.dataclass(frozen=True)
 class FussyParams:
     rate_hz: float = schema.option(10.0, gt=0)

@@ -59,7 +59,6 @@ from robo_orch.testing.check_report import CheckReport
 READY_FD_ENV = "ROBO_ORCH_READY_FD"
 _SOURCE = "check_driver"
 _PREFIX = "drivers.checked"
-_STOP_TIMEOUT_S = 15.0
 _NO_NUMBA = ("import sys; from robo_orch import registry; registry.load(registry.DRIVERS, "
              "sys.argv[1]); import json; print(json.dumps(sorted(m for m in sys.modules "
              "if m.split('.')[0] == 'numba')))")
@@ -296,17 +295,17 @@ class _Run:
         lines = [x for x in self.log.read().splitlines() if x.strip()]
         return lines[-1].strip()[:300] if lines else "(no output)"
 
-    def stop(self) -> str | None:
+    def stop(self, timeout_s: float) -> str | None:
         if self.proc.poll() is not None:
             return f"the driver had already exited with status {self.proc.returncode}"
         self.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         while self.proc.poll() is None and time.monotonic() < deadline:
             self.step()  # the device answers while the driver stops it
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-            return f"still running {_STOP_TIMEOUT_S:g} s after SIGTERM (killed)"
+            return f"still running {timeout_s:g} s after SIGTERM (killed)"
         if self.proc.returncode != 0:
             return f"exited with status {self.proc.returncode} on SIGTERM: {self.last_log()}"
         return None
@@ -323,14 +322,17 @@ class _Run:
 
 def check_driver(driver: type | str, *, settings: Mapping[str, Any] | None = None,
                  emulator: Any = None, feed: Callable[[float], None] | None = None,
-                 messages: int = 5, timeout_s: float = 30.0, period_s: float = 0.01,
-                 run_dir: str | None = None, raise_on_failure: bool = True) -> CheckReport:
+                 messages: int = 5, timeout_s: float = 30.0, stop_timeout_s: float = 15.0,
+                 period_s: float = 0.01, run_dir: str | None = None,
+                 raise_on_failure: bool = True) -> CheckReport:
     """Check a driver (module docstring); the report, or :class:`CheckFailed`.
 
     ``driver``: the class, or its registered name.  ``settings``: its own parameters
     (``[drivers.NAME]`` keys other than the shared ones) the checks use.  With an
-    ``emulator`` and its ``feed``, the driver also runs as a process; ``run_dir``
-    holds its bus sockets (default: a new temporary folder).
+    ``emulator`` and its ``feed``, the driver also runs as a process: ``messages``
+    must arrive within ``timeout_s`` of its start, and it must exit within
+    ``stop_timeout_s`` of SIGTERM; ``run_dir`` holds its bus sockets (default: a new
+    temporary folder).
     """
     settings = dict(settings or {})
     name, cls, problem = _resolve(driver)
@@ -383,5 +385,5 @@ def check_driver(driver: type | str, *, settings: Mapping[str, Any] | None = Non
                 return None
 
             report.run("publishes", publishes)
-            report.run("stops", run.stop)
+            report.run("stops", lambda: run.stop(stop_timeout_s))
     return report.raise_if_failed() if raise_on_failure else report
