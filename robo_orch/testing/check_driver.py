@@ -59,6 +59,7 @@ from robo_orch.testing.check_report import CheckReport
 READY_FD_ENV = "ROBO_ORCH_READY_FD"
 _SOURCE = "check_driver"
 _PREFIX = "drivers.checked"
+_FRAME_ID = "checked"
 _NO_NUMBA = ("import sys; from robo_orch import registry; registry.load(registry.DRIVERS, "
              "sys.argv[1]); import json; print(json.dumps(sorted(m for m in sys.modules "
              "if m.split('.')[0] == 'numba')))")
@@ -225,6 +226,9 @@ class _Run:
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in close())
         argv = [sys.executable, "-m", "robo_orch.cli", "driver", name, "--port", self.pty.path,
                 "--run-dir", run_dir]
+        if name not in registry.names(registry.DRIVERS):
+            # a driver named by file or module:Class: its name is no frame id
+            argv += ["--set", f"frame_id={_setting(_FRAME_ID)}"]
         for key, value in settings.items():
             argv += ["--set", f"{key}={_setting(value)}"]
         ready_r, ready_w = os.pipe()
