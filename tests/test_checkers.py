@@ -63,6 +63,7 @@ def test_check_parser_passes_on_every_builtin_device_parser(name):
     assert ("round_trip" in report.results) == (encoder is not None)
 
 
+@pytest.mark.slow  # (about 4 s alone, 8 s on a busy machine)
 @pytest.mark.parametrize("name", tuple(fuzz.PROTOCOLS))
 def test_check_parser_passes_on_every_builtin_device_parser_whatever_the_seed(name):
     """The options above are the protocols' real margins, not one seed's luck."""
