@@ -88,3 +88,26 @@ def test_no_module_of_robo_orch_names_it():
     for folder in ("robo_orch", "drivers", "behaviors", "sim"):
         for path in (root / folder).rglob("*.py"):
             assert "robo_orch_battery" not in path.read_text(), path
+
+
+def test_it_passes_the_plugin_checkers(installed, monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
+    monkeypatch.setenv("PYTHONPATH", installed["PYTHONPATH"])  # (the driver's own process)
+    from robo_orch.testing import check_driver, check_parser
+    from robo_orch_battery.emulator import BatteryEmulator
+    from robo_orch_battery.protocol import BatteryParser, encode_line
+
+    frames = [encode_line(14.0 + i / 10, 1.5, 0.9 - i / 50) for i in range(12)]
+    check_parser(BatteryParser, frames)
+    emulator = BatteryEmulator(drain=0.02)
+    sent = [0]
+
+    def feed(t_s: float) -> None:  # a line every 50 ms
+        while sent[0] < int(t_s * 20):
+            emulator.step(0.05)
+            sent[0] += 1
+
+    report = check_driver("battery_monitor", emulator=emulator, feed=feed,
+                          run_dir=str(tmp_path))
+    assert report.passed == ["registered", "params", "messages", "no_numba", "publishes",
+                             "stops"]
