@@ -11,8 +11,10 @@ speed and acceleration limits (except under e-stop).
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -268,3 +270,18 @@ def test_pack_joint_limits():
     assert limits[0].tolist() == [-1.0, 2.0, 3.0, 4.0]
     assert sj.FLAG_NAMES[int(math.log2(sj.POSITION_LIMITED))] == "position_limited"
     assert sj.MODES[sj.MODE_POSITION] == "position" and sj.MODES[sj.MODE_VELOCITY] == "velocity"
+
+
+def _allocations(fn) -> set[str]:
+    ir = fn.inspect_llvm(fn.signatures[0])
+    return {name for name in re.findall(r"@(NRT_\w+)", ir)
+            if name.startswith(("NRT_MemInfo_alloc", "NRT_Allocate"))}
+
+
+def test_the_kernel_allocates_nothing():
+    """Compiled afresh (numba cannot show the IR of cached code) and its LLVM IR searched
+    for numba's allocation calls; np.zeros is the control that the search finds one."""
+    fresh = numba.njit(sj._SIG, error_model="numpy")(sj.safety_joints.py_func)
+    assert _allocations(fresh) == set()
+    control = numba.njit("float64[::1](int64)")(lambda n: np.zeros(n))
+    assert _allocations(control)
