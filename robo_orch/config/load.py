@@ -152,7 +152,8 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
 
 def check_config(config: Config, *, live: bool = False) -> None:
     """The cross-field checks of a whole config (names, trigger, stopping distance,
-    placements, blind motion, network): a config file and a live change pass the same.
+    placements, blind motion, command space topics, network): a config file and a live
+    change pass the same.
 
     ``live=True`` (a live change, :mod:`robo_orch.config.live`) runs only the checks
     that read a live key (the stopping distance: ``safety.max_decel`` and

@@ -13,9 +13,10 @@ Guarantees, for every call with valid limits (each joint, each tick):
 
 * **range**: ``L_MIN <= cmd_pos <= L_MAX``, always (e-stop included);
 * **speed**: ``|cmd_vel| <= L_MAX_VEL``;
-* **acceleration**: ``|cmd_vel - last_cmd_vel| <= a dt``, except under e-stop
-  and the cases flagged :data:`HARD_BRAKE` (which cannot occur while the joint
-  does what it is commanded, see below);
+* **acceleration**: ``|cmd_vel - last_cmd_vel| <= a dt``, except under e-stop,
+  bad input (:data:`INVALID_INPUT`, below) and the cases flagged
+  :data:`HARD_BRAKE` (which cannot occur while the joint does what it is
+  commanded, see below);
 * **stopping**: the velocity command always leaves room to stop before the
   range's ends: ``p + v dt + v^2 / (2 a)`` stays within the range (one tick at
   ``v``, then braking at ``a``), where ``p`` is the setpoint (position mode) or
@@ -34,8 +35,8 @@ Modes (``mode``, the same for every joint of a space):
   changed by at most ``a dt`` per tick, and ``cmd_pos = last_cmd_pos + cmd_vel
   dt`` (so the position step per tick is at most ``L_MAX_VEL dt`` and the step's
   change at most ``a dt^2``).  A target within ``a dt^2`` is landed on exactly.
-  The measured position is used only by e-stop.  Routine trapezoid shaping is
-  not flagged.
+  The measured position is used only by e-stop and to restart after a lost
+  last command.  Routine trapezoid shaping is not flagged.
 * :data:`MODE_VELOCITY`: ``proposal[i]`` is a velocity, clamped to the speed
   limit (:data:`SPEED_CLAMPED`), ramped by at most ``a dt`` from the last
   command (:data:`ACCEL_LIMITED`), and reduced so that the joint, following it
