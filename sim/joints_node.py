@@ -5,9 +5,11 @@
 ``[commands.NAME]`` space of kind ``joints``.  Each step it applies the newest
 command (one with another joint count or mode is refused and counted), advances
 the model and publishes the measured joints on the space's ``state_topic``,
-stamped with the simulator's time.  The actuator side's deadman: a command older
-than ``safety.deadman_s`` is replaced by a hold (velocity zero; in position mode
-the current position).
+stamped with the simulator's time.  The actuator side repeats two stops: the
+deadman (a command older than ``safety.deadman_s`` is replaced by a hold:
+velocity zero, position where the joints are) and the simulator's e-stop latch
+(engaged: the same hold, and commands are dropped until it is released; after a
+release the joints hold until a new command arrives).
 
 The device's hard stops are the configured range widened by
 :data:`HARD_STOP_MARGIN_S` x ``max_velocity`` (room for its lag; the safety kernel
@@ -67,9 +69,19 @@ class JointsNode:
         self._meas_vel = np.zeros(self.n)
         self.refused = 0  #: commands refused (joint count or mode differ from the config)
         self.deadman_stops = 0  #: times the deadman replaced a command by a hold
+        self._estopped = False
 
-    def receive(self, now_ns: int) -> None:
-        """Take the newest command; hold if the last one is older than the deadman."""
+    def receive(self, now_ns: int, *, estop: bool = False) -> None:
+        """Take the newest command; hold if the last one is older than the deadman, or
+        while ``estop`` (the simulator's latch) is engaged."""
+        if estop:
+            if self.cmd_sub.poll():
+                self.cmd_sub.latest()  # dropped: a command sent while e-stopped never runs
+            if not self._estopped:
+                self._estopped = True
+                self._hold()
+            return
+        self._estopped = False
         if self.cmd_sub.poll():
             msg = self.cmd_sub.latest()
             if msg is not None:
@@ -80,14 +92,17 @@ class JointsNode:
                     np.copyto(self._cmd_vel, msg.var["velocity"])
                     self._cmd_ns = now_ns
         if self._cmd_ns is not None and now_ns - self._cmd_ns > self.deadman_ns:
-            self._cmd_ns = None
-            self._cmd_vel[:] = 0.0
-            np.copyto(self._cmd_pos, self.model.pos)
+            self._hold()
             self.deadman_stops += 1
 
-    def step(self, dt_s: float, now_ns: int) -> None:
+    def _hold(self) -> None:
+        self._cmd_ns = None
+        self._cmd_vel[:] = 0.0
+        np.copyto(self._cmd_pos, self.model.pos)
+
+    def step(self, dt_s: float, now_ns: int, *, estop: bool = False) -> None:
         """Receive, advance the joints by ``dt_s`` and publish their state."""
-        self.receive(now_ns)
+        self.receive(now_ns, estop=estop)
         self.model.step(self._cmd_pos, self._cmd_vel, self.mode, dt_s)
         self.publish(now_ns)
 

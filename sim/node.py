@@ -120,7 +120,7 @@ class SimNode:
         self.receive(now_ns)
         self.publish(self.sim.step(dt_s), now_ns)
         for joints in self.joints:
-            joints.step(dt_s, now_ns)
+            joints.step(dt_s, now_ns, estop=self.sim.estop)
 
     def publish(self, due: int, now_ns: int) -> None:
         """Publish the sensors in the ``due`` bit set, then truth and status."""

@@ -168,3 +168,28 @@ def test_a_state_with_another_joint_count_is_refused(rig):
     rig.step([0.0, 0.0], sim=False)
     assert rig.space.refused == 1
     other.close()
+
+
+def test_the_simulated_device_repeats_the_estop_latch(rig):
+    from robo_orch import messages as m
+
+    for _ in range(30):
+        rig.step([2.5, 1.1])
+    assert np.all(np.abs(rig.device.model.vel) > 0.5)
+    estop = rig.bus.publisher(rig.config.topics.estop, m.ESTOP)
+    engage = m.new_fixed(m.ESTOP)
+    engage["engage"] = 1
+    estop.publish(engage, stamp_ns=0)
+    held = None
+    for k in range(40):  # the loop side keeps proposing motion: the device holds anyway
+        rig.step([2.5, 1.1])
+        if k == 1:
+            held = rig.device.model.pos.copy()
+    assert rig.backend.sim.estop
+    assert np.all(np.abs(rig.device.model.vel) < 1e-3)
+    assert np.all(np.abs(rig.device.model.pos - held) < 0.05)  # stopped within its lag
+    engage["engage"] = 0
+    estop.publish(engage, stamp_ns=0)
+    for _ in range(5):
+        rig.step([2.5, 1.1])
+    assert not rig.backend.sim.estop and np.any(np.abs(rig.device.model.vel) > 0.1)
