@@ -477,3 +477,22 @@ def fields_as_dict(fixed: np.ndarray, var: np.ndarray | None = None) -> dict[str
     if var is not None:
         out["points"] = {name: var[name].tolist() for name in var.dtype.names if name != "pad"}
     return out
+
+
+# --- the joints command space (robo_orch.core.safety_joints) ------------------------
+
+#: most joints of one ``joints`` command space (and of its messages)
+MAX_JOINTS = 64
+#: one joint of a joint message's variable part, in the order of the space's config
+JOINT_ELEMENT = [("position", "<f8"), ("velocity", "<f8")]
+#: ``mode``: 0 position, 1 velocity (``robo_orch.core.safety_joints.MODES``): in position
+#: mode a device tracks ``position`` with ``velocity`` as feed-forward, in velocity mode
+#: it runs at ``velocity`` (``position`` is where that takes it in one tick);
+#: ``flags``: the safety kernel's flags for this command
+JOINT_COMMAND = register(MessageType(
+    "joint_command", 14, [("mode", "u1"), ("pad", "u1", (3,)), ("flags", "<u4")],
+    JOINT_ELEMENT, max_count=MAX_JOINTS))
+#: measured joint positions and velocities; ``faults``: the device's fault bits (0 = none)
+JOINT_STATE = register(MessageType(
+    "joint_state", 15, [("faults", "<u4"), ("pad", "u1", (4,))],
+    JOINT_ELEMENT, max_count=MAX_JOINTS))

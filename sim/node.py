@@ -20,6 +20,7 @@ from robo_orch.bus import Bus, QoS
 from robo_orch.config import Config
 from robo_orch.errors import BackendError
 from robo_orch.messages import message_type, new_fixed, new_var
+from robo_orch.sim.joints_node import joints_nodes
 from robo_orch.sim.robot import YAW, X, Y
 from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
 from robo_orch.sim.status import SIM_STATUS, STATUS_TOPIC, fill_input_counters
@@ -55,6 +56,8 @@ class SimNode:
             inputs["scan"].topic, self._scan_t, frame_id="laser", hwm=hwm)
         self.truth_pub = bus.publisher(topics.truth, self._pose_t, frame_id="odom", hwm=hwm)
         self.status_pub = bus.publisher(STATUS_TOPIC, SIM_STATUS, hwm=hwm)
+        #: a simulated device per ``joints`` command space (joint_command -> joint_state)
+        self.joints = joints_nodes(config, bus, sim.seed)
         #: the sensor publishers by input role (a gate may publish held messages later)
         self.publishers = {role: pub for role, pub in (("odom", self.odom_pub),
                                                        ("imu", self.imu_pub),
@@ -116,6 +119,8 @@ class SimNode:
         """Receive, advance the physics by ``dt_s`` and publish what fell due."""
         self.receive(now_ns)
         self.publish(self.sim.step(dt_s), now_ns)
+        for joints in self.joints:
+            joints.step(dt_s, now_ns, estop=self.sim.estop)
 
     def publish(self, due: int, now_ns: int) -> None:
         """Publish the sensors in the ``due`` bit set, then truth and status."""
@@ -186,6 +191,8 @@ class SimNode:
     def prime(self, now_ns: int) -> None:
         """Publish every sensor once at start, so the loop has data on its first tick."""
         self.publish(self.ALL_SENSORS, now_ns)
+        for joints in self.joints:
+            joints.publish(now_ns)
 
 
 def _float_view(msg: np.ndarray, leading: tuple[str, ...]) -> np.ndarray:

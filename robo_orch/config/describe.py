@@ -26,6 +26,9 @@ def describe_config(config: Config) -> str:
         lines.append(f"  {role:<6} {inp.topic:<14} {INPUT_ROLES[role]:<15} qos={inp.qos:<9}"
                      f" max_age={inp.max_age_s:g} s ({req})")
     lines.append(f"outputs   {c.topics.command} (velocity_command), e-stop on {c.topics.estop}")
+    from robo_orch.config.commands import command_lines
+
+    lines += command_lines(c)  # command spaces besides the base, if any
     from robo_orch.config.network import network_lines
 
     lines += network_lines(c)  # tcp endpoints and keys, if any
@@ -78,6 +81,10 @@ def config_reference_markdown() -> str:
     for name in registry.names(registry.BEHAVIORS):
         behavior = registry.load(registry.BEHAVIORS, name)
         sections.append((f'[behaviors.NAME] with kind = "{name}"', behavior.Params))
+    from robo_orch.config.commands import JointConfig, JointSpaceConfig
+
+    sections += [('[commands.NAME] with kind = "joints"', JointSpaceConfig),
+                 ("joints = [{...}] (each joint of a joints space)", JointConfig)]
     sections.append(("[drivers.NAME] (every driver)", DriverSpec))
     for name in registry.names(registry.DRIVERS):
         driver = registry.load(registry.DRIVERS, name)

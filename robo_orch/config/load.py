@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from robo_orch import registry, schema
+from robo_orch.config.commands import build_commands, check_command_topics
 from robo_orch.config.estimator import EstimatorConfig
 from robo_orch.config.sections import (
     BehaviorEntry,
@@ -86,6 +87,8 @@ class Config:
     raw: dict[str, Any] = field(repr=False, compare=False)
     #: hardware drivers (``[drivers.NAME]``), in file order
     drivers: dict[str, Any] = field(default_factory=dict)
+    #: command spaces besides the base (``[commands.NAME]``), in file order
+    commands: dict[str, Any] = field(default_factory=dict)
 
 
 _SECTIONS: dict[str, type] = {
@@ -93,7 +96,7 @@ _SECTIONS: dict[str, type] = {
     "robot": RobotConfig, "estimator": EstimatorConfig, "perception": PerceptionConfig,
     "sim": SimConfig, "world": WorldConfig, "mission": MissionConfig, "success": SuccessConfig,
 }
-_TOP_KEYS = [*_SECTIONS, "inputs", "behaviors", "drivers"]
+_TOP_KEYS = [*_SECTIONS, "inputs", "behaviors", "drivers", "commands"]
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *,
@@ -139,15 +142,18 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     from robo_orch.config.drivers import build_drivers  # local: keeps the import graph small
 
     drivers = build_drivers(raw.get("drivers"), source, base_dir)
+    commands = build_commands(raw.get("commands"), source)
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
-                    raw=copy.deepcopy(dict(raw)), drivers=drivers, **sections)
+                    raw=copy.deepcopy(dict(raw)), drivers=drivers, commands=commands,
+                    **sections)
     check_config(config)
     return config
 
 
 def check_config(config: Config, *, live: bool = False) -> None:
     """The cross-field checks of a whole config (names, trigger, stopping distance,
-    placements, blind motion, network): a config file and a live change pass the same.
+    placements, blind motion, command space topics, network): a config file and a live
+    change pass the same.
 
     ``live=True`` (a live change, :mod:`robo_orch.config.live`) runs only the checks
     that read a live key (the stopping distance: ``safety.max_decel`` and
@@ -165,6 +171,7 @@ def check_config(config: Config, *, live: bool = False) -> None:
     _check_stopping(config)
     _check_placements(config)
     _check_blind(config)
+    check_command_topics(config)
     from robo_orch.config.network import check_network  # local: keeps the import graph small
 
     check_network(config)

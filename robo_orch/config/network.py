@@ -29,9 +29,12 @@ _TCP = re.compile(r"^tcp://(\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+):(\d{1,5})$")
 
 def config_topics(config) -> list[str]:
     """Every topic the config names, sorted: inputs, the loop's outputs, the simulator's
-    ground truth, and what each configured driver publishes or reports."""
+    ground truth, the command spaces' command and state topics, and what each configured
+    driver publishes or reports."""
     topics = {inp.topic for inp in config.inputs.values()}
     topics |= {config.topics.command, config.topics.estop, config.topics.truth}
+    for space in config.commands.values():
+        topics |= {space.topic, space.state_topic}
     for driver in config.drivers.values():
         topics |= set(driver.cls.output_topics(driver.params))
         status = driver.cls.estop_status_topic(driver.params)
