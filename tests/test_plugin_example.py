@@ -93,9 +93,10 @@ def test_no_module_of_robo_orch_names_it():
 def test_it_passes_the_plugin_checkers(installed, monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
     monkeypatch.setenv("PYTHONPATH", installed["PYTHONPATH"])  # (the driver's own process)
-    from robo_orch.testing import check_driver, check_parser
     from robo_orch_battery.emulator import BatteryEmulator
     from robo_orch_battery.protocol import BatteryParser, encode_line
+
+    from robo_orch.testing import check_driver, check_parser
 
     frames = [encode_line(14.0 + i / 10, 1.5, 0.9 - i / 50) for i in range(12)]
     check_parser(BatteryParser, frames)
