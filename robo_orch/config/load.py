@@ -20,6 +20,7 @@ from typing import Any
 
 from robo_orch import registry, schema
 from robo_orch.config.estimator import EstimatorConfig
+from robo_orch.config.layout import build_layout
 from robo_orch.config.sections import (
     BehaviorEntry,
     BusConfig,
@@ -86,6 +87,9 @@ class Config:
     raw: dict[str, Any] = field(repr=False, compare=False)
     #: hardware drivers (``[drivers.NAME]``), in file order
     drivers: dict[str, Any] = field(default_factory=dict)
+    #: where the behaviors' declared names live (:mod:`robo_orch.config.layout`);
+    #: None when the config was loaded without behaviors
+    layout: Any = field(default=None, repr=False, compare=False)
 
 
 _SECTIONS: dict[str, type] = {
@@ -139,8 +143,9 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     from robo_orch.config.drivers import build_drivers  # local: keeps the import graph small
 
     drivers = build_drivers(raw.get("drivers"), source, base_dir)
+    layout = build_layout(behaviors, source) if with_behaviors else None
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
-                    raw=copy.deepcopy(dict(raw)), drivers=drivers, **sections)
+                    raw=copy.deepcopy(dict(raw)), drivers=drivers, layout=layout, **sections)
     check_config(config)
     return config
 
