@@ -304,7 +304,7 @@ def _check_writers(behaviors: Sequence[Any], decl: dict[str, dict[str, Any]],
         rules = {w: decl[w]["merge"].get(name) for w in who}
         missing = [w for w, r in rules.items() if r is None]
         if missing or len(set(rules.values())) > 1:
-            w = missing[0] if missing else who[-1]
+            w = missing[-1] if missing else who[-1]
             b = next(x for x in behaviors if x.name == w)
             others = ", ".join(f"behaviors.{x}" for x in who if x != w)
             raise ConfigError(source, f"behaviors.{w}", f"{_where(b.cls)}: writes '{name}', "
