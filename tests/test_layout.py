@@ -179,3 +179,25 @@ def test_plugins_compile_nothing_on_the_first_tick(tmp_path):
     report = json.loads(proc.stdout)
     assert report["dispatchers"] > 10
     assert report["compiled_during_ticks"] == {}, report
+
+
+def test_the_readme_layout_example_keeps_the_contract_and_runs(tmp_path):
+    import re
+
+    from robo_orch import registry
+    from robo_orch.testing import check_behavior
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### The world layout: declared names", 1)[1].split("\n## ", 1)[0]
+    module = re.search(r"```python\n(.+?)\n```", section, re.S).group(1)
+    (tmp_path / "closest_seen.py").write_text(module + "\n")
+    path = write_config(tmp_path, 'extends = "demo"\n\n[behaviors.closest]\n'
+                                  'kind = "closest_seen.py"\npriority = 1\nhistory = 8\n')
+    cls = registry.load(registry.BEHAVIORS, "closest_seen.py", base_dir=tmp_path)
+    assert check_behavior(cls)[-1] == "runs"
+    config = load_config(path)
+    ctl = run_mission(config, backend="lockstep", seed=1, duration_s=1.0).controller
+    closest, hist = config.layout.names["closest"], config.layout.names["nearest_history"]
+    ring = ctl.world.user[hist.index:hist.index + 8]
+    assert hist.length == 8 and (ring > 0).all()  # more than 8 ticks ran
+    assert 0 < ctl.world.state[closest.index] <= ring.min()
