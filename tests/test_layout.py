@@ -201,3 +201,60 @@ def test_the_readme_layout_example_keeps_the_contract_and_runs(tmp_path):
     ring = ctl.world.user[hist.index:hist.index + 8]
     assert hist.length == 8 and (ring > 0).all()  # more than 8 ticks ran
     assert 0 < ctl.world.state[closest.index] <= ring.min()
+
+
+def _declaring(kind: str, **declarations):
+    """A class with declarations only (build_layout reads nothing else)."""
+    from dataclasses import dataclass
+
+    from robo_orch.schema import option
+
+    @dataclass(frozen=True)
+    class Params:
+        n: int = option(3, ge=1, doc="restart-only length")
+        live_n: int = option(3, ge=1, doc="a live length", live=True)
+
+    return type(kind.title(), (), {"kind": kind, "Params": Params, **declarations})
+
+
+@pytest.mark.parametrize("decls, problem", [
+    ([{"writes": ("peak",), "scalars": ("peak",), "merge": {"peak": "maxx"}}],
+     "merge['peak'] = 'maxx': unknown rule (known: max, min, sum, latch) (did you mean 'max'?)"),
+    ([{"writes": ("target_x",), "merge": {"target_x": "max"}}],
+     "merge['target_x'] = 'max': a built-in name is never reset"),
+    ([{"writes": ("x",), "merge": {"y": "latch"}}], "merge['y']: 'y' is not in writes"),
+    ([{"arrays": {"buf": "live_n"}}], "arrays['buf'] is sized by 'live_n', a live parameter"),
+    ([{"arrays": {"buf": "nn"}}], "arrays['buf'] = 'nn': no such parameter (did you mean 'n'?)"),
+    ([{"scalars": ("nearest",)}], "'nearest' is a built-in name"),
+    ([{"scalars": ("Peak",)}], "user name 'Peak' must be lower-case"),
+    ([{"reads": "x"}], "reads must be a tuple of names, got 'x'"),
+    ([{"scalars": ("both",)}, {"arrays": {"both": 2}}],
+     "'both' is declared as an array here and as a scalar by a0"),
+    ([{"arrays": {"buf": 2}}, {"arrays": {"buf": 4}}],
+     "array 'buf' has length 4 here and 2 as declared by a0"),
+    ([{"reads": ("targt_x",)}], "reads 'targt_x': unknown name (did you mean 'target_x'?)"),
+])
+def test_build_layout_refuses_bad_declarations(decls, problem):
+    from types import SimpleNamespace
+
+    from robo_orch.config.layout import build_layout
+    from robo_orch.errors import ConfigError
+
+    specs = []
+    for k, d in enumerate(decls):
+        cls = _declaring(f"a{k}", **d)
+        specs.append(SimpleNamespace(name=f"a{k}", cls=cls, params=cls.Params()))
+    with pytest.raises(ConfigError) as info:
+        build_layout(specs, "robot.toml")
+    err = info.value
+    assert err.source == "robot.toml" and err.key == f"behaviors.a{len(decls) - 1}"
+    assert problem in err.problem and "\n" not in str(err), err.problem
+
+
+def test_a_planner_refuses_a_world_made_for_another_layout(tmp_path, plugins_importable):
+    from robo_orch.runtime.controller import make_world
+    from robo_orch.runtime.planner import Planner
+
+    config = load_config(_config(tmp_path, TALLY_GAUGE))
+    with pytest.raises(ValueError, match="not allocated for this layout"):
+        Planner(config, make_world(load_config(None)))

@@ -59,7 +59,8 @@ BUILTIN_ARRAYS = ("scan", "field", "path")
 #: user name is reset to at the start of every plan phase (None: never reset).
 #: ``max``/``min``/``sum``: each writer combines its value with the slot's
 #: (``s[i] = max(s[i], v)``...); ``latch``: writers only set it from 0 to a non-zero
-#: value (a request or a status code), the first one stands until its reader clears it
+#: value (a request or a status code), the first one stands until its reader clears it.
+#: Only ``latch`` applies to built-in names (they are never reset).
 MERGE_RULES: dict[str, float | None] = {"max": -math.inf, "min": math.inf, "sum": 0.0,
                                         "latch": None}
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -90,12 +91,16 @@ class Layout:
     #: built-in names used: name -> (readers, writers)
     builtins: dict[str, tuple[list[str], list[str]]]
 
-    def prepare(self, world: W.World) -> None:
-        """Write each user array's length into the slot before it (once, at start)."""
+    def check_world(self, world: W.World) -> None:
+        """Refuse a world not allocated for this layout (kernels do not check bounds)."""
         if world.state.shape[0] != W.STATE_LEN + self.n_scalars \
                 or world.user.shape[0] != self.user_len:
             raise ValueError("the world was not allocated for this layout (make it with "
-                             "world_sizes())")
+                             "World(..., **layout.world_sizes()))")
+
+    def prepare(self, world: W.World) -> None:
+        """Write each user array's length into the slot before it (once, at start)."""
+        self.check_world(world)
         for u in self.names.values():
             if u.kind == "array":
                 world.user[u.index - 1] = float(u.length)
@@ -225,6 +230,9 @@ def _check_shapes(cls: type, source: str, key: str, params: Any) -> dict[str, An
                        f"{', '.join(MERGE_RULES)}){_suggest(str(rule), list(MERGE_RULES))}")
         if name not in d["writes"]:
             raise fail(f"merge['{name}']: '{name}' is not in writes")
+        if rule != "latch" and (name in slots or name in BUILTIN_ARRAYS):
+            raise fail(f"merge['{name}'] = '{rule}': a built-in name is never reset, so it "
+                       "takes only 'latch'; max, min and sum are for user names")
     return d
 
 

@@ -40,6 +40,8 @@ class Planner:
         self.states = [b.cls.new_state(b.params) for b in specs]
         # each behavior's index array (robo_orch.config.layout); the world was made for it
         layout = config.layout
+        if layout is not None:
+            layout.check_world(world)
         self.idx = [layout.idx[b.name] if layout is not None else np.zeros(0, dtype=np.int64)
                     for b in specs]
         #: merged user names reset at the start of every plan phase: (array, start, stop, value)
