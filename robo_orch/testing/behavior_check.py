@@ -9,126 +9,170 @@ your own behavior (the project runs it on every built-in)::
     def test_return_home_keeps_the_contract():
         check_behavior(ReturnHome)
 
-It checks, in order, and raises :class:`BehaviorCheckError` (one line naming the
-class and the failed check) at the first failure:
+Like the other checkers it runs every check it can, records each in a
+:class:`~robo_orch.testing.check_report.CheckReport`, and raises one
+:class:`~robo_orch.testing.check_report.CheckFailed` naming every failed check
+(unless ``raise_on_failure=False``).  The checks, by name:
 
-1. the registry convention: ``kind``, ``Params`` (a dataclass) and ``kernel``;
-2. the parameters: the defaults parse from an empty table and round-trip through
-   :meth:`~robo_orch.behavior.Behavior.parse_params`, pack to a flat finite float64
-   array, and a non-numeric value for any field is refused with a ConfigError;
-3. the declarations (``reads``, ``writes``, ``scalars``, ``arrays``, ``merge``) build a
-   valid layout (:mod:`robo_orch.config.layout`) alone, or beside ``others`` (classes
-   providing the user names it reads);
-4. the kernel was compiled eagerly with exactly the permanent signature
-   (:func:`robo_orch.core.world.kernel_signature`);
-5. the kernel runs on a fresh world (and on one with a path and an obstacle) without
-   error, returns a finite activation in [0, 1], writes a finite proposal when the
-   activation is above 0, writes nothing of the world it did not declare in
-   ``writes`` (its own scalars and arrays aside), and compiles nothing on the call.
+* ``convention``: ``kind``, ``Params`` (a dataclass) and ``kernel``;
+* ``params``: the defaults parse from an empty table and round-trip through
+  :meth:`~robo_orch.behavior.Behavior.parse_params`, pack to a flat finite float64
+  array, and every field refuses a non-numeric value and a value beyond its bounds;
+* ``declarations``: ``reads``, ``writes``, ``scalars``, ``arrays`` and ``merge`` build
+  a valid layout (:mod:`robo_orch.config.layout`) alone, or beside ``others``
+  (classes providing the user names it reads);
+* ``signature``: the kernel was compiled eagerly with exactly the permanent
+  signature (:func:`robo_orch.core.world.kernel_signature`);
+* ``runs``: on a fresh world and on one with a path and an obstacle, the kernel
+  raises nothing, returns a finite activation in [0, 1] and, when above 0, writes
+  a finite proposal;
+* ``writes_declared``: those calls changed nothing of the world the class did not
+  declare in ``writes`` (its own scalars and arrays aside);
+* ``no_compile``: those first calls compiled nothing new.
 
-It returns the names of the checks passed.
+Checks that need an earlier one (a parsed ``Params``, a layout) are skipped, with
+the reason, when it failed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from robo_orch.config.layout import BUILTIN_ARRAYS, Layout, build_layout, builtin_slots
+from robo_orch.config.layout import (
+    BUILTIN_ARRAYS,
+    Layout,
+    build_layout,
+    builtin_slots,
+    declarations,
+)
 from robo_orch.core import world as W
-from robo_orch.errors import ConfigError, RoboOrchError
+from robo_orch.errors import ConfigError
+from robo_orch.testing.check_report import CheckReport
 
 _SOURCE = "check_behavior"
 
 
-class BehaviorCheckError(RoboOrchError, AssertionError):
-    """A behavior class breaks the behavior contract (the message names the check)."""
-
-
-def check_behavior(cls: type, *, others: Sequence[type] = ()) -> list[str]:
+def check_behavior(cls: type, *, others: Sequence[type] = (),
+                   raise_on_failure: bool = True) -> CheckReport:
     """Check ``cls`` against the behavior contract; see the module docstring."""
     name = getattr(cls, "kind", getattr(cls, "__name__", repr(cls)))
+    report = CheckReport(f"check_behavior({name})")
+    report.run("convention", lambda: _convention(cls))
+    if report.results["convention"] is not None:
+        for check in ("params", "declarations", "signature", "runs", "writes_declared",
+                      "no_compile"):
+            report.skipped[check] = "the convention check failed"
+        return report.raise_if_failed() if raise_on_failure else report
+    report.run("params", lambda: _params(cls))
+    try:
+        params = cls.parse_params({}, source=_SOURCE, prefix=name)
+    except Exception:  # noqa: BLE001 -- reported by the params check
+        params = None
+    layout: list[Layout] = []
+    if params is None:
+        report.skipped["declarations"] = "the defaults do not parse"
+    else:
+        report.run("declarations", lambda: _declarations(cls, params, others, layout))
+    report.run("signature", lambda: _signature(cls))
+    if not layout:
+        for check in ("runs", "writes_declared", "no_compile"):
+            report.skipped[check] = "no layout (the declarations or params check failed)"
+    else:
+        calls = _calls(cls, params, layout[0])
+        report.run("runs", lambda: _runs(calls))
+        report.run("writes_declared", lambda: _writes_declared(calls))
+        report.run("no_compile", lambda: _no_compile(calls))
+    return report.raise_if_failed() if raise_on_failure else report
 
-    def fail(check: str, problem: str) -> BehaviorCheckError:
-        return BehaviorCheckError(f"{name}: {check}: {problem}")
 
-    passed = []
+def _convention(cls: type) -> str | None:
     for attr in ("kind", "Params", "kernel"):
         if not hasattr(cls, attr):
-            raise fail("convention", f"no class attribute '{attr}'")
+            return f"no class attribute '{attr}'"
     if not dataclasses.is_dataclass(cls.Params):
-        raise fail("convention", "Params must be a dataclass")
-    passed.append("convention")
-    params = _check_params(cls, fail)
-    passed.append("params")
-    layout = _check_layout(cls, params, others, fail)
-    passed.append("declarations")
-    _check_signature(cls, fail)
-    passed.append("signature")
-    _check_runs(cls, params, layout, fail)
-    passed.append("runs")
-    return passed
+        return "Params must be a dataclass"
+    return None
 
 
-def _check_params(cls: type, fail) -> Any:
+def _beyond(meta: Mapping[str, Any]) -> float | None:
+    """A value just outside a field's numeric bounds (None if it has none)."""
+    if meta.get("gt") is not None:
+        return float(meta["gt"])
+    if meta.get("ge") is not None:
+        return float(meta["ge"]) - 1.0
+    if meta.get("lt") is not None:
+        return float(meta["lt"])
+    if meta.get("le") is not None:
+        return float(meta["le"]) + 1.0
+    return None
+
+
+def _params(cls: type) -> str | None:
     try:
         params = cls.parse_params({}, source=_SOURCE, prefix=cls.kind)
     except ConfigError as err:
-        raise fail("params", f"the defaults do not parse: {err}") from None
+        return f"the defaults do not parse: {err}"
     table = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
     try:
         again = cls.parse_params(table, source=_SOURCE, prefix=cls.kind)
     except ConfigError as err:
-        raise fail("params", f"the defaults, written out, do not parse: {err}") from None
+        return f"the defaults, written out, do not parse: {err}"
     if again != params:
-        raise fail("params", f"the defaults do not round-trip: {again!r} != {params!r}")
+        return f"the defaults do not round-trip: {again!r} != {params!r}"
     packed = cls.pack_params(params)
     if not (isinstance(packed, np.ndarray) and packed.dtype == np.float64 and packed.ndim == 1
             and packed.flags.c_contiguous and np.isfinite(packed).all()):
-        raise fail("params", "pack_params must return a flat, contiguous, finite float64 array")
+        return "pack_params must return a flat, contiguous, finite float64 array"
     for f in dataclasses.fields(params):
-        try:
-            cls.parse_params({f.name: "not a number"}, source=_SOURCE, prefix=cls.kind)
-        except ConfigError:
-            continue
-        raise fail("params", f"'{f.name}' = 'not a number' was accepted")
-    return params
+        bad: list[Any] = ["not a number"]
+        beyond = _beyond(f.metadata)
+        if beyond is not None:
+            bad.append(int(beyond) if f.type in (int, "int") else beyond)
+        for value in bad:
+            try:
+                cls.parse_params({f.name: value}, source=_SOURCE, prefix=cls.kind)
+            except ConfigError as err:
+                if f.name not in str(err):
+                    return (f"refusing '{f.name}' = {value!r}, the error does not name the "
+                            f"key: {err}")
+                continue
+            return f"'{f.name}' = {value!r} was accepted"
+    return None
 
 
-def _spec(cls: type, params: Any, name: str) -> SimpleNamespace:
-    return SimpleNamespace(name=name, cls=cls, params=params)
-
-
-def _check_layout(cls: type, params: Any, others: Sequence[type], fail) -> Layout:
-    specs = [_spec(o, o.parse_params({}, source=_SOURCE, prefix=o.kind), f"other{k}")
+def _declarations(cls: type, params: Any, others: Sequence[type],
+                  found: list[Layout]) -> str | None:
+    specs = [SimpleNamespace(name=f"other{k}", cls=o,
+                             params=o.parse_params({}, source=_SOURCE, prefix=o.kind))
              for k, o in enumerate(others)]
-    specs.append(_spec(cls, params, cls.kind))
+    specs.append(SimpleNamespace(name=cls.kind, cls=cls, params=params))
     try:
-        return build_layout(specs, _SOURCE)
+        found.append(build_layout(specs, _SOURCE))
     except ConfigError as err:
-        raise fail("declarations", err.problem) from None
+        return err.problem
+    return None
 
 
-def _check_signature(cls: type, fail) -> None:
+def _signature(cls: type) -> str | None:
     import numba
     from numba.core import sigutils
 
     if numba.config.DISABLE_JIT:
-        return
+        return None
     signatures = getattr(cls.kernel, "signatures", None)
     if signatures is None:
-        raise fail("signature", "kernel is not a numba dispatcher (@numba.njit(kernel_signature()"
-                                ", cache=True))")
+        return "kernel is not a numba dispatcher (@numba.njit(kernel_signature(), cache=True))"
     args, _ = sigutils.normalize_signature(W.kernel_signature())
     if [tuple(s) for s in signatures] != [tuple(args)]:
-        raise fail("signature", f"compiled for {signatures}, expected exactly "
-                                f"[{W.kernel_signature()}] (compile eagerly with "
-                                "kernel_signature())")
+        return (f"compiled for {signatures}, expected exactly [{W.kernel_signature()}] "
+                "(compile eagerly with kernel_signature())")
+    return None
 
 
 def _fresh_world(layout: Layout) -> W.World:
@@ -152,18 +196,13 @@ def _busy_world(layout: Layout) -> W.World:
     return world
 
 
-def _snapshot(world: W.World) -> tuple[np.ndarray, ...]:
-    return tuple(a.copy() for a in world.arrays)
-
-
-def _undeclared(cls: type, layout: Layout, before, world: W.World) -> list[str]:
+def _undeclared(cls: type, layout: Layout, before: tuple[np.ndarray, ...],
+                world: W.World) -> list[str]:
     """Names of what the call changed without declaring it."""
-    from robo_orch.config.layout import declarations
-
     d = declarations(cls)
     allowed = set(d["writes"]) | set(d["scalars"]) | set(d["arrays"])
     found = []
-    state = world.arrays[0]
+    state = world.state
     for slot, i in builtin_slots().items():
         if slot not in allowed and not _same(before[0][i], state[i]):
             found.append(slot)
@@ -175,8 +214,8 @@ def _undeclared(cls: type, layout: Layout, before, world: W.World) -> list[str]:
         sl = slice(u.index, u.index + u.length)
         if u.name not in allowed and not np.array_equal(old[sl], target[sl], equal_nan=True):
             found.append(u.name)
-    if world.user.shape[0] and any(not _same(before[4][u.index - 1], world.user[u.index - 1])
-                                   for u in layout.names.values() if u.kind == "array"):
+    if any(not _same(before[4][u.index - 1], world.user[u.index - 1])
+           for u in layout.names.values() if u.kind == "array"):
         found.append("an array's length slot")
     return found
 
@@ -185,30 +224,48 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def _check_runs(cls: type, params: Any, layout: Layout, fail) -> None:
+def _calls(cls: type, params: Any, layout: Layout) -> dict[str, Any]:
+    """Call the kernel on the two worlds once each; what the checks look at."""
     idx = layout.idx[cls.kind]
     packed = cls.pack_params(params)
     kernel = cls.kernel
     overloads = len(getattr(kernel, "overloads", {}))
+    results = []
     for label, world in (("a fresh world", _fresh_world(layout)),
                          ("a world with a path and an obstacle", _busy_world(layout))):
         state = cls.new_state(params)
         out = np.zeros(W.OUT_LEN, dtype=np.float64)
-        before = _snapshot(world)
+        before = tuple(a.copy() for a in world.arrays)
         try:
-            act = float(kernel(world.arrays, idx, packed, state, out))
-        except Exception as err:  # the author's kernel: report whatever it raised
-            raise fail("runs", f"on {label} the kernel raised {type(err).__name__}: {err}") \
-                from None
+            act: float | str = float(kernel(world.arrays, idx, packed, state, out))
+        except Exception as err:  # noqa: BLE001 -- the author's kernel: report what it raised
+            act = f"the kernel raised {type(err).__name__}: {err}"
+        results.append((label, act, out, _undeclared(cls, layout, before, world)))
+    return {"results": results,
+            "compiled": len(getattr(kernel, "overloads", {})) - overloads}
+
+
+def _runs(calls: dict[str, Any]) -> str | None:
+    for label, act, out, _ in calls["results"]:
+        if isinstance(act, str):
+            return f"on {label} {act}"
         if not (math.isfinite(act) and 0.0 <= act <= 1.0):
-            raise fail("runs", f"on {label} the activation is {act}, expected 0..1")
+            return f"on {label} the activation is {act}, expected 0..1"
         if act > 0.0 and not np.isfinite(out[[W.OUT_V, W.OUT_W]]).all():
-            raise fail("runs", f"on {label} the proposal is not finite: {out.tolist()}")
-        wrote = _undeclared(cls, layout, before, world)
+            return f"on {label} the proposal is not finite: {out.tolist()}"
+    return None
+
+
+def _writes_declared(calls: dict[str, Any]) -> str | None:
+    for label, _, _, wrote in calls["results"]:
         if wrote:
-            raise fail("runs", f"on {label} the kernel wrote {', '.join(wrote)} without "
-                               "declaring it in writes")
-    if len(getattr(kernel, "overloads", {})) != overloads:
-        raise fail("runs", "the kernel compiled a new specialisation on its first call: "
-                           "pass the world tuple, idx and arrays exactly as typed in "
-                           "kernel_signature()")
+            return f"on {label} the kernel wrote {', '.join(wrote)} without declaring it in writes"
+    return None
+
+
+def _no_compile(calls: dict[str, Any]) -> str | None:
+    if calls["compiled"]:
+        return (f"the first calls compiled {calls['compiled']} new specialisation(s): the "
+                "kernel must be compiled eagerly with kernel_signature() and called with "
+                "exactly those types")
+    return None
