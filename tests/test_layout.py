@@ -258,3 +258,35 @@ def test_a_planner_refuses_a_world_made_for_another_layout(tmp_path, plugins_imp
     config = load_config(_config(tmp_path, TALLY_GAUGE))
     with pytest.raises(ValueError, match="not allocated for this layout"):
         Planner(config, make_world(load_config(None)))
+
+
+_CACHED = r"""
+import json, sys
+from robo_orch.config import load_config
+from robo_orch.missions.session import run_mission
+import layout_plugins as lp
+
+config = load_config(sys.argv[1])
+ctl = run_mission(config, backend="lockstep", seed=1, duration_s=0.3).controller
+level = config.layout.names["tally_level"].index
+print(json.dumps({"misses": sum(len(f.stats.cache_misses) for f in (lp.tally_step, lp.gauge_step)),
+                  "hits": sum(len(f.stats.cache_hits) for f in (lp.tally_step, lp.gauge_step)),
+                  "idx": config.layout.idx["tally"].tolist(),
+                  "level_is_ticks": ctl.world.state[level] == ctl.planner.ticks > 0}))
+"""
+
+
+def test_a_new_layout_loads_the_cached_kernels_and_compiles_nothing(tmp_path):
+    # the first process may compile the plugins' kernels (and caches them); a second,
+    # with another layout, loads the very same compiled code and indexes right
+    reports = []
+    for name, parts in (("a.toml", (TALLY_GAUGE,)), ("b.toml", (SHIFTER, TALLY_GAUGE))):
+        path = _config(tmp_path, *parts, name=name)
+        proc = subprocess.run([sys.executable, "-c", _CACHED, str(path)], capture_output=True,
+                              text=True, timeout=300, env=ENV, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        reports.append(json.loads(proc.stdout.splitlines()[-1]))
+    first, second = reports
+    assert second["misses"] == 0 and second["hits"] == 2, second
+    assert first["idx"] == [W.STATE_LEN, 1] and second["idx"] == [W.STATE_LEN + 1, 5]
+    assert first["level_is_ticks"] and second["level_is_ticks"]
