@@ -109,15 +109,16 @@ class Layout:
         """Keyword arguments of :class:`~robo_orch.core.world.World` for this layout."""
         return {"user_scalars": self.n_scalars, "user_len": self.user_len}
 
-    def resets(self, world: W.World) -> list[tuple[np.ndarray, int, int, float]]:
-        """(array, start, stop, value): merged user names reset every plan phase."""
+    def resets(self, world: W.World) -> list[tuple[np.ndarray, float]]:
+        """(view, value): the merged user names, reset every plan phase (``view.fill``:
+        the views are made here, once, so a tick creates no object)."""
         out = []
         for u in self.names.values():
             init = MERGE_RULES.get(u.merge) if u.merge else None
             if init is None:
                 continue
             target = world.state if u.kind == "scalar" else world.user
-            out.append((target, u.index, u.index + u.length, init))
+            out.append((target[u.index:u.index + u.length], init))
         return out
 
     def describe(self) -> list[str]:

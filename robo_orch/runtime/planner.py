@@ -44,7 +44,7 @@ class Planner:
             layout.check_world(world)
         self.idx = [layout.idx[b.name] if layout is not None else np.zeros(0, dtype=np.int64)
                     for b in specs]
-        #: merged user names reset at the start of every plan phase: (array, start, stop, value)
+        #: merged user names reset at the start of every plan phase: (view, value)
         self._resets = layout.resets(world) if layout is not None else []
         self.divisors = np.array([b.divisor for b in specs], dtype=np.int64)
         self.enabled = np.array([b.enabled for b in specs], dtype=np.uint8)
@@ -96,8 +96,9 @@ class Planner:
     def plan(self, tick: int) -> None:
         """Run one planning step; the command ends up in :attr:`cmd`."""
         arrays = self.world.arrays
-        for target, start, stop, value in self._resets:
-            target[start:stop] = value
+        if self._resets:
+            for view, value in self._resets:
+                view.fill(value)
         if self.services:
             self._run_services(tick)
         n_due = _schedule(tick, self.divisors, self.enabled, self.was_enabled, self.last_run,
