@@ -28,7 +28,11 @@ Like the other checkers it runs every check it can, records each in a
   a finite proposal;
 * ``writes_declared``: those calls changed nothing of the world the class did not
   declare in ``writes`` (its own scalars and arrays aside);
-* ``no_compile``: those first calls compiled nothing new.
+* ``no_compile``: those first calls compiled nothing new;
+* ``layout_independent``: with another behavior's names placed before its own
+  (every user index moved), the kernel gives the same results and touches none of
+  the other's slots (a kernel that took an index from a module global, which numba
+  freezes into the cached kernel, fails here).
 
 Checks that need an earlier one (a parsed ``Params``, a layout) are skipped, with
 the reason, when it failed.
@@ -56,6 +60,16 @@ from robo_orch.errors import ConfigError
 from robo_orch.testing.check_report import CheckReport
 
 _SOURCE = "check_behavior"
+_RUN_CHECKS = ("runs", "writes_declared", "no_compile", "layout_independent")
+
+
+class _Padding:
+    """Declared first in a second layout, so every user name of the checked class moves."""
+
+    kind = "check_padding"
+    Params = None
+    scalars = ("check_padding",)
+    arrays = {"check_padding_buf": 3}
 
 
 def check_behavior(cls: type, *, others: Sequence[type] = (),
@@ -65,8 +79,7 @@ def check_behavior(cls: type, *, others: Sequence[type] = (),
     report = CheckReport(f"check_behavior({name})")
     report.run("convention", lambda: _convention(cls))
     if report.results["convention"] is not None:
-        for check in ("params", "declarations", "signature", "runs", "writes_declared",
-                      "no_compile"):
+        for check in ("params", "declarations", "signature", *_RUN_CHECKS):
             report.skipped[check] = "the convention check failed"
         return report.raise_if_failed() if raise_on_failure else report
     report.run("params", lambda: _params(cls))
@@ -81,13 +94,14 @@ def check_behavior(cls: type, *, others: Sequence[type] = (),
         report.run("declarations", lambda: _declarations(cls, params, others, layout))
     report.run("signature", lambda: _signature(cls))
     if not layout:
-        for check in ("runs", "writes_declared", "no_compile"):
+        for check in _RUN_CHECKS:
             report.skipped[check] = "no layout (the declarations or params check failed)"
     else:
         calls = _calls(cls, params, layout[0])
         report.run("runs", lambda: _runs(calls))
         report.run("writes_declared", lambda: _writes_declared(calls))
         report.run("no_compile", lambda: _no_compile(calls))
+        report.run("layout_independent", lambda: _layout_independent(cls, params, *layout))
     return report.raise_if_failed() if raise_on_failure else report
 
 
@@ -152,8 +166,10 @@ def _declarations(cls: type, params: Any, others: Sequence[type],
                              params=o.parse_params({}, source=_SOURCE, prefix=o.kind))
              for k, o in enumerate(others)]
     specs.append(SimpleNamespace(name=cls.kind, cls=cls, params=params))
+    padding = SimpleNamespace(name=_Padding.kind, cls=_Padding, params=None)
     try:
         found.append(build_layout(specs, _SOURCE))
+        found.append(build_layout([padding, *specs], _SOURCE))
     except ConfigError as err:
         return err.problem
     return None
@@ -268,4 +284,41 @@ def _no_compile(calls: dict[str, Any]) -> str | None:
         return (f"the first calls compiled {calls['compiled']} new specialisation(s): the "
                 "kernel must be compiled eagerly with kernel_signature() and called with "
                 "exactly those types")
+    return None
+
+
+def _values(layout: Layout, world: W.World) -> dict[str, list[float]]:
+    """Every user name's values (the padding's aside)."""
+    out = {}
+    for u in layout.names.values():
+        target = world.state if u.kind == "scalar" else world.user
+        out[u.name] = target[u.index:u.index + u.length].tolist()
+    return out
+
+
+def _layout_independent(cls: type, params: Any, plain: Layout, padded: Layout) -> str | None:
+    """The same results when the class's user names sit elsewhere (a kernel that took an
+    index from a module global, frozen at compile time, writes the wrong slot)."""
+    packed = cls.pack_params(params)
+    for label, make in (("a fresh world", _fresh_world), ("a busy world", _busy_world)):
+        seen = []
+        for layout in (plain, padded):
+            world = make(layout)
+            out = np.zeros(W.OUT_LEN, dtype=np.float64)
+            try:
+                act = float(cls.kernel(world.arrays, layout.idx[cls.kind], packed,
+                                       cls.new_state(params), out))
+            except Exception as err:  # noqa: BLE001 -- reported as this check's failure
+                return f"on {label} the kernel raised {type(err).__name__}: {err}"
+            values = _values(layout, world)
+            pad = values.pop("check_padding", None), values.pop("check_padding_buf", None)
+            seen.append((act, out.tolist(), world.state[:W.STATE_LEN].tolist(), values, pad))
+        (a0, o0, s0, v0, _), (a1, o1, s1, v1, pad) = seen
+        if pad != ([0.0], [0.0] * 3):
+            return (f"on {label}, with another behavior's names placed first, the kernel "
+                    "wrote into them: it must take user indices from idx, not module globals")
+        if not (_same(a0, a1) and np.array_equal(o0, o1, equal_nan=True)
+                and np.array_equal(s0, s1, equal_nan=True) and v0 == v1):
+            return (f"on {label}, with another behavior's names placed first, the results "
+                    "differ: it must take user indices from idx, not module globals")
     return None

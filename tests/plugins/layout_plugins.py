@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numba
 
 from robo_orch.behavior import Behavior, param_index
-from robo_orch.core.world import OUT_V, OUT_W, TARGET_X, kernel_signature
+from robo_orch.core.world import OUT_V, OUT_W, STATE_LEN, TARGET_X, kernel_signature
 from robo_orch.schema import option
 
 
@@ -205,3 +205,25 @@ class Lazy(Behavior):
     kind = "lazy"
     Params = NoParams
     kernel = lazy_step
+
+
+FROZEN_LEVEL = STATE_LEN  # right only while frozen_level is the first user scalar
+
+
+@numba.njit(kernel_signature(), cache=True)
+def frozen_step(world, idx, params, state, out):
+    """Takes its index from a module global, which numba freezes into the kernel."""
+    world[0][FROZEN_LEVEL] = params[0]
+    out[OUT_V] = 0.0
+    out[OUT_W] = 0.0
+    return 0.0
+
+
+class Frozen(Behavior):
+    """Declares honestly but indexes by a global (check_behavior refuses it)."""
+
+    kind = "frozen"
+    Params = NoParams
+    kernel = frozen_step
+    scalars = ("frozen_level",)
+    writes = ("frozen_level",)
