@@ -290,3 +290,13 @@ def test_a_new_layout_loads_the_cached_kernels_and_compiles_nothing(tmp_path):
     assert second["misses"] == 0 and second["hits"] == 2, second
     assert first["idx"] == [W.STATE_LEN, 1] and second["idx"] == [W.STATE_LEN + 1, 5]
     assert first["level_is_ticks"] and second["level_is_ticks"]
+
+
+def test_the_built_in_behaviors_declare_their_shared_writes():
+    # recover and plan_path both write nav_status and replan_request, with one rule
+    layout = load_config("navigation").layout
+    assert layout.builtin_merge == {"nav_status": "latch", "replan_request": "latch"}
+    assert layout.builtins["path"][1] == ["plan_path"]  # its service swaps paths in
+    written = next(line for line in layout.describe() if "built-in names written" in line)
+    assert f"nav_status={W.NAV_STATUS} by plan_path, recover (latch)" in written
+    assert f"recoveries={W.RECOVERIES} by recover;" in written

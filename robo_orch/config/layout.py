@@ -90,6 +90,8 @@ class Layout:
     user_len: int
     #: built-in names used: name -> (readers, writers)
     builtins: dict[str, tuple[list[str], list[str]]]
+    #: merge rule of each built-in name several behaviors write
+    builtin_merge: dict[str, str] = field(default_factory=dict)
 
     def check_world(self, world: W.World) -> None:
         """Refuse a world not allocated for this layout (kernels do not check bounds)."""
@@ -126,6 +128,11 @@ class Layout:
         slots = builtin_slots()
         used = [f"{n}={slots[n]}" if n in slots else n for n in self.builtins]
         lines = [f"layout    built-in names used: {', '.join(used) or 'none'}"]
+        written = [f"{n}{'=' + str(slots[n]) if n in slots else ''} by {', '.join(w)}"
+                   + (f" ({self.builtin_merge[n]})" if n in self.builtin_merge else "")
+                   for n, (_, w) in self.builtins.items() if w]
+        if written:
+            lines.append(f"  built-in names written: {'; '.join(written)}")
         if not self.names:
             lines.append("  no user scalars or arrays")
         for u in self.names.values():
@@ -284,7 +291,7 @@ def build_layout(behaviors: Sequence[Any], source: str) -> Layout:
                 else:
                     raise ConfigError(source, key, f"{_where(b.cls)}: {attr} '{name}': unknown "
                                       f"name{_suggest(name, [*builtin, *names])}")
-    _check_writers(behaviors, decl, names, used, source)
+    builtin_merge = _check_writers(behaviors, decl, names, used, source)
     for u in names.values():
         for reader in u.readers:
             if not u.writers and reader not in u.owners:
@@ -296,13 +303,16 @@ def build_layout(behaviors: Sequence[Any], source: str) -> Layout:
     for b in behaviors:
         idx[b.name] = np.array([names[n].index for n in index_names(b.cls)], dtype=np.int64)
     return Layout(names=names, idx=idx, n_scalars=n_scalars, user_len=user_len,
-                  builtins=dict(sorted(used.items(), key=lambda kv: slots.get(kv[0], 999))))
+                  builtins=dict(sorted(used.items(), key=lambda kv: slots.get(kv[0], 999))),
+                  builtin_merge=builtin_merge)
 
 
 def _check_writers(behaviors: Sequence[Any], decl: dict[str, dict[str, Any]],
                    names: dict[str, UserName], used: dict[str, tuple[list[str], list[str]]],
-                   source: str) -> None:
-    """One writer per name, or the same merge rule declared by every writer."""
+                   source: str) -> dict[str, str]:
+    """One writer per name, or the same merge rule declared by every writer; returns the
+    merge rules of the built-in names with several writers."""
+    builtin_merge = {}
     writers = {name: w for name, (_, w) in used.items()}
     writers.update({name: u.writers for name, u in names.items()})
     for name, who in writers.items():
@@ -322,3 +332,6 @@ def _check_writers(behaviors: Sequence[Any], decl: dict[str, dict[str, Any]],
                               f"'max'}}; rules: {', '.join(MERGE_RULES)})")
         if name in names:
             names[name].merge = rules[who[0]]
+        else:
+            builtin_merge[name] = rules[who[0]]
+    return builtin_merge
