@@ -18,12 +18,14 @@ sense phase.  Kernels receive them as the tuple ``world.arrays``::
                                  ``state[FIELD_CAP]``
 ``path``   float64[MAX_PATH, 2] mission waypoints (odom frame);
                                  ``state[PATH_COUNT]`` of them are valid
-``user``   float64[USER_LEN]    the plugins' own arrays, one flat buffer laid out
+``user``   float64[m]           the plugins' own arrays, one flat buffer laid out
                                  by the config (``robo_orch.config.layout``)
 
 The tuple's arity and types never change with the config (one kernel signature,
 :func:`kernel_signature`, so numba's cache serves every config); a plugin finds
-its own scalars and arrays through the ``idx`` array the layout gives it.
+its own scalars and arrays through the ``idx`` array the layout gives it.  Every
+upper-case int constant defined above ``STATE_LEN`` is a built-in slot, declared by
+its lower-case name (``X`` -> ``"x"``); codes (``NAV_*``, ``OUT_*``) come after it.
 
 All positions are in the odom frame (the estimator's frame, fixed at start-up).
 Scan points are stored in that frame using the pose estimated when the scan
