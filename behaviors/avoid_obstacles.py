@@ -212,7 +212,7 @@ def state_size_for(w_samples: int) -> int:
 
 
 @numba.njit(kernel_signature(), cache=True)
-def step(world, params, state, out):
+def step(world, idx, params, state, out):
     """DWA toward (TARGET_X, TARGET_Y); see the module docstring."""
     ws = world[0]
     field = world[2]
@@ -376,6 +376,9 @@ class AvoidObstacles(Behavior):
     kind = "avoid_obstacles"
     Params = Params
     kernel = step
+    reads = ("x", "y", "yaw", "v", "w", "target_x", "target_y", "goal_reached", "path_count",
+             "field_x0", "field_y0", "field_res", "field_cap", "field_valid", "robot_radius",
+             "field")
     state_size = state_size_for(21)
     blendable = True
 

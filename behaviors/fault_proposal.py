@@ -68,7 +68,7 @@ def _uniform(state):
 
 
 @numba.njit(kernel_signature(), cache=True)
-def step(world, params, state, out):
+def step(world, idx, params, state, out):
     """Propose a faulty command (see the module docstring); always active."""
     ws = world[0]
     scan = world[1]
@@ -113,6 +113,7 @@ class FaultProposal(Behavior):
     kind = "fault_proposal"
     Params = Params
     kernel = step
+    reads = ("t", "x", "y", "yaw", "scan_count", "scan")
     state_size = 5
     blendable = False
     reset_on_new_path = False

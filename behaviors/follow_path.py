@@ -81,7 +81,7 @@ STATE_SIZE = 5
 
 
 @numba.njit(kernel_signature(), cache=True)
-def step(world, params, state, out):
+def step(world, idx, params, state, out):
     """Pure pursuit along the path; see the module docstring."""
     ws = world[0]
     path = world[3]
@@ -194,5 +194,6 @@ class FollowPath(Behavior):
     kind = "follow_path"
     Params = Params
     kernel = step
+    reads = ("x", "y", "yaw", "target_index", "path_count", "goal_tolerance", "path")
     state_size = STATE_SIZE
     blendable = True

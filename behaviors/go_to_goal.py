@@ -55,7 +55,7 @@ P_MIN_SPEED = _P["min_speed"]
 
 
 @numba.njit(kernel_signature(), cache=True)
-def step(world, params, state, out):
+def step(world, idx, params, state, out):
     """Propose (v, w) toward (TARGET_X, TARGET_Y); see the module docstring."""
     ws = world[0]
     path = world[3]
@@ -97,5 +97,6 @@ class GoToGoal(Behavior):
     kind = "go_to_goal"
     Params = Params
     kernel = step
+    reads = ("x", "y", "yaw", "target_x", "target_y", "goal_reached", "path_count", "path")
     state_size = 1
     blendable = True

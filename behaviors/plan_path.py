@@ -139,7 +139,7 @@ class Params:
 
 
 @numba.njit(W.kernel_signature(), cache=True)
-def step(world, params, state, out):
+def step(world, idx, params, state, out):
     """Propose nothing, or a stop once navigation has failed (``NAV_STATUS`` set)."""
     ws = world[0]
     out[W.OUT_V] = 0.0
@@ -359,6 +359,12 @@ class PlanPath(Behavior):
     kind = "plan_path"
     Params = Params
     kernel = step
+    reads = ("t", "x", "y", "goal_reached", "scan_t", "scan_count", "path_count",
+             "target_index", "replan_request", "nav_status", "path_version", "scan", "path")
+    writes = ("path", "path_count", "target_index", "target_x", "target_y", "path_version",
+              "nav_status", "replan_request")
+    #: recover writes both too: each only sets them from 0 (this service clears the request)
+    merge = {"nav_status": "latch", "replan_request": "latch"}
     state_size = 1
     blendable = False
     reset_on_new_path = False

@@ -136,7 +136,7 @@ def _switch(state, mode, t):
 
 
 @numba.njit(W.kernel_signature(), cache=True)
-def step(world, params, state, out):
+def step(world, idx, params, state, out):
     """Watch progress; rotate, back up and request a replan on a stall (module docstring)."""
     ws = world[0]
     field = world[2]
@@ -233,6 +233,12 @@ class Recover(Behavior):
     kind = "recover"
     Params = Params
     kernel = step
+    reads = ("t", "x", "y", "yaw", "target_index", "goal_reached", "estop", "stale",
+             "path_count", "path_version", "nav_status", "robot_radius", "field_x0", "field_y0",
+             "field_res", "field_cap", "field_valid", "path", "field")
+    writes = ("nav_status", "recoveries", "replan_request")
+    #: plan_path writes both too: each only sets them from 0 (plan_path clears the request)
+    merge = {"nav_status": "latch", "replan_request": "latch"}
     state_size = STATE_SIZE
     blendable = False
     reset_on_new_path = False

@@ -27,7 +27,7 @@ P_ON_GOAL = _P["on_goal"]
 
 
 @numba.njit(kernel_signature(), cache=True)
-def step(world, params, state, out):
+def step(world, idx, params, state, out):
     """Propose (0, 0); active when ESTOP is latched, or on GOAL_REACHED if ``on_goal``."""
     ws = world[0]
     out[OUT_V] = 0.0
@@ -45,5 +45,6 @@ class Stop(Behavior):
     kind = "stop"
     Params = Params
     kernel = step
+    reads = ("estop", "goal_reached")
     state_size = 1
     blendable = False

@@ -2,9 +2,14 @@
 
 A behavior is a Python class (registered by name) wrapping one compiled kernel::
 
-    step(world, params, state, out) -> activation
+    step(world, idx, params, state, out) -> activation
 
-* ``world``  the tuple of world arrays (see :mod:`robo_orch.core.world`)
+compiled eagerly with :func:`robo_orch.core.world.kernel_signature` (permanent: it
+never changes with the config, so numba's cache serves every config).
+
+* ``world``  the tuple ``(state, scan, field, path, user)`` of world arrays (see
+  :mod:`robo_orch.core.world`)
+* ``idx``    int64 array: where this behavior's own declared names live (below)
 * ``params`` float64 array packed from the behavior's validated parameter class
 * ``state``  float64 array of ``state_size`` values that persists between runs
   (zeroed when the behavior is enabled or re-enabled)
@@ -13,6 +18,31 @@ A behavior is a Python class (registered by name) wrapping one compiled kernel::
 
 Kernels do no I/O, allocate nothing and read parameters only from ``params``
 (numba freezes module globals, so a global would ignore ``--set`` on a cache hit).
+
+**Declarations.**  A behavior declares by name what it uses of the world, and the
+config's layout (:mod:`robo_orch.config.layout`) places and checks it at load:
+
+* ``reads`` / ``writes``: built-in state slots (the lower-case names of the
+  constants of :mod:`robo_orch.core.world`: ``"x"``, ``"target_x"``,
+  ``"nav_status"``), built-in arrays (``"scan"``, ``"field"``, ``"path"``) and user
+  names (its own or another behavior's);
+* ``scalars``: its own user scalars, placed in ``state`` after the built-in slots;
+* ``arrays``: its own user arrays, name -> length (an int, or the name of an int
+  parameter, restart-only), placed in the flat ``user`` buffer;
+* ``merge``: for a name it writes together with other behaviors, the rule every
+  writer declares (``"max"``, ``"min"``, ``"sum"``, ``"latch"``).
+
+Built-in kernels index built-in slots by their constants (fixed indices).  A
+user name's index is read only from ``idx`` (a module global would be frozen into
+the cached kernel and point at the wrong slot under another config): ``idx[k]`` is
+the index of the k-th name of :func:`robo_orch.config.layout.index_names` (its
+scalars, its arrays, then the other user names it reads or writes, in
+declaration order).  A scalar is ``state[idx[k]]``; an array is
+``user[idx[k] : idx[k] + n]`` with ``n = int(user[idx[k] - 1])`` (the layout writes
+each array's length in the slot before it).  Every read needs a provider, each
+name one writer (or the same merge rule in every writer), and unknown names are
+refused with a did-you-mean; :func:`robo_orch.testing.check_behavior` checks a
+behavior against all of this.
 The Python side owns validation: ``Params`` is a dataclass declared with
 :func:`robo_orch.schema.option` fields, all numeric or boolean, and
 :meth:`Behavior.pack_params` turns it into the array in field order.
@@ -64,8 +94,18 @@ class Behavior(ABC):
     kind: ClassVar[str]
     #: dataclass of tunable parameters (numeric or boolean fields only)
     Params: ClassVar[type]
-    #: the compiled kernel, ``step(world, params, state, out) -> activation``
+    #: the compiled kernel, ``step(world, idx, params, state, out) -> activation``
     kernel: ClassVar[Callable[..., float]]
+    #: names it reads: built-in slots and arrays, user scalars and arrays
+    reads: ClassVar[tuple[str, ...]] = ()
+    #: names it writes (its proposal goes to ``out``, not here)
+    writes: ClassVar[tuple[str, ...]] = ()
+    #: its own user scalars (appended to ``state``; zero at start)
+    scalars: ClassVar[tuple[str, ...]] = ()
+    #: its own user arrays in ``user``: name -> length (int, or an int parameter's name)
+    arrays: ClassVar[Mapping[str, int | str]] = {}
+    #: merge rule of each name it writes together with other behaviors
+    merge: ClassVar[Mapping[str, str]] = {}
     #: number of float64 values of persistent state
     state_size: ClassVar[int] = 1
     #: may this behavior's proposal be blended with other blendable ones?

@@ -1,7 +1,8 @@
 """Run by test_missions.py in a fresh interpreter: does any kernel compile on a tick?
 
 Prints JSON: how many numba dispatchers were loaded, and which gained overloads
-while ticks ran after the controller's warm-up and the backend's start.
+while ticks ran after the controller's warm-up and the backend's start.  The config
+is the demo, or the file given as the first argument (test_layout.py: plugins).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def dispatchers() -> dict[str, numba.core.registry.CPUDispatcher]:
 
 
 def main() -> None:
-    config = load_config(None)
+    config = load_config(sys.argv[1] if len(sys.argv) > 1 else None)
     backend = make_backend(config, "lockstep")
     clock = backend.make_clock()
     bus = backend.make_bus(clock)

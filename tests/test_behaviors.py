@@ -19,6 +19,7 @@ from robo_orch.schema import build
 from robo_orch.testing import naive_behaviors as naive
 
 SETTINGS = settings(max_examples=20, deadline=None, derandomize=True)
+NO_IDX = np.zeros(0, dtype=np.int64)  # the built-in behaviors declare no user names
 MODULES = {
     "go_to_goal": (go_to_goal, go_to_goal.GoToGoal, naive.go_to_goal_step),
     "avoid_obstacles": (avoid_obstacles, avoid_obstacles.AvoidObstacles,
@@ -59,7 +60,7 @@ def run(name: str, world: World, params=None, state=None, reference=False):
     state = state if state is not None else cls.new_state(params)
     out = np.zeros(wd.OUT_LEN)
     fn = ref if reference else cls.kernel
-    return fn(world.arrays, cls.pack_params(params), state, out), out, state
+    return fn(world.arrays, NO_IDX, cls.pack_params(params), state, out), out, state
 
 
 @st.composite
@@ -99,8 +100,8 @@ def test_dwa_matches_reference_and_numpy(world):
     a, out, _ = run("avoid_obstacles", world, params)
     ra, rout, _ = run("avoid_obstacles", world, params, reference=True)
     nout = np.zeros(wd.OUT_LEN)
-    na = naive.dwa_numpy(world.arrays, avoid_obstacles.AvoidObstacles.pack_params(params),
-                         None, nout)
+    na = naive.dwa_numpy(world.arrays, NO_IDX,
+                         avoid_obstacles.AvoidObstacles.pack_params(params), None, nout)
     assert a == pytest.approx(ra, abs=1e-9) and na == pytest.approx(ra, abs=1e-9)
     np.testing.assert_allclose(nout, rout, atol=1e-9)
     np.testing.assert_allclose(out[2], rout[2], atol=1e-9)  # best score

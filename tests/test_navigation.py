@@ -272,7 +272,7 @@ def circling_stalls(replan_path, seconds=12.0):
             world.path[:len(pts)] = pts
             s[W.PATH_COUNT], s[W.TARGET_INDEX] = len(pts), 0
             s[W.PATH_VERSION] += 1.0
-        if rc.step(world.arrays, params, state, out):
+        if rc.step(world.arrays, np.zeros(0, dtype=np.int64), params, state, out):
             return s[W.T]
     return None
 
@@ -308,7 +308,7 @@ def test_following_a_longer_new_path_is_progress():
             s[W.Y] += 0.02 * (ty - s[W.Y]) / d
             if d < 0.1:
                 s[W.TARGET_INDEX] = 1
-        assert rc.step(world.arrays, params, state, out) == 0.0
+        assert rc.step(world.arrays, np.zeros(0, dtype=np.int64), params, state, out) == 0.0
 
 
 def test_a_disabled_planner_leaves_the_path_alone_until_enabled():

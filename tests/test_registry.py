@@ -179,7 +179,7 @@ BEHAVIOR_FILE = """
 
 
     @numba.njit(kernel_signature(), cache=True)
-    def step(world, params, state, out):
+    def step(world, idx, params, state, out):
         out[OUT_V] = params[P_SPEED]
         out[OUT_W] = 0.0
         return 0.5

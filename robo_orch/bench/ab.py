@@ -14,7 +14,7 @@ Measured per side and round:
 
 * ``demo``: the demo mission in lockstep in two warm processes (one per side, after
   a warm-up run), run by run in turn (ABBA): the realtime factor (simulated s per
-  wall s) and CPU microseconds per tick of each run; the ratio is the median of the
+  wall s), CPU microseconds per tick and tick time p99 of each run; the ratio is the median of the
   per-pair ratios, so slow changes in the machine's load cancel;
 * ``message``: publish, poll and take of one odometry message on a memory hub (the
   best of 7 timeit repeats, three processes per side in turn);
@@ -53,7 +53,8 @@ for line in sys.stdin:
     r = run_mission(cfg, backend="lockstep", seed=1)
     c1 = time.process_time()
     print(json.dumps({"rtf": r.truth.sim_time_s / r.wall_time_s,
-                      "cpu_us_per_tick": (c1 - c0) / r.stats.ticks * 1e6}), flush=True)
+                      "cpu_us_per_tick": (c1 - c0) / r.stats.ticks * 1e6,
+                      "tick_p99_us": r.stats.tick.summary_us()["p99"]}), flush=True)
 """
 
 _MESSAGE = r"""
@@ -173,11 +174,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     m = out["median"]
     m["message_us"] = {s: round(statistics.median(p[s]["message_us"] for p in messages), 2)
                        for s in ("base", "head")}
-    for key in ("rtf", "cpu_us_per_tick"):
+    for key in ("rtf", "cpu_us_per_tick", "tick_p99_us"):
         m[f"demo_{key}"] = {s: round(statistics.median(p[s][key] for p in pairs), 1)
                             for s in ("base", "head")}
     m["demo_rtf_head_over_base"] = round(
         statistics.median(p["head"]["rtf"] / p["base"]["rtf"] for p in pairs), 2)
+    m["demo_tick_p99_head_over_base"] = round(statistics.median(
+        p["head"]["tick_p99_us"] / p["base"]["tick_p99_us"] for p in pairs), 2)
     m["demo_cpu_base_over_head"] = round(statistics.median(
         p["base"]["cpu_us_per_tick"] / p["head"]["cpu_us_per_tick"] for p in pairs), 2)
     if not args.no_suite:

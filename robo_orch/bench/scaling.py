@@ -47,6 +47,7 @@ def scale_dwa(samples: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
 
     _, ctl = mid_mission()
     world = ctl.world
+    idx = np.zeros(0, dtype=np.int64)  # avoid_obstacles declares no user names
     rows = []
     for n in samples:
         params = schema.build(AvoidObstacles.Params, {"v_samples": n, "w_samples": n},
@@ -54,9 +55,9 @@ def scale_dwa(samples: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
         packed = AvoidObstacles.pack_params(params)
         state = AvoidObstacles.new_state(params)
         out = np.zeros(4)
-        AvoidObstacles.kernel(world.arrays, packed, state, out)
+        AvoidObstacles.kernel(world.arrays, idx, packed, state, out)
         p50, p99 = _median_us(lambda p=packed, st=state, o=out:
-                              AvoidObstacles.kernel(world.arrays, p, st, o), repeats)
+                              AvoidObstacles.kernel(world.arrays, idx, p, st, o), repeats)
         rows.append({"samples": f"{n}x{n}", "rollouts": n * n, "p50_us": p50, "p99_us": p99})
     return rows
 

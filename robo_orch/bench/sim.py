@@ -154,19 +154,21 @@ def bench_kernels(repeats: int) -> dict[str, Any]:
     config, ctl = mid_mission()
     world = ctl.world
     spec = next(b for b in config.behaviors if b.cls is AvoidObstacles)
+    idx = config.layout.idx[spec.name]
     params = AvoidObstacles.pack_params(spec.params)
     state = AvoidObstacles.new_state(spec.params)
     out, ref_out, py_out = np.zeros(4), np.zeros(4), np.zeros(4)
     kernel = AvoidObstacles.kernel
-    kernel(world.arrays, params, state, out)
+    kernel(world.arrays, idx, params, state, out)
     slow = max(3, repeats // 100)
     dwa = {
-        "numba": time_stats(time_calls(lambda: kernel(world.arrays, params, state, out),
+        "numba": time_stats(time_calls(lambda: kernel(world.arrays, idx, params, state, out),
                                        repeats)),
         "numpy": time_stats(time_calls(
-            lambda: naive.dwa_numpy(world.arrays, params, state.copy(), ref_out), slow)),
+            lambda: naive.dwa_numpy(world.arrays, idx, params, state.copy(), ref_out), slow)),
         "python": time_stats(time_calls(
-            lambda: naive.avoid_obstacles_step(world.arrays, params, state.copy(), py_out), 2)),
+            lambda: naive.avoid_obstacles_step(world.arrays, idx, params, state.copy(), py_out),
+            2)),
         "agrees": bool(np.allclose(out[:2], ref_out[:2], atol=1e-9)
                        and np.allclose(out[:2], py_out[:2], atol=1e-9)),
         "agreement": "same command",

@@ -40,6 +40,8 @@ def describe_config(config: Config) -> str:
         lines.append(f"  {b.name:<16} kind={b.cls.kind:<16} priority={b.priority:<4}"
                      f" every {b.divisor} tick(s) ({rate:g} Hz), {blend}, {state}")
         lines.append(f"    {_fields(b.params)}")
+    if c.layout is not None:
+        lines += c.layout.describe()  # where each declared name lives
     lines.append(f"safety    {_fields(c.safety)}")
     lines.append(f"robot     {_fields(c.robot)}")
     w = c.world

@@ -21,6 +21,7 @@ from typing import Any
 from robo_orch import registry, schema
 from robo_orch.config.commands import build_commands, check_command_topics
 from robo_orch.config.estimator import EstimatorConfig
+from robo_orch.config.layout import build_layout
 from robo_orch.config.sections import (
     BehaviorEntry,
     BusConfig,
@@ -89,6 +90,9 @@ class Config:
     drivers: dict[str, Any] = field(default_factory=dict)
     #: command spaces besides the base (``[commands.NAME]``), in file order
     commands: dict[str, Any] = field(default_factory=dict)
+    #: where the behaviors' declared names live (:mod:`robo_orch.config.layout`);
+    #: None when the config was loaded without behaviors
+    layout: Any = field(default=None, repr=False, compare=False)
 
 
 _SECTIONS: dict[str, type] = {
@@ -143,9 +147,10 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
 
     drivers = build_drivers(raw.get("drivers"), source, base_dir)
     commands = build_commands(raw.get("commands"), source)
+    layout = build_layout(behaviors, source) if with_behaviors else None
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
                     raw=copy.deepcopy(dict(raw)), drivers=drivers, commands=commands,
-                    **sections)
+                    layout=layout, **sections)
     check_config(config)
     return config
 

@@ -5,9 +5,11 @@ C-contiguous (arrays from ``np.frombuffer`` are read-only, a different numba typ
 and would trigger a compile inside the loop), and are filled in place during the
 sense phase.  Kernels receive them as the tuple ``world.arrays``::
 
-    (state, scan, field, path)
+    (state, scan, field, path, user)
 
-``state``  float64[STATE_LEN]   scalars, indexed by the constants below
+``state``  float64[STATE_LEN + n] scalars: the built-in slots, indexed by the
+                                 constants below, then the plugins' own scalars
+                                 (``n`` of them, placed by the config's layout)
 ``scan``   float64[MAX_SCAN, 2] latest lidar points (x, y) in the odom frame;
                                  ``state[SCAN_COUNT]`` of them are valid
 ``field``  float64[NY, NX]      distance (m) from each cell centre to the nearest
@@ -16,6 +18,14 @@ sense phase.  Kernels receive them as the tuple ``world.arrays``::
                                  ``state[FIELD_CAP]``
 ``path``   float64[MAX_PATH, 2] mission waypoints (odom frame);
                                  ``state[PATH_COUNT]`` of them are valid
+``user``   float64[m]           the plugins' own arrays, one flat buffer laid out
+                                 by the config (``robo_orch.config.layout``)
+
+The tuple's arity and types never change with the config (one kernel signature,
+:func:`kernel_signature`, so numba's cache serves every config); a plugin finds
+its own scalars and arrays through the ``idx`` array the layout gives it.  Every
+upper-case int constant defined above ``STATE_LEN`` is a built-in slot, declared by
+its lower-case name (``X`` -> ``"x"``); codes (``NAV_*``, ``OUT_*``) come after it.
 
 All positions are in the odom frame (the estimator's frame, fixed at start-up).
 Scan points are stored in that frame using the pose estimated when the scan
@@ -106,15 +116,18 @@ class World:
         field_cap: float = 2.0,
         max_scan: int = DEFAULT_MAX_SCAN,
         max_path: int = DEFAULT_MAX_PATH,
+        user_scalars: int = 0,
+        user_len: int = 0,
     ) -> None:
-        self.state = np.zeros(STATE_LEN, dtype=np.float64)
+        self.state = np.zeros(STATE_LEN + user_scalars, dtype=np.float64)
+        self.user = np.zeros(user_len, dtype=np.float64)
         self.scan = np.zeros((max_scan, 2), dtype=np.float64)
         self.field = np.full(field_shape, field_cap, dtype=np.float64)
         self.path = np.zeros((max_path, 2), dtype=np.float64)
         self.state[FIELD_RES] = field_resolution
         self.state[FIELD_CAP] = field_cap
         self.state[SCAN_T] = -1.0
-        self.arrays = (self.state, self.scan, self.field, self.path)
+        self.arrays = (self.state, self.scan, self.field, self.path, self.user)
 
     def set_path(self, points: np.ndarray) -> None:
         """Copy mission waypoints into ``path`` and point the target at the first."""
@@ -130,6 +143,11 @@ class World:
 
 
 def kernel_signature() -> str:
-    """The numba signature every behavior kernel is compiled with."""
-    return ("float64(Tuple((float64[::1], float64[:, ::1], float64[:, ::1], float64[:, ::1])),"
-            " float64[::1], float64[::1], float64[::1])")
+    """The numba signature every behavior kernel is compiled with (permanent).
+
+    ``step(world, idx, params, state, out) -> activation``: ``world`` the tuple
+    ``(state, scan, field, path, user)``, ``idx`` the behavior's int64 index array
+    (see :mod:`robo_orch.behavior`).
+    """
+    return ("float64(Tuple((float64[::1], float64[:, ::1], float64[:, ::1], float64[:, ::1],"
+            " float64[::1])), int64[::1], float64[::1], float64[::1], float64[::1])")

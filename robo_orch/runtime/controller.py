@@ -52,12 +52,16 @@ def flag_names(flags: int) -> str:
 
 
 def make_world(config: Config) -> W.World:
-    """World arrays sized from the perception config."""
+    """World arrays sized from the perception config and the behaviors' layout."""
     p = config.perception
     n = max(8, int(math.ceil(p.field_size / p.field_resolution)))
-    return W.World(field_shape=(n, n), field_resolution=p.field_resolution,
-                   field_cap=config.robot.radius + p.field_clearance_cap,
-                   max_scan=p.max_scan_points)
+    sizes = config.layout.world_sizes() if config.layout is not None else {}
+    world = W.World(field_shape=(n, n), field_resolution=p.field_resolution,
+                    field_cap=config.robot.radius + p.field_clearance_cap,
+                    max_scan=p.max_scan_points, **sizes)
+    if config.layout is not None:
+        config.layout.prepare(world)
+    return world
 
 
 class Controller:

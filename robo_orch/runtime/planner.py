@@ -38,6 +38,14 @@ class Planner:
         self.kernels = [b.cls.kernel for b in specs]
         self.params = [b.cls.pack_params(b.params) for b in specs]
         self.states = [b.cls.new_state(b.params) for b in specs]
+        # each behavior's index array (robo_orch.config.layout); the world was made for it
+        layout = config.layout
+        if layout is not None:
+            layout.check_world(world)
+        self.idx = [layout.idx[b.name] if layout is not None else np.zeros(0, dtype=np.int64)
+                    for b in specs]
+        #: merged user names reset at the start of every plan phase: (view, value)
+        self._resets = layout.resets(world) if layout is not None else []
         self.divisors = np.array([b.divisor for b in specs], dtype=np.int64)
         self.enabled = np.array([b.enabled for b in specs], dtype=np.uint8)
         self.was_enabled = np.zeros(n, dtype=np.uint8)
@@ -51,8 +59,9 @@ class Planner:
         self._rows = [self.proposals[i] for i in range(n)]
         # the behavior kernels as plan() calls them: past the dispatcher when compiled
         # eagerly and their own arrays are contiguous (robo_orch.core.direct)
-        self._calls = [direct(k) if contiguous(p, 1) and contiguous(st, 1) else k
-                       for k, p, st in zip(self.kernels, self.params, self.states, strict=True)]
+        self._calls = [direct(k) if contiguous(ix, 1) and contiguous(p, 1) and contiguous(st, 1)
+                       else k for k, ix, p, st in zip(self.kernels, self.idx, self.params,
+                                                      self.states, strict=True)]
         self.arb_out = np.zeros(4, dtype=np.float64)
         self.limits = saf.pack_limits(config.safety, config.robot)
         self.mem = np.zeros(saf.mem_size(world.scan.shape[0]), dtype=np.float64)
@@ -82,22 +91,25 @@ class Planner:
             proposals=(self.proposals, 2), arb_out=(self.arb_out, 1), limits=(self.limits, 1),
             mem=(self.mem, 1), cmd=(self.cmd, 1), flag_counts=(self.flag_counts, 1),
             state=(world.state, 1), scan=(world.scan, 2), field=(world.field, 2),
-            path=(world.path, 2))
+            path=(world.path, 2), user=(world.user, 1))
 
     def plan(self, tick: int) -> None:
         """Run one planning step; the command ends up in :attr:`cmd`."""
         arrays = self.world.arrays
+        if self._resets:
+            for view, value in self._resets:
+                view.fill(value)
         if self.services:
             self._run_services(tick)
         n_due = _schedule(tick, self.divisors, self.enabled, self.was_enabled, self.last_run,
                           self.due, self.reset)
-        kernels, params, states, rows, acts = (self._calls, self.params, self.states,
-                                               self._rows, self.activations)
+        kernels, idx, params, states, rows, acts = (self._calls, self.idx, self.params,
+                                                    self.states, self._rows, self.activations)
         for j in range(n_due):
             i = self.due[j]
             if self.reset[i]:
                 states[i].fill(0.0)
-            acts[i] = kernels[i](arrays, params[i], states[i], rows[i])
+            acts[i] = kernels[i](arrays, idx[i], params[i], states[i], rows[i])
         self.winner = _arbitrate(self.proposals, acts, self.enabled, self.priorities,
                                  self.blendable, self.arb_out)
         self.flags = _safety(self.world.state, self.world.scan, self.limits, self.arb_out[0],

@@ -4,6 +4,7 @@ the compiled kernels (:mod:`~robo_orch.testing.naive` for the core,
 :mod:`~robo_orch.testing.naive_behaviors` for the built-in behaviors), and the stream
 damage a serial parser must survive (:mod:`~robo_orch.testing.mutations`)."""
 
+from robo_orch.testing.behavior_check import check_behavior  # noqa: F401
 from robo_orch.testing.check_driver import check_driver  # noqa: F401
 from robo_orch.testing.check_parser import check_parser  # noqa: F401
 from robo_orch.testing.check_report import CheckFailed, CheckReport  # noqa: F401

@@ -6,7 +6,7 @@ speed: the tests compare every compiled kernel against these on random worlds.
 reports how the compiled kernel compares with it.
 
 The step functions take the same arguments as the kernels
-(``world, params, state, out``) and return the activation.  Diagnostics that
+(``world, idx, params, state, out``) and return the activation.  Diagnostics that
 depend on how a kernel searches (``out[3]`` of avoid_obstacles: rollouts
 simulated) are not reproduced; here ``out[3]`` is the number of admissible
 samples.
@@ -91,9 +91,9 @@ def _bearing(state, px, py) -> float:
     return math.atan2(math.sin(a), math.cos(a))
 
 
-def go_to_goal_step(world, params, state, out) -> float:
+def go_to_goal_step(world, idx, params, state, out) -> float:
     """Reference of :func:`robo_orch.behaviors.go_to_goal.step`."""
-    ws, _, _, path = world
+    ws, _, _, path, _ = world
     out[wd.OUT_V] = out[wd.OUT_W] = 0.0
     n = int(ws[wd.PATH_COUNT])
     if n <= 0 or ws[wd.GOAL_REACHED] != 0.0:
@@ -113,7 +113,7 @@ def go_to_goal_step(world, params, state, out) -> float:
     return 1.0
 
 
-def stop_step(world, params, state, out) -> float:
+def stop_step(world, idx, params, state, out) -> float:
     """Reference of :func:`robo_orch.behaviors.stop.step`."""
     ws = world[0]
     out[wd.OUT_V] = out[wd.OUT_W] = 0.0
@@ -129,9 +129,9 @@ def _closest_on_segment(ax, ay, bx, by, x, y):
     return t, math.hypot(ax + t * sx - x, ay + t * sy - y)
 
 
-def follow_path_step(world, params, state, out) -> float:
+def follow_path_step(world, idx, params, state, out) -> float:
     """Reference of :func:`robo_orch.behaviors.follow_path.step` (same state layout)."""
-    ws, _, _, path = world
+    ws, _, _, path, _ = world
     out[wd.OUT_V] = out[wd.OUT_W] = 0.0
     n = int(ws[wd.PATH_COUNT])
     if n <= 0:
@@ -226,7 +226,7 @@ def _dwa_activation(ws, field, params) -> float:
 
 def dwa_scores(world, params) -> np.ndarray:
     """Score of every (w, v) sample, shape (w_samples, v_samples); -inf if it collides."""
-    ws, _, field, _ = world
+    ws, _, field, _, _ = world
     vs, wss = dwa_window(ws, params)
     steps, dt = int(params[ao.P_STEPS]), params[ao.P_ROLLOUT_DT]
     scores = np.full((len(wss), len(vs)), -np.inf)
@@ -277,7 +277,7 @@ def _dwa_finish(ws, field, params, scores, out) -> None:
 
 def _dwa(world, params, out, scores) -> float:
     """The DWA's activation, and its command in ``out`` from ``scores(world, params)``."""
-    ws, _, field, _ = world
+    ws, _, field, _, _ = world
     out[:] = 0.0
     activation = _dwa_activation(ws, field, params)
     if activation == 0.0:
@@ -286,7 +286,7 @@ def _dwa(world, params, out, scores) -> float:
     return activation
 
 
-def avoid_obstacles_step(world, params, state, out) -> float:
+def avoid_obstacles_step(world, idx, params, state, out) -> float:
     """Reference of :func:`robo_orch.behaviors.avoid_obstacles.step`: every sample rolled out."""
     return _dwa(world, params, out, dwa_scores)
 
@@ -309,14 +309,14 @@ def _interp_numpy(ws, field, x, y):
     return np.where(inside, bottom + ty * (top - bottom), cap)
 
 
-def dwa_numpy(world, params, state, out) -> float:
+def dwa_numpy(world, idx, params, state, out) -> float:
     """The DWA vectorised with plain numpy over all samples (no pruning)."""
     return _dwa(world, params, out, _dwa_scores_numpy)
 
 
 def _dwa_scores_numpy(world, params) -> np.ndarray:
     """:func:`dwa_scores` vectorised over all samples."""
-    ws, _, field, _ = world
+    ws, _, field, _, _ = world
     vs, wss = dwa_window(ws, params)
     v = np.asarray(vs)[None, :]
     w = np.asarray(wss)[:, None]
