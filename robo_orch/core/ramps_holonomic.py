@@ -68,9 +68,10 @@ def down_start_vector(lx, ly, ex, ey):
 
 @numba.njit(cache=True, inline="always")
 def shrink(x, y, step):
-    """The vector ``(x, y)`` shortened by ``step`` in its own direction, stopping at zero."""
+    """The vector ``(x, y)`` shortened by ``step`` in its own direction, stopping at zero
+    (also when it is within rounding of ``step``, which repeated scaling leaves)."""
     m = math.hypot(x, y)
-    if m <= step:
+    if m <= step * (1.0 + 1e-12):
         return 0.0, 0.0
     f = (m - step) / m
     return x * f, y * f

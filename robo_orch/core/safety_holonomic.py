@@ -275,7 +275,11 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
         flags |= SPEED_CLAMPED
 
     # 4. acceleration ramps: up from the last command, down from what the robot does
-    cx, cy = ramp_vector(lx, ly, sx, sy, vx, vy, accel * dt, decel * dt)
+    if flags & STALE_STOP:
+        cx = vx  # the floor: one tick of max_decel from the start by construction
+        cy = vy
+    else:
+        cx, cy = ramp_vector(lx, ly, sx, sy, vx, vy, accel * dt, decel * dt)
     cw = ramp2(lw, start_w, w, yaw_accel * dt, yaw_accel * dt)
     if cx != vx or cy != vy or cw != w:
         flags |= ACCEL_LIMITED
