@@ -343,8 +343,10 @@ def proposals(top):
     aimed = st.tuples(st.just("aim"), st.sampled_from([top, 2 * top]),
                       st.sampled_from([0.0, math.pi / 2, -math.pi / 2, 0.3]),
                       st.sampled_from([0.0, 0.0, 1.0, -2.0]))
+    sideways = st.tuples(st.just("fixed"), st.just(0.0), st.sampled_from([top, -top]),
+                         st.floats(-1, 1))
     nan = st.tuples(st.just("nan"), st.just(math.nan), st.just(0.5), st.just(0.0))
-    return st.one_of(fixed, aimed, aimed, nan)
+    return st.one_of(fixed, aimed, aimed, sideways, nan)
 
 
 @st.composite
@@ -391,6 +393,19 @@ def stops_within_rounding(state, points, safety, dt, tau) -> bool:
 @settings(derandomize=True, deadline=None, max_examples=300)
 @given(case=scenarios())
 def test_holonomic_robot_following_the_commands_never_touches_a_scanned_point(case):
+    drive_case(case)
+
+
+@pytest.mark.slow
+@settings(deadline=None, max_examples=3000, database=None)
+@given(case=scenarios())
+def test_holonomic_invariant_soak(case):
+    """The same, 3000 random (not derandomized) scenarios a run."""
+    drive_case(case)
+
+
+def drive_case(case):
+    """Drive one scenario closed loop; assert the invariant, the limits and the flags."""
     radius, yaw, safety, robot, dt, plan, points = case
     lim = sh.pack_limits_holonomic(safety, robot)
     tau, wheel_max = robot.motor_time_constant, robot.max_wheel_speed
