@@ -221,14 +221,24 @@ def test_sliding_into_a_wall_that_no_command_avoids_says_no_safe_stop():
 
 
 def test_motion_across_the_command_is_padded():
-    # sliding left at 0.8 m/s along a wall on the left; commanding forward only:
-    # the lateral motion decays over tau (0.8 * 0.25 = 0.2 m) and must be counted
-    lim = limits(motor_time_constant=0.25, max_accel=1e3)
-    state = make_state(last=(0.0, 0.8, 0.0))
-    scan = make_scan(state, wall_y(0.55, -3.0, 3.0, 601))
-    _, vx, vy, _, mem = call(state, scan, lim, 0.8, 0.0, 0.0)
-    assert mem[sf.MEM_PAD] > 0.0 or (vx, vy) != (0.8, 0.0)
-    assert mem[sf.MEM_PREDICTED] >= 0.0
+    # sliding left at 0.8 m/s with a 0.25 s lag, then commanded straight ahead: the
+    # lateral motion decays but still carries the robot 0.8 * 0.25 = 0.2 m left
+    def check(wall_y_at):
+        pts = np.array([(x, wall_y_at) for x in np.linspace(-3, 3, 601)])
+        near = np.column_stack([pts, np.hypot(*pts.T)])
+        return check_stop_holonomic(near, len(pts), 0.0, 0.0, 0.0, 0.0, 0.8, 0.0, 0.5, 0.0,
+                                    0.0, DT, 0.25, 2.0, 6.0, 0.2, 0.25)
+
+    ok, _, pad = check(0.2 + 0.15)  # 15 cm of room: the lateral coast alone touches
+    assert not ok and pad == pytest.approx(0.2)
+    ok, _, pad = check(0.2 + 0.3)  # 30 cm: clear by the pad
+    assert ok and pad >= 0.2
+    # the kernel with the same start slows or stops instead of sending it
+    state = make_state(last=(0.0, 0.8, 0.0), speed=(0.0, 0.8, 0.0))
+    scan = make_scan(state, wall_y(0.35, -3.0, 3.0, 801))
+    flags, vx, vy, _, mem = call(state, scan, limits(motor_time_constant=0.25, max_accel=1e3),
+                                 0.8, 0.0, 0.0)
+    assert flags & (sf.COLLISION_STOP | sf.NO_SAFE_STOP) and (vx, vy) != (0.8, 0.0)
 
 
 def test_without_lateral_motion_it_is_the_diff_drive_kernel():
