@@ -265,6 +265,46 @@ def test_without_lateral_motion_it_is_the_diff_drive_kernel():
         assert (vx, om) == pytest.approx(tuple(cmd), abs=1e-9)
 
 
+speed = st.floats(-2, 2, allow_nan=False)
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(prop=st.tuples(speed, speed, st.floats(-6, 6)), last=st.tuples(speed, speed, speed),
+       est=st.tuples(speed, speed, speed), stale=st.booleans(), yaw=st.floats(-math.pi, math.pi),
+       max_speed=st.floats(0.1, 2), reverse=st.floats(0, 1), max_yaw_rate=st.floats(0.1, 4),
+       accel=st.floats(0.1, 5), decel=st.floats(0.1, 5), yaw_accel=st.floats(0.1, 10),
+       horizon=st.floats(0.05, 3), wheel_speed=st.floats(0.2, 3), tau=st.floats(0, 0.3),
+       points=st.lists(st.tuples(st.floats(-2, 2), st.floats(-2, 2)), max_size=40))
+def test_limits_ramps_and_what_the_scan_changes(prop, last, est, stale, yaw, max_speed, reverse,
+                                                max_yaw_rate, accel, decel, yaw_accel, horizon,
+                                                wheel_speed, tau, points):
+    lim = limits(max_speed=max_speed, max_reverse=reverse * max_speed,
+                 max_yaw_rate=max_yaw_rate, max_accel=accel, max_decel=decel,
+                 max_yaw_accel=yaw_accel, collision_horizon_s=horizon,
+                 max_wheel_speed=wheel_speed, motor_time_constant=tau)
+    state = make_state(yaw=yaw, last=last, speed=est, stale=float(stale), dt=0.02)
+    free = state.copy()
+    flags_free, fx, fy, fw, _ = call(free, make_scan(free), lim, *prop)
+    flags, vx, vy, om, _ = call(state, make_scan(state, points), lim, *prop)
+    for x, y, z in ((fx, fy, fw), (vx, vy, om)):  # within every limit, wheels included
+        assert math.hypot(x, y) <= max_speed * (1 + 1e-12) and x >= -reverse * max_speed
+        assert abs(z) <= max_yaw_rate
+        assert abs(x) + abs(y) + 0.32 * abs(z) <= wheel_speed * (1 + 1e-12)
+    # the ramp: up from the last command by max_accel dt at most (last within the limits)
+    lx, ly, lw = last
+    within = math.hypot(lx, ly) <= max_speed and lx >= -reverse * max_speed and \
+        abs(lw) <= max_yaw_rate and abs(lx) + abs(ly) + 0.32 * abs(lw) <= wheel_speed
+    if within:
+        assert math.hypot(fx, fy) <= math.hypot(lx, ly) + accel * 0.02 + 1e-12
+        assert abs(fw) <= abs(lw) + yaw_accel * 0.02 + 1e-12
+    # the scan changes the command only with a collision flag, and only reduces it
+    assert math.hypot(vx, vy) <= math.hypot(fx, fy) + 1e-12 and abs(om) <= abs(fw) + 1e-12
+    if (vx, vy, om) != (fx, fy, fw):
+        assert flags & (sf.COLLISION_SLOW | sf.COLLISION_STOP)
+    assert flags & ~(sf.COLLISION_SLOW | sf.COLLISION_STOP | sf.NO_SAFE_STOP | sf.HARD_BRAKE) \
+        == flags_free & ~sf.HARD_BRAKE
+
+
 # --- the reduction's rigour ---------------------------------------------------------------
 
 
