@@ -9,7 +9,9 @@
 
 The row ``holonomic`` times :func:`robo_orch.core.safety_holonomic.safety_holonomic`
 on the same inputs in the same run (the proposal ``(v, 0, w)``, the estimate's
-lateral speed zero), next to the differential-drive kernel's row ``current``.
+lateral speed zero), next to the differential-drive kernel's row ``current``;
+and in one case of its own, ``slide``: sliding left at 0.6 m/s toward a wall
+0.5 m away, proposed straight ahead (the rollouts padded for the lateral motion).
 
 ``python -m robo_orch.bench.safety [--baseline FILE] [--repeats N]``; with
 ``--baseline`` another version of ``robo_orch/core/safety.py`` (for example
@@ -60,6 +62,15 @@ def situations(max_scan: int) -> dict[str, list[tuple[np.ndarray, np.ndarray, fl
         scan = np.zeros((max_scan, 2))
         out[name] = [(_state(v, pts, scan), scan, *prop)]
     return out
+
+
+def slide_inputs(max_scan: int) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """The holonomic case ``slide`` (see the module docstring)."""
+    wall = np.column_stack([np.linspace(-2.0, 2.0, 201), np.full(201, 0.5)])
+    scan = np.zeros((max_scan, 2))
+    state = _state(0.0, wall, scan)
+    state[holonomic.VY_SLOT] = state[holonomic.CMD_VY_SLOT] = 0.6
+    return [(state, scan, 0.8, 0.0)]
 
 
 def mission_inputs() -> list[tuple[np.ndarray, np.ndarray, float, float]]:
@@ -159,6 +170,7 @@ def run(baseline: str | None = None, repeats: int = 200) -> dict[str, Any]:
                      for case, inputs in cases.items()} for name, mod in kernels.items()}
     result["holonomic"] = {case: time_holonomic(inputs, repeats if case != "mission" else 5)
                            for case, inputs in cases.items()}
+    result["holonomic"]["slide"] = time_holonomic(slide_inputs(max_scan), repeats)
     return result
 
 
