@@ -25,6 +25,7 @@ from robo_orch.core import safety as sf
 from robo_orch.core import safety_holonomic as sh
 from robo_orch.core import world as w
 from robo_orch.core.stopping_holonomic import check_stop_holonomic
+from robo_orch.sim.holonomic import step_holonomic
 
 
 def test_layout_and_flags_are_the_diff_drive_kernels():
@@ -210,3 +211,29 @@ def test_without_lateral_motion_it_is_the_diff_drive_kernel():
         fh, vx, vy, om, _ = call(shh, scan, lim_h, prop[0], 0.0, prop[1])
         assert fh == fd and vy == 0.0
         assert (vx, om) == pytest.approx(tuple(cmd), abs=1e-9)
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.08, 0.25])
+@pytest.mark.parametrize("direction", [(0.0, 1.0), (0.6, -0.8)])
+def test_driving_sideways_at_a_wall_through_the_lag_stops_at_the_margin(tau, direction):
+    # the reduction predicts what the differential-drive kernel does head-on: the
+    # look-ahead and the lag-aware braking stop the robot at the margin, not short
+    lim = limits(motor_time_constant=tau)
+    dx, dy = direction
+    state = make_state(yaw=0.7)
+    heading = 0.7 + math.atan2(dy, dx)  # the world direction of travel
+    ux, uy = math.cos(heading), math.sin(heading)
+    centre = np.array([2.0 * ux, 2.0 * uy])
+    wall = centre + np.outer(np.linspace(-2.0, 2.0, 401), [-uy, ux])  # across the way
+    scan = make_scan(state, wall)
+    truth = np.array([0.0, 0.0, 0.7, 0.0, 0.0, 0.0])
+    lowest = math.inf
+    for _ in range(400):
+        _, vx, vy, om, _ = call(state, scan, lim, 0.8 * dx, 0.8 * dy, 0.0)
+        for _ in range(8):
+            step_holonomic(truth, vx, vy, om, DT / 8, tau, 0.32, 1e9)
+            lowest = min(lowest, np.hypot(*(wall - truth[:2]).T).min() - 0.2)
+        state[w.X], state[w.Y], state[w.YAW] = truth[:3]
+        state[w.V], state[sh.VY_SLOT], state[w.W] = truth[3:]
+    assert lowest >= 0.05 - 1e-9
+    assert lowest <= 0.05 + 0.02 and state[w.CMD_V] == state[sh.CMD_VY_SLOT] == 0.0
