@@ -210,8 +210,23 @@ SLIDE_THEN_FORWARD = (
     np.array([[-1.0, 0.0]]))
 
 
+# found by the soak: the ramp let the magnitude grow by more than max_accel dt when
+# the parts along and across the last command were each within their step
+ALONG_AND_ACROSS = (
+    0.25, 0.0,
+    SimpleNamespace(max_speed=1.4453125, max_reverse=1.4453125, max_yaw_rate=1.0,
+                    max_accel=2.40625, max_decel=1.0, max_yaw_accel=1.0, collision_margin=0.0,
+                    collision_horizon_s=1.0),
+    SimpleNamespace(wheel_base=0.5, axle_distance=0.0, max_wheel_speed=2.5,
+                    motor_time_constant=0.08),
+    0.05, [(("nan", math.nan, 0.5, 0.0), 1, 0), (("aim", 1.4453125, -math.pi / 2, 1.0), 12, 0),
+           (("fixed", 0.0, 1.4453125, 0.0), 1, 0)],
+    np.array([[0.0, 0.5]]))
+
+
 @settings(derandomize=True, deadline=None, max_examples=300)
 @example(case=SLIDE_THEN_FORWARD)
+@example(case=ALONG_AND_ACROSS)
 @given(case=scenarios())
 def test_holonomic_robot_following_the_commands_never_touches_a_scanned_point(case):
     drive_case(case)

@@ -94,6 +94,10 @@ def test_acceleration_limits_on_the_vector():
     state = make_state(last=(0.6, 0.0, 0.0), speed=(0.3, 0.5, 0.0))
     flags, vx, vy, _, _ = call(state, make_scan(state), lim, 0.0, 0.0, 0.0)
     assert flags == sf.ACCEL_LIMITED and (vx, vy) == pytest.approx((0.3 - 2.0 * DT, 0.0))
+    # both parts within reach, the whole not: the magnitude still grows by max_accel dt
+    state = make_state(last=(0.05, 0.0, 0.0))
+    flags, vx, vy, _, _ = call(state, make_scan(state), lim, 0.05 + 0.9 * DT, DT, 0.0)
+    assert flags == sf.ACCEL_LIMITED and math.hypot(vx, vy) == pytest.approx(0.05 + DT)
     # a target within reach is taken exactly
     state = make_state(last=(0.3, 0.2, 0.5))
     assert call(state, make_scan(state), lim, 0.3, 0.2 + 0.5 * DT, 0.5)[:4] == \

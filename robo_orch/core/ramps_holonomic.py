@@ -101,7 +101,7 @@ def ramp_vector(lx, ly, sx, sy, tx, ty, up, down):
     p = ty * ux - tx * uy
     along = ramp2(m, math.hypot(sx, sy), a, up, down)
     across = min(max(p, -up), up)
-    if along == a and across == p:
+    if along == a and across == p and math.hypot(tx, ty) <= m + up:
         return tx, ty
     cx = along * ux - across * uy
     cy = along * uy + across * ux
