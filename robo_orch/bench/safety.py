@@ -7,6 +7,12 @@
   rollouts of the fallback search: bisection, turn in place, zero);
 * ``mission``: every tick of the demo mission in lockstep, replayed.
 
+The row ``holonomic`` times :func:`robo_orch.core.safety_holonomic.safety_holonomic`
+on the same inputs in the same run (the proposal ``(v, 0, w)``, the estimate's
+lateral speed zero), next to the differential-drive kernel's row ``current``;
+and in one case of its own, ``slide``: sliding left at 0.6 m/s toward a wall
+0.5 m away, proposed straight ahead (the rollouts padded for the lateral motion).
+
 ``python -m robo_orch.bench.safety [--baseline FILE] [--repeats N]``; with
 ``--baseline`` another version of ``robo_orch/core/safety.py`` (for example
 ``git show main:robo_orch/core/safety.py > /tmp/old_safety.py``) is timed on the
@@ -28,6 +34,7 @@ import numpy as np
 
 from robo_orch.config import load_config
 from robo_orch.core import safety as current
+from robo_orch.core import safety_holonomic as holonomic
 from robo_orch.core import world as W
 
 
@@ -55,6 +62,15 @@ def situations(max_scan: int) -> dict[str, list[tuple[np.ndarray, np.ndarray, fl
         scan = np.zeros((max_scan, 2))
         out[name] = [(_state(v, pts, scan), scan, *prop)]
     return out
+
+
+def slide_inputs(max_scan: int) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """The holonomic case ``slide`` (see the module docstring)."""
+    wall = np.column_stack([np.linspace(-2.0, 2.0, 201), np.full(201, 0.5)])
+    scan = np.zeros((max_scan, 2))
+    state = _state(0.0, wall, scan)
+    state[holonomic.VY_SLOT] = state[holonomic.CMD_VY_SLOT] = 0.6
+    return [(state, scan, 0.8, 0.0)]
 
 
 def mission_inputs() -> list[tuple[np.ndarray, np.ndarray, float, float]]:
@@ -97,19 +113,41 @@ def time_kernel(module: ModuleType, inputs: list, repeats: int) -> dict[str, flo
     per input, then the median and p99 over the inputs."""
     lim = _limits(module)
     cmd = np.zeros(2)
+
+    def call(work, scan, mem, pv, pw):
+        module.safety(work, scan, lim, pv, pw, mem, cmd)
+
+    rollouts = getattr(module, "MEM_ROLLOUTS", None)
+    return _time_calls(call, module.mem_size, inputs, repeats, rollouts)
+
+
+def time_holonomic(inputs: list, repeats: int) -> dict[str, float]:
+    """:func:`time_kernel` for the holonomic kernel, proposing ``(v, 0, w)``."""
+    config = load_config(None)
+    lim = holonomic.pack_limits_holonomic(config.safety, config.robot)
+    cmd = np.zeros(3)
+
+    def call(work, scan, mem, pv, pw):
+        holonomic.safety_holonomic(work, scan, lim, pv, 0.0, pw, mem, cmd)
+
+    return _time_calls(call, holonomic.mem_size, inputs, repeats, current.MEM_ROLLOUTS)
+
+
+def _time_calls(call, mem_size, inputs: list, repeats: int,
+                rollouts_slot: int | None) -> dict[str, float]:
     best = []
     rollouts = []
     for state, scan, pv, pw in inputs:
-        mem = np.zeros(module.mem_size(scan.shape[0]))
+        mem = np.zeros(mem_size(scan.shape[0]))
         work = state.copy()
-        module.safety(work, scan, lim, pv, pw, mem, cmd)  # compile / load
-        if hasattr(module, "MEM_ROLLOUTS"):
-            rollouts.append(int(mem[module.MEM_ROLLOUTS]))
+        call(work, scan, mem, pv, pw)  # compile / load
+        if rollouts_slot is not None:
+            rollouts.append(int(mem[rollouts_slot]))
         fastest = math.inf
         for _ in range(repeats):
             work[:] = state
             t0 = time.perf_counter_ns()
-            module.safety(work, scan, lim, pv, pw, mem, cmd)
+            call(work, scan, mem, pv, pw)
             fastest = min(fastest, time.perf_counter_ns() - t0)
         best.append(fastest / 1e3)
     out = {"p50_us": round(float(np.median(best)), 2),
@@ -128,8 +166,12 @@ def run(baseline: str | None = None, repeats: int = 200) -> dict[str, Any]:
     kernels = {"current": current}
     if baseline:
         kernels["baseline"] = load_baseline(baseline)
-    return {name: {case: time_kernel(mod, inputs, repeats if case != "mission" else 5)
-                   for case, inputs in cases.items()} for name, mod in kernels.items()}
+    result = {name: {case: time_kernel(mod, inputs, repeats if case != "mission" else 5)
+                     for case, inputs in cases.items()} for name, mod in kernels.items()}
+    result["holonomic"] = {case: time_holonomic(inputs, repeats if case != "mission" else 5)
+                           for case, inputs in cases.items()}
+    result["holonomic"]["slide"] = time_holonomic(slide_inputs(max_scan), repeats)
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
