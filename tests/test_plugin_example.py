@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from robo_orch import messages
 from tests.helpers import start_cli, stop
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "battery_plugin"
@@ -93,6 +94,7 @@ def test_no_module_of_robo_orch_names_it():
 def test_it_passes_the_plugin_checkers(installed, monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
     monkeypatch.setenv("PYTHONPATH", installed["PYTHONPATH"])  # (the driver's own process)
+    messages.load_plugin_types(reload=True)  # installed after this process looked
     from robo_orch_battery.emulator import BatteryEmulator
     from robo_orch_battery.protocol import BatteryParser, encode_line
 
