@@ -1,4 +1,5 @@
-"""Implementations registered by name: behaviors, drivers, simulator backends, buses, clocks.
+"""Implementations registered by name: behaviors, drivers, kinematics, simulator backends,
+buses, clocks.
 
 The framework never imports ``drivers/``, ``behaviors/`` or ``sim/`` by module path:
 config names an implementation (``kind = "go_to_goal"``, ``sim.backend = "lockstep"``)
@@ -44,6 +45,7 @@ SIM_BACKENDS = "robo_orch.sim_backends"
 BUSES = "robo_orch.buses"
 CLOCKS = "robo_orch.clocks"
 DRIVERS = "robo_orch.drivers"
+KINEMATICS = "robo_orch.kinematics"
 #: extra sections of ``robo-orch bench``: ``fn(quick: bool) -> dict`` printing its own table
 BENCHMARKS = "robo_orch.benchmarks"
 
@@ -62,6 +64,10 @@ BUILTINS: dict[str, dict[str, str]] = {
         "nmea_gps": "robo_orch.drivers.nmea:NmeaGpsDriver",
         "rplidar": "robo_orch.drivers.rplidar:RplidarDriver",
         "witmotion_imu": "robo_orch.drivers.witmotion:WitmotionImuDriver",
+    },
+    KINEMATICS: {
+        "diff_drive": "robo_orch.kinematics.wheeled:DiffDrive",
+        "skid_steer": "robo_orch.kinematics.wheeled:SkidSteer",
     },
     SIM_BACKENDS: {
         "lockstep": "robo_orch.sim.lockstep:LockstepBackend",
@@ -95,13 +101,15 @@ BUILTINS: dict[str, dict[str, str]] = {
 BASES: dict[str, str] = {
     BEHAVIORS: "robo_orch.behavior:Behavior",
     DRIVERS: "robo_orch.driver:Driver",
+    KINEMATICS: "robo_orch.kinematics.base:Kinematics",
     SIM_BACKENDS: "robo_orch.backend:SimBackend",
     BUSES: "robo_orch.bus.base:Bus",
     CLOCKS: "robo_orch.clock:Clock",
 }
 
 _GROUP_WORDS = {BEHAVIORS: "behavior", SIM_BACKENDS: "simulator backend", BUSES: "bus backend",
-                CLOCKS: "clock", DRIVERS: "driver", BENCHMARKS: "benchmark"}
+                CLOCKS: "clock", DRIVERS: "driver", KINEMATICS: "kinematics",
+                BENCHMARKS: "benchmark"}
 #: groups whose plugins are dataclass-configured from their own config table
 _PARAMS_REQUIRED = (BEHAVIORS, DRIVERS)
 

@@ -17,6 +17,7 @@ from robo_orch.core import safety as saf
 from robo_orch.core import schedule as sched
 from robo_orch.core import world as W
 from robo_orch.core.direct import contiguous, direct, require_contiguous
+from robo_orch.kinematics import kinematics_for
 
 # every tick's scheduling, arbitration and safety kernels, past the dispatcher
 # (robo_orch.core.direct): their arrays are the Planner's own and the world's
@@ -54,7 +55,8 @@ class Planner:
         self._calls = [direct(k) if contiguous(p, 1) and contiguous(st, 1) else k
                        for k, p, st in zip(self.kernels, self.params, self.states, strict=True)]
         self.arb_out = np.zeros(4, dtype=np.float64)
-        self.limits = saf.pack_limits(config.safety, config.robot)
+        kin = kinematics_for(config.robot)
+        self.limits = kin.pack_limits(config.safety)
         self.mem = np.zeros(saf.mem_size(world.scan.shape[0]), dtype=np.float64)
         self.cmd = np.zeros(2, dtype=np.float64)
         self.flags = 0

@@ -32,6 +32,7 @@ from robo_orch.config import INPUT_ROLES, Config
 from robo_orch.core import estimator, field, mission, odoframe
 from robo_orch.core import world as W
 from robo_orch.core.direct import direct, require_contiguous
+from robo_orch.kinematics import kinematics_for
 from robo_orch.messages import message_type
 from robo_orch.runtime.estimate_health import EstimateHealth
 from robo_orch.runtime.input_checks import InputChecks
@@ -84,7 +85,9 @@ class Sensing:
         self.imu_yaw_std = est.imu_yaw_std
         #: map heading minus the IMU's own heading ('relative' mode; None until aligned)
         self.imu_yaw_offset: float | None = 0.0 if est.imu_yaw == "absolute" else None
-        self.wheel_base = config.robot.wheel_base
+        #: the base's kinematics; its track turns wheel odometry into a yaw rate
+        self.kinematics = kin = kinematics_for(config.robot)
+        self.wheel_base = kin.track
         self.x = np.zeros(5)
         self.P = np.zeros((5, 5))
         #: the last finite estimate, restored when a step turns it non-finite
@@ -120,6 +123,7 @@ class Sensing:
                            P_good=(self.P_good, 2), state=(s, 1), path=(world.path, 2),
                            scan=(world.scan, 2))
         s[W.ROBOT_RADIUS] = config.robot.radius
+        s[W.BASE_KIND] = kin.base_kind
         s[W.GOAL_TOLERANCE] = config.mission.goal_tolerance
         s[W.DT] = 1.0 / config.loop.rate_hz
         world.set_path(np.array(config.mission.waypoints, dtype=np.float64))
