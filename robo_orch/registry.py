@@ -67,6 +67,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     },
     KINEMATICS: {
         "diff_drive": "robo_orch.kinematics.wheeled:DiffDrive",
+        "holonomic": "robo_orch.kinematics.holonomic:Holonomic",
         "skid_steer": "robo_orch.kinematics.wheeled:SkidSteer",
     },
     SIM_BACKENDS: {

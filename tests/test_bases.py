@@ -8,12 +8,18 @@ import math
 import helpers
 import pytest
 
+from robo_orch.bus import MemoryBus, MemoryHub
+from robo_orch.clock import SimClock
 from robo_orch.config import load_config
 from robo_orch.config.sections import LidarConfig, RobotConfig, SafetyConfig, SimConfig
 from robo_orch.config.world import WorldConfig
+from robo_orch.core import world as W
 from robo_orch.errors import ConfigError
 from robo_orch.kinematics import kinematics_for
+from robo_orch.messages import message_type, new_fixed
 from robo_orch.missions.session import run_mission
+from robo_orch.runtime.controller import make_world
+from robo_orch.runtime.sense import Sensing
 from robo_orch.sim.simulator import make_simulator
 
 DT = 0.02
@@ -31,7 +37,7 @@ def run_demo(kinematics: str, seed: int = 1):
     return run_mission(config, backend="lockstep", seed=seed)
 
 
-@pytest.mark.parametrize("kinematics", ["diff_drive", "skid_steer"])
+@pytest.mark.parametrize("kinematics", ["diff_drive", "skid_steer", "holonomic"])
 def test_each_base_reaches_the_demo_goal_in_lockstep(kinematics):
     result = run_demo(kinematics)
     truth, ctl = result.truth, result.controller
@@ -66,3 +72,46 @@ def test_unknown_kinematics_is_refused_with_a_did_you_mean(tmp_path):
     assert proc.returncode == 2
     assert "robot.kinematics" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_holonomic_sidesteps_and_its_odometry_and_estimate_follow():
+    sim = make_sim(kinematics="holonomic")
+    config = load_config(None, ["robot.kinematics=holonomic"])
+    hub, clock = MemoryHub(), SimClock()
+    world = make_world(config)
+    sensing = Sensing(config, MemoryBus(clock, publisher_id=1, hub=hub), world)
+    dev = MemoryBus(clock, publisher_id=2, hub=hub)
+    odom_pub = dev.publisher("sensor/odom", message_type("body_odometry"))
+    imu_pub = dev.publisher("sensor/imu", message_type("imu"))
+    odom, imu = new_fixed(message_type("body_odometry")), new_fixed(message_type("imu"))
+    assert world.state[W.BASE_KIND] == W.BASE_HOLONOMIC
+    for k in range(1, 51):  # 1 s of a pure lateral command
+        sim.set_body_command(0.0, 0.4, 0.0)
+        sim.step(DT)
+        odom["vx"], odom["vy"], odom["w"] = sim.odom
+        imu["gyro"] = sim.imu_gyro
+        clock.advance_to_ns(k * 20_000_000)
+        odom_pub.publish(odom)
+        imu_pub.publish(imu)
+        sensing.sense(k * 20_000_000, 0)
+    x, y, yaw = sim.pose
+    assert (x, y, yaw) == pytest.approx((0.0, 0.4, 0.0), abs=1e-9), "sideways, not turning"
+    assert sim.vy == pytest.approx(0.4) and sim.v == 0.0
+    s = world.state
+    assert s[W.VY] == pytest.approx(0.4, abs=0.02), "the lateral speed is estimated"
+    assert s[W.Y] == pytest.approx(0.4, abs=0.03) and abs(s[W.X]) < 0.01
+    assert abs(s[W.YAW]) < 0.01 and abs(s[W.V]) < 0.02
+
+
+def test_holonomic_wheel_limit_scales_the_whole_command():
+    sim = make_sim(kinematics="holonomic", max_wheel_speed=0.6)
+    sim.set_body_command(0.5, 0.5, 0.0)
+    vx, vy, w = sim.body_command
+    assert vx == pytest.approx(0.3) and vy == pytest.approx(0.3) and w == 0.0
+
+
+def test_serial_devices_refuse_a_holonomic_base():
+    proc = helpers.cli("sim", "--devices", "serial", "--set",
+                       "robot.kinematics=holonomic", helpers.ROBOT)
+    assert proc.returncode == 2, proc.stderr
+    assert "robot.kinematics" in proc.stderr and "Traceback" not in proc.stderr

@@ -89,6 +89,12 @@ class Kinematics(abc.ABC):
     def safety_kernel(self) -> Any:
         """The compiled safety kernel (see the module docstring for its two signatures)."""
 
+    def mem_size(self, max_scan: int) -> int:
+        """Length of the safety kernel's ``mem`` with room for ``max_scan`` points."""
+        from robo_orch.core.safety import mem_size
+
+        return mem_size(max_scan)
+
     @property
     def command_len(self) -> int:
         """Components of the command: 2 (v, w) or 3 (vx, vy, w)."""
