@@ -3,6 +3,7 @@ simulator moves as its model says, and ``robot.kinematics`` is checked at load."
 
 from __future__ import annotations
 
+import json
 import math
 
 import helpers
@@ -115,3 +116,19 @@ def test_serial_devices_refuse_a_holonomic_base():
                        "robot.kinematics=holonomic", helpers.ROBOT)
     assert proc.returncode == 2, proc.stderr
     assert "robot.kinematics" in proc.stderr and "Traceback" not in proc.stderr
+
+
+BASE_SCENARIOS = [f"{name}_{base}" for name in ("demo", "doorway", "maze")
+                  for base in ("skid_steer", "holonomic")]
+
+
+@pytest.mark.slow
+def test_the_base_scenarios_pass_on_20_seeds(tmp_path):
+    out = tmp_path / "s.json"
+    proc = helpers.cli("scenarios", "-q", "--seeds", "20", "--json", str(out), *BASE_SCENARIOS,
+                       timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    assert [s["name"] for s in doc["scenarios"]] == BASE_SCENARIOS
+    for row in doc["scenarios"]:
+        assert row["passed"] and row["runs"] == 20, row
