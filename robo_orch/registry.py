@@ -84,6 +84,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "wall": "robo_orch.clock:WallClock",
     },
     BENCHMARKS: {
+        "bases": "robo_orch.bench.bases:bench_section",
         "curve": "robo_orch.bench.curve:bench_curve",
         "devices": "robo_orch.bench.devices:bench_devices",
         "faults": "robo_orch.bench.faults:bench_faults",

@@ -1,6 +1,7 @@
 """Run by test_missions.py in a fresh interpreter: does any kernel compile on a tick?
 
-Prints JSON: how many numba dispatchers were loaded, and which gained overloads
+Arguments: config overrides (``robot.kinematics=holonomic``).  Prints JSON: how
+many numba dispatchers were loaded, and which gained overloads
 while ticks ran after the controller's warm-up and the backend's start.
 """
 
@@ -28,7 +29,7 @@ def dispatchers() -> dict[str, numba.core.registry.CPUDispatcher]:
 
 
 def main() -> None:
-    config = load_config(None)
+    config = load_config(None, sys.argv[1:])  # --set style overrides, e.g. robot.kinematics=
     backend = make_backend(config, "lockstep")
     clock = backend.make_clock()
     bus = backend.make_bus(clock)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import helpers
 import pytest
@@ -132,3 +135,14 @@ def test_the_base_scenarios_pass_on_20_seeds(tmp_path):
     assert [s["name"] for s in doc["scenarios"]] == BASE_SCENARIOS
     for row in doc["scenarios"]:
         assert row["passed"] and row["runs"] == 20, row
+
+
+@pytest.mark.parametrize("kinematics", ["skid_steer", "holonomic"])
+def test_no_kernel_compiles_on_a_tick_of_any_base(kinematics):
+    probe = Path(__file__).with_name("first_tick_probe.py")
+    proc = subprocess.run([sys.executable, str(probe), f"robot.kinematics={kinematics}"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["dispatchers"] > 10
+    assert report["compiled_during_ticks"] == {}, report
