@@ -146,3 +146,49 @@ def test_no_kernel_compiles_on_a_tick_of_any_base(kinematics):
     report = json.loads(proc.stdout)
     assert report["dispatchers"] > 10
     assert report["compiled_during_ticks"] == {}, report
+
+
+def test_arbitration_blends_the_lateral_speed_and_leaves_v_w_as_they_were():
+    import numpy as np
+
+    from robo_orch.core.arbitrate import arbitrate
+
+    proposals = np.zeros((2, W.OUT_LEN))
+    proposals[:, W.OUT_V] = [0.4, 0.2]
+    proposals[:, W.OUT_W] = [0.5, -0.5]
+    proposals[:, W.OUT_VY] = [0.3, -0.1]
+    args = (np.array([0.5, 1.0]), np.ones(2, np.uint8), np.array([2, 1], np.int64),
+            np.ones(2, np.uint8))
+    four, five = np.zeros(4), np.zeros(5)
+    assert arbitrate(proposals, *args, four) == arbitrate(proposals, *args, five) == 0
+    assert list(five[:4]) == list(four), "v, w, weight, count: the same with or without vy"
+    assert five[4] == pytest.approx(0.5 * 0.3 + 0.5 * -0.1)
+    args[3][0] = 0  # the winner alone
+    arbitrate(proposals, *args, five)
+    assert five[4] == 0.3
+
+
+@pytest.mark.parametrize("kind", ["go_to_goal", "follow_path"])
+def test_on_a_holonomic_base_the_approach_behaviors_drive_straight_at_the_target(kind):
+    import numpy as np
+
+    from robo_orch import registry
+    from robo_orch.core.world import World
+
+    cls = registry.load(registry.BEHAVIORS, kind)
+    params = cls.Params()
+    outs = {}
+    for base in (W.BASE_DIFF_DRIVE, W.BASE_HOLONOMIC):
+        world = World()
+        world.set_path(np.array([[0.0, 3.0]]))  # straight to the left of the robot
+        world.state[W.BASE_KIND] = base
+        world.state[W.GOAL_TOLERANCE] = 0.25
+        out = np.zeros(W.OUT_LEN)
+        assert cls.kernel(world.arrays, cls.pack_params(params), cls.new_state(params),
+                          out) == 1.0
+        outs[base] = out
+    diff, holo = outs[W.BASE_DIFF_DRIVE], outs[W.BASE_HOLONOMIC]
+    assert diff[W.OUT_VY] == 0.0 and diff[W.OUT_V] == 0.0 and diff[W.OUT_W] > 0.0, \
+        "a wheeled base turns in place first"
+    assert holo[W.OUT_VY] > 0.1 and abs(holo[W.OUT_V]) < 1e-9 and holo[W.OUT_W] > 0.0, \
+        "a holonomic base sidesteps toward it while turning"
