@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from robo_orch import registry
+from robo_orch.core import safety
 
 if TYPE_CHECKING:
     from robo_orch.config.sections import RobotConfig, SafetyConfig
@@ -91,9 +92,7 @@ class Kinematics(abc.ABC):
 
     def mem_size(self, max_scan: int) -> int:
         """Length of the safety kernel's ``mem`` with room for ``max_scan`` points."""
-        from robo_orch.core.safety import mem_size
-
-        return mem_size(max_scan)
+        return safety.mem_size(max_scan)
 
     @property
     def command_len(self) -> int:
