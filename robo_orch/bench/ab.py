@@ -14,8 +14,8 @@ Measured per side and round:
 
 * ``demo``: the demo mission in lockstep in two warm processes (one per side, after
   a warm-up run), run by run in turn (ABBA): the realtime factor (simulated s per
-  wall s) and CPU microseconds per tick of each run; the ratio is the median of the
-  per-pair ratios, so slow changes in the machine's load cancel;
+  wall s), CPU microseconds per tick and the tick compute p99 of each run; the ratio
+  is the median of the per-pair ratios, so slow changes in the machine's load cancel;
 * ``message``: publish, poll and take of one odometry message on a memory hub (the
   best of 7 timeit repeats, three processes per side in turn);
 * ``suite``: the scenario suite (``runner`` section sizes: quick 3 scenarios x 2
@@ -44,6 +44,7 @@ from typing import Any
 _DEMO = r"""
 import json, sys, time
 from robo_orch.config import load_config
+from robo_orch.missions.report import summarize
 from robo_orch.missions.session import run_mission
 cfg = load_config(None)
 run_mission(cfg, backend="lockstep", seed=1)
@@ -53,7 +54,8 @@ for line in sys.stdin:
     r = run_mission(cfg, backend="lockstep", seed=1)
     c1 = time.process_time()
     print(json.dumps({"rtf": r.truth.sim_time_s / r.wall_time_s,
-                      "cpu_us_per_tick": (c1 - c0) / r.stats.ticks * 1e6}), flush=True)
+                      "cpu_us_per_tick": (c1 - c0) / r.stats.ticks * 1e6,
+                      "tick_p99_us": summarize(r)["tick_time_us"]["p99"]}), flush=True)
 """
 
 _MESSAGE = r"""
@@ -173,13 +175,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     m = out["median"]
     m["message_us"] = {s: round(statistics.median(p[s]["message_us"] for p in messages), 2)
                        for s in ("base", "head")}
-    for key in ("rtf", "cpu_us_per_tick"):
+    for key in ("rtf", "cpu_us_per_tick", "tick_p99_us"):
         m[f"demo_{key}"] = {s: round(statistics.median(p[s][key] for p in pairs), 1)
                             for s in ("base", "head")}
     m["demo_rtf_head_over_base"] = round(
         statistics.median(p["head"]["rtf"] / p["base"]["rtf"] for p in pairs), 2)
     m["demo_cpu_base_over_head"] = round(statistics.median(
         p["base"]["cpu_us_per_tick"] / p["head"]["cpu_us_per_tick"] for p in pairs), 2)
+    m["demo_tick_p99_head_over_base"] = round(statistics.median(
+        p["head"]["tick_p99_us"] / p["base"]["tick_p99_us"] for p in pairs), 2)
     if not args.no_suite:
         for key in ("before_j1", "before_j2", "warm_j1", "warm_j2"):
             m[f"suite_{key}"] = {s: round(med(s, "suite", key), 1) for s in ("base", "head")}
