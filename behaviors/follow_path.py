@@ -20,6 +20,10 @@ Each run:
    lookahead point's bearing exceeds ``rotate_threshold`` the robot turns in place.
    The speed ramps down within ``slow_radius`` of the path end (to ``min_speed``).
 
+On a holonomic base (``BASE_KIND``) step 3 drives straight at the lookahead point
+instead (the speed split into ``OUT_V`` and ``OUT_VY``), turning toward it at the
+pure-pursuit yaw rate ``v * k`` (saturated), never in place.
+
 Active (1) until the path end is within ``GOAL_TOLERANCE`` of the robot, then 0.
 Diagnostics: ``out[2]`` progress (segment index), ``out[3]`` distance to the
 closest point of the path (cross-track error, m).
@@ -36,8 +40,11 @@ from robo_orch.behavior import Behavior, param_index
 from robo_orch.behaviors.approach import ApproachParams
 from robo_orch.core.geometry import segment_fraction
 from robo_orch.core.world import (
+    BASE_HOLONOMIC,
+    BASE_KIND,
     GOAL_TOLERANCE,
     OUT_V,
+    OUT_VY,
     OUT_W,
     PATH_COUNT,
     TARGET_INDEX,
@@ -87,6 +94,7 @@ def step(world, idx, params, state, out):
     path = world[3]
     out[OUT_V] = 0.0
     out[OUT_W] = 0.0
+    out[OUT_VY] = 0.0
     n = min(int(ws[PATH_COUNT]), path.shape[0])
     if n <= 0:
         return 0.0
@@ -169,6 +177,15 @@ def step(world, idx, params, state, out):
     slow = params[P_SLOW_RADIUS]
     v = v_max if d_end >= slow else v_max * d_end / slow
     v = max(v, params[P_MIN_SPEED])
+    if ws[BASE_KIND] == BASE_HOLONOMIC:  # straight at the lookahead point, turning to it
+        l2 = lx * lx + ly * ly
+        w = 0.0 if l2 <= 1e-12 else v * 2.0 * ly / l2
+        out[OUT_V] = v * math.cos(alpha)
+        out[OUT_VY] = v * math.sin(alpha)
+        out[OUT_W] = min(max(w, -w_max), w_max)
+        out[2] = seg
+        out[3] = math.sqrt(best_d2)
+        return 1.0
     w = 0.0
     if abs(alpha) > params[P_ROTATE_THRESHOLD]:
         v = 0.0
@@ -194,6 +211,7 @@ class FollowPath(Behavior):
     kind = "follow_path"
     Params = Params
     kernel = step
-    reads = ("x", "y", "yaw", "target_index", "path_count", "goal_tolerance", "path")
+    reads = ("x", "y", "yaw", "target_index", "path_count", "goal_tolerance", "path",
+             "base_kind")
     state_size = STATE_SIZE
     blendable = True

@@ -461,6 +461,13 @@ MOTOR_STATUS = register(MessageType(
     "motor_status", 9,
     [("left_ticks", "<i8"), ("right_ticks", "<i8"), ("battery_v", "<f8"), ("faults", "<u4"),
      ("device_ms", "<u4"), ("estop", "u1"), ("pad", "u1", (7,))]))
+#: a holonomic base's command: body-frame forward, lateral (left) speed, m/s, yaw rate, rad/s
+BODY_VELOCITY_COMMAND = register(MessageType(
+    "body_velocity_command", 10, [("vx", "<f8"), ("vy", "<f8"), ("w", "<f8")]))
+#: a holonomic base's odometry: its measured body-frame velocity (as the command's)
+BODY_ODOMETRY = register(MessageType(
+    "body_odometry", 11, [("vx", "<f8"), ("vy", "<f8"), ("w", "<f8")]))
+# type ids 12-13: kept for the bases (e.g. mecanum wheel speeds); 14-15: joints
 
 
 def fields_as_dict(fixed: np.ndarray, var: np.ndarray | None = None) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""Implementations registered by name: behaviors, drivers, simulator backends, buses, clocks.
+"""Implementations registered by name: behaviors, drivers, kinematics, simulator backends,
+buses, clocks.
 
 The framework never imports ``drivers/``, ``behaviors/`` or ``sim/`` by module path:
 config names an implementation (``kind = "go_to_goal"``, ``sim.backend = "lockstep"``)
@@ -46,6 +47,7 @@ CLOCKS = "robo_orch.clocks"
 DRIVERS = "robo_orch.drivers"
 #: message types of installed packages (see :func:`robo_orch.messages.load_plugin_types`)
 MESSAGES = "robo_orch.messages"
+KINEMATICS = "robo_orch.kinematics"
 #: extra sections of ``robo-orch bench``: ``fn(quick: bool) -> dict`` printing its own table
 BENCHMARKS = "robo_orch.benchmarks"
 
@@ -65,6 +67,11 @@ BUILTINS: dict[str, dict[str, str]] = {
         "rplidar": "robo_orch.drivers.rplidar:RplidarDriver",
         "witmotion_imu": "robo_orch.drivers.witmotion:WitmotionImuDriver",
     },
+    KINEMATICS: {
+        "diff_drive": "robo_orch.kinematics.wheeled:DiffDrive",
+        "holonomic": "robo_orch.kinematics.holonomic:Holonomic",
+        "skid_steer": "robo_orch.kinematics.wheeled:SkidSteer",
+    },
     SIM_BACKENDS: {
         "lockstep": "robo_orch.sim.lockstep:LockstepBackend",
         "realtime": "robo_orch.sim.realtime:RealtimeBackend",
@@ -79,6 +86,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "wall": "robo_orch.clock:WallClock",
     },
     BENCHMARKS: {
+        "bases": "robo_orch.bench.bases:bench_section",
         "curve": "robo_orch.bench.curve:bench_curve",
         "devices": "robo_orch.bench.devices:bench_devices",
         "faults": "robo_orch.bench.faults:bench_faults",
@@ -97,13 +105,15 @@ BUILTINS: dict[str, dict[str, str]] = {
 BASES: dict[str, str] = {
     BEHAVIORS: "robo_orch.behavior:Behavior",
     DRIVERS: "robo_orch.driver:Driver",
+    KINEMATICS: "robo_orch.kinematics.base:Kinematics",
     SIM_BACKENDS: "robo_orch.backend:SimBackend",
     BUSES: "robo_orch.bus.base:Bus",
     CLOCKS: "robo_orch.clock:Clock",
 }
 
 _GROUP_WORDS = {BEHAVIORS: "behavior", SIM_BACKENDS: "simulator backend", BUSES: "bus backend",
-                CLOCKS: "clock", DRIVERS: "driver", BENCHMARKS: "benchmark"}
+                CLOCKS: "clock", DRIVERS: "driver", KINEMATICS: "kinematics",
+                BENCHMARKS: "benchmark"}
 #: groups whose plugins are dataclass-configured from their own config table
 _PARAMS_REQUIRED = (BEHAVIORS, DRIVERS)
 

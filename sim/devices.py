@@ -82,7 +82,14 @@ class SerialDevices:
 
     def __init__(self, config: Config, sim: Simulator, seed: int) -> None:
         self.sim = sim
-        self.wheel_base = float(config.robot.wheel_base)
+        if not sim.kinematics.serial_devices:
+            raise ConfigError(config.source, "robot.kinematics",
+                              f"--devices serial emulates a (v, w) motor bridge; the "
+                              f"'{config.robot.kinematics}' base has no device emulator yet "
+                              "(use the simulated sensors: no --devices)")
+        #: the track the motor bridge's wheel speeds are converted with (skid steer: the
+        #: effective one, which the motor_bridge driver's wheel_base must then be too)
+        self.wheel_base = float(sim.wheel_base)
         if not config.drivers:
             raise ConfigError(config.source, "drivers", "--devices serial needs [drivers.NAME] "
                               "tables (see config/robot.toml)")

@@ -18,7 +18,7 @@ from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.bus import Bus, MemoryHub, make_bus
 from robo_orch.clock import Clock, SimClock, make_clock
 from robo_orch.sim.node import SimNode
-from robo_orch.sim.simulator import Simulator
+from robo_orch.sim.simulator import Simulator, make_simulator
 
 LOOP_PUBLISHER_ID = 1
 SIM_PUBLISHER_ID = 2
@@ -49,7 +49,7 @@ class LockstepBackend(SimBackend):
 
     def start(self, bus: Bus) -> None:
         cfg = self.config
-        self.sim = Simulator(cfg.world, cfg.robot, cfg.sim, cfg.safety, cfg.mission.start)
+        self.sim = make_simulator(cfg.world, cfg.robot, cfg.sim, cfg.safety, cfg.mission.start)
         self.sim.reset(self.seed)
         sim_bus = make_bus("memory", self.clock, publisher_id=SIM_PUBLISHER_ID, hub=self.hub,
                            hwm=cfg.bus.hwm)

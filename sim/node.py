@@ -43,7 +43,10 @@ class SimNode:
         #: commands come from the motor bridge emulator, not the bus
         self._bus_commands = "odom" not in covered
         inputs, topics, hwm = config.inputs, config.topics, config.bus.hwm
-        self._odom_t = message_type("wheel_odometry")
+        kin = sim.kinematics
+        #: the base commands and reports a lateral speed (holonomic)
+        self._lateral = kin.lateral
+        self._odom_t = message_type(kin.odometry_type)
         self._imu_t = message_type("imu")
         self._scan_t = message_type("laser_scan")
         self._pose_t = message_type("pose2d")
@@ -68,9 +71,11 @@ class SimNode:
         #: ``gate(now_ns) -> bool``: False discards the newest received command (lost on
         #: the way: the actuator keeps the last one it got); None applies every command
         self.command_gate = None
-        if message_type("velocity_command").dtype.names != ("v", "w"):
-            raise BackendError("message layout changed: expected velocity_command (v, w)")
-        self.cmd_sub = bus.subscribe(topics.command, message_type("velocity_command"),
+        cmd_fields = ("vx", "vy", "w") if self._lateral else ("v", "w")
+        if message_type(kin.command_type).dtype.names != cmd_fields:
+            raise BackendError(f"message layout changed: expected {kin.command_type} "
+                               f"{cmd_fields}")
+        self.cmd_sub = bus.subscribe(topics.command, message_type(kin.command_type),
                                      QoS.latest(), hwm=hwm)
         self.estop_sub = bus.subscribe(topics.estop, message_type("estop"), QoS.queue(64),
                                        hwm=hwm)
@@ -84,7 +89,8 @@ class SimNode:
         self._pose = new_fixed(self._pose_t)
         # every field of these is float64: filling a plain float view of the message
         # costs a fraction of assigning structured fields by name (on every step)
-        self._odom_f = _float_view(self._odom, ("v_left", "v_right"))
+        self._odom_f = _float_view(self._odom, ("vx", "vy", "w") if self._lateral
+                                   else ("v_left", "v_right"))
         imu_f = _float_view(self._imu, ("gyro", "gyro", "gyro", "accel", "accel", "accel"))
         self._imu_gyro, self._imu_accel = imu_f[0:3], imu_f[3:6]
         self._pose_f = _float_view(self._pose, ("x", "y", "yaw", "v", "w"))
@@ -107,8 +113,12 @@ class SimNode:
             msg = self.cmd_sub.latest()
             gate = self.command_gate
             if msg is not None and (gate is None or gate(now_ns)):
-                v, w = msg.fixed.item()  # (v, w) as floats (checked in __init__)
-                sim.set_command(v, w, sim.t)
+                if self._lateral:
+                    vx, vy, w = msg.fixed.item()  # (vx, vy, w) as floats
+                    sim.set_body_command(vx, vy, w, sim.t)
+                else:
+                    v, w = msg.fixed.item()  # (v, w) as floats (checked in __init__)
+                    sim.set_command(v, w, sim.t)
                 # a command carries the stamp of the newest sensor data it was computed
                 # from: its age on arrival is the sensor-to-actuator latency
                 self._latency[self._n_latency % len(self._latency)] = msg.recv_ns - \
@@ -133,6 +143,8 @@ class SimNode:
             odom, out = sim.odom, self._odom_f  # v_left, v_right
             out[0] = odom[0]
             out[1] = odom[1]
+            if self._lateral:
+                out[2] = odom[2]
             if gate is None or gate("odom", self._odom, None, now_ns):
                 self.odom_pub.publish(self._odom, stamp_ns=now_ns)
         if due & IMU:

@@ -245,13 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     from robo_orch.config import load_config
     from robo_orch.runtime.loop import FixedRateLoop
     from robo_orch.sim.node import SimNode
-    from robo_orch.sim.simulator import Simulator
+    from robo_orch.sim.simulator import make_simulator
 
     config = load_config(args.config, args.set, with_behaviors=False)
     clock = make_clock("wall")
     bus = make_bus("zmq", clock, publisher_id=SIM_PUBLISHER_ID, run_dir=args.run_dir,
                    hwm=config.bus.hwm, **network.bus_options(config))
-    sim = Simulator(config.world, config.robot, config.sim, config.safety, config.mission.start)
+    sim = make_simulator(config.world, config.robot, config.sim, config.safety,
+                         config.mission.start)
     seed = config.sim.seed if args.seed is None else args.seed
     sim.reset(seed)
     devices = None

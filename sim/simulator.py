@@ -13,6 +13,7 @@ undone and its wheels stopped), and the lidar sees them where they are.
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ import numpy as np
 from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.core.geometry import wrap_angle
 from robo_orch.errors import BackendError, ConfigError
+from robo_orch.kinematics import kinematics_for
 from robo_orch.planar import wheel_speeds, wheels_to_body
 from robo_orch.sim.geometry import WorldMap, check_placement, clearance
 from robo_orch.sim.robot import STATE_LEN, V_LEFT, V_RIGHT, YAW, X, Y, step_diff_drive
@@ -104,8 +106,26 @@ class _Schedule:
         return True
 
 
+def make_simulator(world: WorldConfig, robot: RobotConfig, sim: SimConfig,
+                   safety: SafetyConfig, start: tuple[float, float, float]) -> Simulator:
+    """The simulator of ``robot.kinematics``'s base (its ``simulator`` class)."""
+    target = kinematics_for(robot).simulator
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    return cls(world, robot, sim, safety, start)
+
+
 class Simulator:
-    """A differential-drive robot with lidar, wheel odometry and IMU in a 2D world."""
+    """A wheeled (v, w) robot with lidar, wheel odometry and IMU in a 2D world.
+
+    A differential drive, or a skid-steer base: the wheel speed <-> (v, w)
+    conversions use the kinematics' track (``skid_factor * wheel_base``), so the
+    same wheel speeds turn a skid-steer base more slowly.  Subclasses for other
+    bases override :meth:`_make_odometry`, :meth:`_physics`, :meth:`_forward_speed`
+    and :meth:`_measure` (see :mod:`robo_orch.sim.omni`).
+    """
+
+    STATE_LEN = STATE_LEN  #: length of :attr:`state`
 
     def __init__(self, world: WorldConfig, robot: RobotConfig, sim: SimConfig,
                  safety: SafetyConfig, start: tuple[float, float, float]) -> None:
@@ -118,13 +138,16 @@ class Simulator:
         self.safety_cfg = safety
         self.start = (float(start[0]), float(start[1]), float(start[2]))
         self.radius = float(robot.radius)
-        self.wheel_base = float(robot.wheel_base)
+        #: the base's kinematics (robo_orch.kinematics)
+        self.kinematics = kinematics_for(robot)
+        #: track of the wheel speed <-> (v, w) conversions (skid steer: the effective one)
+        self.wheel_base = float(self.kinematics.track)
         self.max_wheel_speed = float(robot.max_wheel_speed)
         self.tau = float(robot.motor_time_constant)
         self._deadman_ns = round(safety.deadman_s * _NS)
 
         self.lidar = Lidar(sim.lidar)
-        self.odometry = WheelOdometry(sim.odom_noise_std)
+        self.odometry = self._make_odometry(sim)
         self.imu = Imu(sim.imu_yaw_rate_noise_std, sim.imu_yaw_rate_bias,
                        sim.imu_accel_noise_std)
         self._odom_sched = _Schedule(sim.odom_rate_hz)
@@ -132,7 +155,7 @@ class Simulator:
         self._scan_sched = _Schedule(sim.lidar.rate_hz)
 
         #: ground truth (x, y, yaw, v_left, v_right); read it, do not write it
-        self.state = np.zeros(STATE_LEN, dtype=np.float64)
+        self.state = np.zeros(self.STATE_LEN, dtype=np.float64)
         self._info = np.zeros(INFO_LEN, dtype=np.float64)
         wm = self.world_map
         require_contiguous(state=(self.state, 1), info=(self._info, 1),
@@ -252,26 +275,22 @@ class Simulator:
         if dt_ns <= 0:
             raise BackendError(f"simulator step dt must be positive, got {dt!r}")
         dt = dt_ns / _NS
-        left = self._cmd_left
-        right = self._cmd_right
+        stop = False
         if self.estop:
-            left = right = 0.0
+            stop = True
         elif self.t_ns - self._cmd_t_ns > self._deadman_ns:
             if self._have_cmd and not self._deadman_active:
                 self.deadman_stops += 1
             self._deadman_active = True
-            left = right = 0.0
+            stop = True
         else:
             self._deadman_active = False
 
-        state = self.state
-        v_before = 0.5 * (state[V_LEFT] + state[V_RIGHT])
+        v_before = self._forward_speed()
         wm = self.world_map
         wm.move_to((self.t_ns + dt_ns) / _NS)  # moving obstacles first: they can hit the robot
         info = self._info
-        _physics_step(state, info, left, right, dt, self.tau, self.wheel_base,
-                     self.max_wheel_speed, self.radius, wm.segments, wm.circles,
-                     wm.poly_xy, wm.poly_offsets)
+        self._physics(dt, stop)
         self.t_ns += dt_ns
         self.steps += 1
         margin = info[INFO_CLEARANCE] - self.radius
@@ -297,8 +316,24 @@ class Simulator:
             flags |= SCAN
             self.scan_seq += 1
         if flags:
-            self._measure(flags, (0.5 * (state[V_LEFT] + state[V_RIGHT]) - v_before) / dt)
+            self._measure(flags, (self._forward_speed() - v_before) / dt)
         return flags
+
+    def _make_odometry(self, sim: SimConfig):
+        """The odometry sensor (its ``values`` are what the odometry message carries)."""
+        return WheelOdometry(sim.odom_noise_std)
+
+    def _forward_speed(self) -> float:
+        state = self.state
+        return 0.5 * (state[V_LEFT] + state[V_RIGHT])
+
+    def _physics(self, dt: float, stop: bool) -> None:
+        """Step the robot by ``dt`` under its command (zero when ``stop``), into ``_info``."""
+        left, right = (0.0, 0.0) if stop else (self._cmd_left, self._cmd_right)
+        wm = self.world_map
+        _physics_step(self.state, self._info, left, right, dt, self.tau, self.wheel_base,
+                      self.max_wheel_speed, self.radius, wm.segments, wm.circles,
+                      wm.poly_xy, wm.poly_offsets)
 
     def _measure(self, flags: int, accel_forward: float) -> None:
         """Refresh the outputs of the sensors in ``flags`` from the current truth."""

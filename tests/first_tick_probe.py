@@ -1,8 +1,9 @@
 """Run by test_missions.py in a fresh interpreter: does any kernel compile on a tick?
 
-Prints JSON: how many numba dispatchers were loaded, and which gained overloads
-while ticks ran after the controller's warm-up and the backend's start.  The config
-is the demo, or the file given as the first argument (test_layout.py: plugins).
+Arguments: a config file (default: the demo), then config overrides
+(``robot.kinematics=holonomic``).  Prints JSON: how many numba dispatchers were
+loaded, and which gained overloads while ticks ran after the controller's warm-up
+and the backend's start.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def dispatchers() -> dict[str, numba.core.registry.CPUDispatcher]:
 
 
 def main() -> None:
-    config = load_config(sys.argv[1] if len(sys.argv) > 1 else None)
+    args = sys.argv[1:]
+    path = args.pop(0) if args and "=" not in args[0] else None
+    config = load_config(path, args)  # --set style overrides, e.g. robot.kinematics=
     backend = make_backend(config, "lockstep")
     clock = backend.make_clock()
     bus = backend.make_bus(clock)

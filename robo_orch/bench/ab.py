@@ -44,6 +44,7 @@ from typing import Any
 _DEMO = r"""
 import json, sys, time
 from robo_orch.config import load_config
+from robo_orch.missions.report import summarize
 from robo_orch.missions.session import run_mission
 cfg = load_config(None)
 run_mission(cfg, backend="lockstep", seed=1)

@@ -53,6 +53,15 @@ def run_sim(args: argparse.Namespace) -> int:
     overrides = tuple(args.set)
     config = load_config(args.config, overrides)
     backend = "lockstep" if args.lockstep else config.sim.backend
+    if args.devices == "serial":
+        from robo_orch.errors import ConfigError
+        from robo_orch.kinematics import kinematics_for
+
+        if not kinematics_for(config.robot).serial_devices:
+            raise ConfigError(config.source, "robot.kinematics",
+                              f"--devices serial emulates a (v, w) motor bridge; the "
+                              f"'{config.robot.kinematics}' base has none yet (run without "
+                              "--devices)")
     if args.watch and backend == "lockstep":
         from robo_orch.errors import UsageError
 

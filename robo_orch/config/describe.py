@@ -20,12 +20,18 @@ def describe_config(config: Config) -> str:
              f"cpu={c.loop.cpu}, gc={c.loop.gc_mode}",
              f"bus       {c.bus.backend} (hwm {c.bus.hwm}); simulator backend {c.sim.backend},"
              f" seed {c.sim.seed}",
+             f"base      {c.robot.kinematics}",
              "inputs"]
+    from robo_orch import registry
+
+    kin = registry.load(registry.KINEMATICS, c.robot.kinematics)  # its message types
     for role, inp in c.inputs.items():
         req = "required" if inp.required else "optional"
-        lines.append(f"  {role:<6} {inp.topic:<14} {INPUT_ROLES[role]:<15} qos={inp.qos:<9}"
+        mtype = kin.odometry_type if role == "odom" else INPUT_ROLES[role]
+        lines.append(f"  {role:<6} {inp.topic:<14} {mtype:<15} qos={inp.qos:<9}"
                      f" max_age={inp.max_age_s:g} s ({req})")
-    lines.append(f"outputs   {c.topics.command} (velocity_command), e-stop on {c.topics.estop}")
+    lines.append(f"outputs   {c.topics.command} ({kin.command_type}), e-stop on "
+                 f"{c.topics.estop}")
     from robo_orch.config.commands import command_lines
 
     lines += command_lines(c)  # command spaces besides the base, if any

@@ -9,6 +9,7 @@ config reference is generated from the ``doc`` strings here.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -157,15 +158,36 @@ class SafetyConfig:
 
 @dataclass(frozen=True)
 class RobotConfig:
-    """The differential-drive robot (used by the core and by the simulator)."""
+    """The robot's base (used by the core and by the simulator; see the README's "Bases")."""
 
     radius: float = option(0.2, gt=0, le=50, doc="footprint radius, m")
-    wheel_base: float = option(0.34, gt=0, le=50, doc="distance between the wheels, m")
+    kinematics: str = option("diff_drive", doc="the base: 'diff_drive' (v, w), 'skid_steer' "
+                                               "(v, w; the wheels slip sideways when "
+                                               "turning) or 'holonomic' (vx, vy, w: mecanum "
+                                               "or omni wheels); a registered name or "
+                                               "module:Class")
+    wheel_base: float = option(0.34, gt=0, le=50, doc="distance between the left and right "
+                                                      "wheels, m")
+    skid_factor: float = option(1.5, ge=1, le=10,
+                                doc="skid_steer: the yaw rate is (v_right - v_left) / "
+                                    "(skid_factor * wheel_base) (1 = no slip)")
+    axle_distance: float = option(0.3, gt=0, le=50,
+                                  doc="holonomic: distance between the front and rear "
+                                      "wheels, m")
     max_wheel_speed: float = option(1.2, gt=0, le=100, doc="wheel surface speed limit, m/s")
     motor_time_constant: float = option(0.08, ge=0, le=10, doc="first-order wheel speed lag, s "
                                         "(0: none; else at least 0.001)")
 
     def validate(self, source: str, prefix: str) -> None:
+        from robo_orch import registry  # a leaf: the kinematics themselves load later
+
+        known = registry.names(registry.KINEMATICS)
+        if self.kinematics not in known and ":" not in self.kinematics:
+            close = difflib.get_close_matches(self.kinematics, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(source, f"{prefix}.kinematics",
+                              f"unknown kinematics '{self.kinematics}' (known: "
+                              f"{', '.join(known)}){hint}")
         # the safety check steps the lag in quarters of it: a tiny lag means millions of
         # steps per tick (and 5e-324 divides by zero)
         if 0 < self.motor_time_constant < 0.001:

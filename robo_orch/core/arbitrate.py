@@ -26,7 +26,9 @@ Semantics:
   weight > 0.
 * No active behavior: returns -1 and ``out = [0, 0, 0, 0]``.
 
-``out`` is float64[4]: v, w, total weight, number of blended behaviors.
+``out`` is float64[4] or longer: v, w, total weight, number of blended behaviors;
+with room for it (``out[4]``), the lateral speed ``proposals[:, OUT_VY]`` of a
+holonomic base, chosen and blended like v (a wheeled base's kernels leave it 0).
 The blended command, like any other, still goes through :mod:`robo_orch.core.safety`.
 """
 
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import numba
 
-from robo_orch.core.world import OUT_V, OUT_W
+from robo_orch.core.world import OUT_V, OUT_VY, OUT_W
 
 _ARBITRATE_SIG = (
     "int64(float64[:, ::1], float64[::1], uint8[::1], int64[::1], uint8[::1], float64[::1])"
@@ -49,8 +51,10 @@ def _precedes(pa, ia, pb, ib):
 
 @numba.njit(_ARBITRATE_SIG, cache=True, error_model="numpy")
 def arbitrate(proposals, activations, enabled, priorities, blendable, out):
-    """Combine the proposals into ``out`` (v, w, total weight, count); return the winner or -1."""
+    """Combine the proposals into ``out`` (v, w, total weight, count[, vy]); return the
+    winner or -1."""
     n = activations.shape[0]
+    lateral = out.shape[0] > 4
     winner = -1
     for i in range(n):
         if enabled[i] != 0 and activations[i] > 0.0 and (
@@ -62,12 +66,16 @@ def arbitrate(proposals, activations, enabled, priorities, blendable, out):
         out[1] = 0.0
         out[2] = 0.0
         out[3] = 0.0
+        if lateral:
+            out[4] = 0.0
         return -1
     if blendable[winner] == 0:
         out[0] = proposals[winner, OUT_V]
         out[1] = proposals[winner, OUT_W]
         out[2] = 1.0
         out[3] = 1.0
+        if lateral:
+            out[4] = proposals[winner, OUT_VY]
         return winner
 
     # Cascade in arbitration order without sorting: repeatedly pick the next
@@ -75,6 +83,7 @@ def arbitrate(proposals, activations, enabled, priorities, blendable, out):
     remaining = 1.0
     sum_v = 0.0
     sum_w = 0.0
+    sum_vy = 0.0
     total = 0.0
     count = 0
     cur = winner
@@ -86,6 +95,7 @@ def arbitrate(proposals, activations, enabled, priorities, blendable, out):
         if weight > 0.0:
             sum_v += weight * proposals[cur, OUT_V]
             sum_w += weight * proposals[cur, OUT_W]
+            sum_vy += weight * proposals[cur, OUT_VY]
             total += weight
             count += 1
         remaining *= 1.0 - a
@@ -105,4 +115,6 @@ def arbitrate(proposals, activations, enabled, priorities, blendable, out):
     out[1] = sum_w / total
     out[2] = total
     out[3] = count
+    if lateral:
+        out[4] = sum_vy / total
     return winner

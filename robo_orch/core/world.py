@@ -75,9 +75,17 @@ CORR_YAW = 32  #: rotation of that transform, rad
 SCAN_CORR_X = 33  #: CORR_X when the points in ``scan`` were placed, m
 SCAN_CORR_Y = 34  #: CORR_Y when the points in ``scan`` were placed, m
 SCAN_CORR_YAW = 35  #: CORR_YAW when the points in ``scan`` were placed, rad
-# slots 36-41: the estimate's; 42-47: free
+# slot 36: the estimate's; 37-41: the base's (robo_orch.kinematics); 42-47: free
 EST_HOLD = 36  #: 1.0 while the estimate holds a controlled stop (non-finite, relocalised)
+VY = 37  #: estimated lateral speed (body frame, left positive), m/s; 0 on a wheeled base
+CMD_VY = 38  #: last commanded lateral speed, m/s; 0 on a wheeled base
+BASE_KIND = 39  #: the base's kinematics, a BASE_* code below (set when the config loads)
 STATE_LEN = 48
+
+# --- BASE_KIND codes (robo_orch.kinematics): what a kernel may propose -------------
+BASE_DIFF_DRIVE = 0  #: (v, w); the wheels roll without slip
+BASE_SKID_STEER = 1  #: (v, w); the wheels slip sideways when turning
+BASE_HOLONOMIC = 2  #: (vx, vy, w): moves sideways too (mecanum or omni wheels)
 
 # --- NAV_STATUS codes (see :data:`NAV_STATUS_TEXT`) -------------------------------
 NAV_OK = 0
@@ -99,7 +107,8 @@ NAV_STATUS_TEXT = {
 # --- behavior output ------------------------------------------------------------
 OUT_V = 0  #: proposed forward speed, m/s
 OUT_W = 1  #: proposed yaw rate, rad/s
-OUT_LEN = 4  #: room for two kernel-specific diagnostics (index 2, 3)
+OUT_VY = 4  #: proposed lateral speed (holonomic bases; others ignore it), m/s
+OUT_LEN = 8  #: index 2, 3: two kernel-specific diagnostics; 5-7: free
 
 DEFAULT_MAX_SCAN = 2048
 DEFAULT_MAX_PATH = 256

@@ -116,7 +116,9 @@ class TickTap:
         self._pack_tail = struct.Struct(fmt.replace("BBBB", "???B")).pack_into
         self._tail_at = fields["cmd_seq"][1]
         self._state4 = operator.itemgetter(W.TARGET_INDEX, W.GOAL_REACHED, W.STALE, W.ESTOP)
-        self._cmd_src, self._arb_src = planner.cmd, planner.arb_out[:2]
+        # a holonomic base's cmd is (vx, vy, w): the record keeps vx and w
+        self._cmd_src = planner.cmd[::2] if len(planner.cmd) == 3 else planner.cmd
+        self._arb_src = planner.arb_out[:2]
         # behavior record: [tick, now] + one row per behavior
         n = len(planner.names)
         self._beh_buf = bytearray(BEHAVIOR_TICK.itemsize + n * BEHAVIOR_TICK.var_itemsize)

@@ -48,6 +48,7 @@ from robo_orch.backend import SimBackend
 from robo_orch.bus import Bus
 from robo_orch.config import INPUT_ROLES
 from robo_orch.errors import MessageError
+from robo_orch.kinematics import kinematics_for
 from robo_orch.messages import message_type
 from robo_orch.record.channels import RecordingContext, type_description
 from robo_orch.record.params import PARAM_CHANGE, PARAMS_TOPIC, change_json, param_frames
@@ -98,8 +99,10 @@ def topics_of(config, extra: dict[str, str] | None = None,
     the inputs, the command, e-stop and truth topics, each driver's outputs
     (:meth:`~robo_orch.driver.Driver.output_topics`), the simulator backend's own topics
     (:meth:`~robo_orch.backend.SimBackend.topics`), the tick records, and ``extra``."""
-    topics = {inp.topic: INPUT_ROLES[role] for role, inp in config.inputs.items()}
-    topics[config.topics.command] = "velocity_command"
+    kin = kinematics_for(config.robot)  # the base's odometry and command types
+    topics = {inp.topic: kin.odometry_type if role == "odom" else INPUT_ROLES[role]
+              for role, inp in config.inputs.items()}
+    topics[config.topics.command] = kin.command_type
     topics[config.topics.estop] = "estop"
     topics[config.topics.truth] = "pose2d"
     for driver in config.drivers.values():

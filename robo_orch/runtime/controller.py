@@ -78,7 +78,10 @@ class Controller:
         self.sensing = Sensing(config, bus, self.world)
         self.planner = Planner(config, self.world, deterministic=self._deterministic())
         topics = config.topics
-        self._cmd_type = message_type("velocity_command")
+        kin = self.sensing.kinematics
+        #: a holonomic base: the command is (vx, vy, w) (robo_orch.kinematics)
+        self._lateral = kin.lateral
+        self._cmd_type = message_type(kin.command_type)
         self.cmd_pub = bus.publisher(topics.command, self._cmd_type, frame_id="base_link")
         self._cmd_msg = new_fixed(self._cmd_type)
         self._estop_type = message_type("estop")
@@ -177,7 +180,7 @@ class Controller:
                "safety": {"estop": self.estop_latched, "flags": int(planner.flags),
                           "flag_names": flag_names(int(planner.flags)),
                           "stale": bool(s[W.STALE]), "safety_stops": len(self.safety_stops),
-                          "command": [float(planner.cmd[0]), float(planner.cmd[1])],
+                          "command": [float(c) for c in planner.cmd],
                           "flag_ticks": planner.safety_counters()},
                "inputs": self.sensing.counters(),
                "input_rejects": self.sensing.input_rejects(),
@@ -226,8 +229,13 @@ class Controller:
         """Publish the command, record the tick, and say whether to go on."""
         planner, s = self.planner, self.world.state
         msg = self._cmd_msg
-        msg["v"] = planner.cmd[0]
-        msg["w"] = planner.cmd[1]
+        if self._lateral:
+            msg["vx"] = planner.cmd[0]
+            msg["vy"] = planner.cmd[1]
+            msg["w"] = planner.cmd[2]
+        else:
+            msg["v"] = planner.cmd[0]
+            msg["w"] = planner.cmd[1]
         # stamped with the newest input it was computed from (the data's time, as a
         # ROS header would be), so the actuator side can measure sensor-to-actuator
         self.cmd_pub.publish(msg, stamp_ns=self.sensing.input_stamp_ns or self.now_ns)
@@ -240,7 +248,7 @@ class Controller:
         row = self.trace.append_row()
         row[0], row[1], row[2], row[3] = t, s[W.X], s[W.Y], s[W.YAW]
         row[4], row[5], row[6] = self._truth
-        row[7], row[8], row[9], row[10] = planner.cmd[0], planner.cmd[1], planner.flags, \
+        row[7], row[8], row[9], row[10] = planner.cmd[0], planner.cmd[-1], planner.flags, \
             planner.winner
         stopping = planner.flags & STOP_FLAGS
         if stopping and not (self._prev_flags & STOP_FLAGS):
@@ -291,8 +299,8 @@ class Controller:
     def publish_stop(self) -> None:
         """Send an explicit zero command (on shutdown; the actuator deadman is the backup)."""
         msg = self._cmd_msg
-        msg["v"] = 0.0
-        msg["w"] = 0.0
+        for name in msg.dtype.names:  # (v, w) or (vx, vy, w)
+            msg[name] = 0.0
         self.cmd_pub.publish(msg, stamp_ns=self.now_ns)
 
     @property

@@ -17,12 +17,12 @@ from robo_orch.core import safety as saf
 from robo_orch.core import schedule as sched
 from robo_orch.core import world as W
 from robo_orch.core.direct import contiguous, direct, require_contiguous
+from robo_orch.kinematics import kinematics_for
 
 # every tick's scheduling, arbitration and safety kernels, past the dispatcher
 # (robo_orch.core.direct): their arrays are the Planner's own and the world's
 _schedule = direct(sched.schedule)
 _arbitrate = direct(arb.arbitrate)
-_safety = direct(saf.safety)
 _tally_flags = direct(saf.tally_flags)
 
 
@@ -62,10 +62,14 @@ class Planner:
         self._calls = [direct(k) if contiguous(ix, 1) and contiguous(p, 1) and contiguous(st, 1)
                        else k for k, ix, p, st in zip(self.kernels, self.idx, self.params,
                                                       self.states, strict=True)]
-        self.arb_out = np.zeros(4, dtype=np.float64)
-        self.limits = saf.pack_limits(config.safety, config.robot)
-        self.mem = np.zeros(saf.mem_size(world.scan.shape[0]), dtype=np.float64)
-        self.cmd = np.zeros(2, dtype=np.float64)
+        kin = kinematics_for(config.robot)
+        #: the base commands a lateral speed: arb_out[4] is vy, cmd is (vx, vy, w)
+        self.lateral = kin.lateral
+        self.arb_out = np.zeros(5 if kin.lateral else 4, dtype=np.float64)
+        self.limits = kin.pack_limits(config.safety)
+        self.mem = np.zeros(kin.mem_size(world.scan.shape[0]), dtype=np.float64)
+        self.cmd = np.zeros(kin.command_len, dtype=np.float64)
+        self._safety = direct(kin.safety_kernel())
         self.flags = 0
         #: ticks on which each safety flag was set (saf.FLAG_NAMES order)
         self.flag_counts = np.zeros(len(saf.FLAG_NAMES), dtype=np.int64)
@@ -112,8 +116,13 @@ class Planner:
             acts[i] = kernels[i](arrays, idx[i], params[i], states[i], rows[i])
         self.winner = _arbitrate(self.proposals, acts, self.enabled, self.priorities,
                                  self.blendable, self.arb_out)
-        self.flags = _safety(self.world.state, self.world.scan, self.limits, self.arb_out[0],
-                             self.arb_out[1], self.mem, self.cmd)
+        a = self.arb_out
+        if self.lateral:  # (vx, vy, w)
+            self.flags = self._safety(self.world.state, self.world.scan, self.limits, a[0],
+                                      a[4], a[1], self.mem, self.cmd)
+        else:
+            self.flags = self._safety(self.world.state, self.world.scan, self.limits, a[0],
+                                      a[1], self.mem, self.cmd)
         _tally_flags(self.flags, self.flag_counts)
         self.ticks += 1
 

@@ -29,9 +29,10 @@ import numpy as np
 
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import INPUT_ROLES, Config
-from robo_orch.core import estimator, field, mission, odoframe
+from robo_orch.core import estimator, field, lateral, mission, odoframe
 from robo_orch.core import world as W
 from robo_orch.core.direct import direct, require_contiguous
+from robo_orch.kinematics import kinematics_for
 from robo_orch.messages import message_type
 from robo_orch.runtime.estimate_health import EstimateHealth
 from robo_orch.runtime.input_checks import InputChecks
@@ -46,12 +47,16 @@ _update_odometry = direct(estimator.ekf_update_odometry)
 _update_yaw_rate = direct(estimator.ekf_update_yaw_rate)
 _guard = direct(estimator.ekf_guard)
 _write_world = direct(estimator.ekf_write_world)
+_lat_predict = direct(lateral.lateral_predict)  # a holonomic base's lateral speed
+_lat_update = direct(lateral.lateral_update)
+_lat_write = direct(lateral.lateral_write)
 _update_mission = direct(mission.update_mission)  # the world's state and path
 _nearest = direct(field.nearest_distance)  # the world's scan
 
 
 # sense() unpacks these fixed parts with ``item()``, in field order
 for _name, _fields in (("wheel_odometry", ("v_left", "v_right")),
+                       ("body_odometry", ("vx", "vy", "w")),
                        ("imu", ("gyro", "accel", "orientation")),
                        ("position_fix", ("x", "y", "std"))):
     if message_type(_name).dtype.names != _fields:  # pragma: no cover (a layout change)
@@ -67,8 +72,9 @@ class Sensing:
         self.subs = {}
         self.max_age_ns = {}
         self.required = []
+        kin = kinematics_for(config.robot)
         for role, inp in config.inputs.items():
-            mtype = message_type(INPUT_ROLES[role])
+            mtype = message_type(kin.odometry_type if role == "odom" else INPUT_ROLES[role])
             qos = QoS.parse(inp.qos)
             self.subs[role] = bus.subscribe(
                 inp.topic, mtype, qos, hwm=config.bus.hwm, max_bytes=inp.max_bytes or None,
@@ -84,7 +90,13 @@ class Sensing:
         self.imu_yaw_std = est.imu_yaw_std
         #: map heading minus the IMU's own heading ('relative' mode; None until aligned)
         self.imu_yaw_offset: float | None = 0.0 if est.imu_yaw == "absolute" else None
-        self.wheel_base = config.robot.wheel_base
+        #: the base's kinematics; its track turns wheel odometry into a yaw rate
+        self.kinematics = kin
+        self.wheel_base = kin.track
+        #: the base moves sideways: its lateral speed is estimated in ``lat``
+        #: (robo_orch.core.lateral) and its odometry is ``body_odometry``
+        self.lateral = kin.lateral
+        self.lat = np.zeros(lateral.LAT_LEN)
         self.x = np.zeros(5)
         self.P = np.zeros((5, 5))
         #: the last finite estimate, restored when a step turns it non-finite
@@ -116,10 +128,11 @@ class Sensing:
         self.consumed: list | None = None
         self._prev_ns: int | None = None
         s = world.state
-        require_contiguous(x=(self.x, 1), P=(self.P, 2), x_good=(self.x_good, 1),
+        require_contiguous(lat=(self.lat, 1), x=(self.x, 1), P=(self.P, 2), x_good=(self.x_good, 1),
                            P_good=(self.P_good, 2), state=(s, 1), path=(world.path, 2),
                            scan=(world.scan, 2))
         s[W.ROBOT_RADIUS] = config.robot.radius
+        s[W.BASE_KIND] = kin.base_kind
         s[W.GOAL_TOLERANCE] = config.mission.goal_tolerance
         s[W.DT] = 1.0 / config.loop.rate_hz
         world.set_path(np.array(config.mission.waypoints, dtype=np.float64))
@@ -127,6 +140,8 @@ class Sensing:
         estimator.ekf_reset(self.x, self.P, x0, y0, yaw0)
         estimator.ekf_guard(self.x, self.P, self.x_good, self.P_good)
         estimator.ekf_write_world(self.x, s)
+        lateral.lateral_reset(self.lat)
+        lateral.lateral_write(self.lat, s)
 
     def sense(self, now_ns: int, t0_ns: int) -> None:
         """Bring the world up to date for the tick at ``now_ns`` (loop start ``t0_ns``)."""
@@ -138,8 +153,13 @@ class Sensing:
         self._prev_ns = now_ns
         if dt > 0:
             _predict(x, P, dt, accel_std, yaw_accel_std)
+            if self.lateral:
+                _lat_predict(self.lat, x, P, dt, accel_std)
             self._guard(t)  # after every EKF step (issue 10)
         for msg in self._drain("odom"):
+            if self.lateral:
+                self._fuse_body_odometry(msg, t)
+                continue
             vl, vr = msg.fixed.item()  # (v_left, v_right) as floats: one call, not four
             if checks.odom(vl, vr, msg):
                 checks.accept("odom", msg)
@@ -164,6 +184,8 @@ class Sensing:
             if checks.gps(fx, fy, std, msg):
                 self._fuse_position(msg, fx, fy, std, t)
         _write_world(x, s)
+        if self.lateral:
+            _lat_write(self.lat, s)
         scan = self.subs["scan"]
         scan.poll()
         if scan.pending:
@@ -186,9 +208,25 @@ class Sensing:
             s[W.NEAREST] = _nearest(self.world.scan, int(s[W.SCAN_COUNT]), s[W.X], s[W.Y])
         self._update_staleness(now_ns, t)
 
+    def _fuse_body_odometry(self, msg, t: float) -> None:
+        """A holonomic base's odometry (vx, vy, w): the EKF's v and w, then the lateral speed."""
+        vx, vy, w = msg.fixed.item()
+        if not self.checks.odom(vx, vy, msg):
+            return
+        self.checks.accept("odom", msg)
+        self._newer(msg.header.stamp_ns)
+        half = 0.5 * w * self.wheel_base
+        _, _, v_std, w_std, _ = self._est
+        nis = _update_odometry(self.x, self.P, vx - half, vx + half, self.wheel_base, v_std,
+                               w_std)
+        _lat_update(self.lat, vy, v_std)
+        self._fused(nis, estimator.CHI2_2DOF, "odom", t)
+
     def _command_as_odometry(self, t: float) -> None:
         """Fuse the last command as odometry (the odometry input is stale)."""
         s, k = self.world.state, COMMAND_AS_ODOM_STD
+        if self.lateral:
+            lateral.lateral_update(self.lat, s[W.CMD_VY], k * self._est[2])
         v, w = s[W.CMD_V], s[W.CMD_W]
         half = 0.5 * w * self.wheel_base
         estimator.ekf_update_odometry(self.x, self.P, v - half, v + half, self.wheel_base,

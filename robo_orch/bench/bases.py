@@ -1,0 +1,99 @@
+"""Each base's cost against the differential drive's: the demo in lockstep, interleaved.
+
+One warm process runs the demo mission in lockstep with ``robot.kinematics`` =
+``diff_drive``, ``skid_steer`` and ``holonomic`` in turn, the order rotated every
+round, so each base is paired with a differential-drive run of the same round
+(slow changes in the machine's load cancel in the per-pair ratios).  Each base is
+run once before measuring (kernels loaded, caches warm).  Per run: the realtime
+factor (simulated s per wall s), the tick compute p99 (sense + plan + act) and
+CPU microseconds per tick.  Printed: medians per base and the median of the
+per-pair ratios base / diff_drive.  Rerun::
+
+    python -m robo_orch.bench.bases --pairs 9 [--json out.json]
+
+(``robo-orch bench`` section ``bases``: 9 pairs, quick 3.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+BASES = ("diff_drive", "skid_steer", "holonomic")
+
+
+def _run(configs: dict, base: str) -> dict[str, float]:
+    from robo_orch.missions.report import summarize
+    from robo_orch.missions.session import run_mission
+
+    c0 = time.process_time()
+    result = run_mission(configs[base], backend="lockstep", seed=1)
+    cpu = time.process_time() - c0
+    s = summarize(result)
+    if not s["goal_reached"]:
+        raise RuntimeError(f"the {base} demo did not reach its goal: {s['end_reason']}")
+    return {"rtf": s["realtime_factor"], "tick_p99_us": s["tick_time_us"]["p99"],
+            "cpu_us_per_tick": cpu / s["ticks"] * 1e6}
+
+
+def bench_bases(pairs: int = 9) -> dict[str, Any]:
+    """The figures of the module docstring for ``pairs`` rounds (each base once a round)."""
+    from robo_orch.config import load_config
+
+    configs = {b: load_config(None, [f"robot.kinematics={b}"]) for b in BASES}
+    for base in BASES:  # warm-up
+        _run(configs, base)
+    runs: dict[str, list[dict[str, float]]] = {b: [] for b in BASES}
+    for i in range(pairs):
+        order = BASES[i % 3:] + BASES[:i % 3]
+        for base in order:
+            runs[base].append(_run(configs, base))
+    out: dict[str, Any] = {"pairs": pairs, "bases": {}}
+    for base in BASES:
+        row = {k: round(statistics.median(r[k] for r in runs[base]), 2)
+               for k in ("rtf", "tick_p99_us", "cpu_us_per_tick")}
+        if base != "diff_drive":
+            for k in ("rtf", "tick_p99_us", "cpu_us_per_tick"):
+                row[f"{k}_ratio"] = round(statistics.median(
+                    r[k] / d[k] for r, d in zip(runs[base], runs["diff_drive"], strict=True)), 3)
+        row["rtf_runs"] = [round(r["rtf"], 1) for r in runs[base]]
+        out["bases"][base] = row
+    return out
+
+
+def print_bases(r: dict[str, Any]) -> None:
+    print(f"  demo in lockstep per base, {r['pairs']} interleaved rounds (medians; ratio = "
+          "median of per-round ratios against diff_drive)")
+    for base, row in r["bases"].items():
+        ratio = "" if base == "diff_drive" else (
+            f"  (x{row['rtf_ratio']:.3f} rtf, x{row['tick_p99_us_ratio']:.3f} p99, "
+            f"x{row['cpu_us_per_tick_ratio']:.3f} cpu)")
+        print(f"  {base:<11} realtime factor {row['rtf']:7.1f}x  tick p99 "
+              f"{row['tick_p99_us']:7.1f} us  cpu/tick {row['cpu_us_per_tick']:6.1f} us{ratio}")
+
+
+def bench_section(quick: bool = False) -> dict[str, Any]:
+    """``robo-orch bench`` section ``bases``: 9 rounds (quick: 3)."""
+    r = bench_bases(3 if quick else 9)
+    print_bases(r)
+    return r
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pairs", type=int, default=9, help="rounds (each base once a round)")
+    p.add_argument("--json", help="write the figures here")
+    args = p.parse_args(argv)
+    r = bench_bases(args.pairs)
+    print_bases(r)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(r, f, indent=2)
+    return r
+
+
+if __name__ == "__main__":
+    main()
