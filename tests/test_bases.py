@@ -184,7 +184,8 @@ def test_on_a_holonomic_base_the_approach_behaviors_drive_straight_at_the_target
         world.state[W.BASE_KIND] = base
         world.state[W.GOAL_TOLERANCE] = 0.25
         out = np.zeros(W.OUT_LEN)
-        assert cls.kernel(world.arrays, cls.pack_params(params), cls.new_state(params),
+        no_idx = np.zeros(0, dtype=np.int64)  # (built-ins declare no user names)
+        assert cls.kernel(world.arrays, no_idx, cls.pack_params(params), cls.new_state(params),
                           out) == 1.0
         outs[base] = out
     diff, holo = outs[W.BASE_DIFF_DRIVE], outs[W.BASE_HOLONOMIC]
