@@ -9,6 +9,7 @@ devices with supervised driver processes, the loop left to the test or to a
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -174,6 +175,17 @@ def foreign_publisher(run_dir, clock, topic: str, mtype, qos="queue:10", sndhwm=
         assert not context.closed  # a context passed in is not terminated by the bus
     finally:
         context.term()
+
+
+# --- soak sizes ------------------------------------------------------------------------------
+
+SOAK_ENV = "ROBO_ORCH_SOAK"
+
+
+def soak(suite: int, full: int) -> int:
+    """A soak test's size: ``suite`` in the test suite (CI time is bounded), ``full`` when
+    ``ROBO_ORCH_SOAK=1`` (README: Development)."""
+    return full if os.environ.get(SOAK_ENV, "") not in ("", "0") else suite
 
 
 # --- the command line in a child process --------------------------------------------------

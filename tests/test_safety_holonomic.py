@@ -27,6 +27,7 @@ from robo_orch.core import safety_holonomic as sh
 from robo_orch.core import world as w
 from robo_orch.core.stopping_holonomic import check_stop_holonomic
 from robo_orch.sim.holonomic import step_holonomic
+from tests.helpers import soak
 
 ROUNDING = 1e-6  # m
 
@@ -233,10 +234,11 @@ def test_holonomic_robot_following_the_commands_never_touches_a_scanned_point(ca
 
 
 @pytest.mark.slow
-@settings(deadline=None, max_examples=3000, database=None)
+@settings(deadline=None, max_examples=soak(300, 3000), database=None)
 @given(case=scenarios())
 def test_holonomic_invariant_soak(case):
-    """The same, 3000 random (not derandomized) scenarios a run."""
+    """The same, on random (not derandomized) scenarios: 300 a run in the suite, 3000 with
+    ROBO_ORCH_SOAK=1."""
     drive_case(case)
 
 
