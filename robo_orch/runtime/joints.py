@@ -106,9 +106,11 @@ class JointSpace:
         """No joint_state yet, or the newest is older than ``max_age_s``."""
         return self._state_ns is None or now_ns - self._state_ns > self.max_age_ns
 
-    def act(self, now_ns: int, *, estop: bool = False) -> int:
+    def act(self, now_ns: int, *, estop: bool = False, stale: bool = False) -> int:
         """Run the safety kernel on ``proposal`` and publish the command; its flags.
 
+        ``stale``: another input the proposal depends on is stale (the loop's required
+        inputs): a controlled stop, as when the joint_state itself is stale.
         Before the first joint_state: nothing is published, and the flags are
         :data:`~robo_orch.core.safety_joints.STALE_STOP`.
         """
@@ -117,7 +119,7 @@ class JointSpace:
             return STALE_STOP
         flags = safety_joints(self.limits, self.measured_pos, self.cmd_pos, self.cmd_vel,
                               self.proposal, self.mode, 1.0 if estop else 0.0,
-                              1.0 if self.stale(now_ns) else 0.0, self.dt, self.cmd_pos,
+                              1.0 if stale or self.stale(now_ns) else 0.0, self.dt, self.cmd_pos,
                               self.cmd_vel)
         tally_flags(flags, self.flag_counts)
         self._fixed["flags"] = flags
@@ -125,6 +127,12 @@ class JointSpace:
         self._var["velocity"] = self.cmd_vel
         self.pub.publish(self._fixed, self._var, stamp_ns=now_ns)
         return flags
+
+    def counters(self) -> dict:
+        """Commands sent, refused states, and the ticks per safety flag (JSON-ready)."""
+        return {"started": self.started, "sent": int(self.pub.sent), "refused": self.refused,
+                "flag_ticks": {name: int(n) for name, n in zip(FLAG_NAMES, self.flag_counts,
+                                                               strict=True)}}
 
     def tick(self, now_ns: int, *, estop: bool = False) -> int:
         """:meth:`sense` then :meth:`act`: one tick of the space; its flags."""
