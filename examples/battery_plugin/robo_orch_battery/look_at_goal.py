@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numba
 
 from robo_orch.behavior import Behavior, param_index
-from robo_orch.core.world import PATH_COUNT, TARGET_X, TARGET_Y, X, Y, YAW, kernel_signature
+from robo_orch.core.world import PATH_COUNT, TARGET_X, TARGET_Y, YAW, X, Y, kernel_signature
 from robo_orch.schema import option
 
 
