@@ -8,6 +8,7 @@ The joints behavior here is the plugin example's look_at_goal, loaded by file pa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,13 @@ def test_look_at_goal_passes_check_behavior(tmp_path):
     assert "runs" in report.passed and "layout_independent" in report.passed
     assert cls.command_space == "pan_tilt" and cls.joints == ("pan", "tilt")
 
+
+
+def test_the_realtime_simulator_runs_the_head_too(tmp_path):
+    path = write_config(tmp_path, config_text())
+    summary = tmp_path / "s.json"
+    out = cli("sim", str(path), "--duration", "1", "--summary", str(summary), timeout=120)
+    assert out.returncode in (0, 1), out.stderr  # 1: the mission's criteria (time limit)
+    head = json.loads(summary.read_text())["commands"]["head"]
+    assert head["started"] and head["sent"] >= 40 and head["refused"] == 0
+    assert head["flag_ticks"]["stale_stop"] <= 2  # the device answers every tick
