@@ -177,3 +177,34 @@ def test_the_realtime_simulator_runs_the_head_too(tmp_path):
     head = json.loads(summary.read_text())["commands"]["head"]
     assert head["started"] and head["sent"] >= 40 and head["refused"] == 0
     assert head["flag_ticks"]["stale_stop"] <= 2  # the device answers every tick
+
+
+def test_check_behavior_wants_a_finite_target_for_every_declared_joint():
+    import math
+    from dataclasses import dataclass
+
+    import numba
+
+    from robo_orch.behavior import Behavior
+    from robo_orch.testing import check_behavior
+
+    @dataclass(frozen=True)
+    class NoParams:
+        pass
+
+    @numba.njit(W.kernel_signature(), cache=False)
+    def third_is_nan(world, idx, params, state, out):
+        out[0] = 0.0
+        out[1] = 0.0
+        out[2] = math.nan
+        return 1.0
+
+    class Gripper(Behavior):
+        kind = "nan_gripper"
+        Params = NoParams
+        kernel = third_is_nan
+        command_space = "gripper"
+        joints = ("left", "right", "wrist")
+
+    report = check_behavior(Gripper, raise_on_failure=False)
+    assert "runs" not in report.passed and "not finite" in str(report.results["runs"])

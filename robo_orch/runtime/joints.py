@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from robo_orch.bus import Bus, QoS
+from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.core.safety import tally_flags
 from robo_orch.core.safety_joints import (
     FLAG_NAMES,
@@ -32,6 +33,10 @@ from robo_orch.core.safety_joints import (
     safety_joints,
 )
 from robo_orch.messages import JOINT_COMMAND, JOINT_STATE, new_fixed, new_var
+
+# past the dispatcher (robo_orch.core.direct): every array is the JointSpace's own
+_safety_joints = direct(safety_joints)
+_tally_flags = direct(tally_flags)
 
 
 class JointSpace:
@@ -67,6 +72,9 @@ class JointSpace:
         self._fixed = new_fixed(JOINT_COMMAND)
         self._fixed["mode"] = self.mode
         self._var = new_var(JOINT_COMMAND, self.n)
+        require_contiguous(limits=(self.limits, 2), measured_pos=(self.measured_pos, 1),
+                           cmd_pos=(self.cmd_pos, 1), cmd_vel=(self.cmd_vel, 1),
+                           proposal=(self.proposal, 1), flag_counts=(self.flag_counts, 1))
         self.hold()
 
     @property
@@ -115,13 +123,13 @@ class JointSpace:
         :data:`~robo_orch.core.safety_joints.STALE_STOP`.
         """
         if not self.started:
-            tally_flags(STALE_STOP, self.flag_counts)
+            _tally_flags(STALE_STOP, self.flag_counts)
             return STALE_STOP
-        flags = safety_joints(self.limits, self.measured_pos, self.cmd_pos, self.cmd_vel,
+        flags = _safety_joints(self.limits, self.measured_pos, self.cmd_pos, self.cmd_vel,
                               self.proposal, self.mode, 1.0 if estop else 0.0,
                               1.0 if stale or self.stale(now_ns) else 0.0, self.dt, self.cmd_pos,
                               self.cmd_vel)
-        tally_flags(flags, self.flag_counts)
+        _tally_flags(flags, self.flag_counts)
         self._fixed["flags"] = flags
         self._var["position"] = self.cmd_pos
         self._var["velocity"] = self.cmd_vel
