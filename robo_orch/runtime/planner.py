@@ -41,7 +41,8 @@ class Planner:
         specs = [b for b in ordered if getattr(b, "space", "base") == "base"]
         self.specs = specs
         #: the joints spaces' behaviors, planned after the base's, by space name
-        self.spaces: dict[str, SpacePlan] = space_plans(config, ordered)
+        self.spaces: dict[str, SpacePlan] = space_plans(config, ordered, world,
+                                                        deterministic=deterministic)
         self._space_list = list(self.spaces.values())
         n = len(specs)
         self.names = [b.name for b in specs]

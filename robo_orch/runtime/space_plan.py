@@ -9,7 +9,9 @@ base's, so adding a space never moves the base's behaviors; proposals of
 arbitrated proposal (:func:`robo_orch.core.arbitrate_joints.arbitrate_joints`).
 The controller hands :attr:`out` to the space's
 :class:`~robo_orch.runtime.joints.JointSpace` (safety kernel and publisher) in the
-act phase, or holds the joints when :attr:`winner` is -1.
+act phase, or holds the joints when :attr:`winner` is -1.  Behavior services
+(:meth:`~robo_orch.behavior.Behavior.make_service`) and the state reset on a new
+path (``reset_on_new_path``) work as for the base's behaviors.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ _arbitrate = direct(arbitrate_joints)
 class SpacePlan:
     """One joints space's behaviors (``specs``, in descending priority) and arrays."""
 
-    def __init__(self, name: str, n_joints: int, specs: Sequence, layout) -> None:
+    def __init__(self, name: str, n_joints: int, specs: Sequence, config, world: W.World, *,
+                 deterministic: bool = False) -> None:
+        layout = config.layout
         self.name = name
         self.n_joints = n_joints
         self.specs = list(specs)
@@ -58,6 +62,14 @@ class SpacePlan:
         #: the arbitrated proposal: out[j] for joint j (valid while winner >= 0)
         self.out = np.zeros(n_joints, dtype=np.float64)
         self.winner = -1
+        self.services = []
+        for i, b in enumerate(self.specs):
+            svc = b.cls.make_service(b.params, config, world, deterministic=deterministic)
+            if svc is not None:
+                self.services.append((i, svc))
+        self._path_resets = [i for i, b in enumerate(self.specs) if b.cls.reset_on_new_path]
+        self._state = world.state
+        self._path_version = float(world.state[W.PATH_VERSION])
         sched.stagger(self.divisors, self.last_run)
         require_contiguous(
             divisors=(self.divisors, 1), enabled=(self.enabled, 1),
@@ -68,6 +80,14 @@ class SpacePlan:
 
     def plan(self, tick: int, arrays: tuple) -> int:
         """Run the due behaviors and arbitrate; the winner (-1: none, hold)."""
+        for i, svc in self.services:
+            if self.enabled[i]:
+                svc.service(tick)
+        version = self._state[W.PATH_VERSION]
+        if version != self._path_version:  # a new path: their progress referred to the old
+            self._path_version = float(version)
+            for i in self._path_resets:
+                self.states[i].fill(0.0)
         n_due = _schedule(tick, self.divisors, self.enabled, self.was_enabled, self.last_run,
                           self.due, self.reset)
         calls, idx, params, states, rows, acts = (self._calls, self.idx, self.params,
@@ -88,12 +108,14 @@ class SpacePlan:
             self.activations[i] = 0.0
 
 
-def space_plans(config, specs: Sequence) -> dict[str, SpacePlan]:
+def space_plans(config, specs: Sequence, world: W.World, *,
+                deterministic: bool = False) -> dict[str, SpacePlan]:
     """A :class:`SpacePlan` per joints space of ``config`` that has behaviors (``specs``:
     the config's behaviors in descending priority)."""
     out = {}
     for name, space in getattr(config, "commands", {}).items():
         mine = [b for b in specs if getattr(b, "space", "base") == name]
         if mine and space.kind == "joints":
-            out[name] = SpacePlan(name, len(space.joints), mine, config.layout)
+            out[name] = SpacePlan(name, len(space.joints), mine, config, world,
+                                  deterministic=deterministic)
     return out
