@@ -43,6 +43,17 @@ each array's length in the slot before it).  Every read needs a provider, each
 name one writer (or the same merge rule in every writer), and unknown names are
 refused with a did-you-mean; :func:`robo_orch.testing.check_behavior` checks a
 behavior against all of this.
+**Command spaces.**  A behavior proposes for one command space: the base (the
+default, ``command_space = "base"``) or a ``joints`` space (``[commands.NAME]``, see
+:mod:`robo_orch.config.commands`).  A joints behavior sets ``command_space`` to the
+name of the space it expects (a config may name another with ``space = "..."``);
+its ``out`` row has ``max(OUT_LEN, n)`` values for a space of ``n`` joints, and
+``out[j]`` is joint ``j``'s target position (position mode) or velocity (velocity
+mode).  It may declare ``joints`` (the names it drives, which must be the space's,
+in order) and ``joint_mode``; both are checked at load.  Each space arbitrates its
+own behaviors (priorities and blending as for the base) and runs its own safety
+kernel.
+
 The Python side owns validation: ``Params`` is a dataclass declared with
 :func:`robo_orch.schema.option` fields, all numeric or boolean, and
 :meth:`Behavior.pack_params` turns it into the array in field order.
@@ -112,6 +123,16 @@ class Behavior(ABC):
     blendable: ClassVar[bool] = False
     #: zero the state when a new path is loaded (``state[PATH_VERSION]`` changes)?
     reset_on_new_path: ClassVar[bool] = True
+    #: the command space it proposes for: ``"base"`` (the base's velocity, ``out[OUT_V]``,
+    #: ``out[OUT_W]``...) or, for a joints behavior, the ``[commands.NAME]`` space it
+    #: expects by default (a config's ``space = "..."`` names another one)
+    command_space: ClassVar[str] = "base"
+    #: a joints behavior: the joints its ``out[j]`` drives, in the space's order (the
+    #: space must have exactly these); ``()``: any joints (``out[j]`` is joint ``j``)
+    joints: ClassVar[tuple[str, ...]] = ()
+    #: a joints behavior: the space mode its proposals are for (``"position"``: targets,
+    #: ``"velocity"``: velocities); None: either
+    joint_mode: ClassVar[str | None] = None
 
     @classmethod
     def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:

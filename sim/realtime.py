@@ -210,6 +210,7 @@ class _SimTicks:
         self.last_tick = None
         self.now_ns = 0
         self.due = 0
+        self.dt_s = 0.0
 
     def pre_tick(self, tick: int, now_ns: int) -> None:
         self.now_ns = now_ns
@@ -220,13 +221,18 @@ class _SimTicks:
     def plan(self, tick: int) -> None:
         if self.last_tick is None:
             self.due = self.node.ALL_SENSORS
+            self.dt_s = 0.0
         else:  # after skipped slots, simulated time keeps up with the wall clock
-            self.due = self.node.sim.step((tick - self.last_tick) * self.period_s)
+            self.dt_s = (tick - self.last_tick) * self.period_s
+            self.due = self.node.sim.step(self.dt_s)
         self.last_tick = tick
 
     def act(self, tick: int) -> bool:
-        self.node.publish(self.due, self.now_ns)
-        self.node.publish_status(self.now_ns)
+        node = self.node
+        node.publish(self.due, self.now_ns)
+        for joints in node.joints:  # each joints command space's device: command -> state
+            joints.step(self.dt_s, self.now_ns, estop=node.sim.estop)
+        node.publish_status(self.now_ns)
         return os.getppid() == self.parent_pid
 
 

@@ -12,7 +12,10 @@ pan-tilt heads and grippers; enforced by :mod:`robo_orch.core.safety_joints`)::
     joints = [ { name = "pan", min = -2.6, max = 2.6, max_velocity = 2.0, max_accel = 8.0 },
                { name = "tilt", min = -0.5, max = 1.2, max_velocity = 1.5, max_accel = 6.0 } ]
 
-A config without ``[commands]`` has no command spaces besides the base.
+A config without ``[commands]`` has no command spaces besides the base (named
+``base``, which a ``[commands]`` table cannot use).  A behavior proposes for one
+space (``Behavior.command_space``, or ``space = "..."`` in its table);
+:func:`check_behavior_spaces` checks that the space exists and suits it.
 :func:`check_command_topics` (run with the whole config) refuses a topic that is
 used twice.
 """
@@ -20,7 +23,7 @@ used twice.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +109,8 @@ class JointSpaceConfig:
 
 #: command space kinds -> their section class
 COMMAND_KINDS: dict[str, type] = {"joints": JointSpaceConfig}
+#: the name of the base's own command space (its velocity command)
+BASE_SPACE = "base"
 
 
 def build_commands(table: Any, source: str) -> dict[str, Any]:
@@ -118,6 +123,9 @@ def build_commands(table: Any, source: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, entry in table.items():
         prefix = f"commands.{name}"
+        if name == BASE_SPACE:
+            raise ConfigError(source, prefix, f"'{BASE_SPACE}' is the base's own command "
+                                              "space: give this one another name")
         if not isinstance(entry, Mapping):
             raise ConfigError(source, prefix, "expected a table with at least 'kind', 'topic' "
                                               "and 'state_topic'")
@@ -132,6 +140,48 @@ def build_commands(table: Any, source: str) -> dict[str, Any]:
                               f"{err.problem.removeprefix('unknown key')}")
         out[name] = schema.build(COMMAND_KINDS[kind], entry, source=source, prefix=prefix)
     return out
+
+
+def check_behavior_spaces(behaviors: Sequence[Any], commands: Mapping[str, Any],
+                          source: str) -> None:
+    """Refuse a behavior whose command space does not exist or does not suit it.
+
+    ``behaviors``: items with ``name``, ``cls`` and ``space`` (config order).  A base
+    behavior (``cls.command_space == "base"``) proposes for the base only; a joints
+    behavior for a ``joints`` space with the joints it declares (``cls.joints``, in
+    order, when it declares any) and in the mode it declares (``cls.joint_mode``).
+    """
+    for b in behaviors:
+        key = f"behaviors.{b.name}.space"
+        space = b.space
+        wants_base = getattr(b.cls, "command_space", BASE_SPACE) == BASE_SPACE
+        kind = getattr(b.cls, "kind", b.cls.__name__)
+        if space != BASE_SPACE and space not in commands:
+            err = schema.unknown_key_error(source, key, space, [BASE_SPACE, *commands])
+            raise ConfigError(source, key, f"no command space '{space}' (spaces: "
+                              f"{', '.join([BASE_SPACE, *commands])})"
+                              f"{err.problem.removeprefix('unknown key')}")
+        if wants_base:
+            if space != BASE_SPACE:
+                raise ConfigError(source, key, f"'{kind}' proposes base velocities; it cannot "
+                                  f"drive the {commands[space].kind} space '{space}'")
+            continue
+        if space == BASE_SPACE:
+            raise ConfigError(source, key, f"'{kind}' proposes joint targets, not base "
+                              "velocities: set space to one of its [commands.NAME] spaces"
+                              + (f" ({', '.join(commands)})" if commands else " (none "
+                                 "configured)"))
+        target = commands[space]
+        names = tuple(j.name for j in target.joints)
+        declared = tuple(getattr(b.cls, "joints", ()) or ())
+        if declared and declared != names:
+            raise ConfigError(source, key, f"'{kind}' drives the joints ({', '.join(declared)})"
+                              f" but commands.{space} has ({', '.join(names)}): a joints "
+                              "behavior's joints are its space's, in order")
+        mode = getattr(b.cls, "joint_mode", None)
+        if mode is not None and mode != target.mode:
+            raise ConfigError(source, key, f"'{kind}' proposes {mode}s but commands.{space} "
+                              f"is in {target.mode} mode")
 
 
 def check_command_topics(config: Any) -> None:

@@ -43,8 +43,10 @@ def describe_config(config: Config) -> str:
         state = "enabled" if b.enabled else "disabled"
         rate = c.loop.rate_hz / b.divisor
         blend = "blendable" if b.blendable else "exclusive"
+        space = getattr(b, "space", "base")
+        where = "" if space == "base" else f", for commands.{space}"
         lines.append(f"  {b.name:<16} kind={b.cls.kind:<16} priority={b.priority:<4}"
-                     f" every {b.divisor} tick(s) ({rate:g} Hz), {blend}, {state}")
+                     f" every {b.divisor} tick(s) ({rate:g} Hz), {blend}, {state}{where}")
         lines.append(f"    {_fields(b.params)}")
     if c.layout is not None:
         lines += c.layout.describe()  # where each declared name lives

@@ -19,7 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from robo_orch import registry, schema
-from robo_orch.config.commands import build_commands, check_command_topics
+from robo_orch.config.commands import (
+    build_commands,
+    check_behavior_spaces,
+    check_command_topics,
+)
 from robo_orch.config.estimator import EstimatorConfig
 from robo_orch.config.layout import build_layout
 from robo_orch.config.sections import (
@@ -42,7 +46,7 @@ from robo_orch.errors import ConfigError, RegistryError
 #: input roles the sense phase understands, and the message type each carries
 INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
                "gps": "position_fix"}
-_BEHAVIOR_KEYS = ("kind", "priority", "divisor", "enabled", "blendable")
+_BEHAVIOR_KEYS = ("kind", "priority", "divisor", "enabled", "blendable", "space")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class BehaviorSpec:
     enabled: bool
     blendable: bool
     params: Any
+    #: the command space it proposes for: "base" or a ``[commands.NAME]``
+    space: str = "base"
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
 
     drivers = build_drivers(raw.get("drivers"), source, base_dir)
     commands = build_commands(raw.get("commands"), source)
+    check_behavior_spaces(behaviors, commands, source)
     layout = build_layout(behaviors, source) if with_behaviors else None
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
                     raw=copy.deepcopy(dict(raw)), drivers=drivers, commands=commands,
@@ -226,7 +233,8 @@ def _build_behaviors(table: Any, source: str, base_dir: Path | None,
         blendable = cls.blendable if sched.blendable is None else sched.blendable
         specs.append(BehaviorSpec(name=name, cls=cls, priority=sched.priority,
                                   divisor=sched.divisor, enabled=sched.enabled,
-                                  blendable=blendable, params=params))
+                                  blendable=blendable, params=params,
+                                  space=sched.space or getattr(cls, "command_space", "base")))
     return tuple(specs)
 
 

@@ -324,4 +324,7 @@ class BehaviorEntry:
     divisor: int = option(1, ge=1, doc="run every divisor-th tick")
     enabled: bool = option(True, doc="scheduled at all", live=True)
     blendable: bool | None = option(None, doc="override the behavior's own blendable flag")
+    space: str | None = option(None, doc="command space it proposes for: 'base' or a "
+                                         "[commands.NAME] (default: the behavior's own "
+                                         "command_space)")
     params: Any = option(None, doc="(the behavior's own keys, validated by its class)")

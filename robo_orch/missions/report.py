@@ -83,6 +83,8 @@ def summarize(result: MissionResult, shortest_m: float | None = None) -> dict[st
         "warnings": result.warnings + ctl.sensing.health.warnings,
         "interrupted_by": None if result.signal is None else signal.Signals(result.signal).name,
     }
+    if getattr(ctl, "joint_spaces", None):  # joints command spaces: commands and flags
+        summary["commands"] = ctl.command_counters()
     health = loop_health_line(st, round(1e9 / result.config.loop.rate_hz))
     if health and result.backend != "lockstep":
         summary["warnings"].append(f"the loop missed deadlines: {health}")

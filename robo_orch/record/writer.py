@@ -96,7 +96,8 @@ class RecordResult:
 def topics_of(config, extra: dict[str, str] | None = None,
               backend: SimBackend | None = None) -> dict[str, str]:
     """Every topic of a run and its message type name, all from the config and the plugins:
-    the inputs, the command, e-stop and truth topics, each driver's outputs
+    the inputs, the command, e-stop and truth topics, each command space's command and
+    state topics, each driver's outputs
     (:meth:`~robo_orch.driver.Driver.output_topics`), the simulator backend's own topics
     (:meth:`~robo_orch.backend.SimBackend.topics`), the tick records, and ``extra``."""
     kin = kinematics_for(config.robot)  # the base's odometry and command types
@@ -105,6 +106,9 @@ def topics_of(config, extra: dict[str, str] | None = None,
     topics[config.topics.command] = kin.command_type
     topics[config.topics.estop] = "estop"
     topics[config.topics.truth] = "pose2d"
+    for space in getattr(config, "commands", {}).values():  # joints command spaces
+        topics[space.topic] = "joint_command"
+        topics[space.state_topic] = "joint_state"
     for driver in config.drivers.values():
         for topic, type_name in driver.cls.output_topics(driver.params).items():
             topics.setdefault(topic, type_name)

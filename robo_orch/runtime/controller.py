@@ -22,6 +22,7 @@ from robo_orch.core import field as fieldmod
 from robo_orch.core import safety as saf
 from robo_orch.core import world as W
 from robo_orch.messages import FORMAT_VERSION, Header, message_type, new_fixed
+from robo_orch.runtime.joints import joint_spaces
 from robo_orch.runtime.params import LiveParams
 from robo_orch.runtime.planner import Planner
 from robo_orch.runtime.sense import Sensing
@@ -121,6 +122,11 @@ class Controller:
         self.now_ns = 0
         self._prev_flags = 0
         self._truth = np.full(3, np.nan)
+        #: the joints command spaces (:class:`~robo_orch.runtime.joints.JointSpace`) by
+        #: name, each with the plan of its behaviors (None: none target it, it holds)
+        self.joint_spaces = joint_spaces(config, bus)
+        self._spaces = [(js, self.planner.spaces.get(name))
+                        for name, js in self.joint_spaces.items()]
 
     # --- e-stop -------------------------------------------------------------------
     def engage_estop(self) -> int:
@@ -185,9 +191,15 @@ class Controller:
                "inputs": self.sensing.counters(),
                "input_rejects": self.sensing.input_rejects(),
                "estimate": self.sensing.estimate_health()}
+        if self.joint_spaces:
+            out["commands"] = self.command_counters()
         for name, source in self._health_sources.items():
             out[name] = source()
         return out
+
+    def command_counters(self) -> dict:
+        """Per joints command space: commands sent, refused states, ticks per safety flag."""
+        return {name: js.counters() for name, js in self.joint_spaces.items()}
 
     # --- the tick -----------------------------------------------------------------
     def pre_tick(self, tick: int, now_ns: int) -> None:
@@ -214,6 +226,8 @@ class Controller:
                 self.sensing.consumed.extend(self._estop_events)
             self._estop_events.clear()
         self.sensing.sense(now_ns, self.t0_ns)
+        for js, _ in self._spaces:
+            js.sense(now_ns)
         if self.truth_sub is not None and self.truth_sub.poll():
             msg = self.truth_sub.latest()
             if msg is not None:
@@ -239,6 +253,8 @@ class Controller:
         # stamped with the newest input it was computed from (the data's time, as a
         # ROS header would be), so the actuator side can measure sensor-to-actuator
         self.cmd_pub.publish(msg, stamp_ns=self.sensing.input_stamp_ns or self.now_ns)
+        if self._spaces:
+            self._act_spaces()
         self.completed_tick = tick
         if self.estop_latched and tick % self._estop_every == 0:
             self._publish_estop_state()  # so a restarted actuator driver learns it
@@ -257,6 +273,18 @@ class Controller:
         if self.progress is not None:
             self.progress(self)
         return not self._finished(t)
+
+    def _act_spaces(self) -> None:
+        """After the base: each joints space's arbitrated proposal (or a hold) through its
+        safety kernel (the e-stop latch and the loop's stale inputs apply) to its topic."""
+        estop = self.estop_latched
+        stale = self.world.state[W.STALE] != 0.0
+        for js, plan in self._spaces:
+            if plan is not None and plan.winner >= 0:
+                np.copyto(js.proposal, plan.out)
+            else:
+                js.hold()
+            js.act(self.now_ns, estop=estop, stale=stale)
 
     def _finished(self, t: float) -> bool:
         s = self.world.state
@@ -292,7 +320,10 @@ class Controller:
                              fieldmod.alloc_field_scratch(world.field.shape))
         fieldmod.nearest_distance(world.scan, 2, 0.0, 0.0)
         planner = Planner(self.config, world, deterministic=True)
-        for tick in range(int(max(planner.divisors.max(), 1)) + 1):
+        divisors = [1, *planner.divisors]
+        for space in planner.spaces.values():
+            divisors.extend(space.divisors)
+        for tick in range(int(max(divisors)) + 1):
             planner.plan(tick)
         self.sensing.warmup()
 

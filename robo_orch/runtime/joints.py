@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from robo_orch.bus import Bus, QoS
+from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.core.safety import tally_flags
 from robo_orch.core.safety_joints import (
     FLAG_NAMES,
@@ -32,6 +33,10 @@ from robo_orch.core.safety_joints import (
     safety_joints,
 )
 from robo_orch.messages import JOINT_COMMAND, JOINT_STATE, new_fixed, new_var
+
+# past the dispatcher (robo_orch.core.direct): every array is the JointSpace's own
+_safety_joints = direct(safety_joints)
+_tally_flags = direct(tally_flags)
 
 
 class JointSpace:
@@ -67,6 +72,9 @@ class JointSpace:
         self._fixed = new_fixed(JOINT_COMMAND)
         self._fixed["mode"] = self.mode
         self._var = new_var(JOINT_COMMAND, self.n)
+        require_contiguous(limits=(self.limits, 2), measured_pos=(self.measured_pos, 1),
+                           cmd_pos=(self.cmd_pos, 1), cmd_vel=(self.cmd_vel, 1),
+                           proposal=(self.proposal, 1), flag_counts=(self.flag_counts, 1))
         self.hold()
 
     @property
@@ -106,25 +114,33 @@ class JointSpace:
         """No joint_state yet, or the newest is older than ``max_age_s``."""
         return self._state_ns is None or now_ns - self._state_ns > self.max_age_ns
 
-    def act(self, now_ns: int, *, estop: bool = False) -> int:
+    def act(self, now_ns: int, *, estop: bool = False, stale: bool = False) -> int:
         """Run the safety kernel on ``proposal`` and publish the command; its flags.
 
+        ``stale``: another input the proposal depends on is stale (the loop's required
+        inputs): a controlled stop, as when the joint_state itself is stale.
         Before the first joint_state: nothing is published, and the flags are
         :data:`~robo_orch.core.safety_joints.STALE_STOP`.
         """
         if not self.started:
-            tally_flags(STALE_STOP, self.flag_counts)
+            _tally_flags(STALE_STOP, self.flag_counts)
             return STALE_STOP
-        flags = safety_joints(self.limits, self.measured_pos, self.cmd_pos, self.cmd_vel,
+        flags = _safety_joints(self.limits, self.measured_pos, self.cmd_pos, self.cmd_vel,
                               self.proposal, self.mode, 1.0 if estop else 0.0,
-                              1.0 if self.stale(now_ns) else 0.0, self.dt, self.cmd_pos,
+                              1.0 if stale or self.stale(now_ns) else 0.0, self.dt, self.cmd_pos,
                               self.cmd_vel)
-        tally_flags(flags, self.flag_counts)
+        _tally_flags(flags, self.flag_counts)
         self._fixed["flags"] = flags
         self._var["position"] = self.cmd_pos
         self._var["velocity"] = self.cmd_vel
         self.pub.publish(self._fixed, self._var, stamp_ns=now_ns)
         return flags
+
+    def counters(self) -> dict:
+        """Commands sent, refused states, and the ticks per safety flag (JSON-ready)."""
+        return {"started": self.started, "sent": int(self.pub.sent), "refused": self.refused,
+                "flag_ticks": {name: int(n) for name, n in zip(FLAG_NAMES, self.flag_counts,
+                                                               strict=True)}}
 
     def tick(self, now_ns: int, *, estop: bool = False) -> int:
         """:meth:`sense` then :meth:`act`: one tick of the space; its flags."""

@@ -126,7 +126,7 @@ class LiveParams:
         ctl = self.controller
         planner = ctl.planner
         for name, values in change.params.items():
-            planner.params[planner.names.index(name)][:] = values
+            planner.params_of(name)[:] = values
         if change.limits is not None:
             planner.limits[:] = change.limits
         for name, enabled in change.enabled.items():

@@ -5,6 +5,11 @@ fixed sequence of compiled calls (``schedule``, each due behavior's kernel,
 ``arbitrate``, ``safety``) glued by a few lines of Python that create no objects.
 Behaviors are held in descending priority order, so the schedule's ascending
 index order is also priority order.
+
+The planner's own arrays (``names``, ``proposals``...) are the base's behaviors;
+the behaviors of each ``joints`` command space are planned after the base's by a
+:class:`~robo_orch.runtime.space_plan.SpacePlan` of their own (:attr:`Planner.spaces`),
+whose arbitrated proposal the controller hands to the space's safety kernel.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from robo_orch.core import schedule as sched
 from robo_orch.core import world as W
 from robo_orch.core.direct import contiguous, direct, require_contiguous
 from robo_orch.kinematics import kinematics_for
+from robo_orch.runtime.space_plan import SpacePlan, space_plans
 
 # every tick's scheduling, arbitration and safety kernels, past the dispatcher
 # (robo_orch.core.direct): their arrays are the Planner's own and the world's
@@ -31,8 +37,13 @@ class Planner:
 
     def __init__(self, config: Config, world: W.World, *, deterministic: bool = False) -> None:
         self.world = world
-        specs: list[BehaviorSpec] = sorted(config.behaviors, key=lambda b: -b.priority)
+        ordered: list[BehaviorSpec] = sorted(config.behaviors, key=lambda b: -b.priority)
+        specs = [b for b in ordered if getattr(b, "space", "base") == "base"]
         self.specs = specs
+        #: the joints spaces' behaviors, planned after the base's, by space name
+        self.spaces: dict[str, SpacePlan] = space_plans(config, ordered, world,
+                                                        deterministic=deterministic)
+        self._space_list = list(self.spaces.values())
         n = len(specs)
         self.names = [b.name for b in specs]
         self.kernels = [b.cls.kernel for b in specs]
@@ -124,6 +135,8 @@ class Planner:
             self.flags = self._safety(self.world.state, self.world.scan, self.limits, a[0],
                                       a[1], self.mem, self.cmd)
         _tally_flags(self.flags, self.flag_counts)
+        for space in self._space_list:
+            space.plan(tick, arrays)
         self.ticks += 1
 
     def _run_services(self, tick: int) -> None:
@@ -147,8 +160,21 @@ class Planner:
         """The first service's reason for ending the mission ('' if none gave one)."""
         return next((svc.reason for _, svc in self.services if svc.reason), "")
 
+    def params_of(self, name: str) -> np.ndarray:
+        """The packed parameter array of a behavior (of the base or of a joints space)."""
+        if name in self.names:
+            return self.params[self.names.index(name)]
+        for space in self._space_list:
+            if name in space.names:
+                return space.params[space.names.index(name)]
+        raise KeyError(name)
+
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Enable or disable a behavior by name (re-enabling resets its state)."""
+        for space in self._space_list:
+            if name in space.names:
+                space.set_enabled(space.names.index(name), enabled)
+                return
         self.enabled[self.names.index(name)] = 1 if enabled else 0
         if not enabled:
             self.activations[self.names.index(name)] = 0.0

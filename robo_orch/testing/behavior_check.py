@@ -25,7 +25,9 @@ Like the other checkers it runs every check it can, records each in a
   signature (:func:`robo_orch.core.world.kernel_signature`);
 * ``runs``: on a fresh world and on one with a path and an obstacle, the kernel
   raises nothing, returns a finite activation in [0, 1] and, when above 0, writes
-  a finite proposal;
+  a finite proposal (a joints behavior, ``command_space`` other than ``"base"``:
+  a finite target for each of its declared ``joints``, in an ``out`` row of
+  ``max(OUT_LEN, len(joints))``);
 * ``writes_declared``: those calls changed nothing of the world the class did not
   declare in ``writes`` (its own scalars and arrays aside);
 * ``no_compile``: those first calls compiled nothing new;
@@ -250,15 +252,27 @@ def _calls(cls: type, params: Any, layout: Layout) -> dict[str, Any]:
     for label, world in (("a fresh world", _fresh_world(layout)),
                          ("a world with a path and an obstacle", _busy_world(layout))):
         state = cls.new_state(params)
-        out = np.zeros(W.OUT_LEN, dtype=np.float64)
+        out = np.zeros(_out_len(cls), dtype=np.float64)
         before = tuple(a.copy() for a in world.arrays)
         try:
             act: float | str = float(kernel(world.arrays, idx, packed, state, out))
         except Exception as err:  # noqa: BLE001 -- the author's kernel: report what it raised
             act = f"the kernel raised {type(err).__name__}: {err}"
         results.append((label, act, out, _undeclared(cls, layout, before, world)))
-    return {"results": results,
+    return {"results": results, "proposed": _proposed(cls),
             "compiled": len(getattr(kernel, "overloads", {})) - overloads}
+
+
+def _out_len(cls: type) -> int:
+    """The ``out`` row a behavior gets: OUT_LEN, or more for a joints space's many joints."""
+    return max(W.OUT_LEN, len(getattr(cls, "joints", ()) or ()))
+
+
+def _proposed(cls: type) -> list[int]:
+    """The entries of ``out`` its proposal fills: (v, w) for the base, else its joints."""
+    if getattr(cls, "command_space", "base") == "base":
+        return [W.OUT_V, W.OUT_W]
+    return list(range(max(1, len(getattr(cls, "joints", ()) or ()))))
 
 
 def _runs(calls: dict[str, Any]) -> str | None:
@@ -267,7 +281,7 @@ def _runs(calls: dict[str, Any]) -> str | None:
             return f"on {label} {act}"
         if not (math.isfinite(act) and 0.0 <= act <= 1.0):
             return f"on {label} the activation is {act}, expected 0..1"
-        if act > 0.0 and not np.isfinite(out[[W.OUT_V, W.OUT_W]]).all():
+        if act > 0.0 and not np.isfinite(out[calls["proposed"]]).all():
             return f"on {label} the proposal is not finite: {out.tolist()}"
     return None
 
@@ -304,7 +318,7 @@ def _layout_independent(cls: type, params: Any, plain: Layout, padded: Layout) -
         seen = []
         for layout in (plain, padded):
             world = make(layout)
-            out = np.zeros(W.OUT_LEN, dtype=np.float64)
+            out = np.zeros(_out_len(cls), dtype=np.float64)
             try:
                 act = float(cls.kernel(world.arrays, layout.idx[cls.kind], packed,
                                        cls.new_state(params), out))

@@ -5,5 +5,7 @@
 * :mod:`.protocol`: the device's lines, ``$BAT,<volts>,<amps>,<charge>*<XOR>\\r\\n``,
   an encoder and an incremental parser that resyncs after garbage;
 * :mod:`.driver`: the driver publishing ``battery_state`` messages;
-* :mod:`.emulator`: the device on a pseudo-terminal (``python -m robo_orch_battery.emulator``).
+* :mod:`.emulator`: the device on a pseudo-terminal (``python -m robo_orch_battery.emulator``);
+* :mod:`.look_at_goal`: a behavior for a ``joints`` command space that keeps a camera
+  on a pan-tilt head pointed at the goal (``robot_pan_tilt.toml``).
 """

@@ -1,0 +1,110 @@
+"""What a joints command space costs the loop: the demo with and without one, interleaved.
+
+One warm process runs the demo mission in lockstep as it is (``demo``) and with a
+two-joint ``[commands.pan_tilt]`` space that no behavior drives (``space``: the
+space is sensed, held through its safety kernel and published every tick, and the
+simulator steps its device), and, with ``--config``, a config of your own (``head``;
+e.g. the plugin example's ``examples/battery_plugin/robot_pan_tilt.toml``, the
+example installed), the order rotated every round.  Each variant runs once before
+measuring.  Per run: the realtime factor (simulated s per wall s), the tick compute
+p99 and CPU microseconds per tick (loop and lockstep simulator together).  Printed:
+medians per variant and the median of the per-round ratios against ``demo``.
+Rerun::
+
+    python -m robo_orch.bench.spaces --pairs 9 [--config robot_pan_tilt.toml] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SPACE = """extends = "demo"
+
+[commands.pan_tilt]
+kind = "joints"
+topic = "cmd/pan_tilt"
+state_topic = "sensor/pan_tilt"
+joints = [ { name = "pan", min = -2.6, max = 2.6, max_velocity = 3.0, max_accel = 15.0 },
+           { name = "tilt", min = -0.5, max = 1.2, max_velocity = 1.5, max_accel = 6.0 } ]
+"""
+KEYS = ("rtf", "tick_p99_us", "cpu_us_per_tick")
+
+
+def _run(config) -> dict[str, float]:
+    from robo_orch.missions.report import summarize
+    from robo_orch.missions.session import run_mission
+
+    c0 = time.process_time()
+    result = run_mission(config, backend="lockstep", seed=1)
+    cpu = time.process_time() - c0
+    s = summarize(result)
+    if not s["goal_reached"]:
+        raise RuntimeError(f"{config.source} did not reach its goal: {s['end_reason']}")
+    return {"rtf": s["realtime_factor"], "tick_p99_us": s["tick_time_us"]["p99"],
+            "cpu_us_per_tick": cpu / s["ticks"] * 1e6}
+
+
+def bench_spaces(pairs: int = 9, config: str | None = None) -> dict[str, Any]:
+    """The figures of the module docstring for ``pairs`` rounds."""
+    from robo_orch.config import load_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "space.toml"
+        path.write_text(SPACE)
+        configs = {"demo": load_config(None), "space": load_config(path)}
+        if config is not None:
+            configs["head"] = load_config(config)
+        names = list(configs)
+        for name in names:  # warm-up
+            _run(configs[name])
+        runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+        for i in range(pairs):
+            k = i % len(names)
+            for name in names[k:] + names[:k]:
+                runs[name].append(_run(configs[name]))
+    out: dict[str, Any] = {"pairs": pairs, "variants": {}}
+    for name in names:
+        row: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs[name]), 2)
+                               for k in KEYS}
+        if name != "demo":
+            for k in KEYS:
+                row[f"{k}_ratio"] = round(statistics.median(
+                    r[k] / d[k] for r, d in zip(runs[name], runs["demo"], strict=True)), 3)
+        out["variants"][name] = row
+    return out
+
+
+def print_spaces(r: dict[str, Any]) -> None:
+    print(f"  demo in lockstep with and without a joints space, {r['pairs']} interleaved "
+          "rounds (medians; ratio = median of per-round ratios against demo)")
+    for name, row in r["variants"].items():
+        ratio = "" if name == "demo" else (
+            f"  (x{row['rtf_ratio']:.3f} rtf, x{row['tick_p99_us_ratio']:.3f} p99, "
+            f"x{row['cpu_us_per_tick_ratio']:.3f} cpu)")
+        print(f"  {name:<6} realtime factor {row['rtf']:7.1f}x  tick p99 "
+              f"{row['tick_p99_us']:7.1f} us  cpu/tick {row['cpu_us_per_tick']:6.1f} us{ratio}")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pairs", type=int, default=9, help="rounds (each variant once a round)")
+    p.add_argument("--config", help="a third variant: this config (e.g. with a joints "
+                                    "behavior of an installed plugin)")
+    p.add_argument("--json", help="write the figures here")
+    args = p.parse_args(argv)
+    r = bench_spaces(args.pairs, args.config)
+    print_spaces(r)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(r, f, indent=2)
+    return r
+
+
+if __name__ == "__main__":
+    main()
