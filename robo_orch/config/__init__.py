@@ -17,6 +17,7 @@ from __future__ import annotations
 from robo_orch.config.load import (
     BLIND_ROLES,
     INPUT_ROLES,
+    AdapterSpec,
     BehaviorSpec,
     Config,
     TopicsConfig,
@@ -37,7 +38,7 @@ from robo_orch.config.source import (
     shipped_scenarios,
 )
 
-__all__ = ["BLIND_ROLES", "INPUT_ROLES", "BehaviorSpec", "Config", "TopicsConfig",
+__all__ = ["BLIND_ROLES", "INPUT_ROLES", "AdapterSpec", "BehaviorSpec", "Config", "TopicsConfig",
            "apply_overrides", "blind_warning", "build_config", "embedded_config_path",
            "load_config", "parse_override", "read_toml", "read_with_extends",
            "refuse_centre_keys", "shipped_scenarios", "start_warnings", "stopping_time",

@@ -12,6 +12,7 @@ argument instead of the file.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ from robo_orch.config.sections import (
 )
 from robo_orch.config.source import apply_overrides, embedded_config_path, read_with_extends
 from robo_orch.config.world import WorldConfig, world_clearance
-from robo_orch.errors import ConfigError, RegistryError
+from robo_orch.errors import ConfigError, MessageError, RegistryError
+from robo_orch.messages import message_type
 
 #: input roles the sense phase understands, and the message type each carries
 INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
@@ -68,6 +70,26 @@ class BehaviorSpec:
 
 
 @dataclass(frozen=True)
+class AdapterSpec:
+    """One input with an input adapter: the input's name, the adapter's class and
+    validated parameters (:mod:`robo_orch.adapter`)."""
+
+    input: str
+    cls: type
+    params: Any
+
+    @property
+    def name(self) -> str:
+        """Its name in the layout (readers and writers, ``idx``): ``inputs.NAME``."""
+        return f"inputs.{self.input}"
+
+    @property
+    def key(self) -> str:
+        """The config key its declaration errors name."""
+        return f"inputs.{self.input}.adapter"
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole validated configuration."""
 
@@ -93,6 +115,9 @@ class Config:
     #: where the behaviors' declared names live (:mod:`robo_orch.config.layout`);
     #: None when the config was loaded without behaviors
     layout: Any = field(default=None, repr=False, compare=False)
+    #: the inputs with an input adapter, in file order (empty when loaded without
+    #: behaviors: the adapters' kernels are not loaded then either)
+    adapters: tuple[AdapterSpec, ...] = ()
 
 
 _SECTIONS: dict[str, type] = {
@@ -139,7 +164,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
                            _raw_radius(raw))
     sections = {name: schema.build(cls, raw.get(name, {}), source=source, prefix=name)
                 for name, cls in _SECTIONS.items()}
-    inputs = _build_inputs(raw.get("inputs"), source)
+    inputs, adapter_tables = _build_inputs(raw.get("inputs"), source)
     radius = sections["robot"].radius
     behaviors = (_build_behaviors(raw.get("behaviors"), source, base_dir, radius)
                  if with_behaviors else ())
@@ -147,10 +172,12 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
 
     drivers = build_drivers(raw.get("drivers"), source, base_dir)
     commands = build_commands(raw.get("commands"), source)
-    layout = build_layout(behaviors, source) if with_behaviors else None
+    adapters = (_build_adapters(inputs, adapter_tables, source, base_dir)
+                if with_behaviors else ())
+    layout = build_layout([*adapters, *behaviors], source) if with_behaviors else None
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
                     raw=copy.deepcopy(dict(raw)), drivers=drivers, commands=commands,
-                    layout=layout, **sections)
+                    layout=layout, adapters=adapters, **sections)
     check_config(config)
     return config
 
@@ -182,20 +209,57 @@ def check_config(config: Config, *, live: bool = False) -> None:
     check_network(config)
 
 
-def _build_inputs(table: Any, source: str) -> dict[str, InputConfig]:
+_INPUT_KEYS = frozenset(f.name for f in dataclasses.fields(InputConfig))
+
+
+def _build_inputs(table: Any, source: str
+                  ) -> tuple[dict[str, InputConfig], dict[str, dict[str, Any]]]:
+    """The inputs, and the adapter parameter tables of those with an adapter (their keys
+    beyond :class:`InputConfig`'s)."""
     inputs = dict(default_inputs())
+    params: dict[str, dict[str, Any]] = {}
     if table is None:
-        return inputs
+        return inputs, params
     if not isinstance(table, Mapping):
         raise ConfigError(source, "inputs", "expected a table of inputs")
     for role, entry in table.items():
-        if role not in INPUT_ROLES:
-            raise schema.unknown_key_error(source, f"inputs.{role}", role, list(INPUT_ROLES))
+        adapter = entry.get("adapter") if isinstance(entry, Mapping) else None
+        if role not in INPUT_ROLES and not adapter:
+            err = schema.unknown_key_error(source, f"inputs.{role}", role, list(INPUT_ROLES))
+            raise ConfigError(source, f"inputs.{role}", f"{err.problem}; an input of another "
+                              "name needs an input adapter: adapter = \"KIND\"")
+        if role in INPUT_ROLES and adapter:
+            raise ConfigError(source, f"inputs.{role}.adapter", f"'{role}' is a built-in input "
+                              "(the estimator and the scan handle it); give an input with an "
+                              "adapter a name of its own")
+        if adapter:
+            params[role] = {k: v for k, v in entry.items() if k not in _INPUT_KEYS}
+            entry = {k: v for k, v in entry.items() if k in _INPUT_KEYS}
         known = inputs.get(role)
         merged = ({"topic": known.topic, **entry} if known is not None else dict(entry)) \
             if isinstance(entry, Mapping) else entry
         inputs[role] = schema.build(InputConfig, merged, source=source, prefix=f"inputs.{role}")
-    return inputs
+    return inputs, params
+
+
+def _build_adapters(inputs: Mapping[str, InputConfig], tables: Mapping[str, dict[str, Any]],
+                    source: str, base_dir: Path | None) -> tuple[AdapterSpec, ...]:
+    """Load each adapter input's class, check its message type, validate its parameters."""
+    specs = []
+    for name, table in tables.items():
+        key = f"inputs.{name}.adapter"
+        try:
+            cls = registry.load(registry.ADAPTERS, inputs[name].adapter, base_dir=base_dir)
+        except RegistryError as err:
+            raise ConfigError(source, key, str(err)) from None
+        try:
+            message_type(cls.message)
+        except (MessageError, AttributeError) as err:
+            raise ConfigError(source, key, f"{cls.kind} consumes an unknown message type: "
+                              f"{err}") from None
+        params = cls.parse_params(table, source=source, prefix=f"inputs.{name}")
+        specs.append(AdapterSpec(input=name, cls=cls, params=params))
+    return tuple(specs)
 
 
 def _build_behaviors(table: Any, source: str, base_dir: Path | None,

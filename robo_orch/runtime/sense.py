@@ -10,6 +10,12 @@ older than their ``max_age_s`` (or that never had one) raise the world's STALE
 flag, which the safety layer turns into a controlled stop; so does a hold of the
 estimate.  It clears by itself when data is fresh (and agrees) again.
 
+An input with an input adapter (``[inputs.NAME] adapter = "KIND"``,
+:mod:`robo_orch.adapter`) has each message copied into its preallocated ``fixed``
+and ``var`` arrays, checked (finite values, stamps), and handed to the adapter's
+kernel, which writes its declared world names; this runs after the estimate and
+the scan of the tick are written, in config order.
+
 A scan with fewer returns than ``perception.min_scan_returns`` (default 1) is
 rejected (``no_returns``): a lidar that goes on publishing but sees nothing (a
 failed laser, a covered window) is treated as a silent one, not as empty space.
@@ -27,6 +33,7 @@ import math
 
 import numpy as np
 
+from robo_orch.adapter import MessageBuffers
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import INPUT_ROLES, Config
 from robo_orch.core import estimator, field, lateral, mission, odoframe
@@ -73,8 +80,15 @@ class Sensing:
         self.max_age_ns = {}
         self.required = []
         kin = kinematics_for(config.robot)
+        adapters = {spec.input: spec for spec in config.adapters}
         for role, inp in config.inputs.items():
-            mtype = message_type(kin.odometry_type if role == "odom" else INPUT_ROLES[role])
+            if role in adapters:
+                mtype = message_type(adapters[role].cls.message)
+            elif role in INPUT_ROLES:
+                mtype = message_type(kin.odometry_type if role == "odom" else INPUT_ROLES[role])
+            else:  # pragma: no cover (load_config builds the adapters with the behaviors)
+                raise ValueError(f"inputs.{role} has an adapter, but the config was loaded "
+                                 "without behaviors (its adapter was not loaded)")
             qos = QoS.parse(inp.qos)
             self.subs[role] = bus.subscribe(
                 inp.topic, mtype, qos, hwm=config.bus.hwm, max_bytes=inp.max_bytes or None,
@@ -127,6 +141,15 @@ class Sensing:
         #: input message it consumes (so a re-run can feed each tick exactly those)
         self.consumed: list | None = None
         self._prev_ns: int | None = None
+        #: the inputs with an adapter: (name, buffers, kernel, idx, params, state, finite_var)
+        self.adapters = []
+        layout = config.layout
+        for spec in config.adapters:
+            cls = spec.cls
+            self.adapters.append((spec.input, MessageBuffers(message_type(cls.message),
+                                                             cls.max_rows),
+                                  cls.kernel, layout.idx[spec.name], cls.pack_params(spec.params),
+                                  cls.new_state(spec.params), bool(cls.finite_var)))
         s = world.state
         require_contiguous(lat=(self.lat, 1), x=(self.x, 1), P=(self.P, 2), x_good=(self.x_good, 1),
                            P_good=(self.P_good, 2), state=(s, 1), path=(world.path, 2),
@@ -203,10 +226,27 @@ class Sensing:
                         self._newer(msg.header.stamp_ns)
                         self._take_scan(count, now_ns, t0_ns)
                         self.health.scan_taken()
+        if self.adapters:
+            self._adapt(self.world.arrays)
         _update_mission(s, self.world.path)
         if s[W.SCAN_COUNT] > 0:
             s[W.NEAREST] = _nearest(self.world.scan, int(s[W.SCAN_COUNT]), s[W.X], s[W.Y])
         self._update_staleness(now_ns, t)
+
+    def _adapt(self, world: tuple) -> None:
+        """Each adapter input's messages, oldest first: copied, checked, adapted."""
+        checks = self.checks
+        for name, buf, kernel, idx, params, state, finite_var in self.adapters:
+            for msg in self._drain(name):
+                count = buf.load(msg.fixed, msg.var)
+                if not checks.adapted(name, buf.finite(count, finite_var), msg):
+                    continue
+                status = kernel(world, idx, buf.fixed, buf.var, count, params, state)
+                if status > 0.0:
+                    checks.accept(name, msg)
+                    self._newer(msg.header.stamp_ns)
+                elif status < 0.0:
+                    checks.reject(name, "out_of_range")
 
     def _fuse_body_odometry(self, msg, t: float) -> None:
         """A holonomic base's odometry (vx, vy, w): the EKF's v and w, then the lateral speed."""
@@ -398,6 +438,9 @@ class Sensing:
         """Per-input bus counters, JSON-ready."""
         out = {role: self.subs[role].counters.as_dict() for role in self.subs}
         out["scan"]["points_dropped"] = self.scan_points_dropped
+        for name, buf, *_ in self.adapters:
+            if buf.columns:
+                out[name]["rows_dropped"] = buf.rows_dropped
         return out
 
     def input_rejects(self) -> dict[str, dict]:

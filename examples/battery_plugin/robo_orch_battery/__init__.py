@@ -5,5 +5,9 @@
 * :mod:`.protocol`: the device's lines, ``$BAT,<volts>,<amps>,<charge>*<XOR>\\r\\n``,
   an encoder and an incremental parser that resyncs after garbage;
 * :mod:`.driver`: the driver publishing ``battery_state`` messages;
-* :mod:`.emulator`: the device on a pseudo-terminal (``python -m robo_orch_battery.emulator``).
+* :mod:`.emulator`: the device on a pseudo-terminal (``python -m robo_orch_battery.emulator``);
+* :mod:`.adapter`: the input adapter ``battery_charge`` (``battery_state`` -> the user
+  scalars ``battery_charge`` and ``battery_known``);
+* :mod:`.behavior`: the behavior ``return_home`` (low charge: back to the start);
+* :mod:`.simulated`: the battery as a simulated device publishing on a simulator's bus.
 """
