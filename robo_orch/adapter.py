@@ -14,9 +14,10 @@ of the tick were written (so ``x``, ``y``, ``yaw`` are this tick's).
   :func:`robo_orch.config.layout.index_names` (exactly as for a behavior)
 * ``fixed``  float64 array: the message's fixed part, field by field in dtype order
   (a sub-array field, like the IMU's ``gyro[3]``, takes as many values)
-* ``var``    float64 2-D array ``(rows, columns)``: the variable part, one column per
-  field of its element (``angle``, ``range`` of a scan); ``count`` rows are valid.
-  A type without a variable part gets a ``(0, 0)`` array and ``count`` 0
+* ``var``    float64 2-D array ``(fields, rows)``: the variable part, one contiguous row
+  per field of its element (a scan's ``var[0]`` its angles, ``var[1]`` its ranges);
+  the first ``count`` values of each are valid.  A type without a variable part
+  gets a ``(0, 0)`` array and ``count`` 0
 * ``params`` float64 array packed from the adapter's validated ``Params``
 * ``state``  float64 array of ``state_size`` values kept between messages (zeroed at start)
 * returns its status: :data:`ACCEPTED` (> 0: the message counts as accepted and keeps
@@ -37,6 +38,12 @@ every plugin: what an adapter needs beyond it comes through ``params`` and ``sta
 the behaviors', so a behavior reading a user name an adapter writes has its provider.
 ``message`` names the message type it consumes (built-in or from an installed
 package's ``robo_orch.messages`` entry point).
+
+**Measurements.**  An adapter may also hand the estimator a measurement: with
+``fuses = "position"`` its kernel leaves a position of the robot's centre and its std
+in ``state[0:3]``, fused after each accepted message (the built-in ``gps_fix`` does;
+the sense phase writes the estimate to the world before calling it, so ``yaw`` is
+current).
 
 **Checks before the kernel** (:mod:`robo_orch.runtime.input_checks`): every value of
 the fixed part must be finite (``non_finite``; also the ``count`` valid rows of the
@@ -100,11 +107,15 @@ class InputAdapter(ABC):
     merge: ClassVar[Mapping[str, str]] = {}
     #: number of float64 values of persistent state
     state_size: ClassVar[int] = 1
-    #: most rows of the variable part handed to the kernel (0: the type's ``max_count``);
-    #: rows beyond it are dropped and counted
+    #: most elements of the variable part handed to the kernel (0: the type's
+    #: ``max_count``); elements beyond it are dropped and counted
     max_rows: ClassVar[int] = 0
     #: reject a message whose valid variable-part values are not all finite
     finite_var: ClassVar[bool] = True
+    #: what the estimator fuses after an accepted message ('' nothing); ``"position"``:
+    #: ``state[0:3]`` is a position of the robot's centre and its std (x, y, std), fused
+    #: behind the position gate (the built-in ``gps_fix``)
+    fuses: ClassVar[str] = ""
 
     @classmethod
     def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:
@@ -145,7 +156,7 @@ class MessageBuffers:
         else:
             self.columns = tuple(var_dtype.names)
             rows = max_rows if max_rows > 0 else mtype.max_count
-        self.var = np.zeros((rows, len(self.columns)), dtype=np.float64)
+        self.var = np.zeros((len(self.columns), rows), dtype=np.float64)
         #: variable-part rows beyond ``var``'s, dropped
         self.rows_dropped = 0
 
@@ -161,15 +172,15 @@ class MessageBuffers:
             at += n
         if var is None or not self.columns:
             return 0
-        count = min(len(var), self.var.shape[0])
+        count = min(len(var), self.var.shape[1])
         if len(var) > count:
             self.rows_dropped += len(var) - count
         for j, name in enumerate(self.columns):
-            self.var[:count, j] = var[name][:count]
+            self.var[j, :count] = var[name][:count]
         return count
 
     def finite(self, count: int, with_var: bool) -> bool:
         """True if the fixed values (and the ``count`` valid var rows) are all finite."""
         if not np.isfinite(self.fixed).all():
             return False
-        return not with_var or count == 0 or bool(np.isfinite(self.var[:count]).all())
+        return not with_var or count == 0 or bool(np.isfinite(self.var[:, :count]).all())

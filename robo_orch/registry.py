@@ -63,6 +63,9 @@ BUILTINS: dict[str, dict[str, str]] = {
         "recover": "robo_orch.behaviors.recover:Recover",
         "stop": "robo_orch.behaviors.stop:Stop",
     },
+    ADAPTERS: {
+        "gps_fix": "robo_orch.adapters.gps_fix:GpsFix",
+    },
     DRIVERS: {
         "motor_bridge": "robo_orch.drivers.motor_bridge:MotorBridgeDriver",
         "nmea_gps": "robo_orch.drivers.nmea:NmeaGpsDriver",

@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
+
 from robo_orch import messages
 from robo_orch.bus import make_bus
 from robo_orch.config import load_config
 from robo_orch.core import world as W
 from robo_orch.missions.session import run_mission
 from robo_orch.sim.lockstep import LockstepBackend
+from robo_orch.testing import check_adapter, check_behavior
 from tests.test_plugin_example import installed  # noqa: F401 (the fixture)
 
 BATTERY_PUBLISHER_ID = 3
@@ -101,3 +104,15 @@ def test_the_robot_turns_back_to_its_start_when_the_battery_runs_low(installed, 
     assert result.truth.collisions == 0
     battery = ctl.sensing.input_rejects()["battery"]
     assert battery["accepted"] >= 130 and sum(battery["rejected"].values()) == 0
+
+
+def test_its_adapter_and_behavior_pass_the_plugin_checkers(installed, monkeypatch):  # noqa: F811
+    monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
+    messages.load_plugin_types(reload=True)
+    from robo_orch_battery.adapter import BatteryCharge
+    from robo_orch_battery.behavior import ReturnHome
+
+    fixed = np.zeros((), dtype=messages.message_type("battery_state").dtype)
+    fixed["voltage"], fixed["current"], fixed["charge"] = 15.1, 2.0, 0.42
+    check_adapter(BatteryCharge, sample=(fixed, None))
+    check_behavior(ReturnHome, others=[BatteryCharge])  # the adapter provides what it reads

@@ -257,6 +257,9 @@ def _build_adapters(inputs: Mapping[str, InputConfig], tables: Mapping[str, dict
         except (MessageError, AttributeError) as err:
             raise ConfigError(source, key, f"{cls.kind} consumes an unknown message type: "
                               f"{err}") from None
+        if getattr(cls, "fuses", ""):
+            raise ConfigError(source, key, f"{cls.kind} hands the estimator a measurement "
+                              f"('{cls.fuses}'): only the built-in input that uses it takes it")
         params = cls.parse_params(table, source=source, prefix=f"inputs.{name}")
         specs.append(AdapterSpec(input=name, cls=cls, params=params))
     return tuple(specs)

@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from robo_orch import registry
 from robo_orch.adapter import MessageBuffers
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import INPUT_ROLES, Config
@@ -46,6 +47,9 @@ from robo_orch.runtime.input_checks import InputChecks
 
 #: while the odometry is stale, the command stands in for it with this many times its std
 COMMAND_AS_ODOM_STD = 3.0
+#: the built-in inputs handled by a built-in input adapter (robo_orch.adapters)
+ROLE_ADAPTERS = {"gps": "gps_fix"}
+_NO_IDX = np.zeros(0, dtype=np.int64)  # the index array of an adapter without user names
 
 # the estimator kernels of every tick, called past the dispatcher (robo_orch.core.direct):
 # their arrays are Sensing's own x, P, x_good, P_good and the world's state
@@ -150,6 +154,13 @@ class Sensing:
                                                              cls.max_rows),
                                   cls.kernel, layout.idx[spec.name], cls.pack_params(spec.params),
                                   cls.new_state(spec.params), bool(cls.finite_var)))
+        #: the ``gps`` input's adapter: (buffers, kernel, params, state), or None
+        self._gps = None
+        if "gps" in self.subs:
+            cls = registry.load(registry.ADAPTERS, ROLE_ADAPTERS["gps"])
+            params = cls.Params(antenna_x=self.gps_antenna[0], antenna_y=self.gps_antenna[1])
+            self._gps = (MessageBuffers(message_type(cls.message)), cls.kernel,
+                         cls.pack_params(params), cls.new_state(params))
         s = world.state
         require_contiguous(lat=(self.lat, 1), x=(self.x, 1), P=(self.P, 2), x_good=(self.x_good, 1),
                            P_good=(self.P_good, 2), state=(s, 1), path=(world.path, 2),
@@ -202,10 +213,8 @@ class Sensing:
                 self._fused(nis, estimator.CHI2_1DOF, "imu", t)
                 if q is not None and self.imu_yaw_mode != "off":
                     self._fuse_imu_heading(q, t)
-        for msg in self._drain("gps"):
-            fx, fy, std = msg.fixed.item()  # (x, y, std) as floats
-            if checks.gps(fx, fy, std, msg):
-                self._fuse_position(msg, fx, fy, std, t)
+        if self._gps is not None:
+            self._adapt_gps(t)
         _write_world(x, s)
         if self.lateral:
             _lat_write(self.lat, s)
@@ -247,6 +256,19 @@ class Sensing:
                     self._newer(msg.header.stamp_ns)
                 elif status < 0.0:
                     checks.reject(name, "out_of_range")
+
+    def _adapt_gps(self, t: float) -> None:
+        """Position fixes: checked, moved to the robot's centre by the ``gps_fix`` adapter
+        (with this moment's heading, written to the world first), fused."""
+        buf, kernel, params, state = self._gps
+        world, x, fixed = self.world.arrays, self.x, buf.fixed
+        for msg in self._drain("gps"):
+            fx, fy, std = msg.fixed.item()  # (x, y, std) as floats
+            if self.checks.gps(fx, fy, std, msg):
+                fixed[0], fixed[1], fixed[2] = fx, fy, std
+                _write_world(x, world[0])
+                if kernel(world, _NO_IDX, fixed, buf.var, 0, params, state) > 0.0:
+                    self._fuse_position(msg, float(state[0]), float(state[1]), std, t)
 
     def _fuse_body_odometry(self, msg, t: float) -> None:
         """A holonomic base's odometry (vx, vy, w): the EKF's v and w, then the lateral speed."""
@@ -331,15 +353,10 @@ class Sensing:
         if self.health.heading_gated(t) and self.imu_yaw_mode == "relative":
             self.imu_yaw_offset = None  # a relative heading's zero is arbitrary: re-align
 
-    def _fuse_position(self, msg, fx: float, fy: float, std: float, t: float) -> None:
-        # the fix is the antenna's position: move it to the robot's centre with the
-        # current heading estimate (its error is small beside the fix's own)
+    def _fuse_position(self, msg, px: float, py: float, std: float, t: float) -> None:
+        """Fuse a position of the robot's centre (the ``gps_fix`` adapter moved the fix
+        from the antenna), behind the position gate."""
         x, P = self.x, self.P
-        ax, ay = self.gps_antenna
-        yaw = float(x[estimator.EKF_YAW])
-        c, s = math.cos(yaw), math.sin(yaw)
-        px = fx - (c * ax - s * ay)
-        py = fy - (s * ax + c * ay)
         nis = estimator.ekf_position_nis(x, P, px, py, std)
         if 0.0 <= nis <= self.position_gate:
             odoframe.hold(x, self.odo_before)  # safety: an absolute update
