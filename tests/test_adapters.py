@@ -115,3 +115,9 @@ def test_an_adapter_input_provides_the_names_a_behavior_reads(tmp_path, plugins)
     assert nearest.writers == ["inputs.front"] and nearest.index == W.STATE_LEN
     assert config.layout.idx["inputs.front"].tolist() == [W.STATE_LEN]
     assert config.inputs["front"].adapter == "adapter_plugins:NearestReturn"
+    from robo_orch.config.describe import describe_config  # what robo-orch check prints
+
+    text = describe_config(config)
+    assert "laser_scan" in text.split("front", 1)[1].splitlines()[0]
+    assert "adapter adapter_plugins:NearestReturn" in text
+    assert "written by inputs.front" in text
