@@ -65,6 +65,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     },
     ADAPTERS: {
         "gps_fix": "robo_orch.adapters.gps_fix:GpsFix",
+        "laser_points": "robo_orch.adapters.laser_points:LaserPoints",
     },
     DRIVERS: {
         "motor_bridge": "robo_orch.drivers.motor_bridge:MotorBridgeDriver",

@@ -35,20 +35,28 @@ def _fix(x: float, y: float, std: float) -> np.ndarray:
     return fix
 
 
+def _scan(ranges: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    mtype = message_type("laser_scan")
+    fixed = np.zeros((), dtype=mtype.dtype)
+    fixed["range_min"], fixed["range_max"] = 0.05, 8.0
+    var = np.zeros(len(ranges), dtype=mtype.var_dtype)
+    var["angle"] = np.linspace(-1.0, 1.0, len(ranges))
+    var["range"] = ranges
+    return fixed, var
+
+
 @pytest.mark.parametrize("name", sorted(registry.BUILTINS[registry.ADAPTERS]))
 def test_every_built_in_adapter_keeps_the_contract(name):
     cls = registry.load(registry.ADAPTERS, name)
-    report = check_adapter(cls, sample=(_fix(1.0, 2.0, 0.5), None))
+    sample = {"position_fix": (_fix(1.0, 2.0, 0.5), None),
+              "laser_scan": _scan([2.0, np.inf, 0.01, 1.5, 3.0])}[cls.message]
+    report = check_adapter(cls, sample=sample)
     assert report.ok and not report.skipped, str(report)
 
 
 def test_a_plugin_adapter_reading_a_variable_part_keeps_the_contract(plugins):
     mtype = message_type("laser_scan")
-    var = np.zeros(5, dtype=mtype.var_dtype)
-    var["angle"] = np.linspace(-1, 1, 5)
-    var["range"] = [2.0, np.inf, 0.01, 1.5, 3.0]
-    fixed = np.zeros((), dtype=mtype.dtype)
-    fixed["range_min"], fixed["range_max"] = 0.05, 8.0
+    fixed, var = _scan([2.0, np.inf, 0.01, 1.5, 3.0])
     report = check_adapter(plugins.NearestReturn, sample=(fixed, var))
     assert report.passed == ["convention", "message", "params", "declarations", "signature",
                              "runs", "writes_declared", "no_compile", "layout_independent"]

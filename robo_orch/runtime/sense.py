@@ -48,7 +48,7 @@ from robo_orch.runtime.input_checks import InputChecks
 #: while the odometry is stale, the command stands in for it with this many times its std
 COMMAND_AS_ODOM_STD = 3.0
 #: the built-in inputs handled by a built-in input adapter (robo_orch.adapters)
-ROLE_ADAPTERS = {"gps": "gps_fix"}
+ROLE_ADAPTERS = {"gps": "gps_fix", "scan": "laser_points"}
 _NO_IDX = np.zeros(0, dtype=np.int64)  # the index array of an adapter without user names
 
 # the estimator kernels of every tick, called past the dispatcher (robo_orch.core.direct):
@@ -127,20 +127,24 @@ class Sensing:
         self.heading_gate = est.heading_gate
         #: the pose before an absolute update (safety: robo_orch.core.odoframe)
         self.odo_before = np.zeros(3)
+        #: the ``scan`` input's adapter (robo_orch.adapters.laser_points): (buffers,
+        #: kernel, params, state); its state holds the converted points and the field's
+        #: scratch, its buffers the rays (angles in ``var[0]``, ranges in ``var[1]``)
         n = world.scan.shape[0]
-        self.angles = np.zeros(n)
-        self.ranges = np.zeros(n)
-        self.scratch = field.alloc_field_scratch(world.field.shape)
-        #: a scan's points before they are taken (a scan without returns is not)
-        self.points = np.zeros_like(world.scan)
+        cls = registry.load(registry.ADAPTERS, ROLE_ADAPTERS["scan"])
+        ny, nx = world.field.shape
+        scan_params = cls.Params(min_returns=config.perception.min_scan_returns,
+                                 max_points=n, field_ny=ny, field_nx=nx)
+        self._scan = (MessageBuffers(message_type(cls.message), n), cls.kernel,
+                      cls.pack_params(scan_params), cls.new_state(scan_params))
+        self.angles = self._scan[0].var[0]
+        self.ranges = self._scan[0].var[1]
         self.min_scan_returns = config.perception.min_scan_returns
         self.range_min = 0.0
         self.range_max = np.inf
         self.last_input_ns = {role: None for role in self.subs}
         #: stamp of the newest input message accepted so far (0 before any), ns
         self.input_stamp_ns = 0
-        #: scan points beyond perception.max_scan_points, dropped (and counted here)
-        self.scan_points_dropped = 0
         #: when a recorder sets it to a list, sense() appends ``(role, header)`` of every
         #: input message it consumes (so a re-run can feed each tick exactly those)
         self.consumed: list | None = None
@@ -227,14 +231,16 @@ class Sensing:
                     self.consumed.append(("scan", msg.header))
                 f = msg.fixed
                 if checks.scan(float(f["range_min"]), float(f["range_max"]), msg):
-                    count = self._scan_points(msg)
-                    if count < self.min_scan_returns:  # sees nothing: not obstacle data
-                        checks.reject("scan", "no_returns")
-                    else:
+                    buf, kernel, params, state = self._scan
+                    count = buf.load(f, msg.var)
+                    status = kernel(self.world.arrays, _NO_IDX, buf.fixed, buf.var, count,
+                                    params, state)
+                    if status > 0.0:
                         checks.accept("scan", msg)
                         self._newer(msg.header.stamp_ns)
-                        self._take_scan(count, now_ns, t0_ns)
                         self.health.scan_taken()
+                    else:  # sees nothing: not obstacle data
+                        checks.reject("scan", "no_returns")
         if self.adapters:
             self._adapt(self.world.arrays)
         _update_mission(s, self.world.path)
@@ -382,30 +388,6 @@ class Sensing:
         if stamp_ns > self.input_stamp_ns:
             self.input_stamp_ns = stamp_ns
 
-    def _scan_points(self, msg) -> int:
-        """Convert a scan to odom-frame points in a scratch array; returns how many."""
-        s = self.world.state
-        var = msg.var
-        n = 0 if var is None else min(len(var), len(self.angles))
-        if var is not None and len(var) > n:
-            self.scan_points_dropped += len(var) - n
-        self.angles[:n] = var["angle"][:n]
-        self.ranges[:n] = var["range"][:n]
-        fixed = msg.fixed
-        return field.scan_to_points(self.angles, self.ranges, n, s[W.X], s[W.Y], s[W.YAW],
-                                    float(fixed["range_min"]), float(fixed["range_max"]),
-                                    self.points)
-
-    def _take_scan(self, count: int, now_ns: int, t0_ns: int) -> None:
-        """Make the converted points the world's scan, with their frame and distance field."""
-        s = self.world.state
-        self.world.scan[:count] = self.points[:count]
-        s[W.SCAN_COUNT] = count
-        odoframe.mark_scan(s)  # safety: the points' frame
-        s[W.SCAN_T] = (now_ns - t0_ns) * 1e-9
-        field.build_field(self.world.scan, count, s[W.X], s[W.Y], s, self.world.field,
-                          self.scratch)
-
     def warmup(self) -> None:
         """Compile (or load) the sense kernels on scratch copies before the first tick."""
         x, P = self.x.copy(), self.P.copy()
@@ -419,8 +401,6 @@ class Sensing:
         estimator.ekf_guard(x, P, x.copy(), P.copy())
         estimator.ekf_set_position(x, P, 0.0, 0.0, 1.0)
         estimator.ekf_write_world(x, self.world.state.copy())
-        pts = np.zeros_like(self.world.scan)
-        field.scan_to_points(self.angles, self.ranges, 1, 0.0, 0.0, 0.0, 0.0, 1.0, pts)
         mission.update_mission(self.world.state.copy(), self.world.path)
         state = self.world.state.copy()  # safety: the odometry frame's kernels
         odoframe.hold(x, self.odo_before.copy())
@@ -457,8 +437,8 @@ class Sensing:
     def counters(self) -> dict[str, dict]:
         """Per-input bus counters, JSON-ready."""
         out = {role: self.subs[role].counters.as_dict() for role in self.subs}
-        out["scan"]["points_dropped"] = self.scan_points_dropped
-        for name, buf, *_ in self.adapters:
+        out["scan"]["points_dropped"] = self._scan[0].rows_dropped
+        for name, buf, *_ in self.adapters:  # (a scan's are its points_dropped)
             if buf.columns:
                 out[name]["rows_dropped"] = buf.rows_dropped
         return out
