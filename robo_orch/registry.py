@@ -92,6 +92,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "wall": "robo_orch.clock:WallClock",
     },
     BENCHMARKS: {
+        "adapters": "robo_orch.bench.adapters:bench_adapters",
         "bases": "robo_orch.bench.bases:bench_section",
         "curve": "robo_orch.bench.curve:bench_curve",
         "devices": "robo_orch.bench.devices:bench_devices",

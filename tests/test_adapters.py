@@ -129,3 +129,10 @@ def test_an_adapter_input_provides_the_names_a_behavior_reads(tmp_path, plugins)
     assert "laser_scan" in text.split("front", 1)[1].splitlines()[0]
     assert "adapter adapter_plugins:NearestReturn" in text
     assert "written by inputs.front" in text
+
+
+def test_the_built_in_adapters_leave_the_world_as_the_code_they_replaced():
+    from robo_orch.bench.adapters import bench_adapters
+
+    out = bench_adapters(quick=True, rounds=1)  # raises if the two paths' worlds differ
+    assert out["scan"]["same_results"] and out["gps"]["same_results"]
