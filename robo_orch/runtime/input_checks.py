@@ -21,7 +21,7 @@ adapter has :data:`ADAPTER_REASONS`):
   its arrival: data that late would be stale, and fused as if current it would
   poison the estimate (a 0.3 s late gyro in a turn left the heading 0.37 rad off);
 * ``no_returns``: a scan with fewer valid rays than ``perception.min_scan_returns``
-  (decided by the sense phase, which converts the rays);
+  (decided by the ``laser_points`` adapter, which converts the rays);
 * ``gated``: outside the Mahalanobis gate (:mod:`robo_orch.runtime.estimate_health`).  For
   the IMU only its heading is left out: the message's yaw rate is still fused, so
   it still counts as accepted.

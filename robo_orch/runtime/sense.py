@@ -2,7 +2,10 @@
 
 Each configured input has a role (``odom``, ``imu``, ``scan``, ``gps``) that says
 how its messages enter the world: odometry, the gyro and position fixes update
-the EKF, a scan becomes odom-frame points and a fresh distance field.  Every
+the EKF, a scan becomes odom-frame points and a fresh distance field.  The scan
+and the fixes run through built-in input adapters (:data:`ROLE_ADAPTERS`:
+``laser_points`` writes the world's scan and field, ``gps_fix`` hands the EKF the
+robot centre's position); odometry and the gyro update the EKF directly.  Every
 message is checked first (:mod:`robo_orch.runtime.input_checks`); fixes and headings are
 gated against the EKF, and the EKF is guarded after every step
 (:mod:`robo_orch.runtime.estimate_health`).  Inputs whose newest *accepted* message is
