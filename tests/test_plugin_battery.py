@@ -10,11 +10,13 @@ import math
 import os
 
 import numpy as np
+import pytest
 
 from robo_orch import messages
 from robo_orch.bus import make_bus
 from robo_orch.config import load_config
 from robo_orch.core import world as W
+from robo_orch.errors import ConfigError
 from robo_orch.missions.session import run_mission
 from robo_orch.sim.lockstep import LockstepBackend
 from robo_orch.testing import check_adapter, check_behavior
@@ -116,3 +118,21 @@ def test_its_adapter_and_behavior_pass_the_plugin_checkers(installed, monkeypatc
     fixed["voltage"], fixed["current"], fixed["charge"] = 15.1, 2.0, 0.42
     check_adapter(BatteryCharge, sample=(fixed, None))
     check_behavior(ReturnHome, others=[BatteryCharge])  # the adapter provides what it reads
+
+
+def test_return_home_without_the_battery_input_is_refused_at_load(installed, monkeypatch,  # noqa: F811
+                                                                   tmp_path):
+    monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
+    messages.load_plugin_types(reload=True)
+    path = tmp_path / "battery.toml"
+    path.write_text(CONFIG.replace("[inputs.battery]", "[inputs.unused]").replace(
+        'adapter = "battery_charge"', 'adapter = "gps_fix"'))
+    with pytest.raises(ConfigError):  # gps_fix is the gps input's: refused on another
+        load_config(path)
+    path.write_text("\n".join(line for line in CONFIG.splitlines()
+                               if not line.startswith(("topic", "adapter", "max_age_s",
+                                                       "tolerance", "[inputs"))))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == "behaviors.return_home"
+    assert "reads 'battery_charge': unknown name" in str(err.value)  # nothing declares it
