@@ -12,7 +12,6 @@ argument instead of the file.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 from robo_orch import registry, schema
 from robo_orch.config.commands import build_commands, check_command_topics
 from robo_orch.config.estimator import EstimatorConfig
+from robo_orch.config.inputs import AdapterSpec, build_adapters, build_inputs
 from robo_orch.config.layout import build_layout
 from robo_orch.config.sections import (
     BehaviorEntry,
@@ -34,16 +34,11 @@ from robo_orch.config.sections import (
     SafetyConfig,
     SimConfig,
     SuccessConfig,
-    default_inputs,
 )
 from robo_orch.config.source import apply_overrides, embedded_config_path, read_with_extends
 from robo_orch.config.world import WorldConfig, world_clearance
-from robo_orch.errors import ConfigError, MessageError, RegistryError
-from robo_orch.messages import message_type
+from robo_orch.errors import ConfigError, RegistryError
 
-#: input roles the sense phase understands, and the message type each carries
-INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
-               "gps": "position_fix"}
 _BEHAVIOR_KEYS = ("kind", "priority", "divisor", "enabled", "blendable")
 
 
@@ -67,26 +62,6 @@ class BehaviorSpec:
     enabled: bool
     blendable: bool
     params: Any
-
-
-@dataclass(frozen=True)
-class AdapterSpec:
-    """One input with an input adapter: the input's name, the adapter's class and
-    validated parameters (:mod:`robo_orch.adapter`)."""
-
-    input: str
-    cls: type
-    params: Any
-
-    @property
-    def name(self) -> str:
-        """Its name in the layout (readers and writers, ``idx``): ``inputs.NAME``."""
-        return f"inputs.{self.input}"
-
-    @property
-    def key(self) -> str:
-        """The config key its declaration errors name."""
-        return f"inputs.{self.input}.adapter"
 
 
 @dataclass(frozen=True)
@@ -164,7 +139,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
                            _raw_radius(raw))
     sections = {name: schema.build(cls, raw.get(name, {}), source=source, prefix=name)
                 for name, cls in _SECTIONS.items()}
-    inputs, adapter_tables = _build_inputs(raw.get("inputs"), source)
+    inputs, adapter_tables = build_inputs(raw.get("inputs"), source)
     radius = sections["robot"].radius
     behaviors = (_build_behaviors(raw.get("behaviors"), source, base_dir, radius)
                  if with_behaviors else ())
@@ -172,7 +147,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
 
     drivers = build_drivers(raw.get("drivers"), source, base_dir)
     commands = build_commands(raw.get("commands"), source)
-    adapters = (_build_adapters(inputs, adapter_tables, source, base_dir)
+    adapters = (build_adapters(inputs, adapter_tables, source, base_dir)
                 if with_behaviors else ())
     layout = build_layout([*adapters, *behaviors], source) if with_behaviors else None
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
@@ -207,62 +182,6 @@ def check_config(config: Config, *, live: bool = False) -> None:
     from robo_orch.config.network import check_network  # local: keeps the import graph small
 
     check_network(config)
-
-
-_INPUT_KEYS = frozenset(f.name for f in dataclasses.fields(InputConfig))
-
-
-def _build_inputs(table: Any, source: str
-                  ) -> tuple[dict[str, InputConfig], dict[str, dict[str, Any]]]:
-    """The inputs, and the adapter parameter tables of those with an adapter (their keys
-    beyond :class:`InputConfig`'s)."""
-    inputs = dict(default_inputs())
-    params: dict[str, dict[str, Any]] = {}
-    if table is None:
-        return inputs, params
-    if not isinstance(table, Mapping):
-        raise ConfigError(source, "inputs", "expected a table of inputs")
-    for role, entry in table.items():
-        adapter = entry.get("adapter") if isinstance(entry, Mapping) else None
-        if role not in INPUT_ROLES and not adapter:
-            err = schema.unknown_key_error(source, f"inputs.{role}", role, list(INPUT_ROLES))
-            raise ConfigError(source, f"inputs.{role}", f"{err.problem}; an input of another "
-                              "name needs an input adapter: adapter = \"KIND\"")
-        if role in INPUT_ROLES and adapter:
-            raise ConfigError(source, f"inputs.{role}.adapter", f"'{role}' is a built-in input "
-                              "(the estimator and the scan handle it); give an input with an "
-                              "adapter a name of its own")
-        if adapter:
-            params[role] = {k: v for k, v in entry.items() if k not in _INPUT_KEYS}
-            entry = {k: v for k, v in entry.items() if k in _INPUT_KEYS}
-        known = inputs.get(role)
-        merged = ({"topic": known.topic, **entry} if known is not None else dict(entry)) \
-            if isinstance(entry, Mapping) else entry
-        inputs[role] = schema.build(InputConfig, merged, source=source, prefix=f"inputs.{role}")
-    return inputs, params
-
-
-def _build_adapters(inputs: Mapping[str, InputConfig], tables: Mapping[str, dict[str, Any]],
-                    source: str, base_dir: Path | None) -> tuple[AdapterSpec, ...]:
-    """Load each adapter input's class, check its message type, validate its parameters."""
-    specs = []
-    for name, table in tables.items():
-        key = f"inputs.{name}.adapter"
-        try:
-            cls = registry.load(registry.ADAPTERS, inputs[name].adapter, base_dir=base_dir)
-        except RegistryError as err:
-            raise ConfigError(source, key, str(err)) from None
-        try:
-            message_type(cls.message)
-        except (MessageError, AttributeError) as err:
-            raise ConfigError(source, key, f"{cls.kind} consumes an unknown message type: "
-                              f"{err}") from None
-        if getattr(cls, "fuses", ""):
-            raise ConfigError(source, key, f"{cls.kind} hands the estimator a measurement "
-                              f"('{cls.fuses}'): only the built-in input that uses it takes it")
-        params = cls.parse_params(table, source=source, prefix=f"inputs.{name}")
-        specs.append(AdapterSpec(input=name, cls=cls, params=params))
-    return tuple(specs)
 
 
 def _build_behaviors(table: Any, source: str, base_dir: Path | None,

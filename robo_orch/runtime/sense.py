@@ -45,6 +45,7 @@ from robo_orch.core import world as W
 from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.kinematics import kinematics_for
 from robo_orch.messages import message_type
+from robo_orch.runtime.adapt import AdapterInputs
 from robo_orch.runtime.estimate_health import EstimateHealth
 from robo_orch.runtime.input_checks import InputChecks
 
@@ -152,15 +153,9 @@ class Sensing:
         #: input message it consumes (so a re-run can feed each tick exactly those)
         self.consumed: list | None = None
         self._prev_ns: int | None = None
-        #: the inputs with an adapter: (name, buffers, kernel, idx, params, state, finite_var)
-        self.adapters = []
-        layout = config.layout
-        for spec in config.adapters:
-            cls = spec.cls
-            self.adapters.append((spec.input, MessageBuffers(message_type(cls.message),
-                                                             cls.max_rows),
-                                  cls.kernel, layout.idx[spec.name], cls.pack_params(spec.params),
-                                  cls.new_state(spec.params), bool(cls.finite_var)))
+        #: the inputs with an adapter (robo_orch.runtime.adapt)
+        self.adapters = AdapterInputs(config)
+        self._has_adapters = bool(self.adapters.inputs)
         #: the ``gps`` input's adapter: (buffers, kernel, params, state), or None
         self._gps = None
         if "gps" in self.subs:
@@ -244,29 +239,17 @@ class Sensing:
                         self.health.scan_taken()
                     else:  # sees nothing: not obstacle data
                         checks.reject("scan", "no_returns")
-        if self.adapters:
-            self._adapt(self.world.arrays)
+        if self._has_adapters:
+            # not noted in ``consumed``: a tick record lists the built-in inputs only, so a
+            # re-run from a recording does not replay an adapter input's messages exactly
+            self.adapters.run(self.world.arrays, self._drain_unnoted, checks, self._newer)
         _update_mission(s, self.world.path)
         if s[W.SCAN_COUNT] > 0:
             s[W.NEAREST] = _nearest(self.world.scan, int(s[W.SCAN_COUNT]), s[W.X], s[W.Y])
         self._update_staleness(now_ns, t)
 
-    def _adapt(self, world: tuple) -> None:
-        """Each adapter input's messages, oldest first: copied, checked, adapted."""
-        checks = self.checks
-        for name, buf, kernel, idx, params, state, finite_var in self.adapters:
-            # not noted in ``consumed``: a tick record lists the built-in inputs only, so a
-            # re-run from a recording does not replay an adapter input's messages exactly
-            for msg in self._drain(name, note=False):
-                count = buf.load(msg.fixed, msg.var)
-                if not checks.adapted(name, buf.finite(count, finite_var), msg):
-                    continue
-                status = kernel(world, idx, buf.fixed, buf.var, count, params, state)
-                if status > 0.0:
-                    checks.accept(name, msg)
-                    self._newer(msg.header.stamp_ns)
-                elif status < 0.0:
-                    checks.reject(name, "out_of_range")
+    def _drain_unnoted(self, role: str) -> list:
+        return self._drain(role, note=False)
 
     def _adapt_gps(self, t: float) -> None:
         """Position fixes: checked, moved to the robot's centre by the ``gps_fix`` adapter
@@ -441,9 +424,8 @@ class Sensing:
         """Per-input bus counters, JSON-ready."""
         out = {role: self.subs[role].counters.as_dict() for role in self.subs}
         out["scan"]["points_dropped"] = self._scan[0].rows_dropped
-        for name, buf, *_ in self.adapters:  # (a scan's are its points_dropped)
-            if buf.columns:
-                out[name]["rows_dropped"] = buf.rows_dropped
+        for name, dropped in self.adapters.rows_dropped().items():
+            out[name]["rows_dropped"] = dropped
         return out
 
     def input_rejects(self) -> dict[str, dict]:
