@@ -77,6 +77,15 @@ class BatteryLockstep(LockstepBackend):
         self.battery_bus.close()
 
 
+class SilentBatteryLockstep(BatteryLockstep):
+    """The same, with a battery monitor that falls silent after 1.5 s."""
+
+    def pre_tick(self, tick: int, now_ns: int) -> None:
+        LockstepBackend.pre_tick(self, tick, now_ns)
+        if now_ns < 1_500_000_000:
+            self.battery.step(now_ns)
+
+
 def test_the_robot_turns_back_to_its_start_when_the_battery_runs_low(installed, monkeypatch,  # noqa: F811
                                                                      tmp_path):
     monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
@@ -136,3 +145,26 @@ def test_return_home_without_the_battery_input_is_refused_at_load(installed, mon
         load_config(path)
     assert err.value.key == "behaviors.return_home"
     assert "reads 'battery_charge': unknown name" in str(err.value)  # nothing declares it
+
+
+def test_a_silent_battery_input_goes_stale_and_stops_the_robot(installed, monkeypatch,  # noqa: F811
+                                                               tmp_path):
+    monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
+    messages.load_plugin_types(reload=True)
+    path = tmp_path / "battery.toml"
+    path.write_text(CONFIG)  # the battery input is required (the default), max_age_s 1.0
+    config = load_config(path)
+    seen = []
+
+    def progress(ctl) -> None:
+        s = ctl.world.state
+        seen.append((s[W.T], s[W.STALE], s[W.CMD_V]))
+
+    result = run_mission(config, backend=f"{__name__}:SilentBatteryLockstep", seed=1,
+                         progress=progress, duration_s=4.0)
+    assert not any(stale for t, stale, _ in seen if 0.1 < t < 2.4)  # fresh, then 1 s grace
+    assert all(stale for t, stale, _ in seen if t > 2.6)  # silent for over max_age_s: stale
+    assert max(v for t, _, v in seen if t < 2.4) > 0.3  # it was driving ...
+    assert seen[-1][2] == 0.0  # ... and the controlled stop brought the command to zero
+    battery = result.controller.sensing.input_rejects()["battery"]
+    assert 14 <= battery["accepted"] <= 16
