@@ -1,5 +1,5 @@
-"""Implementations registered by name: behaviors, drivers, kinematics, simulator backends,
-buses, clocks.
+"""Implementations registered by name: behaviors, input adapters, drivers, kinematics,
+simulator backends, buses, clocks.
 
 The framework never imports ``drivers/``, ``behaviors/`` or ``sim/`` by module path:
 config names an implementation (``kind = "go_to_goal"``, ``sim.backend = "lockstep"``)
@@ -48,6 +48,8 @@ DRIVERS = "robo_orch.drivers"
 #: message types of installed packages (see :func:`robo_orch.messages.load_plugin_types`)
 MESSAGES = "robo_orch.messages"
 KINEMATICS = "robo_orch.kinematics"
+#: input adapters (:mod:`robo_orch.adapter`): a message type into world names
+ADAPTERS = "robo_orch.adapters"
 #: extra sections of ``robo-orch bench``: ``fn(quick: bool) -> dict`` printing its own table
 BENCHMARKS = "robo_orch.benchmarks"
 
@@ -60,6 +62,10 @@ BUILTINS: dict[str, dict[str, str]] = {
         "plan_path": "robo_orch.behaviors.plan_path:PlanPath",
         "recover": "robo_orch.behaviors.recover:Recover",
         "stop": "robo_orch.behaviors.stop:Stop",
+    },
+    ADAPTERS: {
+        "gps_fix": "robo_orch.adapters.gps_fix:GpsFix",
+        "laser_points": "robo_orch.adapters.laser_points:LaserPoints",
     },
     DRIVERS: {
         "motor_bridge": "robo_orch.drivers.motor_bridge:MotorBridgeDriver",
@@ -86,6 +92,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "wall": "robo_orch.clock:WallClock",
     },
     BENCHMARKS: {
+        "adapters": "robo_orch.bench.adapters:bench_adapters",
         "bases": "robo_orch.bench.bases:bench_section",
         "curve": "robo_orch.bench.curve:bench_curve",
         "devices": "robo_orch.bench.devices:bench_devices",
@@ -104,6 +111,7 @@ BUILTINS: dict[str, dict[str, str]] = {
 #: the base class of each group's plugins ("module:attr"); benchmarks are functions
 BASES: dict[str, str] = {
     BEHAVIORS: "robo_orch.behavior:Behavior",
+    ADAPTERS: "robo_orch.adapter:InputAdapter",
     DRIVERS: "robo_orch.driver:Driver",
     KINEMATICS: "robo_orch.kinematics.base:Kinematics",
     SIM_BACKENDS: "robo_orch.backend:SimBackend",
@@ -111,11 +119,11 @@ BASES: dict[str, str] = {
     CLOCKS: "robo_orch.clock:Clock",
 }
 
-_GROUP_WORDS = {BEHAVIORS: "behavior", SIM_BACKENDS: "simulator backend", BUSES: "bus backend",
-                CLOCKS: "clock", DRIVERS: "driver", KINEMATICS: "kinematics",
-                BENCHMARKS: "benchmark"}
+_GROUP_WORDS = {BEHAVIORS: "behavior", ADAPTERS: "input adapter",
+                SIM_BACKENDS: "simulator backend", BUSES: "bus backend", CLOCKS: "clock",
+                DRIVERS: "driver", KINEMATICS: "kinematics", BENCHMARKS: "benchmark"}
 #: groups whose plugins are dataclass-configured from their own config table
-_PARAMS_REQUIRED = (BEHAVIORS, DRIVERS)
+_PARAMS_REQUIRED = (BEHAVIORS, DRIVERS, ADAPTERS)
 
 
 def _plugin_entry_points(group: str) -> list[EntryPoint]:

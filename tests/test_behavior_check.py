@@ -41,7 +41,8 @@ def test_plugins_with_user_names_pass(plugins):
 
 @pytest.mark.parametrize("cls_name, others, failed, problem", [
     ("Gauge", [], {"declarations"}, "reads 'tally_level': unknown name"),
-    ("Listener", ["Silent"], {"declarations"}, "reads 'quiet' but no behavior writes it"),
+    ("Listener", ["Silent"], {"declarations"}, "reads 'quiet' but no behavior or input "
+                                               "adapter writes it"),
     ("Sneaky", [], {"writes_declared"}, "on a fresh world the kernel wrote target_x without "
                                         "declaring it in writes"),
     ("Lazy", [], {"signature", "no_compile"}, "compiled for [], expected exactly"),

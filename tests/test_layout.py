@@ -118,8 +118,8 @@ BAD = {
         [behaviors.listener]
         kind = "{kind}Listener"
         priority = 2
-    """, "behaviors.listener: listener (", "reads 'quiet' but no behavior writes it "
-         "(declared by silent)"),
+    """, "behaviors.listener: listener (", "reads 'quiet' but no behavior or input adapter "
+         "writes it (declared by silent)"),
     "two writers": ("""
         [behaviors.greedy_a]
         kind = "{kind}Greedy"

@@ -21,8 +21,8 @@ from robo_orch.config import load_config
 from robo_orch.errors import ConfigError, RegistryError
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUPS = [registry.BEHAVIORS, registry.DRIVERS, registry.SIM_BACKENDS, registry.BUSES,
-          registry.CLOCKS, registry.BENCHMARKS]
+GROUPS = [registry.BEHAVIORS, registry.ADAPTERS, registry.DRIVERS, registry.SIM_BACKENDS,
+          registry.BUSES, registry.CLOCKS, registry.BENCHMARKS]
 
 
 # --- built-ins --------------------------------------------------------------------------
@@ -39,7 +39,7 @@ def test_every_builtin_loads_and_follows_the_convention(group):
         assert isinstance(obj, type) and issubclass(obj, registry.base_class(group))
         assert obj.kind == name
         params = obj.Params
-        if group in (registry.BEHAVIORS, registry.DRIVERS):
+        if group in (registry.BEHAVIORS, registry.ADAPTERS, registry.DRIVERS):
             assert dataclasses.is_dataclass(params)
         else:
             assert params is None

@@ -25,11 +25,16 @@ def describe_config(config: Config) -> str:
     from robo_orch import registry
 
     kin = registry.load(registry.KINEMATICS, c.robot.kinematics)  # its message types
+    adapters = {spec.input: spec.cls for spec in c.adapters}
     for role, inp in c.inputs.items():
         req = "required" if inp.required else "optional"
-        mtype = kin.odometry_type if role == "odom" else INPUT_ROLES[role]
+        if role in adapters:
+            mtype = adapters[role].message
+        else:
+            mtype = kin.odometry_type if role == "odom" else INPUT_ROLES.get(role, "?")
+        via = f", adapter {inp.adapter}" if inp.adapter else ""
         lines.append(f"  {role:<6} {inp.topic:<14} {mtype:<15} qos={inp.qos:<9}"
-                     f" max_age={inp.max_age_s:g} s ({req})")
+                     f" max_age={inp.max_age_s:g} s ({req}{via})")
     lines.append(f"outputs   {c.topics.command} ({kin.command_type}), e-stop on "
                  f"{c.topics.estop}")
     from robo_orch.config.commands import command_lines
@@ -77,7 +82,8 @@ def config_reference_markdown() -> str:
     from robo_orch.driver import DriverSpec
 
     sections = [("[loop]", sec.LoopConfig), ("[bus]", sec.BusConfig), ("[topics]", TopicsConfig),
-                ("[inputs.odom], [inputs.imu], [inputs.scan], [inputs.gps]", sec.InputConfig),
+                ("[inputs.odom], [inputs.imu], [inputs.scan], [inputs.gps], [inputs.NAME]",
+                 sec.InputConfig),
                 ("[safety]", sec.SafetyConfig), ("[robot]", sec.RobotConfig),
                 ("[estimator]", EstimatorConfig), ("[perception]", sec.PerceptionConfig),
                 ("[sim]", sec.SimConfig), ("[sim.lidar]", sec.LidarConfig),

@@ -16,8 +16,9 @@ arrays (``"scan"``, ``"field"``, ``"path"``), and their own *user* names: scalar
 * each behavior gets an int64 ``idx`` array: the offsets of its user names in the
   order of :func:`index_names` (its scalars, its arrays, then the other user names
   it reads or writes); a kernel reads its indices only from ``idx``;
-* every read has a provider (built-ins: the framework; a user name: a behavior that
-  writes it, or the reader's own declaration); one writer per name unless every
+* every read has a provider (built-ins: the framework; a user name: a behavior or an
+  input adapter (:mod:`robo_orch.adapter`) that writes it, or the reader's own
+  declaration); one writer per name unless every
   writer declares the same merge rule (:data:`MERGE_RULES`); unknown names are
   refused with a did-you-mean.
 
@@ -244,9 +245,16 @@ def _check_shapes(cls: type, source: str, key: str, params: Any) -> dict[str, An
     return d
 
 
+def _key(b: Any) -> str:
+    """The config key a declaration error names: ``behaviors.NAME``, or the item's own
+    ``key`` (an input adapter's: ``inputs.NAME.adapter``)."""
+    return getattr(b, "key", None) or f"behaviors.{b.name}"
+
+
 def build_layout(behaviors: Sequence[Any], source: str) -> Layout:
     """Place and validate the declarations of ``behaviors`` (items with ``.name``,
-    ``.cls`` and ``.params``, in config order)."""
+    ``.cls`` and ``.params``, in config order; input adapters among them, named
+    ``inputs.NAME``, with a ``key``)."""
     slots = builtin_slots()
     builtin = set(slots) | set(BUILTIN_ARRAYS)
     decl = {}
@@ -254,7 +262,7 @@ def build_layout(behaviors: Sequence[Any], source: str) -> Layout:
     n_scalars = 0
     user_len = 0
     for b in behaviors:
-        key = f"behaviors.{b.name}"
+        key = _key(b)
         d = decl[b.name] = _check_shapes(b.cls, source, key, b.params)
         for name in d["scalars"]:
             u = names.get(name)
@@ -280,7 +288,7 @@ def build_layout(behaviors: Sequence[Any], source: str) -> Layout:
             u.owners.append(b.name)
     used: dict[str, tuple[list[str], list[str]]] = {}
     for b in behaviors:
-        key = f"behaviors.{b.name}"
+        key = _key(b)
         d = decl[b.name]
         for attr, role in (("reads", 0), ("writes", 1)):
             for name in d[attr]:
@@ -296,8 +304,8 @@ def build_layout(behaviors: Sequence[Any], source: str) -> Layout:
         for reader in u.readers:
             if not u.writers and reader not in u.owners:
                 b = next(x for x in behaviors if x.name == reader)
-                raise ConfigError(source, f"behaviors.{reader}", f"{_where(b.cls)}: reads "
-                                  f"'{u.name}' but no behavior writes it (declared by "
+                raise ConfigError(source, _key(b), f"{_where(b.cls)}: reads '{u.name}' but "
+                                  "no behavior or input adapter writes it (declared by "
                                   f"{', '.join(u.owners)})")
     idx = {}
     for b in behaviors:
@@ -325,8 +333,8 @@ def _check_writers(behaviors: Sequence[Any], decl: dict[str, dict[str, Any]],
         if missing or len(set(rules.values())) > 1:
             w = missing[-1] if missing else who[-1]
             b = next(x for x in behaviors if x.name == w)
-            others = ", ".join(f"behaviors.{x}" for x in who if x != w)
-            raise ConfigError(source, f"behaviors.{w}", f"{_where(b.cls)}: writes '{name}', "
+            others = ", ".join(_key(x) for x in behaviors if x.name in who and x.name != w)
+            raise ConfigError(source, _key(b), f"{_where(b.cls)}: writes '{name}', "
                               f"also written by {others}: one writer per name, unless every "
                               f"writer declares the same merge rule (merge = {{'{name}': "
                               f"'max'}}; rules: {', '.join(MERGE_RULES)})")

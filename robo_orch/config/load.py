@@ -25,6 +25,7 @@ from robo_orch.config.commands import (
     check_command_topics,
 )
 from robo_orch.config.estimator import EstimatorConfig
+from robo_orch.config.inputs import AdapterSpec, build_adapters, build_inputs
 from robo_orch.config.layout import build_layout
 from robo_orch.config.sections import (
     BehaviorEntry,
@@ -37,15 +38,11 @@ from robo_orch.config.sections import (
     SafetyConfig,
     SimConfig,
     SuccessConfig,
-    default_inputs,
 )
 from robo_orch.config.source import apply_overrides, embedded_config_path, read_with_extends
 from robo_orch.config.world import WorldConfig, world_clearance
 from robo_orch.errors import ConfigError, RegistryError
 
-#: input roles the sense phase understands, and the message type each carries
-INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
-               "gps": "position_fix"}
 _BEHAVIOR_KEYS = ("kind", "priority", "divisor", "enabled", "blendable", "space")
 
 
@@ -99,6 +96,9 @@ class Config:
     #: where the behaviors' declared names live (:mod:`robo_orch.config.layout`);
     #: None when the config was loaded without behaviors
     layout: Any = field(default=None, repr=False, compare=False)
+    #: the inputs with an input adapter, in file order (empty when loaded without
+    #: behaviors: the adapters' kernels are not loaded then either)
+    adapters: tuple[AdapterSpec, ...] = ()
 
 
 _SECTIONS: dict[str, type] = {
@@ -145,7 +145,7 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
                            _raw_radius(raw))
     sections = {name: schema.build(cls, raw.get(name, {}), source=source, prefix=name)
                 for name, cls in _SECTIONS.items()}
-    inputs = _build_inputs(raw.get("inputs"), source)
+    inputs, adapter_tables = build_inputs(raw.get("inputs"), source)
     radius = sections["robot"].radius
     behaviors = (_build_behaviors(raw.get("behaviors"), source, base_dir, radius)
                  if with_behaviors else ())
@@ -154,10 +154,12 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     drivers = build_drivers(raw.get("drivers"), source, base_dir)
     commands = build_commands(raw.get("commands"), source)
     check_behavior_spaces(behaviors, commands, source)
-    layout = build_layout(behaviors, source) if with_behaviors else None
+    adapters = (build_adapters(inputs, adapter_tables, source, base_dir)
+                if with_behaviors else ())
+    layout = build_layout([*adapters, *behaviors], source) if with_behaviors else None
     config = Config(source=source, inputs=inputs, behaviors=behaviors,
                     raw=copy.deepcopy(dict(raw)), drivers=drivers, commands=commands,
-                    layout=layout, **sections)
+                    layout=layout, adapters=adapters, **sections)
     check_config(config)
     return config
 
@@ -187,22 +189,6 @@ def check_config(config: Config, *, live: bool = False) -> None:
     from robo_orch.config.network import check_network  # local: keeps the import graph small
 
     check_network(config)
-
-
-def _build_inputs(table: Any, source: str) -> dict[str, InputConfig]:
-    inputs = dict(default_inputs())
-    if table is None:
-        return inputs
-    if not isinstance(table, Mapping):
-        raise ConfigError(source, "inputs", "expected a table of inputs")
-    for role, entry in table.items():
-        if role not in INPUT_ROLES:
-            raise schema.unknown_key_error(source, f"inputs.{role}", role, list(INPUT_ROLES))
-        known = inputs.get(role)
-        merged = ({"topic": known.topic, **entry} if known is not None else dict(entry)) \
-            if isinstance(entry, Mapping) else entry
-        inputs[role] = schema.build(InputConfig, merged, source=source, prefix=f"inputs.{role}")
-    return inputs
 
 
 def _build_behaviors(table: Any, source: str, base_dir: Path | None,

@@ -100,6 +100,10 @@ class InputConfig:
                             doc="largest frame accepted, bytes (a larger one is "
                                 "refused and counted); 0 = the message type's "
                                 "limit (laser_scan: 16384 points)")
+    adapter: str = option("", doc="input adapter that maps its messages to world names "
+                                  "(robo_orch.adapters registry); '' = the built-in "
+                                  "handling of odom, imu, scan, gps; the input's other "
+                                  "keys are the adapter's parameters")
 
     def validate(self, source: str, prefix: str) -> None:
         from robo_orch.bus.qos import QoS  # local: the bus package is not needed to parse

@@ -15,8 +15,9 @@ The two halves take about the same CPU time (``python -m robo_orch.bench.process
 split``) and neither needs the other's kernels: this process takes the distance
 field and the safety layer (with the stopping rollouts, ramps and odometry frame it
 calls); the helper takes arbitration, scheduling, the estimator, the mission
-kernel, the simulator and the config's behaviors.  ``ROBO_ORCH_COMPILE_JOBS=1``
-(or a single CPU) compiles everything here, one after another, as before.
+kernel, the scan input's adapter, the simulator and the config's behaviors.
+``ROBO_ORCH_COMPILE_JOBS=1`` (or a single CPU) compiles everything here, one after
+another, as before.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety")
 #: compiled by the helper (behaviors and the simulator are added per run); the
 #: behaviors come last, when this process has cached the distance field they use
 HELPER_SHARE = ("robo_orch.core.arbitrate", "robo_orch.core.schedule",
-                "robo_orch.core.estimator", "robo_orch.core.mission")
+                "robo_orch.core.estimator", "robo_orch.core.mission",
+                "robo_orch.adapters.laser_points")  # the scan input's adapter
 SIMULATOR = ("robo_orch.sim.simulator",)
 
 

@@ -101,7 +101,9 @@ def topics_of(config, extra: dict[str, str] | None = None,
     (:meth:`~robo_orch.driver.Driver.output_topics`), the simulator backend's own topics
     (:meth:`~robo_orch.backend.SimBackend.topics`), the tick records, and ``extra``."""
     kin = kinematics_for(config.robot)  # the base's odometry and command types
-    topics = {inp.topic: kin.odometry_type if role == "odom" else INPUT_ROLES[role]
+    adapters = {spec.input: spec.cls.message for spec in getattr(config, "adapters", ())}
+    topics = {inp.topic: adapters[role] if role in adapters
+              else kin.odometry_type if role == "odom" else INPUT_ROLES[role]
               for role, inp in config.inputs.items()}
     topics[config.topics.command] = kin.command_type
     topics[config.topics.estop] = "estop"

@@ -4,7 +4,8 @@
 values may be fused, counts rejects per input and reason, and keeps the time of
 each input's newest *accepted* message: only those keep an input fresh.
 
-Reasons (:data:`REASONS` lists which apply to which input):
+Reasons (:data:`REASONS` lists which apply to which input; an input with an input
+adapter has :data:`ADAPTER_REASONS`):
 
 * ``non_finite``: a value the estimator would use is NaN or infinite;
 * ``std_bounds``: a position fix's std outside ``[position_std_min, position_std_max]``;
@@ -20,7 +21,7 @@ Reasons (:data:`REASONS` lists which apply to which input):
   its arrival: data that late would be stale, and fused as if current it would
   poison the estimate (a 0.3 s late gyro in a turn left the heading 0.37 rad off);
 * ``no_returns``: a scan with fewer valid rays than ``perception.min_scan_returns``
-  (decided by the sense phase, which converts the rays);
+  (decided by the ``laser_points`` adapter, which converts the rays);
 * ``gated``: outside the Mahalanobis gate (:mod:`robo_orch.runtime.estimate_health`).  For
   the IMU only its heading is left out: the message's yaw rate is still fused, so
   it still counts as accepted.
@@ -42,6 +43,9 @@ REASONS: dict[str, tuple[str, ...]] = {
     "gps": ("non_finite", "std_bounds", "future_stamp", "too_old", "gated"),
     "scan": ("scan_limits", "future_stamp", "too_old", "no_returns"),
 }
+#: the reasons of an input with an input adapter (:mod:`robo_orch.adapter`): non-finite
+#: values and stamps checked here, ``out_of_range`` when its kernel returns that status
+ADAPTER_REASONS = ("non_finite", "out_of_range", "future_stamp", "too_old")
 
 _isfinite = math.isfinite
 
@@ -60,7 +64,8 @@ class InputChecks:
         self.max_age_ns = {role: int(config.inputs[role].max_age_s * 1e9) for role in roles}
         self.clock_id = clock_id
         self.accepted = dict.fromkeys(roles, 0)
-        self.rejected = {role: dict.fromkeys(REASONS[role], 0) for role in roles}
+        self.rejected = {role: dict.fromkeys(REASONS.get(role, ADAPTER_REASONS), 0)
+                         for role in roles}
         #: per input: loop-clock time of its newest accepted message, ns (None: never)
         self.fresh_ns: dict[str, int | None] = dict.fromkeys(roles, None)
 
@@ -132,6 +137,14 @@ class InputChecks:
                 and 0.0 <= range_min < range_max):
             return self.reject("scan", "scan_limits")
         return not self._early("scan", msg)
+
+    def adapted(self, role: str, finite: bool, msg: Received) -> bool:
+        """An adapter input's message: its values finite (``finite``, from
+        :meth:`robo_orch.adapter.MessageBuffers.finite`) and its stamp plausible; the
+        adapter's kernel decides the rest."""
+        if not finite:
+            return self.reject(role, "non_finite")
+        return not self._early(role, msg)
 
     def stale(self, role: str, now_ns: int, max_age_ns: int) -> bool:
         """True if the input never had an accepted message or the newest is too old."""

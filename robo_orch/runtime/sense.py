@@ -2,13 +2,22 @@
 
 Each configured input has a role (``odom``, ``imu``, ``scan``, ``gps``) that says
 how its messages enter the world: odometry, the gyro and position fixes update
-the EKF, a scan becomes odom-frame points and a fresh distance field.  Every
+the EKF, a scan becomes odom-frame points and a fresh distance field.  The scan
+and the fixes run through built-in input adapters (:data:`ROLE_ADAPTERS`:
+``laser_points`` writes the world's scan and field, ``gps_fix`` hands the EKF the
+robot centre's position); odometry and the gyro update the EKF directly.  Every
 message is checked first (:mod:`robo_orch.runtime.input_checks`); fixes and headings are
 gated against the EKF, and the EKF is guarded after every step
 (:mod:`robo_orch.runtime.estimate_health`).  Inputs whose newest *accepted* message is
 older than their ``max_age_s`` (or that never had one) raise the world's STALE
 flag, which the safety layer turns into a controlled stop; so does a hold of the
 estimate.  It clears by itself when data is fresh (and agrees) again.
+
+An input with an input adapter (``[inputs.NAME] adapter = "KIND"``,
+:mod:`robo_orch.adapter`) has each message copied into its preallocated ``fixed``
+and ``var`` arrays, checked (finite values, stamps), and handed to the adapter's
+kernel, which writes its declared world names; this runs after the estimate and
+the scan of the tick are written, in config order.
 
 A scan with fewer returns than ``perception.min_scan_returns`` (default 1) is
 rejected (``no_returns``): a lidar that goes on publishing but sees nothing (a
@@ -27,6 +36,8 @@ import math
 
 import numpy as np
 
+from robo_orch import registry
+from robo_orch.adapter import MessageBuffers
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import INPUT_ROLES, Config
 from robo_orch.core import estimator, field, lateral, mission, odoframe
@@ -34,11 +45,15 @@ from robo_orch.core import world as W
 from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.kinematics import kinematics_for
 from robo_orch.messages import message_type
+from robo_orch.runtime.adapt import AdapterInputs
 from robo_orch.runtime.estimate_health import EstimateHealth
 from robo_orch.runtime.input_checks import InputChecks
 
 #: while the odometry is stale, the command stands in for it with this many times its std
 COMMAND_AS_ODOM_STD = 3.0
+#: the built-in inputs handled by a built-in input adapter (robo_orch.adapters)
+ROLE_ADAPTERS = {"gps": "gps_fix", "scan": "laser_points"}
+_NO_IDX = np.zeros(0, dtype=np.int64)  # the index array of an adapter without user names
 
 # the estimator kernels of every tick, called past the dispatcher (robo_orch.core.direct):
 # their arrays are Sensing's own x, P, x_good, P_good and the world's state
@@ -73,8 +88,15 @@ class Sensing:
         self.max_age_ns = {}
         self.required = []
         kin = kinematics_for(config.robot)
+        adapters = {spec.input: spec for spec in config.adapters}
         for role, inp in config.inputs.items():
-            mtype = message_type(kin.odometry_type if role == "odom" else INPUT_ROLES[role])
+            if role in adapters:
+                mtype = message_type(adapters[role].cls.message)
+            elif role in INPUT_ROLES:
+                mtype = message_type(kin.odometry_type if role == "odom" else INPUT_ROLES[role])
+            else:  # pragma: no cover (load_config builds the adapters with the behaviors)
+                raise ValueError(f"inputs.{role} has an adapter, but the config was loaded "
+                                 "without behaviors (its adapter was not loaded)")
             qos = QoS.parse(inp.qos)
             self.subs[role] = bus.subscribe(
                 inp.topic, mtype, qos, hwm=config.bus.hwm, max_bytes=inp.max_bytes or None,
@@ -109,24 +131,38 @@ class Sensing:
         self.heading_gate = est.heading_gate
         #: the pose before an absolute update (safety: robo_orch.core.odoframe)
         self.odo_before = np.zeros(3)
+        #: the ``scan`` input's adapter (robo_orch.adapters.laser_points): (buffers,
+        #: kernel, params, state); its state holds the converted points and the field's
+        #: scratch, its buffers the rays (angles in ``var[0]``, ranges in ``var[1]``)
         n = world.scan.shape[0]
-        self.angles = np.zeros(n)
-        self.ranges = np.zeros(n)
-        self.scratch = field.alloc_field_scratch(world.field.shape)
-        #: a scan's points before they are taken (a scan without returns is not)
-        self.points = np.zeros_like(world.scan)
+        cls = registry.load(registry.ADAPTERS, ROLE_ADAPTERS["scan"])
+        ny, nx = world.field.shape
+        scan_params = cls.Params(min_returns=config.perception.min_scan_returns,
+                                 max_points=n, field_ny=ny, field_nx=nx)
+        self._scan = (MessageBuffers(message_type(cls.message), n), cls.kernel,
+                      cls.pack_params(scan_params), cls.new_state(scan_params))
+        self.angles = self._scan[0].var[0]
+        self.ranges = self._scan[0].var[1]
         self.min_scan_returns = config.perception.min_scan_returns
         self.range_min = 0.0
         self.range_max = np.inf
         self.last_input_ns = {role: None for role in self.subs}
         #: stamp of the newest input message accepted so far (0 before any), ns
         self.input_stamp_ns = 0
-        #: scan points beyond perception.max_scan_points, dropped (and counted here)
-        self.scan_points_dropped = 0
         #: when a recorder sets it to a list, sense() appends ``(role, header)`` of every
         #: input message it consumes (so a re-run can feed each tick exactly those)
         self.consumed: list | None = None
         self._prev_ns: int | None = None
+        #: the inputs with an adapter (robo_orch.runtime.adapt)
+        self.adapters = AdapterInputs(config)
+        self._has_adapters = bool(self.adapters.inputs)
+        #: the ``gps`` input's adapter: (buffers, kernel, params, state), or None
+        self._gps = None
+        if "gps" in self.subs:
+            cls = registry.load(registry.ADAPTERS, ROLE_ADAPTERS["gps"])
+            params = cls.Params(antenna_x=self.gps_antenna[0], antenna_y=self.gps_antenna[1])
+            self._gps = (MessageBuffers(message_type(cls.message)), cls.kernel,
+                         cls.pack_params(params), cls.new_state(params))
         s = world.state
         require_contiguous(lat=(self.lat, 1), x=(self.x, 1), P=(self.P, 2), x_good=(self.x_good, 1),
                            P_good=(self.P_good, 2), state=(s, 1), path=(world.path, 2),
@@ -179,10 +215,8 @@ class Sensing:
                 self._fused(nis, estimator.CHI2_1DOF, "imu", t)
                 if q is not None and self.imu_yaw_mode != "off":
                     self._fuse_imu_heading(q, t)
-        for msg in self._drain("gps"):
-            fx, fy, std = msg.fixed.item()  # (x, y, std) as floats
-            if checks.gps(fx, fy, std, msg):
-                self._fuse_position(msg, fx, fy, std, t)
+        if self._gps is not None:
+            self._adapt_gps(t)
         _write_world(x, s)
         if self.lateral:
             _lat_write(self.lat, s)
@@ -195,18 +229,40 @@ class Sensing:
                     self.consumed.append(("scan", msg.header))
                 f = msg.fixed
                 if checks.scan(float(f["range_min"]), float(f["range_max"]), msg):
-                    count = self._scan_points(msg)
-                    if count < self.min_scan_returns:  # sees nothing: not obstacle data
-                        checks.reject("scan", "no_returns")
-                    else:
+                    buf, kernel, params, state = self._scan
+                    count = buf.load(f, msg.var)
+                    status = kernel(self.world.arrays, _NO_IDX, buf.fixed, buf.var, count,
+                                    params, state)
+                    if status > 0.0:
                         checks.accept("scan", msg)
                         self._newer(msg.header.stamp_ns)
-                        self._take_scan(count, now_ns, t0_ns)
                         self.health.scan_taken()
+                    else:  # sees nothing: not obstacle data
+                        checks.reject("scan", "no_returns")
+        if self._has_adapters:
+            # not noted in ``consumed``: a tick record lists the built-in inputs only, so a
+            # re-run from a recording does not replay an adapter input's messages exactly
+            self.adapters.run(self.world.arrays, self._drain_unnoted, checks, self._newer)
         _update_mission(s, self.world.path)
         if s[W.SCAN_COUNT] > 0:
             s[W.NEAREST] = _nearest(self.world.scan, int(s[W.SCAN_COUNT]), s[W.X], s[W.Y])
         self._update_staleness(now_ns, t)
+
+    def _drain_unnoted(self, role: str) -> list:
+        return self._drain(role, note=False)
+
+    def _adapt_gps(self, t: float) -> None:
+        """Position fixes: checked, moved to the robot's centre by the ``gps_fix`` adapter
+        (with this moment's heading, written to the world first), fused."""
+        buf, kernel, params, state = self._gps
+        world, x, fixed = self.world.arrays, self.x, buf.fixed
+        for msg in self._drain("gps"):
+            fx, fy, std = msg.fixed.item()  # (x, y, std) as floats
+            if self.checks.gps(fx, fy, std, msg):
+                fixed[0], fixed[1], fixed[2] = fx, fy, std
+                _write_world(x, world[0])
+                if kernel(world, _NO_IDX, fixed, buf.var, 0, params, state) > 0.0:
+                    self._fuse_position(msg, float(state[0]), float(state[1]), std, t)
 
     def _fuse_body_odometry(self, msg, t: float) -> None:
         """A holonomic base's odometry (vx, vy, w): the EKF's v and w, then the lateral speed."""
@@ -233,8 +289,9 @@ class Sensing:
                                       k * self._est[2], k * self._est[3])
         self._guard(t)
 
-    def _drain(self, role: str) -> list:
-        """The buffered messages of input ``role``, oldest first, each noted in ``consumed``.
+    def _drain(self, role: str, note: bool = True) -> list:
+        """The buffered messages of input ``role``, oldest first, each noted in ``consumed``
+        (unless ``note`` is False).
 
         Polls first, then takes whatever is buffered: a loop trigger may have buffered
         a message already, so poll's count of new arrivals can be 0.
@@ -246,7 +303,7 @@ class Sensing:
         if not sub.pending:
             return []
         msgs = sub.take()
-        if self.consumed is not None:
+        if note and self.consumed is not None:
             self.consumed.extend((role, msg.header) for msg in msgs)
         return msgs
 
@@ -291,15 +348,10 @@ class Sensing:
         if self.health.heading_gated(t) and self.imu_yaw_mode == "relative":
             self.imu_yaw_offset = None  # a relative heading's zero is arbitrary: re-align
 
-    def _fuse_position(self, msg, fx: float, fy: float, std: float, t: float) -> None:
-        # the fix is the antenna's position: move it to the robot's centre with the
-        # current heading estimate (its error is small beside the fix's own)
+    def _fuse_position(self, msg, px: float, py: float, std: float, t: float) -> None:
+        """Fuse a position of the robot's centre (the ``gps_fix`` adapter moved the fix
+        from the antenna), behind the position gate."""
         x, P = self.x, self.P
-        ax, ay = self.gps_antenna
-        yaw = float(x[estimator.EKF_YAW])
-        c, s = math.cos(yaw), math.sin(yaw)
-        px = fx - (c * ax - s * ay)
-        py = fy - (s * ax + c * ay)
         nis = estimator.ekf_position_nis(x, P, px, py, std)
         if 0.0 <= nis <= self.position_gate:
             odoframe.hold(x, self.odo_before)  # safety: an absolute update
@@ -322,30 +374,6 @@ class Sensing:
         if stamp_ns > self.input_stamp_ns:
             self.input_stamp_ns = stamp_ns
 
-    def _scan_points(self, msg) -> int:
-        """Convert a scan to odom-frame points in a scratch array; returns how many."""
-        s = self.world.state
-        var = msg.var
-        n = 0 if var is None else min(len(var), len(self.angles))
-        if var is not None and len(var) > n:
-            self.scan_points_dropped += len(var) - n
-        self.angles[:n] = var["angle"][:n]
-        self.ranges[:n] = var["range"][:n]
-        fixed = msg.fixed
-        return field.scan_to_points(self.angles, self.ranges, n, s[W.X], s[W.Y], s[W.YAW],
-                                    float(fixed["range_min"]), float(fixed["range_max"]),
-                                    self.points)
-
-    def _take_scan(self, count: int, now_ns: int, t0_ns: int) -> None:
-        """Make the converted points the world's scan, with their frame and distance field."""
-        s = self.world.state
-        self.world.scan[:count] = self.points[:count]
-        s[W.SCAN_COUNT] = count
-        odoframe.mark_scan(s)  # safety: the points' frame
-        s[W.SCAN_T] = (now_ns - t0_ns) * 1e-9
-        field.build_field(self.world.scan, count, s[W.X], s[W.Y], s, self.world.field,
-                          self.scratch)
-
     def warmup(self) -> None:
         """Compile (or load) the sense kernels on scratch copies before the first tick."""
         x, P = self.x.copy(), self.P.copy()
@@ -359,8 +387,6 @@ class Sensing:
         estimator.ekf_guard(x, P, x.copy(), P.copy())
         estimator.ekf_set_position(x, P, 0.0, 0.0, 1.0)
         estimator.ekf_write_world(x, self.world.state.copy())
-        pts = np.zeros_like(self.world.scan)
-        field.scan_to_points(self.angles, self.ranges, 1, 0.0, 0.0, 0.0, 0.0, 1.0, pts)
         mission.update_mission(self.world.state.copy(), self.world.path)
         state = self.world.state.copy()  # safety: the odometry frame's kernels
         odoframe.hold(x, self.odo_before.copy())
@@ -397,7 +423,9 @@ class Sensing:
     def counters(self) -> dict[str, dict]:
         """Per-input bus counters, JSON-ready."""
         out = {role: self.subs[role].counters.as_dict() for role in self.subs}
-        out["scan"]["points_dropped"] = self.scan_points_dropped
+        out["scan"]["points_dropped"] = self._scan[0].rows_dropped
+        for name, dropped in self.adapters.rows_dropped().items():
+            out[name]["rows_dropped"] = dropped
         return out
 
     def input_rejects(self) -> dict[str, dict]:

@@ -1,0 +1,186 @@
+"""The input adapter seam: how one message type enters the world, every tick.
+
+An input adapter maps the messages of one input (``[inputs.NAME] adapter = "KIND"``)
+to world names, through one compiled kernel with one permanent signature::
+
+    adapt(world, idx, fixed, var, count, params, state) -> status
+
+compiled eagerly with :func:`adapter_signature`, and called once per message the
+input delivers (oldest first), in the sense phase, after the estimate and the scan
+of the tick were written (so ``x``, ``y``, ``yaw`` are this tick's).
+
+* ``world``  the tuple ``(state, scan, field, path, user)`` (:mod:`robo_orch.core.world`)
+* ``idx``    int64 array: the offsets of the adapter's user names, in the order of
+  :func:`robo_orch.config.layout.index_names` (exactly as for a behavior)
+* ``fixed``  float64 array: the message's fixed part, field by field in dtype order
+  (a sub-array field, like the IMU's ``gyro[3]``, takes as many values)
+* ``var``    float64 2-D array ``(fields, rows)``: the variable part, one contiguous row
+  per field of its element (a scan's ``var[0]`` its angles, ``var[1]`` its ranges);
+  the first ``count`` values of each are valid.  A type without a variable part
+  gets a ``(0, 0)`` array and ``count`` 0
+* ``params`` float64 array packed from the adapter's validated ``Params``
+* ``state``  float64 array of ``state_size`` values kept between messages (zeroed at start)
+* returns its status: :data:`ACCEPTED` (> 0: the message counts as accepted and keeps
+  the input fresh), :data:`IGNORED` (0: neither), or :data:`OUT_OF_RANGE` (< 0: a
+  reject, counted under ``out_of_range``).
+
+**Why the signature is permanent.**  Every part of it has one numba type whatever
+the message: the Python side copies the message's fields into two preallocated,
+writable, C-contiguous float64 arrays (a decoded payload is a read-only structured
+view, a different numba type for every message type: a kernel taking it would be
+compiled anew for each type, and inside the loop).  So one signature serves every
+adapter and every config; numba's cache keeps working, and a config compiles nothing
+but the kernels of the plugins it names.  Adding an argument later would recompile
+every plugin: what an adapter needs beyond it comes through ``params`` and ``state``.
+
+**Declarations** are a behavior's (:mod:`robo_orch.behavior`): ``reads``, ``writes``,
+``scalars``, ``arrays``, ``merge``.  The config's layout places them together with
+the behaviors', so a behavior reading a user name an adapter writes has its provider.
+``message`` names the message type it consumes (built-in or from an installed
+package's ``robo_orch.messages`` entry point).
+
+**Measurements.**  An adapter may also hand the estimator a measurement: with
+``fuses = "position"`` its kernel leaves a position of the robot's centre and its std
+in ``state[0:3]``, fused after each accepted message (the built-in ``gps_fix`` does;
+the sense phase writes the estimate to the world before calling it, so ``yaw`` is
+current).
+
+**Checks before the kernel** (:mod:`robo_orch.runtime.input_checks`): every value of
+the fixed part must be finite (``non_finite``; also the ``count`` valid rows of the
+variable part unless ``finite_var`` is False), the stamp not ahead of its arrival
+(``future_stamp``) nor older than the input's ``max_age_s`` (``too_old``); a
+``required`` input with no accepted message within ``max_age_s`` stops the robot,
+like any built-in input.  :func:`robo_orch.testing.check_adapter` checks an adapter
+against this contract.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from robo_orch import schema
+from robo_orch.messages import MessageType
+
+#: status of a message the adapter took (it keeps its input fresh)
+ACCEPTED = 1.0
+#: status of a message the adapter left out on purpose (not counted)
+IGNORED = 0.0
+#: status of a message with a value outside what the adapter takes (counted as a reject)
+OUT_OF_RANGE = -1.0
+
+
+def adapter_signature() -> str:
+    """The numba signature every adapter kernel is compiled with (permanent).
+
+    ``adapt(world, idx, fixed, var, count, params, state) -> status``.
+    """
+    return ("float64(Tuple((float64[::1], float64[:, ::1], float64[:, ::1], float64[:, ::1],"
+            " float64[::1])), int64[::1], float64[::1], float64[:, ::1], int64, float64[::1],"
+            " float64[::1])")
+
+
+class InputAdapter(ABC):
+    """Base class of every input adapter; subclasses set the class attributes below."""
+
+    #: registry name, as written in config (``adapter = "battery_charge"``)
+    kind: ClassVar[str]
+    #: dataclass of its parameters (numeric or boolean fields), from the input's table
+    Params: ClassVar[type]
+    #: the compiled kernel, ``adapt(world, idx, fixed, var, count, params, state)``
+    kernel: ClassVar[Callable[..., float]]
+    #: the message type it consumes (a registered name)
+    message: ClassVar[str]
+    #: names it reads: built-in slots and arrays, user scalars and arrays
+    reads: ClassVar[tuple[str, ...]] = ()
+    #: names it writes
+    writes: ClassVar[tuple[str, ...]] = ()
+    #: its own user scalars (appended to ``state``; zero at start)
+    scalars: ClassVar[tuple[str, ...]] = ()
+    #: its own user arrays in ``user``: name -> length (int, or an int parameter's name)
+    arrays: ClassVar[Mapping[str, int | str]] = {}
+    #: merge rule of each name it writes together with other writers
+    merge: ClassVar[Mapping[str, str]] = {}
+    #: number of float64 values of persistent state
+    state_size: ClassVar[int] = 1
+    #: most elements of the variable part handed to the kernel (0: the type's
+    #: ``max_count``); elements beyond it are dropped and counted
+    max_rows: ClassVar[int] = 0
+    #: reject a message whose valid variable-part values are not all finite
+    finite_var: ClassVar[bool] = True
+    #: what the estimator fuses after an accepted message ('' nothing); ``"position"``:
+    #: ``state[0:3]`` is a position of the robot's centre and its std (x, y, std), fused
+    #: behind the position gate (the built-in ``gps_fix``)
+    fuses: ClassVar[str] = ""
+
+    @classmethod
+    def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:
+        """Validate the input's own keys (beyond topic, qos...) into :attr:`Params`."""
+        return schema.build(cls.Params, table, source=source, prefix=prefix)
+
+    @classmethod
+    def pack_params(cls, params: Any) -> np.ndarray:
+        """The parameter array handed to the kernel, in dataclass field order."""
+        values = [float(getattr(params, f.name)) for f in dataclasses.fields(params)]
+        return np.array(values, dtype=np.float64)
+
+    @classmethod
+    def new_state(cls, params: Any) -> np.ndarray:
+        """A zeroed state array (override to size it from the parameters)."""
+        return np.zeros(max(1, cls.state_size), dtype=np.float64)
+
+
+def fixed_length(mtype: MessageType) -> int:
+    """How many float64 values a message's fixed part takes in ``fixed``."""
+    return sum(int(np.prod(mtype.dtype[name].shape, dtype=np.int64))
+               for name in mtype.dtype.names)
+
+
+class MessageBuffers:
+    """The preallocated ``fixed`` and ``var`` arrays of one adapter input, and the copy
+    of each message into them (the Python side of the seam)."""
+
+    def __init__(self, mtype: MessageType, max_rows: int = 0) -> None:
+        self.mtype = mtype
+        self.fields = [(name, int(np.prod(mtype.dtype[name].shape, dtype=np.int64)))
+                       for name in mtype.dtype.names]
+        self.fixed = np.zeros(fixed_length(mtype), dtype=np.float64)
+        var_dtype = mtype.var_dtype
+        if var_dtype is None:
+            self.columns: tuple[str, ...] = ()
+            rows = 0
+        else:
+            self.columns = tuple(var_dtype.names)
+            rows = max_rows if max_rows > 0 else mtype.max_count
+        self.var = np.zeros((len(self.columns), rows), dtype=np.float64)
+        #: variable-part rows beyond ``var``'s, dropped
+        self.rows_dropped = 0
+
+    def load(self, fixed: np.ndarray, var: np.ndarray | None) -> int:
+        """Copy one message's parts in; returns ``count``, the valid rows of ``var``."""
+        buf = self.fixed
+        at = 0
+        for name, n in self.fields:
+            if n == 1:
+                buf[at] = fixed[name]
+            else:
+                buf[at:at + n] = np.ravel(fixed[name])
+            at += n
+        if var is None or not self.columns:
+            return 0
+        count = min(len(var), self.var.shape[1])
+        if len(var) > count:
+            self.rows_dropped += len(var) - count
+        for j, name in enumerate(self.columns):
+            self.var[j, :count] = var[name][:count]
+        return count
+
+    def finite(self, count: int, with_var: bool) -> bool:
+        """True if the fixed values (and the ``count`` valid var rows) are all finite."""
+        if not np.isfinite(self.fixed).all():
+            return False
+        return not with_var or count == 0 or bool(np.isfinite(self.var[:, :count]).all())
