@@ -10,7 +10,7 @@
   :func:`~robo_orch.core.safety_holonomic.pack_limits_holonomic`;
 * behaviors read ``BASE_KIND == BASE_HOLONOMIC`` and may propose ``out[OUT_VY]``
   (``go_to_goal`` drives straight at its target while turning toward it; the DWA of
-  ``avoid_obstacles`` still proposes (v, w) with vy = 0).
+  ``avoid_obstacles`` samples (vx, vy, w)).
 """
 
 from __future__ import annotations

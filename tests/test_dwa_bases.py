@@ -1,0 +1,99 @@
+"""avoid_obstacles (the DWA) in each base's own control space, closed loop.
+
+The real kernel drives a point robot (radius 0.2 m) integrated exactly from its
+commands in a static world; the field is rebuilt from the walls every tick as
+the sense phase does.  Deterministic and short (a few hundred kernel calls).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_behaviors import make_world, rebuild, run
+
+from robo_orch.behaviors import avoid_obstacles as ao
+from robo_orch.core import field as F
+from robo_orch.core import world as wd
+
+DT = 0.05
+RADIUS = 0.2
+
+
+def wall(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return np.linspace(a, b, max(2, int(math.dist(a, b) / 0.02)))
+
+
+def closed_loop(walls, target, base, params, ticks, pose=(0.0, 0.0, 0.0)):
+    """Drive with the DWA's proposals: rows (v, vy, w, x, y, yaw, clearance)."""
+    world = make_world(pose=pose, path=[target])
+    s = world.state
+    s[wd.BASE_KIND] = base
+    state = ao.AvoidObstacles.new_state(params)
+    rows = []
+    for _ in range(ticks):
+        rebuild(world, walls)
+        s[wd.TARGET_X], s[wd.TARGET_Y] = target
+        a, out, state = run("avoid_obstacles", world, params, state)
+        assert a > 0.0, "close to the walls throughout"
+        v, vy, w = out[wd.OUT_V], out[wd.OUT_VY], out[wd.OUT_W]
+        c, sn = math.cos(s[wd.YAW]), math.sin(s[wd.YAW])
+        s[wd.X] += (v * c - vy * sn) * DT
+        s[wd.Y] += (v * sn + vy * c) * DT
+        s[wd.YAW] += w * DT
+        s[wd.V], s[wd.VY], s[wd.W] = v, vy, w
+        clear = F.nearest_distance(walls, len(walls), s[wd.X], s[wd.Y]) - RADIUS
+        rows.append((v, vy, w, s[wd.X], s[wd.Y], s[wd.YAW], clear))
+    return np.array(rows)
+
+
+# a pocket: walls ahead, behind and to the right; open to the left
+POCKET = np.concatenate([wall((0.33, -0.35), (0.33, 0.8)), wall((-0.33, -0.35), (-0.33, 0.8)),
+                         wall((-0.33, -0.35), (0.33, -0.35))])
+# a dead end: a corridor 0.7 m wide closed 0.29 m ahead of the robot
+DEAD_END = np.concatenate([wall((-2.5, 0.35), (0.29, 0.35)), wall((-2.5, -0.35), (0.29, -0.35)),
+                           wall((0.29, -0.35), (0.29, 0.35))])
+
+
+def test_a_holonomic_base_boxed_in_escapes_sideways_and_a_wheeled_one_turns():
+    target = (1.5, 1.5)  # ahead and to the left, past the wall in front
+    holo = closed_loop(POCKET, target, wd.BASE_HOLONOMIC, ao.Params(), 60)
+    first = holo[:30]  # 1.5 s
+    assert np.all(first[:, 1] >= 0.0) and first[:, 1].max() >= 0.3, "sidesteps to the left"
+    assert np.abs(first[:, 5]).max() < 0.2, "without turning"
+    assert holo[-1, 4] > 1.0, "out of the pocket past the end of the wall ahead"
+    assert holo[:, 6].min() > 0.0
+    # the same pocket with a differential drive: no lateral speed, it has to turn
+    diff = closed_loop(POCKET, target, wd.BASE_DIFF_DRIVE, ao.Params(), 60)
+    assert np.all(diff[:, 1] == 0.0) and diff[-1, 4] < 0.1 and diff[-1, 5] > 0.5
+
+
+def test_a_wheeled_base_facing_a_dead_end_backs_off_when_it_may_reverse():
+    behind = (-3.0, 0.0)  # the path leads back out
+    # today's DWA (max_reverse = 0): every forward rollout collides; it turns to and fro
+    stuck = closed_loop(DEAD_END, behind, wd.BASE_DIFF_DRIVE, ao.Params(), 80)
+    assert np.all(stuck[:, 0] == 0.0) and np.abs(stuck[:, 5]).max() < 0.1
+    # allowed to reverse: it backs off the wall, then has room to turn toward the target
+    rev = closed_loop(DEAD_END, behind, wd.BASE_DIFF_DRIVE, ao.Params(max_reverse=0.2), 80)
+    assert rev[0, 0] < 0.0 and rev[:, 0].min() >= -0.2, "backs off, within max_reverse"
+    assert rev[:, 3].min() < -0.005, "moved back"
+    assert abs(rev[-1, 5]) > 2.0, "turned toward the target behind"
+    assert rev[:, 6].min() > 0.0
+    # target ahead past the wall: it backs off at once (more room), never drives into it
+    ahead = closed_loop(DEAD_END, (3.0, 0.0), wd.BASE_DIFF_DRIVE, ao.Params(max_reverse=0.2),
+                        20)
+    assert ahead[0, 0] == pytest.approx(-0.2) and ahead[:, 6].min() > 0.0
+
+
+def test_reversing_is_only_a_way_out_not_a_choice_in_the_open():
+    from test_behaviors import disc
+
+    for speed in (0.0, 0.5):
+        world = make_world(speed=(speed, 0.0), path=[(4.0, 0.0)], points=disc(1.0, 0.0, 0.25))
+        world.state[wd.TARGET_X], world.state[wd.TARGET_Y] = 4.0, 0.0
+        _, plain, _ = run("avoid_obstacles", world, ao.Params())
+        _, rev, _ = run("avoid_obstacles", world, ao.Params(max_reverse=0.2))
+        assert rev[wd.OUT_V] > 0.0
+        assert list(rev[:4]) == list(plain[:4]), "the same choice when a forward one exists"
