@@ -10,7 +10,8 @@
   :func:`~robo_orch.core.safety_holonomic.pack_limits_holonomic`;
 * behaviors read ``BASE_KIND == BASE_HOLONOMIC`` and may propose ``out[OUT_VY]``
   (``go_to_goal`` drives straight at its target while turning toward it; the DWA of
-  ``avoid_obstacles`` samples (vx, vy, w)).
+  ``avoid_obstacles`` samples (vx, vy, w); ``recover`` backs off or sidesteps
+  toward the most open side).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""avoid_obstacles (the DWA) in each base's own control space, closed loop.
+"""The local planner and the recovery in each base's own control space.
 
-The real kernel drives a point robot (radius 0.2 m) integrated exactly from its
-commands in a static world; the field is rebuilt from the walls every tick as
-the sense phase does.  Deterministic and short (a few hundred kernel calls).
+avoid_obstacles (the DWA) closed loop: the real kernel drives a point robot
+(radius 0.2 m) integrated exactly from its commands in a static world; the
+field is rebuilt from the walls every tick as the sense phase does.
+Deterministic and short (a few hundred kernel calls).  recover: its back-up step
+on each base.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 from test_behaviors import make_world, rebuild, run
 
 from robo_orch.behaviors import avoid_obstacles as ao
+from robo_orch.behaviors import recover as rc
 from robo_orch.core import field as F
 from robo_orch.core import world as wd
 
@@ -97,3 +100,32 @@ def test_reversing_is_only_a_way_out_not_a_choice_in_the_open():
         _, rev, _ = run("avoid_obstacles", world, ao.Params(max_reverse=0.2))
         assert rev[wd.OUT_V] > 0.0
         assert list(rev[:4]) == list(plain[:4]), "the same choice when a forward one exists"
+
+
+def backup_step(base, walls):
+    """recover's first proposal of its back-up step (stalled at once, no rotation)."""
+    world = make_world(path=[(3.0, 0.0)], points=walls)
+    world.state[wd.BASE_KIND] = base
+    params = rc.Recover.pack_params(rc.Params(stall_time=1.0, rotate_angle=0.0))
+    state = np.zeros(rc.Recover.state_size)
+    out = np.zeros(wd.OUT_LEN)
+    idx = np.zeros(0, dtype=np.int64)
+    assert rc.step(world.arrays, idx, params, state, out) == 0.0  # t = 0: monitoring starts
+    world.state[wd.T] = 1.5
+    active = rc.step(world.arrays, idx, params, state, out)
+    return active, out
+
+
+def test_recover_sidesteps_on_a_holonomic_base_and_backs_up_on_the_others():
+    # walls ahead and behind, open to the left: a wheeled base cannot back up
+    active, out = backup_step(wd.BASE_DIFF_DRIVE, POCKET)
+    assert active == 1.0 and out[2] == rc.REPLAN and out[wd.OUT_V] == 0.0
+    active, out = backup_step(wd.BASE_HOLONOMIC, POCKET)
+    assert active == 1.0 and out[2] == rc.BACKUP
+    assert out[wd.OUT_VY] == pytest.approx(rc.Params().backup_speed) and abs(out[wd.OUT_V]) < 1e-12
+    assert out[wd.OUT_W] == 0.0
+    # in the open both back straight up, at the backup speed
+    for base in (wd.BASE_DIFF_DRIVE, wd.BASE_HOLONOMIC):
+        active, out = backup_step(base, wall((0.33, -1.0), (0.33, 1.0)))
+        assert out[2] == rc.BACKUP and out[wd.OUT_V] == pytest.approx(-rc.Params().backup_speed)
+        assert abs(out[wd.OUT_VY]) < 1e-12
