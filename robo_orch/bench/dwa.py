@@ -15,7 +15,7 @@ speeds within the window), each called through the real compiled kernel:
 The variants run in turn, the order rotated every round; per round the median
 microseconds per call over the worlds; printed: the median over rounds and the
 median of the per-round ratios against ``diff_drive``, plus the rollouts per call.
-Rerun::
+Rerun (``robo-orch bench`` section ``dwa`` runs it without ``before``)::
 
     python -m robo_orch.bench.dwa --rounds 9 [--worlds 300] [--before FILE] [--json out.json]
 """
@@ -140,6 +140,13 @@ def print_dwa(r: dict[str, Any]) -> None:
         ratio = f"  x{row['ratio']:.3f}" if "ratio" in row else ""
         print(f"  {name:<11} {row['us_per_call']:8.2f} us/call  "
               f"{row['rollouts_per_call']:6.1f} rollouts/call{ratio}")
+
+
+def bench_section(quick: bool = False) -> dict[str, Any]:
+    """``robo-orch bench`` section ``dwa``: 9 rounds of 300 worlds (quick: 3 of 100)."""
+    r = bench_dwa(3, 100) if quick else bench_dwa()
+    print_dwa(r)
+    return r
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
