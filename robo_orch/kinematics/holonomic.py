@@ -1,7 +1,8 @@
 """A holonomic base (mecanum or omni wheels): commanded with (vx, vy, w) in the body frame.
 
 * command ``body_velocity_command`` (vx, vy, w); odometry ``body_odometry``;
-* simulator :class:`robo_orch.sim.omni.OmniSimulator` (the same first-order lag on
+* simulator :class:`robo_orch.sim.omni.OmniSimulator` (the model of
+  :func:`robo_orch.sim.holonomic.step_holonomic`: the same first-order lag on
   each body component; wheel limit ``|vx| + |vy| + k |w|``, ``k = (wheel_base +
   axle_distance) / 2``);
 * estimator: the EKF for (x, y, yaw, vx, w) plus the lateral filter of
