@@ -26,17 +26,18 @@ def recording_arrays(recording: Recording) -> dict[str, np.ndarray]:
         msg = raw.decode()
         f = msg.fixed
         if raw.topic == TICK_TOPIC:
+            lateral = f["cmd_vy"] if "cmd_vy" in f.dtype.names else 0.0  # (older recordings)
             rows.append((f["t"], f["x"], f["y"], f["cmd_v"], f["cmd_w"], f["flags"],
                          f["winner"], f["lateness_ns"], f["prev_sense_ns"] + f["prev_plan_ns"]
-                         + f["prev_act_ns"], f["now_ns"]))
+                         + f["prev_act_ns"], f["now_ns"], lateral))
         elif raw.topic == BEHAVIOR_TOPIC:
             acts.append((int(f["now_ns"]), np.array(msg.var["activation"], dtype=np.float64)))
         else:
             truth.append((f["x"], f["y"]))
-    data = np.array(rows, dtype=np.float64).reshape(-1, 10)
+    data = np.array(rows, dtype=np.float64).reshape(-1, 11)
     out = {name: data[:, i] for i, name in enumerate(
         ("t", "x", "y", "cmd_v", "cmd_w", "flags", "winner", "lateness_ns", "tick_ns",
-         "now_ns"))}
+         "now_ns", "cmd_vy"))}
     n_beh = len(ctx.behaviors)
     out["activations"] = (np.vstack([a for _, a in acts]) if acts
                           else np.zeros((0, n_beh)))
@@ -95,6 +96,8 @@ def plot_recording(recording: Recording, out: str | Path) -> None:
     t = d["t"]
     ax_cmd = fig.add_subplot(grid[0, 1])
     ax_cmd.plot(t, d["cmd_v"], label="v (m/s)", color="tab:blue")
+    if np.any(d["cmd_vy"] != 0.0):  # a holonomic base
+        ax_cmd.plot(t, d["cmd_vy"], label="vy (m/s)", color="tab:green", lw=0.8)
     ax_cmd.plot(t, d["cmd_w"], label="w (rad/s)", color="tab:red", lw=0.8)
     ax_cmd.set_ylabel("command")
     ax_cmd.legend(fontsize=8, loc="upper right")
