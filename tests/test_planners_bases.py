@@ -13,7 +13,9 @@ import math
 
 import numpy as np
 import pytest
-from test_behaviors import make_world, rebuild, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_behaviors import make_world, random_worlds, rebuild, run
 
 from robo_orch.behaviors import avoid_obstacles as ao
 from robo_orch.behaviors import recover as rc
@@ -100,6 +102,29 @@ def test_reversing_is_only_a_way_out_not_a_choice_in_the_open():
         _, rev, _ = run("avoid_obstacles", world, ao.Params(max_reverse=0.2))
         assert rev[wd.OUT_V] > 0.0
         assert list(rev[:4]) == list(plain[:4]), "the same choice when a forward one exists"
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(world=random_worlds(), holonomic=st.booleans(), reverse=st.sampled_from([0.0, 0.25]),
+       vy=st.floats(-0.5, 0.5))
+def test_dwa_matches_its_reference_in_each_control_space(world, holonomic, reverse, vy):
+    s = world.state
+    s[wd.BASE_KIND] = wd.BASE_HOLONOMIC if holonomic else wd.BASE_DIFF_DRIVE
+    s[wd.VY] = vy
+    s[wd.V] = s[wd.V] - 0.3  # reversing already, sometimes
+    params = ao.Params(v_samples=7, w_samples=9, vy_samples=5, steps=15, max_reverse=reverse)
+    a, out, _ = run("avoid_obstacles", world, params)
+    ra, rout, _ = run("avoid_obstacles", world, params, reference=True)
+    assert a == pytest.approx(ra, abs=1e-9)
+    assert out[2] == pytest.approx(rout[2], abs=1e-9), "the same best score"
+    if a > 0.0 and out[2] != 0.0:  # a sample won (not the turn in place): it is the same one
+        same = np.allclose(out[[wd.OUT_V, wd.OUT_W, wd.OUT_VY]],
+                           rout[[wd.OUT_V, wd.OUT_W, wd.OUT_VY]], atol=1e-9)
+        assert same or out[2] == pytest.approx(rout[2], abs=1e-12), "else a tie"
+        assert out[wd.OUT_V] >= -reverse and (holonomic or out[wd.OUT_VY] == 0.0)
+        assert math.hypot(out[wd.OUT_V], out[wd.OUT_VY]) <= params.max_speed + 1e-12
+    else:
+        np.testing.assert_allclose(out[:2], rout[:2], atol=1e-9)
 
 
 def backup_step(base, walls):
