@@ -40,7 +40,7 @@ search alone.  If nothing is admissible the proposal is to turn in place at
 robot's surface).
 
 Cost: the branch and bound below computes a bound for every sample (441 on a
-wheeled base, 2205 on a holonomic one with the defaults) and rolls out only the
+wheeled base, 1323 on a holonomic one with the defaults) and rolls out only the
 samples that can still win; ``out[3]`` counts the rollouts.
 
 The search is a branch and bound with the same result as trying every sample:
@@ -146,7 +146,7 @@ class Params:
                                 doc="reverse speed limit of the window, m/s; 0: never "
                                     "reverses (keep it within safety.max_reverse, which the "
                                     "safety layer enforces)", live=True)
-    vy_samples: int = option(5, ge=1, le=51,
+    vy_samples: int = option(3, ge=1, le=51,
                              doc="lateral speed samples across the window (holonomic bases "
                                  "only; the others sample vy = 0)", live=True)
 

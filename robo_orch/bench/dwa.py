@@ -5,7 +5,7 @@ so the kernel is active; the target 4 m away in a random direction; random
 speeds within the window), each called through the real compiled kernel:
 
 * ``diff_drive``: (v, w), 21 x 21 samples (the defaults);
-* ``holonomic``: (vx, vy, w), 21 x 5 x 21 samples (``BASE_KIND`` = holonomic, its
+* ``holonomic``: (vx, vy, w), 21 x 3 x 21 samples (``BASE_KIND`` = holonomic, its
   lateral speed random too);
 * ``reverse``: (v, w) with ``max_reverse`` = 0.2 (costs more only when boxed in);
 * ``before`` (with ``--before FILE``): the kernel of another version of
