@@ -28,7 +28,9 @@ away); and samples with v = 0 (and vy = 0) are never chosen, because turning
 on the spot to face the target otherwise pins the robot at the margin.  If no moving sample
 is admissible and ``max_reverse`` > 0 (default 0: off), reverse speeds are
 sampled across [max(V - window, -max_reverse), min(V + window, 0)) (with the
-same yaw rates and lateral speeds) and the best admissible one is proposed:
+same yaw rates and lateral speeds; admissible if the clearance stays above the
+margin or, for a robot already within it, above the clearance it has now) and
+the best admissible one is proposed:
 backing off gains nothing toward the target, so a reverse sample scores
 ``heading_weight * alignment + clearance_weight * min(clearance at the end of
 its rollout, clearance_cap)``, the room it makes.  Reversing is thus a way out
@@ -266,7 +268,10 @@ def _reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, lo, hi, max_reverse, nv, v
     """Boxed in: the best reverse sample into ``out`` (OUT_V < 0), if any; the rollouts.
 
     Samples ``v`` < 0 across [max(lo, -max_reverse), min(hi, 0)] (``state`` holds
-    the per-yaw-rate data of the forward search).  Backing off gains nothing
+    the per-yaw-rate data of the forward search).  A reverse rollout is admissible
+    when its clearance stays at least ``margin`` (the caller passes the lower of
+    the collision margin and the clearance where the robot is: a robot already
+    within the margin may back out as long as it comes no closer).  Backing off gains nothing
     toward the target, so a reverse sample scores its final alignment plus the
     room it makes: ``heading_weight * align + clearance_weight * min(clearance
     at its end, clearance_cap)``; first in (w, vy, v) order on ties.
@@ -465,8 +470,8 @@ def step(world, idx, params, state, out):
     if best_k < 0 and params[P_MAX_REVERSE] > 0.0:
         rollouts += _reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, ws[V] - dv, ws[V] + dv,
                              params[P_MAX_REVERSE], nv, vy_lo, vy_hi, nvy, w_lo, w_hi, nw,
-                             state, steps, dt, radius, margin, tx, ty, hw, cw, clear_cap,
-                             v_max, out)
+                             state, steps, dt, radius, min(margin, d_near - radius), tx, ty,
+                             hw, cw, clear_cap, v_max, out)
         if out[OUT_V] < 0.0:
             out[3] = rollouts
             return activation

@@ -127,6 +127,49 @@ def test_dwa_matches_its_reference_in_each_control_space(world, holonomic, rever
         np.testing.assert_allclose(out[:2], rout[:2], atol=1e-9)
 
 
+DEAD_END_TOML = """
+extends = "{demo}"
+
+[world]
+bounds = [-5.0, -3.0, 3.0, 3.0]
+circles = []
+polygons = []
+walls = [
+  {{ start = [-2.0, 0.45], end = [0.3, 0.45] }},
+  {{ start = [-2.0, -0.45], end = [0.3, -0.45] }},
+  {{ start = [0.3, -0.45], end = [0.3, 0.45] }},
+]
+
+[mission]
+start = [0.0, 0.0, 0.0]
+waypoints = [[-4.0, 0.0]]
+time_limit_s = 10.0
+"""
+
+
+def test_in_lockstep_a_wheeled_base_facing_a_dead_end_backs_out_when_it_may_reverse(tmp_path):
+    from pathlib import Path
+
+    from robo_orch.config import load_config
+    from robo_orch.missions.session import run_mission
+
+    demo = Path(__file__).resolve().parents[1] / "config" / "demo.toml"
+    path = tmp_path / "dead_end.toml"
+    path.write_text(DEAD_END_TOML.format(demo=demo.as_posix()))
+    runs = {}
+    for reverse in (0.0, 0.2):  # the demo robot, 0.1 m from the wall, the goal behind it
+        config = load_config(str(path), [f"behaviors.avoid_obstacles.max_reverse={reverse}"])
+        runs[reverse] = run_mission(config, backend="lockstep", seed=1)
+    stuck, rev = runs[0.0], runs[0.2]
+    assert math.dist(stuck.truth.pose[:2], (0.0, 0.0)) < 0.02, "turns to and fro on the spot"
+    assert abs(stuck.truth.pose[2]) < 0.3
+    cmd_v = rev.controller.trace.column("cmd_v")
+    assert cmd_v.min() < -0.05, "reverses"
+    x, _, yaw = rev.truth.pose
+    assert x < -0.15 and abs(yaw) > 2.5, "backed off the wall and turned toward the way out"
+    assert stuck.truth.collisions == rev.truth.collisions == 0
+
+
 def backup_step(base, walls):
     """recover's first proposal of its back-up step (stalled at once, no rotation)."""
     world = make_world(path=[(3.0, 0.0)], points=walls)

@@ -306,11 +306,13 @@ def dwa_reverse_scores(world, params) -> np.ndarray:
     vys, rvs = dwa_lateral(ws, params), dwa_reverse(ws, params)
     steps, dt = int(params[ao.P_STEPS]), params[ao.P_ROLLOUT_DT]
     scores = np.full((len(wss), len(vys) * len(rvs)), -np.inf)
+    here = field_distance(ws, field, ws[wd.X], ws[wd.Y]) - ws[wd.ROBOT_RADIUS]
+    margin = min(params[ao.P_COLLISION_MARGIN], here)  # backing out of the margin
     for iw, w in enumerate(wss):
         for ivy, vy in enumerate(vys):
             for iv, v in enumerate(rvs):
                 x, y, heading, lowest = _dwa_rollout(ws, field, v, vy, w, steps, dt)
-                if lowest < params[ao.P_COLLISION_MARGIN]:
+                if lowest < margin:
                     continue
                 room = field_distance(ws, field, x, y) - ws[wd.ROBOT_RADIUS]
                 scores[iw, ivy * len(rvs) + iv] = (
