@@ -1,5 +1,5 @@
-"""The tools on a holonomic base: the trace and the tick records keep the lateral speed,
-``robo-orch plot`` draws it, and the fault campaign's odometry faults use the base's
+"""The tools on a holonomic base: the trace keeps the lateral speed, ``robo-orch plot``
+draws it (from the recorded commands), and the fault campaign's odometry faults use the base's
 odometry type.  One short lockstep run each."""
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ def test_a_holonomic_run_keeps_vy_in_its_trace_and_records_and_plots_it(tmp_path
     assert np.abs(cmd_vy).max() > 0.05, "the holonomic base commands sideways"
     moving = np.abs(cmd_vy) > 0.05
     assert np.median(np.abs(vy[moving] - cmd_vy[moving])) < 0.1, "and estimates it"
-    # the tick records carry the same safe lateral command, tick by tick
+    # the recorded command messages carry the same safe lateral command, tick by tick,
+    # at the ticks' times
     recording = open_recording(path)
     d = recording_arrays(recording)
     n = min(len(d["cmd_vy"]), len(cmd_vy))
     assert n > 300 and np.allclose(d["cmd_vy"][:n], cmd_vy[:n])
+    assert np.allclose(d["cmd_vy_t"][:n], trace.column("t")[:n], atol=0.021)
     plot_recording(recording, png)
     img = read_png(png)
     command_panel = cells(img[:, 600:], 3, 1)[0]

@@ -49,8 +49,6 @@ LOOP_TICK = register(MessageType("loop_tick", 64, [
     # timing: lateness of this tick; phases of the previous tick (this one is still running)
     ("lateness_ns", "<i8"), ("prev_backend_ns", "<i8"), ("prev_sense_ns", "<i8"),
     ("prev_plan_ns", "<i8"), ("prev_act_ns", "<i8"), ("overruns", "<u8"),
-    # a holonomic base's lateral speeds (0 on a wheeled base): estimated, safe, arbitrated
-    ("vy", "<f8"), ("cmd_vy", "<f8"), ("arb_vy", "<f8"),
 ], CONSUMED))
 
 # ``last_run``: the tick the behavior last ran (it ran this tick if equal to ``tick``)
@@ -118,9 +116,8 @@ class TickTap:
         self._pack_tail = struct.Struct(fmt.replace("BBBB", "???B")).pack_into
         self._tail_at = fields["cmd_seq"][1]
         self._state4 = operator.itemgetter(W.TARGET_INDEX, W.GOAL_REACHED, W.STALE, W.ESTOP)
-        # a holonomic base's cmd is (vx, vy, w): vx and w go to cmd_v, cmd_w; vy to cmd_vy
+        # a holonomic base's cmd is (vx, vy, w): the record keeps vx and w
         self._cmd_src = planner.cmd[::2] if len(planner.cmd) == 3 else planner.cmd
-        self._lateral = len(planner.cmd) == 3
         self._arb_src = planner.arb_out[:2]
         # behavior record: [tick, now] + one row per behavior
         n = len(planner.names)
@@ -187,12 +184,6 @@ class TickTap:
         if self._pending is not None:
             self._emit()
 
-    def _lateral_speeds(self, s, planner) -> tuple[float, float, float]:
-        """(vy, cmd_vy, arb_vy) of a holonomic base, zeros on a wheeled one."""
-        if not self._lateral:
-            return _NO_LATERAL
-        return float(s[W.VY]), float(planner.cmd[1]), float(planner.arb_out[4])
-
     def _emit(self) -> None:
         tick, now, cmd_seq = self._pending
         self._pending = None
@@ -210,7 +201,7 @@ class TickTap:
         target, goal, stale, estop = self._state4(s)
         self._pack_tail(buf, self._tail_at, cmd_seq, controller.sensing.input_stamp_ns,
                         planner.flags, planner.winner, int(target), goal, stale, estop, 0,
-                        *self._timing, *self._lateral_speeds(s, planner))
+                        *self._timing)
         pack, at = _ENTRY.pack_into, LOOP_TICK.itemsize
         for i in range(n):
             role, h = consumed[i]  # h: a Header; 4, 5, 6 = publisher id, incarnation, seq
@@ -243,10 +234,8 @@ class TickTap:
 _TICK_ORDER = ["tick", "now_ns", "t", "x", "y", "yaw", "v", "w", "cmd_v", "cmd_w", "arb_v",
                "arb_w", "cmd_seq", "input_stamp_ns", "flags", "winner", "target_index",
                "goal_reached", "stale", "estop", "pad", "lateness_ns", "prev_backend_ns",
-               "prev_sense_ns", "prev_plan_ns", "prev_act_ns", "overruns", "vy", "cmd_vy",
-               "arb_vy"]
+               "prev_sense_ns", "prev_plan_ns", "prev_act_ns", "overruns"]
 _NO_TIMING = (0, 0, 0, 0, 0, 0)
-_NO_LATERAL = (0.0, 0.0, 0.0)
 _TICK_B, _BEHAVIOR_B = TICK_TOPIC.encode(), BEHAVIOR_TOPIC.encode()
 _TWO_I64 = struct.Struct("<qq")
 _ENTRY = struct.Struct("<HHIIIQ")
