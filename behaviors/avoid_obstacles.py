@@ -1,11 +1,16 @@
 """avoid_obstacles: a dynamic window approach (DWA) local planner toward the target.
 
-Samples ``v_samples x w_samples`` commands in the dynamic window
-(current V, W +- acceleration * ``window_s``, clamped to [0, max_speed] and
-[-max_yaw_rate, max_yaw_rate]), evenly spaced including both ends.  Each is
+Samples commands in the base's own control space (world slot ``BASE_KIND``): on
+a wheeled base ``v_samples x w_samples`` of (v, w); on a holonomic base
+``v_samples x vy_samples x w_samples`` of (vx, vy, w), samples faster than
+``max_speed`` overall skipped (the lateral speed goes to ``out[OUT_VY]``).  The
+window is the current V (VY), W +- acceleration * ``window_s`` (``max_accel``
+for both speeds), clamped to [0, max_speed], [-max_speed, max_speed] and
+[-max_yaw_rate, max_yaw_rate], evenly spaced including both ends.  Each is
 rolled out from the current pose for ``steps`` steps of ``rollout_dt``
-(x += v dt cos(th), y += v dt sin(th), then th += w dt: the heading is a unit
-vector rotated by a per-sample precomputed rotation, no trigonometry per step).
+(x += dt (vx cos(th) - vy sin(th)), y += dt (vx sin(th) + vy cos(th)), then
+th += w dt: the heading is a unit vector rotated by a per-sample precomputed
+rotation, no trigonometry per step).
 After each step the clearance is ``field_distance - ROBOT_RADIUS``; a rollout
 whose clearance drops below ``collision_margin`` is rejected.  The others score
 
@@ -13,17 +18,32 @@ whose clearance drops below ``collision_margin`` is rejected.  The others score
                          from the final position to the target)
     + progress_weight * (distance to the target gained) / (max_speed * steps * dt)
     + clearance_weight * min(min clearance along the rollout, clearance_cap)
-    + speed_weight * v
+    + speed_weight * v   (the forward speed vx on a holonomic base)
 
-and the best wins (the first in (w, v) order on ties).  Two additions to the
+and the best wins (the first in (w, vy, v) order on ties).  Two additions to the
 textbook score, both needed in the shipped scenarios: without the progress
 term a robot facing the target across an obstacle scores best by slowing down
 in front of it (long constant-command rollouts that curve around it end facing
-away); and samples with v = 0 are never chosen, because turning on the spot to
-face the target otherwise pins the robot at the margin.  If no moving sample
-is admissible the proposal is to turn in place at ``recovery_yaw_rate`` (at
-most ``max_yaw_rate``) toward the more open side (field probed at 45 and 90
-degrees either side, ``probe_clearance`` beyond the robot's surface).
+away); and samples with v = 0 (and vy = 0) are never chosen, because turning
+on the spot to face the target otherwise pins the robot at the margin.  If no moving sample
+is admissible and ``max_reverse`` > 0 (default 0: off), reverse speeds are
+sampled across [max(V - window, -max_reverse), min(V + window, 0)) (with the
+same yaw rates and lateral speeds; admissible if the clearance stays above the
+margin or, for a robot already within it, above the clearance it has now) and
+the best admissible one is proposed:
+backing off gains nothing toward the target, so a reverse sample scores
+``heading_weight * alignment + clearance_weight * min(clearance at the end of
+its rollout, clearance_cap)``, the room it makes.  Reversing is thus a way out
+when boxed in (facing a wall or a dead end), never a choice while some forward
+motion is admissible; with the default the proposals are those of the forward
+search alone.  If nothing is admissible the proposal is to turn in place at
+``recovery_yaw_rate`` (at most ``max_yaw_rate``) toward the more open side
+(field probed at 45 and 90 degrees either side, ``probe_clearance`` beyond the
+robot's surface).
+
+Cost: the branch and bound below computes a bound for every sample (441 on a
+wheeled base, 1323 on a holonomic one with the defaults) and rolls out only the
+samples that can still win; ``out[3]`` counts the rollouts.
 
 The search is a branch and bound with the same result as trying every sample:
 the heading and progress terms need only the final pose, so each sample's best
@@ -57,6 +77,8 @@ import numpy as np
 from robo_orch.behavior import Behavior, param_index
 from robo_orch.core.field import interp_field
 from robo_orch.core.world import (
+    BASE_HOLONOMIC,
+    BASE_KIND,
     FIELD_CAP,
     FIELD_RES,
     FIELD_VALID,
@@ -64,11 +86,13 @@ from robo_orch.core.world import (
     FIELD_Y0,
     GOAL_REACHED,
     OUT_V,
+    OUT_VY,
     OUT_W,
     PATH_COUNT,
     ROBOT_RADIUS,
     TARGET_X,
     TARGET_Y,
+    VY,
     YAW,
     V,
     W,
@@ -120,6 +144,13 @@ class Params:
     probe_clearance: float = option(0.4, gt=0, le=20,
                                     doc="the open side is probed this far beyond the robot's "
                                         "surface, m", live=True)
+    max_reverse: float = option(0.0, ge=0, le=10,
+                                doc="reverse speed limit of the window, m/s; 0: never "
+                                    "reverses (keep it within safety.max_reverse, which the "
+                                    "safety layer enforces)", live=True)
+    vy_samples: int = option(3, ge=1, le=51,
+                             doc="lateral speed samples across the window (holonomic bases "
+                                 "only; the others sample vy = 0)", live=True)
 
     #: keys once measured from the robot centre, now from its surface (refused at load)
     CENTRE_KEYS: ClassVar[dict[str, str]] = {
@@ -154,6 +185,8 @@ P_ACTIVATION_CLEARANCE = _P["activation_clearance"]
 P_FULL_ACTIVATION_CLEARANCE = _P["full_activation_clearance"]
 P_RECOVERY_YAW_RATE = _P["recovery_yaw_rate"]
 P_PROBE_CLEARANCE = _P["probe_clearance"]
+P_MAX_REVERSE = _P["max_reverse"]
+P_VY_SAMPLES = _P["vy_samples"]
 
 _SQRT_HALF = math.sqrt(0.5)
 
@@ -162,6 +195,19 @@ _SQRT_HALF = math.sqrt(0.5)
 def _sample(lo, hi, k, n):
     """The k-th of n evenly spaced values from lo to hi."""
     return min(lo + (hi - lo) * k / (n - 1), hi)
+
+
+@numba.njit(cache=True, inline="always")
+def _speed_sample(lo, hi, k, n, scale):
+    """:func:`_sample` of a speed window, exactly 0 within ``1e-9 scale`` of it.
+
+    A window that straddles 0 (reverse, or a lateral speed) samples 0 up to
+    rounding; snapped, that sample is recognised as standing still.
+    """
+    if n < 2:
+        return lo
+    v = _sample(lo, hi, k, n)
+    return 0.0 if abs(v) < 1e-9 * scale else v
 
 
 @numba.njit(cache=True, inline="always")
@@ -179,17 +225,21 @@ def _goal_score(x, y, tx, ty, hc, hs, hw, pw, d0, inv_reach):
 
 
 @numba.njit(cache=True)
-def _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, rc, rs, steps, radius,
+def _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc, rs, steps, radius,
                       margin):
-    """Minimum clearance along one rollout (stops early once below ``margin``)."""
+    """Minimum clearance along one rollout (stops early once below ``margin``).
+
+    Each step moves by the body displacement (``ds`` forward, ``dsy`` left) turned
+    by the heading at the start of the step.
+    """
     px = x
     py = y
     hc = c0
     hs = s0
     lowest = math.inf
     for _ in range(steps):
-        px += ds * hc
-        py += ds * hs
+        px += ds * hc - dsy * hs
+        py += ds * hs + dsy * hc
         t = hc * rc - hs * rs
         hs = hs * rc + hc * rs
         hc = t
@@ -211,6 +261,62 @@ def state_size_for(w_samples: int) -> int:
     return _PER_W * int(w_samples)
 
 
+@numba.njit(cache=True)
+def _reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, lo, hi, max_reverse, nv, vy_lo, vy_hi,
+             nvy, w_lo, w_hi, nw, state, steps, dt, radius, margin, tx, ty, hw, cw, clear_cap,
+             v_max, out):
+    """Boxed in: the best reverse sample into ``out`` (OUT_V < 0), if any; the rollouts.
+
+    Samples ``v`` < 0 across [max(lo, -max_reverse), min(hi, 0)] (``state`` holds
+    the per-yaw-rate data of the forward search).  A reverse rollout is admissible
+    when its clearance stays at least ``margin`` (the caller passes the lower of
+    the collision margin and the clearance where the robot is: a robot already
+    within the margin may back out as long as it comes no closer).  Backing off gains nothing
+    toward the target, so a reverse sample scores its final alignment plus the
+    room it makes: ``heading_weight * align + clearance_weight * min(clearance
+    at its end, clearance_cap)``; first in (w, vy, v) order on ties.
+    """
+    r_lo = max(lo, -max_reverse)
+    r_hi = min(hi, 0.0)
+    if r_lo >= r_hi:
+        return 0
+    best = -math.inf
+    rollouts = 0
+    for iw in range(nw):
+        row = _PER_W * iw
+        rc = state[row + _RC]
+        rs = state[row + _RS]
+        sx = state[row + _SX]
+        sy = state[row + _SY]
+        hc = state[row + _HC]
+        hs = state[row + _HS]
+        for ivy in range(nvy):
+            vy = _speed_sample(vy_lo, vy_hi, ivy, nvy, v_max)
+            dsy = vy * dt
+            for iv in range(nv):
+                v = _speed_sample(r_lo, r_hi, iv, nv, v_max)
+                if v >= 0.0:
+                    continue
+                ds = v * dt
+                rollouts += 1
+                lowest = _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc,
+                                           rs, steps, radius, margin)
+                if lowest < margin:
+                    continue
+                fx = x + ds * sx - dsy * sy
+                fy = y + ds * sy + dsy * sx
+                room = interp_field(field, fx0, fy0, inv, cap, fx, fy) - radius
+                score = _goal_score(fx, fy, tx, ty, hc, hs, hw, 0.0, 0.0, 0.0) \
+                    + cw * min(room, clear_cap)
+                if score > best:
+                    best = score
+                    out[OUT_V] = v
+                    out[OUT_VY] = vy
+                    out[OUT_W] = _sample(w_lo, w_hi, iw, nw)
+                    out[2] = score
+    return rollouts
+
+
 @numba.njit(kernel_signature(), cache=True)
 def step(world, idx, params, state, out):
     """DWA toward (TARGET_X, TARGET_Y); see the module docstring."""
@@ -218,6 +324,7 @@ def step(world, idx, params, state, out):
     field = world[2]
     out[OUT_V] = 0.0
     out[OUT_W] = 0.0
+    out[OUT_VY] = 0.0
     out[2] = 0.0
     out[3] = 0.0
     if ws[GOAL_REACHED] != 0.0 or ws[PATH_COUNT] < 1.0 or ws[FIELD_VALID] == 0.0:
@@ -239,6 +346,8 @@ def step(world, idx, params, state, out):
 
     nv = int(params[P_V_SAMPLES])
     nw = int(params[P_W_SAMPLES])
+    holonomic = ws[BASE_KIND] == BASE_HOLONOMIC
+    nvy = max(int(params[P_VY_SAMPLES]), 1) if holonomic else 1
     if state.shape[0] < _PER_W * nw:
         raise ValueError("avoid_obstacles: state too small; use AvoidObstacles.new_state")
     win = params[P_WINDOW_S]
@@ -248,6 +357,12 @@ def step(world, idx, params, state, out):
     dw = params[P_MAX_YAW_ACCEL] * win
     v_lo = min(max(ws[V] - dv, 0.0), v_max)
     v_hi = min(max(ws[V] + dv, 0.0), v_max)
+    vy_lo = 0.0
+    vy_hi = 0.0
+    if nvy > 1:
+        vy_lo = min(max(ws[VY] - dv, -v_max), v_max)
+        vy_hi = min(max(ws[VY] + dv, -v_max), v_max)
+    speed2 = v_max * v_max
     w_lo = min(max(ws[W] - dw, -w_max), w_max)
     w_hi = min(max(ws[W] + dw, -w_max), w_max)
     steps = int(params[P_STEPS])
@@ -283,13 +398,17 @@ def step(world, idx, params, state, out):
             hs = hs * rc + hc * rs
             hc = t
         top = -math.inf
-        for iv in range(nv):
-            v = _sample(v_lo, v_hi, iv, nv)
-            if v <= 0.0:
-                continue  # standing still is never chosen (see the module docstring)
-            ds = v * dt
-            goal = _goal_score(x + ds * sx, y + ds * sy, tx, ty, hc, hs, hw, pw, d0, inv_reach)
-            top = max(top, goal + cw * clear_cap + sw * v)
+        for ivy in range(nvy):
+            vy = _speed_sample(vy_lo, vy_hi, ivy, nvy, v_max)
+            dsy = vy * dt
+            for iv in range(nv):
+                v = _speed_sample(v_lo, v_hi, iv, nv, v_max)
+                if (v == 0.0 and vy == 0.0) or v * v + vy * vy > speed2:
+                    continue  # standing still is never chosen (see the module docstring)
+                ds = v * dt
+                goal = _goal_score(x + ds * sx - dsy * sy, y + ds * sy + dsy * sx, tx, ty, hc,
+                                   hs, hw, pw, d0, inv_reach)
+                top = max(top, goal + cw * clear_cap + sw * v)
         row = _PER_W * iw
         state[row + _RC] = rc
         state[row + _RS] = rs
@@ -324,26 +443,38 @@ def step(world, idx, params, state, out):
         sy = state[row + _SY]
         hc = state[row + _HC]
         hs = state[row + _HS]
-        for iv in range(nv - 1, -1, -1):  # fast first: usually the better bound
-            k = iw * nv + iv
-            v = _sample(v_lo, v_hi, iv, nv)
-            if v <= 0.0:
-                continue
-            ds = v * dt
-            goal = _goal_score(x + ds * sx, y + ds * sy, tx, ty, hc, hs, hw, pw, d0, inv_reach)
-            bound = goal + cw * clear_cap + sw * v
-            if bound < best or (bound == best and k > best_k):
-                continue
-            rollouts += 1
-            lowest = _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, rc, rs,
-                                       steps, radius, margin)
-            if lowest < margin:
-                continue
-            score = goal + cw * min(lowest, clear_cap) + sw * v
-            if score > best or (score == best and k < best_k):
-                best = score
-                best_k = k
+        for ivy in range(nvy):
+            vy = _speed_sample(vy_lo, vy_hi, ivy, nvy, v_max)
+            dsy = vy * dt
+            for iv in range(nv - 1, -1, -1):  # fast first: usually the better bound
+                k = (iw * nvy + ivy) * nv + iv
+                v = _speed_sample(v_lo, v_hi, iv, nv, v_max)
+                if (v == 0.0 and vy == 0.0) or v * v + vy * vy > speed2:
+                    continue
+                ds = v * dt
+                goal = _goal_score(x + ds * sx - dsy * sy, y + ds * sy + dsy * sx, tx, ty, hc,
+                                   hs, hw, pw, d0, inv_reach)
+                bound = goal + cw * clear_cap + sw * v
+                if bound < best or (bound == best and k > best_k):
+                    continue
+                rollouts += 1
+                lowest = _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc,
+                                           rs, steps, radius, margin)
+                if lowest < margin:
+                    continue
+                score = goal + cw * min(lowest, clear_cap) + sw * v
+                if score > best or (score == best and k < best_k):
+                    best = score
+                    best_k = k
 
+    if best_k < 0 and params[P_MAX_REVERSE] > 0.0:
+        rollouts += _reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, ws[V] - dv, ws[V] + dv,
+                             params[P_MAX_REVERSE], nv, vy_lo, vy_hi, nvy, w_lo, w_hi, nw,
+                             state, steps, dt, radius, min(margin, d_near - radius), tx, ty,
+                             hw, cw, clear_cap, v_max, out)
+        if out[OUT_V] < 0.0:
+            out[3] = rollouts
+            return activation
     if best_k < 0:
         r = params[P_PROBE_CLEARANCE] + radius
         left = 0.0
@@ -363,8 +494,10 @@ def step(world, idx, params, state, out):
         rate = min(params[P_RECOVERY_YAW_RATE], w_max)
         out[OUT_W] = rate if left >= right else -rate
     else:
-        out[OUT_V] = _sample(v_lo, v_hi, best_k % nv, nv)
-        out[OUT_W] = _sample(w_lo, w_hi, best_k // nv, nw)
+        out[OUT_V] = _speed_sample(v_lo, v_hi, best_k % nv, nv, v_max)
+        out[OUT_W] = _sample(w_lo, w_hi, best_k // (nv * nvy), nw)
+        if nvy > 1:
+            out[OUT_VY] = _speed_sample(vy_lo, vy_hi, (best_k // nv) % nvy, nvy, v_max)
         out[2] = best
     out[3] = rollouts
     return activation
@@ -378,7 +511,7 @@ class AvoidObstacles(Behavior):
     kernel = step
     reads = ("x", "y", "yaw", "v", "w", "target_x", "target_y", "goal_reached", "path_count",
              "field_x0", "field_y0", "field_res", "field_cap", "field_valid", "robot_radius",
-             "field")
+             "field", "vy", "base_kind")
     state_size = state_size_for(21)
     blendable = True
 

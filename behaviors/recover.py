@@ -1,4 +1,4 @@
-"""recover: when progress stalls, rotate in place, back up and ask for a new plan.
+"""recover: when progress stalls, rotate in place, back up (or sidestep) and ask for a new plan.
 
 *Progress* is the remaining path length, ``|robot - target| + the length of
 the path from the target to its end``, falling below its lowest value so far
@@ -21,7 +21,12 @@ No progress for ``stall_time`` starts a recovery attempt, in steps:
    robot, moved ``backup_probe`` straight back, would have less than
    ``backup_clearance`` of clearance (the distance field there minus the robot
    radius: a surface distance, right for any radius), or after twice the
-   nominal time;
+   nominal time.  A holonomic base (``BASE_KIND``) backs off *or sidesteps*:
+   when the step begins it picks, of the directions back, back-left,
+   back-right, left and right (body frame), the one whose point ``backup_probe``
+   away has the most clearance (the first in that order on ties), and moves
+   that way (``OUT_V``, ``OUT_VY``) without turning, with the same stops
+   (the clearance probed along that direction);
 3. REPLAN: set ``REPLAN_REQUEST`` and hold still until a new path arrives
    (``PATH_VERSION`` changes) or ``replan_wait`` has passed; then monitoring
    resumes with a fresh stall clock.
@@ -113,7 +118,11 @@ S_BACK_Y = 10
 S_REM_FIRST = 11  #: remaining length when the first attempt began, m
 S_REQ_VERSION = 12  #: PATH_VERSION when the replan was requested
 S_LAST_REM = 13  #: remaining length at the previous run, m
-STATE_SIZE = 14
+S_DIR_X = 14  #: holonomic BACKUP: the direction of the move, world frame (unit vector)
+S_DIR_Y = 15
+STATE_SIZE = 16
+
+_SQRT_HALF = math.sqrt(0.5)
 
 
 @numba.njit(cache=True)
@@ -135,6 +144,28 @@ def _switch(state, mode, t):
     return mode
 
 
+@numba.njit(cache=True)
+def _open_direction(ws, field, state, probe):
+    """Holonomic BACKUP: store the most open of back, back-left, back-right, left, right."""
+    c = math.cos(ws[W.YAW])
+    s = math.sin(ws[W.YAW])
+    best = -math.inf
+    for k in range(5):  # body-frame unit vectors (bx, by)
+        if k == 0:
+            bx, by = -1.0, 0.0
+        elif k < 3:
+            bx, by = -_SQRT_HALF, _SQRT_HALF if k == 1 else -_SQRT_HALF
+        else:
+            bx, by = 0.0, 1.0 if k == 3 else -1.0
+        dx = c * bx - s * by
+        dy = s * bx + c * by
+        room = field_distance(ws, field, ws[W.X] + probe * dx, ws[W.Y] + probe * dy)
+        if room > best:
+            best = room
+            state[S_DIR_X] = dx
+            state[S_DIR_Y] = dy
+
+
 @numba.njit(W.kernel_signature(), cache=True)
 def step(world, idx, params, state, out):
     """Watch progress; rotate, back up and request a replan on a stall (module docstring)."""
@@ -143,6 +174,7 @@ def step(world, idx, params, state, out):
     path = world[3]
     out[W.OUT_V] = 0.0
     out[W.OUT_W] = 0.0
+    out[W.OUT_VY] = 0.0
     out[2] = 0.0
     out[3] = 0.0
     if ws[W.GOAL_REACHED] != 0.0 or ws[W.PATH_COUNT] < 1.0 or ws[W.NAV_STATUS] != 0.0:
@@ -199,18 +231,34 @@ def step(world, idx, params, state, out):
         mode = _switch(state, BACKUP, t)
         state[S_BACK_X] = ws[W.X]
         state[S_BACK_Y] = ws[W.Y]
+        holonomic = ws[W.BASE_KIND] == W.BASE_HOLONOMIC
+        if holonomic:
+            _open_direction(ws, field, state, params[P_BACKUP_PROBE])
 
     if mode == BACKUP:
         speed = params[P_BACKUP_SPEED]
         dist = params[P_BACKUP_DISTANCE]
         moved = math.hypot(ws[W.X] - state[S_BACK_X], ws[W.Y] - state[S_BACK_Y])
         probe = params[P_BACKUP_PROBE]
-        bx = ws[W.X] - probe * math.cos(ws[W.YAW])
-        by = ws[W.Y] - probe * math.sin(ws[W.YAW])
+        holonomic = ws[W.BASE_KIND] == W.BASE_HOLONOMIC
+        if holonomic:
+            dx = state[S_DIR_X]
+            dy = state[S_DIR_Y]
+        else:  # straight back
+            dx = -math.cos(ws[W.YAW])
+            dy = -math.sin(ws[W.YAW])
+        bx = ws[W.X] + probe * dx
+        by = ws[W.Y] + probe * dy
         behind = field_distance(ws, field, bx, by) - ws[W.ROBOT_RADIUS]
         if (moved < dist and behind >= params[P_BACKUP_CLEARANCE]
                 and t - state[S_T_MODE] < 2.0 * dist / speed):
-            out[W.OUT_V] = -speed
+            if holonomic:  # the world-frame direction in the body frame
+                c = math.cos(ws[W.YAW])
+                s = math.sin(ws[W.YAW])
+                out[W.OUT_V] = speed * (c * dx + s * dy)
+                out[W.OUT_VY] = speed * (c * dy - s * dx)
+            else:
+                out[W.OUT_V] = -speed
             out[2] = BACKUP
             return 1.0
         mode = _switch(state, REPLAN, t)
@@ -233,7 +281,7 @@ class Recover(Behavior):
     kind = "recover"
     Params = Params
     kernel = step
-    reads = ("t", "x", "y", "yaw", "target_index", "goal_reached", "estop", "stale",
+    reads = ("t", "x", "y", "yaw", "base_kind", "target_index", "goal_reached", "estop", "stale",
              "path_count", "path_version", "nav_status", "robot_radius", "field_x0", "field_y0",
              "field_res", "field_cap", "field_valid", "path", "field")
     writes = ("nav_status", "recoveries", "replan_request")

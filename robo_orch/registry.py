@@ -96,6 +96,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "bases": "robo_orch.bench.bases:bench_section",
         "curve": "robo_orch.bench.curve:bench_curve",
         "devices": "robo_orch.bench.devices:bench_devices",
+        "dwa": "robo_orch.bench.dwa:bench_section",
         "faults": "robo_orch.bench.faults:bench_faults",
         "flood": "robo_orch.bench.flood:bench_flood",
         "navigation": "robo_orch.bench.nav:bench_navigation",

@@ -1,5 +1,9 @@
 """Holonomic (omnidirectional, mecanum) robot model with a first-order lag on each body speed.
 
+The one model of a holonomic base's motion: the simulator
+(:class:`robo_orch.sim.omni.OmniSimulator`) steps it, and the holonomic safety
+kernel's tests use it as the motion the invariant is checked along.
+
 State: float64[STATE_LEN] = (x, y, yaw, vx, vy, w); ``vx, vy`` body-frame speeds
 in m/s, ``w`` the yaw rate, yaw in (-pi, pi].
 

@@ -1,19 +1,16 @@
 """A holonomic (mecanum or omni-wheel) base: body-velocity physics and its simulator.
 
 State: float64[STATE_LEN] = (x, y, yaw, vx, vy, w): pose in the world, velocity in
-the body frame (vx forward, vy left, m/s; w rad/s).  Each body component follows
-the command with the same first-order lag ``v' = (cmd - v) / tau``, integrated
-exactly within a step; the pose moves by the body displacement rotated by the
-heading at the middle of each sub-step (sub-steps of at most tau / 4 while the
-speeds change, as in :mod:`robo_orch.sim.robot`).
+the body frame (vx forward, vy left, m/s; w rad/s).  The motion is the one model
+of a holonomic base, :func:`robo_orch.sim.holonomic.step_holonomic` (each body
+component follows the command through the same first-order lag, the speeds and
+the heading exact, the position by Simpson's rule within 1e-7 m per step), which
+the holonomic safety kernel's tests also use as their reference.
 
 The wheels' limit: a mecanum wheel turns at ``vx +- vy +- k w`` with ``k =
 (wheel_base + axle_distance) / 2``, so a command whose ``|vx| + |vy| + k |w|``
 exceeds ``robot.max_wheel_speed`` is scaled down as a whole (direction kept).
 The odometry reports the body velocity (``body_odometry``) plus noise.
-
-(The holosafe branch adds ``robo_orch/sim/holonomic.py`` with its own
-``step_holonomic``; this module is the bases branch's model and simulator.)
 """
 
 from __future__ import annotations
@@ -27,8 +24,8 @@ import numpy as np
 # isort: on
 
 from robo_orch.core.direct import direct
-from robo_orch.core.geometry import wrap_angle
 from robo_orch.sim.geometry import clearance
+from robo_orch.sim.holonomic import STATE_LEN, VX, VY, YAW, W, X, Y, step_holonomic
 from robo_orch.sim.sensors import NoiseBlock
 from robo_orch.sim.simulator import (
     IMU,
@@ -40,51 +37,7 @@ from robo_orch.sim.simulator import (
     Simulator,
 )
 
-X = 0
-Y = 1
-YAW = 2
-VX = 3
-VY = 4
-W = 5
-STATE_LEN = 6
-_MAX_SUBSTEPS = 16
-
-
-@numba.njit("void(float64[::1], float64, float64, float64)", cache=True)
-def _move(state, dfwd, dleft, dyaw):
-    """Move the pose by a body displacement, rotated by the mid-step heading."""
-    yaw = state[YAW]
-    h = yaw + 0.5 * dyaw
-    c = math.cos(h)
-    s = math.sin(h)
-    state[X] += c * dfwd - s * dleft
-    state[Y] += s * dfwd + c * dleft
-    state[YAW] = wrap_angle(yaw + dyaw)
-
-
-@numba.njit("void(float64[::1], float64, float64, float64, float64, float64)", cache=True)
-def step_omni(state, cmd_vx, cmd_vy, cmd_w, dt, tau):
-    """Advance ``state`` in place by ``dt`` s under a body velocity command (see above)."""
-    if tau <= 0.0:
-        _move(state, cmd_vx * dt, cmd_vy * dt, cmd_w * dt)
-        state[VX] = cmd_vx
-        state[VY] = cmd_vy
-        state[W] = cmd_w
-        return
-    n = int(math.ceil(dt / (0.25 * tau)))
-    n = min(max(n, 1), _MAX_SUBSTEPS)
-    h = dt / n
-    decay = math.exp(-h / tau)
-    gain = tau * (1.0 - decay)
-    for _ in range(n):
-        vx0 = state[VX]
-        vy0 = state[VY]
-        w0 = state[W]
-        _move(state, cmd_vx * h + (vx0 - cmd_vx) * gain, cmd_vy * h + (vy0 - cmd_vy) * gain,
-              cmd_w * h + (w0 - cmd_w) * gain)
-        state[VX] = cmd_vx + (vx0 - cmd_vx) * decay
-        state[VY] = cmd_vy + (vy0 - cmd_vy) * decay
-        state[W] = cmd_w + (w0 - cmd_w) * decay
+__all__ = ["STATE_LEN", "BodyOdometry", "OmniSimulator", "physics_step_omni", "wheel_scale"]
 
 
 @numba.njit(
@@ -98,7 +51,8 @@ def physics_step_omni(state, info, cmd_vx, cmd_vy, cmd_w, dt, tau, radius, segme
     x0 = state[X]
     y0 = state[Y]
     yaw0 = state[YAW]
-    step_omni(state, cmd_vx, cmd_vy, cmd_w, dt, tau)
+    # the simulator scales commands to the wheel limit when it accepts them
+    step_holonomic(state, cmd_vx, cmd_vy, cmd_w, dt, tau, 0.0, math.inf)
     c = clearance(state[X], state[Y], segments, circles, poly_xy, poly_offsets)
     info[INFO_CLEARANCE] = c
     if c < radius:

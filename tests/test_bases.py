@@ -200,13 +200,13 @@ def test_on_a_holonomic_base_the_approach_behaviors_drive_straight_at_the_target
 def test_the_holonomic_physics_step_matches_a_fine_euler_reference():
     import numpy as np
 
-    from robo_orch.sim.omni import STATE_LEN, step_omni
+    from robo_orch.sim.holonomic import STATE_LEN, step_holonomic  # (the simulator's model)
 
     state = np.zeros(STATE_LEN)
     state[3:] = 0.1, -0.2, 0.3  # moving already: the lag shows
     ref = state.copy()
     cmd, dt, tau = (0.5, 0.4, -1.0), 0.2, 0.08
-    step_omni(state, *cmd, dt, tau)
+    step_holonomic(state, *cmd, dt, tau, 0.0, math.inf)
     n = 20000  # the obviously correct version: tiny Euler steps of the same model
     h = dt / n
     x, y, yaw, vx, vy, w = ref
@@ -219,6 +219,22 @@ def test_the_holonomic_physics_step_matches_a_fine_euler_reference():
         vy += (cmd[1] - vy) / tau * h
         w += (cmd[2] - w) / tau * h
     assert state == pytest.approx([x, y, yaw, vx, vy, w], abs=2e-4)
+
+
+def test_the_holonomic_simulator_moves_as_the_one_model_says():
+    import numpy as np
+
+    from robo_orch.sim.holonomic import STATE_LEN, step_holonomic
+
+    robot = dict(kinematics="holonomic", motor_time_constant=0.08)
+    sim = make_simulator(WorldConfig(), RobotConfig(**robot), QUIET, SafetyConfig(),
+                         (0.0, 0.0, 0.0))
+    ref = np.zeros(STATE_LEN)
+    for cmd in [(0.3, 0.2, 0.5)] * 20 + [(0.0, -0.3, -0.8)] * 20:
+        sim.set_body_command(*cmd)
+        sim.step(DT)
+        step_holonomic(ref, *sim.body_command, DT, 0.08, 0.0, math.inf)
+    assert list(sim.pose) == list(ref[:3]) and (sim.v, sim.vy, sim.w) == tuple(ref[3:])
 
 
 def run_sensing(config, sim, command, seconds=0.5):

@@ -1,7 +1,8 @@
 """A holonomic base (mecanum or omni wheels): commanded with (vx, vy, w) in the body frame.
 
 * command ``body_velocity_command`` (vx, vy, w); odometry ``body_odometry``;
-* simulator :class:`robo_orch.sim.omni.OmniSimulator` (the same first-order lag on
+* simulator :class:`robo_orch.sim.omni.OmniSimulator` (the model of
+  :func:`robo_orch.sim.holonomic.step_holonomic`: the same first-order lag on
   each body component; wheel limit ``|vx| + |vy| + k |w|``, ``k = (wheel_base +
   axle_distance) / 2``);
 * estimator: the EKF for (x, y, yaw, vx, w) plus the lateral filter of
@@ -10,7 +11,8 @@
   :func:`~robo_orch.core.safety_holonomic.pack_limits_holonomic`;
 * behaviors read ``BASE_KIND == BASE_HOLONOMIC`` and may propose ``out[OUT_VY]``
   (``go_to_goal`` drives straight at its target while turning toward it; the DWA of
-  ``avoid_obstacles`` still proposes (v, w) with vy = 0).
+  ``avoid_obstacles`` samples (vx, vy, w); ``recover`` backs off or sidesteps
+  toward the most open side).
 """
 
 from __future__ import annotations

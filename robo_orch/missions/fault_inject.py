@@ -28,6 +28,7 @@ import numpy as np
 
 from robo_orch.core import safety as saf
 from robo_orch.core import world as W
+from robo_orch.kinematics import kinematics_for
 from robo_orch.messages import HEADER, encode, message_type, new_fixed, new_var
 from robo_orch.missions import fault_kinds as fk
 
@@ -36,6 +37,7 @@ MOVE_V, MOVE_W = 0.02, 0.05  #: moving: true |v| or |w| above these
 SETTLE_S = 0.3  #: after a fault without a stop: watch this long before the next one
 RESUME_TIMEOUT_S = 10.0  #: a stop not followed by motion this long after the fault: not resumed
 FAULT_PUBLISHER_ID = 66  #: the injector's own publisher id on the bus
+#: message type per input; ``odom``: the base's (``Kinematics.odometry_type``), set per config
 _TYPES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan", "gps": "position_fix"}
 _STOP_FLAGS = saf.STALE_STOP | saf.ESTOP | saf.INVALID_INPUT
 _FLAG_OF = {fk.CONTROLLED_STOP: saf.STALE_STOP, fk.LATCHED_STOP: saf.ESTOP}
@@ -49,6 +51,7 @@ class FaultInjector:
         self.plan = list(plan)
         self.rng = rng
         self.dt = 1.0 / config.loop.rate_hz
+        self._types = {**_TYPES, "odom": kinematics_for(config.robot).odometry_type}
         self.records: list[dict[str, Any]] = []
         #: contacts outside any fault's window: [static, with a moving obstacle]
         self.between = [0, 0]
@@ -302,12 +305,12 @@ class FaultInjector:
         pub = self._pubs.get(role)
         if pub is None:
             topic = self.config.inputs[role].topic
-            pub = self._pubs[role] = self.bus.publisher(topic, message_type(_TYPES[role]))
+            pub = self._pubs[role] = self.bus.publisher(topic, message_type(self._types[role]))
         return pub
 
     def _send_bad(self, f: fk.Fault, now_ns: int) -> None:
         role = f.target
-        mtype = message_type(_TYPES[role])
+        mtype = message_type(self._types[role])
         fixed, var, stamp = new_fixed(mtype), None, now_ns
         if role == "scan":
             var = new_var(mtype, 90)
@@ -319,7 +322,9 @@ class FaultInjector:
             if v == "future":
                 stamp = now_ns + 10_000_000_000
             elif role == "odom":
-                fixed["v_left"] = {"nan": math.nan, "inf": math.inf, "absurd": 1e3}[v]
+                # the first speed of the base's odometry (v_left, or vx of body_odometry)
+                fixed[fixed.dtype.names[0]] = {"nan": math.nan, "inf": math.inf,
+                                               "absurd": 1e3}[v]
             elif role == "imu":
                 if v == "quaternion":
                     fixed["orientation"] = (0.0, 0.0, 0.0, 2.0)

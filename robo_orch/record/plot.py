@@ -21,8 +21,8 @@ from robo_orch.record.ticks import BEHAVIOR_TOPIC, TICK_TOPIC
 def recording_arrays(recording: Recording) -> dict[str, np.ndarray]:
     """Per-tick arrays of a recording: t, x, y, cmd, flags, winner, timing, activations."""
     ctx = recording.context
-    rows, acts, truth = [], [], []
-    for raw in recording.raw([TICK_TOPIC, BEHAVIOR_TOPIC, ctx.truth_topic]):
+    rows, acts, truth, lateral = [], [], [], []
+    for raw in recording.raw([TICK_TOPIC, BEHAVIOR_TOPIC, ctx.truth_topic, ctx.command_topic]):
         msg = raw.decode()
         f = msg.fixed
         if raw.topic == TICK_TOPIC:
@@ -31,6 +31,9 @@ def recording_arrays(recording: Recording) -> dict[str, np.ndarray]:
                          + f["prev_act_ns"], f["now_ns"]))
         elif raw.topic == BEHAVIOR_TOPIC:
             acts.append((int(f["now_ns"]), np.array(msg.var["activation"], dtype=np.float64)))
+        elif raw.topic == ctx.command_topic:
+            if "vy" in f.dtype.names:  # a holonomic base's body_velocity_command
+                lateral.append((raw.log_time_ns, float(f["vy"])))
         else:
             truth.append((f["x"], f["y"]))
     data = np.array(rows, dtype=np.float64).reshape(-1, 10)
@@ -43,6 +46,12 @@ def recording_arrays(recording: Recording) -> dict[str, np.ndarray]:
     out["activation_t"] = (np.array([ns for ns, _ in acts], dtype=np.float64)
                            - (out["now_ns"][0] - out["t"][0] * 1e9 if len(data) else 0)) * 1e-9
     out["truth"] = np.array(truth, dtype=np.float64).reshape(-1, 2)
+    # the lateral command of a holonomic base, from the recorded command messages (the
+    # tick records keep v and w; their layout is that of every earlier recording)
+    lat = np.array(lateral, dtype=np.float64).reshape(-1, 2)
+    out["cmd_vy"] = lat[:, 1]
+    out["cmd_vy_t"] = (lat[:, 0] - (out["now_ns"][0] - out["t"][0] * 1e9 if len(data) else 0)) \
+        * 1e-9
     return out
 
 
@@ -95,6 +104,8 @@ def plot_recording(recording: Recording, out: str | Path) -> None:
     t = d["t"]
     ax_cmd = fig.add_subplot(grid[0, 1])
     ax_cmd.plot(t, d["cmd_v"], label="v (m/s)", color="tab:blue")
+    if np.any(d["cmd_vy"] != 0.0):  # a holonomic base
+        ax_cmd.plot(d["cmd_vy_t"], d["cmd_vy"], label="vy (m/s)", color="tab:green", lw=0.8)
     ax_cmd.plot(t, d["cmd_w"], label="w (rad/s)", color="tab:red", lw=0.8)
     ax_cmd.set_ylabel("command")
     ax_cmd.legend(fontsize=8, loc="upper right")

@@ -27,7 +27,7 @@ from robo_orch.runtime.params import LiveParams
 from robo_orch.runtime.planner import Planner
 from robo_orch.runtime.sense import Sensing
 from robo_orch.runtime.stats import TickStats
-from robo_orch.runtime.trace import COLUMNS, Trace
+from robo_orch.runtime.trace import COLUMNS, Trace, columns_for
 
 #: safety flags that mean the robot is being stopped rather than merely limited
 STOP_FLAGS = saf.ESTOP | saf.STALE_STOP | saf.COLLISION_STOP
@@ -94,7 +94,7 @@ class Controller:
         self._estop_events: list[tuple[str, Header]] = []
         self.truth_sub = (bus.subscribe(topics.truth, message_type("pose2d"), QoS.latest())
                           if backend is not None else None)
-        self.trace = Trace(trace_rows)
+        self.trace = Trace(trace_rows, columns_for(self._lateral))
         self.safety_stops: list[SafetyStop] = []
         self.estop_latched = False
         self.time_limit_s = min(config.mission.time_limit_s,
@@ -266,6 +266,8 @@ class Controller:
         row[4], row[5], row[6] = self._truth
         row[7], row[8], row[9], row[10] = planner.cmd[0], planner.cmd[-1], planner.flags, \
             planner.winner
+        if self._lateral:  # (LATERAL_COLUMNS)
+            row[11], row[12] = s[W.VY], planner.cmd[1]
         stopping = planner.flags & STOP_FLAGS
         if stopping and not (self._prev_flags & STOP_FLAGS):
             self.safety_stops.append(SafetyStop(t, s[W.X], s[W.Y], flag_names(stopping)))

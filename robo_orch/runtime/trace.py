@@ -6,14 +6,22 @@ from collections import deque
 
 import numpy as np
 
-#: columns of a trace row
+#: columns of a trace row (``cmd_v`` is the forward speed vx on a holonomic base)
 COLUMNS = ("t", "x", "y", "yaw", "true_x", "true_y", "true_yaw", "cmd_v", "cmd_w", "flags",
            "winner")
+#: a holonomic base's rows (``Kinematics.lateral``) add its lateral speeds, estimated and
+#: commanded; a wheeled base's rows keep :data:`COLUMNS` (and their ``trace_sha256``)
+LATERAL_COLUMNS = (*COLUMNS, "vy", "cmd_vy")
 _CHUNK = 4096
 
 
-def _new_chunk() -> np.ndarray:
-    chunk = np.empty((_CHUNK, len(COLUMNS)))
+def columns_for(lateral: bool) -> tuple[str, ...]:
+    """The columns of a base's trace: :data:`LATERAL_COLUMNS` if it has a lateral speed."""
+    return LATERAL_COLUMNS if lateral else COLUMNS
+
+
+def _new_chunk(width: int = len(COLUMNS)) -> np.ndarray:
+    chunk = np.empty((_CHUNK, width))
     chunk.fill(0.0)  # touch every page now, not one page fault at a time inside the ticks
     return chunk
 
@@ -25,8 +33,11 @@ class Trace:
     chunks are dropped), so a robot that runs for hours does not grow without end.
     """
 
-    def __init__(self, max_rows: int | None = None) -> None:
-        self._chunks: deque[np.ndarray] = deque([_new_chunk()])
+    def __init__(self, max_rows: int | None = None,
+                 columns: tuple[str, ...] = COLUMNS) -> None:
+        #: the names of the columns (:data:`COLUMNS` or :data:`LATERAL_COLUMNS`)
+        self.columns = tuple(columns)
+        self._chunks: deque[np.ndarray] = deque([_new_chunk(len(self.columns))])
         self._max_chunks = None if max_rows is None else max(2, -(-max_rows // _CHUNK) + 1)
         self._row = 0
         self.rows = 0  #: rows appended since the start (including dropped ones)
@@ -41,7 +52,7 @@ class Trace:
                 oldest.fill(0.0)
                 self._chunks.append(oldest)  # reuse its memory
             else:
-                self._chunks.append(_new_chunk())
+                self._chunks.append(_new_chunk(len(self.columns)))
             self._row = 0
         row = self._chunks[-1][self._row]
         self._row += 1
@@ -54,4 +65,4 @@ class Trace:
 
     def column(self, name: str) -> np.ndarray:
         """One column of all rows held."""
-        return self.array()[:, COLUMNS.index(name)]
+        return self.array()[:, self.columns.index(name)]

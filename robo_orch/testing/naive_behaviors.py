@@ -199,17 +199,64 @@ def follow_path_step(world, idx, params, state, out) -> float:
     return 1.0
 
 
+def _speeds(lo, hi, n, v_max):
+    """n evenly spaced speeds from lo to hi, those within 1e-9 v_max of 0 exactly 0."""
+    if n < 2:
+        return [lo]
+    vs = [min(lo + (hi - lo) * k / (n - 1), hi) for k in range(n)]
+    return [0.0 if abs(v) < 1e-9 * v_max else v for v in vs]
+
+
 def dwa_window(ws, params):
-    """The sampled speeds and yaw rates of the dynamic window (lists)."""
+    """The sampled forward speeds and yaw rates of the dynamic window (lists)."""
     win = params[ao.P_WINDOW_S]
     v_max, w_max = params[ao.P_MAX_SPEED], params[ao.P_MAX_YAW_RATE]
     dv, dw = params[ao.P_MAX_ACCEL] * win, params[ao.P_MAX_YAW_ACCEL] * win
     v_lo, v_hi = (min(max(ws[wd.V] + d, 0.0), v_max) for d in (-dv, dv))
     w_lo, w_hi = (min(max(ws[wd.W] + d, -w_max), w_max) for d in (-dw, dw))
     nv, nw = int(params[ao.P_V_SAMPLES]), int(params[ao.P_W_SAMPLES])
-    vs = [min(v_lo + (v_hi - v_lo) * k / (nv - 1), v_hi) for k in range(nv)]
+    vs = _speeds(v_lo, v_hi, nv, v_max)
     wss = [min(w_lo + (w_hi - w_lo) * k / (nw - 1), w_hi) for k in range(nw)]
     return vs, wss
+
+
+def dwa_lateral(ws, params):
+    """The sampled lateral speeds: [0.0] unless the base is holonomic."""
+    n = max(int(params[ao.P_VY_SAMPLES]), 1) if ws[wd.BASE_KIND] == wd.BASE_HOLONOMIC else 1
+    if n < 2:
+        return [0.0]
+    v_max, dv = params[ao.P_MAX_SPEED], params[ao.P_MAX_ACCEL] * params[ao.P_WINDOW_S]
+    lo, hi = (min(max(ws[wd.VY] + d, -v_max), v_max) for d in (-dv, dv))
+    return _speeds(lo, hi, n, v_max)
+
+
+def dwa_reverse(ws, params):
+    """The sampled reverse speeds (all < 0), empty when ``max_reverse`` is 0."""
+    rev = params[ao.P_MAX_REVERSE]
+    dv = params[ao.P_MAX_ACCEL] * params[ao.P_WINDOW_S]
+    lo, hi = max(ws[wd.V] - dv, -rev), min(ws[wd.V] + dv, 0.0)
+    if rev <= 0.0 or lo >= hi:
+        return []
+    return [v for v in _speeds(lo, hi, int(params[ao.P_V_SAMPLES]), params[ao.P_MAX_SPEED])
+            if v < 0.0]
+
+
+def _dwa_rollout(ws, field, v, vy, w, steps, dt):
+    """Final pose and lowest clearance of one constant (v, vy, w) rollout."""
+    x, y, lowest = ws[wd.X], ws[wd.Y], math.inf
+    for k in range(steps):
+        heading = ws[wd.YAW] + k * w * dt
+        c, s = math.cos(heading), math.sin(heading)
+        x += v * dt * c - vy * dt * s
+        y += v * dt * s + vy * dt * c
+        lowest = min(lowest, field_distance(ws, field, x, y) - ws[wd.ROBOT_RADIUS])
+    return x, y, ws[wd.YAW] + steps * w * dt, lowest
+
+
+def _alignment(ws, x, y, heading) -> float:
+    gx, gy = ws[wd.TARGET_X] - x, ws[wd.TARGET_Y] - y
+    dist = math.hypot(gx, gy)
+    return (math.cos(heading) * gx + math.sin(heading) * gy) / dist if dist > 1e-9 else 1.0
 
 
 def _dwa_activation(ws, field, params) -> float:
@@ -225,46 +272,72 @@ def _dwa_activation(ws, field, params) -> float:
 
 
 def dwa_scores(world, params) -> np.ndarray:
-    """Score of every (w, v) sample, shape (w_samples, v_samples); -inf if it collides."""
+    """Score of every (w, vy, v) sample, shape (w_samples, vy_samples * v_samples) (vy
+    outer; one vy, 0, on a wheeled base); -inf if it collides or is not sampled."""
     ws, _, field, _, _ = world
     vs, wss = dwa_window(ws, params)
+    vys = dwa_lateral(ws, params)
     steps, dt = int(params[ao.P_STEPS]), params[ao.P_ROLLOUT_DT]
-    scores = np.full((len(wss), len(vs)), -np.inf)
+    v_max = params[ao.P_MAX_SPEED]
+    scores = np.full((len(wss), len(vys) * len(vs)), -np.inf)
     d0 = math.hypot(ws[wd.TARGET_X] - ws[wd.X], ws[wd.TARGET_Y] - ws[wd.Y])
     for iw, w in enumerate(wss):
-        for iv, v in enumerate(vs):
-            if v <= 0.0:
-                continue  # standing still is never chosen
-            x, y, lowest = ws[wd.X], ws[wd.Y], math.inf
-            for k in range(steps):
-                heading = ws[wd.YAW] + k * w * dt
-                x += v * dt * math.cos(heading)
-                y += v * dt * math.sin(heading)
-                lowest = min(lowest, field_distance(ws, field, x, y) - ws[wd.ROBOT_RADIUS])
-            if lowest < params[ao.P_COLLISION_MARGIN]:
-                continue
-            heading = ws[wd.YAW] + steps * w * dt
-            gx, gy = ws[wd.TARGET_X] - x, ws[wd.TARGET_Y] - y
-            dist = math.hypot(gx, gy)
-            align = (math.cos(heading) * gx + math.sin(heading) * gy) / dist if dist > 1e-9 else 1.0
-            progress = (d0 - dist) / (params[ao.P_MAX_SPEED] * steps * dt)
-            scores[iw, iv] = (params[ao.P_HEADING_WEIGHT] * align
-                              + params[ao.P_PROGRESS_WEIGHT] * progress
-                              + params[ao.P_CLEARANCE_WEIGHT] * min(lowest,
-                                                                    params[ao.P_CLEARANCE_CAP])
-                              + params[ao.P_SPEED_WEIGHT] * v)
+        for ivy, vy in enumerate(vys):
+            for iv, v in enumerate(vs):
+                if (v == 0.0 and vy == 0.0) or v * v + vy * vy > v_max * v_max:
+                    continue  # standing still is never chosen; nor beyond max_speed
+                x, y, heading, lowest = _dwa_rollout(ws, field, v, vy, w, steps, dt)
+                if lowest < params[ao.P_COLLISION_MARGIN]:
+                    continue
+                progress = (d0 - math.hypot(ws[wd.TARGET_X] - x, ws[wd.TARGET_Y] - y)) \
+                    / (v_max * steps * dt)
+                scores[iw, ivy * len(vs) + iv] = (
+                    params[ao.P_HEADING_WEIGHT] * _alignment(ws, x, y, heading)
+                    + params[ao.P_PROGRESS_WEIGHT] * progress
+                    + params[ao.P_CLEARANCE_WEIGHT] * min(lowest, params[ao.P_CLEARANCE_CAP])
+                    + params[ao.P_SPEED_WEIGHT] * v)
+    return scores
+
+
+def dwa_reverse_scores(world, params) -> np.ndarray:
+    """Score of every reverse sample, shape (w_samples, vy_samples * reverse speeds)."""
+    ws, _, field, _, _ = world
+    _, wss = dwa_window(ws, params)
+    vys, rvs = dwa_lateral(ws, params), dwa_reverse(ws, params)
+    steps, dt = int(params[ao.P_STEPS]), params[ao.P_ROLLOUT_DT]
+    scores = np.full((len(wss), len(vys) * len(rvs)), -np.inf)
+    here = field_distance(ws, field, ws[wd.X], ws[wd.Y]) - ws[wd.ROBOT_RADIUS]
+    margin = min(params[ao.P_COLLISION_MARGIN], here)  # backing out of the margin
+    for iw, w in enumerate(wss):
+        for ivy, vy in enumerate(vys):
+            for iv, v in enumerate(rvs):
+                x, y, heading, lowest = _dwa_rollout(ws, field, v, vy, w, steps, dt)
+                if lowest < margin:
+                    continue
+                room = field_distance(ws, field, x, y) - ws[wd.ROBOT_RADIUS]
+                scores[iw, ivy * len(rvs) + iv] = (
+                    params[ao.P_HEADING_WEIGHT] * _alignment(ws, x, y, heading)
+                    + params[ao.P_CLEARANCE_WEIGHT] * min(room, params[ao.P_CLEARANCE_CAP]))
     return scores
 
 
 def _dwa_finish(ws, field, params, scores, out) -> None:
     """Write the best sample (first in (w, v) order) or the recovery turn into ``out``."""
     vs, wss = dwa_window(ws, params)
+    vys = dwa_lateral(ws, params)
     out[3] = float(np.isfinite(scores).sum())
-    if np.isfinite(scores).any():
-        k = int(np.argmax(scores))  # first maximum in (w, v) order
-        out[wd.OUT_V], out[wd.OUT_W] = vs[k % len(vs)], wss[k // len(vs)]
-        out[2] = scores.flat[k]
-        return
+    for speeds, table in ((vs, scores), (dwa_reverse(ws, params), None)):
+        if table is None:  # boxed in: the reverse samples
+            if not speeds:
+                break
+            table = dwa_reverse_scores((ws, None, field, None, None), params)
+        if np.isfinite(table).any():
+            k = int(np.argmax(table))  # first maximum in (w, vy, v) order
+            iw, rest = divmod(k, table.shape[1])
+            out[wd.OUT_V], out[wd.OUT_W] = speeds[rest % len(speeds)], wss[iw]
+            out[wd.OUT_VY] = vys[rest // len(speeds)]
+            out[2] = table.flat[k]
+            return
     x, y, yaw = ws[wd.X], ws[wd.Y], ws[wd.YAW]
     r = params[ao.P_PROBE_CLEARANCE] + ws[wd.ROBOT_RADIUS]
     left = sum(field_distance(ws, field, x + r * math.cos(yaw + a), y + r * math.sin(yaw + a))
@@ -310,7 +383,8 @@ def _interp_numpy(ws, field, x, y):
 
 
 def dwa_numpy(world, idx, params, state, out) -> float:
-    """The DWA vectorised with plain numpy over all samples (no pruning)."""
+    """The DWA vectorised with plain numpy over all samples (no pruning); the forward
+    (v, w) window of a wheeled base only."""
     return _dwa(world, params, out, _dwa_scores_numpy)
 
 
