@@ -44,6 +44,7 @@ def scale_dwa(samples: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
     """The DWA kernel for ``n x n`` samples on the same mid-mission world."""
     from robo_orch import schema
     from robo_orch.behaviors.avoid_obstacles import AvoidObstacles
+    from robo_orch.core import world as W
 
     _, ctl = mid_mission()
     world = ctl.world
@@ -54,7 +55,7 @@ def scale_dwa(samples: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
                               source="bench")
         packed = AvoidObstacles.pack_params(params)
         state = AvoidObstacles.new_state(params)
-        out = np.zeros(4)
+        out = np.zeros(W.OUT_LEN)
         AvoidObstacles.kernel(world.arrays, idx, packed, state, out)
         p50, p99 = _median_us(lambda p=packed, st=state, o=out:
                               AvoidObstacles.kernel(world.arrays, idx, p, st, o), repeats)

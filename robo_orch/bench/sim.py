@@ -157,7 +157,7 @@ def bench_kernels(repeats: int) -> dict[str, Any]:
     idx = config.layout.idx[spec.name]
     params = AvoidObstacles.pack_params(spec.params)
     state = AvoidObstacles.new_state(spec.params)
-    out, ref_out, py_out = np.zeros(4), np.zeros(4), np.zeros(4)
+    out, ref_out, py_out = (np.zeros(W.OUT_LEN) for _ in range(3))
     kernel = AvoidObstacles.kernel
     kernel(world.arrays, idx, params, state, out)
     slow = max(3, repeats // 100)
