@@ -1,0 +1,301 @@
+"""The stopping rollouts for a footprint covered by several circles.
+
+A polygon footprint reaches the kernels as circles ``(ox, oy, r)`` in the body
+frame whose union contains it (:func:`robo_orch.footprint.circle_cover`); the
+safety kernels find them in ``limits`` after their own layout
+(:func:`footprint_limits`: ``limits[L] = n``, then ``ox, oy, r`` per circle; ``n =
+0`` or a short array: the circle of ``state[ROBOT_RADIUS]``, checked by the
+unchanged one-circle code).
+
+**Reduction to the one-circle rollout.**  Circle ``i``'s centre is the body point
+``o``: at time ``t`` it is at ``C(t) = P(t) + R(theta(t)) o``, with ``P`` the
+reference point's path and ``theta`` the heading, whichever the base (the
+differential-drive and the holonomic rollouts model ``P`` and ``theta``; this
+module adds no model).  Let ``D(t) = P(t) + R(theta_0) o``: the reference path
+moved by a fixed vector, that is the rollout started at ``C(0)`` with the same
+heading and speeds.  Then ``|C(t) - D(t)| = 2 |o| |sin((theta(t) - theta_0) / 2)|
+<= rho := 2 |o| sin(min(Theta, pi) / 2)`` where ``Theta`` bounds the heading
+change of the whole rollout.  The yaw rate follows its commands through the lag
+``tau``: ``w(t) = w_0 exp(-t / tau) + (kernel * c)(t)`` with a positive kernel of
+unit integral, so ``int |w| <= |w_0| tau + int |c|``; the braking plan holds
+``cw`` for one tick and then steps it toward zero by ``yaw_accel dt`` per tick, so
+``int |c| = dt sum_{k=0..K} (a - k d)`` with ``a = |cw|``, ``d = yaw_accel dt``,
+``K = floor(a / d)``: :func:`heading_bound`.  The one-circle rollout run from
+``C(0)`` with radius ``r + rho`` and threshold ``r + margin + rho`` proves ``|D(t)
+- q| >= r + rho`` for the points it does not exempt, hence ``|C(t) - q| >= r``.
+It exempts the points already inside its (padded) radius now; a point with ``r
+<= |C(0) - q| < r + rho`` fails the command instead (as the holonomic pad does).
+Each circle is checked against the points with their own ``d_now = |C(0) - q|``
+(written to ``scratch``), and the command passes only if every circle passes.
+
+For one circle at the origin ``rho = 0`` and the reduction is the identity; the
+kernels still take their own one-circle path for it (same numbers, same cost).
+
+The look-ahead (early slowing, not the invariant) steps every circle along the
+command's arc with the body's heading: :func:`blocked_step_fp`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from robo_orch.core.stopping import CHECKED, SLOWED, STOPPING, UNSAFE, check_stop
+from robo_orch.core.stopping_holonomic import check_stop_holonomic
+
+MAX_CIRCLES = 12  #: the most circles a footprint passes to the kernels
+_BISECT = 8
+
+
+def footprint_limits(limits: np.ndarray, circles) -> np.ndarray:
+    """``limits`` with the footprint's circles appended (none for a circle footprint at
+    the origin, so a round robot's limits are as before)."""
+    circles = list(circles)
+    if len(circles) == 1 and circles[0][0] == 0.0 and circles[0][1] == 0.0:
+        return limits
+    if len(circles) > MAX_CIRCLES:
+        raise ValueError(f"at most {MAX_CIRCLES} circles, got {len(circles)}")
+    extra = np.zeros(1 + 3 * len(circles), dtype=np.float64)
+    extra[0] = len(circles)
+    for i, (ox, oy, r) in enumerate(circles):
+        extra[1 + 3 * i:4 + 3 * i] = (ox, oy, r)
+    return np.concatenate([limits, extra])
+
+
+@numba.njit(cache=True)
+def n_circles(limits, base_len):
+    """Circles appended to ``limits`` after ``base_len`` (0: the one-circle path; -1:
+    malformed)."""
+    if limits.shape[0] <= base_len:
+        return 0
+    n = limits[base_len]
+    if not (n >= 0.0 and n <= MAX_CIRCLES) or n != math.floor(n):
+        return -1
+    k = int(n)
+    if limits.shape[0] < base_len + 1 + 3 * k:
+        return -1
+    for i in range(k):
+        o = base_len + 1 + 3 * i
+        if not (math.isfinite(limits[o] + limits[o + 1]) and limits[o + 2] > 0.0
+                and math.isfinite(limits[o + 2])):
+            return -1
+    return k
+
+
+@numba.njit(cache=True)
+def bounding_radius(fp, nc):
+    """Radius of the circle about the origin containing every circle, m."""
+    b = 0.0
+    for i in range(nc):
+        b = max(b, math.hypot(fp[3 * i], fp[3 * i + 1]) + fp[3 * i + 2])
+    return b
+
+
+@numba.njit(cache=True)
+def clearance_fp(scan, n_points, px, py, yaw, fp, nc):
+    """Lowest surface distance of the circles to the first ``n_points`` scan points, m."""
+    c = math.cos(yaw)
+    s = math.sin(yaw)
+    low = np.inf
+    for i in range(nc):
+        cx = px + c * fp[3 * i] - s * fp[3 * i + 1]
+        cy = py + s * fp[3 * i] + c * fp[3 * i + 1]
+        r = fp[3 * i + 2]
+        for j in range(n_points):
+            low = min(low, math.hypot(cx - scan[j, 0], cy - scan[j, 1]) - r)
+    return low
+
+
+@numba.njit(cache=True)
+def heading_bound(w0, cw, dt, tau, yaw_accel):
+    """Upper bound of the heading change of a rollout from yaw rate ``w0`` under the
+    command ``cw`` and its braking plan, rad (see the module docstring)."""
+    a = abs(cw)
+    d = yaw_accel * dt
+    total = abs(w0) * tau
+    if a > 0.0:
+        k = math.floor(a / d)
+        total += dt * ((k + 1.0) * a - d * k * (k + 1.0) / 2.0)
+    return total
+
+
+@numba.njit(cache=True, inline="always")
+def _pad(ox, oy, theta):
+    return 2.0 * math.hypot(ox, oy) * math.sin(0.5 * min(theta, math.pi))
+
+
+@numba.njit(cache=True)
+def _circle_points(pts, n, scratch, cx0, cy0, r, rho):
+    """Copy the points with their distance from ``(cx0, cy0)``; False if one lies in
+    ``[r, r + rho)`` (see the module docstring)."""
+    for j in range(n):
+        d = math.hypot(pts[j, 0] - cx0, pts[j, 1] - cy0)
+        if rho > 0.0 and r <= d < r + rho:
+            return False
+        scratch[j, 0] = pts[j, 0]
+        scratch[j, 1] = pts[j, 1]
+        scratch[j, 2] = d
+    return True
+
+
+@numba.njit(cache=True)
+def check_stop_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, v0, w0, cv, cw, dt, tau, decel,
+                  yaw_accel, margin):
+    """:func:`robo_orch.core.stopping.check_stop` for every circle of ``fp``; returns
+    ``(ok, lowest, pad)`` (the lowest over the circles, the largest pad)."""
+    theta = heading_bound(w0, cw, dt, tau, yaw_accel)
+    c = math.cos(yaw0)
+    s = math.sin(yaw0)
+    lowest = np.inf
+    pad = 0.0
+    for i in range(nc):
+        ox = fp[3 * i]
+        oy = fp[3 * i + 1]
+        r = fp[3 * i + 2]
+        rho = _pad(ox, oy, theta)
+        cx0 = x0 + c * ox - s * oy
+        cy0 = y0 + s * ox + c * oy
+        if not _circle_points(pts, n, scratch, cx0, cy0, r, rho):
+            return False, -rho, rho
+        ok, low, err = check_stop(scratch, n, cx0, cy0, yaw0, v0, w0, cv, cw, dt, tau, decel,
+                                  yaw_accel, r + rho, r + margin + rho)
+        lowest = min(lowest, low)
+        pad = max(pad, err + rho)
+        if not ok:
+            return False, lowest, pad
+    return True, lowest, pad
+
+
+@numba.njit(cache=True)
+def check_stop_holonomic_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx, cy, cw,
+                            dt, tau, decel, yaw_accel, margin):
+    """:func:`robo_orch.core.stopping_holonomic.check_stop_holonomic` for every circle of
+    ``fp``; returns ``(ok, lowest, pad)``."""
+    theta = heading_bound(w0, cw, dt, tau, yaw_accel)
+    c = math.cos(yaw0)
+    s = math.sin(yaw0)
+    lowest = np.inf
+    pad = 0.0
+    for i in range(nc):
+        ox = fp[3 * i]
+        oy = fp[3 * i + 1]
+        r = fp[3 * i + 2]
+        rho = _pad(ox, oy, theta)
+        cx0 = x0 + c * ox - s * oy
+        cy0 = y0 + s * ox + c * oy
+        if not _circle_points(pts, n, scratch, cx0, cy0, r, rho):
+            return False, -rho, rho
+        ok, low, err = check_stop_holonomic(scratch, n, cx0, cy0, yaw0, ux, uy, w0, cx, cy, cw,
+                                            dt, tau, decel, yaw_accel, r + rho,
+                                            r + margin + rho)
+        lowest = min(lowest, low)
+        pad = max(pad, err + rho)
+        if not ok:
+            return False, lowest, pad
+    return True, lowest, pad
+
+
+@numba.njit(cache=True)
+def _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx, cy, cw, dt, tau,
+           decel, yaw_accel, margin):
+    if holo:
+        return check_stop_holonomic_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx,
+                                       cy, cw, dt, tau, decel, yaw_accel, margin)
+    return check_stop_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, ux, w0, cx, cw, dt, tau,
+                         decel, yaw_accel, margin)
+
+
+@numba.njit(cache=True)
+def safe_command_fp(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx, cy, cw, bx,
+                    by, bw, kx, ky, kw, dt, tau, decel, yaw_accel, margin):
+    """:func:`robo_orch.core.stopping_holonomic.safe_command_holonomic`'s choice (the
+    command, the bisection toward the braking floor, the last plan's next step, a turn
+    in place, zero) checked with every circle; ``holo`` False: a (v, w) base (``uy``,
+    ``cy``, ``by``, ``ky`` unused, 0).  Returns ``(vx, vy, w, outcome, lowest, pad,
+    rollouts)``."""
+    ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx, cy, cw,
+                          dt, tau, decel, yaw_accel, margin)
+    if ok:
+        return cx, cy, cw, CHECKED, low, pad, 1
+    rollouts = 2
+    ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, bx, by, bw,
+                          dt, tau, decel, yaw_accel, margin)
+    if ok:
+        lo = 0.0
+        hi = 1.0
+        for _ in range(_BISECT):
+            mid = 0.5 * (lo + hi)
+            ok2, low2, pad2 = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0,
+                                     bx + mid * (cx - bx), by + mid * (cy - by),
+                                     bw + mid * (cw - bw), dt, tau, decel, yaw_accel, margin)
+            rollouts += 1
+            if ok2:
+                lo = mid
+                low = low2
+                pad = pad2
+            else:
+                hi = mid
+        if lo > 0.0:
+            return (bx + lo * (cx - bx), by + lo * (cy - by), bw + lo * (cw - bw), SLOWED, low,
+                    pad, rollouts)
+        if bx == 0.0 and by == 0.0 and cw != bw:
+            ok2, low2, pad2 = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0,
+                                     0.0, 0.0, cw, dt, tau, decel, yaw_accel, margin)
+            rollouts += 1
+            if ok2:
+                return 0.0, 0.0, cw, STOPPING, low2, pad2, rollouts
+        return bx, by, bw, STOPPING, low, pad, rollouts
+    if kx != bx or ky != by or kw != bw:
+        ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, kx, ky,
+                              kw, dt, tau, decel, yaw_accel, margin)
+        rollouts += 1
+        if ok:
+            return kx, ky, kw, STOPPING, low, pad, rollouts
+    if cw != 0.0:
+        ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, 0.0, 0.0,
+                              cw, dt, tau, decel, yaw_accel, margin)
+        rollouts += 1
+        if ok:
+            return 0.0, 0.0, cw, STOPPING, low, pad, rollouts
+    ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, 0.0, 0.0, 0.0,
+                          dt, tau, decel, yaw_accel, margin)
+    return 0.0, 0.0, 0.0, STOPPING if ok else UNSAFE, low, pad, rollouts + 1
+
+
+@numba.njit(cache=True)
+def blocked_step_fp(near, n, fp, nc, x0, y0, yaw0, travel, speed, w, margin, n_steps, horizon,
+                    mem, steps_slot):
+    """First blocked look-ahead step (1-based) of the footprint along the arc of the
+    reference point (``speed`` along the body direction ``travel`` rad from the heading,
+    yaw rate ``w``), or 0: a step is blocked when a point is closer than ``r + margin``
+    to a circle and no farther than it is now (the one-circle rule, per circle)."""
+    h = horizon / n_steps
+    c0 = math.cos(yaw0)
+    s0 = math.sin(yaw0)
+    for k in range(1, n_steps + 1):
+        t = k * h
+        wt = w * t
+        chord = speed * t if abs(wt) < 1e-9 else 2.0 * speed * math.sin(0.5 * wt) / w
+        heading = yaw0 + travel + 0.5 * wt
+        px = x0 + chord * math.cos(heading)
+        py = y0 + chord * math.sin(heading)
+        c = math.cos(yaw0 + wt)
+        s = math.sin(yaw0 + wt)
+        mem[steps_slot] = k
+        for i in range(nc):
+            ox = fp[3 * i]
+            oy = fp[3 * i + 1]
+            thr = fp[3 * i + 2] + margin
+            qx = px + c * ox - s * oy
+            qy = py + s * ox + c * oy
+            ax = x0 + c0 * ox - s0 * oy
+            ay = y0 + s0 * ox + c0 * oy
+            for j in range(n):
+                d2 = (qx - near[j, 0]) ** 2 + (qy - near[j, 1]) ** 2
+                if d2 < thr * thr:
+                    d_now2 = (ax - near[j, 0]) ** 2 + (ay - near[j, 1]) ** 2
+                    if d2 <= d_now2:
+                        return k
+    return 0
