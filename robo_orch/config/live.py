@@ -256,9 +256,10 @@ def _change(new: Config, changes: dict[str, Any], params_of: Sequence[int],
     if limits:
         packed = saf.pack_limits(new.safety, new.robot)
         if new.robot.footprint:  # keep the footprint's circles after the limits
-            from robo_orch.core.footprint_stop import footprint_limits
+            from robo_orch.core.footprint_stop import footprint_limits_polygon
 
-            packed = footprint_limits(packed, new.robot.circles()[0])
+            packed = footprint_limits_polygon(packed, new.robot.circles()[0],
+                                              new.robot.footprint)
     return LiveChange(new, changes, params, packed, enabled, source)
 
 

@@ -3,9 +3,9 @@
 A polygon footprint reaches the kernels as circles ``(ox, oy, r)`` in the body
 frame whose union contains it (:func:`robo_orch.footprint.circle_cover`); the
 safety kernels find them in ``limits`` after their own layout
-(:func:`footprint_limits`: ``limits[L] = n``, then ``ox, oy, r`` per circle; ``n =
-0`` or a short array: the circle of ``state[ROBOT_RADIUS]``, checked by the
-unchanged one-circle code).
+(:func:`footprint_limits`: ``limits[L] = n``, then ``ox, oy, r`` per circle, then
+the polygon itself: ``m``, then ``x, y`` per vertex; ``n = 0`` or a short array:
+the circle of ``state[ROBOT_RADIUS]``, checked by the unchanged one-circle code).
 
 **Reduction to the one-circle rollout.**  Circle ``i``'s centre is the body point
 ``o``: at time ``t`` it is at ``C(t) = P(t) + R(theta(t)) o``, with ``P`` the
@@ -23,10 +23,21 @@ unit integral, so ``int |w| <= |w_0| tau + int |c|``; the braking plan holds
 ``K = floor(a / d)``: :func:`heading_bound`.  The one-circle rollout run from
 ``C(0)`` with radius ``r + rho`` and threshold ``r + margin + rho`` proves ``|D(t)
 - q| >= r + rho`` for the points it does not exempt, hence ``|C(t) - q| >= r``.
-It exempts the points already inside its (padded) radius now; a point with ``r
-<= |C(0) - q| < r + rho`` fails the command instead (as the holonomic pad does).
 Each circle is checked against the points with their own ``d_now = |C(0) - q|``
 (written to ``scratch``), and the command passes only if every circle passes.
+
+**Points inside the cover.**  The one-circle rollout exempts from the contact rule
+the points already inside its radius (a round robot touching them is in contact
+already).  The cover reaches beyond the polygon, so a point inside a circle (or
+within its pad: ``|C(0) - q| < r + rho``) may be clear of the robot; it is judged
+against the polygon instead: every body point ``b`` moves at most ``|P(t) - P(0)|
++ 2 |b| sin(Theta / 2)``, so no point of the polygon comes within the sweep
+``S = reach + 2 R sin(min(Theta, pi) / 2)`` (``reach`` the rollout's own bound of
+``|P(t) - P(0)|`` with its model error, ``R`` the polygon's circumscribed radius)
+of where it started.  A point farther than ``S`` from the polygon now can never be
+touched and is dropped from the check; a nearer one fails the command.  So a
+command passes only if no point reaches the polygon: **the invariant holds for the
+exact polygon**, whether or not points sit in the cover's overshoot.
 
 For one circle at the origin ``rho = 0`` and the reduction is the identity; the
 kernels still take their own one-circle path for it (same numbers, same cost).
@@ -42,10 +53,14 @@ import math
 import numba
 import numpy as np
 
-from robo_orch.core.stopping import CHECKED, SLOWED, STOPPING, UNSAFE, check_stop
-from robo_orch.core.stopping_holonomic import check_stop_holonomic
+from robo_orch.core.stopping import CHECKED, SLOWED, STOPPING, UNSAFE, check_stop, reach
+from robo_orch.core.stopping_holonomic import check_stop_holonomic, reach_holonomic
+
+_TOL = 1e-9  #: rounding allowance of the sweep, m
 
 MAX_CIRCLES = 12  #: the most circles a footprint passes to the kernels
+MAX_VERTICES = 64  #: the most vertices of a footprint polygon
+_FAR = 1e300  #: the ``d_now`` of a point the polygon provably never reaches (skipped)
 _BISECT = 8
 
 
@@ -82,6 +97,71 @@ def n_circles(limits, base_len):
                 and math.isfinite(limits[o + 2])):
             return -1
     return k
+
+
+def footprint_limits_polygon(limits: np.ndarray, circles, polygon) -> np.ndarray:
+    """:func:`footprint_limits` with the polygon's vertices after the circles."""
+    out = footprint_limits(limits, circles)
+    if out is limits:
+        return limits
+    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    if poly.shape[0] > MAX_VERTICES:
+        raise ValueError(f"at most {MAX_VERTICES} footprint vertices, got {poly.shape[0]}")
+    return np.concatenate([out, [float(poly.shape[0])], poly.ravel()])
+
+
+@numba.njit(cache=True)
+def n_vertices(limits, base_len, nc):
+    """Vertices of the polygon after the circles (-1: malformed)."""
+    at = base_len + 1 + 3 * nc
+    if limits.shape[0] <= at:
+        return -1
+    m = limits[at]
+    if not (m >= 3.0 and m <= MAX_VERTICES) or m != math.floor(m):
+        return -1
+    k = int(m)
+    if limits.shape[0] < at + 1 + 2 * k:
+        return -1
+    for i in range(2 * k):
+        if not math.isfinite(limits[at + 1 + i]):
+            return -1
+    return k
+
+
+@numba.njit(cache=True)
+def polygon_distance(qx, qy, poly, m, x0, y0, yaw0):
+    """Distance from ``(qx, qy)`` to the body-frame polygon ``poly`` (``x, y`` per vertex)
+    placed at the pose, 0 inside it, m."""
+    c = math.cos(yaw0)
+    s = math.sin(yaw0)
+    # the point in the body frame
+    dx = qx - x0
+    dy = qy - y0
+    bx = c * dx + s * dy
+    by = -s * dx + c * dy
+    inside = False
+    best = np.inf
+    for i in range(m):
+        k = (i + 1) % m
+        ax = poly[2 * i]
+        ay = poly[2 * i + 1]
+        ex = poly[2 * k] - ax
+        ey = poly[2 * k + 1] - ay
+        if (ay > by) != (poly[2 * k + 1] > by) and bx < ax + (by - ay) * ex / ey:
+            inside = not inside
+        ll = ex * ex + ey * ey
+        t = 0.0 if ll == 0.0 else min(max(((bx - ax) * ex + (by - ay) * ey) / ll, 0.0), 1.0)
+        best = min(best, math.hypot(bx - ax - t * ex, by - ay - t * ey))
+    return 0.0 if inside else best
+
+
+@numba.njit(cache=True)
+def polygon_radius(poly, m):
+    """Circumscribed radius of the body-frame polygon about the origin, m."""
+    r = 0.0
+    for i in range(m):
+        r = max(r, math.hypot(poly[2 * i], poly[2 * i + 1]))
+    return r
 
 
 @numba.njit(cache=True)
@@ -127,25 +207,30 @@ def _pad(ox, oy, theta):
 
 
 @numba.njit(cache=True)
-def _circle_points(pts, n, scratch, cx0, cy0, r, rho):
-    """Copy the points with their distance from ``(cx0, cy0)``; False if one lies in
-    ``[r, r + rho)`` (see the module docstring)."""
+def _circle_points(pts, n, scratch, cx0, cy0, r, rho, poly, m, x0, y0, yaw0, sweep):
+    """Copy the points with their distance from ``(cx0, cy0)``; a point within ``r +
+    rho`` of it is dropped when farther than ``sweep`` from the polygon, else False is
+    returned (see the module docstring)."""
     for j in range(n):
         d = math.hypot(pts[j, 0] - cx0, pts[j, 1] - cy0)
-        if rho > 0.0 and r <= d < r + rho:
-            return False
         scratch[j, 0] = pts[j, 0]
         scratch[j, 1] = pts[j, 1]
         scratch[j, 2] = d
+        if d < r + rho:
+            if polygon_distance(pts[j, 0], pts[j, 1], poly, m, x0, y0, yaw0) <= sweep:
+                return False
+            scratch[j, 2] = _FAR
     return True
 
 
 @numba.njit(cache=True)
-def check_stop_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, v0, w0, cv, cw, dt, tau, decel,
-                  yaw_accel, margin):
+def check_stop_fp(pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, v0, w0, cv, cw, dt, tau,
+                  decel, yaw_accel, margin):
     """:func:`robo_orch.core.stopping.check_stop` for every circle of ``fp``; returns
     ``(ok, lowest, pad)`` (the lowest over the circles, the largest pad)."""
     theta = heading_bound(w0, cw, dt, tau, yaw_accel)
+    sweep = (reach(v0, w0, cv, cw, dt, tau, decel, yaw_accel)
+             + 2.0 * polygon_radius(poly, m) * math.sin(0.5 * min(theta, math.pi)) + _TOL)
     c = math.cos(yaw0)
     s = math.sin(yaw0)
     lowest = np.inf
@@ -157,7 +242,7 @@ def check_stop_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, v0, w0, cv, cw, dt, tau
         rho = _pad(ox, oy, theta)
         cx0 = x0 + c * ox - s * oy
         cy0 = y0 + s * ox + c * oy
-        if not _circle_points(pts, n, scratch, cx0, cy0, r, rho):
+        if not _circle_points(pts, n, scratch, cx0, cy0, r, rho, poly, m, x0, y0, yaw0, sweep):
             return False, -rho, rho
         ok, low, err = check_stop(scratch, n, cx0, cy0, yaw0, v0, w0, cv, cw, dt, tau, decel,
                                   yaw_accel, r + rho, r + margin + rho)
@@ -169,11 +254,13 @@ def check_stop_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, v0, w0, cv, cw, dt, tau
 
 
 @numba.njit(cache=True)
-def check_stop_holonomic_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx, cy, cw,
-                            dt, tau, decel, yaw_accel, margin):
+def check_stop_holonomic_fp(pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, uy, w0, cx,
+                            cy, cw, dt, tau, decel, yaw_accel, margin):
     """:func:`robo_orch.core.stopping_holonomic.check_stop_holonomic` for every circle of
     ``fp``; returns ``(ok, lowest, pad)``."""
     theta = heading_bound(w0, cw, dt, tau, yaw_accel)
+    sweep = (reach_holonomic(ux, uy, w0, math.hypot(cx, cy), abs(cw), dt, tau, decel, yaw_accel)
+             + 2.0 * polygon_radius(poly, m) * math.sin(0.5 * min(theta, math.pi)) + _TOL)
     c = math.cos(yaw0)
     s = math.sin(yaw0)
     lowest = np.inf
@@ -185,7 +272,7 @@ def check_stop_holonomic_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, c
         rho = _pad(ox, oy, theta)
         cx0 = x0 + c * ox - s * oy
         cy0 = y0 + s * ox + c * oy
-        if not _circle_points(pts, n, scratch, cx0, cy0, r, rho):
+        if not _circle_points(pts, n, scratch, cx0, cy0, r, rho, poly, m, x0, y0, yaw0, sweep):
             return False, -rho, rho
         ok, low, err = check_stop_holonomic(scratch, n, cx0, cy0, yaw0, ux, uy, w0, cx, cy, cw,
                                             dt, tau, decel, yaw_accel, r + rho,
@@ -198,37 +285,37 @@ def check_stop_holonomic_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, c
 
 
 @numba.njit(cache=True)
-def _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx, cy, cw, dt, tau,
-           decel, yaw_accel, margin):
+def _check(holo, pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, uy, w0, cx, cy, cw, dt,
+           tau, decel, yaw_accel, margin):
     if holo:
-        return check_stop_holonomic_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx,
-                                       cy, cw, dt, tau, decel, yaw_accel, margin)
-    return check_stop_fp(pts, n, scratch, fp, nc, x0, y0, yaw0, ux, w0, cx, cw, dt, tau,
-                         decel, yaw_accel, margin)
+        return check_stop_holonomic_fp(pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, uy,
+                                       w0, cx, cy, cw, dt, tau, decel, yaw_accel, margin)
+    return check_stop_fp(pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, w0, cx, cw, dt,
+                         tau, decel, yaw_accel, margin)
 
 
 @numba.njit(cache=True)
-def safe_command_fp(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx, cy, cw, bx,
-                    by, bw, kx, ky, kw, dt, tau, decel, yaw_accel, margin):
+def safe_command_fp(holo, pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, uy, w0, cx, cy,
+                    cw, bx, by, bw, kx, ky, kw, dt, tau, decel, yaw_accel, margin):
     """:func:`robo_orch.core.stopping_holonomic.safe_command_holonomic`'s choice (the
     command, the bisection toward the braking floor, the last plan's next step, a turn
-    in place, zero) checked with every circle; ``holo`` False: a (v, w) base (``uy``,
-    ``cy``, ``by``, ``ky`` unused, 0).  Returns ``(vx, vy, w, outcome, lowest, pad,
-    rollouts)``."""
-    ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx, cy, cw,
-                          dt, tau, decel, yaw_accel, margin)
+    in place, zero) checked with every circle and the polygon; ``holo`` False: a (v, w)
+    base (``uy``, ``cy``, ``by``, ``ky`` unused, 0).  Returns ``(vx, vy, w, outcome,
+    lowest, pad, rollouts)``."""
+    ok, low, pad = _check(holo, pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, uy, w0, cx,
+                          cy, cw, dt, tau, decel, yaw_accel, margin)
     if ok:
         return cx, cy, cw, CHECKED, low, pad, 1
     rollouts = 2
-    ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, bx, by, bw,
-                          dt, tau, decel, yaw_accel, margin)
+    ok, low, pad = _check(holo, pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, uy, w0, bx,
+                          by, bw, dt, tau, decel, yaw_accel, margin)
     if ok:
         lo = 0.0
         hi = 1.0
         for _ in range(_BISECT):
             mid = 0.5 * (lo + hi)
-            ok2, low2, pad2 = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0,
-                                     bx + mid * (cx - bx), by + mid * (cy - by),
+            ok2, low2, pad2 = _check(holo, pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux,
+                                     uy, w0, bx + mid * (cx - bx), by + mid * (cy - by),
                                      bw + mid * (cw - bw), dt, tau, decel, yaw_accel, margin)
             rollouts += 1
             if ok2:
@@ -241,26 +328,26 @@ def safe_command_fp(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, cx,
             return (bx + lo * (cx - bx), by + lo * (cy - by), bw + lo * (cw - bw), SLOWED, low,
                     pad, rollouts)
         if bx == 0.0 and by == 0.0 and cw != bw:
-            ok2, low2, pad2 = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0,
-                                     0.0, 0.0, cw, dt, tau, decel, yaw_accel, margin)
+            ok2, low2, pad2 = _check(holo, pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux,
+                                     uy, w0, 0.0, 0.0, cw, dt, tau, decel, yaw_accel, margin)
             rollouts += 1
             if ok2:
                 return 0.0, 0.0, cw, STOPPING, low2, pad2, rollouts
         return bx, by, bw, STOPPING, low, pad, rollouts
     if kx != bx or ky != by or kw != bw:
-        ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, kx, ky,
-                              kw, dt, tau, decel, yaw_accel, margin)
+        ok, low, pad = _check(holo, pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, uy, w0,
+                              kx, ky, kw, dt, tau, decel, yaw_accel, margin)
         rollouts += 1
         if ok:
             return kx, ky, kw, STOPPING, low, pad, rollouts
     if cw != 0.0:
-        ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, 0.0, 0.0,
-                              cw, dt, tau, decel, yaw_accel, margin)
+        ok, low, pad = _check(holo, pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, uy, w0,
+                              0.0, 0.0, cw, dt, tau, decel, yaw_accel, margin)
         rollouts += 1
         if ok:
             return 0.0, 0.0, cw, STOPPING, low, pad, rollouts
-    ok, low, pad = _check(holo, pts, n, scratch, fp, nc, x0, y0, yaw0, ux, uy, w0, 0.0, 0.0, 0.0,
-                          dt, tau, decel, yaw_accel, margin)
+    ok, low, pad = _check(holo, pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, uy, w0, 0.0,
+                          0.0, 0.0, dt, tau, decel, yaw_accel, margin)
     return 0.0, 0.0, 0.0, STOPPING if ok else UNSAFE, low, pad, rollouts + 1
 
 

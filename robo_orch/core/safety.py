@@ -85,6 +85,7 @@ from robo_orch.core.footprint_stop import (
     bounding_radius,
     clearance_fp,
     n_circles,
+    n_vertices,
     safe_command_fp,
 )
 from robo_orch.core.odoframe import scan_frame_pose
@@ -278,6 +279,7 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
     if count > 0.0 and scan.shape[1] >= 2:
         n_points = rows if count >= rows else int(count)
     nc = n_circles(limits, L_LEN)  # a footprint of several circles (0: the radius)
+    nv = n_vertices(limits, L_LEN, nc) if nc > 0 else 0  # and its polygon
     valid = (
         vmax > 0.0 and vrev >= 0.0 and wmax > 0.0 and accel > 0.0 and decel > 0.0
         and yaw_accel > 0.0 and margin >= 0.0 and horizon > 0.0 and dt > 0.0
@@ -285,7 +287,7 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
         and math.isfinite(vmax + vrev + wmax + accel + decel + yaw_accel + margin + horizon
                           + dt + half_base + wheel_max + tau + radius)
         and math.isfinite(px + py + pyaw + v_est + w_est)
-        and nc >= 0 and mem.shape[0] >= MEM_LEN + (6 if nc > 0 else 3) * n_points
+        and nc >= 0 and nv >= 0 and mem.shape[0] >= MEM_LEN + (6 if nc > 0 else 3) * n_points
     )
     if not valid:
         _send(state, cmd_out, 0.0, 0.0)
@@ -335,6 +337,7 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
 
     # gather the points within reach of the look-ahead and of any stopping rollout
     fp = limits[L_LEN + 1:L_LEN + 1 + 3 * nc]
+    poly = limits[L_LEN + 2 + 3 * nc:L_LEN + 2 + 3 * nc + 2 * nv]
     thr = radius + margin if nc == 0 else bounding_radius(fp, nc) + margin
     stop_reach = reach(v_est, w_est, max(abs(cv), abs(bv)), max(abs(cw), abs(bw)), dt, tau,
                        decel, yaw_accel) + thr
@@ -404,8 +407,9 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
             scratch = mem[MEM_LEN + 3 * n_points:MEM_LEN + 3 * (n_points + n_near)].reshape(
                 (n_near, 3))
             cv, _, cw, outcome, low, pad, rollouts = safe_command_fp(
-                False, near, n_near, scratch, fp, nc, px, py, pyaw, v_est, 0.0, w_est, cv, 0.0,
-                cw, bv, 0.0, bw, kv, 0.0, kw, dt, tau, decel, yaw_accel, margin)
+                False, near, n_near, scratch, fp, nc, poly, nv, px, py, pyaw, v_est, 0.0,
+                w_est, cv, 0.0, cw, bv, 0.0, bw, kv, 0.0, kw, dt, tau, decel, yaw_accel,
+                margin)
         if outcome == SLOWED:
             flags |= COLLISION_SLOW
         elif outcome == STOPPING:

@@ -64,6 +64,7 @@ from robo_orch.core.footprint_stop import (
     bounding_radius,
     clearance_fp,
     n_circles,
+    n_vertices,
     safe_command_fp,
 )
 from robo_orch.core.odoframe import scan_frame_pose
@@ -232,6 +233,7 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
     if count > 0.0 and scan.shape[1] >= 2:
         n_points = rows if count >= rows else int(count)
     nc = n_circles(limits, L_LEN)  # a footprint of several circles (0: the radius)
+    nv = n_vertices(limits, L_LEN, nc) if nc > 0 else 0  # and its polygon
     valid = (
         vmax > 0.0 and vrev >= 0.0 and wmax > 0.0 and accel > 0.0 and decel > 0.0
         and yaw_accel > 0.0 and margin >= 0.0 and horizon > 0.0 and dt > 0.0
@@ -239,7 +241,7 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
         and math.isfinite(vmax + vrev + wmax + accel + decel + yaw_accel + margin + horizon
                           + dt + base + axle + wheel_max + tau + radius)
         and math.isfinite(px + py + pyaw + ux + uy + w_est)
-        and nc >= 0 and mem.shape[0] >= MEM_LEN + (6 if nc > 0 else 3) * n_points
+        and nc >= 0 and nv >= 0 and mem.shape[0] >= MEM_LEN + (6 if nc > 0 else 3) * n_points
     )
     if not valid:
         _send(state, cmd_out, 0.0, 0.0, 0.0)
@@ -304,6 +306,7 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
 
     # gather the points within reach of the look-ahead and of any stopping rollout
     fp = limits[L_LEN + 1:L_LEN + 1 + 3 * nc]
+    poly = limits[L_LEN + 2 + 3 * nc:L_LEN + 2 + 3 * nc + 2 * nv]
     thr = radius + margin if nc == 0 else bounding_radius(fp, nc) + margin
     c_len = math.hypot(cx, cy)
     b_len = math.hypot(bx, by)
@@ -371,8 +374,8 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
             scratch = mem[MEM_LEN + 3 * n_points:MEM_LEN + 3 * (n_points + n_stop)].reshape(
                 (n_stop, 3))
             cx, cy, cw, outcome, low, pad, rollouts = safe_command_fp(
-                True, near, n_stop, scratch, fp, nc, px, py, pyaw, ux, uy, w_est, cx, cy, cw,
-                bx, by, bw, kx, ky, kw, dt, tau, decel, yaw_accel, margin)
+                True, near, n_stop, scratch, fp, nc, poly, nv, px, py, pyaw, ux, uy, w_est,
+                cx, cy, cw, bx, by, bw, kx, ky, kw, dt, tau, decel, yaw_accel, margin)
         if outcome == SLOWED:
             flags |= COLLISION_SLOW
         elif outcome == STOPPING:

@@ -104,9 +104,9 @@ class Kinematics(abc.ABC):
         circles = getattr(self.robot, "circles", None)
         if circles is None or not getattr(self.robot, "footprint", ()):
             return limits
-        from robo_orch.core.footprint_stop import footprint_limits
+        from robo_orch.core.footprint_stop import footprint_limits_polygon
 
-        return footprint_limits(limits, circles()[0])
+        return footprint_limits_polygon(limits, circles()[0], self.robot.footprint)
 
     @property
     def command_len(self) -> int:
