@@ -198,3 +198,28 @@ def _shipped(name: str) -> str:
     from robo_orch.config import shipped_scenarios
 
     return str(shipped_scenarios()[0].parent.parent / name)
+
+
+def test_the_simulator_stops_the_exact_polygon_at_a_wall_and_measures_its_clearance():
+    from robo_orch.config.sections import SafetyConfig, SimConfig
+    from robo_orch.config.world import Wall, WorldConfig
+    from robo_orch.sim.simulator import make_simulator
+
+    world = WorldConfig(bounds=(-2.0, -2.0, 3.0, 2.0), walls=(Wall((1.0, -1.5), (1.0, 1.5)),))
+    rect = ((0.5, 0.2), (-0.5, 0.2), (-0.5, -0.2), (0.5, -0.2))
+    sim = make_simulator(world, RobotConfig(footprint=rect, radius=0.2, motor_time_constant=0.0),
+                         SimConfig(), SafetyConfig(), (0.2, 0.0, 0.3))
+    # the polygon's clearance, against the world's own distance along its boundary
+    c, s = math.cos(0.3), math.sin(0.3)
+    boundary = [((1 - t) * ax + t * bx, (1 - t) * ay + t * by)
+                for (ax, ay), (bx, by) in zip(rect, rect[1:] + rect[:1], strict=True)
+                for t in np.linspace(0.0, 1.0, 400)]
+    sampled = min(sim.world_map.clearance(0.2 + c * x - s * y, s * x + c * y)
+                  for x, y in boundary)
+    assert sim.clearance() == pytest.approx(sampled, abs=2e-3)
+    assert sim.clearance() < 0.3 < sim.world_map.clearance(0.2, 0.0) - 0.2
+    for _ in range(100):  # straight into the wall: the corner meets it first
+        sim.set_command(0.3, 0.0)
+        sim.step(0.02)
+    assert sim.collisions == 1 and sim.clearance() >= 0.0
+    assert sim.world_map.clearance(sim.state[0], sim.state[1]) > 0.4  # the centre is far
