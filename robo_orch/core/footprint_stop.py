@@ -174,17 +174,24 @@ def bounding_radius(fp, nc):
 
 
 @numba.njit(cache=True)
-def clearance_fp(scan, n_points, px, py, yaw, fp, nc):
-    """Lowest surface distance of the circles to the first ``n_points`` scan points, m."""
+def clearance_fp(scan, n_points, px, py, yaw, fp, nc, nearest):
+    """Lowest surface distance of the circles to the first ``n_points`` scan points, m;
+    ``nearest`` is the nearest point's distance from ``(px, py)``: points farther than
+    it plus twice the circles' bounding radius cannot be the nearest to any circle."""
     c = math.cos(yaw)
     s = math.sin(yaw)
+    cut = nearest + 2.0 * bounding_radius(fp, nc)
+    cut2 = cut * cut
     low = np.inf
-    for i in range(nc):
-        cx = px + c * fp[3 * i] - s * fp[3 * i + 1]
-        cy = py + s * fp[3 * i] + c * fp[3 * i + 1]
-        r = fp[3 * i + 2]
-        for j in range(n_points):
-            low = min(low, math.hypot(cx - scan[j, 0], cy - scan[j, 1]) - r)
+    for j in range(n_points):
+        qx = scan[j, 0]
+        qy = scan[j, 1]
+        if (qx - px) * (qx - px) + (qy - py) * (qy - py) > cut2:
+            continue
+        for i in range(nc):
+            cx = px + c * fp[3 * i] - s * fp[3 * i + 1]
+            cy = py + s * fp[3 * i] + c * fp[3 * i + 1]
+            low = min(low, math.hypot(cx - qx, cy - qy) - fp[3 * i + 2])
     return low
 
 

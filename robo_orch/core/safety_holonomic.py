@@ -330,7 +330,8 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
             n_near += 1
     if n_points > 0:
         mem[MEM_CLEARANCE] = (math.sqrt(nearest2) - radius if nc == 0 else
-                              clearance_fp(scan, n_points, px, py, pyaw, fp, nc))
+                              clearance_fp(scan, n_points, px, py, pyaw, fp, nc,
+                                           math.sqrt(nearest2)))
     near = mem[MEM_LEN:MEM_LEN + 3 * n_near].reshape((n_near, 3))
 
     # 5. look-ahead on the ramped command's arc (the centre's, in the travel direction)
