@@ -31,6 +31,7 @@ the origin containing it).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -123,17 +124,24 @@ def overshoot(circles: Sequence[CircleSpec], poly: Sequence[Point]) -> float:
 def circle_cover(poly: Sequence[Point], tolerance: float) -> tuple[list[CircleSpec], float]:
     """Circles ``(ox, oy, r)`` whose union contains the polygon, and their overshoot (m):
     the fewest strips (see the module docstring) whose overshoot is at most
-    ``tolerance``, else the least overshoot up to :data:`MAX_CIRCLES` circles."""
+    ``tolerance``, else the least overshoot up to :data:`MAX_CIRCLES` circles (computed
+    once per polygon and tolerance)."""
+    circles, over = _cover(tuple((float(x), float(y)) for x, y in poly), float(tolerance))
+    return list(circles), over
+
+
+@functools.lru_cache(maxsize=64)
+def _cover(poly: tuple[Point, ...], tolerance: float) -> tuple[tuple[CircleSpec, ...], float]:
     best: tuple[list[CircleSpec], float] | None = None
     for k in range(1, MAX_CIRCLES + 1):
         circles = _strips(poly, k)
         over = overshoot(circles, poly)
         if over <= tolerance:
-            return circles, over
+            return tuple(circles), over
         if best is None or over < best[1] - 1e-9:
             best = (circles, over)
     assert best is not None
-    return best
+    return tuple(best[0]), best[1]
 
 
 def polygon_area(poly: Sequence[Point]) -> float:
