@@ -127,7 +127,46 @@ def cases(draw):
 @settings(derandomize=True, deadline=None, max_examples=60)
 @given(case=cases())
 def test_a_polygon_robot_following_the_commands_never_touches_a_scanned_point(case):
-    base, poly, circles, safety, robot, plan, points = case
+    drive(*case)
+
+
+@pytest.mark.parametrize("base", ["diff_drive", "holonomic"])
+def test_a_long_robot_turning_beside_a_wall_keeps_its_ends_off_it(base):
+    """The circles' rotation pad: turning in place, the centres of the end circles
+    swing toward a wall their translated rollout never comes near."""
+    poly = ((0.6, 0.1), (-0.6, 0.1), (-0.6, -0.1), (0.6, -0.1))
+    circles, _ = circle_cover(list(poly), 0.05)
+    edge = max(math.hypot(x, y) + r for x, y, r in circles)
+    wall = np.column_stack([np.linspace(-1.5, 1.5, 301), np.full(301, 0.35)])
+    assert edge > 0.35 + 0.1  # the turn would reach the wall
+    safety = SimpleNamespace(max_speed=0.8, max_reverse=0.2, max_yaw_rate=2.5, max_accel=1.0,
+                             max_decel=2.0, max_yaw_accel=8.0, collision_margin=0.0,
+                             collision_horizon_s=1.5)
+    robot = SimpleNamespace(wheel_base=0.34, axle_distance=0.3, max_wheel_speed=2.0,
+                            motor_time_constant=0.08)
+    drive(base, poly, circles, safety, robot, [((0.0, 0.0, 2.5), 100)], wall)
+
+
+@pytest.mark.parametrize("base", ["skid_steer", "holonomic"])
+def test_a_point_in_the_covers_overshoot_is_judged_against_the_polygon(base):
+    """A point inside a circle but outside the polygon: a turn that sweeps the polygon
+    into it is refused (the one-circle rule would exempt it as already touching)."""
+    poly = ((0.6, 0.1), (-0.6, 0.1), (-0.6, -0.1), (0.6, -0.1))
+    circles, _ = circle_cover(list(poly), 0.05)
+    point = np.array([[0.3, 0.13]])
+    assert any(math.hypot(0.3 - x, 0.13 - y) < r for x, y, r in circles)
+    safety = SimpleNamespace(max_speed=0.8, max_reverse=0.2, max_yaw_rate=2.0, max_accel=1.0,
+                             max_decel=2.0, max_yaw_accel=8.0, collision_margin=0.02,
+                             collision_horizon_s=1.5)
+    robot = SimpleNamespace(wheel_base=0.34, axle_distance=0.3, max_wheel_speed=2.0,
+                            motor_time_constant=0.08)
+    drive(base, poly, circles, safety, robot, [((0.0, 0.0, 2.0), 60), ((0.3, 0.0, 1.0), 60)],
+          point)
+
+
+def drive(base, poly, circles, safety, robot, plan, points):
+    """Run the base's safety kernel on ``plan`` and the simulated motion; assert that no
+    scanned point is ever inside the polygon."""
     holo = base == "holonomic"
     track = robot.wheel_base * (1.5 if base == "skid_steer" else 1.0)
     if holo:
