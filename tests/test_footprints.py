@@ -213,11 +213,8 @@ def drive(base, poly, circles, safety, robot, plan, points):
 
 
 def test_a_footprint_in_config_reaches_the_kernels_the_dwa_and_check(tmp_path):
-    path = tmp_path / "rect.toml"
-    path.write_text('extends = "%s"\n[robot]\nfootprint = [[0.3, 0.2], [-0.3, 0.2], '
-                    '[-0.3, -0.2], [0.3, -0.2]]\n' % (load_config.__module__ and
-                                                     _shipped("demo.toml")))
-    cfg = load_config(path)
+    cfg = load_config(None, ["robot.footprint=[[0.3, 0.2], [-0.3, 0.2], [-0.3, -0.2], "
+                             "[0.3, -0.2]]"])
     assert cfg.robot.radius == pytest.approx(0.2)  # the inscribed radius
     circles, _ = cfg.robot.circles()
     from robo_orch.kinematics import kinematics_for
@@ -226,17 +223,24 @@ def test_a_footprint_in_config_reaches_the_kernels_the_dwa_and_check(tmp_path):
     lim = kin.pack_limits(cfg.safety)
     assert lim[sf.L_LEN] == len(circles) and lim.shape[0] == sf.L_LEN + 2 + 3 * len(circles) + 8
     assert kin.mem_size(100) == sf.mem_size(100) + 300
+    # the DWA's footprint array, written when the robot starts; robo-orch check's line
+    from robo_orch.behaviors.avoid_obstacles import AvoidObstacles
+    from robo_orch.config.describe import describe_config
+    from robo_orch.runtime.controller import make_world
+
+    world = make_world(cfg)
+    dwa = next(b for b in cfg.behaviors if b.cls is AvoidObstacles)
+    AvoidObstacles.make_service(dwa.params, cfg, world)
+    off = cfg.layout.names["footprint"].index
+    assert world.user[off] == len(circles)
+    assert tuple(world.user[off + 1:off + 4]) == pytest.approx(circles[0])
+    assert f"covered by {len(circles)} circles" in describe_config(cfg)
     bad = tmp_path / "bad.toml"
     bad.write_text('[robot]\nfootprint = [[1.0, 1.0], [2.0, 1.0], [2.0, 2.0]]\n')
     with pytest.raises(ConfigError, match="robot.footprint"):
         load_config(bad)
     assert RobotConfig().circles() == ([(0.0, 0.0, 0.2)], 0.0)
 
-
-def _shipped(name: str) -> str:
-    from robo_orch.config import shipped_scenarios
-
-    return str(shipped_scenarios()[0].parent.parent / name)
 
 
 def test_the_simulator_stops_the_exact_polygon_at_a_wall_and_measures_its_clearance():
