@@ -56,6 +56,14 @@ position or heading fix that jumps the estimate cannot move the obstacles.
 :data:`HARD_BRAKE` is set whenever the command sent is below the braking floor
 (it drops faster than ``max_decel`` / ``max_yaw_accel`` allow).
 
+A polygon footprint (``robot.footprint``) reaches the kernel as circles covering
+it and the polygon itself, appended to ``limits``
+(:func:`robo_orch.core.footprint_stop.footprint_limits_polygon`); steps 5 and 6
+then run per circle, and ``mem`` needs 3 more slots per point
+(:mod:`robo_orch.core.footprint_stop` has the reduction and its proof).  Without
+them (the round robot of ``state[ROBOT_RADIUS]``) the code and numbers are as
+described here.
+
 The result goes to ``cmd_out`` and ``state[CMD_V]``, ``state[CMD_W]``.  Arrays too
 short (``mem`` needs :func:`mem_size` of the valid scan points), limits out of
 range, a non-finite estimate (pose or speeds) or a loop period not positive give

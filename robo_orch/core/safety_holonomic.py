@@ -48,6 +48,9 @@ floor.  The result goes to ``cmd_out[0:3]`` and ``state[CMD_V]`` (vx),
 and diagnostics (``MEM_FREE`` ... ``MEM_PAD``, the pad including the lateral
 bound).  Arrays too short, limits out of range, a non-finite estimate or a loop
 period not positive give zero and ``INVALID_INPUT``.
+
+A polygon footprint: its circles and the polygon follow the limits, as for
+:func:`robo_orch.core.safety.safety` (:mod:`robo_orch.core.footprint_stop`).
 """
 
 from __future__ import annotations
