@@ -266,3 +266,25 @@ def test_the_simulator_stops_the_exact_polygon_at_a_wall_and_measures_its_cleara
         sim.step(0.02)
     assert sim.collisions == 1 and sim.clearance() >= 0.0
     assert sim.world_map.clearance(sim.state[0], sim.state[1]) > 0.4  # the centre is far
+
+
+def test_plan_path_inflates_by_the_inscribed_radius_and_costs_out_to_the_circumscribed():
+    from robo_orch.behaviors.plan_path import PlanPath
+    from robo_orch.config import shipped_scenarios
+    from robo_orch.core import navcost as nc
+    from robo_orch.runtime.controller import make_world
+
+    path = next(p for p in shipped_scenarios() if p.stem == "doorway_skid_steer_rect")
+    cps = []
+    for sets in ([], ["robot.footprint=[]"]):
+        cfg = load_config(path, sets)
+        spec = next(b for b in cfg.behaviors if b.cls is PlanPath)
+        world = make_world(cfg)
+        world.state[w.X], world.state[w.Y] = cfg.mission.start[:2]
+        cps.append((PlanPath.make_service(spec.params, cfg, world, deterministic=True).cp,
+                    spec.params))
+    (rect, p), (round_, _) = cps
+    assert rect[nc.C_LETHAL] == pytest.approx(0.15 + p.lethal_margin)  # inscribed
+    assert rect[nc.C_INFLATE] == pytest.approx(math.hypot(0.25, 0.15) + p.inflation_margin)
+    assert round_[nc.C_LETHAL] == pytest.approx(0.2 + p.lethal_margin)  # robot.radius
+    assert round_[nc.C_INFLATE] == pytest.approx(0.2 + p.inflation_margin)
