@@ -160,15 +160,6 @@ class SafetyConfig:
 class RobotConfig:
     """The robot's base (used by the core and by the simulator; see the README's "Bases")."""
 
-    def circles(self) -> tuple[list[tuple[float, float, float]], float]:
-        """The footprint as circles ``(ox, oy, r)`` in the body frame and their overshoot,
-        m (a circle footprint: the one circle of ``radius``, overshoot 0)."""
-        if not self.footprint:
-            return [(0.0, 0.0, float(self.radius))], 0.0
-        from robo_orch.footprint import circle_cover
-
-        return circle_cover(list(self.footprint), self.footprint_tolerance)
-
     radius: float = option(0.2, gt=0, le=50, doc="footprint radius, m (with a polygon "
                                                  "footprint: set to its inscribed radius)")
     footprint: tuple[Point, ...] = option((), doc="polygon footprint [[x, y], ...] in the "
@@ -210,9 +201,9 @@ class RobotConfig:
             from robo_orch.footprint import inscribed_radius, polygon_area
 
             pts = list(self.footprint)
-            if len(pts) < 3 or not all(math.isfinite(c) for p in pts for c in p):
+            if not 3 <= len(pts) <= 64 or not all(math.isfinite(c) for p in pts for c in p):
                 raise ConfigError(source, f"{prefix}.footprint",
-                                  "a polygon footprint needs at least 3 finite points")
+                                  "a polygon footprint needs 3 to 64 finite points")
             if abs(polygon_area(pts)) < 1e-6 or inscribed_radius(pts) <= 0.0:
                 raise ConfigError(source, f"{prefix}.footprint",
                                   "the polygon must have an area and contain the origin "
@@ -223,6 +214,15 @@ class RobotConfig:
             raise ConfigError(source, f"{prefix}.motor_time_constant",
                               f"must be 0 (no lag) or at least 0.001 s, got "
                               f"{self.motor_time_constant:g}")
+
+    def circles(self) -> tuple[list[tuple[float, float, float]], float]:
+        """The footprint as circles ``(ox, oy, r)`` in the body frame and their overshoot,
+        m (a circle footprint: the one circle of ``radius``, overshoot 0)."""
+        if not self.footprint:
+            return [(0.0, 0.0, float(self.radius))], 0.0
+        from robo_orch.footprint import circle_cover
+
+        return circle_cover(list(self.footprint), self.footprint_tolerance)
 
 
 @dataclass(frozen=True)
