@@ -11,8 +11,12 @@ rolled out from the current pose for ``steps`` steps of ``rollout_dt``
 (x += dt (vx cos(th) - vy sin(th)), y += dt (vx sin(th) + vy cos(th)), then
 th += w dt: the heading is a unit vector rotated by a per-sample precomputed
 rotation, no trigonometry per step).
-After each step the clearance is ``field_distance - ROBOT_RADIUS``; a rollout
-whose clearance drops below ``collision_margin`` is rejected.  The others score
+After each step the clearance is ``field_distance - ROBOT_RADIUS``, or for a
+polygon footprint the least ``field_distance(centre) - r`` of the circles covering
+it (``robot.footprint``; the circles ride along with the rollout's heading, and
+the behavior's user array ``footprint`` holds them: ``n``, then ``ox, oy, r`` per
+circle, written when the robot starts); a rollout whose clearance drops below
+``collision_margin`` is rejected.  The others score
 
     heading_weight * cos(angle between the final heading and the direction
                          from the final position to the target)
@@ -251,6 +255,37 @@ def _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc, rs, 
     return lowest
 
 
+@numba.njit(cache=True)
+def _lowest_clearance_fp(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc, rs, steps, fp,
+                         off, nc, margin):
+    """:func:`_lowest_clearance` of the circles ``fp[off + 3 i : off + 3 i + 3]`` (body
+    frame) riding along with the rollout's pose."""
+    px = x
+    py = y
+    hc = c0
+    hs = s0
+    lowest = math.inf
+    for _ in range(steps):
+        px += ds * hc - dsy * hs
+        py += ds * hs + dsy * hc
+        t = hc * rc - hs * rs
+        hs = hs * rc + hc * rs
+        hc = t
+        for i in range(nc):
+            ox = fp[off + 3 * i]
+            oy = fp[off + 3 * i + 1]
+            clear = interp_field(field, fx0, fy0, inv, cap, px + hc * ox - hs * oy,
+                                 py + hs * ox + hc * oy) - fp[off + 3 * i + 2]
+            if clear < lowest:
+                lowest = clear
+                if clear < margin:
+                    return lowest
+    return lowest
+
+
+FOOTPRINT_LEN = 37  #: the ``footprint`` user array: n, then (ox, oy, r) for up to 12 circles
+
+
 # per yaw-rate sample, in the behavior's state (used as scratch each run)
 _RC, _RS, _SX, _SY, _HC, _HS, _BOUND, _DONE = range(8)
 _PER_W = 8
@@ -322,6 +357,9 @@ def step(world, idx, params, state, out):
     """DWA toward (TARGET_X, TARGET_Y); see the module docstring."""
     ws = world[0]
     field = world[2]
+    fp = world[4]
+    fp_off = idx[0] + 1 if idx.shape[0] > 0 else 0  # the first circle's ox
+    nc = int(fp[idx[0]]) if idx.shape[0] > 0 else 0  # 0: the circle of ROBOT_RADIUS
     out[OUT_V] = 0.0
     out[OUT_W] = 0.0
     out[OUT_VY] = 0.0
@@ -458,8 +496,12 @@ def step(world, idx, params, state, out):
                 if bound < best or (bound == best and k > best_k):
                     continue
                 rollouts += 1
-                lowest = _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc,
-                                           rs, steps, radius, margin)
+                if nc == 0:
+                    lowest = _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy,
+                                               rc, rs, steps, radius, margin)
+                else:
+                    lowest = _lowest_clearance_fp(field, fx0, fy0, inv, cap, x, y, c0, s0, ds,
+                                                  dsy, rc, rs, steps, fp, fp_off, nc, margin)
                 if lowest < margin:
                     continue
                 score = goal + cw * min(lowest, clear_cap) + sw * v
@@ -512,8 +554,28 @@ class AvoidObstacles(Behavior):
     reads = ("x", "y", "yaw", "v", "w", "target_x", "target_y", "goal_reached", "path_count",
              "field_x0", "field_y0", "field_res", "field_cap", "field_valid", "robot_radius",
              "field", "vy", "base_kind")
+    arrays = {"footprint": FOOTPRINT_LEN}
     state_size = state_size_for(21)
     blendable = True
+
+    @classmethod
+    def make_service(cls, params: Any, config: Any, world: Any, *,
+                     deterministic: bool = False) -> None:
+        """Write the robot's footprint circles into the ``footprint`` array (none for a
+        round robot: ``n = 0``, the kernel uses ROBOT_RADIUS)."""
+        robot = getattr(config, "robot", None)
+        layout = getattr(config, "layout", None)
+        if robot is None or layout is None or "footprint" not in layout.names:
+            return None
+        off = layout.names["footprint"].index
+        view = world.user[off:off + FOOTPRINT_LEN]
+        view[:] = 0.0
+        if getattr(robot, "footprint", ()):
+            circles = robot.circles()[0][:12]
+            view[0] = len(circles)
+            for i, c in enumerate(circles):
+                view[1 + 3 * i:4 + 3 * i] = c
+        return None
 
     @classmethod
     def new_state(cls, params: Any) -> np.ndarray:

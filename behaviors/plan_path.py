@@ -74,6 +74,7 @@ from robo_orch.core.navtrack import (
     nav_update,
 )
 from robo_orch.errors import ConfigError
+from robo_orch.footprint import footprint_spread
 from robo_orch.schema import check_order, option
 
 
@@ -181,10 +182,14 @@ class PlanPathService(BehaviorService):
         self.deterministic = deterministic
         s = world.state
         self.radius = float(config.robot.radius)
+        # a polygon footprint (Nav2's footprint-aware costmap, orientation unaware): lethal
+        # within its inscribed radius (robot.radius), the high cost of the inflated zone
+        # out to its circumscribed radius plus the inflation margin
+        spread = footprint_spread(config.robot)
         self.cp = nc.cost_params(params.resolution, self.radius, params.lethal_margin,
-                                 params.inflation_margin, params.cost_weight, params.cost_range,
-                                 params.margin_penalty, params.mark_margin)
-        inflate = self.radius + params.inflation_margin
+                                 params.inflation_margin + spread, params.cost_weight,
+                                 params.cost_range, params.margin_penalty, params.mark_margin)
+        inflate = self.radius + params.inflation_margin + spread
         self.dmax = inflate + params.cost_range + params.resolution
         self.wps = np.ascontiguousarray(config.mission.waypoints, dtype=np.float64).reshape(-1, 2)
         start = (float(s[W.X]), float(s[W.Y]))

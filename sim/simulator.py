@@ -28,6 +28,7 @@ from robo_orch.core.geometry import wrap_angle
 from robo_orch.errors import BackendError, ConfigError
 from robo_orch.kinematics import kinematics_for
 from robo_orch.planar import wheel_speeds, wheels_to_body
+from robo_orch.sim.footprint import FootprintContact
 from robo_orch.sim.geometry import WorldMap, check_placement, clearance
 from robo_orch.sim.robot import STATE_LEN, V_LEFT, V_RIGHT, YAW, X, Y, step_diff_drive
 from robo_orch.sim.sensors import Imu, Lidar, WheelOdometry
@@ -157,6 +158,9 @@ class Simulator:
         #: ground truth (x, y, yaw, v_left, v_right); read it, do not write it
         self.state = np.zeros(self.STATE_LEN, dtype=np.float64)
         self._info = np.zeros(INFO_LEN, dtype=np.float64)
+        #: the exact polygon's contact test (None: the round robot of ``radius``)
+        self.contact = (FootprintContact(robot.footprint, self.state, self.world_map)
+                        if getattr(robot, "footprint", ()) else None)
         wm = self.world_map
         require_contiguous(state=(self.state, 1), info=(self._info, 1),
                            segments=(wm.segments, 2), circles=(wm.circles, 2),
@@ -206,7 +210,7 @@ class Simulator:
         self.rejected_commands = 0
         self.distance = 0.0
         self.steps = 0
-        self.min_clearance = self.world_map.clearance(*self.start[:2]) - self.radius
+        self.min_clearance = self.clearance()
         for sched in (self._odom_sched, self._imu_sched, self._scan_sched):
             sched.reset()
         self.odom_seq = self.imu_seq = self.scan_seq = 0
@@ -220,6 +224,12 @@ class Simulator:
         """
         x, y, yaw = self.start
         margin = check_placement(self.world_map, x, y, self.radius)
+        if self.contact is not None and margin >= 0.0 and math.isfinite(yaw):
+            margin = self.contact.clearance(x, y, yaw)
+            if margin <= 0.0:
+                raise ConfigError(source, "mission.start",
+                                  f"start ({x:g}, {y:g}, yaw {yaw:g}): the footprint "
+                                  f"overlaps an obstacle")
         if not math.isfinite(yaw):
             raise ConfigError(source, "mission.start", "yaw must be finite")
         if margin < 0.0:
@@ -290,7 +300,12 @@ class Simulator:
         wm = self.world_map
         wm.move_to((self.t_ns + dt_ns) / _NS)  # moving obstacles first: they can hit the robot
         info = self._info
+        contact = self.contact
+        if contact is not None:
+            contact.before(self.state)
         self._physics(dt, stop)
+        if contact is not None:
+            contact.after(self.state, info, self.radius)
         self.t_ns += dt_ns
         self.steps += 1
         margin = info[INFO_CLEARANCE] - self.radius
@@ -373,5 +388,8 @@ class Simulator:
         return self.t_ns / _NS
 
     def clearance(self) -> float:
-        """Current clearance of the robot's surface (centre clearance minus radius), m."""
+        """Current clearance of the robot's surface (centre clearance minus radius; a
+        polygon footprint's own), m."""
+        if self.contact is not None:
+            return self.contact.clearance(self.state[X], self.state[Y], self.state[YAW])
         return self.world_map.clearance(self.state[X], self.state[Y]) - self.radius

@@ -13,11 +13,15 @@ import numpy as np
 import pytest
 from helpers import cli, write_config
 
+from robo_orch.behaviors.avoid_obstacles import FOOTPRINT_LEN
 from robo_orch.config import load_config
 from robo_orch.core import world as W
 from robo_orch.missions.session import run_mission
 
 PLUGINS = Path(__file__).with_name("plugins")
+#: the user buffer the demo's avoid_obstacles takes before the plugins' arrays: its
+#: ``footprint`` array (the robot's footprint circles) and that array's length slot
+DWA = FOOTPRINT_LEN + 1
 PROBE = Path(__file__).with_name("first_tick_probe.py")
 # the plugins are always imported as the module layout_plugins: numba's cache of a
 # file imported under two module names (module:attr and file.py) does not load
@@ -61,11 +65,12 @@ def test_the_same_kernel_finds_its_names_under_two_layouts(tmp_path, plugins_imp
     kernel = tally[0].kernel
     # declaration order: scalars in state after the built-ins, arrays in user after a
     # length slot; the shifter declared first moves the tally's names
-    assert alone.layout.idx["tally"].tolist() == [W.STATE_LEN, 1]
-    assert alone.layout.idx["gauge"].tolist() == [W.STATE_LEN + 1, W.STATE_LEN, 1]
-    assert shifted.layout.idx["shifter"].tolist() == [W.STATE_LEN, 1]
-    assert shifted.layout.idx["tally"].tolist() == [W.STATE_LEN + 1, 5]
-    assert shifted.layout.idx["gauge"].tolist() == [W.STATE_LEN + 2, W.STATE_LEN + 1, 5]
+    assert alone.layout.idx["tally"].tolist() == [W.STATE_LEN, DWA + 1]
+    assert alone.layout.idx["gauge"].tolist() == [W.STATE_LEN + 1, W.STATE_LEN, DWA + 1]
+    assert shifted.layout.idx["shifter"].tolist() == [W.STATE_LEN, DWA + 1]
+    assert shifted.layout.idx["tally"].tolist() == [W.STATE_LEN + 1, DWA + 5]
+    assert shifted.layout.idx["gauge"].tolist() == [W.STATE_LEN + 2, W.STATE_LEN + 1,
+                                                    DWA + 5]
     for config in (alone, shifted):
         ctl = run_mission(config, backend="lockstep", seed=1, duration_s=0.5).controller
         lay, world = config.layout, ctl.world
@@ -159,15 +164,15 @@ def test_check_prints_the_layout(tmp_path):
     lines = proc.stdout.splitlines()
     layout = next(i for i, line in enumerate(lines) if line.startswith("layout "))
     assert "x=2" in lines[layout] and "goal_reached=10" in lines[layout]
-    shown = " ".join(" ".join(line.split()) for line in lines[layout + 1:layout + 9])
+    shown = " ".join(" ".join(line.split()) for line in lines[layout + 1:layout + 11])
     for fact in (f"scalar shift_a state[{W.STATE_LEN}] declared by shifter; written by shifter;"
                  " read by -",
-                 "array shift_buf user[1:4] (3 values) declared by shifter",
+                 f"array shift_buf user[{DWA + 1}:{DWA + 4}] (3 values) declared by shifter",
                  f"scalar tally_level state[{W.STATE_LEN + 1}] declared by tally; written by "
                  "tally; read by gauge",
-                 "array tally_hist user[5:10] (5 values) declared by tally; written by tally;"
-                 " read by gauge",
-                 f"idx of gauge: [{W.STATE_LEN + 2}, {W.STATE_LEN + 1}, 5]"):
+                 f"array tally_hist user[{DWA + 5}:{DWA + 10}] (5 values) declared by tally; "
+                 "written by tally; read by gauge",
+                 f"idx of gauge: [{W.STATE_LEN + 2}, {W.STATE_LEN + 1}, {DWA + 5}]"):
         assert fact in shown, shown
 
 
@@ -288,7 +293,8 @@ def test_a_new_layout_loads_the_cached_kernels_and_compiles_nothing(tmp_path):
         reports.append(json.loads(proc.stdout.splitlines()[-1]))
     first, second = reports
     assert second["misses"] == 0 and second["hits"] == 2, second
-    assert first["idx"] == [W.STATE_LEN, 1] and second["idx"] == [W.STATE_LEN + 1, 5]
+    assert first["idx"] == [W.STATE_LEN, DWA + 1]
+    assert second["idx"] == [W.STATE_LEN + 1, DWA + 5]
     assert first["level_is_ticks"] and second["level_is_ticks"]
 
 

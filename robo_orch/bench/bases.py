@@ -7,11 +7,13 @@ round, so each base is paired with a differential-drive run of the same round
 run once before measuring (kernels loaded, caches warm).  Per run: the realtime
 factor (simulated s per wall s), the tick compute p99 (sense + plan + act) and
 CPU microseconds per tick.  Printed: medians per base and the median of the
-per-pair ratios base / diff_drive.  Rerun::
+per-pair ratios base / diff_drive.  With ``--footprint`` each base also runs with
+the rectangular footprint :data:`RECT` (``robot.footprint``; "BASE+rect", its
+ratios against the same base with the round footprint, same round).  Rerun::
 
-    python -m robo_orch.bench.bases --pairs 9 [--json out.json]
+    python -m robo_orch.bench.bases --pairs 9 [--footprint] [--json out.json]
 
-(``robo-orch bench`` section ``bases``: 9 pairs, quick 3.)
+(``robo-orch bench`` section ``bases``: 9 pairs, quick 3, with the footprints.)
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ import time
 from typing import Any
 
 BASES = ("diff_drive", "skid_steer", "holonomic")
+#: the rectangle of the footprint runs: 0.44 m x 0.34 m about the tracked point
+RECT = "[[0.22, 0.17], [-0.22, 0.17], [-0.22, -0.17], [0.22, -0.17]]"
+
+
+def _overrides(variant: str) -> list[str]:
+    base, _, shape = variant.partition("+")
+    sets = [f"robot.kinematics={base}"]
+    if shape == "rect":
+        sets.append(f"robot.footprint={RECT}")
+    return sets
 
 
 def _run(configs: dict, base: str) -> dict[str, float]:
@@ -39,26 +51,33 @@ def _run(configs: dict, base: str) -> dict[str, float]:
             "cpu_us_per_tick": cpu / s["ticks"] * 1e6}
 
 
-def bench_bases(pairs: int = 9) -> dict[str, Any]:
+def bench_bases(pairs: int = 9, footprint: bool = False) -> dict[str, Any]:
     """The figures of the module docstring for ``pairs`` rounds (each base once a round)."""
     from robo_orch.config import load_config
 
-    configs = {b: load_config(None, [f"robot.kinematics={b}"]) for b in BASES}
-    for base in BASES:  # warm-up
+    variants = BASES + (tuple(f"{b}+rect" for b in BASES) if footprint else ())
+    configs = {v: load_config(None, _overrides(v)) for v in variants}
+    for base in variants:  # warm-up
         _run(configs, base)
-    runs: dict[str, list[dict[str, float]]] = {b: [] for b in BASES}
+    runs: dict[str, list[dict[str, float]]] = {b: [] for b in variants}
+    n = len(variants)
     for i in range(pairs):
-        order = BASES[i % 3:] + BASES[:i % 3]
+        order = variants[i % n:] + variants[:i % n]
         for base in order:
             runs[base].append(_run(configs, base))
     out: dict[str, Any] = {"pairs": pairs, "bases": {}}
-    for base in BASES:
+    for base in variants:
         row = {k: round(statistics.median(r[k] for r in runs[base]), 2)
                for k in ("rtf", "tick_p99_us", "cpu_us_per_tick")}
         if base != "diff_drive":
             for k in ("rtf", "tick_p99_us", "cpu_us_per_tick"):
                 row[f"{k}_ratio"] = round(statistics.median(
                     r[k] / d[k] for r, d in zip(runs[base], runs["diff_drive"], strict=True)), 3)
+        if base.endswith("+rect"):  # against the same base, round footprint
+            same = runs[base.partition("+")[0]]
+            for k in ("rtf", "tick_p99_us", "cpu_us_per_tick"):
+                row[f"{k}_vs_circle"] = round(statistics.median(
+                    r[k] / d[k] for r, d in zip(runs[base], same, strict=True)), 3)
         row["rtf_runs"] = [round(r["rtf"], 1) for r in runs[base]]
         out["bases"][base] = row
     return out
@@ -71,13 +90,16 @@ def print_bases(r: dict[str, Any]) -> None:
         ratio = "" if base == "diff_drive" else (
             f"  (x{row['rtf_ratio']:.3f} rtf, x{row['tick_p99_us_ratio']:.3f} p99, "
             f"x{row['cpu_us_per_tick_ratio']:.3f} cpu)")
-        print(f"  {base:<11} realtime factor {row['rtf']:7.1f}x  tick p99 "
+        if base.endswith("+rect"):
+            ratio += (f"  vs circle: x{row['rtf_vs_circle']:.3f} rtf, "
+                      f"x{row['cpu_us_per_tick_vs_circle']:.3f} cpu")
+        print(f"  {base:<16} realtime factor {row['rtf']:7.1f}x  tick p99 "
               f"{row['tick_p99_us']:7.1f} us  cpu/tick {row['cpu_us_per_tick']:6.1f} us{ratio}")
 
 
 def bench_section(quick: bool = False) -> dict[str, Any]:
     """``robo-orch bench`` section ``bases``: 9 rounds (quick: 3)."""
-    r = bench_bases(3 if quick else 9)
+    r = bench_bases(3 if quick else 9, footprint=True)
     print_bases(r)
     return r
 
@@ -85,9 +107,11 @@ def bench_section(quick: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pairs", type=int, default=9, help="rounds (each base once a round)")
+    p.add_argument("--footprint", action="store_true",
+                   help="also each base with the rectangular footprint RECT")
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args(argv)
-    r = bench_bases(args.pairs)
+    r = bench_bases(args.pairs, footprint=args.footprint)
     print_bases(r)
     if args.json:
         with open(args.json, "w") as f:

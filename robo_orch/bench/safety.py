@@ -12,6 +12,9 @@ on the same inputs in the same run (the proposal ``(v, 0, w)``, the estimate's
 lateral speed zero), next to the differential-drive kernel's row ``current``;
 and in one case of its own, ``slide``: sliding left at 0.6 m/s toward a wall
 0.5 m away, proposed straight ahead (the rollouts padded for the lateral motion).
+The rows ``rect`` and ``holonomic_rect`` time both kernels with the rectangular
+footprint of :data:`robo_orch.bench.bases.RECT` (0.44 m x 0.34 m, its circles
+and polygon in ``limits``) on the same inputs.
 
 ``python -m robo_orch.bench.safety [--baseline FILE] [--repeats N]``; with
 ``--baseline`` another version of ``robo_orch/core/safety.py`` (for example
@@ -108,29 +111,50 @@ def _limits(module: ModuleType) -> np.ndarray:
         return module.pack_limits(config.safety)
 
 
-def time_kernel(module: ModuleType, inputs: list, repeats: int) -> dict[str, float]:
+def _rect(lim: np.ndarray) -> np.ndarray:
+    from robo_orch.bench.bases import RECT
+    from robo_orch.core.footprint_stop import footprint_limits_polygon
+    from robo_orch.footprint import circle_cover
+
+    poly = [tuple(p) for p in json.loads(RECT)]
+    return footprint_limits_polygon(lim, circle_cover(poly, 0.05)[0], poly)
+
+
+def _rect_mem(mem_size):
+    return lambda n: mem_size(n) + 3 * n
+
+
+def time_kernel(module: ModuleType, inputs: list, repeats: int,
+                rect: bool = False) -> dict[str, float]:
     """Per-call time (us) of ``module.safety`` over ``inputs``: the best of ``repeats``
-    per input, then the median and p99 over the inputs."""
+    per input, then the median and p99 over the inputs (``rect``: with the
+    rectangular footprint)."""
     lim = _limits(module)
+    mem_size = module.mem_size
+    if rect:
+        lim, mem_size = _rect(lim), _rect_mem(mem_size)
     cmd = np.zeros(2)
 
     def call(work, scan, mem, pv, pw):
         module.safety(work, scan, lim, pv, pw, mem, cmd)
 
     rollouts = getattr(module, "MEM_ROLLOUTS", None)
-    return _time_calls(call, module.mem_size, inputs, repeats, rollouts)
+    return _time_calls(call, mem_size, inputs, repeats, rollouts)
 
 
-def time_holonomic(inputs: list, repeats: int) -> dict[str, float]:
+def time_holonomic(inputs: list, repeats: int, rect: bool = False) -> dict[str, float]:
     """:func:`time_kernel` for the holonomic kernel, proposing ``(v, 0, w)``."""
     config = load_config(None)
     lim = holonomic.pack_limits_holonomic(config.safety, config.robot)
+    mem_size = holonomic.mem_size
+    if rect:
+        lim, mem_size = _rect(lim), _rect_mem(mem_size)
     cmd = np.zeros(3)
 
     def call(work, scan, mem, pv, pw):
         holonomic.safety_holonomic(work, scan, lim, pv, 0.0, pw, mem, cmd)
 
-    return _time_calls(call, holonomic.mem_size, inputs, repeats, current.MEM_ROLLOUTS)
+    return _time_calls(call, mem_size, inputs, repeats, current.MEM_ROLLOUTS)
 
 
 def _time_calls(call, mem_size, inputs: list, repeats: int,
@@ -171,6 +195,11 @@ def run(baseline: str | None = None, repeats: int = 200) -> dict[str, Any]:
     result["holonomic"] = {case: time_holonomic(inputs, repeats if case != "mission" else 5)
                            for case, inputs in cases.items()}
     result["holonomic"]["slide"] = time_holonomic(slide_inputs(max_scan), repeats)
+    result["rect"] = {case: time_kernel(current, inputs, repeats if case != "mission" else 5,
+                                        rect=True) for case, inputs in cases.items()}
+    result["holonomic_rect"] = {
+        case: time_holonomic(inputs, repeats if case != "mission" else 5, rect=True)
+        for case, inputs in cases.items()}
     return result
 
 

@@ -57,6 +57,15 @@ def describe_config(config: Config) -> str:
         lines += c.layout.describe()  # where each declared name lives
     lines.append(f"safety    {_fields(c.safety)}")
     lines.append(f"robot     {_fields(c.robot)}")
+    if c.robot.footprint:
+        from robo_orch.footprint import circumscribed_radius
+
+        circles, over = c.robot.circles()
+        lines.append(f"footprint polygon of {len(c.robot.footprint)} vertices, inscribed radius"
+                     f" {c.robot.radius:.3f} m, circumscribed"
+                     f" {circumscribed_radius(list(c.robot.footprint)):.3f} m; covered by"
+                     f" {len(circles)} circles (overshoot {over:.3f} m): "
+                     + ", ".join(f"({x:.3f}, {y:.3f}) r {r:.3f}" for x, y, r in circles))
     w = c.world
     lines.append(f"world     bounds={list(w.bounds) or 'none'}, {len(w.walls)} walls,"
                  f" {len(w.circles)} circles, {len(w.polygons)} polygons")

@@ -252,9 +252,15 @@ def _change(new: Config, changes: dict[str, Any], params_of: Sequence[int],
             enabled: dict[str, bool], limits: bool, source: str) -> LiveChange:
     params = {new.behaviors[i].name: new.behaviors[i].cls.pack_params(new.behaviors[i].params)
               for i in params_of}
-    return LiveChange(new, changes, params,
-                      saf.pack_limits(new.safety, new.robot) if limits else None, enabled,
-                      source)
+    packed = None
+    if limits:
+        packed = saf.pack_limits(new.safety, new.robot)
+        if new.robot.footprint:  # keep the footprint's circles after the limits
+            from robo_orch.core.footprint_stop import footprint_limits_polygon
+
+            packed = footprint_limits_polygon(packed, new.robot.circles()[0],
+                                              new.robot.footprint)
+    return LiveChange(new, changes, params, packed, enabled, source)
 
 
 def diff(old: Config, new: Config) -> tuple[dict[str, Any], list[str]]:

@@ -12,6 +12,7 @@ argument instead of the file.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,6 +147,11 @@ def build_config(raw: Mapping[str, Any], *, source: str, base_dir: Path | None =
     sections = {name: schema.build(cls, raw.get(name, {}), source=source, prefix=name)
                 for name, cls in _SECTIONS.items()}
     inputs, adapter_tables = build_inputs(raw.get("inputs"), source)
+    if sections["robot"].footprint:  # the radius of a polygon footprint: its inscribed one
+        from robo_orch.footprint import inscribed_radius
+
+        sections["robot"] = dataclasses.replace(
+            sections["robot"], radius=inscribed_radius(list(sections["robot"].footprint)))
     radius = sections["robot"].radius
     behaviors = (_build_behaviors(raw.get("behaviors"), source, base_dir, radius)
                  if with_behaviors else ())

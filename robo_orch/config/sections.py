@@ -164,7 +164,16 @@ class SafetyConfig:
 class RobotConfig:
     """The robot's base (used by the core and by the simulator; see the README's "Bases")."""
 
-    radius: float = option(0.2, gt=0, le=50, doc="footprint radius, m")
+    radius: float = option(0.2, gt=0, le=50, doc="footprint radius, m (with a polygon "
+                                                 "footprint: set to its inscribed radius)")
+    footprint: tuple[Point, ...] = option((), doc="polygon footprint [[x, y], ...] in the "
+                                                  "body frame (x forward), convex or not, "
+                                                  "around the origin; empty: the circle of "
+                                                  "robot.radius")
+    footprint_tolerance: float = option(0.05, gt=0, le=1,
+                                        doc="how far the circles covering a polygon "
+                                            "footprint may reach beyond it, m (the "
+                                            "cover takes at most 12 circles)")
     kinematics: str = option("diff_drive", doc="the base: 'diff_drive' (v, w), 'skid_steer' "
                                                "(v, w; the wheels slip sideways when "
                                                "turning) or 'holonomic' (vx, vy, w: mecanum "
@@ -192,12 +201,32 @@ class RobotConfig:
             raise ConfigError(source, f"{prefix}.kinematics",
                               f"unknown kinematics '{self.kinematics}' (known: "
                               f"{', '.join(known)}){hint}")
+        if self.footprint:
+            from robo_orch.footprint import inscribed_radius, polygon_area
+
+            pts = list(self.footprint)
+            if not 3 <= len(pts) <= 64 or not all(math.isfinite(c) for p in pts for c in p):
+                raise ConfigError(source, f"{prefix}.footprint",
+                                  "a polygon footprint needs 3 to 64 finite points")
+            if abs(polygon_area(pts)) < 1e-6 or inscribed_radius(pts) <= 0.0:
+                raise ConfigError(source, f"{prefix}.footprint",
+                                  "the polygon must have an area and contain the origin "
+                                  "(the point the pose tracks) strictly inside")
         # the safety check steps the lag in quarters of it: a tiny lag means millions of
         # steps per tick (and 5e-324 divides by zero)
         if 0 < self.motor_time_constant < 0.001:
             raise ConfigError(source, f"{prefix}.motor_time_constant",
                               f"must be 0 (no lag) or at least 0.001 s, got "
                               f"{self.motor_time_constant:g}")
+
+    def circles(self) -> tuple[list[tuple[float, float, float]], float]:
+        """The footprint as circles ``(ox, oy, r)`` in the body frame and their overshoot,
+        m (a circle footprint: the one circle of ``radius``, overshoot 0)."""
+        if not self.footprint:
+            return [(0.0, 0.0, float(self.radius))], 0.0
+        from robo_orch.footprint import circle_cover
+
+        return circle_cover(list(self.footprint), self.footprint_tolerance)
 
 
 @dataclass(frozen=True)

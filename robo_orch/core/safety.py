@@ -56,6 +56,14 @@ position or heading fix that jumps the estimate cannot move the obstacles.
 :data:`HARD_BRAKE` is set whenever the command sent is below the braking floor
 (it drops faster than ``max_decel`` / ``max_yaw_accel`` allow).
 
+A polygon footprint (``robot.footprint``) reaches the kernel as circles covering
+it and the polygon itself, appended to ``limits``
+(:func:`robo_orch.core.footprint_stop.footprint_limits_polygon`); steps 5 and 6
+then run per circle, and ``mem`` needs 3 more slots per point
+(:mod:`robo_orch.core.footprint_stop` has the reduction and its proof).  Without
+them (the round robot of ``state[ROBOT_RADIUS]``) the code and numbers are as
+described here.
+
 The result goes to ``cmd_out`` and ``state[CMD_V]``, ``state[CMD_W]``.  Arrays too
 short (``mem`` needs :func:`mem_size` of the valid scan points), limits out of
 range, a non-finite estimate (pose or speeds) or a loop period not positive give
@@ -80,6 +88,14 @@ import numba
 import numpy as np
 
 from robo_orch.core import world as _w
+from robo_orch.core.footprint_stop import (
+    blocked_step_fp,
+    bounding_radius,
+    clearance_fp,
+    n_circles,
+    n_vertices,
+    safe_command_fp,
+)
 from robo_orch.core.odoframe import scan_frame_pose
 from robo_orch.core.ramps import apply_limits, below, down_start, ramp2
 from robo_orch.core.stopping import (
@@ -270,6 +286,8 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
     n_points = 0
     if count > 0.0 and scan.shape[1] >= 2:
         n_points = rows if count >= rows else int(count)
+    nc = n_circles(limits, L_LEN)  # a footprint of several circles (0: the radius)
+    nv = n_vertices(limits, L_LEN, nc) if nc > 0 else 0  # and its polygon
     valid = (
         vmax > 0.0 and vrev >= 0.0 and wmax > 0.0 and accel > 0.0 and decel > 0.0
         and yaw_accel > 0.0 and margin >= 0.0 and horizon > 0.0 and dt > 0.0
@@ -277,7 +295,7 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
         and math.isfinite(vmax + vrev + wmax + accel + decel + yaw_accel + margin + horizon
                           + dt + half_base + wheel_max + tau + radius)
         and math.isfinite(px + py + pyaw + v_est + w_est)
-        and mem.shape[0] >= MEM_LEN + 3 * n_points
+        and nc >= 0 and nv >= 0 and mem.shape[0] >= MEM_LEN + (6 if nc > 0 else 3) * n_points
     )
     if not valid:
         _send(state, cmd_out, 0.0, 0.0)
@@ -326,7 +344,9 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
     bv, bw, _ = apply_limits(floor_v, floor_w, vmax, vrev, wmax, half_base, wheel_max)
 
     # gather the points within reach of the look-ahead and of any stopping rollout
-    thr = radius + margin
+    fp = limits[L_LEN + 1:L_LEN + 1 + 3 * nc]
+    poly = limits[L_LEN + 2 + 3 * nc:L_LEN + 2 + 3 * nc + 2 * nv]
+    thr = radius + margin if nc == 0 else bounding_radius(fp, nc) + margin
     stop_reach = reach(v_est, w_est, max(abs(cv), abs(bv)), max(abs(cw), abs(bw)), dt, tau,
                        decel, yaw_accel) + thr
     far = max(abs(cv) * horizon + thr, stop_reach)
@@ -345,12 +365,18 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
             mem[k + 2] = math.sqrt(d2)
             n_near += 1
     if n_points > 0:
-        mem[MEM_CLEARANCE] = math.sqrt(nearest2) - radius
+        mem[MEM_CLEARANCE] = (math.sqrt(nearest2) - radius if nc == 0 else
+                              clearance_fp(scan, n_points, px, py, pyaw, fp, nc,
+                                           math.sqrt(nearest2)))
     near = mem[MEM_LEN:MEM_LEN + 3 * n_near].reshape((n_near, 3))
 
     # 5. look-ahead on the ramped command's arc
     if cv != 0.0 and n_near > 0:
-        k = _blocked_step(near, n_near, px, py, pyaw, cv, cw, thr * thr, horizon, mem)
+        if nc == 0:
+            k = _blocked_step(near, n_near, px, py, pyaw, cv, cw, thr * thr, horizon, mem)
+        else:
+            k = blocked_step_fp(near, n_near, fp, nc, px, py, pyaw, 0.0 if cv > 0.0 else math.pi,
+                                abs(cv), cw, margin, _n_steps(horizon), horizon, mem, MEM_STEPS)
         if k > 0:
             free = abs(cv) * (k - 1) * horizon / _n_steps(horizon)
             bd = decel * (dt + tau)
@@ -382,9 +408,17 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
         kv, kw, _ = apply_limits(toward_zero(last_v, decel * dt),
                                  toward_zero(last_w, yaw_accel * dt),
                                  vmax, vrev, wmax, half_base, wheel_max)
-        cv, cw, outcome, low, pad, rollouts = safe_command(
-            near, n_near, px, py, pyaw, v_est, w_est, cv, cw, bv, bw, kv, kw, dt, tau, decel,
-            yaw_accel, radius, thr)
+        if nc == 0:
+            cv, cw, outcome, low, pad, rollouts = safe_command(
+                near, n_near, px, py, pyaw, v_est, w_est, cv, cw, bv, bw, kv, kw, dt, tau,
+                decel, yaw_accel, radius, thr)
+        else:
+            scratch = mem[MEM_LEN + 3 * n_points:MEM_LEN + 3 * (n_points + n_near)].reshape(
+                (n_near, 3))
+            cv, _, cw, outcome, low, pad, rollouts = safe_command_fp(
+                False, near, n_near, scratch, fp, nc, poly, nv, px, py, pyaw, v_est, 0.0,
+                w_est, cv, 0.0, cw, bv, 0.0, bw, kv, 0.0, kw, dt, tau, decel, yaw_accel,
+                margin)
         if outcome == SLOWED:
             flags |= COLLISION_SLOW
         elif outcome == STOPPING:

@@ -48,6 +48,9 @@ floor.  The result goes to ``cmd_out[0:3]`` and ``state[CMD_V]`` (vx),
 and diagnostics (``MEM_FREE`` ... ``MEM_PAD``, the pad including the lateral
 bound).  Arrays too short, limits out of range, a non-finite estimate or a loop
 period not positive give zero and ``INVALID_INPUT``.
+
+A polygon footprint: its circles and the polygon follow the limits, as for
+:func:`robo_orch.core.safety.safety` (:mod:`robo_orch.core.footprint_stop`).
 """
 
 from __future__ import annotations
@@ -59,6 +62,14 @@ import numba
 import numpy as np
 
 from robo_orch.core import world as _w
+from robo_orch.core.footprint_stop import (
+    blocked_step_fp,
+    bounding_radius,
+    clearance_fp,
+    n_circles,
+    n_vertices,
+    safe_command_fp,
+)
 from robo_orch.core.odoframe import scan_frame_pose
 from robo_orch.core.ramps import below, down_start, ramp2
 from robo_orch.core.ramps_holonomic import (
@@ -224,6 +235,8 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
     n_points = 0
     if count > 0.0 and scan.shape[1] >= 2:
         n_points = rows if count >= rows else int(count)
+    nc = n_circles(limits, L_LEN)  # a footprint of several circles (0: the radius)
+    nv = n_vertices(limits, L_LEN, nc) if nc > 0 else 0  # and its polygon
     valid = (
         vmax > 0.0 and vrev >= 0.0 and wmax > 0.0 and accel > 0.0 and decel > 0.0
         and yaw_accel > 0.0 and margin >= 0.0 and horizon > 0.0 and dt > 0.0
@@ -231,7 +244,7 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
         and math.isfinite(vmax + vrev + wmax + accel + decel + yaw_accel + margin + horizon
                           + dt + base + axle + wheel_max + tau + radius)
         and math.isfinite(px + py + pyaw + ux + uy + w_est)
-        and mem.shape[0] >= MEM_LEN + 3 * n_points
+        and nc >= 0 and nv >= 0 and mem.shape[0] >= MEM_LEN + (6 if nc > 0 else 3) * n_points
     )
     if not valid:
         _send(state, cmd_out, 0.0, 0.0, 0.0)
@@ -295,7 +308,9 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
                                            wmax, half_sum, wheel_max)
 
     # gather the points within reach of the look-ahead and of any stopping rollout
-    thr = radius + margin
+    fp = limits[L_LEN + 1:L_LEN + 1 + 3 * nc]
+    poly = limits[L_LEN + 2 + 3 * nc:L_LEN + 2 + 3 * nc + 2 * nv]
+    thr = radius + margin if nc == 0 else bounding_radius(fp, nc) + margin
     c_len = math.hypot(cx, cy)
     b_len = math.hypot(bx, by)
     stop_reach = reach_holonomic(ux, uy, w_est, max(c_len, b_len, math.hypot(kx, ky)),
@@ -317,13 +332,19 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
             mem[k + 2] = math.sqrt(d2)
             n_near += 1
     if n_points > 0:
-        mem[MEM_CLEARANCE] = math.sqrt(nearest2) - radius
+        mem[MEM_CLEARANCE] = (math.sqrt(nearest2) - radius if nc == 0 else
+                              clearance_fp(scan, n_points, px, py, pyaw, fp, nc,
+                                           math.sqrt(nearest2)))
     near = mem[MEM_LEN:MEM_LEN + 3 * n_near].reshape((n_near, 3))
 
     # 5. look-ahead on the ramped command's arc (the centre's, in the travel direction)
     if c_len > 0.0 and n_near > 0:
-        k = _blocked_step(near, n_near, px, py, pyaw + math.atan2(cy, cx), c_len, cw,
-                          thr * thr, horizon, mem)
+        if nc == 0:
+            k = _blocked_step(near, n_near, px, py, pyaw + math.atan2(cy, cx), c_len, cw,
+                              thr * thr, horizon, mem)
+        else:
+            k = blocked_step_fp(near, n_near, fp, nc, px, py, pyaw, math.atan2(cy, cx), c_len,
+                                cw, margin, _n_steps(horizon), horizon, mem, MEM_STEPS)
         if k > 0:
             free = c_len * (k - 1) * horizon / _n_steps(horizon)
             bd = decel * (dt + tau)
@@ -349,9 +370,16 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
                 near[j, c] = t
             n_stop += 1
     if n_stop > 0:
-        cx, cy, cw, outcome, low, pad, rollouts = safe_command_holonomic(
-            near, n_stop, px, py, pyaw, ux, uy, w_est, cx, cy, cw, bx, by, bw, kx, ky, kw, dt,
-            tau, decel, yaw_accel, radius, thr)
+        if nc == 0:
+            cx, cy, cw, outcome, low, pad, rollouts = safe_command_holonomic(
+                near, n_stop, px, py, pyaw, ux, uy, w_est, cx, cy, cw, bx, by, bw, kx, ky, kw,
+                dt, tau, decel, yaw_accel, radius, thr)
+        else:
+            scratch = mem[MEM_LEN + 3 * n_points:MEM_LEN + 3 * (n_points + n_stop)].reshape(
+                (n_stop, 3))
+            cx, cy, cw, outcome, low, pad, rollouts = safe_command_fp(
+                True, near, n_stop, scratch, fp, nc, poly, nv, px, py, pyaw, ux, uy, w_est,
+                cx, cy, cw, bx, by, bw, kx, ky, kw, dt, tau, decel, yaw_accel, margin)
         if outcome == SLOWED:
             flags |= COLLISION_SLOW
         elif outcome == STOPPING:

@@ -91,8 +91,22 @@ class Kinematics(abc.ABC):
         """The compiled safety kernel (see the module docstring for its two signatures)."""
 
     def mem_size(self, max_scan: int) -> int:
-        """Length of the safety kernel's ``mem`` with room for ``max_scan`` points."""
-        return safety.mem_size(max_scan)
+        """Length of the safety kernel's ``mem`` with room for ``max_scan`` points (and
+        the scratch of a footprint of several circles)."""
+        return safety.mem_size(max_scan) + self.footprint_scratch(max_scan)
+
+    def footprint_scratch(self, max_scan: int) -> int:
+        """Extra ``mem`` a polygon footprint's check needs (3 per point; 0 for a circle)."""
+        return 3 * max_scan if getattr(self.robot, "footprint", ()) else 0
+
+    def with_footprint(self, limits: np.ndarray) -> np.ndarray:
+        """``limits`` with the footprint's circles appended (a circle: unchanged)."""
+        circles = getattr(self.robot, "circles", None)
+        if circles is None or not getattr(self.robot, "footprint", ()):
+            return limits
+        from robo_orch.core.footprint_stop import footprint_limits_polygon
+
+        return footprint_limits_polygon(limits, circles()[0], self.robot.footprint)
 
     @property
     def command_len(self) -> int:

@@ -46,7 +46,7 @@ class Holonomic(Kinematics):
         return float(self.robot.wheel_base)
 
     def pack_limits(self, safety: SafetyConfig) -> np.ndarray:
-        return sh.pack_limits_holonomic(safety, self.robot)
+        return self.with_footprint(sh.pack_limits_holonomic(safety, self.robot))
 
     def safety_kernel(self):
         return sh.safety_holonomic
@@ -54,4 +54,5 @@ class Holonomic(Kinematics):
     def mem_size(self, max_scan: int) -> int:
         """Length of the safety kernel's ``mem``."""
         size = getattr(sh, "mem_size", None)
-        return 8 + 3 * max_scan if size is None else max(size(max_scan), 8 + 3 * max_scan)
+        base = 8 + 3 * max_scan if size is None else max(size(max_scan), 8 + 3 * max_scan)
+        return base + self.footprint_scratch(max_scan)

@@ -42,8 +42,8 @@ class DiffDrive(Kinematics):
 
     def pack_limits(self, safety: SafetyConfig) -> np.ndarray:
         r = self.robot
-        return saf.pack_limits(safety, _Wheels(self.track, r.max_wheel_speed,
-                                               r.motor_time_constant))
+        return self.with_footprint(saf.pack_limits(safety, _Wheels(
+            self.track, r.max_wheel_speed, r.motor_time_constant)))
 
     def safety_kernel(self):
         return saf.safety
