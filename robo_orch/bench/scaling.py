@@ -48,7 +48,8 @@ def scale_dwa(samples: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
 
     _, ctl = mid_mission()
     world = ctl.world
-    idx = np.zeros(0, dtype=np.int64)  # avoid_obstacles declares no user names
+    planner = ctl.planner
+    idx = planner.idx[planner.names.index("avoid_obstacles")]  # (its footprint array)
     rows = []
     for n in samples:
         params = schema.build(AvoidObstacles.Params, {"v_samples": n, "w_samples": n},
@@ -67,6 +68,8 @@ def scale_behaviors(counts: tuple[int, ...], repeats: int) -> list[dict[str, Any
     """One planning step with ``n`` scheduled ``go_to_goal`` behaviors (plus ``stop``)."""
     from robo_orch.config import build_config, read_with_extends
     from robo_orch.config import embedded_config_path as demo_path
+    from robo_orch.core import world as W
+    from robo_orch.runtime.controller import make_world
     from robo_orch.runtime.planner import Planner
 
     config, ctl = mid_mission()
@@ -76,7 +79,12 @@ def scale_behaviors(counts: tuple[int, ...], repeats: int) -> list[dict[str, Any
         raw["behaviors"] = {"stop": {"kind": "stop", "priority": 1000}}
         for i in range(n):
             raw["behaviors"][f"g{i}"] = {"kind": "go_to_goal", "priority": i}
-        planner = Planner(build_config(raw, source="bench"), ctl.world)
+        cfg = build_config(raw, source="bench")
+        world = make_world(cfg)  # sized for this layout; the mid-mission scene copied in
+        world.state[:W.STATE_LEN] = ctl.world.state[:W.STATE_LEN]
+        for name in ("scan", "field", "path"):
+            getattr(world, name)[...] = getattr(ctl.world, name)
+        planner = Planner(cfg, world)
         planner.plan(0)
         tick = [1]
 
