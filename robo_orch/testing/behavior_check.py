@@ -168,6 +168,12 @@ def _declarations(cls: type, params: Any, others: Sequence[type],
                              params=o.parse_params({}, source=_SOURCE, prefix=o.kind))
              for k, o in enumerate(others)]
     specs.append(SimpleNamespace(name=cls.kind, cls=cls, params=params))
+    return two_layouts(specs, found)
+
+
+def two_layouts(specs: Sequence[Any], found: list[Layout]) -> str | None:
+    """Build the layout of ``specs`` and one with :class:`_Padding` declared first (every
+    user name moves) into ``found``; the load error's problem, or None."""
     padding = SimpleNamespace(name=_Padding.kind, cls=_Padding, params=None)
     try:
         found.append(build_layout(specs, _SOURCE))
@@ -178,18 +184,24 @@ def _declarations(cls: type, params: Any, others: Sequence[type],
 
 
 def _signature(cls: type) -> str | None:
+    return signature_problem(cls.kernel, W.kernel_signature(), "kernel_signature()")
+
+
+def signature_problem(kernel: Any, signature: str, maker: str) -> str | None:
+    """Why ``kernel`` is not a dispatcher compiled for exactly ``signature`` (made by the
+    function named ``maker``), or None."""
     import numba
     from numba.core import sigutils
 
     if numba.config.DISABLE_JIT:
         return None
-    signatures = getattr(cls.kernel, "signatures", None)
+    signatures = getattr(kernel, "signatures", None)
     if signatures is None:
-        return "kernel is not a numba dispatcher (@numba.njit(kernel_signature(), cache=True))"
-    args, _ = sigutils.normalize_signature(W.kernel_signature())
+        return f"kernel is not a numba dispatcher (@numba.njit({maker}, cache=True))"
+    args, _ = sigutils.normalize_signature(signature)
     if [tuple(s) for s in signatures] != [tuple(args)]:
-        return (f"compiled for {signatures}, expected exactly [{W.kernel_signature()}] "
-                "(compile eagerly with kernel_signature())")
+        return (f"compiled for {signatures}, expected exactly [{signature}] "
+                f"(compile eagerly with {maker})")
     return None
 
 

@@ -44,16 +44,16 @@ from typing import Any
 import numpy as np
 
 from robo_orch.adapter import InputAdapter, MessageBuffers, adapter_signature
-from robo_orch.config.layout import Layout, build_layout
-from robo_orch.errors import ConfigError
+from robo_orch.config.layout import Layout
 from robo_orch.messages import MessageType, message_type
 from robo_orch.testing.behavior_check import (
     _SOURCE,
     _fresh_world,
-    _Padding,
     _params,
     _undeclared,
     _values,
+    signature_problem,
+    two_layouts,
 )
 from robo_orch.testing.check_report import CheckReport
 
@@ -136,31 +136,11 @@ def _specs(cls: type, params: Any, others: Sequence[type]) -> list[SimpleNamespa
 
 def _declarations(cls: type, params: Any, others: Sequence[type],
                   found: list[Layout]) -> str | None:
-    specs = _specs(cls, params, others)
-    padding = SimpleNamespace(name=_Padding.kind, cls=_Padding, params=None)
-    try:
-        found.append(build_layout(specs, _SOURCE))
-        found.append(build_layout([padding, *specs], _SOURCE))
-    except ConfigError as err:
-        return err.problem
-    return None
+    return two_layouts(_specs(cls, params, others), found)
 
 
 def _signature(cls: type) -> str | None:
-    import numba
-    from numba.core import sigutils
-
-    if numba.config.DISABLE_JIT:
-        return None
-    signatures = getattr(cls.kernel, "signatures", None)
-    if signatures is None:
-        return ("kernel is not a numba dispatcher (@numba.njit(adapter_signature(), "
-                "cache=True))")
-    args, _ = sigutils.normalize_signature(adapter_signature())
-    if [tuple(s) for s in signatures] != [tuple(args)]:
-        return (f"compiled for {signatures}, expected exactly [{adapter_signature()}] "
-                "(compile eagerly with adapter_signature())")
-    return None
+    return signature_problem(cls.kernel, adapter_signature(), "adapter_signature()")
 
 
 def _buffers(cls: type, mtype: MessageType,
