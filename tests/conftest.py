@@ -84,3 +84,28 @@ def env(short_tmp, monkeypatch):
     xdg.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
     return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory) -> str:
+    """The plugin example (examples/battery_plugin) ``pip install``-ed into a directory of
+    its own, once per session; that directory (put it on ``PYTHONPATH`` / ``sys.path``)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "battery_plugin"
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(target), str(example)],
+                   check=True, capture_output=True, timeout=300)
+    return str(target)
+
+
+@pytest.fixture
+def installed(plugin_site) -> dict[str, str]:
+    """The environment of a process that sees the installed plugin example."""
+    import os
+
+    path = os.pathsep.join(filter(None, (plugin_site, os.environ.get("PYTHONPATH"))))
+    return {**os.environ, "PYTHONPATH": path}

@@ -20,7 +20,6 @@ from robo_orch.errors import ConfigError
 from robo_orch.missions.session import run_mission
 from robo_orch.sim.lockstep import LockstepBackend
 from robo_orch.testing import check_adapter, check_behavior
-from tests.test_plugin_example import installed  # noqa: F401 (the fixture)
 
 BATTERY_PUBLISHER_ID = 3
 
@@ -86,7 +85,7 @@ class SilentBatteryLockstep(BatteryLockstep):
             self.battery.step(now_ns)
 
 
-def test_the_robot_turns_back_to_its_start_when_the_battery_runs_low(installed, monkeypatch,  # noqa: F811
+def test_the_robot_turns_back_to_its_start_when_the_battery_runs_low(installed, monkeypatch,
                                                                      tmp_path):
     monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
     messages.load_plugin_types(reload=True)  # installed after this process looked
@@ -129,7 +128,7 @@ def test_its_adapter_and_behavior_pass_the_plugin_checkers(installed, monkeypatc
     check_behavior(ReturnHome, others=[BatteryCharge])  # the adapter provides what it reads
 
 
-def test_return_home_without_the_battery_input_is_refused_at_load(installed, monkeypatch,  # noqa: F811
+def test_return_home_without_the_battery_input_is_refused_at_load(installed, monkeypatch,
                                                                    tmp_path):
     monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
     messages.load_plugin_types(reload=True)
@@ -147,7 +146,7 @@ def test_return_home_without_the_battery_input_is_refused_at_load(installed, mon
     assert "reads 'battery_charge': unknown name" in str(err.value)  # nothing declares it
 
 
-def test_a_silent_battery_input_goes_stale_and_stops_the_robot(installed, monkeypatch,  # noqa: F811
+def test_a_silent_battery_input_goes_stale_and_stops_the_robot(installed, monkeypatch,
                                                                tmp_path):
     monkeypatch.syspath_prepend(installed["PYTHONPATH"].split(os.pathsep)[0])
     messages.load_plugin_types(reload=True)

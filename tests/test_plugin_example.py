@@ -12,23 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+from helpers import start_cli, stop
 
 from robo_orch import messages
-from tests.helpers import start_cli, stop
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "battery_plugin"
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> dict[str, str]:
-    """``pip install`` the example into its own directory; the environment that sees it."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", "--target", str(target), str(EXAMPLE)],
-                   check=True, capture_output=True, timeout=300)
-    path = os.pathsep.join(filter(None, (str(target), os.environ.get("PYTHONPATH"))))
-    return {**os.environ, "PYTHONPATH": path}
 
 
 def test_its_driver_runs_on_its_emulator_and_publishes_its_message_type(installed):

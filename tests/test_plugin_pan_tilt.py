@@ -37,14 +37,10 @@ NEAR_M = 0.5  #: ... while the robot is farther than this from the goal (on it, 
 BOUND_RAD = 0.1  #: camera direction to goal bearing, at most (about 5.7 degrees)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> str:
-    """``pip install`` the example into its own directory; that directory."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", "--target", str(target), str(EXAMPLE)],
-                   check=True, capture_output=True, timeout=300)
-    return str(target)
+@pytest.fixture
+def site(plugin_site) -> str:
+    """The directory the example is installed in (conftest: ``plugin_site``)."""
+    return plugin_site
 
 
 class Watch:

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import soak
 from holonomic_helpers import call, limits, make_scan, make_state, segment_distances
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -27,7 +28,6 @@ from robo_orch.core import safety_holonomic as sh
 from robo_orch.core import world as w
 from robo_orch.core.stopping_holonomic import check_stop_holonomic
 from robo_orch.sim.holonomic import step_holonomic
-from tests.helpers import soak
 
 ROUNDING = 1e-6  # m
 
