@@ -61,7 +61,8 @@ ZMQ_BATCH_S = 0.02  #: zmq mode: gather this long between writes (fewer wake-ups
 DRAIN_TIMEOUT_S = 2.0  #: zmq mode, at the end: wait at most this for expected messages
 QUIET_S = 0.05  #: zmq mode, at the end: then until the sockets stay quiet this long
 NICE = 5  #: zmq mode: this process runs beside the loop, so it yields the CPU first
-SETTLE_S = 0.1  #: zmq mode: time given to the subscriptions before saying "ready"
+SETTLE_S = 0.5  #: zmq mode: time given to the subscriptions before saying "ready" (0.1 s
+#: was too short on a loaded 2-core machine: the recording missed the first tick's input)
 STOP_GRACE_S = 30.0  #: the loop's process died: finishing the file may take this long
 
 
