@@ -46,7 +46,7 @@ def site(tmp_path, monkeypatch):
 
 BATTERY = """
     from robo_orch.messages import MessageType
-    BATTERY = MessageType("battery_state", {tid}, [("voltage", "<f8"), ("current", "<f8")])
+    BATTERY = MessageType("test_battery", {tid}, [("voltage", "<f8"), ("current", "<f8")])
 """
 
 
@@ -54,7 +54,7 @@ def test_an_installed_type_is_found_by_name_and_id_and_round_trips(site):
     install(site, "plug_battery", "plug_battery", BATTERY.format(tid=1100),
             {"battery": "plug_battery:BATTERY"})
     messages.load_plugin_types(reload=True)
-    mtype = messages.message_type("battery_state")
+    mtype = messages.message_type("test_battery")
     assert messages.message_type(1100) is mtype
     rec = np.zeros((), dtype=mtype.dtype)
     rec["voltage"] = 11.7
@@ -67,7 +67,7 @@ def test_a_lookup_miss_loads_the_installed_types_once(site):
     install(site, "plug_lazy", "plug_lazy", BATTERY.format(tid=1101),
             {"battery": "plug_lazy:BATTERY"})
     messages._plugins_loaded = False  # as in a new process
-    assert messages.message_type("battery_state").type_id == 1101
+    assert messages.message_type("test_battery").type_id == 1101
 
 
 def test_a_type_id_in_robo_orchs_range_is_refused(site):
