@@ -175,25 +175,31 @@ def test_a_realtime_run_tuned_mid_run_reruns_bit_exactly(short_tmp, env):
     from robo_orch.record.reader import open_recording
     from robo_orch.record.replay import rerun
 
-    path = short_tmp / "tuned.mcap"
-    log = short_tmp / "sim.log"
-    proc = start("sim", "--duration", "60", "--record", str(path), env=env, log=log)
-    try:
-        wait_ticking(proc, env, log=log)
-        time.sleep(1.0)
-        res = cli("param", "set", "behaviors.go_to_goal.max_speed", "0.25",
-                  "behaviors.follow_path.max_speed", "0.25", "safety.max_accel", "0.5", "--json",
-                  env=env)
-        assert res.returncode == 0, res.stderr
-        tick = json.loads(res.stdout)["tick"]
-        time.sleep(1.5)
-        assert stop(proc) == 130
-    finally:
-        stop(proc)
+    # A recording that missed a message the loop consumed (the low-priority recorder starved
+    # on a loaded machine; the re-run says so) cannot re-run exactly: record again, at most
+    # three times. The claim tested is that a complete recording re-runs bit-exactly.
+    for attempt in range(3):
+        path = short_tmp / f"tuned{attempt}.mcap"
+        log = short_tmp / "sim.log"
+        proc = start("sim", "--duration", "60", "--record", str(path), env=env, log=log)
+        try:
+            wait_ticking(proc, env, log=log)
+            time.sleep(1.0)
+            res = cli("param", "set", "behaviors.go_to_goal.max_speed", "0.25",
+                      "behaviors.follow_path.max_speed", "0.25", "safety.max_accel", "0.5",
+                      "--json", env=env)
+            assert res.returncode == 0, res.stderr
+            tick = json.loads(res.stdout)["tick"]
+            time.sleep(1.5)
+            assert stop(proc) == 130
+        finally:
+            stop(proc)
+        same = cli("replay", str(path), "--rerun", "demo", timeout=300)
+        if "missing from the recording" not in same.stdout:
+            break
     recording = open_recording(path)
     (change,) = [m for _, m in recording.foxglove("/loop/params")]
     assert change["tick"] == tick
-    same = cli("replay", str(path), "--rerun", "demo", timeout=300)
     assert same.returncode == 0, same.stdout + same.stderr
     assert "1 live parameter changes applied at their recorded ticks" in same.stdout
     assert "bit-identical on every tick" in same.stdout

@@ -154,7 +154,7 @@ def test_ctrl_c_stops_the_study_and_the_same_command_resumes_it(tmp_path, capsys
 
     argv = ["tune", "cluttered", "--param", "go_to_goal.max_speed=0.4:0.8", "--seeds", "2",
             "--holdout-seeds", "0", "--jobs", "1", "-q", "--study", str(tmp_path / "s.journal"),
-            "--trials", "2"]
+            "--trials", "6"]  # (enough left after the baseline for Ctrl-C to land first)
     proc = subprocess.Popen([sys.executable, "-m", "robo_orch.cli", *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -172,7 +172,7 @@ def test_ctrl_c_stops_the_study_and_the_same_command_resumes_it(tmp_path, capsys
     assert cli.main(argv) in (0, 1)
     out = capsys.readouterr().out
     assert "baseline go_to_goal" not in out, "the baseline is kept with the study"
-    assert "2 trials (" in out
+    assert "6 trials (" in out
 
 
 @pytest.mark.parametrize("param, problem", [
