@@ -157,7 +157,10 @@ def test_ctrl_c_stops_the_study_and_the_same_command_resumes_it(tmp_path, capsys
             "--trials", "6"]  # (enough left after the baseline for Ctrl-C to land first)
     proc = subprocess.Popen([sys.executable, "-m", "robo_orch.cli", *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            # a Ctrl-C as from a terminal: an ignored SIGINT (set by an earlier
+                            # test in this process) would be inherited and the study not stop
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in proc.stdout:
             if line.startswith("baseline"):
