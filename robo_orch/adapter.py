@@ -56,7 +56,6 @@ against this contract.
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -125,8 +124,7 @@ class InputAdapter(ABC):
     @classmethod
     def pack_params(cls, params: Any) -> np.ndarray:
         """The parameter array handed to the kernel, in dataclass field order."""
-        values = [float(getattr(params, f.name)) for f in dataclasses.fields(params)]
-        return np.array(values, dtype=np.float64)
+        return schema.pack(params)
 
     @classmethod
     def new_state(cls, params: Any) -> np.ndarray:

@@ -142,8 +142,7 @@ class Behavior(ABC):
     @classmethod
     def pack_params(cls, params: Any) -> np.ndarray:
         """The parameter array handed to the kernel, in dataclass field order."""
-        values = [float(getattr(params, f.name)) for f in dataclasses.fields(params)]
-        return np.array(values, dtype=np.float64)
+        return schema.pack(params)
 
     @classmethod
     def new_state(cls, params: Any) -> np.ndarray:

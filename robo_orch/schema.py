@@ -238,3 +238,12 @@ def describe(cls: type) -> list[tuple[str, str, Any, str]]:
             doc = f"{doc} (live)" if doc else "(live)"
         rows.append((f.name, _type_name(hints[f.name]), default, doc))
     return rows
+
+
+def pack(params: Any) -> Any:
+    """A validated parameter dataclass as a float64 array in field order (what a
+    compiled kernel takes: behaviors and input adapters)."""
+    import numpy as np
+
+    return np.array([float(getattr(params, f.name)) for f in dataclasses.fields(params)],
+                    dtype=np.float64)
