@@ -7,7 +7,8 @@ to world names, through one compiled kernel with one permanent signature::
 
 compiled eagerly with :func:`adapter_signature`, and called once per message the
 input delivers (oldest first), in the sense phase, after the estimate and the scan
-of the tick were written (so ``x``, ``y``, ``yaw`` are this tick's).
+of the tick were written (so ``x``, ``y``, ``yaw`` are this tick's); an adapter that
+fuses a measurement (below) runs before, with the estimator's other inputs.
 
 * ``world``  the tuple ``(state, scan, field, path, user)`` (:mod:`robo_orch.core.world`)
 * ``idx``    int64 array: the offsets of the adapter's user names, in the order of
@@ -39,11 +40,32 @@ the behaviors', so a behavior reading a user name an adapter writes has its prov
 ``message`` names the message type it consumes (built-in or from an installed
 package's ``robo_orch.messages`` entry point).
 
-**Measurements.**  An adapter may also hand the estimator a measurement: with
-``fuses = "position"`` its kernel leaves a position of the robot's centre and its std
-in ``state[0:3]``, fused after each accepted message (the built-in ``gps_fix`` does;
-the sense phase writes the estimate to the world before calling it, so ``yaw`` is
-current).
+**Measurements.**  An adapter may also hand the estimator a measurement (its
+``fuses``): its kernel leaves the measurement in ``state[0:3]`` and returns
+:data:`ACCEPTED`; the sense phase checks it (:data:`MEASUREMENTS`: finite, within the
+configured bounds) and fuses it into the EKF:
+
+* ``"position"``: ``(x, y, std)``, a position of the robot's centre and its std,
+  fused behind the position gate (the built-in ``gps_fix`` on the ``gps`` input; the
+  sense phase writes the estimate to the world before each call, so ``yaw`` is current);
+* ``"velocity"``: ``(v, w, vy)``, the base's forward speed, yaw rate and lateral speed,
+  fused with ``estimator.odom_speed_std`` / ``odom_yaw_rate_std`` (``vy`` on a base that
+  moves sideways); rejected (``out_of_range``) when a wheel would run faster than
+  ``estimator.wheel_speed_factor * robot.max_wheel_speed`` (the built-in
+  ``wheel_speeds`` and ``body_velocity`` on the ``odom`` input; wheel encoders of
+  another message type are a user adapter on ``[inputs.odom]``);
+* ``"yaw_rate"``: ``(yaw_rate, has_heading, heading)``, a gyro rate fused with
+  ``estimator.imu_yaw_rate_std`` (above ``estimator.max_gyro_rate``: ``out_of_range``),
+  and, when ``has_heading`` is 1, a heading fused as ``estimator.imu_yaw`` says (the
+  built-in ``imu_gyro`` on the ``imu`` input).
+
+Each built-in input fuses one kind (``odom`` velocity, ``imu`` yaw rate, ``gps``
+position) and takes any adapter of that kind (``[inputs.odom] adapter = "KIND"``); an
+input of another name may fuse any kind.
+
+**Rejects.**  A negative status ``-k`` counts the message under ``rejects[k - 1]``
+(default ``("out_of_range",)``; a status beyond the list counts as ``out_of_range``),
+so an adapter can name its own reasons (``imu_gyro``: ``quaternion``).
 
 **Checks before the kernel** (:mod:`robo_orch.runtime.input_checks`): every value of
 the fixed part must be finite (``non_finite``; also the ``count`` valid rows of the
@@ -71,6 +93,19 @@ ACCEPTED = 1.0
 IGNORED = 0.0
 #: status of a message with a value outside what the adapter takes (counted as a reject)
 OUT_OF_RANGE = -1.0
+
+#: what an adapter may hand the estimator (its ``fuses``): the names of ``state[0:3]``
+MEASUREMENTS: dict[str, tuple[str, str, str]] = {
+    "position": ("x", "y", "std"),
+    "velocity": ("v", "w", "vy"),
+    "yaw_rate": ("yaw_rate", "has_heading", "heading"),
+}
+
+
+def reject_reason(rejects: tuple[str, ...], status: float) -> str:
+    """The reason a negative kernel status counts under (``-k``: ``rejects[k - 1]``)."""
+    k = int(-status)
+    return rejects[k - 1] if 1 <= k <= len(rejects) else "out_of_range"
 
 
 def adapter_signature() -> str:
@@ -109,11 +144,15 @@ class InputAdapter(ABC):
     #: most elements of the variable part handed to the kernel (0: the type's
     #: ``max_count``); elements beyond it are dropped and counted
     max_rows: ClassVar[int] = 0
+    #: reject a message whose fixed-part values are not all finite (False: the kernel
+    #: checks the values it uses, e.g. an IMU's unused accelerometer may be NaN)
+    finite_fixed: ClassVar[bool] = True
     #: reject a message whose valid variable-part values are not all finite
     finite_var: ClassVar[bool] = True
-    #: what the estimator fuses after an accepted message ('' nothing); ``"position"``:
-    #: ``state[0:3]`` is a position of the robot's centre and its std (x, y, std), fused
-    #: behind the position gate (the built-in ``gps_fix``)
+    #: reasons of its negative statuses (``-k``: ``rejects[k - 1]``)
+    rejects: ClassVar[tuple[str, ...]] = ("out_of_range",)
+    #: the measurement it hands the estimator ('' none; a key of :data:`MEASUREMENTS`),
+    #: left in ``state[0:3]`` when it accepts a message
     fuses: ClassVar[str] = ""
 
     @classmethod
@@ -177,8 +216,9 @@ class MessageBuffers:
             self.var[j, :count] = var[name][:count]
         return count
 
-    def finite(self, count: int, with_var: bool) -> bool:
-        """True if the fixed values (and the ``count`` valid var rows) are all finite."""
-        if not np.isfinite(self.fixed).all():
+    def finite(self, count: int, with_var: bool, with_fixed: bool = True) -> bool:
+        """True if the fixed values (unless ``with_fixed`` is False) and the ``count``
+        valid var rows (unless ``with_var`` is False) are all finite."""
+        if with_fixed and not np.isfinite(self.fixed).all():
             return False
         return not with_var or count == 0 or bool(np.isfinite(self.var[:, :count]).all())

@@ -64,8 +64,11 @@ BUILTINS: dict[str, dict[str, str]] = {
         "stop": "robo_orch.behaviors.stop:Stop",
     },
     ADAPTERS: {
+        "body_velocity": "robo_orch.adapters.body_velocity:BodyVelocity",
         "gps_fix": "robo_orch.adapters.gps_fix:GpsFix",
+        "imu_gyro": "robo_orch.adapters.imu_gyro:ImuGyro",
         "laser_points": "robo_orch.adapters.laser_points:LaserPoints",
+        "wheel_speeds": "robo_orch.adapters.wheel_speeds:WheelSpeeds",
     },
     DRIVERS: {
         "motor_bridge": "robo_orch.drivers.motor_bridge:MotorBridgeDriver",

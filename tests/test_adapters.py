@@ -35,6 +35,13 @@ def _fix(x: float, y: float, std: float) -> np.ndarray:
     return fix
 
 
+def _fields(name: str, **values) -> np.ndarray:
+    fixed = np.zeros((), dtype=message_type(name).dtype)
+    for field, value in values.items():
+        fixed[field] = value
+    return fixed
+
+
 def _scan(ranges: list[float]) -> tuple[np.ndarray, np.ndarray]:
     mtype = message_type("laser_scan")
     fixed = np.zeros((), dtype=mtype.dtype)
@@ -49,7 +56,12 @@ def _scan(ranges: list[float]) -> tuple[np.ndarray, np.ndarray]:
 def test_every_built_in_adapter_keeps_the_contract(name):
     cls = registry.load(registry.ADAPTERS, name)
     sample = {"position_fix": (_fix(1.0, 2.0, 0.5), None),
-              "laser_scan": _scan([2.0, np.inf, 0.01, 1.5, 3.0])}[cls.message]
+              "laser_scan": _scan([2.0, np.inf, 0.01, 1.5, 3.0]),
+              "wheel_odometry": (_fields("wheel_odometry", v_left=0.4, v_right=0.6), None),
+              "body_odometry": (_fields("body_odometry", vx=0.4, vy=-0.1, w=0.3), None),
+              "imu": (_fields("imu", gyro=[0.0, 0.0, 0.2],
+                              orientation=[0.0, 0.0, 0.38268343, 0.92387953]), None),
+              }[cls.message]
     report = check_adapter(cls, sample=sample)
     assert report.ok and not report.skipped, str(report)
 
@@ -94,14 +106,16 @@ def test_gps_fix_moves_the_fix_from_the_antenna_to_the_centre_as_the_estimator_d
 @pytest.mark.parametrize("table, key, problem", [
     ('[inputs.sonar]\ntopic = "sensor/sonar"\n', "inputs.sonar",
      'needs an input adapter: adapter = "KIND"'),
-    ('[inputs.gps]\ntopic = "sensor/gps"\nadapter = "gps_fix"\n', "inputs.gps.adapter",
-     "'gps' is a built-in input"),
+    ('[inputs.scan]\ntopic = "sensor/scan"\nadapter = "laser_points"\n', "inputs.scan.adapter",
+     "'scan' is a built-in input"),
+    ('[inputs.odom]\ntopic = "sensor/odom"\nadapter = "gps_fix"\n', "inputs.odom.adapter",
+     "inputs.odom takes an adapter that fuses 'velocity'; gps_fix fuses 'position'"),
+    ('[inputs.imu]\ntopic = "sensor/imu"\nadapter = "adapter_plugins:NearestReturn"\n',
+     "inputs.imu.adapter", "fuses 'yaw_rate'; nearest_return hands the estimator nothing"),
     ('[inputs.rtk]\ntopic = "sensor/rtk"\nadapter = "gps_fx"\n', "inputs.rtk.adapter",
      "did you mean 'gps_fix'?"),
     ('[inputs.front]\ntopic = "sensor/scan"\nadapter = "adapter_plugins:NearestReturn"\n'
      'min_rang = 0.1\n', "inputs.front.min_rang", "unknown key"),
-    ('[inputs.rtk]\ntopic = "sensor/rtk"\nadapter = "gps_fix"\n', "inputs.rtk.adapter",
-     "only the built-in input that uses it takes it"),
 ])
 def test_adapter_inputs_are_validated_at_load(tmp_path, plugins, table, key, problem):
     path = tmp_path / "robot.toml"

@@ -60,4 +60,6 @@ class GpsFix(InputAdapter):
     message = "position_fix"
     reads = ("yaw",)
     state_size = 3
+    finite_fixed = False  # an infinite std is out of bounds (std_bounds), not non-finite
+    rejects = ()
     fuses = "position"

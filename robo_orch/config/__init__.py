@@ -15,7 +15,7 @@ The names below are the public API; import them from here.
 
 from __future__ import annotations
 
-from robo_orch.config.inputs import INPUT_ROLES, AdapterSpec
+from robo_orch.config.inputs import INPUT_ROLES, ROLE_MEASUREMENTS, AdapterSpec
 from robo_orch.config.load import (
     BLIND_ROLES,
     BehaviorSpec,
@@ -38,7 +38,8 @@ from robo_orch.config.source import (
     shipped_scenarios,
 )
 
-__all__ = ["BLIND_ROLES", "INPUT_ROLES", "AdapterSpec", "BehaviorSpec", "Config", "TopicsConfig",
+__all__ = ["BLIND_ROLES", "INPUT_ROLES", "ROLE_MEASUREMENTS", "AdapterSpec", "BehaviorSpec",
+           "Config", "TopicsConfig",
            "apply_overrides", "blind_warning", "build_config", "embedded_config_path",
            "load_config", "parse_override", "read_toml", "read_with_extends",
            "refuse_centre_keys", "shipped_scenarios", "start_warnings", "stopping_time",

@@ -4,6 +4,9 @@ The built-in inputs (:data:`INPUT_ROLES`: ``odom``, ``imu``, ``scan``, ``gps``) 
 their defaults; any other name must name an input adapter (``adapter = "KIND"``,
 :mod:`robo_orch.adapter`), whose class is loaded through the registry and whose
 parameters are the input's keys beyond :class:`~robo_orch.config.sections.InputConfig`'s.
+The estimator's inputs (:data:`ROLE_MEASUREMENTS`) run through a built-in adapter
+unless they name another one, which must hand the estimator the same measurement
+(``[inputs.odom] adapter = "my_encoders"`` for wheel encoders of another message type).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from robo_orch import registry, schema
+from robo_orch.adapter import MEASUREMENTS
 from robo_orch.config.sections import InputConfig, default_inputs
 from robo_orch.errors import ConfigError, MessageError, RegistryError
 from robo_orch.messages import message_type
@@ -22,6 +26,9 @@ from robo_orch.messages import message_type
 #: input roles the sense phase understands, and the message type each carries
 INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
                "gps": "position_fix"}
+#: the measurement (:data:`robo_orch.adapter.MEASUREMENTS`) each estimator input fuses:
+#: an adapter named on one of these inputs must fuse that
+ROLE_MEASUREMENTS = {"odom": "velocity", "imu": "yaw_rate", "gps": "position"}
 
 @dataclass(frozen=True)
 class AdapterSpec:
@@ -62,10 +69,10 @@ def build_inputs(table: Any, source: str
             err = schema.unknown_key_error(source, f"inputs.{role}", role, list(INPUT_ROLES))
             raise ConfigError(source, f"inputs.{role}", f"{err.problem}; an input of another "
                               "name needs an input adapter: adapter = \"KIND\"")
-        if role in INPUT_ROLES and adapter:
+        if role in INPUT_ROLES and role not in ROLE_MEASUREMENTS and adapter:
             raise ConfigError(source, f"inputs.{role}.adapter", f"'{role}' is a built-in input "
-                              "(the estimator and the scan handle it); give an input with an "
-                              "adapter a name of its own")
+                              "(the scan and the distance field are built from it); give an "
+                              "input with an adapter a name of its own")
         if adapter:
             params[role] = {k: v for k, v in entry.items() if k not in _INPUT_KEYS}
             entry = {k: v for k, v in entry.items() if k in _INPUT_KEYS}
@@ -91,9 +98,15 @@ def build_adapters(inputs: Mapping[str, InputConfig], tables: Mapping[str, dict[
         except (MessageError, AttributeError) as err:
             raise ConfigError(source, key, f"{cls.kind} consumes an unknown message type: "
                               f"{err}") from None
-        if getattr(cls, "fuses", ""):
-            raise ConfigError(source, key, f"{cls.kind} hands the estimator a measurement "
-                              f"('{cls.fuses}'): only the built-in input that uses it takes it")
+        fuses = getattr(cls, "fuses", "")
+        if fuses and fuses not in MEASUREMENTS:
+            raise ConfigError(source, key, f"{cls.kind} fuses '{fuses}', which the estimator "
+                              f"does not take (one of: {', '.join(MEASUREMENTS)})")
+        wanted = ROLE_MEASUREMENTS.get(name)
+        if wanted and fuses != wanted:
+            what = f"fuses '{fuses}'" if fuses else "hands the estimator nothing"
+            raise ConfigError(source, key, f"inputs.{name} takes an adapter that fuses "
+                              f"'{wanted}'; {cls.kind} {what}")
         params = cls.parse_params(table, source=source, prefix=f"inputs.{name}")
         specs.append(AdapterSpec(input=name, cls=cls, params=params))
     return tuple(specs)

@@ -96,6 +96,7 @@ def _sig(result: str, scalars: int) -> str:
 _SIG_PREDICT = _sig("void", 3)  # (x, P, dt, accel_std, yaw_accel_std)
 _SIG_ODOMETRY = _sig("float64", 5)  # (x, P, v_left, v_right, wheel_base, v_std, w_std)
 _SIG_SCALAR = _sig("float64", 2)  # (x, P, z, std)
+_SIG_SCALAR2 = _sig("float64", 4)  # (x, P, v, w, v_std, w_std)
 _SIG_POSITION = _sig("float64", 3)  # (x, P, px, py, std)
 _SIG_RESET = _sig("void", 3)  # (x, P, x0, y0, yaw0)
 _SIG_SET_POSITION = _sig("void", 3)  # (x, P, px, py, var)
@@ -191,6 +192,14 @@ def ekf_predict(x, P, dt, accel_std, yaw_accel_std):
     _symmetrise(P)
 
 
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _velocity_update(x, P, v, w, v_std, w_std):
+    nis = _scalar_update(x, P, EKF_V, v - x[EKF_V], v_std * v_std)
+    nis += _scalar_update(x, P, EKF_W, w - x[EKF_W], w_std * w_std)
+    x[EKF_YAW] = wrap_angle(x[EKF_YAW])
+    return nis
+
+
 @numba.njit(_SIG_ODOMETRY, cache=True, error_model="numpy")
 def ekf_update_odometry(x, P, v_left, v_right, wheel_base, v_std, w_std):
     """Fuse wheel speeds (m/s) as forward speed then yaw rate; return the NIS or -1."""
@@ -200,10 +209,15 @@ def ekf_update_odometry(x, P, v_left, v_right, wheel_base, v_std, w_std):
     ):
         return -1.0
     v_meas, w_meas = wheels_to_body(v_left, v_right, wheel_base)
-    nis = _scalar_update(x, P, EKF_V, v_meas - x[EKF_V], v_std * v_std)
-    nis += _scalar_update(x, P, EKF_W, w_meas - x[EKF_W], w_std * w_std)
-    x[EKF_YAW] = wrap_angle(x[EKF_YAW])
-    return nis
+    return _velocity_update(x, P, v_meas, w_meas, v_std, w_std)
+
+
+@numba.njit(_SIG_SCALAR2, cache=True, error_model="numpy")
+def ekf_update_velocity(x, P, v, w, v_std, w_std):
+    """Fuse a measured forward speed (m/s) then yaw rate (rad/s); return the NIS or -1."""
+    if not (math.isfinite(v) and math.isfinite(w) and _positive(v_std) and _positive(w_std)):
+        return -1.0
+    return _velocity_update(x, P, v, w, v_std, w_std)
 
 
 @numba.njit(_SIG_SCALAR, cache=True, error_model="numpy")

@@ -9,9 +9,11 @@ moves:
 * **the simulator**: :attr:`Kinematics.simulator` names the simulator class
   (``"module:Class"``, loaded by :func:`robo_orch.sim.simulator.make_simulator`),
   which owns the physics step and publishes :attr:`Kinematics.odometry_type`;
-* **the estimator**: the sense phase fuses :attr:`Kinematics.odometry_type`; wheel
-  odometry is turned into a yaw rate with :attr:`Kinematics.track` (a skid-steer
-  base's effective track); a base with :attr:`Kinematics.lateral` also estimates
+* **the estimator**: the ``odom`` input runs through the input adapter
+  :attr:`Kinematics.odometry_adapter` (unless the config names another), which turns
+  :attr:`Kinematics.odometry_type` into the velocity the EKF fuses; wheel odometry is
+  turned into a yaw rate with :attr:`Kinematics.track` (a skid-steer base's effective
+  track); a base with :attr:`Kinematics.lateral` also estimates
   the lateral speed (``robo_orch.core.lateral``, world slot ``VY``);
 * **arbitration and the behaviors**: the world slot ``BASE_KIND`` holds
   :attr:`Kinematics.base_kind`, so one compiled kernel serves every base (a
@@ -67,6 +69,9 @@ class Kinematics(abc.ABC):
     command_type: ClassVar[str] = "velocity_command"
     #: message type of the odometry the ``odom`` input carries
     odometry_type: ClassVar[str] = "wheel_odometry"
+    #: input adapter of the ``odom`` input (``fuses = "velocity"``, consumes
+    #: :attr:`odometry_type`; built with ``track`` when its parameters have one)
+    odometry_adapter: ClassVar[str] = "wheel_speeds"
     #: True: proposals, commands and the estimate have a lateral speed (vy)
     lateral: ClassVar[bool] = False
     #: "module:Class" of the simulator of this base (built by ``make_simulator``)

@@ -36,6 +36,7 @@ class Holonomic(Kinematics):
     base_kind = W.BASE_HOLONOMIC
     command_type = "body_velocity_command"
     odometry_type = "body_odometry"
+    odometry_adapter = "body_velocity"
     lateral = True
     simulator = "robo_orch.sim.omni:OmniSimulator"
     serial_devices = False

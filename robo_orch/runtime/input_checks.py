@@ -4,13 +4,18 @@
 values may be fused, counts rejects per input and reason, and keeps the time of
 each input's newest *accepted* message: only those keep an input fresh.
 
-Reasons (:data:`REASONS` lists which apply to which input; an input with an input
-adapter has :data:`ADAPTER_REASONS`):
+The odometry, IMU and position checks are made on the measurement the input's
+adapter hands the estimator (:mod:`robo_orch.runtime.measured`), whichever adapter
+that is; this class checks stamps and scan limits, and keeps the counts.
+
+Reasons (:data:`REASONS` lists which apply to which built-in input; an input with
+an input adapter has :func:`adapter_reasons`):
 
 * ``non_finite``: a value the estimator would use is NaN or infinite;
 * ``std_bounds``: a position fix's std outside ``[position_std_min, position_std_max]``;
-* ``out_of_range``: a wheel speed above ``wheel_speed_factor * robot.max_wheel_speed``,
-  or a gyro rate above ``max_gyro_rate``;
+* ``out_of_range``: a wheel speed above ``wheel_speed_factor * robot.max_wheel_speed``
+  (for a measured velocity ``(v, w, vy)``: ``|v| + |w| track / 2`` or ``|vy|``), a gyro
+  rate above ``max_gyro_rate``, or an adapter kernel's status saying so;
 * ``quaternion``: an IMU orientation (when reported: not all zeros) whose norm is
   farther than ``quaternion_tolerance`` from 1;
 * ``scan_limits``: a scan whose ``range_min``/``range_max`` are not finite or not
@@ -46,6 +51,21 @@ REASONS: dict[str, tuple[str, ...]] = {
 #: the reasons of an input with an input adapter (:mod:`robo_orch.adapter`): non-finite
 #: values and stamps checked here, ``out_of_range`` when its kernel returns that status
 ADAPTER_REASONS = ("non_finite", "out_of_range", "future_stamp", "too_old")
+#: what the check of each measurement an adapter hands the estimator can reject it for
+MEASUREMENT_REASONS = {"velocity": ("out_of_range",), "yaw_rate": ("out_of_range", "gated"),
+                       "position": ("std_bounds", "gated")}
+_ORDER = ("non_finite", "std_bounds", "out_of_range", "quaternion", "scan_limits",
+          "future_stamp", "too_old", "no_returns", "gated")
+
+
+def adapter_reasons(cls: type) -> tuple[str, ...]:
+    """The reject reasons of an input through adapter class ``cls``: non-finite values
+    and stamps, its kernel's ``rejects``, and its measurement's checks (in the order of
+    the built-in inputs' reasons, an adapter's own reasons last)."""
+    names = {"non_finite", "future_stamp", "too_old", *cls.rejects,
+             *MEASUREMENT_REASONS.get(getattr(cls, "fuses", ""), ())}
+    return (tuple(r for r in _ORDER if r in names)
+            + tuple(r for r in cls.rejects if r not in _ORDER))
 
 _isfinite = math.isfinite
 
@@ -53,18 +73,16 @@ _isfinite = math.isfinite
 class InputChecks:
     """Plausibility checks and reject counters for the loop's inputs."""
 
-    def __init__(self, config: Config, roles: list[str], clock_id: int) -> None:
+    def __init__(self, config: Config, roles: list[str], clock_id: int,
+                 reasons: dict[str, tuple[str, ...]] | None = None) -> None:
         est = config.estimator
-        self.max_wheel_speed = est.wheel_speed_factor * config.robot.max_wheel_speed
-        self.max_gyro_rate = est.max_gyro_rate
-        self.std_min = est.position_std_min
-        self.std_max = est.position_std_max
-        self.quaternion_tolerance = est.quaternion_tolerance
+        reasons = reasons or {}
         self.lead_ns = int(est.max_stamp_lead_s * 1e9)
         self.max_age_ns = {role: int(config.inputs[role].max_age_s * 1e9) for role in roles}
         self.clock_id = clock_id
         self.accepted = dict.fromkeys(roles, 0)
-        self.rejected = {role: dict.fromkeys(REASONS.get(role, ADAPTER_REASONS), 0)
+        self.rejected = {role: dict.fromkeys(
+            reasons.get(role) or REASONS.get(role, ADAPTER_REASONS), 0)
                          for role in roles}
         #: per input: loop-clock time of its newest accepted message, ns (None: never)
         self.fresh_ns: dict[str, int | None] = dict.fromkeys(roles, None)
@@ -72,7 +90,8 @@ class InputChecks:
     # --- bookkeeping ------------------------------------------------------------------
     def reject(self, role: str, reason: str) -> bool:
         """Count a reject; returns False so a check can ``return self.reject(...)``."""
-        self.rejected[role][reason] += 1
+        counts = self.rejected[role]
+        counts[reason] = counts.get(reason, 0) + 1
         return False
 
     def accept(self, role: str, msg: Received) -> None:
@@ -99,38 +118,7 @@ class InputChecks:
                 return True
         return False
 
-    # --- per input ------------------------------------------------------------------------
-    def odom(self, v_left: float, v_right: float, msg: Received) -> bool:
-        """Wheel speeds: finite and within the wheel speed bound."""
-        if not (_isfinite(v_left) and _isfinite(v_right)):
-            return self.reject("odom", "non_finite")
-        bound = self.max_wheel_speed
-        if abs(v_left) > bound or abs(v_right) > bound:
-            return self.reject("odom", "out_of_range")
-        return not self._early("odom", msg)
-
-    def imu(self, gyro_z: float, q: list[float] | None, msg: Received) -> bool:
-        """Gyro rate finite and bounded; orientation (None: not reported) of unit norm."""
-        if not _isfinite(gyro_z):
-            return self.reject("imu", "non_finite")
-        if abs(gyro_z) > self.max_gyro_rate:
-            return self.reject("imu", "out_of_range")
-        if q is not None:
-            n2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]
-            if not _isfinite(n2):
-                return self.reject("imu", "non_finite")
-            if abs(math.sqrt(n2) - 1.0) > self.quaternion_tolerance:
-                return self.reject("imu", "quaternion")
-        return not self._early("imu", msg)
-
-    def gps(self, x: float, y: float, std: float, msg: Received) -> bool:
-        """Position fix: finite, std within bounds (the gate comes after, with the EKF)."""
-        if not (_isfinite(x) and _isfinite(y)) or std != std:
-            return self.reject("gps", "non_finite")
-        if not self.std_min <= std <= self.std_max:  # an infinite std lands here
-            return self.reject("gps", "std_bounds")
-        return not self._early("gps", msg)
-
+    # --- per input ---------------------------------------------------------------------
     def scan(self, range_min: float, range_max: float, msg: Received) -> bool:
         """Scan limits finite and ordered (rays are checked one by one when converted)."""
         if not (_isfinite(range_min) and _isfinite(range_max)

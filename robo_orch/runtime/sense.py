@@ -1,23 +1,24 @@
 """The sense phase: drain subscriptions into the world arrays and estimate state.
 
-Each configured input has a role (``odom``, ``imu``, ``scan``, ``gps``) that says
-how its messages enter the world: odometry, the gyro and position fixes update
-the EKF, a scan becomes odom-frame points and a fresh distance field.  The scan
-and the fixes run through built-in input adapters (:data:`ROLE_ADAPTERS`:
-``laser_points`` writes the world's scan and field, ``gps_fix`` hands the EKF the
-robot centre's position); odometry and the gyro update the EKF directly.  Every
-message is checked first (:mod:`robo_orch.runtime.input_checks`); fixes and headings are
-gated against the EKF, and the EKF is guarded after every step
+Every input runs through an input adapter (:mod:`robo_orch.adapter`).  The
+estimator's inputs (:mod:`robo_orch.runtime.measured`: ``odom``, ``imu``, ``gps`` and
+any other input whose adapter ``fuses``) hand the EKF a measurement: the base's
+velocity (built in: ``wheel_speeds``, ``body_velocity``), a yaw rate and heading
+(``imu_gyro``), a position of the robot's centre (``gps_fix``); the ``scan`` input
+becomes odom-frame points and a fresh distance field (``laser_points``).  Every
+message is checked (:mod:`robo_orch.runtime.input_checks`), and so is every
+measurement, whichever adapter made it; fixes and headings are gated against the
+EKF, and the EKF is guarded after every step
 (:mod:`robo_orch.runtime.estimate_health`).  Inputs whose newest *accepted* message is
 older than their ``max_age_s`` (or that never had one) raise the world's STALE
 flag, which the safety layer turns into a controlled stop; so does a hold of the
 estimate.  It clears by itself when data is fresh (and agrees) again.
 
-An input with an input adapter (``[inputs.NAME] adapter = "KIND"``,
-:mod:`robo_orch.adapter`) has each message copied into its preallocated ``fixed``
-and ``var`` arrays, checked (finite values, stamps), and handed to the adapter's
-kernel, which writes its declared world names; this runs after the estimate and
-the scan of the tick are written, in config order.
+An input with an input adapter that hands the estimator nothing (``[inputs.NAME]
+adapter = "KIND"``) has each message copied into its preallocated ``fixed`` and
+``var`` arrays, checked (finite values, stamps), and handed to the adapter's kernel,
+which writes its declared world names; this runs after the estimate and the scan of
+the tick are written, in config order.
 
 A scan with fewer returns than ``perception.min_scan_returns`` (default 1) is
 rejected (``no_returns``): a lidar that goes on publishing but sees nothing (a
@@ -32,8 +33,6 @@ on at the last measured speed while the robot brakes (the fault campaign found i
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from robo_orch import registry
@@ -47,18 +46,17 @@ from robo_orch.kinematics import kinematics_for
 from robo_orch.messages import message_type
 from robo_orch.runtime.adapt import AdapterInputs
 from robo_orch.runtime.estimate_health import EstimateHealth
-from robo_orch.runtime.input_checks import InputChecks
+from robo_orch.runtime.input_checks import InputChecks, adapter_reasons
+from robo_orch.runtime.measured import MeasuredInput, MeasurementChecks, measured_inputs
 
 #: while the odometry is stale, the command stands in for it with this many times its std
 COMMAND_AS_ODOM_STD = 3.0
-#: the built-in inputs handled by a built-in input adapter (robo_orch.adapters)
-ROLE_ADAPTERS = {"gps": "gps_fix", "scan": "laser_points"}
 _NO_IDX = np.zeros(0, dtype=np.int64)  # the index array of an adapter without user names
 
 # the estimator kernels of every tick, called past the dispatcher (robo_orch.core.direct):
 # their arrays are Sensing's own x, P, x_good, P_good and the world's state
 _predict = direct(estimator.ekf_predict)
-_update_odometry = direct(estimator.ekf_update_odometry)
+_update_velocity = direct(estimator.ekf_update_velocity)
 _update_yaw_rate = direct(estimator.ekf_update_yaw_rate)
 _guard = direct(estimator.ekf_guard)
 _write_world = direct(estimator.ekf_write_world)
@@ -67,15 +65,6 @@ _lat_update = direct(lateral.lateral_update)
 _lat_write = direct(lateral.lateral_write)
 _update_mission = direct(mission.update_mission)  # the world's state and path
 _nearest = direct(field.nearest_distance)  # the world's scan
-
-
-# sense() unpacks these fixed parts with ``item()``, in field order
-for _name, _fields in (("wheel_odometry", ("v_left", "v_right")),
-                       ("body_odometry", ("vx", "vy", "w")),
-                       ("imu", ("gyro", "accel", "orientation")),
-                       ("position_fix", ("x", "y", "std"))):
-    if message_type(_name).dtype.names != _fields:  # pragma: no cover (a layout change)
-        raise RuntimeError(f"{_name} fields changed: sense() expects {_fields}")
 
 
 class Sensing:
@@ -124,7 +113,13 @@ class Sensing:
         #: the last finite estimate, restored when a step turns it non-finite
         self.x_good = np.zeros(5)
         self.P_good = np.zeros((5, 5))
-        self.checks = InputChecks(config, list(self.subs), bus.clock.clock_id)
+        #: the estimator's inputs (robo_orch.runtime.measured), in fusing order
+        self.measured = measured_inputs(config, list(self.subs), kin)
+        self.bounds = MeasurementChecks(config, kin)
+        reasons = {m.name: adapter_reasons(m.cls) for m in self.measured}
+        reasons.update((spec.input, adapter_reasons(spec.cls)) for spec in config.adapters
+                       if not spec.cls.fuses)
+        self.checks = InputChecks(config, list(self.subs), bus.clock.clock_id, reasons)
         self._odom_age_ns = self.max_age_ns.get("odom")
         self.health = EstimateHealth(config)
         self.position_gate = est.position_gate
@@ -135,7 +130,7 @@ class Sensing:
         #: kernel, params, state); its state holds the converted points and the field's
         #: scratch, its buffers the rays (angles in ``var[0]``, ranges in ``var[1]``)
         n = world.scan.shape[0]
-        cls = registry.load(registry.ADAPTERS, ROLE_ADAPTERS["scan"])
+        cls = registry.load(registry.ADAPTERS, "laser_points")
         ny, nx = world.field.shape
         scan_params = cls.Params(min_returns=config.perception.min_scan_returns,
                                  max_points=n, field_ny=ny, field_nx=nx)
@@ -155,14 +150,9 @@ class Sensing:
         self._prev_ns: int | None = None
         #: the inputs with an adapter (robo_orch.runtime.adapt)
         self.adapters = AdapterInputs(config)
+        self._fusers = {"velocity": self._fuse_velocity, "yaw_rate": self._fuse_yaw_rate,
+                        "position": self._fuse_fix}
         self._has_adapters = bool(self.adapters.inputs)
-        #: the ``gps`` input's adapter: (buffers, kernel, params, state), or None
-        self._gps = None
-        if "gps" in self.subs:
-            cls = registry.load(registry.ADAPTERS, ROLE_ADAPTERS["gps"])
-            params = cls.Params(antenna_x=self.gps_antenna[0], antenna_y=self.gps_antenna[1])
-            self._gps = (MessageBuffers(message_type(cls.message)), cls.kernel,
-                         cls.pack_params(params), cls.new_state(params))
         s = world.state
         require_contiguous(lat=(self.lat, 1), x=(self.x, 1), P=(self.P, 2), x_good=(self.x_good, 1),
                            P_good=(self.P_good, 2), state=(s, 1), path=(world.path, 2),
@@ -192,31 +182,15 @@ class Sensing:
             if self.lateral:
                 _lat_predict(self.lat, x, P, dt, accel_std)
             self._guard(t)  # after every EKF step (issue 10)
-        for msg in self._drain("odom"):
-            if self.lateral:
-                self._fuse_body_odometry(msg, t)
-                continue
-            vl, vr = msg.fixed.item()  # (v_left, v_right) as floats: one call, not four
-            if checks.odom(vl, vr, msg):
-                checks.accept("odom", msg)
-                self._newer(msg.header.stamp_ns)
-                nis = _update_odometry(x, P, vl, vr, self.wheel_base, v_std, w_std)
-                self._fused(nis, estimator.CHI2_2DOF, "odom", t)
-        if self._odom_age_ns is not None and checks.stale("odom", now_ns, self._odom_age_ns):
-            self._command_as_odometry(t)
-        for msg in self._drain("imu"):
-            gyro, _, orientation = msg.fixed.item()  # (gyro, accel, orientation) arrays
-            gz = float(gyro[2])
-            q = self._orientation(orientation)
-            if checks.imu(gz, q, msg):
-                checks.accept("imu", msg)
-                self._newer(msg.header.stamp_ns)
-                nis = _update_yaw_rate(x, P, gz, gyro_std)
-                self._fused(nis, estimator.CHI2_1DOF, "imu", t)
-                if q is not None and self.imu_yaw_mode != "off":
-                    self._fuse_imu_heading(q, t)
-        if self._gps is not None:
-            self._adapt_gps(t)
+        world, bounds = self.world.arrays, self.bounds
+        for inp in self.measured:
+            fuse = self._fusers[inp.fuses]
+            for msg in self._drain(inp.name, note=inp.noted):
+                _write_world(x, s)  # a measuring adapter sees the estimate fused so far
+                if inp.take(msg, world, checks, bounds):
+                    fuse(inp, msg, t)
+            if inp.name == "odom" and checks.stale("odom", now_ns, self._odom_age_ns):
+                self._command_as_odometry(t)
         _write_world(x, s)
         if self.lateral:
             _lat_write(self.lat, s)
@@ -251,32 +225,32 @@ class Sensing:
     def _drain_unnoted(self, role: str) -> list:
         return self._drain(role, note=False)
 
-    def _adapt_gps(self, t: float) -> None:
-        """Position fixes: checked, moved to the robot's centre by the ``gps_fix`` adapter
-        (with this moment's heading, written to the world first), fused."""
-        buf, kernel, params, state = self._gps
-        world, x, fixed = self.world.arrays, self.x, buf.fixed
-        for msg in self._drain("gps"):
-            fx, fy, std = msg.fixed.item()  # (x, y, std) as floats
-            if self.checks.gps(fx, fy, std, msg):
-                fixed[0], fixed[1], fixed[2] = fx, fy, std
-                _write_world(x, world[0])
-                if kernel(world, _NO_IDX, fixed, buf.var, 0, params, state) > 0.0:
-                    self._fuse_position(msg, float(state[0]), float(state[1]), std, t)
-
-    def _fuse_body_odometry(self, msg, t: float) -> None:
-        """A holonomic base's odometry (vx, vy, w): the EKF's v and w, then the lateral speed."""
-        vx, vy, w = msg.fixed.item()
-        if not self.checks.odom(vx, vy, msg):
-            return
-        self.checks.accept("odom", msg)
+    def _fuse_velocity(self, inp: MeasuredInput, msg, t: float) -> None:
+        """A velocity ``(v, w, vy)``: the EKF's forward speed and yaw rate, then (on a base
+        that moves sideways) the lateral speed."""
+        self.checks.accept(inp.name, msg)
         self._newer(msg.header.stamp_ns)
-        half = 0.5 * w * self.wheel_base
+        m = inp.state
         _, _, v_std, w_std, _ = self._est
-        nis = _update_odometry(self.x, self.P, vx - half, vx + half, self.wheel_base, v_std,
-                               w_std)
-        _lat_update(self.lat, vy, v_std)
-        self._fused(nis, estimator.CHI2_2DOF, "odom", t)
+        nis = _update_velocity(self.x, self.P, m[0], m[1], v_std, w_std)
+        if self.lateral:
+            _lat_update(self.lat, m[2], v_std)
+        self._fused(nis, estimator.CHI2_2DOF, inp.name, t)
+
+    def _fuse_yaw_rate(self, inp: MeasuredInput, msg, t: float) -> None:
+        """A gyro rate, then the heading when the message has one (as ``imu_yaw`` says)."""
+        self.checks.accept(inp.name, msg)
+        self._newer(msg.header.stamp_ns)
+        m = inp.state
+        nis = _update_yaw_rate(self.x, self.P, m[0], self._est[4])
+        self._fused(nis, estimator.CHI2_1DOF, inp.name, t)
+        if m[1] != 0.0 and self.imu_yaw_mode != "off":
+            self._fuse_heading(inp.name, float(m[2]), t)
+
+    def _fuse_fix(self, inp: MeasuredInput, msg, t: float) -> None:
+        """A position of the robot's centre and its std, behind the position gate."""
+        m = inp.state
+        self._fuse_position(inp.name, msg, float(m[0]), float(m[1]), float(m[2]), t)
 
     def _command_as_odometry(self, t: float) -> None:
         """Fuse the last command as odometry (the odometry input is stale)."""
@@ -320,17 +294,9 @@ class Sensing:
         if not _guard(self.x, self.P, self.x_good, self.P_good):
             self.health.estimate_not_finite(t)
 
-    @staticmethod
-    def _orientation(q) -> list[float] | None:
-        """The IMU's quaternion [x, y, z, w] as floats, or None when it reports none (zeros)."""
-        q = q.tolist()
-        if q[0] == 0.0 and q[1] == 0.0 and q[2] == 0.0 and q[3] == 0.0:
-            return None
-        return q
-
-    def _fuse_imu_heading(self, q: list[float], t: float) -> None:
-        qx, qy, qz, qw = q
-        yaw = math.atan2(2.0 * (qw * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))
+    def _fuse_heading(self, name: str, yaw: float, t: float) -> None:
+        """An IMU's heading: aligned to the estimate first in ``relative`` mode, then fused
+        behind the heading gate (gated ones are counted against input ``name``)."""
         if self.imu_yaw_offset is None:
             self.imu_yaw_offset = float(self.x[estimator.EKF_YAW]) - yaw
             return
@@ -344,11 +310,12 @@ class Sensing:
             self._guard(t)
             odoframe.absorb_jump(self.odo_before, x, self.world.state)
             return
-        self.checks.reject("imu", "gated")
+        self.checks.reject(name, "gated")
         if self.health.heading_gated(t) and self.imu_yaw_mode == "relative":
             self.imu_yaw_offset = None  # a relative heading's zero is arbitrary: re-align
 
-    def _fuse_position(self, msg, px: float, py: float, std: float, t: float) -> None:
+    def _fuse_position(self, name: str, msg, px: float, py: float, std: float, t: float
+                       ) -> None:
         """Fuse a position of the robot's centre (the ``gps_fix`` adapter moved the fix
         from the antenna), behind the position gate."""
         x, P = self.x, self.P
@@ -356,13 +323,13 @@ class Sensing:
         if 0.0 <= nis <= self.position_gate:
             odoframe.hold(x, self.odo_before)  # safety: an absolute update
             estimator.ekf_update_position(x, P, px, py, std)
-            self.checks.accept("gps", msg)
+            self.checks.accept(name, msg)
             self._newer(msg.header.stamp_ns)
             self.health.fix_accepted()
             self._guard(t)
             odoframe.absorb_jump(self.odo_before, x, self.world.state)
             return
-        self.checks.reject("gps", "gated")
+        self.checks.reject(name, "gated")
         if self.health.fix_gated(px - float(x[estimator.EKF_X]), py - float(x[estimator.EKF_Y]),
                                  std * std, t):
             odoframe.hold(x, self.odo_before)  # safety: a relocalisation is a jump too
@@ -379,6 +346,7 @@ class Sensing:
         x, P = self.x.copy(), self.P.copy()
         estimator.ekf_predict(x, P, 0.02, 1.0, 1.0)
         estimator.ekf_update_odometry(x, P, 0.1, 0.1, self.wheel_base, 0.1, 0.1)
+        estimator.ekf_update_velocity(x, P, 0.1, 0.0, 0.1, 0.1)
         estimator.ekf_update_yaw_rate(x, P, 0.0, 0.1)
         estimator.ekf_update_yaw(x, P, 0.0, 0.1)
         estimator.ekf_update_position(x, P, 0.0, 0.0, 1.0)

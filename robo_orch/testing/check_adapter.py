@@ -15,7 +15,9 @@ It runs every check it can, records each in a
 (unless ``raise_on_failure=False``).  The checks, by name:
 
 * ``convention``: a subclass of :class:`~robo_orch.adapter.InputAdapter` with
-  ``kind``, ``Params`` (a dataclass), ``kernel`` and ``message``;
+  ``kind``, ``Params`` (a dataclass), ``kernel`` and ``message``; ``rejects`` a tuple
+  of reason names; ``fuses`` empty or a measurement the estimator takes, with
+  ``state_size`` of at least 3 (the measurement is left in ``state[0:3]``);
 * ``message``: the message type is registered and every field of its fixed and
   variable parts is numeric (the Python side copies them into float64 arrays);
 * ``params``: as for a behavior (defaults parse and round-trip, pack to a finite
@@ -43,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from robo_orch.adapter import InputAdapter, MessageBuffers, adapter_signature
+from robo_orch.adapter import MEASUREMENTS, InputAdapter, MessageBuffers, adapter_signature
 from robo_orch.config.layout import Layout
 from robo_orch.messages import MessageType, message_type
 from robo_orch.testing.behavior_check import (
@@ -111,6 +113,14 @@ def _convention(cls: type) -> str | None:
         return "Params must be a dataclass"
     if not isinstance(cls.message, str):
         return f"message must be a message type's name, got {cls.message!r}"
+    rejects = getattr(cls, "rejects", ())
+    if not (isinstance(rejects, tuple) and all(isinstance(r, str) and r for r in rejects)):
+        return f"rejects must be a tuple of reason names, got {rejects!r}"
+    fuses = getattr(cls, "fuses", "")
+    if fuses and fuses not in MEASUREMENTS:
+        return f"fuses must be '' or one of {', '.join(MEASUREMENTS)}, got {fuses!r}"
+    if fuses and cls.state_size < 3:
+        return f"an adapter that fuses '{fuses}' needs state_size >= 3, got {cls.state_size}"
     return None
 
 

@@ -57,3 +57,40 @@ class Sloppy(InputAdapter):
     Params = NoParams
     kernel = _sloppy
     message = "position_fix"
+
+
+@dataclass(frozen=True)
+class WheelParams:
+    track: float = option(0.3, gt=0, le=10, doc="distance between the wheels, m")
+    left_scale: float = option(1.0, gt=0, le=2, doc="left wheel speed calibration")
+    right_scale: float = option(1.0, gt=0, le=2, doc="right wheel speed calibration")
+    max_slip: float = option(1e9, gt=0, doc="wheel speed difference beyond this: 'slip', m/s")
+
+
+@numba.njit(adapter_signature(), cache=True)
+def _wheels(world, idx, fixed, var, count, params, state):
+    left = fixed[0] * params[1]
+    right = fixed[1] * params[2]
+    if abs(right - left) > params[3]:
+        return -2.0  # rejects[1]: 'slip'
+    state[0] = 0.5 * (left + right)
+    state[1] = (right - left) / params[0]
+    state[2] = 0.0
+    world[0][idx[0]] += 1.0  # odom_messages
+    return ACCEPTED
+
+
+class CalibratedWheels(InputAdapter):
+    """wheel_odometry with per-wheel calibration -> the base's velocity (a user's odometry
+    adapter on ``[inputs.odom]``); counts what it took in the user scalar ``odom_messages``
+    and rejects a wheel speed difference beyond ``max_slip`` as ``slip``."""
+
+    kind = "calibrated_wheels"
+    Params = WheelParams
+    kernel = _wheels
+    message = "wheel_odometry"
+    scalars = ("odom_messages",)
+    writes = ("odom_messages",)
+    state_size = 3
+    rejects = ("out_of_range", "slip")
+    fuses = "velocity"

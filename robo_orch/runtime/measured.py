@@ -1,0 +1,136 @@
+"""The estimator's inputs, each through an input adapter that hands it a measurement.
+
+Every input whose adapter declares ``fuses`` (:data:`robo_orch.adapter.MEASUREMENTS`)
+is a :class:`MeasuredInput`: the built-in ``odom``, ``imu`` and ``gps`` inputs run
+through the built-in adapters (:func:`builtin_adapter`: the kinematics'
+``odometry_adapter``, ``imu_gyro``, ``gps_fix``) unless the config names another
+one; an input of another name may fuse too.  :meth:`MeasuredInput.take` runs one
+message through the seam (copy, finite values, stamps, kernel) and then checks the
+measurement the kernel left in its ``state`` (:meth:`MeasurementChecks.check`), so a
+user's adapter is held to the same bounds as the built-in ones; the sense phase
+(:mod:`robo_orch.runtime.sense`) fuses what passes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from robo_orch import registry
+from robo_orch.adapter import MessageBuffers, reject_reason
+from robo_orch.bus.counters import Received
+from robo_orch.config import ROLE_MEASUREMENTS, Config
+from robo_orch.kinematics import Kinematics
+from robo_orch.messages import message_type
+from robo_orch.runtime.input_checks import InputChecks
+
+_NO_IDX = np.zeros(0, dtype=np.int64)  # the index array of an adapter without user names
+_isfinite = math.isfinite
+
+
+def builtin_adapter(role: str, config: Config, kin: Kinematics) -> tuple[type, Any]:
+    """The built-in adapter of estimator input ``role`` and its parameters (from the
+    kinematics and ``[estimator]``)."""
+    est = config.estimator
+    if role == "odom":
+        cls = registry.load(registry.ADAPTERS, kin.odometry_adapter)
+        fields = getattr(cls.Params, "__dataclass_fields__", {})
+        return cls, cls.Params(track=kin.track) if "track" in fields else cls.Params()
+    if role == "imu":
+        cls = registry.load(registry.ADAPTERS, "imu_gyro")
+        return cls, cls.Params(quaternion_tolerance=est.quaternion_tolerance)
+    cls = registry.load(registry.ADAPTERS, "gps_fix")
+    return cls, cls.Params(antenna_x=float(est.gps_antenna[0]),
+                           antenna_y=float(est.gps_antenna[1]))
+
+
+class MeasurementChecks:
+    """The bounds every measurement is held to, whichever adapter made it."""
+
+    def __init__(self, config: Config, kin: Kinematics) -> None:
+        est = config.estimator
+        self.max_wheel_speed = est.wheel_speed_factor * config.robot.max_wheel_speed
+        self.half_track = 0.5 * kin.track
+        self.max_gyro_rate = est.max_gyro_rate
+        self.std_min = est.position_std_min
+        self.std_max = est.position_std_max
+
+    def check(self, fuses: str, m: np.ndarray) -> str | None:
+        """The reason a measurement ``m`` (``state[0:3]``) is rejected, or None."""
+        a, b, c = float(m[0]), float(m[1]), float(m[2])
+        if fuses == "velocity":  # (v, w, vy): no wheel faster than the bound
+            if not (_isfinite(a) and _isfinite(b) and _isfinite(c)):
+                return "non_finite"
+            bound = self.max_wheel_speed
+            if abs(a) + abs(b) * self.half_track > bound or abs(c) > bound:
+                return "out_of_range"
+            return None
+        if fuses == "yaw_rate":  # (rate, has_heading, heading)
+            if not _isfinite(a) or (b != 0.0 and not _isfinite(c)):
+                return "non_finite"
+            return "out_of_range" if abs(a) > self.max_gyro_rate else None
+        # position (x, y, std): an infinite std is out of its bounds, not non-finite
+        if not (_isfinite(a) and _isfinite(b)) or c != c:
+            return "non_finite"
+        return None if self.std_min <= c <= self.std_max else "std_bounds"
+
+
+class MeasuredInput:
+    """One input that hands the estimator a measurement: its adapter's arrays and kernel."""
+
+    def __init__(self, name: str, cls: type, params: Any, idx: np.ndarray | None = None,
+                 noted: bool = True) -> None:
+        self.name = name
+        #: its messages are noted in a recording's tick records (the built-in inputs)
+        self.noted = noted
+        self.cls = cls
+        self.fuses: str = cls.fuses
+        self.buf = MessageBuffers(message_type(cls.message), cls.max_rows)
+        self.kernel = cls.kernel
+        self.idx = _NO_IDX if idx is None else idx
+        self.params = cls.pack_params(params)
+        #: the kernel's persistent state; ``state[0:3]`` the measurement it leaves
+        self.state = cls.new_state(params)
+        self.rejects: tuple[str, ...] = tuple(cls.rejects)
+        self._finite = (bool(cls.finite_fixed), bool(cls.finite_var))
+
+    def take(self, msg: Received, world: tuple, checks: InputChecks,
+             bounds: MeasurementChecks) -> bool:
+        """Run ``msg`` through the adapter; True if its measurement may be fused
+        (``state[0:3]``), else the reject is counted (or the kernel ignored it)."""
+        buf, name = self.buf, self.name
+        count = buf.load(msg.fixed, msg.var)
+        finite_fixed, finite_var = self._finite
+        if not checks.adapted(name, buf.finite(count, finite_var, finite_fixed), msg):
+            return False
+        status = self.kernel(world, self.idx, buf.fixed, buf.var, count, self.params,
+                             self.state)
+        if status <= 0.0:
+            if status < 0.0:
+                checks.reject(name, reject_reason(self.rejects, status))
+            return False
+        reason = bounds.check(self.fuses, self.state)
+        if reason is not None:
+            return checks.reject(name, reason)
+        return True
+
+
+def measured_inputs(config: Config, roles: list[str], kin: Kinematics) -> list[MeasuredInput]:
+    """The estimator's inputs among ``roles``, in fusing order: ``odom``, ``imu``, ``gps``
+    (those configured), then the other inputs whose adapter fuses, in config order."""
+    specs = {spec.input: spec for spec in config.adapters if spec.cls.fuses}
+    out = []
+    for role in ROLE_MEASUREMENTS:
+        if role not in roles:
+            continue
+        spec = specs.pop(role, None)
+        if spec is None:
+            cls, params = builtin_adapter(role, config, kin)
+            out.append(MeasuredInput(role, cls, params))
+        else:
+            out.append(MeasuredInput(role, spec.cls, spec.params, config.layout.idx[spec.name]))
+    out += [MeasuredInput(s.input, s.cls, s.params, config.layout.idx[s.name], noted=False)
+            for s in specs.values()]
+    return out
