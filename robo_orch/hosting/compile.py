@@ -14,7 +14,7 @@ says so: ``compiling kernels (n/N)...``.
 The two halves take about the same CPU time (``python -m robo_orch.bench.process
 split``) and neither needs the other's kernels: this process takes the distance
 field and the safety layer (with the stopping rollouts, ramps and odometry frame it
-calls); the helper takes arbitration, scheduling, the estimator, the mission
+calls) and the odometry and IMU inputs' adapters; the helper takes arbitration, scheduling, the estimator, the mission
 kernel, the scan input's adapter, the simulator and the config's behaviors.
 ``ROBO_ORCH_COMPILE_JOBS=1`` (or a single CPU) compiles everything here, one after
 another, as before.
@@ -35,7 +35,8 @@ from robo_orch import lifeline
 
 JOBS_ENV = "ROBO_ORCH_COMPILE_JOBS"
 #: compiled here, in this order (the order the run imports them)
-MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety")
+MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety",
+              "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro")
 #: compiled by the helper (behaviors and the simulator are added per run); the
 #: behaviors come last, when this process has cached the distance field they use
 HELPER_SHARE = ("robo_orch.core.arbitrate", "robo_orch.core.schedule",
