@@ -182,10 +182,21 @@ class MessageBuffers:
     of each message into them (the Python side of the seam)."""
 
     def __init__(self, mtype: MessageType, max_rows: int = 0) -> None:
+        # numba is imported here, not with the module: drivers load the config, which
+        # names this module's constants, and a driver process never imports numba
+        from robo_orch.core.direct import direct
+        from robo_orch.core.finite import all_finite
+
+        self._all_finite = direct(all_finite)  # on the buffers' own contiguous arrays only
         self.mtype = mtype
         self.fields = [(name, int(np.prod(mtype.dtype[name].shape, dtype=np.int64)))
                        for name in mtype.dtype.names]
         self.fixed = np.zeros(fixed_length(mtype), dtype=np.float64)
+        dtype = mtype.dtype
+        #: every field float64, packed, and some a sub-array: copied as one flat view
+        self._flat = (any(dtype[name].shape for name in dtype.names)
+                      and all(dtype[name].base == np.float64 for name in dtype.names)
+                      and dtype.itemsize == 8 * len(self.fixed))
         var_dtype = mtype.var_dtype
         if var_dtype is None:
             self.columns: tuple[str, ...] = ()
@@ -200,13 +211,10 @@ class MessageBuffers:
     def load(self, fixed: np.ndarray, var: np.ndarray | None) -> int:
         """Copy one message's parts in; returns ``count``, the valid rows of ``var``."""
         buf = self.fixed
-        at = 0
-        for name, n in self.fields:
-            if n == 1:
-                buf[at] = fixed[name]
-            else:
-                buf[at:at + n] = np.ravel(fixed[name])
-            at += n
+        if self._flat:  # float64 sub-arrays (an IMU's): one copy of the whole part
+            buf[:] = fixed.reshape(1).view(np.float64)
+        else:
+            self._load_fields(fixed)
         if var is None or not self.columns:
             return 0
         count = min(len(var), self.var.shape[1])
@@ -216,9 +224,17 @@ class MessageBuffers:
             self.var[j, :count] = var[name][:count]
         return count
 
+    def _load_fields(self, fixed: np.ndarray) -> None:
+        buf = self.fixed
+        at = 0
+        for name, n in self.fields:
+            if n == 1:
+                buf[at] = fixed[name]
+            else:
+                buf[at:at + n] = np.ravel(fixed[name])
+            at += n
+
     def finite(self, count: int, with_var: bool, with_fixed: bool = True) -> bool:
         """True if the fixed values (unless ``with_fixed`` is False) and the ``count``
         valid var rows (unless ``with_var`` is False) are all finite."""
-        if with_fixed and not np.isfinite(self.fixed).all():
-            return False
-        return not with_var or count == 0 or bool(np.isfinite(self.var[:, :count]).all())
+        return self._all_finite(self.fixed, self.var, count, with_fixed, with_var)

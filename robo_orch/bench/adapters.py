@@ -1,12 +1,15 @@
 """What the built-in input adapters cost beside the code they replaced, on the same inputs.
 
-The ``scan`` and ``gps`` inputs run through the built-in adapters ``laser_points`` and
-``gps_fix`` (:mod:`robo_orch.adapters`).  This section times, in one process and in
-alternating rounds (so a load change on a shared machine hits both alike), each
-adapter's path as the sense phase runs it (the message copied into the adapter's
-arrays, one kernel call) against the path it replaced (the same steps as separate
-calls from Python: the rays copied into two arrays, ``scan_to_points``, the copy into
-the world, ``mark_scan``, ``build_field``; for a fix, the antenna offset in Python).
+Every built-in input runs through a built-in adapter (:mod:`robo_orch.adapters`):
+``scan`` through ``laser_points``, ``gps`` through ``gps_fix``, ``odom`` through
+``wheel_speeds``, ``imu`` through ``imu_gyro``.  This section times, in one process
+and in alternating rounds (so a load change on a shared machine hits both alike),
+each adapter's path as the sense phase runs it (the message copied into the
+adapter's arrays, one kernel call, the measurement's check and the EKF update) against
+the path it replaced (the same steps as separate calls from Python: the rays copied
+into two arrays, ``scan_to_points``, the copy into the world, ``mark_scan``,
+``build_field``; for a fix, the antenna offset in Python; for odometry and the IMU,
+the message's values unpacked and checked in Python, then the EKF update).
 Both paths start from the same world and message, and must leave the same world
 (checked: the section raises otherwise).  Reported per path: microseconds per
 message, the median over rounds of the best of a few repeats, and the ratio
@@ -27,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from robo_orch import registry
+from robo_orch import clock, registry
 from robo_orch.adapter import MessageBuffers
+from robo_orch.bus.counters import Received
 from robo_orch.core import estimator, field, odoframe
 from robo_orch.core import world as W
-from robo_orch.messages import message_type
+from robo_orch.messages import Header, message_type
 
 RAYS = 360  #: the demo lidar's
 
@@ -129,6 +133,102 @@ def _gps_paths(config) -> tuple[Any, Any, list, list]:
     return adapter, replaced, new_out, old_out
 
 
+def _received(name: str, **values) -> Received:
+    """A message of type ``name`` as a subscription delivers it (stamped on arrival)."""
+    mtype = message_type(name)
+    fixed = np.zeros((), dtype=mtype.dtype)
+    for key, value in values.items():
+        fixed[key] = value
+    return Received(Header(1, clock.SIM, mtype.type_id, 0, 1, 0, 1, 10**9, 0, ""), fixed,
+                    None, 10**9)
+
+
+def _estimator_paths(config, role: str, msg: Received, replaced_step: Any
+                     ) -> tuple[Any, Any, tuple, tuple]:
+    """The adapter path of estimator input ``role`` (as the sense phase runs it) and the
+    replaced one (``replaced_step(checks, x, P)``), each on its own EKF state."""
+    from robo_orch.kinematics import kinematics_for
+    from robo_orch.runtime.input_checks import InputChecks, adapter_reasons
+    from robo_orch.runtime.measured import MeasurementChecks, measured_inputs
+
+    kin = kinematics_for(config.robot)
+    (inp,) = measured_inputs(config, [role], kin)
+    checks = InputChecks(config, [role], clock.SIM, {role: adapter_reasons(inp.cls)})
+    bounds = MeasurementChecks(config, kin)
+    world = _world(config)
+    xa, Pa, xb, Pb = np.zeros(5), np.eye(5) * 0.1, np.zeros(5), np.eye(5) * 0.1
+    est = config.estimator
+    v_std, w_std, gyro_std = est.odom_speed_std, est.odom_yaw_rate_std, est.imu_yaw_rate_std
+    write, arrays, state = estimator.ekf_write_world, world.arrays, inp.state
+    update = (estimator.ekf_update_velocity if inp.fuses == "velocity"
+              else estimator.ekf_update_yaw_rate)
+
+    def adapter() -> None:
+        write(xa, world.state)
+        if inp.take(msg, arrays, checks, bounds):
+            if update is estimator.ekf_update_velocity:
+                update(xa, Pa, state[0], state[1], v_std, w_std)
+            else:
+                update(xa, Pa, state[0], gyro_std)
+
+    def replaced() -> None:
+        replaced_step(checks, xb, Pb)
+
+    return adapter, replaced, (xa, Pa), (xb, Pb)
+
+
+def _odom_paths(config) -> tuple[Any, Any, tuple, tuple]:
+    from robo_orch.kinematics import kinematics_for
+
+    msg = _received("wheel_odometry", v_left=0.42, v_right=0.58)
+    est = config.estimator
+    bound = est.wheel_speed_factor * config.robot.max_wheel_speed
+    track, v_std, w_std = kinematics_for(config.robot).track, est.odom_speed_std, \
+        est.odom_yaw_rate_std
+    update = estimator.ekf_update_odometry
+
+    def step(checks, x, P) -> None:
+        vl, vr = msg.fixed.item()
+        if (math.isfinite(vl) and math.isfinite(vr) and abs(vl) <= bound and abs(vr) <= bound
+                and checks.adapted("odom", True, msg)):
+            update(x, P, vl, vr, track, v_std, w_std)
+
+    return _estimator_paths(config, "odom", msg, step)
+
+
+def _imu_paths(config) -> tuple[Any, Any, tuple, tuple]:
+    msg = _received("imu", gyro=[0.01, -0.02, 0.21],
+                    orientation=[0.0, 0.0, math.sin(0.35), math.cos(0.35)])
+    est = config.estimator
+    max_rate, tol, std = est.max_gyro_rate, est.quaternion_tolerance, est.imu_yaw_rate_std
+    update = estimator.ekf_update_yaw_rate
+
+    def step(checks, x, P) -> None:
+        gyro, _, orientation = msg.fixed.item()
+        gz = float(gyro[2])
+        q = orientation.tolist()
+        if not math.isfinite(gz) or abs(gz) > max_rate:
+            return
+        if any(q):
+            n2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]
+            if not math.isfinite(n2) or abs(math.sqrt(n2) - 1.0) > tol:
+                return
+            math.atan2(2.0 * (q[3] * q[2] + q[0] * q[1]), 1.0 - 2.0 * (q[1] ** 2 + q[2] ** 2))
+        if checks.adapted("imu", True, msg):
+            update(x, P, gz, std)
+
+    return _estimator_paths(config, "imu", msg, step)
+
+
+def _same(new: Any, old: Any) -> bool:
+    """Whether two paths left the same arrays (a world, EKF states, or numbers)."""
+    if isinstance(new, W.World):
+        new, old = new.arrays, old.arrays
+    elif not isinstance(new, tuple):
+        new, old = (np.array(new),), (np.array(old),)
+    return all(np.array_equal(a, b, equal_nan=True) for a, b in zip(new, old, strict=True))
+
+
 def _time(fn: Any, number: int, repeat: int) -> float:
     return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
 
@@ -140,16 +240,12 @@ def bench_adapters(quick: bool = False, rounds: int | None = None) -> dict[str, 
     config = load_config(None)
     rounds = rounds or (5 if quick else 11)
     out: dict[str, Any] = {}
-    for name, make, number in (("scan", _scan_paths, 50), ("gps", _gps_paths, 2000)):
+    for name, make, number in (("scan", _scan_paths, 50), ("gps", _gps_paths, 2000),
+                               ("odom", _odom_paths, 2000), ("imu", _imu_paths, 2000)):
         adapter, replaced, new, old = make(config)
         adapter()
         replaced()
-        if isinstance(new, W.World):
-            same = all(np.array_equal(a, b, equal_nan=True)
-                       for a, b in zip(new.arrays, old.arrays, strict=True))
-        else:
-            same = new == old
-        if not same:
+        if not _same(new, old):
             raise RuntimeError(f"adapters bench: the {name} adapter's results differ from the "
                                "replaced path's")
         rows = []

@@ -14,8 +14,9 @@ says so: ``compiling kernels (n/N)...``.
 The two halves take about the same CPU time (``python -m robo_orch.bench.process
 split``) and neither needs the other's kernels: this process takes the distance
 field and the safety layer (with the stopping rollouts, ramps and odometry frame it
-calls) and the odometry and IMU inputs' adapters; the helper takes arbitration, scheduling, the estimator, the mission
-kernel, the scan input's adapter, the simulator and the config's behaviors.
+calls) and the odometry and IMU inputs' adapters; the helper takes arbitration,
+scheduling, the estimator, the mission kernel, the scan input's adapter, the simulator
+and the config's behaviors.
 ``ROBO_ORCH_COMPILE_JOBS=1`` (or a single CPU) compiles everything here, one after
 another, as before.
 """
@@ -35,7 +36,7 @@ from robo_orch import lifeline
 
 JOBS_ENV = "ROBO_ORCH_COMPILE_JOBS"
 #: compiled here, in this order (the order the run imports them)
-MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety",
+MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety", "robo_orch.core.finite",
               "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro")
 #: compiled by the helper (behaviors and the simulator are added per run); the
 #: behaviors come last, when this process has cached the distance field they use

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from robo_orch.adapter import MessageBuffers, reject_reason
 from robo_orch.config import Config
+from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.messages import message_type
 from robo_orch.runtime.input_checks import InputChecks
 
@@ -32,10 +33,13 @@ class AdapterInputs:
             cls = spec.cls
             if cls.fuses:  # an estimator input (robo_orch.runtime.measured)
                 continue
+            idx, params = layout.idx[spec.name], cls.pack_params(spec.params)
+            state = cls.new_state(spec.params)
+            require_contiguous(idx=(idx, 1), params=(params, 1), state=(state, 1))
+            # past the dispatcher: its arrays are these, the buffers' and the world's own
             self.inputs.append((spec.input, MessageBuffers(message_type(cls.message),
                                                            cls.max_rows),
-                                cls.kernel, layout.idx[spec.name], cls.pack_params(spec.params),
-                                cls.new_state(spec.params),
+                                direct(cls.kernel), idx, params, state,
                                 (bool(cls.finite_var), bool(cls.finite_fixed)),
                                 tuple(cls.rejects)))
 

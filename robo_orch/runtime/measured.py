@@ -22,6 +22,7 @@ from robo_orch import registry
 from robo_orch.adapter import MessageBuffers, reject_reason
 from robo_orch.bus.counters import Received
 from robo_orch.config import ROLE_MEASUREMENTS, Config
+from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.kinematics import Kinematics
 from robo_orch.messages import message_type
 from robo_orch.runtime.input_checks import InputChecks
@@ -88,11 +89,13 @@ class MeasuredInput:
         self.cls = cls
         self.fuses: str = cls.fuses
         self.buf = MessageBuffers(message_type(cls.message), cls.max_rows)
-        self.kernel = cls.kernel
         self.idx = _NO_IDX if idx is None else idx
         self.params = cls.pack_params(params)
         #: the kernel's persistent state; ``state[0:3]`` the measurement it leaves
         self.state = cls.new_state(params)
+        require_contiguous(idx=(self.idx, 1), params=(self.params, 1), state=(self.state, 1))
+        # past the dispatcher: its arrays are these, the buffers' and the world's own
+        self.kernel = direct(cls.kernel)
         self.rejects: tuple[str, ...] = tuple(cls.rejects)
         self._finite = (bool(cls.finite_fixed), bool(cls.finite_var))
 
