@@ -85,6 +85,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from robo_orch import schema
+from robo_orch.config.inputs import MEASUREMENTS  # noqa: F401 (what ``fuses`` may name)
 from robo_orch.messages import MessageType
 
 #: status of a message the adapter took (it keeps its input fresh)
@@ -94,12 +95,6 @@ IGNORED = 0.0
 #: status of a message with a value outside what the adapter takes (counted as a reject)
 OUT_OF_RANGE = -1.0
 
-#: what an adapter may hand the estimator (its ``fuses``): the names of ``state[0:3]``
-MEASUREMENTS: dict[str, tuple[str, str, str]] = {
-    "position": ("x", "y", "std"),
-    "velocity": ("v", "w", "vy"),
-    "yaw_rate": ("yaw_rate", "has_heading", "heading"),
-}
 
 
 def reject_reason(rejects: tuple[str, ...], status: float) -> str:

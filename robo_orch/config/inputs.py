@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from robo_orch import registry, schema
-from robo_orch.adapter import MEASUREMENTS
 from robo_orch.config.sections import InputConfig, default_inputs
 from robo_orch.errors import ConfigError, MessageError, RegistryError
 from robo_orch.messages import message_type
@@ -26,7 +25,14 @@ from robo_orch.messages import message_type
 #: input roles the sense phase understands, and the message type each carries
 INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
                "gps": "position_fix"}
-#: the measurement (:data:`robo_orch.adapter.MEASUREMENTS`) each estimator input fuses:
+#: what an input adapter may hand the estimator (its ``fuses``, :mod:`robo_orch.adapter`):
+#: the names of the ``state[0:3]`` its kernel leaves
+MEASUREMENTS: dict[str, tuple[str, str, str]] = {
+    "position": ("x", "y", "std"),
+    "velocity": ("v", "w", "vy"),
+    "yaw_rate": ("yaw_rate", "has_heading", "heading"),
+}
+#: the measurement (:data:`MEASUREMENTS`) each estimator input fuses:
 #: an adapter named on one of these inputs must fuse that
 ROLE_MEASUREMENTS = {"odom": "velocity", "imu": "yaw_rate", "gps": "position"}
 

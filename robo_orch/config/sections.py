@@ -102,7 +102,7 @@ class InputConfig:
                                 "limit (laser_scan: 16384 points)")
     adapter: str = option("", doc="input adapter that maps its messages to world names "
                                   "(robo_orch.adapters registry); '' = the built-in "
-                                  "handling of odom, imu, scan, gps; the input's other "
+                                  "adapter of odom, imu, scan, gps; the input's other "
                                   "keys are the adapter's parameters")
 
     def validate(self, source: str, prefix: str) -> None:
