@@ -209,7 +209,13 @@ class MessageBuffers:
         if self._flat:  # float64 sub-arrays (an IMU's): one copy of the whole part
             buf[:] = fixed.reshape(1).view(np.float64)
         else:
-            self._load_fields(fixed)
+            at = 0
+            for name, n in self.fields:
+                if n == 1:
+                    buf[at] = fixed[name]
+                else:
+                    buf[at:at + n] = np.ravel(fixed[name])
+                at += n
         if var is None or not self.columns:
             return 0
         count = min(len(var), self.var.shape[1])
@@ -218,16 +224,6 @@ class MessageBuffers:
         for j, name in enumerate(self.columns):
             self.var[j, :count] = var[name][:count]
         return count
-
-    def _load_fields(self, fixed: np.ndarray) -> None:
-        buf = self.fixed
-        at = 0
-        for name, n in self.fields:
-            if n == 1:
-                buf[at] = fixed[name]
-            else:
-                buf[at:at + n] = np.ravel(fixed[name])
-            at += n
 
     def finite(self, count: int, with_var: bool, with_fixed: bool = True) -> bool:
         """True if the fixed values (unless ``with_fixed`` is False) and the ``count``

@@ -20,7 +20,7 @@ from robo_orch.messages import Header, message_type
 from robo_orch.missions.report import summarize
 from robo_orch.missions.session import run_mission
 from robo_orch.runtime.input_checks import InputChecks, adapter_reasons
-from robo_orch.runtime.measured import MeasuredInput, MeasurementChecks, measured_inputs
+from robo_orch.runtime.measured import MeasuredInput, measured_inputs
 
 PLUGINS = Path(__file__).with_name("plugins")
 
@@ -45,9 +45,8 @@ def _msg(name: str, **values) -> Received:
 def _take(config, inp: MeasuredInput, msg: Received) -> tuple[bool, dict]:
     """One message through the input's adapter and checks; (taken, reject counts)."""
     checks = InputChecks(config, [inp.name], clock.SIM, {inp.name: adapter_reasons(inp.cls)})
-    bounds = MeasurementChecks(config, kinematics_for(config.robot))
     world = World(field_shape=(8, 8), max_scan=8, max_path=4, **config.layout.world_sizes())
-    taken = inp.take(msg, world.arrays, checks, bounds)
+    taken = inp.take(msg, world.arrays, checks)
     return taken, {k: v for k, v in checks.rejected[inp.name].items() if v}
 
 

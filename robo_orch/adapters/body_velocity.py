@@ -40,5 +40,8 @@ class BodyVelocity(InputAdapter):
     kernel = adapt
     message = "body_odometry"
     state_size = 3
+    # every field enters the measurement, whose check rejects a non-finite one: no
+    # second pass over the message
+    finite_fixed = False
     rejects = ()
     fuses = "velocity"

@@ -52,5 +52,8 @@ class WheelSpeeds(InputAdapter):
     kernel = adapt
     message = "wheel_odometry"
     state_size = 3
+    # every field enters the measurement, whose check rejects a non-finite one: no
+    # second pass over the message
+    finite_fixed = False
     rejects = ()
     fuses = "velocity"

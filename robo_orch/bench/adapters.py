@@ -149,12 +149,11 @@ def _estimator_paths(config, role: str, msg: Received, replaced_step: Any
     replaced one (``replaced_step(checks, x, P)``), each on its own EKF state."""
     from robo_orch.kinematics import kinematics_for
     from robo_orch.runtime.input_checks import InputChecks, adapter_reasons
-    from robo_orch.runtime.measured import MeasurementChecks, measured_inputs
+    from robo_orch.runtime.measured import measured_inputs
 
     kin = kinematics_for(config.robot)
     (inp,) = measured_inputs(config, [role], kin)
     checks = InputChecks(config, [role], clock.SIM, {role: adapter_reasons(inp.cls)})
-    bounds = MeasurementChecks(config, kin)
     world = _world(config)
     xa, Pa, xb, Pb = np.zeros(5), np.eye(5) * 0.1, np.zeros(5), np.eye(5) * 0.1
     est = config.estimator
@@ -164,8 +163,9 @@ def _estimator_paths(config, role: str, msg: Received, replaced_step: Any
               else estimator.ekf_update_yaw_rate)
 
     def adapter() -> None:
-        write(xa, world.state)
-        if inp.take(msg, arrays, checks, bounds):
+        if inp.reads_world:
+            write(xa, world.state)
+        if inp.take(msg, arrays, checks):
             if update is estimator.ekf_update_velocity:
                 update(xa, Pa, state[0], state[1], v_std, w_std)
             else:

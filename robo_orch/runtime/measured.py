@@ -6,7 +6,7 @@ through the built-in adapters (:func:`builtin_adapter`: the kinematics'
 ``odometry_adapter``, ``imu_gyro``, ``gps_fix``) unless the config names another
 one; an input of another name may fuse too.  :meth:`MeasuredInput.take` runs one
 message through the seam (copy, finite values, stamps, kernel) and then checks the
-measurement the kernel left in its ``state`` (:meth:`MeasurementChecks.check`), so a
+measurement the kernel left in its ``state`` (:class:`MeasurementChecks`), so a
 user's adapter is held to the same bounds as the built-in ones; the sense phase
 (:mod:`robo_orch.runtime.sense`) fuses what passes.
 """
@@ -60,29 +60,39 @@ class MeasurementChecks:
 
     def check(self, fuses: str, m: np.ndarray) -> str | None:
         """The reason a measurement ``m`` (``state[0:3]``) is rejected, or None."""
-        a, b, c = float(m[0]), float(m[1]), float(m[2])
-        if fuses == "velocity":  # (v, w, vy): no wheel faster than the bound
-            if not (_isfinite(a) and _isfinite(b) and _isfinite(c)):
-                return "non_finite"
-            bound = self.max_wheel_speed
-            if abs(a) + abs(b) * self.half_track > bound or abs(c) > bound:
-                return "out_of_range"
-            return None
-        if fuses == "yaw_rate":  # (rate, has_heading, heading)
-            if not _isfinite(a) or (b != 0.0 and not _isfinite(c)):
-                return "non_finite"
-            return "out_of_range" if abs(a) > self.max_gyro_rate else None
-        # position (x, y, std): an infinite std is out of its bounds, not non-finite
-        if not (_isfinite(a) and _isfinite(b)) or c != c:
+        return getattr(self, fuses)(m)
+
+    def velocity(self, m: np.ndarray) -> str | None:
+        """``(v, w, vy)``: finite, and no wheel faster than the bound."""
+        v, w, vy = m[:3].tolist()
+        if not (_isfinite(v) and _isfinite(w) and _isfinite(vy)):
             return "non_finite"
-        return None if self.std_min <= c <= self.std_max else "std_bounds"
+        bound = self.max_wheel_speed
+        if abs(v) + abs(w) * self.half_track > bound or abs(vy) > bound:
+            return "out_of_range"
+        return None
+
+    def yaw_rate(self, m: np.ndarray) -> str | None:
+        """``(rate, has_heading, heading)``: finite, the rate within the gyro bound."""
+        rate, has_heading, heading = m[:3].tolist()
+        if not _isfinite(rate) or (has_heading != 0.0 and not _isfinite(heading)):
+            return "non_finite"
+        return "out_of_range" if abs(rate) > self.max_gyro_rate else None
+
+    def position(self, m: np.ndarray) -> str | None:
+        """``(x, y, std)``: finite, the std within its bounds (an infinite std is out of
+        its bounds, not non-finite)."""
+        x, y, std = m[:3].tolist()
+        if not (_isfinite(x) and _isfinite(y)) or std != std:
+            return "non_finite"
+        return None if self.std_min <= std <= self.std_max else "std_bounds"
 
 
 class MeasuredInput:
     """One input that hands the estimator a measurement: its adapter's arrays and kernel."""
 
-    def __init__(self, name: str, cls: type, params: Any, idx: np.ndarray | None = None,
-                 noted: bool = True) -> None:
+    def __init__(self, name: str, cls: type, params: Any, bounds: MeasurementChecks,
+                 idx: np.ndarray | None = None, noted: bool = True) -> None:
         self.name = name
         #: its messages are noted in a recording's tick records (the built-in inputs)
         self.noted = noted
@@ -97,26 +107,36 @@ class MeasuredInput:
         # past the dispatcher: its arrays are these, the buffers' and the world's own
         self.kernel = direct(cls.kernel)
         self.rejects: tuple[str, ...] = tuple(cls.rejects)
+        #: its kernel reads world names: the sense phase writes the estimate fused so far
+        #: to the world before each call (``gps_fix`` reads ``yaw``)
+        self.reads_world = bool(cls.reads)
         self._finite = (bool(cls.finite_fixed), bool(cls.finite_var))
+        #: a finiteness pass over the message is needed (else the measurement's check
+        #: is the only one: the built-in odometry adapters, whose every field enters it)
+        self._check_finite = bool(cls.finite_fixed or (cls.finite_var and self.buf.columns))
+        self._check = getattr(bounds, self.fuses)  # the measurement's check
 
-    def take(self, msg: Received, world: tuple, checks: InputChecks,
-             bounds: MeasurementChecks) -> bool:
+    def take(self, msg: Received, world: tuple, checks: InputChecks) -> bool:
         """Run ``msg`` through the adapter; True if its measurement may be fused
         (``state[0:3]``), else the reject is counted (or the kernel ignored it)."""
-        buf, name = self.buf, self.name
+        buf = self.buf
         count = buf.load(msg.fixed, msg.var)
-        finite_fixed, finite_var = self._finite
-        if not checks.adapted(name, buf.finite(count, finite_var, finite_fixed), msg):
+        if self._check_finite:
+            finite_fixed, finite_var = self._finite
+            finite = buf.finite(count, finite_var, finite_fixed)
+        else:
+            finite = True
+        if not checks.adapted(self.name, finite, msg):
             return False
-        status = self.kernel(world, self.idx, buf.fixed, buf.var, count, self.params,
-                             self.state)
+        state = self.state
+        status = self.kernel(world, self.idx, buf.fixed, buf.var, count, self.params, state)
         if status <= 0.0:
             if status < 0.0:
-                checks.reject(name, reject_reason(self.rejects, status))
+                checks.reject(self.name, reject_reason(self.rejects, status))
             return False
-        reason = bounds.check(self.fuses, self.state)
+        reason = self._check(state)
         if reason is not None:
-            return checks.reject(name, reason)
+            return checks.reject(self.name, reason)
         return True
 
 
@@ -124,6 +144,7 @@ def measured_inputs(config: Config, roles: list[str], kin: Kinematics) -> list[M
     """The estimator's inputs among ``roles``, in fusing order: ``odom``, ``imu``, ``gps``
     (those configured), then the other inputs whose adapter fuses, in config order."""
     specs = {spec.input: spec for spec in config.adapters if spec.cls.fuses}
+    bounds = MeasurementChecks(config, kin)
     out = []
     for role in ROLE_MEASUREMENTS:
         if role not in roles:
@@ -131,9 +152,11 @@ def measured_inputs(config: Config, roles: list[str], kin: Kinematics) -> list[M
         spec = specs.pop(role, None)
         if spec is None:
             cls, params = builtin_adapter(role, config, kin)
-            out.append(MeasuredInput(role, cls, params))
+            out.append(MeasuredInput(role, cls, params, bounds))
         else:
-            out.append(MeasuredInput(role, spec.cls, spec.params, config.layout.idx[spec.name]))
-    out += [MeasuredInput(s.input, s.cls, s.params, config.layout.idx[s.name], noted=False)
+            out.append(MeasuredInput(role, spec.cls, spec.params, bounds,
+                                     config.layout.idx[spec.name]))
+    out += [MeasuredInput(s.input, s.cls, s.params, bounds, config.layout.idx[s.name],
+                          noted=False)
             for s in specs.values()]
     return out

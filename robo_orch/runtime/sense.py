@@ -47,7 +47,7 @@ from robo_orch.messages import message_type
 from robo_orch.runtime.adapt import AdapterInputs
 from robo_orch.runtime.estimate_health import EstimateHealth
 from robo_orch.runtime.input_checks import InputChecks, adapter_reasons
-from robo_orch.runtime.measured import MeasuredInput, MeasurementChecks, measured_inputs
+from robo_orch.runtime.measured import MeasuredInput, measured_inputs
 
 #: while the odometry is stale, the command stands in for it with this many times its std
 COMMAND_AS_ODOM_STD = 3.0
@@ -115,7 +115,6 @@ class Sensing:
         self.P_good = np.zeros((5, 5))
         #: the estimator's inputs (robo_orch.runtime.measured), in fusing order
         self.measured = measured_inputs(config, list(self.subs), kin)
-        self.bounds = MeasurementChecks(config, kin)
         reasons = {m.name: adapter_reasons(m.cls) for m in self.measured}
         reasons.update((spec.input, adapter_reasons(spec.cls)) for spec in config.adapters
                        if not spec.cls.fuses)
@@ -150,8 +149,9 @@ class Sensing:
         self._prev_ns: int | None = None
         #: the inputs with an adapter (robo_orch.runtime.adapt)
         self.adapters = AdapterInputs(config)
-        self._fusers = {"velocity": self._fuse_velocity, "yaw_rate": self._fuse_yaw_rate,
-                        "position": self._fuse_fix}
+        fusers = {"velocity": self._fuse_velocity, "yaw_rate": self._fuse_yaw_rate,
+                  "position": self._fuse_fix}
+        self._measured = [(inp, fusers[inp.fuses]) for inp in self.measured]
         self._has_adapters = bool(self.adapters.inputs)
         s = world.state
         require_contiguous(lat=(self.lat, 1), x=(self.x, 1), P=(self.P, 2), x_good=(self.x_good, 1),
@@ -182,12 +182,12 @@ class Sensing:
             if self.lateral:
                 _lat_predict(self.lat, x, P, dt, accel_std)
             self._guard(t)  # after every EKF step (issue 10)
-        world, bounds = self.world.arrays, self.bounds
-        for inp in self.measured:
-            fuse = self._fusers[inp.fuses]
+        world = self.world.arrays
+        for inp, fuse in self._measured:
             for msg in self._drain(inp.name, note=inp.noted):
-                _write_world(x, s)  # a measuring adapter sees the estimate fused so far
-                if inp.take(msg, world, checks, bounds):
+                if inp.reads_world:  # it sees the estimate fused so far
+                    _write_world(x, s)
+                if inp.take(msg, world, checks):
                     fuse(inp, msg, t)
             if inp.name == "odom" and checks.stale("odom", now_ns, self._odom_age_ns):
                 self._command_as_odometry(t)
@@ -231,8 +231,8 @@ class Sensing:
         self.checks.accept(inp.name, msg)
         self._newer(msg.header.stamp_ns)
         m = inp.state
-        _, _, v_std, w_std, _ = self._est
-        nis = _update_velocity(self.x, self.P, m[0], m[1], v_std, w_std)
+        v_std = self._est[2]
+        nis = _update_velocity(self.x, self.P, m[0], m[1], v_std, self._est[3])
         if self.lateral:
             _lat_update(self.lat, m[2], v_std)
         self._fused(nis, estimator.CHI2_2DOF, inp.name, t)
