@@ -60,6 +60,12 @@ def test_the_built_in_inputs_run_through_the_built_in_adapters():
     holo = load_config("demo_holonomic")
     (odom,) = measured_inputs(holo, ["odom"], kinematics_for(holo.robot))
     assert odom.cls.kind == "body_velocity"
+    from robo_orch.config.describe import describe_config  # what robo-orch check prints
+
+    lines = {line.split()[0]: line for line in describe_config(config).splitlines()
+             if line.startswith("  ") and "max_age=" in line}
+    assert [lines[r].rsplit("adapter ", 1)[1] for r in ("odom", "imu", "scan")] == \
+        ["wheel_speeds)", "imu_gyro)", "laser_points)"]
 
 
 @pytest.mark.parametrize("values, taken, rejects", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from robo_orch.config import INPUT_ROLES, Config
+from robo_orch.config.inputs import BUILTIN_ADAPTERS
 
 
 def _fields(obj) -> str:
@@ -32,7 +33,8 @@ def describe_config(config: Config) -> str:
             mtype = adapters[role].message
         else:
             mtype = kin.odometry_type if role == "odom" else INPUT_ROLES.get(role, "?")
-        via = f", adapter {inp.adapter}" if inp.adapter else ""
+        builtin = kin.odometry_adapter if role == "odom" else BUILTIN_ADAPTERS.get(role, "")
+        via = f", adapter {inp.adapter or builtin}" if inp.adapter or builtin else ""
         lines.append(f"  {role:<6} {inp.topic:<14} {mtype:<15} qos={inp.qos:<9}"
                      f" max_age={inp.max_age_s:g} s ({req}{via})")
     lines.append(f"outputs   {c.topics.command} ({kin.command_type}), e-stop on "

@@ -25,6 +25,9 @@ from robo_orch.messages import message_type
 #: input roles the sense phase understands, and the message type each carries
 INPUT_ROLES = {"odom": "wheel_odometry", "imu": "imu", "scan": "laser_scan",
                "gps": "position_fix"}
+#: the built-in adapter of each built-in input (``odom``'s is the kinematics'
+#: ``odometry_adapter``: ``wheel_speeds``, or ``body_velocity`` on a holonomic base)
+BUILTIN_ADAPTERS = {"imu": "imu_gyro", "scan": "laser_points", "gps": "gps_fix"}
 #: what an input adapter may hand the estimator (its ``fuses``, :mod:`robo_orch.adapter`):
 #: the names of the ``state[0:3]`` its kernel leaves
 MEASUREMENTS: dict[str, tuple[str, str, str]] = {

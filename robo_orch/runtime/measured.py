@@ -22,6 +22,7 @@ from robo_orch import registry
 from robo_orch.adapter import MessageBuffers, reject_reason
 from robo_orch.bus.counters import Received
 from robo_orch.config import ROLE_MEASUREMENTS, Config
+from robo_orch.config.inputs import BUILTIN_ADAPTERS
 from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.kinematics import Kinematics
 from robo_orch.messages import message_type
@@ -39,10 +40,9 @@ def builtin_adapter(role: str, config: Config, kin: Kinematics) -> tuple[type, A
         cls = registry.load(registry.ADAPTERS, kin.odometry_adapter)
         fields = getattr(cls.Params, "__dataclass_fields__", {})
         return cls, cls.Params(track=kin.track) if "track" in fields else cls.Params()
+    cls = registry.load(registry.ADAPTERS, BUILTIN_ADAPTERS[role])
     if role == "imu":
-        cls = registry.load(registry.ADAPTERS, "imu_gyro")
         return cls, cls.Params(quaternion_tolerance=est.quaternion_tolerance)
-    cls = registry.load(registry.ADAPTERS, "gps_fix")
     return cls, cls.Params(antenna_x=float(est.gps_antenna[0]),
                            antenna_y=float(est.gps_antenna[1]))
 

@@ -39,6 +39,7 @@ from robo_orch import registry
 from robo_orch.adapter import MessageBuffers
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import INPUT_ROLES, Config
+from robo_orch.config.inputs import BUILTIN_ADAPTERS
 from robo_orch.core import estimator, field, lateral, mission, odoframe
 from robo_orch.core import world as W
 from robo_orch.core.direct import direct, require_contiguous
@@ -129,7 +130,7 @@ class Sensing:
         #: kernel, params, state); its state holds the converted points and the field's
         #: scratch, its buffers the rays (angles in ``var[0]``, ranges in ``var[1]``)
         n = world.scan.shape[0]
-        cls = registry.load(registry.ADAPTERS, "laser_points")
+        cls = registry.load(registry.ADAPTERS, BUILTIN_ADAPTERS["scan"])
         ny, nx = world.field.shape
         scan_params = cls.Params(min_returns=config.perception.min_scan_returns,
                                  max_points=n, field_ny=ny, field_nx=nx)
