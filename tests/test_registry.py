@@ -4,6 +4,7 @@ the one plugin convention (``kind``, ``Params``), and the bus and clock factorie
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import config_error, start_cli, stop
 
 from robo_orch import registry
 from robo_orch.bus import MemoryHub, QoS, make_bus
@@ -366,3 +368,30 @@ def test_factories_refuse_unknown_names_and_options():
         make_bus("memory", make_clock("sim"), publisher_id=1, run_dir="/tmp")
     with pytest.raises(RegistryError, match="unknown clock 'sundial'"):
         make_clock("sundial")
+
+
+def test_a_driver_named_by_a_long_path_runs_alone_under_its_class_name(tmp_path):
+    # the frame id was the path (over 16 bytes: every publish failed); now it is the kind
+    folder = tmp_path / "a_rather_long_folder_name"
+    folder.mkdir()
+    (folder / "echo_driver.py").write_text(textwrap.dedent(DRIVER_FILE))
+    proc = start_cli("driver", str(folder / "echo_driver.py"), "--port", "loop://", "--echo",
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.poll() is not None else "no output"
+        assert json.loads(line)["frame_id"] == "echo"
+    finally:
+        stop(proc)
+
+
+def test_a_driver_name_too_long_for_a_frame_id_is_refused_at_load(tmp_path):
+    path = tmp_path / "robot.toml"
+    path.write_text('extends = "demo"\n[drivers.front_left_wheel_encoder]\nkind = "nmea_gps"\n'
+                    'port = "loop://"\n')
+    err = config_error(path)
+    assert err.key == "drivers.front_left_wheel_encoder.frame_id"
+    assert "at most 16 bytes" in err.problem and "name is its frame id" in err.problem
+    path.write_text('extends = "demo"\n[drivers.front_left_wheel_encoder]\nkind = "nmea_gps"\n'
+                    'port = "loop://"\nframe_id = "wheel_fl"\n')
+    assert load_config(path).drivers["front_left_wheel_encoder"].spec.frame_id == "wheel_fl"

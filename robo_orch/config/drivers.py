@@ -10,7 +10,8 @@ from typing import Any
 
 from robo_orch import registry, schema
 from robo_orch.driver import Driver, DriverSpec
-from robo_orch.errors import ConfigError, RegistryError
+from robo_orch.errors import ConfigError, MessageError, RegistryError
+from robo_orch.messages import frame_id_bytes
 
 _SPEC_KEYS = tuple(f.name for f in dataclasses.fields(DriverSpec))
 
@@ -50,6 +51,13 @@ def build_driver(name: str, table: Mapping[str, Any], *, source: str,
             raise schema.unknown_key_error(source, f"{prefix}.{key}", key,
                                            [*_SPEC_KEYS, *own_keys])
     spec = schema.build(DriverSpec, shared, source=source, prefix=prefix)
+    frame_id = spec.frame_id or name
+    try:
+        frame_id_bytes(frame_id)
+    except MessageError as err:
+        why = (f"the driver's name is its frame id by default, and {err}" if not spec.frame_id
+               else str(err))
+        raise ConfigError(source, f"{prefix}.frame_id", why) from None
     params = schema.build(cls.Params, own, source=source, prefix=prefix)
     return DriverConfig(name=name, spec=spec, cls=cls, params=params)
 

@@ -26,12 +26,12 @@ from typing import Any, TextIO
 
 import serial
 
-from robo_orch import lifeline
+from robo_orch import lifeline, registry
 from robo_orch.bus import Bus, QoS, Subscription, make_bus
 from robo_orch.clock import make_clock
 from robo_orch.config.drivers import DriverConfig, build_driver
 from robo_orch.driver import Driver, DriverSpec
-from robo_orch.errors import RoboOrchError
+from robo_orch.errors import RegistryError, RoboOrchError
 from robo_orch.messages import MessageType, fields_as_dict
 
 READY_FD_ENV = "ROBO_ORCH_READY_FD"
@@ -297,7 +297,11 @@ def run_standalone(kind: str, port: str, baud: int, settings: list[str], *, echo
     for text in settings:
         key, value = parse_override(text)
         table[key] = value
-    cfg = build_driver(kind, table, source="command line", prefix="--set")
+    try:  # its name (and default frame id) is the class's registered kind, not a path
+        name = registry.load(registry.DRIVERS, kind).kind
+    except (RegistryError, AttributeError):
+        name = kind  # build_driver says what is wrong with it
+    cfg = build_driver(name, table, source="command line", prefix="--set")
     if run_dir is None and echo:
         bus = make_bus("memory", make_clock("wall"), publisher_id=10)
     else:
@@ -306,7 +310,7 @@ def run_standalone(kind: str, port: str, baud: int, settings: list[str], *, echo
         bus = make_bus("zmq", make_clock("wall"), publisher_id=10,
                        run_dir=run_dir or default_run_dir())
     try:
-        return serve(kind, cfg, bus, echo=sys.stdout if echo else None)
+        return serve(name, cfg, bus, echo=sys.stdout if echo else None)
     finally:
         bus.close()
 
