@@ -16,6 +16,7 @@ import pytest
 
 from robo_orch import messages
 from robo_orch.errors import MessageError
+from robo_orch.messages import types as registry  # the registry's private state
 
 
 def install(root: Path, dist: str, module: str, source: str, entries: dict[str, str]) -> None:
@@ -32,14 +33,14 @@ def install(root: Path, dist: str, module: str, source: str, entries: dict[str, 
 def site(tmp_path, monkeypatch):
     """A fresh directory on sys.path; the plugin types it held are forgotten afterwards."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    before_name, before_id = dict(messages._BY_NAME), dict(messages._BY_ID)
-    loaded = messages._plugins_loaded
+    before_name, before_id = dict(registry._BY_NAME), dict(registry._BY_ID)
+    loaded = registry._plugins_loaded
     yield tmp_path
-    for table, before in ((messages._BY_NAME, before_name), (messages._BY_ID, before_id)):
+    for table, before in ((registry._BY_NAME, before_name), (registry._BY_ID, before_id)):
         table.clear()
         table.update(before)
-    messages._ORIGIN.clear()
-    messages._plugins_loaded = loaded
+    registry._ORIGIN.clear()
+    registry._plugins_loaded = loaded
     for name in [m for m in sys.modules if m.startswith("plug_")]:
         del sys.modules[name]
 
@@ -66,7 +67,7 @@ def test_an_installed_type_is_found_by_name_and_id_and_round_trips(site):
 def test_a_lookup_miss_loads_the_installed_types_once(site):
     install(site, "plug_lazy", "plug_lazy", BATTERY.format(tid=1101),
             {"battery": "plug_lazy:BATTERY"})
-    messages._plugins_loaded = False  # as in a new process
+    registry._plugins_loaded = False  # as in a new process
     assert messages.message_type("test_battery").type_id == 1101
 
 

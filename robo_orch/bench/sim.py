@@ -99,7 +99,7 @@ def _profiled_run() -> tuple[dict[str, float], dict[str, int], int, float]:
         label = kernels.get((path, line, name))
         if label is not None:
             per_kernel[label] = per_kernel.get(label, 0.0) + own_s / ticks * 1e6
-        elif name in names and path.endswith("messages.py"):
+        elif name in names and Path(path).parts[-2:] == ("messages", "wire.py"):
             # encode_frames encodes a message with a var part through encode: once
             inner = sum(c[1] for (_, _, caller), c in callers.items()
                         if caller == "encode_frames")
