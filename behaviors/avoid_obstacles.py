@@ -49,10 +49,11 @@ Cost: the branch and bound below computes a bound for every sample (441 on a
 wheeled base, 1323 on a holonomic one with the defaults) and rolls out only the
 samples that can still win; ``out[3]`` counts the rollouts.
 
-The search is a branch and bound with the same result as trying every sample:
-the heading and progress terms need only the final pose, so each sample's best
-possible score (at full clearance) is known before its rollout; yaw rates are
-visited from the most promising and rollouts that cannot win are skipped.
+The search is a branch and bound with the same result as trying every sample
+(:mod:`robo_orch.behaviors.dwa_search`); the samples and the per-yaw-rate table
+are in :mod:`~robo_orch.behaviors.dwa_sampling`, the rollouts and their clearance
+in :mod:`~robo_orch.behaviors.dwa_rollout`.  This module holds the parameters,
+the activation, the window and the turn in place.
 
 Activation, from ``c`` = the robot's clearance (field distance at the robot
 centre minus ROBOT_RADIUS): 0 when ``c >= activation_clearance`` (or the field
@@ -79,6 +80,9 @@ import numba
 import numpy as np
 
 from robo_orch.behavior import Behavior, param_index
+from robo_orch.behaviors.dwa_rollout import FOOTPRINT_LEN
+from robo_orch.behaviors.dwa_sampling import PER_W, sample, speed_sample, state_size_for, yaw_table
+from robo_orch.behaviors.dwa_search import best_forward, best_reverse
 from robo_orch.core.field import interp_field
 from robo_orch.core.world import (
     BASE_HOLONOMIC,
@@ -195,163 +199,6 @@ P_VY_SAMPLES = _P["vy_samples"]
 _SQRT_HALF = math.sqrt(0.5)
 
 
-@numba.njit(cache=True, inline="always")
-def _sample(lo, hi, k, n):
-    """The k-th of n evenly spaced values from lo to hi."""
-    return min(lo + (hi - lo) * k / (n - 1), hi)
-
-
-@numba.njit(cache=True, inline="always")
-def _speed_sample(lo, hi, k, n, scale):
-    """:func:`_sample` of a speed window, exactly 0 within ``1e-9 scale`` of it.
-
-    A window that straddles 0 (reverse, or a lateral speed) samples 0 up to
-    rounding; snapped, that sample is recognised as standing still.
-    """
-    if n < 2:
-        return lo
-    v = _sample(lo, hi, k, n)
-    return 0.0 if abs(v) < 1e-9 * scale else v
-
-
-@numba.njit(cache=True, inline="always")
-def _goal_score(x, y, tx, ty, hc, hs, hw, pw, d0, inv_reach):
-    """Heading and progress terms for a rollout ending at (x, y) with heading (hc, hs).
-
-    alignment: cos of the angle between the final heading and the direction to
-    the target; progress: distance gained toward the target / (max_speed * T).
-    """
-    gx = tx - x
-    gy = ty - y
-    dist = math.sqrt(gx * gx + gy * gy)
-    align = (hc * gx + hs * gy) / dist if dist > 1e-9 else 1.0
-    return hw * align + pw * (d0 - dist) * inv_reach
-
-
-@numba.njit(cache=True)
-def _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc, rs, steps, radius,
-                      margin):
-    """Minimum clearance along one rollout (stops early once below ``margin``).
-
-    Each step moves by the body displacement (``ds`` forward, ``dsy`` left) turned
-    by the heading at the start of the step.
-    """
-    px = x
-    py = y
-    hc = c0
-    hs = s0
-    lowest = math.inf
-    for _ in range(steps):
-        px += ds * hc - dsy * hs
-        py += ds * hs + dsy * hc
-        t = hc * rc - hs * rs
-        hs = hs * rc + hc * rs
-        hc = t
-        clear = interp_field(field, fx0, fy0, inv, cap, px, py) - radius
-        if clear < lowest:
-            lowest = clear
-            if clear < margin:
-                break
-    return lowest
-
-
-@numba.njit(cache=True)
-def _lowest_clearance_fp(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc, rs, steps, fp,
-                         off, nc, margin):
-    """:func:`_lowest_clearance` of the circles ``fp[off + 3 i : off + 3 i + 3]`` (body
-    frame) riding along with the rollout's pose."""
-    px = x
-    py = y
-    hc = c0
-    hs = s0
-    lowest = math.inf
-    for _ in range(steps):
-        px += ds * hc - dsy * hs
-        py += ds * hs + dsy * hc
-        t = hc * rc - hs * rs
-        hs = hs * rc + hc * rs
-        hc = t
-        for i in range(nc):
-            ox = fp[off + 3 * i]
-            oy = fp[off + 3 * i + 1]
-            clear = interp_field(field, fx0, fy0, inv, cap, px + hc * ox - hs * oy,
-                                 py + hs * ox + hc * oy) - fp[off + 3 * i + 2]
-            if clear < lowest:
-                lowest = clear
-                if clear < margin:
-                    return lowest
-    return lowest
-
-
-FOOTPRINT_LEN = 37  #: the ``footprint`` user array: n, then (ox, oy, r) for up to 12 circles
-
-
-# per yaw-rate sample, in the behavior's state (used as scratch each run)
-_RC, _RS, _SX, _SY, _HC, _HS, _BOUND, _DONE = range(8)
-_PER_W = 8
-
-
-def state_size_for(w_samples: int) -> int:
-    """Length of the state array the kernel needs for ``w_samples`` yaw rates."""
-    return _PER_W * int(w_samples)
-
-
-@numba.njit(cache=True)
-def _reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, lo, hi, max_reverse, nv, vy_lo, vy_hi,
-             nvy, w_lo, w_hi, nw, state, steps, dt, radius, margin, tx, ty, hw, cw, clear_cap,
-             v_max, out):
-    """Boxed in: the best reverse sample into ``out`` (OUT_V < 0), if any; the rollouts.
-
-    Samples ``v`` < 0 across [max(lo, -max_reverse), min(hi, 0)] (``state`` holds
-    the per-yaw-rate data of the forward search).  A reverse rollout is admissible
-    when its clearance stays at least ``margin`` (the caller passes the lower of
-    the collision margin and the clearance where the robot is: a robot already
-    within the margin may back out as long as it comes no closer).  Backing off gains nothing
-    toward the target, so a reverse sample scores its final alignment plus the
-    room it makes: ``heading_weight * align + clearance_weight * min(clearance
-    at its end, clearance_cap)``; first in (w, vy, v) order on ties.
-    """
-    r_lo = max(lo, -max_reverse)
-    r_hi = min(hi, 0.0)
-    if r_lo >= r_hi:
-        return 0
-    best = -math.inf
-    rollouts = 0
-    for iw in range(nw):
-        row = _PER_W * iw
-        rc = state[row + _RC]
-        rs = state[row + _RS]
-        sx = state[row + _SX]
-        sy = state[row + _SY]
-        hc = state[row + _HC]
-        hs = state[row + _HS]
-        for ivy in range(nvy):
-            vy = _speed_sample(vy_lo, vy_hi, ivy, nvy, v_max)
-            dsy = vy * dt
-            for iv in range(nv):
-                v = _speed_sample(r_lo, r_hi, iv, nv, v_max)
-                if v >= 0.0:
-                    continue
-                ds = v * dt
-                rollouts += 1
-                lowest = _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc,
-                                           rs, steps, radius, margin)
-                if lowest < margin:
-                    continue
-                fx = x + ds * sx - dsy * sy
-                fy = y + ds * sy + dsy * sx
-                room = interp_field(field, fx0, fy0, inv, cap, fx, fy) - radius
-                score = _goal_score(fx, fy, tx, ty, hc, hs, hw, 0.0, 0.0, 0.0) \
-                    + cw * min(room, clear_cap)
-                if score > best:
-                    best = score
-                    out[OUT_V] = v
-                    out[OUT_VY] = vy
-                    out[OUT_W] = _sample(w_lo, w_hi, iw, nw)
-                    out[2] = score
-    return rollouts
-
-
 @numba.njit(kernel_signature(), cache=True)
 def step(world, idx, params, state, out):
     """DWA toward (TARGET_X, TARGET_Y); see the module docstring."""
@@ -386,7 +233,7 @@ def step(world, idx, params, state, out):
     nw = int(params[P_W_SAMPLES])
     holonomic = ws[BASE_KIND] == BASE_HOLONOMIC
     nvy = max(int(params[P_VY_SAMPLES]), 1) if holonomic else 1
-    if state.shape[0] < _PER_W * nw:
+    if state.shape[0] < PER_W * nw:
         raise ValueError("avoid_obstacles: state too small; use AvoidObstacles.new_state")
     win = params[P_WINDOW_S]
     v_max = params[P_MAX_SPEED]
@@ -418,102 +265,16 @@ def step(world, idx, params, state, out):
     d0 = math.sqrt((tx - x) * (tx - x) + (ty - y) * (ty - y))
     inv_reach = 1.0 / (v_max * steps * dt)
 
-    # Per yaw rate: the rotation per step, the sum of the headings the steps
-    # use and the final heading (so any sample's final pose is x + v dt * sum),
-    # and the best score any of its samples could reach (at full clearance).
-    for iw in range(nw):
-        w = _sample(w_lo, w_hi, iw, nw)
-        rc = math.cos(w * dt)
-        rs = math.sin(w * dt)
-        hc = c0
-        hs = s0
-        sx = 0.0
-        sy = 0.0
-        for _ in range(steps):
-            sx += hc
-            sy += hs
-            t = hc * rc - hs * rs
-            hs = hs * rc + hc * rs
-            hc = t
-        top = -math.inf
-        for ivy in range(nvy):
-            vy = _speed_sample(vy_lo, vy_hi, ivy, nvy, v_max)
-            dsy = vy * dt
-            for iv in range(nv):
-                v = _speed_sample(v_lo, v_hi, iv, nv, v_max)
-                if (v == 0.0 and vy == 0.0) or v * v + vy * vy > speed2:
-                    continue  # standing still is never chosen (see the module docstring)
-                ds = v * dt
-                goal = _goal_score(x + ds * sx - dsy * sy, y + ds * sy + dsy * sx, tx, ty, hc,
-                                   hs, hw, pw, d0, inv_reach)
-                top = max(top, goal + cw * clear_cap + sw * v)
-        row = _PER_W * iw
-        state[row + _RC] = rc
-        state[row + _RS] = rs
-        state[row + _SX] = sx
-        state[row + _SY] = sy
-        state[row + _HC] = hc
-        state[row + _HS] = hs
-        state[row + _BOUND] = top
-        state[row + _DONE] = 0.0
-
-    # Branch and bound: visit yaw rates from the most promising, roll out only
-    # samples whose bound can still beat (or tie-win against) the best so far.
-    # Ties go to the first sample in (w, v) order, as in an exhaustive search.
-    best = -math.inf
-    best_k = -1
-    rollouts = 0
-    for _ in range(nw):
-        iw = -1
-        top = -math.inf
-        for j in range(nw):
-            row = _PER_W * j
-            if state[row + _DONE] == 0.0 and (iw < 0 or state[row + _BOUND] > top):
-                iw = j
-                top = state[row + _BOUND]
-        if top < best:
-            break  # no remaining sample can reach the best score
-        row = _PER_W * iw
-        state[row + _DONE] = 1.0
-        rc = state[row + _RC]
-        rs = state[row + _RS]
-        sx = state[row + _SX]
-        sy = state[row + _SY]
-        hc = state[row + _HC]
-        hs = state[row + _HS]
-        for ivy in range(nvy):
-            vy = _speed_sample(vy_lo, vy_hi, ivy, nvy, v_max)
-            dsy = vy * dt
-            for iv in range(nv - 1, -1, -1):  # fast first: usually the better bound
-                k = (iw * nvy + ivy) * nv + iv
-                v = _speed_sample(v_lo, v_hi, iv, nv, v_max)
-                if (v == 0.0 and vy == 0.0) or v * v + vy * vy > speed2:
-                    continue
-                ds = v * dt
-                goal = _goal_score(x + ds * sx - dsy * sy, y + ds * sy + dsy * sx, tx, ty, hc,
-                                   hs, hw, pw, d0, inv_reach)
-                bound = goal + cw * clear_cap + sw * v
-                if bound < best or (bound == best and k > best_k):
-                    continue
-                rollouts += 1
-                if nc == 0:
-                    lowest = _lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy,
-                                               rc, rs, steps, radius, margin)
-                else:
-                    lowest = _lowest_clearance_fp(field, fx0, fy0, inv, cap, x, y, c0, s0, ds,
-                                                  dsy, rc, rs, steps, fp, fp_off, nc, margin)
-                if lowest < margin:
-                    continue
-                score = goal + cw * min(lowest, clear_cap) + sw * v
-                if score > best or (score == best and k < best_k):
-                    best = score
-                    best_k = k
-
+    yaw_table(state, c0, s0, w_lo, w_hi, nw, steps, dt)
+    best, best_k, rollouts = best_forward(field, fx0, fy0, inv, cap, x, y, c0, s0, v_lo, v_hi, nv,
+                                          vy_lo, vy_hi, nvy, nw, state, steps, dt, speed2, v_max,
+                                          radius, margin, fp, fp_off, nc, tx, ty, hw, pw, cw, sw,
+                                          clear_cap, d0, inv_reach)
     if best_k < 0 and params[P_MAX_REVERSE] > 0.0:
-        rollouts += _reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, ws[V] - dv, ws[V] + dv,
-                             params[P_MAX_REVERSE], nv, vy_lo, vy_hi, nvy, w_lo, w_hi, nw,
-                             state, steps, dt, radius, min(margin, d_near - radius), tx, ty,
-                             hw, cw, clear_cap, v_max, out)
+        rollouts += best_reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, ws[V] - dv, ws[V] + dv,
+                                 params[P_MAX_REVERSE], nv, vy_lo, vy_hi, nvy, w_lo, w_hi, nw,
+                                 state, steps, dt, radius, min(margin, d_near - radius), tx,
+                                 ty, hw, cw, clear_cap, v_max, out)
         if out[OUT_V] < 0.0:
             out[3] = rollouts
             return activation
@@ -536,10 +297,10 @@ def step(world, idx, params, state, out):
         rate = min(params[P_RECOVERY_YAW_RATE], w_max)
         out[OUT_W] = rate if left >= right else -rate
     else:
-        out[OUT_V] = _speed_sample(v_lo, v_hi, best_k % nv, nv, v_max)
-        out[OUT_W] = _sample(w_lo, w_hi, best_k // (nv * nvy), nw)
+        out[OUT_V] = speed_sample(v_lo, v_hi, best_k % nv, nv, v_max)
+        out[OUT_W] = sample(w_lo, w_hi, best_k // (nv * nvy), nw)
         if nvy > 1:
-            out[OUT_VY] = _speed_sample(vy_lo, vy_hi, (best_k // nv) % nvy, nvy, v_max)
+            out[OUT_VY] = speed_sample(vy_lo, vy_hi, (best_k // nv) % nvy, nvy, v_max)
         out[2] = best
     out[3] = rollouts
     return activation

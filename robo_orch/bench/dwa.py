@@ -10,7 +10,9 @@ speeds within the window), each called through the real compiled kernel:
 * ``reverse``: (v, w) with ``max_reverse`` = 0.2 (costs more only when boxed in);
 * ``before`` (with ``--before FILE``): the kernel of another version of
   ``behaviors/avoid_obstacles.py`` (e.g. ``git show BASE:behaviors/avoid_obstacles.py
-  > /tmp/before.py``), on the same (v, w) worlds.
+  > /tmp/before.py``), on the same (v, w) worlds.  Only that file is swapped: since
+  the kernel's parts moved to ``behaviors/dwa_*.py`` a version that imports them
+  runs with this tree's parts.
 
 The variants run in turn, the order rotated every round; per round the median
 microseconds per call over the worlds; printed: the median over rounds and the
