@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from typing import Any
+
+from robo_orch.bench.rounds import medians, ratios, rotated_rounds
 
 BASES = ("diff_drive", "skid_steer", "holonomic")
 #: the rectangle of the footprint runs: 0.44 m x 0.34 m about the tracked point
@@ -37,47 +37,20 @@ def _overrides(variant: str) -> list[str]:
     return sets
 
 
-def _run(configs: dict, base: str) -> dict[str, float]:
-    from robo_orch.missions.report import summarize
-    from robo_orch.missions.session import run_mission
-
-    c0 = time.process_time()
-    result = run_mission(configs[base], backend="lockstep", seed=1)
-    cpu = time.process_time() - c0
-    s = summarize(result)
-    if not s["goal_reached"]:
-        raise RuntimeError(f"the {base} demo did not reach its goal: {s['end_reason']}")
-    return {"rtf": s["realtime_factor"], "tick_p99_us": s["tick_time_us"]["p99"],
-            "cpu_us_per_tick": cpu / s["ticks"] * 1e6}
-
-
 def bench_bases(pairs: int = 9, footprint: bool = False) -> dict[str, Any]:
     """The figures of the module docstring for ``pairs`` rounds (each base once a round)."""
     from robo_orch.config import load_config
 
     variants = BASES + (tuple(f"{b}+rect" for b in BASES) if footprint else ())
     configs = {v: load_config(None, _overrides(v)) for v in variants}
-    for base in variants:  # warm-up
-        _run(configs, base)
-    runs: dict[str, list[dict[str, float]]] = {b: [] for b in variants}
-    n = len(variants)
-    for i in range(pairs):
-        order = variants[i % n:] + variants[:i % n]
-        for base in order:
-            runs[base].append(_run(configs, base))
+    runs = rotated_rounds(configs, pairs)
     out: dict[str, Any] = {"pairs": pairs, "bases": {}}
     for base in variants:
-        row = {k: round(statistics.median(r[k] for r in runs[base]), 2)
-               for k in ("rtf", "tick_p99_us", "cpu_us_per_tick")}
+        row = medians(runs[base])
         if base != "diff_drive":
-            for k in ("rtf", "tick_p99_us", "cpu_us_per_tick"):
-                row[f"{k}_ratio"] = round(statistics.median(
-                    r[k] / d[k] for r, d in zip(runs[base], runs["diff_drive"], strict=True)), 3)
+            row.update(ratios(runs[base], runs["diff_drive"]))
         if base.endswith("+rect"):  # against the same base, round footprint
-            same = runs[base.partition("+")[0]]
-            for k in ("rtf", "tick_p99_us", "cpu_us_per_tick"):
-                row[f"{k}_vs_circle"] = round(statistics.median(
-                    r[k] / d[k] for r, d in zip(runs[base], same, strict=True)), 3)
+            row.update(ratios(runs[base], runs[base.partition("+")[0]], "_vs_circle"))
         row["rtf_runs"] = [round(r["rtf"], 1) for r in runs[base]]
         out["bases"][base] = row
     return out

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from robo_orch.bench.rounds import medians, ratios, rotated_rounds
 
 SPACE = """extends = "demo"
 
@@ -33,23 +33,6 @@ state_topic = "sensor/pan_tilt"
 joints = [ { name = "pan", min = -2.6, max = 2.6, max_velocity = 3.0, max_accel = 15.0 },
            { name = "tilt", min = -0.5, max = 1.2, max_velocity = 1.5, max_accel = 6.0 } ]
 """
-KEYS = ("rtf", "tick_p99_us", "cpu_us_per_tick")
-
-
-def _run(config) -> dict[str, float]:
-    from robo_orch.missions.report import summarize
-    from robo_orch.missions.session import run_mission
-
-    c0 = time.process_time()
-    result = run_mission(config, backend="lockstep", seed=1)
-    cpu = time.process_time() - c0
-    s = summarize(result)
-    if not s["goal_reached"]:
-        raise RuntimeError(f"{config.source} did not reach its goal: {s['end_reason']}")
-    return {"rtf": s["realtime_factor"], "tick_p99_us": s["tick_time_us"]["p99"],
-            "cpu_us_per_tick": cpu / s["ticks"] * 1e6}
-
-
 def bench_spaces(pairs: int = 9, config: str | None = None) -> dict[str, Any]:
     """The figures of the module docstring for ``pairs`` rounds."""
     from robo_orch.config import load_config
@@ -60,22 +43,12 @@ def bench_spaces(pairs: int = 9, config: str | None = None) -> dict[str, Any]:
         configs = {"demo": load_config(None), "space": load_config(path)}
         if config is not None:
             configs["head"] = load_config(config)
-        names = list(configs)
-        for name in names:  # warm-up
-            _run(configs[name])
-        runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
-        for i in range(pairs):
-            k = i % len(names)
-            for name in names[k:] + names[:k]:
-                runs[name].append(_run(configs[name]))
+        runs = rotated_rounds(configs, pairs)
     out: dict[str, Any] = {"pairs": pairs, "variants": {}}
-    for name in names:
-        row: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs[name]), 2)
-                               for k in KEYS}
+    for name in configs:
+        row: dict[str, Any] = medians(runs[name])
         if name != "demo":
-            for k in KEYS:
-                row[f"{k}_ratio"] = round(statistics.median(
-                    r[k] / d[k] for r, d in zip(runs[name], runs["demo"], strict=True)), 3)
+            row.update(ratios(runs[name], runs["demo"]))
         out["variants"][name] = row
     return out
 
