@@ -80,7 +80,7 @@ from __future__ import annotations
 
 from abc import ABC
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -113,7 +113,7 @@ def adapter_signature() -> str:
             " float64[::1])")
 
 
-class InputAdapter(ABC):
+class InputAdapter(schema.KernelParams, ABC):
     """Base class of every input adapter; subclasses set the class attributes below."""
 
     #: registry name, as written in config (``adapter = "battery_charge"``)
@@ -149,21 +149,6 @@ class InputAdapter(ABC):
     #: the measurement it hands the estimator ('' none; a key of :data:`MEASUREMENTS`),
     #: left in ``state[0:3]`` when it accepts a message
     fuses: ClassVar[str] = ""
-
-    @classmethod
-    def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:
-        """Validate the input's own keys (beyond topic, qos...) into :attr:`Params`."""
-        return schema.build(cls.Params, table, source=source, prefix=prefix)
-
-    @classmethod
-    def pack_params(cls, params: Any) -> np.ndarray:
-        """The parameter array handed to the kernel, in dataclass field order."""
-        return schema.pack(params)
-
-    @classmethod
-    def new_state(cls, params: Any) -> np.ndarray:
-        """A zeroed state array (override to size it from the parameters)."""
-        return np.zeros(max(1, cls.state_size), dtype=np.float64)
 
 
 def fixed_length(mtype: MessageType) -> int:

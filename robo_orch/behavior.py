@@ -75,8 +75,6 @@ from abc import ABC
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
 from robo_orch import schema
 
 if TYPE_CHECKING:
@@ -98,7 +96,7 @@ class BehaviorService:
         """Called at the start of the plan phase of every tick."""
 
 
-class Behavior(ABC):
+class Behavior(schema.KernelParams, ABC):
     """Base class of every behavior; subclasses set the class attributes below."""
 
     #: registry name, as written in config (``kind = "go_to_goal"``)
@@ -133,21 +131,6 @@ class Behavior(ABC):
     #: a joints behavior: the space mode its proposals are for (``"position"``: targets,
     #: ``"velocity"``: velocities); None: either
     joint_mode: ClassVar[str | None] = None
-
-    @classmethod
-    def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:
-        """Validate a config table into an instance of :attr:`Params`."""
-        return schema.build(cls.Params, table, source=source, prefix=prefix)
-
-    @classmethod
-    def pack_params(cls, params: Any) -> np.ndarray:
-        """The parameter array handed to the kernel, in dataclass field order."""
-        return schema.pack(params)
-
-    @classmethod
-    def new_state(cls, params: Any) -> np.ndarray:
-        """A zeroed state array (override to size it from the parameters)."""
-        return np.zeros(max(1, cls.state_size), dtype=np.float64)
 
     @classmethod
     def make_service(cls, params: Any, config: Config, world: World, *,

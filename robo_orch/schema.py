@@ -247,3 +247,35 @@ def pack(params: Any) -> Any:
 
     return np.array([float(getattr(params, f.name)) for f in dataclasses.fields(params)],
                     dtype=np.float64)
+
+
+class KernelParams:
+    """The parameters and state of a compiled plugin: what behaviors and input adapters
+    share (:class:`robo_orch.behavior.Behavior`, :class:`robo_orch.adapter.InputAdapter`).
+
+    :attr:`Params` is a dataclass of options validated from the plugin's config table;
+    its kernel takes them packed into a float64 array, and a float64 ``state`` array of
+    :attr:`state_size` values that persists between calls.
+    """
+
+    #: dataclass of its parameters (numeric or boolean fields), from its config table
+    Params: typing.ClassVar[type]
+    #: number of float64 values of persistent state
+    state_size: typing.ClassVar[int] = 1
+
+    @classmethod
+    def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:
+        """Validate its config table (its own keys) into an instance of :attr:`Params`."""
+        return build(cls.Params, table, source=source, prefix=prefix)
+
+    @classmethod
+    def pack_params(cls, params: Any) -> Any:
+        """The parameter array handed to the kernel, in dataclass field order."""
+        return pack(params)
+
+    @classmethod
+    def new_state(cls, params: Any) -> Any:
+        """A zeroed state array (override to size it from the parameters)."""
+        import numpy as np
+
+        return np.zeros(max(1, cls.state_size), dtype=np.float64)

@@ -1,12 +1,12 @@
 """``gps_fix``: a position fix of the GPS antenna -> a position of the robot's centre.
 
 The built-in handling of the ``gps`` input runs through this adapter: the sense phase
-checks each fix (``non_finite``, ``std_bounds``, stamps), writes the current estimate
-to the world, and calls the kernel, which moves the fix from the antenna to the
-robot's centre with the estimated heading (its error is small beside the fix's own)
-and leaves ``(x, y, std)`` in its ``state``.  The adapter declares ``fuses =
-"position"``: the estimator then fuses that position, behind its Mahalanobis gate
-(:mod:`robo_orch.runtime.estimate_health`).  Its parameters come from
+checks each fix's stamps, writes the current estimate to the world, and calls the
+kernel, which moves the fix from the antenna to the robot's centre with the estimated
+heading (its error is small beside the fix's own) and leaves ``(x, y, std)`` in its
+``state``.  The adapter declares ``fuses = "position"``: the sense phase checks that
+position (``non_finite``, ``std_bounds``) and the estimator fuses it, behind its
+Mahalanobis gate (:mod:`robo_orch.runtime.estimate_health`).  Its parameters come from
 ``estimator.gps_antenna`` (the antenna's position on the robot, body frame).
 """
 

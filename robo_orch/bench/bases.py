@@ -22,7 +22,7 @@ import argparse
 import json
 from typing import Any
 
-from robo_orch.bench.rounds import medians, ratios, rotated_rounds
+from robo_orch.bench.rounds import medians, ratios, rotated_rounds, row_line
 
 BASES = ("diff_drive", "skid_steer", "holonomic")
 #: the rectangle of the footprint runs: 0.44 m x 0.34 m about the tracked point
@@ -60,14 +60,10 @@ def print_bases(r: dict[str, Any]) -> None:
     print(f"  demo in lockstep per base, {r['pairs']} interleaved rounds (medians; ratio = "
           "median of per-round ratios against diff_drive)")
     for base, row in r["bases"].items():
-        ratio = "" if base == "diff_drive" else (
-            f"  (x{row['rtf_ratio']:.3f} rtf, x{row['tick_p99_us_ratio']:.3f} p99, "
-            f"x{row['cpu_us_per_tick_ratio']:.3f} cpu)")
-        if base.endswith("+rect"):
-            ratio += (f"  vs circle: x{row['rtf_vs_circle']:.3f} rtf, "
-                      f"x{row['cpu_us_per_tick_vs_circle']:.3f} cpu")
-        print(f"  {base:<16} realtime factor {row['rtf']:7.1f}x  tick p99 "
-              f"{row['tick_p99_us']:7.1f} us  cpu/tick {row['cpu_us_per_tick']:6.1f} us{ratio}")
+        circle = "" if not base.endswith("+rect") else (
+            f"  vs circle: x{row['rtf_vs_circle']:.3f} rtf, "
+            f"x{row['cpu_us_per_tick_vs_circle']:.3f} cpu")
+        print(row_line(base, row, 16) + circle)
 
 
 def bench_section(quick: bool = False) -> dict[str, Any]:

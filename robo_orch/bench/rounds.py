@@ -57,3 +57,12 @@ def ratios(runs: list[dict[str, float]], baseline: list[dict[str, float]],
     """Per figure, the median of the per-round ratios against ``baseline``'s runs."""
     return {f"{k}{suffix}": round(statistics.median(
         r[k] / d[k] for r, d in zip(runs, baseline, strict=True)), 3) for k in KEYS}
+
+
+def row_line(name: str, row: Mapping[str, Any], width: int) -> str:
+    """One variant's printed line: its medians and, when it has them, its ratios."""
+    ratio = "" if "rtf_ratio" not in row else (
+        f"  (x{row['rtf_ratio']:.3f} rtf, x{row['tick_p99_us_ratio']:.3f} p99, "
+        f"x{row['cpu_us_per_tick_ratio']:.3f} cpu)")
+    return (f"  {name:<{width}} realtime factor {row['rtf']:7.1f}x  tick p99 "
+            f"{row['tick_p99_us']:7.1f} us  cpu/tick {row['cpu_us_per_tick']:6.1f} us{ratio}")

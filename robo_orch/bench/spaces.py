@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from robo_orch.bench.rounds import medians, ratios, rotated_rounds
+from robo_orch.bench.rounds import medians, ratios, rotated_rounds, row_line
 
 SPACE = """extends = "demo"
 
@@ -57,11 +57,7 @@ def print_spaces(r: dict[str, Any]) -> None:
     print(f"  demo in lockstep with and without a joints space, {r['pairs']} interleaved "
           "rounds (medians; ratio = median of per-round ratios against demo)")
     for name, row in r["variants"].items():
-        ratio = "" if name == "demo" else (
-            f"  (x{row['rtf_ratio']:.3f} rtf, x{row['tick_p99_us_ratio']:.3f} p99, "
-            f"x{row['cpu_us_per_tick_ratio']:.3f} cpu)")
-        print(f"  {name:<6} realtime factor {row['rtf']:7.1f}x  tick p99 "
-              f"{row['tick_p99_us']:7.1f} us  cpu/tick {row['cpu_us_per_tick']:6.1f} us{ratio}")
+        print(row_line(name, row, 6))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -8,8 +8,8 @@ The odometry, IMU and position checks are made on the measurement the input's
 adapter hands the estimator (:mod:`robo_orch.runtime.measured`), whichever adapter
 that is; this class checks stamps and scan limits, and keeps the counts.
 
-Reasons (:data:`REASONS` lists which apply to which built-in input; an input with
-an input adapter has :func:`adapter_reasons`):
+Reasons (:data:`REASONS` lists the scan's; an input through an input adapter, the
+estimator's inputs included, has :func:`adapter_reasons`):
 
 * ``non_finite``: a value the estimator would use is NaN or infinite;
 * ``std_bounds``: a position fix's std outside ``[position_std_min, position_std_max]``;
@@ -43,9 +43,6 @@ from robo_orch.bus.counters import Received
 from robo_orch.config import Config
 
 REASONS: dict[str, tuple[str, ...]] = {
-    "odom": ("non_finite", "out_of_range", "future_stamp", "too_old"),
-    "imu": ("non_finite", "out_of_range", "quaternion", "future_stamp", "too_old", "gated"),
-    "gps": ("non_finite", "std_bounds", "future_stamp", "too_old", "gated"),
     "scan": ("scan_limits", "future_stamp", "too_old", "no_returns"),
 }
 #: the reasons of an input with an input adapter (:mod:`robo_orch.adapter`): non-finite

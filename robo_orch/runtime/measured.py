@@ -48,7 +48,8 @@ def builtin_adapter(role: str, config: Config, kin: Kinematics) -> tuple[type, A
 
 
 class MeasurementChecks:
-    """The bounds every measurement is held to, whichever adapter made it."""
+    """The bounds every measurement is held to, whichever adapter made it: one method per
+    measurement kind, named as the kind, returning the reason of a reject or None."""
 
     def __init__(self, config: Config, kin: Kinematics) -> None:
         est = config.estimator
@@ -57,10 +58,6 @@ class MeasurementChecks:
         self.max_gyro_rate = est.max_gyro_rate
         self.std_min = est.position_std_min
         self.std_max = est.position_std_max
-
-    def check(self, fuses: str, m: np.ndarray) -> str | None:
-        """The reason a measurement ``m`` (``state[0:3]``) is rejected, or None."""
-        return getattr(self, fuses)(m)
 
     def velocity(self, m: np.ndarray) -> str | None:
         """``(v, w, vy)``: finite, and no wheel faster than the bound."""
