@@ -79,7 +79,7 @@ against this contract.
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -113,29 +113,18 @@ def adapter_signature() -> str:
             " float64[::1])")
 
 
-class InputAdapter(schema.KernelParams, ABC):
+class InputAdapter(schema.KernelPlugin, ABC):
     """Base class of every input adapter; subclasses set the class attributes below."""
+
+    # Params, state_size and the layout declarations (reads, writes, scalars, arrays,
+    # merge) are robo_orch.schema.KernelPlugin's, shared with the other kind of plugin
 
     #: registry name, as written in config (``adapter = "battery_charge"``)
     kind: ClassVar[str]
-    #: dataclass of its parameters (numeric or boolean fields), from the input's table
-    Params: ClassVar[type]
     #: the compiled kernel, ``adapt(world, idx, fixed, var, count, params, state)``
     kernel: ClassVar[Callable[..., float]]
     #: the message type it consumes (a registered name)
     message: ClassVar[str]
-    #: names it reads: built-in slots and arrays, user scalars and arrays
-    reads: ClassVar[tuple[str, ...]] = ()
-    #: names it writes
-    writes: ClassVar[tuple[str, ...]] = ()
-    #: its own user scalars (appended to ``state``; zero at start)
-    scalars: ClassVar[tuple[str, ...]] = ()
-    #: its own user arrays in ``user``: name -> length (int, or an int parameter's name)
-    arrays: ClassVar[Mapping[str, int | str]] = {}
-    #: merge rule of each name it writes together with other writers
-    merge: ClassVar[Mapping[str, str]] = {}
-    #: number of float64 values of persistent state
-    state_size: ClassVar[int] = 1
     #: most elements of the variable part handed to the kernel (0: the type's
     #: ``max_count``); elements beyond it are dropped and counted
     max_rows: ClassVar[int] = 0

@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from robo_orch import schema
@@ -96,27 +96,16 @@ class BehaviorService:
         """Called at the start of the plan phase of every tick."""
 
 
-class Behavior(schema.KernelParams, ABC):
+class Behavior(schema.KernelPlugin, ABC):
     """Base class of every behavior; subclasses set the class attributes below."""
+
+    # Params, state_size and the layout declarations (reads, writes, scalars, arrays,
+    # merge) are robo_orch.schema.KernelPlugin's, shared with the other kind of plugin
 
     #: registry name, as written in config (``kind = "go_to_goal"``)
     kind: ClassVar[str]
-    #: dataclass of tunable parameters (numeric or boolean fields only)
-    Params: ClassVar[type]
     #: the compiled kernel, ``step(world, idx, params, state, out) -> activation``
     kernel: ClassVar[Callable[..., float]]
-    #: names it reads: built-in slots and arrays, user scalars and arrays
-    reads: ClassVar[tuple[str, ...]] = ()
-    #: names it writes (its proposal goes to ``out``, not here)
-    writes: ClassVar[tuple[str, ...]] = ()
-    #: its own user scalars (appended to ``state``; zero at start)
-    scalars: ClassVar[tuple[str, ...]] = ()
-    #: its own user arrays in ``user``: name -> length (int, or an int parameter's name)
-    arrays: ClassVar[Mapping[str, int | str]] = {}
-    #: merge rule of each name it writes together with other behaviors
-    merge: ClassVar[Mapping[str, str]] = {}
-    #: number of float64 values of persistent state
-    state_size: ClassVar[int] = 1
     #: may this behavior's proposal be blended with other blendable ones?
     blendable: ClassVar[bool] = False
     #: zero the state when a new path is loaded (``state[PATH_VERSION]`` changes)?

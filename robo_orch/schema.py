@@ -249,19 +249,30 @@ def pack(params: Any) -> Any:
                     dtype=np.float64)
 
 
-class KernelParams:
-    """The parameters and state of a compiled plugin: what behaviors and input adapters
-    share (:class:`robo_orch.behavior.Behavior`, :class:`robo_orch.adapter.InputAdapter`).
+class KernelPlugin:
+    """What behaviors and input adapters share (:class:`robo_orch.behavior.Behavior`,
+    :class:`robo_orch.adapter.InputAdapter`): their parameters, state and declarations.
 
     :attr:`Params` is a dataclass of options validated from the plugin's config table;
     its kernel takes them packed into a float64 array, and a float64 ``state`` array of
-    :attr:`state_size` values that persists between calls.
+    :attr:`state_size` values that persists between calls.  The declarations place its
+    names in the config's world layout (:mod:`robo_orch.config.layout`).
     """
 
     #: dataclass of its parameters (numeric or boolean fields), from its config table
     Params: typing.ClassVar[type]
     #: number of float64 values of persistent state
     state_size: typing.ClassVar[int] = 1
+    #: names it reads: built-in slots and arrays, user scalars and arrays
+    reads: typing.ClassVar[tuple[str, ...]] = ()
+    #: names it writes (a behavior's proposal goes to ``out``, not here)
+    writes: typing.ClassVar[tuple[str, ...]] = ()
+    #: its own user scalars (appended to ``state``; zero at start)
+    scalars: typing.ClassVar[tuple[str, ...]] = ()
+    #: its own user arrays in ``user``: name -> length (int, or an int parameter's name)
+    arrays: typing.ClassVar[Mapping[str, int | str]] = {}
+    #: merge rule of each name it writes together with other writers
+    merge: typing.ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def parse_params(cls, table: Mapping[str, Any], *, source: str, prefix: str) -> Any:
