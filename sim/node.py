@@ -20,7 +20,6 @@ from robo_orch.bus import Bus, QoS
 from robo_orch.config import Config
 from robo_orch.errors import BackendError
 from robo_orch.messages import message_type, new_fixed, new_var
-from robo_orch.sim.joints_node import joints_nodes
 from robo_orch.sim.robot import YAW, X, Y
 from robo_orch.sim.simulator import IMU, ODOM, SCAN, Simulator
 from robo_orch.sim.status import SIM_STATUS, STATUS_TOPIC, fill_input_counters
@@ -60,7 +59,11 @@ class SimNode:
         self.truth_pub = bus.publisher(topics.truth, self._pose_t, frame_id="odom", hwm=hwm)
         self.status_pub = bus.publisher(STATUS_TOPIC, SIM_STATUS, hwm=hwm)
         #: a simulated device per ``joints`` command space (joint_command -> joint_state)
-        self.joints = joints_nodes(config, bus, sim.seed)
+        self.joints: list = []
+        if config.joint_spaces:  # (imported only then: the import compiles their model)
+            from robo_orch.sim.joints_node import joints_nodes
+
+            self.joints = joints_nodes(config, bus, sim.seed)
         #: the sensor publishers by input role (a gate may publish held messages later)
         self.publishers = {role: pub for role, pub in (("odom", self.odom_pub),
                                                        ("imu", self.imu_pub),

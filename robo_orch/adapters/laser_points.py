@@ -66,7 +66,9 @@ def adapt(world, idx, fixed, var, count, params, state):
                              fixed[F_RANGE_MIN], fixed[F_RANGE_MAX], points)
     if written < params[P_MIN]:
         return NO_RETURNS
-    scan[:written] = points[:written]
+    for i in range(written):  # (a loop, not a slice assignment: numba compiles a
+        scan[i, 0] = points[i, 0]  # shape-mismatch message for that, 2 s per process)
+        scan[i, 1] = points[i, 1]
     s[SCAN_COUNT] = written
     mark_scan(s)  # safety: the points' frame
     s[SCAN_T] = s[T]

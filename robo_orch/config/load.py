@@ -101,6 +101,11 @@ class Config:
     #: behaviors: the adapters' kernels are not loaded then either)
     adapters: tuple[AdapterSpec, ...] = ()
 
+    @property
+    def joint_spaces(self) -> dict[str, Any]:
+        """The ``joints`` command spaces (servos, a pan-tilt), by name, in file order."""
+        return {name: space for name, space in self.commands.items() if space.kind == "joints"}
+
 
 _SECTIONS: dict[str, type] = {
     "loop": LoopConfig, "bus": BusConfig, "topics": TopicsConfig, "safety": SafetyConfig,

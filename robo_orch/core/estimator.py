@@ -119,7 +119,10 @@ def _symmetrise(P):
             P[b, a] = m
 
 
-@numba.njit(cache=True, error_model="numpy")
+# (a signature: called with the component as a constant, numba would compile a copy
+# for each component)
+@numba.njit("float64(float64[::1], float64[:, ::1], int64, float64, float64)", cache=True,
+            error_model="numpy")
 def _scalar_update(x, P, j, innovation, r):
     """Scalar update of component ``j`` (Joseph form); returns the NIS."""
     s = P[j, j] + r

@@ -351,7 +351,7 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
                        decel, yaw_accel) + thr
     far = max(abs(cv) * horizon + thr, stop_reach)
     reach2 = far * far
-    n_near = 0
+    n_near = np.int64(0)  # (not the literal 0: numba would compile every callee for it too)
     nearest2 = np.inf
     for j in range(n_points):
         dx = px - scan[j, 0]
@@ -394,7 +394,7 @@ def safety(state, scan, limits, proposal_v, proposal_w, mem, cmd_out):
 
     # 6. final check of the command to be sent, against the points a stop can reach
     # (moved to the front of the gathered ones)
-    n_stop = 0
+    n_stop = np.int64(0)
     for j in range(n_near):
         if near[j, 2] <= stop_reach:
             for c in range(3):

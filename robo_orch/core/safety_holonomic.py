@@ -318,7 +318,7 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
                                  yaw_accel) + thr
     far = max(c_len * horizon + thr, stop_reach)
     reach2 = far * far
-    n_near = 0
+    n_near = np.int64(0)  # (not the literal 0: numba would compile every callee for it too)
     nearest2 = np.inf
     for j in range(n_points):
         dx = px - scan[j, 0]
@@ -361,7 +361,7 @@ def safety_holonomic(state, scan, limits, pvx, pvy, pw, mem, cmd_out):
                 flags |= COLLISION_STOP if allowed <= 0.0 else COLLISION_SLOW
 
     # 6. final check of the command to be sent, against the points a stop can reach
-    n_stop = 0
+    n_stop = np.int64(0)
     for j in range(n_near):
         if near[j, 2] <= stop_reach:
             for c in range(3):

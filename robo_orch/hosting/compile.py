@@ -37,10 +37,11 @@ from robo_orch import lifeline
 JOBS_ENV = "ROBO_ORCH_COMPILE_JOBS"
 #: compiled here, in this order (the order the run imports them)
 MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety", "robo_orch.core.finite",
-              "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro")
+              "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro",
+              "robo_orch.core.lateral", "robo_orch.core.arbitrate")
 #: compiled by the helper (behaviors and the simulator are added per run); the
 #: behaviors come last, when this process has cached the distance field they use
-HELPER_SHARE = ("robo_orch.core.arbitrate", "robo_orch.core.schedule",
+HELPER_SHARE = ("robo_orch.core.schedule",
                 "robo_orch.core.estimator", "robo_orch.core.mission",
                 "robo_orch.adapters.laser_points")  # the scan input's adapter
 SIMULATOR = ("robo_orch.sim.simulator",)

@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,6 @@ from robo_orch.core import field as fieldmod
 from robo_orch.core import safety as saf
 from robo_orch.core import world as W
 from robo_orch.messages import FORMAT_VERSION, Header, message_type, new_fixed
-from robo_orch.runtime.joints import joint_spaces
 from robo_orch.runtime.params import LiveParams
 from robo_orch.runtime.planner import Planner
 from robo_orch.runtime.sense import Sensing
@@ -124,7 +124,11 @@ class Controller:
         self._truth = np.full(3, np.nan)
         #: the joints command spaces (:class:`~robo_orch.runtime.joints.JointSpace`) by
         #: name, each with the plan of its behaviors (None: none target it, it holds)
-        self.joint_spaces = joint_spaces(config, bus)
+        self.joint_spaces: dict[str, Any] = {}
+        if config.joint_spaces:  # (imported only then: the import compiles their kernels)
+            from robo_orch.runtime.joints import joint_spaces
+
+            self.joint_spaces = joint_spaces(config, bus)
         self._spaces = [(js, self.planner.spaces.get(name))
                         for name, js in self.joint_spaces.items()]
 

@@ -152,4 +152,4 @@ def joint_spaces(config, bus: Bus) -> dict[str, JointSpace]:
     """A :class:`JointSpace` for each ``joints`` command space of ``config``."""
     dt = 1.0 / config.loop.rate_hz
     return {name: JointSpace(name, space, bus, dt=dt, hwm=config.bus.hwm)
-            for name, space in config.commands.items() if space.kind == "joints"}
+            for name, space in config.joint_spaces.items()}

@@ -14,6 +14,8 @@ whose arbitrated proposal the controller hands to the space's safety kernel.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from robo_orch.config import BehaviorSpec, Config
@@ -23,7 +25,9 @@ from robo_orch.core import schedule as sched
 from robo_orch.core import world as W
 from robo_orch.core.direct import contiguous, direct, require_contiguous
 from robo_orch.kinematics import kinematics_for
-from robo_orch.runtime.space_plan import SpacePlan, space_plans
+
+if TYPE_CHECKING:
+    from robo_orch.runtime.space_plan import SpacePlan
 
 # every tick's scheduling, arbitration and safety kernels, past the dispatcher
 # (robo_orch.core.direct): their arrays are the Planner's own and the world's
@@ -41,8 +45,12 @@ class Planner:
         specs = [b for b in ordered if getattr(b, "space", "base") == "base"]
         self.specs = specs
         #: the joints spaces' behaviors, planned after the base's, by space name
-        self.spaces: dict[str, SpacePlan] = space_plans(config, ordered, world,
-                                                        deterministic=deterministic)
+        self.spaces: dict[str, SpacePlan] = {}
+        if getattr(config, "commands", None) and config.joint_spaces:
+            # (imported only then: the import compiles the joints' arbitration)
+            from robo_orch.runtime.space_plan import space_plans
+
+            self.spaces = space_plans(config, ordered, world, deterministic=deterministic)
         self._space_list = list(self.spaces.values())
         n = len(specs)
         self.names = [b.name for b in specs]
