@@ -21,13 +21,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robo_orch.config import load_config
-from robo_orch.config.sections import RobotConfig
+from robo_orch.config.sections import RobotConfig, SafetyConfig
 from robo_orch.core import safety as sf
 from robo_orch.core import safety_holonomic as sh
 from robo_orch.core import world as w
 from robo_orch.core.footprint_stop import footprint_limits_polygon, heading_bound
+from robo_orch.core.safety_footprint import safety_footprint
 from robo_orch.errors import ConfigError
 from robo_orch.footprint import circle_cover, inscribed_radius, outside_distance
+from robo_orch.kinematics import kinematics_for
 from robo_orch.sim.holonomic import step_holonomic
 from robo_orch.sim.robot import step_diff_drive
 
@@ -164,6 +166,25 @@ def test_a_point_in_the_covers_overshoot_is_judged_against_the_polygon(base):
           point)
 
 
+def test_the_round_robots_kernel_refuses_limits_that_carry_a_footprint():
+    """The round kernel compiles no footprint check: given a footprint it must not drive
+    (and the footprint's kernel, given the same inputs, does)."""
+    poly = [(0.3, 0.2), (-0.3, 0.2), (-0.3, -0.2), (0.3, -0.2)]
+    circles, _ = circle_cover(poly, 0.05)
+    lim = footprint_limits_polygon(kinematics_for(RobotConfig()).pack_limits(SafetyConfig()),
+                                   circles, poly)
+    state = np.zeros(w.STATE_LEN)
+    state[w.DT], state[w.ROBOT_RADIUS], state[w.CMD_V] = 0.02, 0.2, 0.3
+    scan = np.zeros((4, 2))
+    mem = np.zeros(sf.mem_size(4) + 3 * 4)
+    cmd = np.full(2, np.nan)
+    assert sf.safety(state, scan, lim, 0.3, 0.0, mem, cmd) == sf.INVALID_INPUT
+    assert tuple(cmd) == (0.0, 0.0)
+    state[w.CMD_V] = 0.3
+    assert not safety_footprint(state, scan, lim, 0.3, 0.0, mem, cmd) & sf.INVALID_INPUT
+    assert cmd[0] == pytest.approx(0.3)
+
+
 def drive(base, poly, circles, safety, robot, plan, points):
     """Run the base's safety kernel on ``plan`` and the simulated motion; assert that no
     scanned point is ever inside the polygon."""
@@ -192,7 +213,7 @@ def drive(base, poly, circles, safety, robot, plan, points):
             if holo:
                 flags = sh.safety_holonomic(state, scan, lim, pv, pvy, pw, mem, cmd)
             else:
-                flags = sf.safety(state, scan, lim, pv, pw, mem, cmd)
+                flags = safety_footprint(state, scan, lim, pv, pw, mem, cmd)
             assert not flags & sf.INVALID_INPUT
             for _ in range(SUB):
                 if holo:
@@ -223,6 +244,8 @@ def test_a_footprint_in_config_reaches_the_kernels_the_dwa_and_check(tmp_path):
     lim = kin.pack_limits(cfg.safety)
     assert lim[sf.L_LEN] == len(circles) and lim.shape[0] == sf.L_LEN + 2 + 3 * len(circles) + 8
     assert kin.mem_size(100) == sf.mem_size(100) + 300
+    assert kin.safety_kernel() is safety_footprint
+    assert kinematics_for(RobotConfig()).safety_kernel() is sf.safety
     # the DWA's footprint array, written when the robot starts; robo-orch check's line
     from robo_orch.behaviors.avoid_obstacles import AvoidObstacles
     from robo_orch.config.describe import describe_config

@@ -103,3 +103,18 @@ def test_warmup_of_a_config_compiles_what_run_needs_and_no_simulator(tmp_path):
         assert list(cache.rglob(f"{stem}.*.nbi")), stem
     for stem in ("simulator", "sensors", "pathplan", "grid"):  # not for `run` of this config
         assert not list(cache.rglob(f"{stem}.*.nbi")), stem
+
+
+def test_the_compile_share_takes_the_safety_kernel_of_the_configured_robot():
+    """A round robot's start compiles the round kernel, a footprint's the footprint's (each
+    import compiles one; compiling both would cost the other's seconds)."""
+    from robo_orch.hosting import compile as kernels
+
+    round_share = kernels.main_share({"robot": {"radius": 0.2}})
+    rect = kernels.main_share({"robot": {"footprint": [[0.3, 0.2], [-0.3, 0.2], [-0.3, -0.2]]}})
+    assert kernels.SAFETY_ROUND in round_share and kernels.SAFETY_FOOTPRINT not in round_share
+    assert kernels.SAFETY_FOOTPRINT in rect and kernels.SAFETY_ROUND not in rect
+    assert kernels.main_share({}) == list(kernels.MAIN_SHARE)
+    assert kernels.behavior_modules({"behaviors": {"avoid": {"kind": "avoid_obstacles"},
+                                                   "mine": {"kind": "a_plugin"}}}) \
+        == ["behavior:avoid_obstacles"]  # a plugin compiles in the command

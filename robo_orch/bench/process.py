@@ -54,11 +54,13 @@ print(time.perf_counter() - t0)
 """
 
 
-def _startup(cache_dir: str | None, compile_jobs: int | None = None) -> float:
+def _startup(cache_dir: str | None, compile_jobs: int | None = None,
+             python: str | None = None) -> float:
     """``startup_s`` of a short lockstep run in a new process (None: the current cache).
 
     ``compile_jobs``: ``ROBO_ORCH_COMPILE_JOBS`` for it (1: the cold compile in one
-    process, as before robo_orch.hosting.compile; None: the default).
+    process, as before robo_orch.hosting.compile; None: the default).  ``python``:
+    the interpreter (another checkout's, for a before/after figure; default this one).
     """
     env = dict(os.environ)
     if compile_jobs is not None:
@@ -66,9 +68,10 @@ def _startup(cache_dir: str | None, compile_jobs: int | None = None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         summary = Path(tmp) / "s.json"
         cache = ["--cache-dir", cache_dir] if cache_dir else []
-        subprocess.run([sys.executable, "-m", "robo_orch.cli", "-q", *cache, "sim", "--lockstep",
-                        "--duration", "0.2", "--summary", str(summary)],
-                       check=False, capture_output=True, timeout=900, env=env)
+        subprocess.run([python or sys.executable, "-m", "robo_orch.cli", "-q", *cache, "sim",
+                        "--lockstep", "--duration", "0.2", "--summary", str(summary)],
+                       check=False, capture_output=True, timeout=900, env=env,
+                       cwd=tmp)  # (not a checkout: python -m would import its package)
         return float(json.loads(summary.read_text())["startup_s"])
 
 
@@ -83,7 +86,7 @@ def bench_compile_split() -> dict[str, Any]:
 
     halves = {"this_process": list(kernels.MAIN_SHARE),
               "helper": [*kernels.HELPER_SHARE, *kernels.SIMULATOR,
-                         *kernels._behavior_modules(None, ())]}
+                         *kernels.behavior_modules(kernels._raw_config(None, ()))]}
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
@@ -101,21 +104,30 @@ def bench_compile_split() -> dict[str, Any]:
     return out
 
 
-def bench_cold_start(repeats: int = 2) -> dict[str, Any]:
+def bench_cold_start(repeats: int = 2, base_python: str | None = None) -> dict[str, Any]:
     """Empty cache to the first tick of the demo: the two-process compile against one process.
 
-    Pairs alternate (one process, then two), each run on a new empty cache, so both
-    see the same machine load; medians and the ratio of the medians.
+    Runs alternate (one process, then two; then, with ``base_python``, another
+    checkout's default start), each on a new empty cache, so all see the same machine
+    load; medians and the ratios of the medians.
     """
-    serial, parallel = [], []
+    serial, parallel, before = [], [], []
+    arms = [(1, None, serial), (None, None, parallel)]
+    if base_python:
+        arms.append((None, base_python, before))
     for _ in range(repeats):
-        for jobs, out in ((1, serial), (None, parallel)):
+        for jobs, python, out in arms:
             with tempfile.TemporaryDirectory() as cache:
-                out.append(_startup(cache, jobs))
+                out.append(_startup(cache, jobs, python))
     base, now = statistics.median(serial), statistics.median(parallel)
-    return {"cold_one_process_s": round(base, 2), "cold_s": round(now, 2),
-            "cold_ratio": round(now / base, 2), "runs": {"one_process": serial, "now": parallel},
-            "cpus": len(os.sched_getaffinity(0))}
+    res = {"cold_one_process_s": round(base, 2), "cold_s": round(now, 2),
+           "cold_ratio": round(now / base, 2), "runs": {"one_process": serial, "now": parallel},
+           "cpus": len(os.sched_getaffinity(0))}
+    if before:
+        res["cold_base_s"] = round(statistics.median(before), 2)
+        res["cold_vs_base"] = round(now / res["cold_base_s"], 2)
+        res["runs"]["base"] = before
+    return res
 
 
 def _numba_floor(script: Path) -> float:
@@ -228,16 +240,20 @@ def main(argv: list[str] | None = None) -> int:
     cold = sub.add_parser("cold", help="empty cache to first tick: two compiling processes "
                           "against one, alternating")
     cold.add_argument("--repeats", type=int, default=2)
+    cold.add_argument("--base-python", help="another checkout's python (e.g. BASE/.venv/bin/"
+                      "python): its cold start too, in turn, for a before/after figure")
     sub.add_parser("split", help="CPU seconds to compile each half of the demo's kernels")
     args = parser.parse_args(argv)
     if args.command == "split":
         print(json.dumps(bench_compile_split(), indent=2))
         return 0
     if args.command == "cold":
-        out = bench_cold_start(args.repeats)
+        out = bench_cold_start(args.repeats, args.base_python)
         print(f"cold start (empty cache to the first tick, lockstep demo): {out['cold_s']} s; "
               f"one compiling process, same run: {out['cold_one_process_s']} s "
-              f"({out['cold_ratio']}x)")
+              f"({out['cold_ratio']}x)" + (f"; base: {out['cold_base_s']} s "
+                                          f"({out['cold_vs_base']}x)" if "cold_base_s" in out
+                                          else ""))
         print(json.dumps(out, indent=2))
         return 0
     run = (lambda: bench_memory(args.ticks)) if args.command == "memory" else \

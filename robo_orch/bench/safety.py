@@ -128,15 +128,18 @@ def time_kernel(module: ModuleType, inputs: list, repeats: int,
                 rect: bool = False) -> dict[str, float]:
     """Per-call time (us) of ``module.safety`` over ``inputs``: the best of ``repeats``
     per input, then the median and p99 over the inputs (``rect``: with the
-    rectangular footprint)."""
+    rectangular footprint, through the footprint's kernel)."""
     lim = _limits(module)
     mem_size = module.mem_size
+    kernel = module.safety
     if rect:
-        lim, mem_size = _rect(lim), _rect_mem(mem_size)
+        from robo_orch.core.safety_footprint import safety_footprint
+
+        lim, mem_size, kernel = _rect(lim), _rect_mem(mem_size), safety_footprint
     cmd = np.zeros(2)
 
     def call(work, scan, mem, pv, pw):
-        module.safety(work, scan, lim, pv, pw, mem, cmd)
+        kernel(work, scan, lim, pv, pw, mem, cmd)
 
     rollouts = getattr(module, "MEM_ROLLOUTS", None)
     return _time_calls(call, mem_size, inputs, repeats, rollouts)

@@ -40,7 +40,7 @@ from robo_orch.config.load import (
     load_config,
 )
 from robo_orch.config.sections import BehaviorEntry
-from robo_orch.core import safety as saf
+from robo_orch.core import safety_steps as saf  # (flags and limits; no kernel compiled)
 from robo_orch.errors import ConfigError
 
 #: how a change is named in errors and records: ``robo-orch param set``

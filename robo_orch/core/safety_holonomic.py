@@ -78,7 +78,7 @@ from robo_orch.core.ramps_holonomic import (
     ramp_vector,
     shrink,
 )
-from robo_orch.core.safety import (
+from robo_orch.core.safety_steps import (
     ACCEL_LIMITED,
     COLLISION_SLOW,
     COLLISION_STOP,

@@ -85,7 +85,7 @@ from typing import Protocol
 import numba
 import numpy as np
 
-from robo_orch.core.safety import (
+from robo_orch.core.safety_steps import (
     ACCEL_LIMITED,
     ESTOP,
     HARD_BRAKE,

@@ -13,10 +13,13 @@ says so: ``compiling kernels (n/N)...``.
 
 The two halves take about the same CPU time (``python -m robo_orch.bench.process
 split``) and neither needs the other's kernels: this process takes the distance
-field and the safety layer (with the stopping rollouts, ramps and odometry frame it
-calls) and the odometry and IMU inputs' adapters; the helper takes arbitration,
-scheduling, the estimator, the mission kernel, the scan input's adapter, the simulator
-and the config's behaviors.
+field, the safety layer (the round robot's kernel, or the footprint's when the robot
+has one, with the stopping rollouts, ramps and odometry frame it calls), the
+odometry, IMU and scan inputs' adapters, arbitration, scheduling and the mission
+kernel; the helper takes the estimator and the lateral-speed filter, the simulator
+and the config's behaviors.  Nothing in one share may import
+a module of the other (each would compile it again, at the same time): the
+simulator, for one, does not import the safety kernels.
 ``ROBO_ORCH_COMPILE_JOBS=1`` (or a single CPU) compiles everything here, one after
 another, as before.
 """
@@ -36,14 +39,16 @@ from robo_orch import lifeline
 
 JOBS_ENV = "ROBO_ORCH_COMPILE_JOBS"
 #: compiled here, in this order (the order the run imports them)
-MAIN_SHARE = ("robo_orch.core.field", "robo_orch.core.safety", "robo_orch.core.finite",
+SAFETY_ROUND = "robo_orch.core.safety"
+SAFETY_FOOTPRINT = "robo_orch.core.safety_footprint"  # (a robot with robot.footprint)
+MAIN_SHARE = ("robo_orch.core.field", SAFETY_ROUND, "robo_orch.core.finite",
               "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro",
-              "robo_orch.core.lateral", "robo_orch.core.arbitrate")
+              "robo_orch.core.arbitrate", "robo_orch.core.schedule", "robo_orch.core.mission",
+              "robo_orch.adapters.laser_points")
 #: compiled by the helper (behaviors and the simulator are added per run); the
 #: behaviors come last, when this process has cached the distance field they use
-HELPER_SHARE = ("robo_orch.core.schedule",
-                "robo_orch.core.estimator", "robo_orch.core.mission",
-                "robo_orch.adapters.laser_points")  # the scan input's adapter
+HELPER_SHARE = ("robo_orch.core.estimator", "robo_orch.core.lateral")  # (lateral imports
+# the estimator's constants, and so compiles it)
 SIMULATOR = ("robo_orch.sim.simulator",)
 
 
@@ -61,9 +66,8 @@ def _cached(module: str, cache_dir: Path) -> bool:
     return any(cache_dir.rglob(f"{stem}.*.nbi"))
 
 
-def _behavior_modules(config_path: str | None, overrides: tuple[str, ...]) -> list[str]:
-    """``behavior:KIND`` for each built-in behavior the config names (its raw tables)."""
-    from robo_orch import registry
+def _raw_config(config_path: str | None, overrides: tuple[str, ...]) -> dict:
+    """The config's raw tables, overrides applied (not validated)."""
     from robo_orch.config import embedded_config_path
     from robo_orch.config.source import apply_overrides, read_with_extends
 
@@ -72,6 +76,21 @@ def _behavior_modules(config_path: str | None, overrides: tuple[str, ...]) -> li
         path = embedded_config_path(str(path))
     raw = read_with_extends(path)
     apply_overrides(raw, overrides)
+    return raw
+
+
+def main_share(raw: dict) -> list[str]:
+    """:data:`MAIN_SHARE` for the config's robot: a polygon footprint's safety kernel
+    instead of the round robot's."""
+    robot = raw.get("robot")
+    footprint = isinstance(robot, dict) and bool(robot.get("footprint"))
+    return [SAFETY_FOOTPRINT if footprint and m == SAFETY_ROUND else m for m in MAIN_SHARE]
+
+
+def behavior_modules(raw: dict) -> list[str]:
+    """``behavior:KIND`` for each built-in behavior the config names (its raw tables)."""
+    from robo_orch import registry
+
     tables = raw.get("behaviors", {})
     kinds = {t.get("kind", name) for name, t in tables.items() if isinstance(t, dict)}
     builtins = registry.BUILTINS[registry.BEHAVIORS]
@@ -87,22 +106,26 @@ def precompile(config_path: str | None, overrides: tuple[str, ...], *, simulator
     The config's own kernels (plugins) and those compiled lazily on the first call
     still compile afterwards, in the command.
     """
-    cache = Path(os.environ.get("NUMBA_CACHE_DIR", ""))
-    helper_share = [*HELPER_SHARE, *(SIMULATOR if simulator else ())]
-    if jobs() < 2 or all(_cached(m, cache) for m in (*MAIN_SHARE, *helper_share)):
+    if jobs() < 2:
         return None
     try:
-        helper_share += _behavior_modules(config_path, overrides)
+        raw = _raw_config(config_path, overrides)
+        mine = main_share(raw)
+        helper_share = [*HELPER_SHARE, *(SIMULATOR if simulator else ()),
+                        *behavior_modules(raw)]
     except Exception:  # a config error: the command reports it in its own words
         return None
+    cache = Path(os.environ.get("NUMBA_CACHE_DIR", ""))
+    if all(_cached(m, cache) for m in (*mine, *helper_share) if not m.startswith("behavior:")):
+        return None
     t0 = time.perf_counter()
-    progress = _Progress(len(MAIN_SHARE) + len(helper_share), quiet)
+    progress = _Progress(len(mine) + len(helper_share), quiet)
     helper = lifeline.popen([sys.executable, "-m", "robo_orch.hosting.compile", *helper_share],
                             stdout=subprocess.PIPE, text=True)  # dies with this process
     reader = threading.Thread(target=progress.follow, args=(helper.stdout,), daemon=True)
     reader.start()
     try:
-        for module in MAIN_SHARE:
+        for module in mine:
             importlib.import_module(module)
             progress.step()
         helper.wait()

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from robo_orch import registry
+from robo_orch.core import safety_steps  # (not core.safety: its import compiles a kernel)
 
 if TYPE_CHECKING:
     from robo_orch.config.sections import RobotConfig, SafetyConfig
@@ -97,11 +98,7 @@ class Kinematics(abc.ABC):
     def mem_size(self, max_scan: int) -> int:
         """Length of the safety kernel's ``mem`` with room for ``max_scan`` points (and
         the scratch of a footprint of several circles)."""
-        # imported here: importing the safety module compiles its kernels, which the
-        # simulator (which imports this module) does not need; see hosting.compile
-        from robo_orch.core import safety
-
-        return safety.mem_size(max_scan) + self.footprint_scratch(max_scan)
+        return safety_steps.mem_size(max_scan) + self.footprint_scratch(max_scan)
 
     def footprint_scratch(self, max_scan: int) -> int:
         """Extra ``mem`` a polygon footprint's check needs (3 per point; 0 for a circle)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from robo_orch.core import safety as saf
+from robo_orch.core import safety_steps as saf
 from robo_orch.core import world as W
 from robo_orch.kinematics.base import Kinematics
 
@@ -46,7 +46,14 @@ class DiffDrive(Kinematics):
             self.track, r.max_wheel_speed, r.motor_time_constant)))
 
     def safety_kernel(self):
-        return saf.safety
+        # imported here: each import compiles its kernel, and a robot needs one of them
+        if self.robot.footprint:
+            from robo_orch.core.safety_footprint import safety_footprint
+
+            return safety_footprint
+        from robo_orch.core.safety import safety
+
+        return safety
 
 
 class SkidSteer(DiffDrive):

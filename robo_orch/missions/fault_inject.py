@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from robo_orch.core import safety as saf
+from robo_orch.core import safety_steps as saf  # (flags and limits; no kernel compiled)
 from robo_orch.core import world as W
 from robo_orch.kinematics import kinematics_for
 from robo_orch.messages import HEADER, encode, message_type, new_fixed, new_var

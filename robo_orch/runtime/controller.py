@@ -20,7 +20,7 @@ from robo_orch.backend import SimBackend
 from robo_orch.bus import Bus, QoS
 from robo_orch.config import Config
 from robo_orch.core import field as fieldmod
-from robo_orch.core import safety as saf
+from robo_orch.core import safety_steps as saf  # (flags and limits; no kernel compiled)
 from robo_orch.core import world as W
 from robo_orch.messages import FORMAT_VERSION, Header, message_type, new_fixed
 from robo_orch.runtime.params import LiveParams

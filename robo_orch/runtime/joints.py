@@ -24,7 +24,6 @@ import numpy as np
 
 from robo_orch.bus import Bus, QoS
 from robo_orch.core.direct import direct, require_contiguous
-from robo_orch.core.safety import tally_flags
 from robo_orch.core.safety_joints import (
     FLAG_NAMES,
     MODE_POSITION,
@@ -32,6 +31,7 @@ from robo_orch.core.safety_joints import (
     pack_joint_limits,
     safety_joints,
 )
+from robo_orch.core.safety_steps import tally_flags
 from robo_orch.messages import JOINT_COMMAND, JOINT_STATE, new_fixed, new_var
 
 # past the dispatcher (robo_orch.core.direct): every array is the JointSpace's own

@@ -20,7 +20,7 @@ import numpy as np
 
 from robo_orch.config import BehaviorSpec, Config
 from robo_orch.core import arbitrate as arb
-from robo_orch.core import safety as saf
+from robo_orch.core import safety_steps as saf  # (flags and limits; no kernel compiled)
 from robo_orch.core import schedule as sched
 from robo_orch.core import world as W
 from robo_orch.core.direct import contiguous, direct, require_contiguous
