@@ -28,7 +28,6 @@ from robo_orch.core.geometry import wrap_angle
 from robo_orch.errors import BackendError, ConfigError
 from robo_orch.kinematics import kinematics_for
 from robo_orch.planar import wheel_speeds, wheels_to_body
-from robo_orch.sim.footprint import FootprintContact
 from robo_orch.sim.geometry import WorldMap, check_placement, clearance
 from robo_orch.sim.robot import STATE_LEN, V_LEFT, V_RIGHT, YAW, X, Y, step_diff_drive
 from robo_orch.sim.sensors import Imu, Lidar, WheelOdometry
@@ -159,8 +158,11 @@ class Simulator:
         self.state = np.zeros(self.STATE_LEN, dtype=np.float64)
         self._info = np.zeros(INFO_LEN, dtype=np.float64)
         #: the exact polygon's contact test (None: the round robot of ``radius``)
-        self.contact = (FootprintContact(robot.footprint, self.state, self.world_map)
-                        if getattr(robot, "footprint", ()) else None)
+        self.contact = None
+        if getattr(robot, "footprint", ()):  # (imported only then: it compiles its kernels)
+            from robo_orch.sim.footprint import FootprintContact
+
+            self.contact = FootprintContact(robot.footprint, self.state, self.world_map)
         wm = self.world_map
         require_contiguous(state=(self.state, 1), info=(self._info, 1),
                            segments=(wm.segments, 2), circles=(wm.circles, 2),

@@ -16,6 +16,9 @@ def test_warmup_fills_the_given_cache_dir(tmp_path):
     assert proc.returncode == 0, proc.stderr
     index_files = list(cache.rglob("*.nbi"))
     assert len(index_files) >= 20, [p.name for p in index_files]
+    # and the kernels of robots other than the demo's (which loads none of these)
+    for stem in ("safety_footprint", "safety_holonomic", "safety_joints", "footprint"):
+        assert list(cache.rglob(f"{stem}.*.nbi")), stem
     # a second process loads from that cache instead of compiling: nothing is added
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*")}
     proc = cli("-q", "--cache-dir", str(cache), "sim", "--lockstep", "--duration", "0.5",

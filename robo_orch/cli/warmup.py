@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import time
 from pathlib import Path
 
 from robo_orch import _numba_env
+
+#: kernel modules the demo mission below does not load: other robots' safety kernels
+#: (a polygon footprint, a holonomic base), joints spaces, the footprint's contact test
+_NOT_IN_THE_DEMO = ("robo_orch.core.safety_footprint", "robo_orch.core.safety_holonomic",
+                    "robo_orch.core.safety_joints", "robo_orch.core.arbitrate_joints",
+                    "robo_orch.sim.footprint", "robo_orch.sim.joints")
 
 
 def add_parser(sub) -> None:
@@ -58,6 +65,8 @@ def warmup_all(quiet: bool = False) -> int:
 
     for name in registry.names(registry.BEHAVIORS):
         registry.load(registry.BEHAVIORS, name)  # eager signatures compile at import
+    for module in _NOT_IN_THE_DEMO:
+        importlib.import_module(module)
     config = load_config(None)
     # a one-second lockstep mission runs the sense, plan and act kernels and the
     # simulator's physics, sensor and ray-casting kernels
