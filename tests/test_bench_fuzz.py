@@ -16,3 +16,14 @@ def test_section_is_registered_and_counts_every_protocol(capsys):
         assert res["mutations"] == 12 and res["crashes"] == 0
         assert res["frames_out"] > 0 and res["kept_whole"] >= res["dropped"]
         assert set(res["per_kind"]) == {"splice", "insert", "duplicate"}
+
+
+def test_a_refused_replay_is_dropped_but_not_lost():
+    """Duplicated bytes: the RPLIDAR parser refuses the replayed nodes (they step back in
+    angle) and returns each node once; ``dropped`` counts the replays, ``dropped_unique``
+    only nodes that never came out."""
+    proto = fuzz.PROTOCOLS["rplidar"]()
+    res = fuzz.fuzz(proto, 30, seed=5)  # kinds in turn: 10 duplicates
+    assert res["per_kind"]["duplicate"]["dropped"] > 0
+    assert res["dropped_unique_per_mutation"] < res["dropped_per_mutation"]
+    assert 0 < res["dropped_unique_share"] < res["dropped_share"]

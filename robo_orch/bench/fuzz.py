@@ -10,7 +10,11 @@ emulator's valid stream:
   256 bytes): ``false``, frames returned that were never sent (per 10,000
   mutations and per million frames returned); ``dropped``, frames the damage
   left whole that were not returned (per mutation, and as a share of the
-  frames left whole); ``crashes``, exceptions out of ``feed``.
+  frames left whole; a frame received twice, as a duplicate or a splice back
+  leaves it, counts twice); ``dropped_unique``, frames left whole that never came
+  out at all (a parser that refuses a replayed copy loses no data: the RPLIDAR's
+  replayed nodes step back in angle and are refused); ``crashes``, exceptions out
+  of ``feed``.
 
 Streams: RPLIDAR 4 revolutions (about 1,440 nodes, 0.7 s of scanning), NMEA 240
 sentences (8 s at 10 Hz), WitMotion 600 packets, motor bridge 400 frames; each
@@ -177,7 +181,7 @@ def fuzz(proto: Protocol, mutations: int, seed: int = 1) -> dict[str, Any]:
                                f"of {len(spans)}")
         pool.append((data, spans, keys))
     sent = {k for _, _, keys in pool for k in keys}
-    false = dropped = kept = out_frames = crashes = 0
+    false = dropped = kept = out_frames = crashes = lost_unique = kept_unique = 0
     per_kind = {k: Counter() for k in KINDS}
     for m in range(mutations):
         kind = KINDS[m % len(KINDS)]
@@ -196,6 +200,8 @@ def fuzz(proto: Protocol, mutations: int, seed: int = 1) -> dict[str, Any]:
         made_up = sum(1 for k in got if k not in sent)
         whole = Counter(keys[i] for i in intact(spans, mut) if i < counted)
         lost = sum((whole - Counter(got)).values())
+        lost_unique += len(whole.keys() - set(got))
+        kept_unique += len(whole)
         false += made_up
         dropped += lost
         kept += sum(whole.values())
@@ -207,7 +213,10 @@ def fuzz(proto: Protocol, mutations: int, seed: int = 1) -> dict[str, Any]:
             "false_per_million_frames": round(false * 1e6 / max(out_frames, 1), 1),
             "dropped": dropped, "kept_whole": kept,
             "dropped_per_mutation": round(dropped / mutations, 3),
-            "dropped_share": round(dropped / max(kept, 1), 5), "crashes": crashes,
+            "dropped_share": round(dropped / max(kept, 1), 5),
+            "dropped_unique_per_mutation": round(lost_unique / mutations, 3),
+            "dropped_unique_share": round(lost_unique / max(kept_unique, 1), 5),
+            "crashes": crashes,
             "per_kind": {k: dict(v) for k, v in per_kind.items()}}
 
 
@@ -227,7 +236,8 @@ def bench_fuzz(quick: bool = False, names: tuple[str, ...] | None = None) -> dic
               f"mutations: false {f['false_per_10k_mutations']:.2f} per 10k mutations "
               f"({f['false_per_million_frames']:.1f} per million frames); dropped "
               f"{f['dropped_per_mutation']:.2f} per mutation ({100 * f['dropped_share']:.3f}% "
-              f"of frames left whole); {f['crashes']} crashes")
+              f"of frames left whole; never returned: {100 * f['dropped_unique_share']:.3f}%); "
+              f"{f['crashes']} crashes")
     return out
 
 
