@@ -38,7 +38,8 @@ def _nmea_encode(m: nm.Frame) -> bytes:
 #: and after damage loses those and the run it needs to lock again; a COBS frame ends
 #: with its delimiter, so garbage joins the next frame and takes it down.
 OPTIONS = {
-    "rplidar": ({"hold": rp.HOLD_NODES, "resync_loss": 2 * rp.HOLD_NODES}, None),
+    "rplidar": ({"hold": rp.HOLD_NODES, "resync_loss": 2 * rp.HOLD_NODES,
+                 "relock": rp.RELOCK_NODES}, None),
     "nmea": ({}, _nmea_encode),
     "witmotion": ({"resync_loss": 1}, wp.encode_frame),  # unconfirmed: the packet before
     "motor_bridge": ({"resync_loss": 1}, bp.encode_message),

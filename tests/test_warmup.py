@@ -118,6 +118,13 @@ def test_the_compile_share_takes_the_safety_kernel_of_the_configured_robot():
     assert kernels.SAFETY_ROUND in round_share and kernels.SAFETY_FOOTPRINT not in round_share
     assert kernels.SAFETY_FOOTPRINT in rect and kernels.SAFETY_ROUND not in rect
     assert kernels.main_share({}) == list(kernels.MAIN_SHARE)
+    holonomic = {"robot": {"kinematics": "holonomic", "footprint": [[0.3, 0.2], [-0.3, 0.2],
+                                                                   [-0.3, -0.2]]}}
+    share = kernels.main_share(holonomic)  # its kernel checks footprints itself
+    assert "robo_orch.core.safety_holonomic" in share and kernels.SAFETY_ROUND not in share
+    assert kernels.SAFETY_FOOTPRINT not in share
+    assert kernels.simulator_modules(holonomic) == ["robo_orch.sim.simulator", "robo_orch.sim.omni"]
+    assert kernels.simulator_modules({}) == ["robo_orch.sim.simulator"]
     assert kernels.behavior_modules({"behaviors": {"avoid": {"kind": "avoid_obstacles"},
                                                    "mine": {"kind": "a_plugin"}}}) \
         == ["behavior:avoid_obstacles"]  # a plugin compiles in the command

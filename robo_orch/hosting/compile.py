@@ -13,13 +13,14 @@ says so: ``compiling kernels (n/N)...``.
 
 The two halves take about the same CPU time (``python -m robo_orch.bench.process
 split``) and neither needs the other's kernels: this process takes the distance
-field, the safety layer (the round robot's kernel, or the footprint's when the robot
-has one, with the stopping rollouts, ramps and odometry frame it calls), the
-odometry, IMU and scan inputs' adapters, arbitration, scheduling and the mission
-kernel; the helper takes the estimator and the lateral-speed filter, the simulator
-and the config's behaviors.  Nothing in one share may import
-a module of the other (each would compile it again, at the same time): the
-simulator, for one, does not import the safety kernels.
+field, the safety layer (the round robot's kernel, a polygon footprint's or a
+holonomic base's for such a robot, with the stopping rollouts, ramps and odometry
+frame it calls), the odometry, IMU and scan inputs' adapters, arbitration,
+scheduling and the mission kernel; the helper takes the estimator and the
+lateral-speed filter, the simulator (and a holonomic base's) and the config's
+behaviors.  Nothing in one share may import a module of the other (each would
+compile it again, at the same time): the simulator, for one, does not import the
+safety kernels.
 ``ROBO_ORCH_COMPILE_JOBS=1`` (or a single CPU) compiles everything here, one after
 another, as before.
 """
@@ -50,6 +51,10 @@ MAIN_SHARE = ("robo_orch.core.field", SAFETY_ROUND, "robo_orch.core.finite",
 HELPER_SHARE = ("robo_orch.core.estimator", "robo_orch.core.lateral")  # (lateral imports
 # the estimator's constants, and so compiles it)
 SIMULATOR = ("robo_orch.sim.simulator",)
+#: by ``robot.kinematics``, where a base differs from a wheeled one: (its safety kernel's
+#: module, for this process; its simulator's, for the helper, after SIMULATOR).  A
+#: plugin's kinematics compiles its own kernels in the command.
+BASES = {"holonomic": ("robo_orch.core.safety_holonomic", ("robo_orch.sim.omni",))}
 
 
 def jobs() -> int:
@@ -79,12 +84,25 @@ def _raw_config(config_path: str | None, overrides: tuple[str, ...]) -> dict:
     return raw
 
 
-def main_share(raw: dict) -> list[str]:
-    """:data:`MAIN_SHARE` for the config's robot: a polygon footprint's safety kernel
-    instead of the round robot's."""
+def _robot(raw: dict) -> dict:
     robot = raw.get("robot")
-    footprint = isinstance(robot, dict) and bool(robot.get("footprint"))
-    return [SAFETY_FOOTPRINT if footprint and m == SAFETY_ROUND else m for m in MAIN_SHARE]
+    return robot if isinstance(robot, dict) else {}
+
+
+def main_share(raw: dict) -> list[str]:
+    """:data:`MAIN_SHARE` for the config's robot: the safety kernel of its base
+    (:data:`BASES`), or of a polygon footprint, instead of the round robot's."""
+    robot = _robot(raw)
+    base = BASES.get(robot.get("kinematics"))
+    safety = (base[0] if base else SAFETY_FOOTPRINT if robot.get("footprint")
+              else SAFETY_ROUND)
+    return [safety if m == SAFETY_ROUND else m for m in MAIN_SHARE]
+
+
+def simulator_modules(raw: dict) -> list[str]:
+    """:data:`SIMULATOR` and the simulator of the config's base (:data:`BASES`)."""
+    base = BASES.get(_robot(raw).get("kinematics"))
+    return [*SIMULATOR, *(base[1] if base else ())]
 
 
 def behavior_modules(raw: dict) -> list[str]:
@@ -111,7 +129,7 @@ def precompile(config_path: str | None, overrides: tuple[str, ...], *, simulator
     try:
         raw = _raw_config(config_path, overrides)
         mine = main_share(raw)
-        helper_share = [*HELPER_SHARE, *(SIMULATOR if simulator else ()),
+        helper_share = [*HELPER_SHARE, *(simulator_modules(raw) if simulator else ()),
                         *behavior_modules(raw)]
     except Exception:  # a config error: the command reports it in its own words
         return None

@@ -98,12 +98,14 @@ def check_parser(parser_factory: Callable[[], Any], frames: Sequence[bytes] | No
                  encoder: Callable[[Any], bytes] | None = None,
                  expected: Sequence[Any] | None = None,
                  keys: Callable[[list], list] | None = None, head: bytes = b"",
-                 hold: int = 0, resync_loss: int = 0, seed: int = 0, fuzz_rounds: int = 100,
+                 hold: int = 0, resync_loss: int = 0, relock: int = 0, seed: int = 0,
+                 fuzz_rounds: int = 100,
                  raise_on_failure: bool = True) -> CheckReport:
     """Check a parser's guarantees (module docstring); the report, or :class:`CheckFailed`.
 
     ``parser_factory()`` returns a new parser ready for the stream; ``frames`` are
-    valid frames in stream order (at least 4 + ``hold`` + ``resync_loss``), or
+    valid frames in stream order (at least 4 + ``hold`` + ``resync_loss``, and 4 +
+    ``relock``), or
     ``messages`` encoded by ``encoder``.
     ``head``: bytes a stream starts with once (a response descriptor), never damaged.
     ``hold``: frames a parser may hold back at the end of a stream until later bytes
@@ -111,13 +113,17 @@ def check_parser(parser_factory: Callable[[], Any], frames: Sequence[bytes] | No
     hits, before or after it (0: the next valid frame is always found; 1 for a
     protocol whose frames are closed by a delimiter, such as COBS, where garbage joins
     the next frame, or one that confirms a frame by the next frame's start).
+    ``relock``: valid frames in a row a parser needs after damage before it trusts the
+    stream again (RPLIDAR: ``RELOCK_NODES``); damage is placed with at least that many
+    frames after it, as a continuous stream has.
     """
     if frames is None:
         if messages is None or encoder is None:
             raise TypeError("check_parser needs frames, or messages and an encoder")
         frames = [encoder(m) for m in messages]
     frames = [bytes(f) for f in frames]
-    least = 4 + hold + resync_loss  # damage leaves frames enough after it to resync
+    after = max(hold + resync_loss, relock)  # frames enough after damage to resync
+    least = 4 + after
     if len(frames) < least:
         raise ValueError(f"check_parser needs at least {least} valid frames, got {len(frames)}")
     h = _Harness(parser_factory, keys or _default_keys)
@@ -188,7 +194,7 @@ def check_parser(parser_factory: Callable[[], Any], frames: Sequence[bytes] | No
             clean_damage = _damage(_counters(h.whole(stream)[1]))
             body = frames
             for _ in range(_RESYNC_ROUNDS):
-                i = int(rng.integers(1, len(body) - hold - resync_loss - 1))
+                i = int(rng.integers(1, len(body) - after - 1))
                 if kind == "prefix":
                     i = 0
                     data = head + garbage() + b"".join(body)
