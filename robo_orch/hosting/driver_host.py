@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import sys
+import termios
 import time
 from typing import Any, TextIO
 
@@ -35,6 +36,9 @@ from robo_orch.errors import RegistryError, RoboOrchError
 from robo_orch.messages import MessageType, fields_as_dict
 
 READY_FD_ENV = "ROBO_ORCH_READY_FD"
+#: what a port raises when its device goes away: pyserial's flush() and
+#: reset_input_buffer() raise termios.error, which is no OSError, on a vanished device
+PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 #: ``[bus]`` keys that put topics on tcp: with any of them the driver reads the whole config
 _NETWORK_KEYS = frozenset({"endpoints", "tcp_base", "control_endpoint", "keys", "insecure"})
 
@@ -64,6 +68,8 @@ def open_port(name: str, cfg: DriverConfig) -> serial.SerialBase:
 
 
 def _reason(err: BaseException) -> str:
+    if isinstance(err, termios.error) and len(err.args) == 2:  # (errno, text), as OSError says
+        return f"[Errno {err.args[0]}] {err.args[1]}"
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
@@ -99,9 +105,17 @@ class DriverHost:
         self._taps.append(self.bus.subscribe(topic, mtype, QoS.queue(1024)))
 
     def open(self) -> None:
-        """Open the port and set the device up."""
+        """Open the port and set the device up (:class:`DeviceError` if the port fails)."""
         self.port = open_port(self.name, self.cfg)
-        self.driver.start(self.port)
+        try:
+            self.driver.start(self.port)
+        except PORT_ERRORS as err:
+            port, self.port = self.port, None
+            with contextlib.suppress(*PORT_ERRORS):
+                port.close()
+            raise DeviceError(f"driver '{self.name}' ({self.cfg.spec.kind}): "
+                              f"{self.cfg.spec.port} failed while setting the device up: "
+                              f"{_reason(err)}") from None
 
     def run(self) -> int:
         """Serve the port until :meth:`stop` or a port failure; returns the exit status."""
@@ -134,7 +148,7 @@ class DriverHost:
                     data = port.read(1)
                     if data and port.in_waiting:
                         data += port.read(port.in_waiting)
-            except (serial.SerialException, OSError) as err:
+            except PORT_ERRORS as err:
                 status = self._port_failed(err)
                 break
             except InterruptedError:
@@ -153,7 +167,7 @@ class DriverHost:
                          f"(no bytes for {self.cfg.spec.timeout_s:g} s)")
             try:
                 driver.service(port, now)
-            except (serial.SerialException, OSError) as err:
+            except PORT_ERRORS as err:
                 status = self._port_failed(err)
                 break
             if self._taps:
@@ -190,10 +204,10 @@ class DriverHost:
             return
         try:
             self.driver.stop(port)
-        except (serial.SerialException, OSError) as err:
+        except PORT_ERRORS as err:
             self.say(f"could not stop the device cleanly: {_reason(err)}")
         finally:
-            with contextlib.suppress(serial.SerialException, OSError):
+            with contextlib.suppress(*PORT_ERRORS):
                 port.close()
 
     def summary(self) -> str:
