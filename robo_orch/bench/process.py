@@ -84,9 +84,8 @@ def bench_compile_split() -> dict[str, Any]:
     """
     from robo_orch.hosting import compile as kernels
 
-    halves = {"this_process": list(kernels.MAIN_SHARE),
-              "helper": [*kernels.HELPER_SHARE, *kernels.SIMULATOR,
-                         *kernels.behavior_modules(kernels._raw_config(None, ()))]}
+    mine, helper = kernels.shares(kernels._raw_config(None, ()), simulator=True)
+    halves = {"this_process": mine, "helper": helper}
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)

@@ -105,6 +105,12 @@ def simulator_modules(raw: dict) -> list[str]:
     return [*SIMULATOR, *(base[1] if base else ())]
 
 
+def shares(raw: dict, *, simulator: bool) -> tuple[list[str], list[str]]:
+    """(this process's share, the helper's) for a config's raw tables."""
+    return main_share(raw), [*HELPER_SHARE, *(simulator_modules(raw) if simulator else ()),
+                             *behavior_modules(raw)]
+
+
 def behavior_modules(raw: dict) -> list[str]:
     """``behavior:KIND`` for each built-in behavior the config names (its raw tables)."""
     from robo_orch import registry
@@ -127,10 +133,7 @@ def precompile(config_path: str | None, overrides: tuple[str, ...], *, simulator
     if jobs() < 2:
         return None
     try:
-        raw = _raw_config(config_path, overrides)
-        mine = main_share(raw)
-        helper_share = [*HELPER_SHARE, *(simulator_modules(raw) if simulator else ()),
-                        *behavior_modules(raw)]
+        mine, helper_share = shares(_raw_config(config_path, overrides), simulator=simulator)
     except Exception:  # a config error: the command reports it in its own words
         return None
     cache = Path(os.environ.get("NUMBA_CACHE_DIR", ""))
