@@ -219,8 +219,12 @@ def run_steps(state, scan, limits, proposal_v, proposal_w, mem, cmd_out, footpri
     n_points = 0
     if count > 0.0 and scan.shape[1] >= 2:
         n_points = rows if count >= rows else int(count)
-    nc = n_circles(limits, L_LEN)  # a footprint of several circles (0: the radius)
-    nv = n_vertices(limits, L_LEN, nc) if nc > 0 else 0  # and its polygon
+    if footprint is None:  # (numba prunes the other branch: no footprint parsing compiled)
+        nc = 0 if limits.shape[0] <= L_LEN or limits[L_LEN] == 0.0 else -1  # (-1: refused)
+        nv = 0
+    else:
+        nc = n_circles(limits, L_LEN)  # a footprint of several circles (0: the radius)
+        nv = n_vertices(limits, L_LEN, nc) if nc > 0 else 0  # and its polygon
     valid = (
         vmax > 0.0 and vrev >= 0.0 and wmax > 0.0 and accel > 0.0 and decel > 0.0
         and yaw_accel > 0.0 and margin >= 0.0 and horizon > 0.0 and dt > 0.0
