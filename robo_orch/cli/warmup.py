@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import shutil
 import time
 from pathlib import Path
 
 from robo_orch import _numba_env
-
-#: kernel modules the demo mission below does not load: other robots' safety kernels
-#: (a polygon footprint, a holonomic base), joints spaces, the footprint's contact test
-_NOT_IN_THE_DEMO = ("robo_orch.core.safety_footprint", "robo_orch.core.safety_holonomic",
-                    "robo_orch.core.safety_joints", "robo_orch.core.arbitrate_joints",
-                    "robo_orch.sim.footprint", "robo_orch.sim.joints")
 
 
 def add_parser(sub) -> None:
@@ -56,17 +49,18 @@ def warmup_config(config_path: str, overrides: tuple[str, ...], quiet: bool = Fa
 
 
 def warmup_all(quiet: bool = False) -> int:
-    """Load every registered behavior and backend, run each kernel once, prune old caches."""
+    """Compile every built-in kernel module (in two processes), load every registered
+    behavior, run the demo's kernels once, prune old caches."""
     from robo_orch import registry
+    from robo_orch.hosting import compile as kernels
 
     t0 = time.perf_counter()
+    kernels.compile_shares(*kernels.everything(), quiet=quiet)
     from robo_orch.config import load_config
     from robo_orch.missions.session import run_mission
 
     for name in registry.names(registry.BEHAVIORS):
-        registry.load(registry.BEHAVIORS, name)  # eager signatures compile at import
-    for module in _NOT_IN_THE_DEMO:
-        importlib.import_module(module)
+        registry.load(registry.BEHAVIORS, name)  # a plugin's eager signatures compile here
     config = load_config(None)
     # a one-second lockstep mission runs the sense, plan and act kernels and the
     # simulator's physics, sensor and ray-casting kernels

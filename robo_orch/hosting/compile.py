@@ -56,6 +56,12 @@ SIMULATOR = ("robo_orch.sim.simulator",)
 #: module, for this process; its simulator's, for the helper, after SIMULATOR).  A
 #: plugin's kinematics compiles its own kernels in the command.
 BASES = {"holonomic": ("robo_orch.core.safety_holonomic", ("robo_orch.sim.omni",))}
+#: the kernel modules the demo does not load, for ``warmup`` without a config: other
+#: robots' safety kernels and joint spaces (this process, after its share: they call
+#: its kernels) and simulators (the helper, after the simulator they import)
+OTHER_ROBOTS = (SAFETY_FOOTPRINT, "robo_orch.core.safety_holonomic",
+                "robo_orch.core.safety_joints", "robo_orch.core.arbitrate_joints")
+OTHER_SIMULATORS = ("robo_orch.sim.omni", "robo_orch.sim.footprint", "robo_orch.sim.joints")
 
 
 def jobs() -> int:
@@ -112,6 +118,17 @@ def shares(raw: dict, *, simulator: bool) -> tuple[list[str], list[str]]:
                              *behavior_modules(raw)]
 
 
+def everything() -> tuple[list[str], list[str]]:
+    """Every built-in kernel module in two shares: the demo's, with :data:`OTHER_ROBOTS`
+    here and :data:`OTHER_SIMULATORS` and the other built-in behaviors in the helper."""
+    from robo_orch import registry
+
+    mine, helper = shares(_raw_config(None, ()), simulator=True)
+    behaviors = [f"behavior:{kind}" for kind in sorted(registry.BUILTINS[registry.BEHAVIORS])]
+    return ([*mine, *(m for m in OTHER_ROBOTS if m not in mine)],
+            [*helper, *(m for m in (*OTHER_SIMULATORS, *behaviors) if m not in helper)])
+
+
 def behavior_modules(raw: dict) -> list[str]:
     """``behavior:KIND`` for each built-in behavior the config names (its raw tables)."""
     from robo_orch import registry
@@ -137,18 +154,31 @@ def precompile(config_path: str | None, overrides: tuple[str, ...], *, simulator
         mine, helper_share = shares(_raw_config(config_path, overrides), simulator=simulator)
     except Exception:  # a config error: the command reports it in its own words
         return None
+    return compile_shares(mine, helper_share, quiet)
+
+
+def compile_shares(mine: list[str], helper_share: list[str], quiet: bool = False) -> float | None:
+    """Compile ``mine`` here while a helper process compiles ``helper_share``, if the cache
+    lacks any of them (one after another here with one job); seconds taken, or None."""
     cache = Path(os.environ.get("NUMBA_CACHE_DIR", ""))
     if all(_cached(m, cache) for m in (*mine, *helper_share) if not m.startswith("behavior:")):
         return None
     t0 = time.perf_counter()
+    if jobs() < 2:
+        progress = _Progress(len(mine) + len(helper_share), quiet)
+        for item in (*mine, *helper_share):
+            _compile(item)
+            progress.step()
+        progress.done(time.perf_counter() - t0)
+        return time.perf_counter() - t0
     progress = _Progress(len(mine) + len(helper_share), quiet)
     helper = lifeline.popen([sys.executable, "-m", "robo_orch.hosting.compile", *helper_share],
                             stdout=subprocess.PIPE, text=True)  # dies with this process
     reader = threading.Thread(target=progress.follow, args=(helper.stdout,), daemon=True)
     reader.start()
     try:
-        for module in mine:
-            importlib.import_module(module)
+        for item in mine:
+            _compile(item)
             progress.step()
         helper.wait()
         reader.join(5.0)
