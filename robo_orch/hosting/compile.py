@@ -11,16 +11,17 @@ second half of the import order into the cache while this process compiles the
 first half; then the run imports everything from the cache.  One progress line
 says so: ``compiling kernels (n/N)...``.
 
-The two halves take about the same CPU time (``python -m robo_orch.bench.process
-split``) and neither needs the other's kernels: this process takes the distance
-field, the safety layer (the round robot's kernel, a polygon footprint's or a
-holonomic base's for such a robot, with the stopping rollouts, ramps and odometry
-frame it calls), the odometry, IMU and scan inputs' adapters and arbitration;
-the helper takes the estimator and the lateral-speed filter, scheduling and the
-mission kernel, the simulator (and a holonomic base's) and the config's
-behaviors.  Nothing in one share may import a module of the other (each would
-compile it again, at the same time): the simulator, for one, does not import the
-safety kernels.
+The two halves end within a few tenths of a second of each other in a cold start
+of the demo (``split`` gives each half's CPU time alone, where each compiles what
+the other would have cached for it), and neither needs the other's kernels: this
+process takes the distance field, the safety layer (the round robot's kernel, a
+polygon footprint's or a holonomic base's for such a robot, with the stopping
+rollouts, ramps and odometry frame it calls), the odometry, IMU and scan inputs'
+adapters, arbitration and the path follower (:data:`HERE`); the helper takes the
+estimator and the lateral-speed filter, scheduling and the mission kernel, the
+simulator (and a holonomic base's) and the config's other behaviors.  Nothing in
+one share may import a module of the other (each would compile it again, at the
+same time): the simulator, for one, does not import the safety kernels.
 ``ROBO_ORCH_COMPILE_JOBS=1`` (or a single CPU) compiles everything here, one after
 another, as before.
 """
@@ -56,6 +57,11 @@ SIMULATOR = ("robo_orch.sim.simulator",)
 #: module, for this process; its simulator's, for the helper, after SIMULATOR).  A
 #: plugin's kinematics compiles its own kernels in the command.
 BASES = {"holonomic": ("robo_orch.core.safety_holonomic", ("robo_orch.sim.omni",))}
+#: built-in behaviors compiled here, after this process's share, to even the shares: the
+#: path follower (in a cold start of the demo the helper, which also starts later, finished
+#: ~1.5 s after this process with every behavior; ~0.3 s before it with only the DWA;
+#: the small ones compile faster after the DWA, whose callees they share)
+HERE = frozenset({"follow_path"})
 #: the kernel modules the demo does not load, for ``warmup`` without a config: other
 #: robots' safety kernels and joint spaces (this process, after its share: they call
 #: its kernels) and simulators (the helper, after the simulator they import)
@@ -113,9 +119,13 @@ def simulator_modules(raw: dict) -> list[str]:
 
 
 def shares(raw: dict, *, simulator: bool) -> tuple[list[str], list[str]]:
-    """(this process's share, the helper's) for a config's raw tables."""
-    return main_share(raw), [*HELPER_SHARE, *(simulator_modules(raw) if simulator else ()),
-                             *behavior_modules(raw)]
+    """(this process's share, the helper's) for a config's raw tables; the behaviors in
+    the helper's, except those of :data:`HERE`."""
+    behaviors = behavior_modules(raw)
+    here = [b for b in behaviors if b.split(":", 1)[1] in HERE]
+    return ([*main_share(raw), *here],
+            [*HELPER_SHARE, *(simulator_modules(raw) if simulator else ()),
+             *(b for b in behaviors if b not in here)])
 
 
 def everything() -> tuple[list[str], list[str]]:
