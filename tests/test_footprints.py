@@ -149,6 +149,38 @@ def test_a_long_robot_turning_beside_a_wall_keeps_its_ends_off_it(base):
     drive(base, poly, circles, safety, robot, [((0.0, 0.0, 2.5), 100)], wall)
 
 
+@pytest.mark.parametrize("base", ["diff_drive", "holonomic"])
+def test_a_square_robot_whose_cover_is_one_circle_keeps_its_corners_off_a_wall(base):
+    """A square's cover is one circle at the origin, its circumscribed one.  Its limits
+    once dropped that circle as "round", so the kernel checked the robot's radius (the
+    inscribed one) and a corner drove 6 mm into the wall (found by the property test)."""
+    poly = ((0.25, 0.25), (-0.25, 0.25), (-0.25, -0.25), (0.25, -0.25))
+    circles, _ = circle_cover(list(poly), 0.05)
+    assert len(circles) == 1 and circles[0][:2] == (0.0, 0.0)
+    lim = footprint_limits_polygon(kinematics_for(RobotConfig()).pack_limits(SafetyConfig()),
+                                   circles, poly)
+    assert len(lim) > sf.L_LEN  # the circle and the polygon reach the kernel
+    safety = SimpleNamespace(max_speed=1.0, max_reverse=0.0, max_yaw_rate=1.0, max_accel=1.0,
+                             max_decel=1.0, max_yaw_accel=2.0, collision_margin=0.0,
+                             collision_horizon_s=1.0)
+    robot = SimpleNamespace(wheel_base=0.34, axle_distance=0.3, max_wheel_speed=1.0,
+                            motor_time_constant=0.0)
+    wall = np.column_stack([np.full(91, 0.5), np.linspace(-1.5, 1.5, 91)])
+    # turn a little, then drive diagonally at the wall: a corner leads
+    drive(base, poly, circles, safety, robot, [((0.0, 0.0, 1.0), 29), ((1.0, 0.0, 0.0), 40)],
+          wall)
+
+
+def test_a_square_footprint_in_config_reaches_the_kernel_as_its_cover_circle():
+    cfg = load_config(None, ["robot.footprint=[[0.25, 0.25], [-0.25, 0.25], [-0.25, -0.25], "
+                             "[0.25, -0.25]]"])
+    kin = kinematics_for(cfg.robot)
+    lim = kin.with_footprint(kin.pack_limits(cfg.safety))
+    assert lim[sf.L_LEN] == 1.0
+    assert lim[sf.L_LEN + 3] == pytest.approx(math.sqrt(2) * 0.25)  # not robot.radius
+    assert cfg.robot.radius == pytest.approx(0.25)
+
+
 @pytest.mark.parametrize("base", ["skid_steer", "holonomic"])
 def test_a_point_in_the_covers_overshoot_is_judged_against_the_polygon(base):
     """A point inside a circle but outside the polygon: a turn that sweeps the polygon

@@ -39,8 +39,10 @@ touched and is dropped from the check; a nearer one fails the command.  So a
 command passes only if no point reaches the polygon: **the invariant holds for the
 exact polygon**, whether or not points sit in the cover's overshoot.
 
-For one circle at the origin ``rho = 0`` and the reduction is the identity; the
-kernels still take their own one-circle path for it (same numbers, same cost).
+For one circle at the origin ``rho = 0`` and the reduction is the identity.  A
+polygon whose cover is one circle at the origin (a square, a near-square) still
+reaches the kernels as that circle and its polygon: the one-circle path would check
+``state[ROBOT_RADIUS]``, the polygon's inscribed radius, and miss its corners.
 
 The look-ahead (early slowing, not the invariant) steps every circle along the
 command's arc with the body's heading: :func:`blocked_step_fp`.
@@ -65,10 +67,14 @@ _BISECT = 8
 
 
 def footprint_limits(limits: np.ndarray, circles) -> np.ndarray:
-    """``limits`` with the footprint's circles appended (none for a circle footprint at
-    the origin, so a round robot's limits are as before)."""
+    """``limits`` with the footprint's circles appended (none: ``limits`` as they are).
+
+    A single circle at the origin is appended too: a polygon's cover circle is its
+    circumscribed one, larger than ``state[ROBOT_RADIUS]`` (the inscribed radius, which
+    the one-circle path would check: a square's corners reach 41% beyond it).
+    """
     circles = list(circles)
-    if len(circles) == 1 and circles[0][0] == 0.0 and circles[0][1] == 0.0:
+    if not circles:
         return limits
     if len(circles) > MAX_CIRCLES:
         raise ValueError(f"at most {MAX_CIRCLES} circles, got {len(circles)}")
