@@ -29,7 +29,7 @@ import numba
 from robo_orch.core import world as _w
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _wrap(a):
     if -math.pi < a <= math.pi:
         return a
@@ -37,7 +37,7 @@ def _wrap(a):
     return math.pi if r == -math.pi else r
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def compose(ax, ay, ath, bx, by, bth):
     """``a o b`` of two rigid 2D transforms (x, y, yaw)."""
     c = math.cos(ath)
@@ -45,7 +45,7 @@ def compose(ax, ay, ath, bx, by, bth):
     return ax + c * bx - s * by, ay + s * bx + c * by, _wrap(ath + bth)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def invert(ax, ay, ath):
     """``a^-1`` of a rigid 2D transform (x, y, yaw)."""
     c = math.cos(ath)
@@ -88,7 +88,7 @@ def mark_scan(state):
     state[_w.SCAN_CORR_YAW] = state[_w.CORR_YAW]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def scan_frame_pose(state):
     """The robot's pose in the frame of the scan's points: ``S o C^-1 o estimate``.
 

@@ -31,7 +31,7 @@ def ramp(last, target, up, down):
     return math.copysign(mag, target)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def down_start(last, est):
     """Where a ramp down starts: the smaller of ``last`` and ``est`` in last's direction."""
     if last > 0.0:
@@ -54,7 +54,7 @@ def ramp2(last, start, target, up, down):
     return ramp(start, target, up, down)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def limit_scale(v, w, vmax, vrev, wmax, half_base, wheel_max):
     """The largest factor <= 1 that brings (v, w) within every speed limit."""
     s = 1.0
@@ -70,7 +70,7 @@ def limit_scale(v, w, vmax, vrev, wmax, half_base, wheel_max):
     return s
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _snap(x, bound):
     """``x`` set to ``bound`` when it is within rounding of it (|bound| > 0)."""
     return bound if abs(x - bound) <= 1e-12 * abs(bound) else x
@@ -88,7 +88,7 @@ def apply_limits(v, w, vmax, vrev, wmax, half_base, wheel_max):
     return min(max(v, -vrev), vmax), min(max(w, -wmax), wmax), True
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def below(value, floor):
     """True when ``value`` is nearer zero than ``floor`` (or on the other side of it)."""
     if floor > 0.0:

@@ -168,7 +168,7 @@ def _blocked_step(near, n, x0, y0, yaw0, v, w, thr2, horizon, mem):
     return 0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _send(state, cmd_out, v, w):
     cmd_out[0] = v
     cmd_out[1] = w

@@ -59,14 +59,14 @@ STOPPING = 2  #: the braking floor, the last plan's next step, or a turn in plac
 UNSAFE = 3  #: zero, although its own rollout fails
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _dist(ax, ay, bx, by):
     dx = bx - ax
     dy = by - ay
     return math.sqrt(dx * dx + dy * dy)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def toward_zero(c, step):
     """``c`` moved toward zero by ``step``, stopping at zero."""
     if c > step:
@@ -76,7 +76,7 @@ def toward_zero(c, step):
     return 0.0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _to_arc(qx, qy, x, y, s, phi, xe, ye, cx, cy, r):
     """:func:`arc_distance` with the arc's centre ``(cx, cy)`` and signed radius ``r``
     worked out already (unused for a nearly straight or a long turn)."""
