@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import soak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,6 +130,16 @@ def cases(draw):
 @settings(derandomize=True, deadline=None, max_examples=60)
 @given(case=cases())
 def test_a_polygon_robot_following_the_commands_never_touches_a_scanned_point(case):
+    drive(*case)
+
+
+@pytest.mark.slow
+@settings(deadline=None, max_examples=soak(30, 2000), database=None)
+@given(case=cases())
+def test_polygon_invariant_soak(case):
+    """The same on random (not derandomized) cases: 30 a run in the suite, 2000 with
+    ROBO_ORCH_SOAK=1.  (The derandomized examples depend on the modules hypothesis has
+    seen: a square's contact, fixed in this release, showed up only with others loaded.)"""
     drive(*case)
 
 
