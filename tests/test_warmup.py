@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from helpers import cli
@@ -128,3 +130,35 @@ def test_the_compile_share_takes_the_safety_kernel_of_the_configured_robot():
     assert kernels.behavior_modules({"behaviors": {"avoid": {"kind": "avoid_obstacles"},
                                                    "mine": {"kind": "a_plugin"}}}) \
         == ["behavior:avoid_obstacles"]  # a plugin compiles in the command
+
+
+def test_every_kernel_module_is_in_one_share_once():
+    """`warmup` without a config: every built-in behavior, the other robots' safety kernels
+    and simulators, none twice (two processes compiling one module waste its seconds)."""
+    from robo_orch import registry
+    from robo_orch.hosting import compile as kernels
+
+    mine, helper = kernels.everything()
+    both = [*mine, *helper]
+    assert len(both) == len(set(both))
+    assert {f"behavior:{k}" for k in registry.BUILTINS[registry.BEHAVIORS]} <= set(both)
+    assert {*kernels.OTHER_ROBOTS, *kernels.OTHER_SIMULATORS} <= set(both)
+    assert "behavior:follow_path" in mine  # (kernels.HERE: it evens the shares)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_compile_shares_fills_the_cache_in_one_process_or_two(tmp_path, jobs):
+    code = ("from robo_orch.hosting import compile as k; "
+            "print(k.compile_shares(['robo_orch.core.finite'], ['robo_orch.core.schedule']))")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), ROBO_ORCH_COMPILE_JOBS=jobs)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) > 0.0
+    for stem in ("finite", "schedule"):
+        assert list(tmp_path.rglob(f"{stem}.*.nbi")), stem
+    assert proc.stderr.count("compiled 2/2 kernel modules") == 1
+    # all cached: nothing to do
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, timeout=300, cwd=tmp_path)
+    assert again.stdout.strip() == "None" and again.stderr == ""

@@ -135,8 +135,9 @@ def everything() -> tuple[list[str], list[str]]:
 
     mine, helper = shares(_raw_config(None, ()), simulator=True)
     behaviors = [f"behavior:{kind}" for kind in sorted(registry.BUILTINS[registry.BEHAVIORS])]
-    return ([*mine, *(m for m in OTHER_ROBOTS if m not in mine)],
-            [*helper, *(m for m in (*OTHER_SIMULATORS, *behaviors) if m not in helper)])
+    taken = {*mine, *helper}
+    return ([*mine, *(m for m in OTHER_ROBOTS if m not in taken)],
+            [*helper, *(m for m in (*OTHER_SIMULATORS, *behaviors) if m not in taken)])
 
 
 def behavior_modules(raw: dict) -> list[str]:
