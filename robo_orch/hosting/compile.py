@@ -175,14 +175,20 @@ def compile_shares(mine: list[str], helper_share: list[str], quiet: bool = False
     if all(_cached(m, cache) for m in (*mine, *helper_share) if not m.startswith("behavior:")):
         return None
     t0 = time.perf_counter()
+    progress = _Progress(len(mine) + len(helper_share), quiet)
     if jobs() < 2:
-        progress = _Progress(len(mine) + len(helper_share), quiet)
         for item in (*mine, *helper_share):
             _compile(item)
             progress.step()
-        progress.done(time.perf_counter() - t0)
-        return time.perf_counter() - t0
-    progress = _Progress(len(mine) + len(helper_share), quiet)
+    else:
+        _compile_with_helper(mine, helper_share, progress)
+    took = time.perf_counter() - t0
+    progress.done(took)
+    return took
+
+
+def _compile_with_helper(mine: list[str], helper_share: list[str], progress: _Progress) -> None:
+    """``mine`` here, ``helper_share`` in a helper process at the same time."""
     helper = lifeline.popen([sys.executable, "-m", "robo_orch.hosting.compile", *helper_share],
                             stdout=subprocess.PIPE, text=True)  # dies with this process
     reader = threading.Thread(target=progress.follow, args=(helper.stdout,), daemon=True)
@@ -197,9 +203,6 @@ def compile_shares(mine: list[str], helper_share: list[str], quiet: bool = False
         if helper.poll() is None:
             helper.kill()
             helper.wait()
-    took = time.perf_counter() - t0
-    progress.done(took)
-    return took
 
 
 class _Progress:
