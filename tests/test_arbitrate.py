@@ -91,6 +91,18 @@ def test_single_weak_blendable_is_its_own_proposal():
     assert out[2] == pytest.approx(0.1) and out[3] == 1
 
 
+@pytest.mark.parametrize("activation", [2.2e-313, 5e-324, 1e-300])
+def test_a_blend_of_tiny_activations_stays_within_the_proposals(activation):
+    """Weights too small for their products to keep every bit (subnormal) blend as
+    exactly as ordinary ones: the proposal alone is itself, two are mixed in range."""
+    _, out = run([(0.25, -0.2)], [activation], [0], blendable=[1])
+    assert (out[0], out[1]) == (0.25, -0.2) and out[2] == activation and out[3] == 1
+    _, out = run([(0.25, 1.0), (0.75, 3.0)], [activation, activation], [1, 0],
+                 blendable=[1, 1])
+    assert 0.25 <= out[0] <= 0.75 and 1.0 <= out[1] <= 3.0 and out[3] == 2
+    assert out[0] == pytest.approx(0.5, abs=1e-15) and out[1] == pytest.approx(2.0)
+
+
 finite = st.floats(-5, 5, allow_nan=False)
 
 

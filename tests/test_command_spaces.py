@@ -94,6 +94,11 @@ def test_arbitrate_joints_takes_the_winner_or_blends_every_joint():
     assert arbitrate_joints(proposals, np.zeros(3), enabled, prio, np.ones(3, np.uint8),
                             out) == -1
     np.testing.assert_array_equal(out, [7.0, 7.0, 7.0])
+    # subnormal activations (a product keeps a few bits) blend every joint as exactly
+    proposals[2, :3] = [0.3, 0.3, 0.3]
+    acts[:] = [0.0, 1.5e-323, 1.5e-323]
+    assert arbitrate_joints(proposals, acts, enabled, prio, np.ones(3, np.uint8), out) == 1
+    np.testing.assert_allclose(out, [-0.35, 0.15, 0.65], rtol=1e-15)
 
 
 class Loop:

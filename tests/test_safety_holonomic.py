@@ -26,6 +26,8 @@ from hypothesis import strategies as st
 from robo_orch.core import safety as sf
 from robo_orch.core import safety_holonomic as sh
 from robo_orch.core import world as w
+from robo_orch.core.ramps_holonomic import apply_limits_holonomic, shrink
+from robo_orch.core.stopping import toward_zero
 from robo_orch.core.stopping_holonomic import check_stop_holonomic
 from robo_orch.sim.holonomic import step_holonomic
 
@@ -64,12 +66,51 @@ def test_limits_ramps_and_what_the_scan_changes(prop, last, est, stale, yaw, max
     if within:
         assert math.hypot(fx, fy) <= math.hypot(lx, ly) + accel * 0.02 + 1e-12
         assert abs(fw) <= abs(lw) + yaw_accel * 0.02 + 1e-12
-    # the scan changes the command only with a collision flag, and only reduces it
-    assert math.hypot(vx, vy) <= math.hypot(fx, fy) + 1e-12 and abs(om) <= abs(fw) + 1e-12
+    # the scan changes the command only with a collision flag, and only reduces it, but for
+    # one fallback: the next step of the braking plan the last command was checked with
+    # (tried when the braking floor fails), which continues what the last command did (a
+    # turn the free ramp, starting from an estimate that does not turn, dropped) and is
+    # itself a decrease from the last command
+    reduced = math.hypot(vx, vy) <= math.hypot(fx, fy) + 1e-12 and abs(om) <= abs(fw) + 1e-12
+    if not reduced:
+        assert flags & sf.COLLISION_STOP
+        assert (vx, vy, om) == plan_next_step(last, lim, 0.02)
+        assert math.hypot(vx, vy) <= math.hypot(lx, ly) and abs(om) <= abs(lw)
     if (vx, vy, om) != (fx, fy, fw):
         assert flags & (sf.COLLISION_SLOW | sf.COLLISION_STOP)
     assert flags & ~(sf.COLLISION_SLOW | sf.COLLISION_STOP | sf.NO_SAFE_STOP | sf.HARD_BRAKE) \
         == flags_free & ~sf.HARD_BRAKE
+
+
+def plan_next_step(last, lim, dt):
+    """The kernel's fallback "the last plan's next step": the last command shortened by
+    ``max_decel dt`` in its own direction, its yaw rate one tick of ``max_yaw_accel``
+    closer to zero, within the speed limits."""
+    kx, ky = shrink(last[0], last[1], lim[sh.L_MAX_DECEL] * dt)
+    kw = toward_zero(last[2], lim[sh.L_MAX_YAW_ACCEL] * dt)
+    half_sum = 0.5 * (lim[sh.L_WHEEL_BASE] + lim[sh.L_AXLE_DISTANCE])
+    return apply_limits_holonomic(kx, ky, kw, lim[sh.L_MAX_SPEED], lim[sh.L_MAX_REVERSE],
+                                  lim[sh.L_MAX_YAW_RATE], half_sum,
+                                  lim[sh.L_MAX_WHEEL_SPEED])[:3]
+
+
+def test_a_point_that_the_braking_floor_meets_is_passed_by_continuing_the_last_turn():
+    """The case the random property test found: proposal zero, the last command turning
+    (1, 0, 1) while the estimate does not turn (vx 1, vy 2, w 0).  Free, the ramps brake
+    to (0.98, 0, 0); with a point ahead the braking floor hits it, and the last plan's
+    next step, which keeps turning, passes: a yaw rate the free command did not have,
+    flagged a collision stop, and less than the last command."""
+    lim = limits(max_speed=1, max_reverse=1, max_yaw_rate=1, max_accel=1, max_decel=1,
+                 max_yaw_accel=1, collision_horizon_s=1, max_wheel_speed=1,
+                 motor_time_constant=0.125)
+    state = make_state(yaw=0.875, last=(1, 0, 1), speed=(1, 2, 0), dt=0.02)
+    free = state.copy()
+    _, fx, fy, fw, _ = call(free, make_scan(free), lim, 0, 0, 0)
+    assert (fy, fw) == (0.0, 0.0) and fx == pytest.approx(0.98)
+    flags, vx, vy, om, _ = call(state, make_scan(state, [(0.625, 0.0)]), lim, 0, 0, 0)
+    assert flags & sf.COLLISION_STOP and not flags & sf.NO_SAFE_STOP
+    assert (vx, vy, om) == plan_next_step((1, 0, 1), lim, 0.02)
+    assert om > 0.7 and vx < fx
 
 
 # --- the reduction's rigour ---------------------------------------------------------------

@@ -37,7 +37,10 @@ translation handled as one vector.  The command it sends is the command it check
    differential-drive layer, each checked in its own direction with its own pad:
    bisection from ``b`` to the command, the last plan's next step, a turn in
    place, zero (``COLLISION_SLOW`` / ``COLLISION_STOP``; ``NO_SAFE_STOP`` when
-   even zero fails, sent anyway).
+   even zero fails, sent anyway).  So the scan only reduces the command, except
+   through the last plan's next step, which may keep a yaw rate (or speed) that the
+   free ramp, starting from the estimate, dropped; it is a decrease from the last
+   command and flagged ``COLLISION_STOP``.
 
 Collisions are checked in the scan's odometry frame
 (:func:`robo_orch.core.odoframe.scan_frame_pose`).  ``HARD_BRAKE`` is set when

@@ -269,7 +269,10 @@ def safe_command(pts, n, x0, y0, yaw0, v0, w0, cv, cw, bv, bw, kv, kw, dt, tau, 
     checked one of, in turn: the segment from the braking floor ``(bv, bw)`` to it
     (bisection; standing, a turn in place ``(0, cw)`` is preferred to the floor), the
     next step ``(kv, kw)`` of the braking plan the last command was checked with, a
-    turn in place, zero (sent even if it fails).
+    turn in place, zero (sent even if it fails).  Every one but the plan's next step is
+    within ``(cv, cw)`` component by component; that one continues the last command (a
+    turn the robot has not yet taken up, say), is itself a decrease from it, and is
+    tried only when the braking floor fails.
 
     Returns ``(v, w, outcome, lowest, pad, rollouts)``; ``outcome`` is
     :data:`CHECKED`, :data:`SLOWED`, :data:`STOPPING` or :data:`UNSAFE`.

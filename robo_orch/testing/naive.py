@@ -9,6 +9,7 @@ output arrays.  They are not used at run time.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -57,9 +58,11 @@ def arbitrate(proposals, activations, enabled, priorities, blendable):
             weights[i] = a * remaining
         remaining *= 1.0 - a
     total = sum(weights.values())
-    v = sum(wt * proposals[i][w.OUT_V] for i, wt in weights.items()) / total
-    om = sum(wt * proposals[i][w.OUT_W] for i, wt in weights.items()) / total
-    return winner, [v, om, total, float(len(weights))]
+    # the blend in exact rational arithmetic: the kernel must come within rounding of it
+    exact = sum(Fraction(wt) for wt in weights.values())
+    v = sum(Fraction(wt) * Fraction(proposals[i][w.OUT_V]) for i, wt in weights.items()) / exact
+    om = sum(Fraction(wt) * Fraction(proposals[i][w.OUT_W]) for i, wt in weights.items()) / exact
+    return winner, [float(v), float(om), total, float(len(weights))]
 
 
 # --- safety ------------------------------------------------------------------------
