@@ -34,11 +34,15 @@ The blended command, like any other, still goes through :mod:`robo_orch.core.saf
 
 from __future__ import annotations
 
-import math
-
 import numba
 
 from robo_orch.core.world import OUT_V, OUT_VY, OUT_W
+
+#: weights whose total is below TINY_TOTAL are blended times LIFT (a power of two: exact),
+#: so that their products with the proposals keep every bit (subnormal activations); each
+#: is then below 2**200, and a product overflows only for a proposal beyond 1e248
+TINY_TOTAL = 2.0 ** -400
+LIFT = 2.0 ** 600
 
 _ARBITRATE_SIG = (
     "int64(float64[:, ::1], float64[::1], uint8[::1], int64[::1], uint8[::1], float64[::1])"
@@ -49,48 +53,6 @@ _ARBITRATE_SIG = (
 def _precedes(pa, ia, pb, ib):
     """True if behavior a (priority pa, index ia) comes before b in arbitration order."""
     return pa > pb or (pa == pb and ia < ib)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def cascade_step(activations, enabled, priorities, blendable, cur, remaining):
-    """One behavior of the blending cascade: ``(weight, next, remaining)`` for behavior
-    ``cur`` with ``remaining`` weight left; ``next`` is -1 where the cascade ends (at a
-    non-blendable behavior, which takes no weight, or with no weight left).  The next
-    active behavior is found without sorting (n is small; O(n^2) allocates nothing)."""
-    if blendable[cur] == 0:
-        return 0.0, -1, remaining
-    a = min(activations[cur], 1.0)
-    weight = a * remaining
-    remaining *= 1.0 - a
-    if remaining <= 0.0:
-        return weight, -1, remaining
-    nxt = -1
-    for i in range(activations.shape[0]):
-        if (
-            enabled[i] != 0
-            and activations[i] > 0.0
-            and _precedes(priorities[cur], cur, priorities[i], i)
-            and (nxt < 0 or _precedes(priorities[i], i, priorities[nxt], nxt))
-        ):
-            nxt = i
-    return weight, nxt, remaining
-
-
-@numba.njit(cache=True, error_model="numpy")
-def cascade_total(activations, enabled, priorities, blendable, winner):
-    """The blending cascade from ``winner``: its total weight and how many behaviors
-    take a weight > 0."""
-    total = 0.0
-    count = 0
-    remaining = 1.0
-    cur = winner
-    while cur >= 0:
-        weight, cur, remaining = cascade_step(activations, enabled, priorities, blendable,
-                                              cur, remaining)
-        if weight > 0.0:
-            total += weight
-            count += 1
-    return total, count
 
 
 @numba.njit(_ARBITRATE_SIG, cache=True, error_model="numpy")
@@ -122,27 +84,52 @@ def arbitrate(proposals, activations, enabled, priorities, blendable, out):
             out[4] = proposals[winner, OUT_VY]
         return winner
 
-    # two walks of the cascade: the total weight, then the sums with every weight scaled
-    # by the power of two that brings the total to [0.5, 1): exact, so ordinary weights
-    # give the bits they always gave, and weights too small for a product to keep its
-    # bits (subnormal activations) still blend within the proposals' range
-    total, count = cascade_total(activations, enabled, priorities, blendable, winner)
-    shift = -math.frexp(total)[1]
+    # Cascade in arbitration order without sorting: repeatedly pick the next
+    # active behavior after ``cur`` (n is small; O(n^2) allocates nothing).
+    remaining = 1.0
     sum_v = 0.0
     sum_w = 0.0
     sum_vy = 0.0
-    remaining = 1.0
+    lift_v = 0.0  # the same sums with every weight times LIFT
+    lift_w = 0.0
+    lift_vy = 0.0
+    total = 0.0
+    count = 0
     cur = winner
     while cur >= 0:
-        weight, nxt, remaining = cascade_step(activations, enabled, priorities, blendable,
-                                              cur, remaining)
+        if blendable[cur] == 0:
+            break
+        a = min(activations[cur], 1.0)
+        weight = a * remaining
         if weight > 0.0:
-            scaled = math.ldexp(weight, shift)
-            sum_v += scaled * proposals[cur, OUT_V]
-            sum_w += scaled * proposals[cur, OUT_W]
-            sum_vy += scaled * proposals[cur, OUT_VY]
+            sum_v += weight * proposals[cur, OUT_V]
+            sum_w += weight * proposals[cur, OUT_W]
+            sum_vy += weight * proposals[cur, OUT_VY]
+            lifted = weight * LIFT
+            lift_v += lifted * proposals[cur, OUT_V]
+            lift_w += lifted * proposals[cur, OUT_W]
+            lift_vy += lifted * proposals[cur, OUT_VY]
+            total += weight
+            count += 1
+        remaining *= 1.0 - a
+        if remaining <= 0.0:
+            break
+        nxt = -1
+        for i in range(n):
+            if (
+                enabled[i] != 0
+                and activations[i] > 0.0
+                and _precedes(priorities[cur], cur, priorities[i], i)
+                and (nxt < 0 or _precedes(priorities[i], i, priorities[nxt], nxt))
+            ):
+                nxt = i
         cur = nxt
-    norm = math.ldexp(total, shift)
+    norm = total
+    if total < TINY_TOTAL:  # a product of such weights may have lost bits; lifted, none did
+        sum_v = lift_v
+        sum_w = lift_w
+        sum_vy = lift_vy
+        norm = total * LIFT
     out[0] = sum_v / norm
     out[1] = sum_w / norm
     out[2] = total

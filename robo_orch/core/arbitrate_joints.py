@@ -14,11 +14,9 @@ The result goes through :func:`robo_orch.core.safety_joints.safety_joints`.
 
 from __future__ import annotations
 
-import math
-
 import numba
 
-from robo_orch.core.arbitrate import _precedes, cascade_step, cascade_total
+from robo_orch.core.arbitrate import LIFT, TINY_TOTAL, _precedes
 
 _SIG = "int64(float64[:, ::1], float64[::1], uint8[::1], int64[::1], uint8[::1], float64[::1])"
 
@@ -40,23 +38,39 @@ def arbitrate_joints(proposals, activations, enabled, priorities, blendable, out
         for j in range(m):
             out[j] = proposals[winner, j]
         return winner
-    # as arbitrate does: the weights scaled by a power of two that brings the total to
-    # [0.5, 1) (exact), so tiny weights still blend within the proposals' range
-    total, _ = cascade_total(activations, enabled, priorities, blendable, winner)
-    shift = -math.frexp(total)[1]
+    # blended as arbitrate does: weights whose total is below TINY_TOTAL again, times LIFT
+    lift = 1.0
+    for _ in range(2):
+        for j in range(m):
+            out[j] = 0.0
+        remaining = 1.0
+        total = 0.0
+        cur = winner
+        while cur >= 0:
+            if blendable[cur] == 0:
+                break
+            a = min(activations[cur], 1.0)
+            weight = a * remaining
+            if weight > 0.0:
+                for j in range(m):
+                    out[j] += weight * lift * proposals[cur, j]
+                total += weight
+            remaining *= 1.0 - a
+            if remaining <= 0.0:
+                break
+            nxt = -1
+            for i in range(n):
+                if (
+                    enabled[i] != 0
+                    and activations[i] > 0.0
+                    and _precedes(priorities[cur], cur, priorities[i], i)
+                    and (nxt < 0 or _precedes(priorities[i], i, priorities[nxt], nxt))
+                ):
+                    nxt = i
+            cur = nxt
+        if total >= TINY_TOTAL:
+            break
+        lift = LIFT
     for j in range(m):
-        out[j] = 0.0
-    remaining = 1.0
-    cur = winner
-    while cur >= 0:
-        weight, nxt, remaining = cascade_step(activations, enabled, priorities, blendable,
-                                              cur, remaining)
-        if weight > 0.0:
-            scaled = math.ldexp(weight, shift)
-            for j in range(m):
-                out[j] += scaled * proposals[cur, j]
-        cur = nxt
-    norm = math.ldexp(total, shift)
-    for j in range(m):
-        out[j] /= norm
+        out[j] /= total * lift
     return winner
