@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from robo_orch.core import safety as sf
 from robo_orch.core import world as w
+from robo_orch.core.ramps import apply_limits
+from robo_orch.core.stopping import toward_zero
 from robo_orch.planar import body_to_wheels, wheels_to_body
 from robo_orch.sim.robot import step_diff_drive
 from robo_orch.testing import naive
@@ -69,6 +71,33 @@ def call(state, scan, lim, v, om):
     flags = sf.safety(state, scan, lim, v, om, mem, cmd)
     assert cmd[0] == state[w.CMD_V] and cmd[1] == state[w.CMD_W]
     return flags, cmd[0], cmd[1], mem
+
+
+def plan_next_step(last_v, last_w, lim, dt):
+    """The kernel's fallback "the last plan's next step": the last command one tick of
+    ``max_decel`` and ``max_yaw_accel`` closer to zero, within the speed limits."""
+    return apply_limits(toward_zero(last_v, lim[sf.L_MAX_DECEL] * dt),
+                        toward_zero(last_w, lim[sf.L_MAX_YAW_ACCEL] * dt),
+                        lim[sf.L_MAX_SPEED], lim[sf.L_MAX_REVERSE], lim[sf.L_MAX_YAW_RATE],
+                        0.5 * lim[sf.L_WHEEL_BASE], lim[sf.L_MAX_WHEEL_SPEED])[:2]
+
+
+def test_a_robot_rolling_at_a_point_against_its_last_command_brakes_by_reversing():
+    """The case the random property test found: the last command reversed (-1 m/s) while
+    the robot still rolls forward (0.5 m/s) at a point 0.25 m ahead.  Free, the ramp
+    starts from zero (the two disagree) and the command is zero; with the point the
+    braking floor (zero) does not stop in time, and the last plan's next step, reversing
+    at 0.98 m/s, stops sooner through the motor lag: a speed the free command did not
+    have, flagged a collision stop, and less than the last command."""
+    lim = limits(max_speed=1, max_reverse=1, max_yaw_rate=1, max_accel=1, max_decel=1,
+                 max_yaw_accel=1, collision_horizon_s=1, max_wheel_speed=1,
+                 motor_time_constant=0.25)
+    state = make_state(last=(-1.0, 0.0), speed=(0.5, 0.0), dt=0.02)
+    free = state.copy()
+    assert call(free, make_scan(free), lim, 0.0, 0.0)[1:3] == (0.0, 0.0)
+    flags, v, om, _ = call(state, make_scan(state, [(0.25, 0.0)]), lim, 0.0, 0.0)
+    assert flags & sf.COLLISION_STOP and not flags & sf.NO_SAFE_STOP
+    assert (v, om) == plan_next_step(-1.0, 0.0, lim, 0.02) and v == pytest.approx(-0.98)
 
 
 def test_pack_limits_layout():
@@ -365,9 +394,15 @@ def test_limits_ramps_and_reference(pv, pw, last_v, last_w, est_v, est_w, stale,
     # within every limit, wheels included
     assert -max_reverse <= v <= max_speed and abs(om) <= max_yaw_rate
     assert max(abs(v - 0.17 * om), abs(v + 0.17 * om)) <= wheel_speed * (1 + 1e-12)
-    # the scan only ever reduces the command, and says so
-    assert abs(v) <= abs(v_free) + 1e-12 and abs(om) <= abs(om_free) + 1e-12
-    assert v * v_free >= 0.0 and om * om_free >= 0.0
+    # the scan only ever reduces the command, and says so; but for one fallback, tried when
+    # the braking floor fails: the next step of the braking plan the last command was
+    # checked with (reversing the motors while the robot still rolls forward, say), itself
+    # a decrease from the last command
+    reduced = abs(v) <= abs(v_free) + 1e-12 and abs(om) <= abs(om_free) + 1e-12
+    if not (reduced and v * v_free >= 0.0 and om * om_free >= 0.0):
+        assert flags & sf.COLLISION_STOP
+        assert (v, om) == plan_next_step(last_v, last_w, lim, 0.02)
+        assert abs(v) <= abs(last_v) and abs(om) <= abs(last_w)
     if (v, om) != (v_free, om_free):
         assert flags & (sf.COLLISION_SLOW | sf.COLLISION_STOP)
     # ramps: up from the last command at most, down faster only when flagged

@@ -48,7 +48,11 @@ actuators.  The command it sends is the command it checked.  In order:
    preferred to ``b``); if ``b`` fails, the next step of the braking plan the
    last command was checked with, a turn in place (v = 0, w kept), or zero
    (:data:`COLLISION_STOP`).  Zero is sent even when its own rollout fails
-   (nothing stops sooner): flag :data:`NO_SAFE_STOP`.
+   (nothing stops sooner): flag :data:`NO_SAFE_STOP`.  So the scan only reduces the
+   command, but through the last plan's next step, which continues the last command
+   where the ramp starts from an estimate that disagrees with it (reversing the
+   motors while the robot still rolls forward): less than the last command, and
+   flagged :data:`COLLISION_STOP`.
 
 Collisions are checked in the frame of the scan's points, moved only by
 odometry since the scan (:func:`robo_orch.core.odoframe.scan_frame_pose`), so a
