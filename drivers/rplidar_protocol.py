@@ -261,6 +261,7 @@ class RplidarParser(Parser):
         self._since_start = -1  # nodes returned since the last start flag (-1: none yet)
         self._step_ok = step_table(ANGLE_Q6_TURN // 2)  # the steps a locked stream accepts
         self._rev_known = False  # a whole revolution was seen (its points bound the steps)
+        self._n_rev = 0  # the points of the last revolution learnt
         # until then: the angle steps of the nodes returned (last angle, sum, count)
         self._learn_last, self._learn_span, self._learn_steps = -1, 0, 0
 
@@ -402,11 +403,16 @@ class RplidarParser(Parser):
             else:
                 reason = "sequence"
             self.reject(reason)
-            self.skip(i + 1 - pos)
+            # a node whose bits pass but whose angle does not follow on: the stream may go
+            # on from it (a jump at a node boundary), so the hunt starts there, else a byte
+            # on (a re-lock drops its first node: after such a jump one node is lost, not two)
+            if reason != "sequence":
+                i += 1
+            self.skip(i - pos)
             self._state = _HUNT
             self._learn_last = -1  # the step over the damage is none of the device's
             self._since_start = -1  # nor is a revolution whose nodes were dropped
-            pos = i + 1
+            pos = i
         return pos
 
     def _learn(self, angle: np.ndarray) -> None:
@@ -431,10 +437,22 @@ class RplidarParser(Parser):
             n_rev = int(starts[-1] - starts[-2])
         else:
             n_rev = self._since_start + int(starts[0]) if self._since_start >= 0 else 0
-        if n_rev >= MIN_REV:
+        if n_rev >= MIN_REV and n_rev <= self._most_points():
             self._step_ok = step_table(forward_limit(ANGLE_Q6_TURN, n_rev))
             self._rev_known = True
+            self._n_rev = n_rev
         self._since_start = len(start) - int(starts[-1])
+
+    def _most_points(self) -> int:
+        """The most points a revolution may have to be learnt: half as many again as the
+        last one (or as the mean step of the nodes so far implies).  A start flag lost to
+        a flipped bit (S and !S both flipped still pass) joins two revolutions into one,
+        which would halve the steps accepted and refuse every other good node."""
+        if self._n_rev:
+            return 3 * self._n_rev // 2
+        if self._learn_steps >= 2 * MIN_REV and self._learn_span > 0:
+            return 3 * ANGLE_Q6_TURN * self._learn_steps // (2 * self._learn_span)
+        return 1 << 30
 
     def _hunt(self, buf: bytes, pos: int) -> int:
         """Re-lock at the first offset where RELOCK_NODES nodes in a row pass and follow on

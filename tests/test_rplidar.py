@@ -294,6 +294,27 @@ def test_damaged_stream_resyncs_without_touching_good_nodes(seed, where, kind, j
             assert sum(p.bad.values()) >= 1  # a shift is always noticed
 
 
+@pytest.mark.parametrize("revolution", [1, 2, 4])
+def test_a_start_flag_lost_to_a_bit_flip_does_not_halve_the_steps_accepted(revolution):
+    """S and !S both flipped pass the check bits, and the two revolutions around the lost
+    start flag count as one of twice the points.  Learnt, that count would halve the angle
+    steps accepted (to about one mean step) and refuse every other good node, in the
+    hunt too; it is not learnt, and every node after the flip comes out."""
+    emu = RplidarEmulator(points_per_rev=60, seed=3)
+    emu.host_bytes(rp.encode_request(rp.SCAN))
+    angles = np.linspace(-np.pi, np.pi, 90, endpoint=False)
+    for k in range(8):
+        emu.update(k * 0.1, angles, 1.0 + 0.02 * np.arange(90) + 0.3 * k)
+    stream = bytearray(emu.drain())
+    sent = [bytes(stream[i:i + 5]) for i in range(7, len(stream), 5)]
+    starts = [i for i, node in enumerate(sent) if node[0] & 1]
+    flipped = starts[revolution]
+    stream[7 + 5 * flipped] ^= 0b11
+    got = nodes_of(feed_chunks(scan_parser(), bytes(stream), 40))
+    after = sent[flipped + 1:len(sent) - rp.HOLD_NODES]
+    assert got[len(got) - len(after):] == after
+
+
 def test_resync_after_damage_in_coarse_revolutions():
     """Twelve points a revolution (30 deg apart): the re-lock learns the larger steps."""
     emu = RplidarEmulator(points_per_rev=12, jitter_deg=0.0, seed=1)
