@@ -32,10 +32,15 @@ back, foreign bytes and lost ones jump.  Two rules guard the output:
 * a node is returned only once it and the :data:`HOLD_NODES` nodes after it
   have passed (the last nodes wait for the next chunk: 1 ms at 2,000 nodes/s);
   on a bad node the unconfirmed nodes before it are dropped with it;
-* after a bad node the parser drops one byte at a time until
+* after a bad node the parser drops one byte at a time (from the bad node
+  itself if only its angle failed: the stream may go on from it) until
   :data:`RELOCK_NODES` nodes in a row pass and follow on (with start flags
   only within 30 deg of 0 deg, where revolutions start), and drops the first
   of them too: its first bytes may be the last of the damage.
+
+The step bound is learnt from the points of a revolution (start flag to start
+flag), but not from a count half as many again as the last one: a start flag lost
+to a flipped bit would join two revolutions and halve the bound.
 
 What remains undetectable is damage that keeps every check: a flipped distance
 bit, or a cut that joins the head of one node to the tail of another whose
