@@ -124,8 +124,9 @@ def best_reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, lo, hi, max_reverse, n
                  v_max, out):
     """Boxed in: the best reverse sample into ``out`` (OUT_V < 0), if any; the rollouts.
 
-    Samples ``v`` < 0 across [max(lo, -max_reverse), min(hi, 0)] (``state`` holds
-    the per-yaw-rate data of the forward search).  A reverse rollout is admissible
+    Samples ``v`` < 0 across [max(lo, -max_reverse), min(hi, 0)], with the lateral
+    speed no faster than ``v_max`` overall (``state`` holds the per-yaw-rate data of
+    the forward search).  A reverse rollout is admissible
     when its clearance stays at least ``margin`` (the caller passes the lower of
     the collision margin and the clearance where the robot is: a robot already
     within the margin may back out as long as it comes no closer).  Backing off gains nothing
@@ -152,8 +153,8 @@ def best_reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, lo, hi, max_reverse, n
             dsy = vy * dt
             for iv in range(nv):
                 v = speed_sample(r_lo, r_hi, iv, nv, v_max)
-                if v >= 0.0:
-                    continue
+                if v >= 0.0 or v * v + vy * vy > v_max * v_max:
+                    continue  # (a reverse sample too is never faster than max_speed overall)
                 ds = v * dt
                 rollouts += 1
                 lowest = lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc,

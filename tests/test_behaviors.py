@@ -65,17 +65,22 @@ def run(name: str, world: World, params=None, state=None, reference=False):
 
 @st.composite
 def random_worlds(draw):
-    seed = draw(st.integers(0, 2**32 - 1))
+    return seeded_world(draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 120)),
+                        draw(st.booleans()))
+
+
+def seeded_world(seed: int, n: int, may_reach_goal: bool = False):
+    """The world :func:`random_worlds` draws: a random pose, path, speeds and up to ``n``
+    obstacle points from ``seed``."""
     rng = np.random.default_rng(seed)
     pose = (*rng.uniform(-0.5, 0.5, 2), rng.uniform(-math.pi, math.pi))
     path = rng.uniform(-3.0, 3.0, size=(int(rng.integers(1, 6)), 2))
-    n = draw(st.integers(0, 120))
     points = rng.uniform(-2.5, 2.5, size=(n, 2))
     points = points[np.hypot(points[:, 0] - pose[0], points[:, 1] - pose[1]) > 0.3]
     world = make_world(pose, (rng.uniform(-0.1, 0.8), rng.uniform(-2, 2)), path, points)
     world.state[wd.TARGET_INDEX] = rng.integers(0, len(path))
     world.state[wd.TARGET_X], world.state[wd.TARGET_Y] = path[int(world.state[wd.TARGET_INDEX])]
-    world.state[wd.GOAL_REACHED] = float(draw(st.booleans()) and rng.random() < 0.3)
+    world.state[wd.GOAL_REACHED] = float(may_reach_goal and rng.random() < 0.3)
     world.state[wd.ESTOP] = float(rng.random() < 0.2)
     return world
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_behaviors import make_world, random_worlds, rebuild, run
+from test_behaviors import make_world, random_worlds, rebuild, run, seeded_world
 
 from robo_orch.behaviors import avoid_obstacles as ao
 from robo_orch.behaviors import recover as rc
@@ -125,6 +125,24 @@ def test_dwa_matches_its_reference_in_each_control_space(world, holonomic, rever
         assert math.hypot(out[wd.OUT_V], out[wd.OUT_VY]) <= params.max_speed + 1e-12
     else:
         np.testing.assert_allclose(out[:2], rout[:2], atol=1e-9)
+
+
+@pytest.mark.parametrize("seed, n, vy", [(14, 60, -0.5), (142, 120, 0.5), (353, 60, -0.5)])
+def test_a_holonomic_base_backing_out_sideways_is_no_faster_than_max_speed(seed, n, vy):
+    """Boxed in, reversing, with a lateral speed: the reverse samples, like the forward
+    ones, skip (vx, vy) faster than max_speed overall (these worlds, found by a random
+    run of the test above, once chose (-0.25, 0.6) with max_speed 0.6)."""
+    world = seeded_world(seed, n)
+    s = world.state
+    s[wd.BASE_KIND] = wd.BASE_HOLONOMIC
+    s[wd.VY] = vy
+    s[wd.V] = s[wd.V] - 0.3
+    params = ao.Params(v_samples=7, w_samples=9, vy_samples=5, steps=15, max_reverse=0.25)
+    a, out, _ = run("avoid_obstacles", world, params)
+    assert a > 0.0 and out[wd.OUT_V] < 0.0, "boxed in: it backs out"
+    assert math.hypot(out[wd.OUT_V], out[wd.OUT_VY]) <= params.max_speed + 1e-12
+    ra, rout, _ = run("avoid_obstacles", world, params, reference=True)
+    np.testing.assert_allclose(out[:3], rout[:3], atol=1e-9)
 
 
 DEAD_END_TOML = """

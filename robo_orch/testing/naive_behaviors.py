@@ -311,6 +311,8 @@ def dwa_reverse_scores(world, params) -> np.ndarray:
     for iw, w in enumerate(wss):
         for ivy, vy in enumerate(vys):
             for iv, v in enumerate(rvs):
+                if v * v + vy * vy > params[ao.P_MAX_SPEED] ** 2:
+                    continue  # not beyond max_speed overall
                 x, y, heading, lowest = _dwa_rollout(ws, field, v, vy, w, steps, dt)
                 if lowest < margin:
                     continue
