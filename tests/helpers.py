@@ -17,6 +17,7 @@ import textwrap
 import threading
 import time
 
+import hypothesis
 import numpy as np
 import pytest
 import zmq
@@ -182,10 +183,32 @@ def foreign_publisher(run_dir, clock, topic: str, mtype, qos="queue:10", sndhwm=
 SOAK_ENV = "ROBO_ORCH_SOAK"
 
 
+def soaking() -> bool:
+    """Whether ``ROBO_ORCH_SOAK=1`` asks for the long runs (README: Development)."""
+    return os.environ.get(SOAK_ENV, "") not in ("", "0")
+
+
 def soak(suite: int, full: int) -> int:
     """A soak test's size: ``suite`` in the test suite (CI time is bounded), ``full`` when
     ``ROBO_ORCH_SOAK=1`` (README: Development)."""
-    return full if os.environ.get(SOAK_ENV, "") not in ("", "0") else suite
+    return full if soaking() else suite
+
+
+#: how many more examples a property test draws when soaking
+SOAK_EXAMPLES = 10
+
+
+def props(max_examples: int, **options) -> hypothesis.settings:
+    """A property test's settings: in the suite ``max_examples`` derandomized examples, the
+    same on every run; with ``ROBO_ORCH_SOAK=1`` ten times as many, random each run and
+    without the example database.  A derandomized example set depends on the modules
+    loaded (hypothesis draws constants from their source), so a defect can hide from
+    every CI run; four did until random runs found them (README: Development)."""
+    if soaking():
+        return hypothesis.settings(max_examples=max_examples * SOAK_EXAMPLES, deadline=None,
+                                   derandomize=False, database=None, **options)
+    return hypothesis.settings(max_examples=max_examples, deadline=None, derandomize=True,
+                               **options)
 
 
 # --- the command line in a child process --------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from helpers import props
+from hypothesis import given
 from hypothesis import strategies as st
 
 from robo_orch.core.arbitrate import arbitrate
@@ -106,7 +107,7 @@ def test_a_blend_of_tiny_activations_stays_within_the_proposals(activation):
 finite = st.floats(-5, 5, allow_nan=False)
 
 
-@settings(derandomize=True, deadline=None, max_examples=300)
+@props(300)
 @given(st.lists(st.tuples(finite, finite,
                           st.one_of(st.just(0.0), st.just(1.0), st.floats(0, 1.5)),
                           st.integers(-3, 3), st.booleans(), st.booleans()),

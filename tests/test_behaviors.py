@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from helpers import props
+from hypothesis import given
 from hypothesis import strategies as st
 
 from robo_orch.behaviors import avoid_obstacles, follow_path, go_to_goal, plan_path, stop
@@ -18,7 +19,7 @@ from robo_orch.errors import ConfigError
 from robo_orch.schema import build
 from robo_orch.testing import naive_behaviors as naive
 
-SETTINGS = settings(max_examples=20, deadline=None, derandomize=True)
+SETTINGS = props(20)
 NO_IDX = np.zeros(0, dtype=np.int64)  # the built-in behaviors declare no user names
 MODULES = {
     "go_to_goal": (go_to_goal, go_to_goal.GoToGoal, naive.go_to_goal_step),

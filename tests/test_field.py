@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from helpers import props
+from hypothesis import given
 from hypothesis import strategies as st
 
 from robo_orch.core import field as F
@@ -17,7 +18,7 @@ from robo_orch.testing import naive_behaviors as naive
 # over-estimates by at most this many cells (worst measured 0.37 over ~12 000 fields).
 ERROR_BOUND_CELLS = 0.5
 
-SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
+SETTINGS = props(25)
 
 
 def brute_force(points: np.ndarray, state: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import soak
+from helpers import props, soak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,7 +127,7 @@ def cases(draw):
     return base, poly, circles, safety, robot, plan, _points(draw, circles, margin)
 
 
-@settings(derandomize=True, deadline=None, max_examples=60)
+@props(60)
 @given(case=cases())
 def test_a_polygon_robot_following_the_commands_never_touches_a_scanned_point(case):
     drive(*case)

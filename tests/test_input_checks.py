@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli, config_error
-from hypothesis import HealthCheck, given, settings
+from helpers import cli, config_error, props
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from robo_orch.config import load_config
@@ -327,8 +327,7 @@ def rig():
 any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
-@settings(derandomize=True, deadline=None, max_examples=300,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@props(300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(role=st.sampled_from(["odom", "imu", "gps"]),
        a=any_float, b=any_float, c=any_float | st.floats(1e-6, 1e3))
 def test_no_message_makes_the_estimate_non_finite(rig, role, a, b, c):

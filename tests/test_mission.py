@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from helpers import props
+from hypothesis import given
 from hypothesis import strategies as st
 
 from robo_orch.core import world as w
@@ -76,7 +77,7 @@ def test_new_path_restarts_the_mission():
 coord = st.floats(-3, 3, allow_nan=False)
 
 
-@settings(derandomize=True, deadline=None, max_examples=200)
+@props(200)
 @given(path=st.lists(st.tuples(coord, coord), min_size=1, max_size=8),
        poses=st.lists(st.tuples(coord, coord), min_size=1, max_size=20),
        tol=st.floats(0.05, 2.0))

@@ -23,7 +23,8 @@ import functools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from helpers import props
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from robo_orch.bench import fuzz
@@ -31,8 +32,7 @@ from robo_orch.drivers import rplidar_protocol as rp
 from robo_orch.testing import mutations as mu
 
 NAMES = tuple(fuzz.PROTOCOLS)
-PROPS = settings(deadline=None, max_examples=60, derandomize=True,
-                 suppress_health_check=[HealthCheck.too_slow])
+PROPS = props(60, suppress_health_check=[HealthCheck.too_slow])
 
 
 @functools.cache

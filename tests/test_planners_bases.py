@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from helpers import props
+from hypothesis import given
 from hypothesis import strategies as st
 from test_behaviors import make_world, random_worlds, rebuild, run, seeded_world
 
@@ -104,7 +105,7 @@ def test_reversing_is_only_a_way_out_not_a_choice_in_the_open():
         assert list(rev[:4]) == list(plain[:4]), "the same choice when a forward one exists"
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@props(40)
 @given(world=random_worlds(), holonomic=st.booleans(), reverse=st.sampled_from([0.0, 0.25]),
        vy=st.floats(-0.5, 0.5))
 def test_dwa_matches_its_reference_in_each_control_space(world, holonomic, reverse, vy):

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from helpers import props
+from hypothesis import given
 from hypothesis import strategies as st
 
 from robo_orch.core import safety as sf
@@ -365,7 +366,7 @@ def test_invalid_inputs_fail_safe():
 speed = st.floats(-3, 3, allow_nan=False)
 
 
-@settings(derandomize=True, deadline=None, max_examples=300)
+@props(300)
 @given(
     pv=speed, pw=st.floats(-6, 6, allow_nan=False), last_v=speed, last_w=speed,
     est_v=speed, est_w=speed, stale=st.booleans(), yaw=st.floats(-math.pi, math.pi),

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import soak
+from helpers import props, soak
 from holonomic_helpers import call, limits, make_scan, make_state, segment_distances
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -37,7 +37,7 @@ ROUNDING = 1e-6  # m
 speed = st.floats(-2, 2, allow_nan=False)
 
 
-@settings(derandomize=True, deadline=None, max_examples=300)
+@props(300)
 @given(prop=st.tuples(speed, speed, st.floats(-6, 6)), last=st.tuples(speed, speed, speed),
        est=st.tuples(speed, speed, speed), stale=st.booleans(), yaw=st.floats(-math.pi, math.pi),
        max_speed=st.floats(0.1, 2), reverse=st.floats(0, 1), max_yaw_rate=st.floats(0.1, 4),
@@ -137,7 +137,7 @@ def braking_path(ux, uy, w0, cx, cy, cw, dt, tau, decel, yaw_accel, sub=16):
     return np.array(path)
 
 
-@settings(derandomize=True, deadline=None, max_examples=150)
+@props(150)
 @given(u=st.tuples(st.floats(-1.5, 1.5), st.floats(-1.5, 1.5), st.floats(-2, 2)),
        c=st.tuples(st.floats(-1.5, 1.5), st.floats(-1.5, 1.5), st.floats(-2, 2)),
        tau=st.sampled_from([0.05, 0.15, 0.3]), decel=st.floats(0.5, 3.0),
@@ -266,7 +266,7 @@ ALONG_AND_ACROSS = (
     np.array([[0.0, 0.5]]))
 
 
-@settings(derandomize=True, deadline=None, max_examples=300)
+@props(300)
 @example(case=SLIDE_THEN_FORWARD)
 @example(case=ALONG_AND_ACROSS)
 @given(case=scenarios())

@@ -14,7 +14,8 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
-from hypothesis import given, settings
+from helpers import props
+from hypothesis import given
 from hypothesis import strategies as st
 
 from robo_orch.core import safety as sf
@@ -91,7 +92,7 @@ def scenarios(draw):
     return radius, yaw, safety, robot, dt, plan, points
 
 
-@settings(derandomize=True, deadline=None, max_examples=60)
+@props(60)
 @given(case=scenarios())
 def test_robot_following_the_commands_never_touches_a_scanned_point(case):
     radius, yaw, safety, robot, dt, plan, points = case

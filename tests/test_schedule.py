@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from helpers import props
+from hypothesis import given
 from hypothesis import strategies as st
 
 from robo_orch.core.schedule import schedule, stagger
@@ -105,7 +106,7 @@ def test_stagger_rejects_bad_divisors():
         stagger(np.array([0, 1], np.int64), np.zeros(2, np.int64))
 
 
-@settings(derandomize=True, deadline=None, max_examples=150)
+@props(150)
 @given(
     divisors=st.lists(st.integers(1, 6), min_size=1, max_size=8),
     data=st.data(),

@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 import serial
-from helpers import closing_all
-from hypothesis import HealthCheck, given, settings
+from helpers import closing_all, props
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
@@ -172,8 +172,7 @@ def test_packet_with_0x55_sum_waits_for_next_byte_or_quiet_line():
 
 # --- properties -----------------------------------------------------------------------------
 
-PROPS = settings(deadline=None, max_examples=150, derandomize=True,
-                 suppress_health_check=[HealthCheck.too_slow])
+PROPS = props(150, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPS
