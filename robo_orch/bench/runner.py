@@ -11,6 +11,8 @@ shipped scenario x seeds), measured in the same run for:
 * ``runner, warm``: a second suite on the same runner, what sweeps and tuning see.
 
 ``--jobs 1`` and ``--jobs 2``.  Registered in the ``robo_orch.benchmarks`` group.
+``python -m robo_orch.bench.runner --switch``: the GIL switch interval the runner's
+own process uses beside its workers, against the default (:func:`bench_dispatch_switch`).
 """
 
 from __future__ import annotations
@@ -125,7 +127,50 @@ def bench_runner(quick: bool = False) -> dict[str, Any]:
     return out
 
 
+def bench_dispatch_switch(rounds: int = 8) -> dict[str, Any]:
+    """Warm ``--jobs 2`` suites on one runner, alternating the GIL switch interval this
+    process runs instances with (the default 5 ms against ``DISPATCH_SWITCH_S``): the
+    median throughput of each and the share of the suite the worker process waited."""
+    import statistics
+
+    from robo_orch.config import shipped_scenarios
+    from robo_orch.missions import runner as runner_module
+    from robo_orch.missions.scenarios import scenario_instance
+
+    tasks = [(str(p), s) for p in shipped_scenarios() for s in range(1, SIZES["full"][0] + 1)]
+    chosen, default = runner_module.DISPATCH_SWITCH_S, 0.005
+    rates: dict[float, list[float]] = {default: [], chosen: []}
+    idle: dict[float, list[float]] = {default: [], chosen: []}
+    try:
+        with runner_module.Runner(2).start() as runner:
+            _suite(runner, tasks)  # warm
+            for k in range(rounds):
+                for value in (default, chosen) if k % 2 else (chosen, default):
+                    runner_module.DISPATCH_SWITCH_S = value
+                    t0 = time.perf_counter()
+                    outcomes = list(runner.run([scenario_instance(p, s) for p, s in tasks]))
+                    wall = time.perf_counter() - t0
+                    rates[value].append(sum(o.sim_s for o in outcomes) / wall)
+                    remote = sum(o.wall_s for o in outcomes if o.worker != os.getpid())
+                    idle[value].append(1.0 - remote / wall)
+    finally:
+        runner_module.DISPATCH_SWITCH_S = chosen
+    out = {str(v): {"throughput": round(statistics.median(rates[v]), 1),
+                    "worker_idle_share": round(statistics.median(idle[v]), 3)}
+           for v in rates}
+    out["ratio"] = round(statistics.median(rates[chosen]) / statistics.median(rates[default]), 3)
+    print(f"  warm --jobs 2 suites, {rounds} each, alternating: switch interval 5 ms "
+          f"{out[str(default)]['throughput']}x (worker idle "
+          f"{100 * out[str(default)]['worker_idle_share']:.1f}%), {chosen * 1e3:g} ms "
+          f"{out[str(chosen)]['throughput']}x ({100 * out[str(chosen)]['worker_idle_share']:.1f}%)"
+          f": x{out['ratio']}")
+    return out
+
+
 if __name__ == "__main__":
     import sys
 
-    bench_runner(quick="--quick" in sys.argv)
+    if "--switch" in sys.argv:
+        bench_dispatch_switch()
+    else:
+        bench_runner(quick="--quick" in sys.argv)
