@@ -38,7 +38,7 @@ def arbitrate_joints(proposals, activations, enabled, priorities, blendable, out
         for j in range(m):
             out[j] = proposals[winner, j]
         return winner
-    # blended as arbitrate does: weights whose total is below TINY_TOTAL again, times LIFT
+    # blended as arbitrate does; a total below TINY_TOTAL blends again, each weight times LIFT
     lift = 1.0
     for _ in range(2):
         for j in range(m):

@@ -189,14 +189,14 @@ class ProcessPool(Backend):
         stop = threading.Event()
         remote = threading.Thread(target=self._dispatch, args=(todo, lock, done, stop),
                                   daemon=True, name="robo_orch-runner-dispatch")
+        remote.start()
+        left = len(instances)
         # The dispatch thread needs the GIL to hand a worker its next instance, and this
         # thread, running one itself, gives it up only every switch interval (5 ms by
-        # default): the worker process waited ~10% of a warm suite for it
+        # default): a worker process waited ~8% of a warm suite for it
         switch = sys.getswitchinterval()
         if self.workers and self.local:
             sys.setswitchinterval(min(switch, DISPATCH_SWITCH_S))
-        remote.start()
-        left = len(instances)
         try:
             while left:
                 while not done.empty():
