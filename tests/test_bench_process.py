@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from robo_orch.bench.process import bench_memory, bench_startup
+import sys
+
+import pytest
+
+from robo_orch.bench.process import bench_memory, bench_module_compile, bench_startup
 
 
 def test_startup_against_the_numba_floor():
@@ -17,3 +21,15 @@ def test_memory_run_drives_laps_for_exactly_the_ticks_asked():
     assert memory["distance_m"] > 60  # three laps of the 20 m square at least
     assert memory["measured_over_ticks"] > 0 and memory["extrapolated"]
     assert 0 < memory["rss_start_kib"] <= memory["rss_settled_kib"] + 64 * 1024
+
+
+def test_module_compile_times_each_module_in_a_fresh_process_with_an_empty_cache():
+    out = bench_module_compile(["robo_orch.core.finite", "robo_orch.core.schedule"],
+                               repeats=1, base_python=sys.executable)
+    assert set(out) == {"robo_orch.core.finite", "robo_orch.core.schedule"}
+    for by in out.values():
+        assert set(by) == {"now", "base"}
+        # compiled, not loaded: an empty cache each time (loading takes milliseconds)
+        assert all(0.02 < by[k]["median_s"] < 600 for k in by)
+    with pytest.raises(RuntimeError, match="no_such_module"):
+        bench_module_compile(["robo_orch.core.no_such_module"], repeats=1)

@@ -12,6 +12,10 @@
   500 ticks.  Growth is measured from the moment the bounded trace holds all its
   chunks to the end; a run shorter than a million ticks says how it extrapolates.
   ``python -m robo_orch.bench.process memory --ticks 1000000`` runs the full length.
+* **Compile time per module**: ``python -m robo_orch.bench.process compile MODULE ...
+  [--base-python BASE/.venv/bin/python]`` imports each module with an empty kernel
+  cache in a fresh process, after numba's one-time set-up, and times the import (the
+  module's kernels and the callees they compile).
 """
 
 from __future__ import annotations
@@ -129,6 +133,44 @@ def bench_cold_start(repeats: int = 2, base_python: str | None = None) -> dict[s
     return res
 
 
+_IMPORT_TIME = """
+import importlib, sys, time
+import numba
+
+@numba.njit("float64(float64)")
+def first(x):  # numba's one-time set-up, not any module's
+    return x + 1.0
+
+first(1.0)
+import robo_orch.core.world
+t0 = time.perf_counter()
+importlib.import_module(sys.argv[1])
+print(time.perf_counter() - t0)
+"""
+
+
+def bench_module_compile(modules: list[str], repeats: int = 4,
+                         base_python: str | None = None) -> dict[str, Any]:
+    """Seconds to import each module with an empty kernel cache (its kernels compile at
+    import) in a fresh process, after numba's one-time set-up: the median of ``repeats``
+    runs, and ``base_python``'s (another checkout) in turn with them."""
+    pythons = {"now": sys.executable} | ({"base": base_python} if base_python else {})
+    times: dict[str, dict[str, list[float]]] = {m: {k: [] for k in pythons} for m in modules}
+    for _ in range(repeats):
+        for module in modules:
+            for label, python in pythons.items():
+                with tempfile.TemporaryDirectory() as cache:
+                    proc = subprocess.run([python, "-c", _IMPORT_TIME, module], check=False,
+                                          capture_output=True, text=True, timeout=600,
+                                          env=dict(os.environ, NUMBA_CACHE_DIR=cache))
+                if proc.returncode != 0:
+                    raise RuntimeError(f"importing {module} with {python} failed:\n"
+                                       f"{proc.stderr.strip()}")
+                times[module][label].append(float(proc.stdout.split()[-1]))
+    return {m: {k: {"median_s": round(statistics.median(v), 3), "runs": [round(x, 3) for x in v]}
+                for k, v in by.items()} for m, by in times.items()}
+
+
 def _numba_floor(script: Path) -> float:
     """numba's own floor: import, one cached kernel, in a fresh process."""
     proc = subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
@@ -242,7 +284,19 @@ def main(argv: list[str] | None = None) -> int:
     cold.add_argument("--base-python", help="another checkout's python (e.g. BASE/.venv/bin/"
                       "python): its cold start too, in turn, for a before/after figure")
     sub.add_parser("split", help="CPU seconds to compile each half of the demo's kernels")
+    mods = sub.add_parser("compile", help="seconds to import each module with an empty "
+                          "kernel cache (its kernels compile), after numba's set-up")
+    mods.add_argument("modules", nargs="+", help="e.g. robo_orch.core.arbitrate")
+    mods.add_argument("--repeats", type=int, default=4)
+    mods.add_argument("--base-python", help="another checkout's python: the same, in turn")
     args = parser.parse_args(argv)
+    if args.command == "compile":
+        out = bench_module_compile(args.modules, args.repeats, args.base_python)
+        for module, by in out.items():
+            print(f"{module}: " + ", ".join(f"{label} {v['median_s']} s" for label, v in
+                                            by.items()))
+        print(json.dumps(out, indent=2))
+        return 0
     if args.command == "split":
         print(json.dumps(bench_compile_split(), indent=2))
         return 0
