@@ -162,7 +162,8 @@ def bench_module_compile(modules: list[str], repeats: int = 4,
                 with tempfile.TemporaryDirectory() as cache:
                     proc = subprocess.run([python, "-c", _IMPORT_TIME, module], check=False,
                                           capture_output=True, text=True, timeout=600,
-                                          env=dict(os.environ, NUMBA_CACHE_DIR=cache))
+                                          env=dict(os.environ, NUMBA_CACHE_DIR=cache),
+                                          cwd=cache)  # (in a checkout, -c imports its package)
                 if proc.returncode != 0:
                     raise RuntimeError(f"importing {module} with {python} failed:\n"
                                        f"{proc.stderr.strip()}")
