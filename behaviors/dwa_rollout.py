@@ -6,7 +6,7 @@ the step, then the heading (a unit vector) turns by the precomputed rotation
 (``rc``, ``rs``), with no trigonometry per step.  After each step the clearance
 is ``field_distance - ROBOT_RADIUS`` (:func:`lowest_clearance`), or for a polygon
 footprint the least ``field_distance(centre) - r`` of the circles covering it,
-riding along with the rollout's pose (:func:`lowest_clearance_fp`; the circles
+riding along with the rollout's pose (the same function; the circles
 are the behavior's user array ``footprint``: ``n``, then ``ox, oy, r`` per
 circle).  :func:`goal_score` scores the final pose's heading and progress.
 """
@@ -36,13 +36,18 @@ def goal_score(x, y, tx, ty, hc, hs, hw, pw, d0, inv_reach):
     return hw * align + pw * (d0 - dist) * inv_reach
 
 
-@numba.njit(cache=True)
+# (a signature: callers passing a literal 0 for ``off`` and ``nc`` get this one compile)
+@numba.njit("float64(float64[:, ::1], " + "float64, " * 12 + "int64, float64, float64[::1], "
+            "int64, int64, float64)", cache=True)
 def lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc, rs, steps, radius,
-                     margin):
+                     fp, off, nc, margin):
     """Minimum clearance along one rollout (stops early once below ``margin``).
 
     Each step moves by the body displacement (``ds`` forward, ``dsy`` left) turned
-    by the heading at the start of the step.
+    by the heading at the start of the step.  ``nc`` = 0: the round robot of
+    ``radius``; else the circles ``fp[off + 3 i : off + 3 i + 3]`` (body frame)
+    riding along with the rollout's pose.  (One function for both: a round robot's
+    cold start compiles no second rollout, ~0.5 s.)
     """
     px = x
     py = y
@@ -55,30 +60,13 @@ def lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc, rs, s
         t = hc * rc - hs * rs
         hs = hs * rc + hc * rs
         hc = t
-        clear = interp_field(field, fx0, fy0, inv, cap, px, py) - radius
-        if clear < lowest:
-            lowest = clear
-            if clear < margin:
-                break
-    return lowest
-
-
-@numba.njit(cache=True)
-def lowest_clearance_fp(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc, rs, steps, fp,
-                        off, nc, margin):
-    """:func:`lowest_clearance` of the circles ``fp[off + 3 i : off + 3 i + 3]`` (body
-    frame) riding along with the rollout's pose."""
-    px = x
-    py = y
-    hc = c0
-    hs = s0
-    lowest = math.inf
-    for _ in range(steps):
-        px += ds * hc - dsy * hs
-        py += ds * hs + dsy * hc
-        t = hc * rc - hs * rs
-        hs = hs * rc + hc * rs
-        hc = t
+        if nc == 0:
+            clear = interp_field(field, fx0, fy0, inv, cap, px, py) - radius
+            if clear < lowest:
+                lowest = clear
+                if clear < margin:
+                    return lowest
+            continue
         for i in range(nc):
             ox = fp[off + 3 * i]
             oy = fp[off + 3 * i + 1]

@@ -15,7 +15,7 @@ import math
 
 import numba
 
-from robo_orch.behaviors.dwa_rollout import goal_score, lowest_clearance, lowest_clearance_fp
+from robo_orch.behaviors.dwa_rollout import goal_score, lowest_clearance
 from robo_orch.behaviors.dwa_sampling import (
     BOUND,
     DONE,
@@ -103,12 +103,8 @@ def best_forward(field, fx0, fy0, inv, cap, x, y, c0, s0, v_lo, v_hi, nv, vy_lo,
                 if bound < best or (bound == best and k > best_k):
                     continue
                 rollouts += 1
-                if nc == 0:
-                    lowest = lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy,
-                                              rc, rs, steps, radius, margin)
-                else:
-                    lowest = lowest_clearance_fp(field, fx0, fy0, inv, cap, x, y, c0, s0, ds,
-                                                 dsy, rc, rs, steps, fp, fp_off, nc, margin)
+                lowest = lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc,
+                                          rs, steps, radius, fp, fp_off, nc, margin)
                 if lowest < margin:
                     continue
                 score = goal + cw * min(lowest, clear_cap) + sw * v
@@ -158,7 +154,7 @@ def best_reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, lo, hi, max_reverse, n
                 ds = v * dt
                 rollouts += 1
                 lowest = lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc,
-                                          rs, steps, radius, margin)
+                                          rs, steps, radius, state, 0, 0, margin)
                 if lowest < margin:
                     continue
                 fx = x + ds * sx - dsy * sy

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from robo_orch.core import estimator as ekf
+from robo_orch.core import estimator_fix as ekf_fix
 from robo_orch.core import world as w
 from robo_orch.testing import naive
 
@@ -62,7 +63,7 @@ def test_updates_match_joint_reference(seed):
         (lambda x, P: ekf.ekf_update_odometry(x, P, vl, vr, WHEEL_BASE, 0.03, 0.07),
          [3, 4], [(vl + vr) / 2, (vr - vl) / WHEEL_BASE], [0.03, 0.07]),
         (lambda x, P: ekf.ekf_update_yaw_rate(x, P, 0.4, 0.01), [4], [0.4], [0.01]),
-        (lambda x, P: ekf.ekf_update_position(x, P, 1.5, -0.5, 0.3), [0, 1], [1.5, -0.5],
+        (lambda x, P: ekf_fix.ekf_update_position(x, P, 1.5, -0.5, 0.3), [0, 1], [1.5, -0.5],
          [0.3, 0.3]),
         (lambda x, P: ekf.ekf_update_yaw(x, P, x0[2] + 3.0, 0.2), [2], [x0[2] + 3.0], [0.2]),
     ]
@@ -81,7 +82,7 @@ def test_invalid_measurements_are_ignored():
     before = x.copy(), P.copy()
     assert ekf.ekf_update_odometry(x, P, math.nan, 0.1, WHEEL_BASE, 0.02, 0.05) == -1.0
     assert ekf.ekf_update_yaw_rate(x, P, 0.1, 0.0) == -1.0
-    assert ekf.ekf_update_position(x, P, math.inf, 0.0, 1.0) == -1.0
+    assert ekf_fix.ekf_update_position(x, P, math.inf, 0.0, 1.0) == -1.0
     assert ekf.ekf_update_yaw(x, P, 0.1, -1.0) == -1.0
     ekf.ekf_predict(x, P, 0.0, 1.0, 1.0)
     assert np.array_equal(x, before[0]) and np.array_equal(P, before[1])
@@ -142,7 +143,7 @@ def test_position_fix_pulls_the_estimate_and_shrinks_covariance():
         ekf.ekf_predict(x, P, DT, 1.0, 2.0)
     before_x, before_P = x.copy(), P.copy()
     fix = np.array([before_x[0] + 0.5, before_x[1] - 0.3])
-    ekf.ekf_update_position(x, P, fix[0], fix[1], 0.1)
+    ekf_fix.ekf_update_position(x, P, fix[0], fix[1], 0.1)
     d_before = np.hypot(*(before_x[:2] - fix))
     d_after = np.hypot(*(x[:2] - fix))
     assert d_after < d_before
@@ -150,7 +151,7 @@ def test_position_fix_pulls_the_estimate_and_shrinks_covariance():
     # how far it pulls follows the fix's std: onto a precise fix, hardly toward a vague one
     for std, lo, hi in ((1e-3, 0.99, 1.0), (100.0, 0.0, 0.01)):
         moved_x, moved_P = before_x.copy(), before_P.copy()
-        ekf.ekf_update_position(moved_x, moved_P, fix[0], fix[1], std)
+        ekf_fix.ekf_update_position(moved_x, moved_P, fix[0], fix[1], std)
         pulled = 1.0 - np.hypot(*(moved_x[:2] - fix)) / d_before
         assert lo <= pulled <= hi, (std, pulled)
     assert np.linalg.det(P) < np.linalg.det(before_P)
@@ -197,7 +198,7 @@ def test_covariance_stays_symmetric_psd_over_10k_random_steps():
         elif kind == 2:
             ekf.ekf_update_yaw_rate(x, P, rng.normal(0, 2), 10 ** rng.uniform(-4, 0))
         elif kind == 3:
-            ekf.ekf_update_position(x, P, *rng.normal(0, 10, size=2),
+            ekf_fix.ekf_update_position(x, P, *rng.normal(0, 10, size=2),
                                     10 ** rng.uniform(-3, 1))
         else:
             ekf.ekf_update_yaw(x, P, rng.uniform(-4, 4), 10 ** rng.uniform(-4, 0))
@@ -220,11 +221,11 @@ def test_updates_refuse_a_std_whose_square_is_not_finite():
     for std in (math.inf, 1e200, math.nan):
         x, P = fresh()
         before = x.copy(), P.copy()
-        assert ekf.ekf_update_position(x, P, 1.0, 1.0, std) == -1.0
+        assert ekf_fix.ekf_update_position(x, P, 1.0, 1.0, std) == -1.0
         assert ekf.ekf_update_yaw(x, P, 0.1, std) == -1.0
         assert ekf.ekf_update_yaw_rate(x, P, 0.1, std) == -1.0
         assert ekf.ekf_update_odometry(x, P, 0.1, 0.1, WHEEL_BASE, std, 0.1) == -1.0
-        assert ekf.ekf_position_nis(x, P, 1.0, 1.0, std) == -1.0
+        assert ekf_fix.ekf_position_nis(x, P, 1.0, 1.0, std) == -1.0
         assert ekf.ekf_yaw_nis(x, P, 0.1, std) == -1.0
         assert np.array_equal(x, before[0]) and np.array_equal(P, before[1])
 
@@ -237,9 +238,9 @@ def test_gate_distances_match_the_matrix_form_and_the_sequential_nis(seed):
     r = np.array([px - x[0], py - x[1]])
     S = P[:2, :2] + std**2 * np.eye(2)
     d2 = float(r @ np.linalg.solve(S, r))
-    assert ekf.ekf_position_nis(x, P, px, py, std) == pytest.approx(d2, rel=1e-9)
+    assert ekf_fix.ekf_position_nis(x, P, px, py, std) == pytest.approx(d2, rel=1e-9)
     # sequential scalar updates of independent components add up to the same distance
-    assert ekf.ekf_update_position(x.copy(), P.copy(), px, py, std) == pytest.approx(d2,
+    assert ekf_fix.ekf_update_position(x.copy(), P.copy(), px, py, std) == pytest.approx(d2,
                                                                                     rel=1e-9)
     yaw = x[2] + 3.0
     e = naive.wrap(yaw - x[2])
@@ -274,7 +275,7 @@ def test_set_position_reinitialises_position_and_decorrelates_it():
     rng = np.random.default_rng(3)
     x, P = random_x(rng), random_cov(rng)
     rest = P[2:, 2:].copy()
-    ekf.ekf_set_position(x, P, 10.0, -4.0, 0.25)
+    ekf_fix.ekf_set_position(x, P, 10.0, -4.0, 0.25)
     assert (x[0], x[1]) == (10.0, -4.0)
     assert np.array_equal(P[:2, :2], 0.25 * np.eye(2))
     assert not P[:2, 2:].any() and not P[2:, :2].any()

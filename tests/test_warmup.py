@@ -87,7 +87,10 @@ def test_a_cold_start_compiles_in_two_processes_and_says_so_once(tmp_path):
     assert n == total and int(total) >= 8  # field, safety here; the rest and 4 behaviors
     for stem in ("safety", "estimator", "simulator", "avoid_obstacles"):
         assert list(cache.rglob(f"{stem}.*.nbi")), stem
-    assert not list(cache.rglob("pathplan.*.nbi"))  # the demo plans no paths: no A*
+    # the demo plans no paths (no A*), has no GPS (no position fixes) and does not move
+    # sideways (no lateral speed filter)
+    for stem in ("pathplan", "estimator_fix", "lateral"):
+        assert not list(cache.rglob(f"{stem}.*.nbi")), stem
     again = cli(*argv, timeout=900, env=env)
     assert again.returncode == 1 and "compiling kernels" not in again.stderr
 
@@ -104,9 +107,10 @@ def test_warmup_of_a_config_compiles_what_run_needs_and_no_simulator(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     proc = cli("--cache-dir", str(cache), "warmup", str(config), timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr
-    for stem in ("safety", "estimator", "field", "avoid_obstacles", "follow_path"):
+    for stem in ("safety", "estimator", "estimator_fix", "field", "avoid_obstacles",
+                 "follow_path"):  # (estimator_fix: this robot has a GPS)
         assert list(cache.rglob(f"{stem}.*.nbi")), stem
-    for stem in ("simulator", "sensors", "pathplan", "grid"):  # not for `run` of this config
+    for stem in ("simulator", "sensors", "pathplan", "grid", "lateral"):  # not for `run` here
         assert not list(cache.rglob(f"{stem}.*.nbi")), stem
 
 
@@ -132,6 +136,24 @@ def test_the_compile_share_takes_the_safety_kernel_of_the_configured_robot():
         == ["behavior:avoid_obstacles"]  # a plugin compiles in the command
 
 
+def test_the_helper_compiles_the_estimators_extras_only_for_a_robot_that_has_them():
+    """A holonomic base's lateral speed filter, a GPS's position-fix kernels: each only for
+    a config that uses it (compiling them for every robot cost a cold start ~0.8 s)."""
+    from robo_orch.hosting import compile as kernels
+
+    assert kernels.estimator_modules({}) == []
+    assert kernels.estimator_modules({"robot": {"kinematics": "holonomic"}}) \
+        == ["robo_orch.core.lateral"]
+    assert kernels.estimator_modules({"inputs": {"gps": {"topic": "sensor/gps"}}}) \
+        == [kernels.FIXES]
+    assert kernels.estimator_modules({"inputs": {"rtk": {"adapter": "gps_fix"}}}) \
+        == [kernels.FIXES]
+    _, demo = kernels.shares(kernels._raw_config(None, ()), simulator=True)
+    assert kernels.FIXES not in demo and "robo_orch.core.lateral" not in demo
+    _, robot = kernels.shares(kernels._raw_config("robot", ()), simulator=False)
+    assert robot.index(kernels.FIXES) > robot.index("robo_orch.core.estimator")
+
+
 def test_every_kernel_module_is_in_one_share_once():
     """`warmup` without a config: every built-in behavior, the other robots' safety kernels
     and simulators, none twice (two processes compiling one module waste its seconds)."""
@@ -142,7 +164,8 @@ def test_every_kernel_module_is_in_one_share_once():
     both = [*mine, *helper]
     assert len(both) == len(set(both))
     assert {f"behavior:{k}" for k in registry.BUILTINS[registry.BEHAVIORS]} <= set(both)
-    assert {*kernels.OTHER_ROBOTS, *kernels.OTHER_SIMULATORS} <= set(both)
+    assert {*kernels.OTHER_ROBOTS, *kernels.OTHER_ESTIMATORS, *kernels.OTHER_SIMULATORS} \
+        <= set(both)
     assert "behavior:follow_path" in mine  # (kernels.HERE: it evens the shares)
 
 

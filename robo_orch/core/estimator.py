@@ -31,7 +31,8 @@ so every update is a sequence of scalar updates with no matrix inverse:
 * odometry: ``v = (v_left + v_right) / 2`` (std ``v_std``), then
   ``w = (v_right - v_left) / wheel_base`` (std ``w_std``);
 * gyro: ``w`` (std ``std``);
-* position fix: ``x`` then ``y`` (std ``std`` each);
+* position fix: ``x`` then ``y`` (std ``std`` each; its kernels are in
+  :mod:`robo_orch.core.estimator_fix`, compiled only for a robot that has one);
 * heading fix: ``yaw``, innovation wrapped to (-pi, pi].
 
 A scalar update of component ``j`` with variance ``r``: ``S = P[j,j] + r``,
@@ -43,11 +44,11 @@ scalar updates), or -1.0 when an input is not finite or a std is outside
 (0, 1e150), whose square would not be finite (then nothing changes).
 :func:`ekf_predict` ignores ``dt <= 0``.
 
-**Gating** (:func:`ekf_position_nis`, :func:`ekf_yaw_nis`): the Mahalanobis
-distance squared of a fix before it is fused, ``d2 = r^T (H P H^T + R)^-1 r``
-(for independent scalar measurements the sum of the sequential NIS is the same
-number).  Under a consistent filter ``d2`` is chi-square distributed with 2
-(position) or 1 (heading) degrees of freedom; :data:`CHI2_2DOF` and
+**Gating** (:func:`~robo_orch.core.estimator_fix.ekf_position_nis`,
+:func:`ekf_yaw_nis`): the Mahalanobis distance squared of a fix before it is fused,
+``d2 = r^T (H P H^T + R)^-1 r`` (for independent scalar measurements the sum of the
+sequential NIS is the same number).  Under a consistent filter ``d2`` is chi-square
+distributed with 2 (position) or 1 (heading) degrees of freedom; :data:`CHI2_2DOF` and
 :data:`CHI2_1DOF` are its 0.999 quantiles, the default gates.
 
 **Guard** (:func:`ekf_guard`): after each step the caller checks that ``x`` and
@@ -97,9 +98,7 @@ _SIG_PREDICT = _sig("void", 3)  # (x, P, dt, accel_std, yaw_accel_std)
 _SIG_ODOMETRY = _sig("float64", 5)  # (x, P, v_left, v_right, wheel_base, v_std, w_std)
 _SIG_SCALAR = _sig("float64", 2)  # (x, P, z, std)
 _SIG_SCALAR2 = _sig("float64", 4)  # (x, P, v, w, v_std, w_std)
-_SIG_POSITION = _sig("float64", 3)  # (x, P, px, py, std)
 _SIG_RESET = _sig("void", 3)  # (x, P, x0, y0, yaw0)
-_SIG_SET_POSITION = _sig("void", 3)  # (x, P, px, py, var)
 _SIG_WRITE = "void(float64[::1], float64[::1])"  # (x, state)
 _SIG_GUARD = "boolean(float64[::1], float64[:, ::1], float64[::1], float64[:, ::1])"
 
@@ -233,18 +232,6 @@ def ekf_update_yaw_rate(x, P, gyro_z, std):
     return nis
 
 
-@numba.njit(_SIG_POSITION, cache=True, error_model="numpy")
-def ekf_update_position(x, P, px, py, std):
-    """Fuse an absolute position fix (odom frame, m); return the NIS or -1."""
-    if not (math.isfinite(px) and math.isfinite(py) and _positive(std)):
-        return -1.0
-    r = std * std
-    nis = _scalar_update(x, P, EKF_X, px - x[EKF_X], r)
-    nis += _scalar_update(x, P, EKF_Y, py - x[EKF_Y], r)
-    x[EKF_YAW] = wrap_angle(x[EKF_YAW])
-    return nis
-
-
 @numba.njit(_SIG_SCALAR, cache=True, error_model="numpy")
 def ekf_update_yaw(x, P, yaw, std):
     """Fuse an absolute heading (rad) with a wrapped innovation; return the NIS or -1."""
@@ -281,23 +268,6 @@ def ekf_write_world(x, state):
     state[_w.YAW] = x[EKF_YAW]
     state[_w.V] = x[EKF_V]
     state[_w.W] = x[EKF_W]
-
-
-@numba.njit(_SIG_POSITION, cache=True, error_model="numpy")
-def ekf_position_nis(x, P, px, py, std):
-    """Mahalanobis distance squared of a position fix (2 dof), or -1 if it is invalid."""
-    if not (math.isfinite(px) and math.isfinite(py) and _positive(std)):
-        return -1.0
-    r = std * std
-    a = P[EKF_X, EKF_X] + r
-    b = 0.5 * (P[EKF_X, EKF_Y] + P[EKF_Y, EKF_X])
-    d = P[EKF_Y, EKF_Y] + r
-    det = a * d - b * b
-    if not det > 0.0:
-        return -1.0
-    ex = px - x[EKF_X]
-    ey = py - x[EKF_Y]
-    return (d * ex * ex - 2.0 * b * ex * ey + a * ey * ey) / det
 
 
 @numba.njit(_SIG_SCALAR, cache=True, error_model="numpy")
@@ -339,16 +309,3 @@ def ekf_guard(x, P, x_good, P_good):
     P[EKF_V, EKF_V] += RECOVER_RATE_VAR
     P[EKF_W, EKF_W] += RECOVER_RATE_VAR
     return False
-
-
-@numba.njit(_SIG_SET_POSITION, cache=True, error_model="numpy")
-def ekf_set_position(x, P, px, py, var):
-    """Re-initialise the position at (px, py) with variance ``var`` each, uncorrelated."""
-    x[EKF_X] = px
-    x[EKF_Y] = py
-    for a in range(EKF_LEN):
-        for j in (EKF_X, EKF_Y):
-            P[a, j] = 0.0
-            P[j, a] = 0.0
-    P[EKF_X, EKF_X] = var
-    P[EKF_Y, EKF_Y] = var

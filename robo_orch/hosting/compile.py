@@ -43,20 +43,24 @@ JOBS_ENV = "ROBO_ORCH_COMPILE_JOBS"
 #: compiled here, in this order (the order the run imports them)
 SAFETY_ROUND = "robo_orch.core.safety"
 SAFETY_FOOTPRINT = "robo_orch.core.safety_footprint"  # (a robot with robot.footprint)
-MAIN_SHARE = ("robo_orch.core.field", SAFETY_ROUND, "robo_orch.core.finite",
-              "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro",
-              "robo_orch.core.arbitrate", "robo_orch.adapters.laser_points")
+MAIN_SHARE = ("robo_orch.core.field", SAFETY_ROUND, "robo_orch.core.arbitrate",
+              "robo_orch.adapters.laser_points")
 #: compiled by the helper (behaviors and the simulator are added per run); the
 #: behaviors come last, when this process has cached the distance field they use
-HELPER_SHARE = ("robo_orch.core.estimator", "robo_orch.core.lateral",  # (lateral imports
-                # the estimator's constants, and so compiles it)
-                "robo_orch.core.schedule", "robo_orch.core.mission")  # (these two balance
-# the shares: the helper starts ~0.3 s later)
+HELPER_SHARE = ("robo_orch.core.estimator", "robo_orch.core.schedule",
+                "robo_orch.core.mission", "robo_orch.core.finite",
+                "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro")  # (these two balance the shares: the helper
+# starts ~0.3 s later)
+#: the estimator's kernels for position fixes, by the helper after the estimator, only
+#: for a robot with a ``gps`` input or an input whose adapter is ``gps_fix``
+FIXES = "robo_orch.core.estimator_fix"
 SIMULATOR = ("robo_orch.sim.simulator",)
 #: by ``robot.kinematics``, where a base differs from a wheeled one: (its safety kernel's
-#: module, for this process; its simulator's, for the helper, after SIMULATOR).  A
-#: plugin's kinematics compiles its own kernels in the command.
-BASES = {"holonomic": ("robo_orch.core.safety_holonomic", ("robo_orch.sim.omni",))}
+#: module, for this process; its estimator's, for the helper after the estimator; its
+#: simulator's, for the helper, after SIMULATOR).  A plugin's kinematics compiles its own
+#: kernels in the command.
+BASES = {"holonomic": ("robo_orch.core.safety_holonomic", ("robo_orch.core.lateral",),
+                       ("robo_orch.sim.omni",))}
 #: built-in behaviors compiled here, after this process's share, to even the shares: the
 #: path follower (in a cold start of the demo the helper, which also starts later, finished
 #: ~1.5 s after this process with every behavior; ~0.3 s before it with only the DWA;
@@ -68,6 +72,8 @@ HERE = frozenset({"follow_path"})
 OTHER_ROBOTS = (SAFETY_FOOTPRINT, "robo_orch.core.safety_holonomic",
                 "robo_orch.core.safety_joints", "robo_orch.core.arbitrate_joints")
 OTHER_SIMULATORS = ("robo_orch.sim.omni", "robo_orch.sim.footprint", "robo_orch.sim.joints")
+#: the estimator's modules the demo does not load (the helper, before the simulators)
+OTHER_ESTIMATORS = ("robo_orch.core.lateral", FIXES)
 
 
 def jobs() -> int:
@@ -115,7 +121,18 @@ def main_share(raw: dict) -> list[str]:
 def simulator_modules(raw: dict) -> list[str]:
     """:data:`SIMULATOR` and the simulator of the config's base (:data:`BASES`)."""
     base = BASES.get(_robot(raw).get("kinematics"))
-    return [*SIMULATOR, *(base[1] if base else ())]
+    return [*SIMULATOR, *(base[2] if base else ())]
+
+
+def estimator_modules(raw: dict) -> list[str]:
+    """The estimator's modules beyond :data:`HELPER_SHARE` that the config needs: a base's
+    (:data:`BASES`), and :data:`FIXES` for a position input."""
+    base = BASES.get(_robot(raw).get("kinematics"))
+    inputs = raw.get("inputs")
+    inputs = inputs if isinstance(inputs, dict) else {}
+    fixes = "gps" in inputs or any(isinstance(t, dict) and t.get("adapter") == "gps_fix"
+                                   for t in inputs.values())
+    return [*(base[1] if base else ()), *((FIXES,) if fixes else ())]
 
 
 def shares(raw: dict, *, simulator: bool) -> tuple[list[str], list[str]]:
@@ -124,20 +141,22 @@ def shares(raw: dict, *, simulator: bool) -> tuple[list[str], list[str]]:
     behaviors = behavior_modules(raw)
     here = [b for b in behaviors if b.split(":", 1)[1] in HERE]
     return ([*main_share(raw), *here],
-            [*HELPER_SHARE, *(simulator_modules(raw) if simulator else ()),
+            [*HELPER_SHARE, *estimator_modules(raw), *(simulator_modules(raw) if simulator else ()),
              *(b for b in behaviors if b not in here)])
 
 
 def everything() -> tuple[list[str], list[str]]:
     """Every built-in kernel module in two shares: the demo's, with :data:`OTHER_ROBOTS`
-    here and :data:`OTHER_SIMULATORS` and the other built-in behaviors in the helper."""
+    here and :data:`OTHER_ESTIMATORS`, :data:`OTHER_SIMULATORS` and the other built-in
+    behaviors in the helper."""
     from robo_orch import registry
 
     mine, helper = shares(_raw_config(None, ()), simulator=True)
     behaviors = [f"behavior:{kind}" for kind in sorted(registry.BUILTINS[registry.BEHAVIORS])]
     taken = {*mine, *helper}
     return ([*mine, *(m for m in OTHER_ROBOTS if m not in taken)],
-            [*helper, *(m for m in (*OTHER_SIMULATORS, *behaviors) if m not in taken)])
+            [*helper, *(m for m in (*OTHER_ESTIMATORS, *OTHER_SIMULATORS, *behaviors)
+                        if m not in taken)])
 
 
 def behavior_modules(raw: dict) -> list[str]:

@@ -27,12 +27,13 @@ non-finite estimate is restored from its snapshot and holds a controlled stop.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import numpy as np
 
 from robo_orch.config import Config
-from robo_orch.core import estimator, lateral, odoframe
+from robo_orch.core import estimator, odoframe
 from robo_orch.core import world as W
 from robo_orch.core.direct import direct, require_contiguous
 from robo_orch.kinematics import Kinematics
@@ -50,20 +51,23 @@ _update_velocity = direct(estimator.ekf_update_velocity)
 _update_yaw_rate = direct(estimator.ekf_update_yaw_rate)
 _guard = direct(estimator.ekf_guard)
 _write_world = direct(estimator.ekf_write_world)
-_lat_predict = direct(lateral.lateral_predict)  # a holonomic base's lateral speed
-_lat_update = direct(lateral.lateral_update)
-_lat_write = direct(lateral.lateral_write)
+# a holonomic base's lateral speed (robo_orch.core.lateral) and position fixes
+# (robo_orch.core.estimator_fix) are imported, and on an empty kernel cache compiled,
+# only for a robot that has them
+LATERAL = "robo_orch.core.lateral"
+FIXES = "robo_orch.core.estimator_fix"
 
 
 class Estimate:
     """The EKF's state and covariance, their health, and the fusion of each measurement.
 
     ``checks`` counts what the gates accept and reject; ``newer(stamp_ns)`` is told the
-    stamp of every fused message.
+    stamp of every fused message.  ``fuses``: the measurement kinds the robot's inputs
+    fuse (the position-fix kernels are loaded only when it holds ``position``).
     """
 
     def __init__(self, config: Config, world: W.World, kin: Kinematics, checks: InputChecks,
-                 newer: Callable[[int], None]) -> None:
+                 newer: Callable[[int], None], fuses: frozenset[str] = frozenset()) -> None:
         est = config.estimator
         self.world = world
         self.checks = checks
@@ -79,7 +83,15 @@ class Estimate:
         #: the base moves sideways: its lateral speed is estimated in ``lat``
         #: (robo_orch.core.lateral)
         self.lateral = kin.lateral
-        self.lat = np.zeros(lateral.LAT_LEN)
+        lateral = importlib.import_module(LATERAL) if kin.lateral else None
+        self._lat = lateral
+        self.lat = np.zeros(lateral.LAT_LEN if lateral else 1)
+        if lateral:
+            self._lat_predict = direct(lateral.lateral_predict)
+            self._lat_update = direct(lateral.lateral_update)
+            self._lat_write = direct(lateral.lateral_write)
+        #: the position-fix kernels, when an input fuses a position
+        self._fix = importlib.import_module(FIXES) if "position" in fuses else None
         self.x = np.zeros(5)
         self.P = np.zeros((5, 5))
         #: the last finite estimate, restored when a step turns it non-finite
@@ -97,8 +109,11 @@ class Estimate:
         estimator.ekf_reset(self.x, self.P, x0, y0, yaw0)
         estimator.ekf_guard(self.x, self.P, self.x_good, self.P_good)
         estimator.ekf_write_world(self.x, s)
-        lateral.lateral_reset(self.lat)
-        lateral.lateral_write(self.lat, s)
+        if lateral:
+            lateral.lateral_reset(self.lat)
+            lateral.lateral_write(self.lat, s)
+        else:
+            s[W.VY] = 0.0
         #: the fusion of each measurement kind (robo_orch.adapter.MEASUREMENTS)
         self.fusers: dict[str, Callable[[MeasuredInput, object, float], None]] = {
             "velocity": self.fuse_velocity, "yaw_rate": self.fuse_yaw_rate,
@@ -109,7 +124,7 @@ class Estimate:
         accel_std = self._est[0]
         _predict(self.x, self.P, dt, accel_std, self._est[1])
         if self.lateral:
-            _lat_predict(self.lat, self.x, self.P, dt, accel_std)
+            self._lat_predict(self.lat, self.x, self.P, dt, accel_std)
         self.guard(t)  # after every EKF step (issue 10)
 
     def write_pose(self) -> None:
@@ -121,7 +136,7 @@ class Estimate:
         s = self.world.state
         _write_world(self.x, s)
         if self.lateral:
-            _lat_write(self.lat, s)
+            self._lat_write(self.lat, s)
 
     def fuse_velocity(self, inp: MeasuredInput, msg, t: float) -> None:
         """A velocity ``(v, w, vy)``: the EKF's forward speed and yaw rate, then (on a base
@@ -132,7 +147,7 @@ class Estimate:
         v_std = self._est[2]
         nis = _update_velocity(self.x, self.P, m[0], m[1], v_std, self._est[3])
         if self.lateral:
-            _lat_update(self.lat, m[2], v_std)
+            self._lat_update(self.lat, m[2], v_std)
         self._fused(nis, estimator.CHI2_2DOF, inp.name, t)
 
     def fuse_yaw_rate(self, inp: MeasuredInput, msg, t: float) -> None:
@@ -154,7 +169,7 @@ class Estimate:
         """Fuse the last command as odometry (the odometry input is stale)."""
         s, k = self.world.state, COMMAND_AS_ODOM_STD
         if self.lateral:
-            lateral.lateral_update(self.lat, s[W.CMD_VY], k * self._est[2])
+            self._lat.lateral_update(self.lat, s[W.CMD_VY], k * self._est[2])
         v, w = s[W.CMD_V], s[W.CMD_W]
         half = 0.5 * w * self.wheel_base
         estimator.ekf_update_odometry(self.x, self.P, v - half, v + half, self.wheel_base,
@@ -198,11 +213,11 @@ class Estimate:
                       ) -> None:
         """Fuse a position of the robot's centre (the ``gps_fix`` adapter moved the fix
         from the antenna), behind the position gate."""
-        x, P = self.x, self.P
-        nis = estimator.ekf_position_nis(x, P, px, py, std)
+        x, P, fix = self.x, self.P, self._fix
+        nis = fix.ekf_position_nis(x, P, px, py, std)
         if 0.0 <= nis <= self.position_gate:
             odoframe.hold(x, self.odo_before)  # safety: an absolute update
-            estimator.ekf_update_position(x, P, px, py, std)
+            fix.ekf_update_position(x, P, px, py, std)
             self.checks.accept(name, msg)
             self._newer(msg.header.stamp_ns)
             self.health.fix_accepted()
@@ -213,7 +228,7 @@ class Estimate:
         if self.health.fix_gated(px - float(x[estimator.EKF_X]), py - float(x[estimator.EKF_Y]),
                                  std * std, t):
             odoframe.hold(x, self.odo_before)  # safety: a relocalisation is a jump too
-            estimator.ekf_set_position(x, P, px, py, std * std)
+            fix.ekf_set_position(x, P, px, py, std * std)
             self.guard(t)
             odoframe.absorb_jump(self.odo_before, x, self.world.state)
 
@@ -225,11 +240,12 @@ class Estimate:
         estimator.ekf_update_velocity(x, P, 0.1, 0.0, 0.1, 0.1)
         estimator.ekf_update_yaw_rate(x, P, 0.0, 0.1)
         estimator.ekf_update_yaw(x, P, 0.0, 0.1)
-        estimator.ekf_update_position(x, P, 0.0, 0.0, 1.0)
-        estimator.ekf_position_nis(x, P, 0.0, 0.0, 1.0)
         estimator.ekf_yaw_nis(x, P, 0.0, 0.1)
         estimator.ekf_guard(x, P, x.copy(), P.copy())
-        estimator.ekf_set_position(x, P, 0.0, 0.0, 1.0)
+        if self._fix:
+            self._fix.ekf_update_position(x, P, 0.0, 0.0, 1.0)
+            self._fix.ekf_position_nis(x, P, 0.0, 0.0, 1.0)
+            self._fix.ekf_set_position(x, P, 0.0, 0.0, 1.0)
         state = self.world.state.copy()
         estimator.ekf_write_world(x, state)
         odoframe.hold(x, self.odo_before.copy())  # safety: the odometry frame's kernels

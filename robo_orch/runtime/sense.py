@@ -87,7 +87,8 @@ class Sensing:
         #: stamp of the newest input message accepted so far (0 before any), ns
         self.input_stamp_ns = 0
         #: the EKF and how each measurement is fused (robo_orch.runtime.estimate)
-        self.estimate = Estimate(config, world, kin, self.checks, self._newer)
+        self.estimate = Estimate(config, world, kin, self.checks, self._newer,
+                                 frozenset(m.fuses for m in self.measured))
         self.x, self.P = self.estimate.x, self.estimate.P  # the same arrays
         self.health = self.estimate.health
         #: the ``scan`` input's adapter (robo_orch.adapters.laser_points): (buffers,
