@@ -19,10 +19,12 @@ Measured per side and round:
 * ``message``: publish, poll and take of one odometry message on a memory hub (the
   best of 7 timeit repeats, three processes per side in turn);
 * ``suite``: the scenario suite (``runner`` section sizes: quick 3 scenarios x 2
-  seeds, ``--full`` all x 4): simulated s per wall s of ``before`` (a new process
-  pool per suite whose runs each load their config and kernels: the pre-runner
-  figure) with ``--jobs 1`` and ``2``, and of a warm runner (the second suite on one
-  :class:`~robo_orch.missions.runner.Runner`) with ``--jobs 1`` and ``2``.
+  seeds, ``--full`` all x 4; only the scenarios both checkouts ship, so that a scenario
+  added since the base, with its own speed, does not count as the code's): simulated
+  s per wall s of ``before`` (a new process pool per suite whose runs each load their
+  config and kernels: the pre-runner figure) with ``--jobs 1`` and ``2``, and of a
+  warm runner (the second suite on one :class:`~robo_orch.missions.runner.Runner`) with
+  ``--jobs 1`` and ``2``.
 
 Only APIs both checkouts share are used (``run_mission``, ``Runner``,
 ``robo_orch.bench.runner``).  Ratios: this checkout's over the base's, and this
@@ -77,6 +79,12 @@ n = 20000
 print(json.dumps({"message_us": min(timeit.repeat(cycle, number=n, repeat=7)) / n * 1e6}))
 """
 
+_SCENARIOS = r"""
+import json
+from robo_orch.config import shipped_scenarios
+print(json.dumps([p.stem for p in shipped_scenarios()]))
+"""
+
 _SUITE = r"""
 import json, sys, time
 from pathlib import Path
@@ -86,6 +94,7 @@ from robo_orch.missions import worker
 from robo_orch.missions.runner import Runner
 
 seeds, names = B.SIZES[sys.argv[1]]
+names = sys.argv[2].split(",") if len(sys.argv) > 2 else names  # (both sides ship them)
 paths = [str(p) for p in shipped_scenarios() if names is None or Path(p).stem in names]
 tasks = [(p, s) for p in paths for s in range(1, seeds + 1)]
 B._old_run_one(paths[0], 1)
@@ -106,8 +115,8 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
-def _side(python: str, cwd: Path, code: str, arg: str) -> dict[str, float]:
-    done = subprocess.run([python, "-c", code, arg], cwd=cwd, env=_env(), capture_output=True,
+def _side(python: str, cwd: Path, code: str, *args: str) -> Any:
+    done = subprocess.run([python, "-c", code, *args], cwd=cwd, env=_env(), capture_output=True,
                           text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"{python} in {cwd} failed:\n{done.stderr[-2000:]}")
@@ -139,6 +148,12 @@ def _demo_pairs(sides: dict[str, tuple[str, Path]], runs: int) -> list[dict[str,
             proc.wait(timeout=60)
 
 
+def _quick_names() -> tuple[str, ...]:
+    from robo_orch.bench.runner import SIZES
+
+    return SIZES["quick"][1]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the alternating rounds; print and return the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -157,12 +172,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     messages = [{side: _side(*sides[side], _MESSAGE, "") for side in order}
                 for order in (("base", "head"), ("head", "base"), ("base", "head"))]
     rounds: list[dict[str, Any]] = []
+    # the scenarios both sides ship: the suite grows with the project, and a scenario's own
+    # speed (a footprint robot's, say) would otherwise count as the code's
+    common = sorted(set.intersection(*(set(_side(*sides[s], _SCENARIOS)) for s in sides)))
+    size = "full" if args.full else "quick"
+    names = common if args.full else [n for n in _quick_names() if n in common]
     for r in range(0 if args.no_suite else args.rounds):
         order = ("base", "head") if r % 2 == 0 else ("head", "base")
         row: dict[str, Any] = {"order": order}
         for side in order:
             python, cwd = sides[side]
-            row[f"{side}_suite"] = _side(python, cwd, _SUITE, "full" if args.full else "quick")
+            row[f"{side}_suite"] = _side(python, cwd, _SUITE, size, ",".join(names))
         rounds.append(row)
         print(f"suite round {r + 1} ({'/'.join(order)}, load {os.getloadavg()[0]:.1f}): "
               + json.dumps({k: v for k, v in row.items() if k != "order"}), flush=True)
@@ -171,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return statistics.median(row[f"{side}_{name}"][key] for row in rounds)
 
     out: dict[str, Any] = {"demo_pairs": pairs, "messages": messages, "rounds": rounds,
-                           "median": {}}
+                           "scenarios": names, "median": {}}
     m = out["median"]
     m["message_us"] = {s: round(statistics.median(p[s]["message_us"] for p in messages), 2)
                        for s in ("base", "head")}

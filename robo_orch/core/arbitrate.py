@@ -49,7 +49,8 @@ _ARBITRATE_SIG = (
 )
 
 
-@numba.njit(cache=True, error_model="numpy")
+# (a signature: the callers' literal -1 would compile two more specialisations)
+@numba.njit("boolean(int64, int64, int64, int64)", cache=True, error_model="numpy")
 def _precedes(pa, ia, pb, ib):
     """True if behavior a (priority pa, index ia) comes before b in arbitration order."""
     return pa > pb or (pa == pb and ia < ib)
