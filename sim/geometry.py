@@ -135,41 +135,6 @@ def clearance(x, y, segments, circles, poly_xy, poly_offsets):
     return best
 
 
-@numba.njit(
-    "void(float64, float64[:, ::1], float64[:, ::1], float64[::1], int64[::1], "
-    "float64[:, ::1], int64)",
-    cache=True,
-)
-def place_movers(t, params, path_xy, path_s, offsets, circles, first):
-    """Write moving obstacle ``i``'s circle at time ``t`` into ``circles[first + i]``."""
-    for i in range(params.shape[0]):
-        speed = params[i, 1]
-        mode = int(params[i, 2])
-        delay = params[i, 3]
-        a = offsets[i]
-        b = offsets[i + 1]
-        total = path_s[b - 1]
-        s = speed * (t - delay) if t > delay else 0.0
-        if total <= 0.0:
-            s = 0.0
-        elif mode == MODE_BOUNCE:
-            s = s % (2.0 * total)
-            if s > total:
-                s = 2.0 * total - s
-        elif mode == MODE_LOOP:
-            s = s % total
-        elif s > total:
-            s = total
-        k = a
-        while k < b - 2 and path_s[k + 1] < s:
-            k += 1
-        seg = path_s[k + 1] - path_s[k]
-        f = (s - path_s[k]) / seg if seg > 0.0 else 0.0
-        circles[first + i, 0] = path_xy[k, 0] + f * (path_xy[k + 1, 0] - path_xy[k, 0])
-        circles[first + i, 1] = path_xy[k, 1] + f * (path_xy[k + 1, 1] - path_xy[k, 1])
-        circles[first + i, 2] = params[i, 0]
-
-
 class WorldMap:
     """The obstacles of a world as flat arrays for the geometry kernels."""
 
@@ -216,6 +181,10 @@ class WorldMap:
         self.mover_s = np.concatenate(
             [np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
              for p in paths]) if paths else np.zeros(0)
+        if paths:  # (its kernel compiles only for a world that has moving obstacles)
+            from robo_orch.sim.movers import place_movers
+
+            self._place_movers = place_movers
 
     @property
     def n_movers(self) -> int:
@@ -225,8 +194,8 @@ class WorldMap:
     def move_to(self, t: float) -> None:
         """Put every moving obstacle where it is at time ``t`` s (in place; no allocation)."""
         if len(self.mover_params):
-            place_movers(float(t), self.mover_params, self.mover_xy, self.mover_s,
-                         self.mover_offsets, self.circles, self.first_mover)
+            self._place_movers(float(t), self.mover_params, self.mover_xy, self.mover_s,
+                               self.mover_offsets, self.circles, self.first_mover)
 
     @classmethod
     def from_config(cls, cfg: WorldConfig) -> WorldMap:

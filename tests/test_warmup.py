@@ -87,9 +87,9 @@ def test_a_cold_start_compiles_in_two_processes_and_says_so_once(tmp_path):
     assert n == total and int(total) >= 8  # field, safety here; the rest and 4 behaviors
     for stem in ("safety", "estimator", "simulator", "avoid_obstacles"):
         assert list(cache.rglob(f"{stem}.*.nbi")), stem
-    # the demo plans no paths (no A*), has no GPS (no position fixes) and does not move
-    # sideways (no lateral speed filter)
-    for stem in ("pathplan", "estimator_fix", "lateral"):
+    # the demo plans no paths (no A*), has no GPS (no position fixes), does not move
+    # sideways (no lateral speed filter) and has no moving obstacles
+    for stem in ("pathplan", "estimator_fix", "lateral", "movers"):
         assert not list(cache.rglob(f"{stem}.*.nbi")), stem
     again = cli(*argv, timeout=900, env=env)
     assert again.returncode == 1 and "compiling kernels" not in again.stderr
@@ -131,6 +131,8 @@ def test_the_compile_share_takes_the_safety_kernel_of_the_configured_robot():
     assert kernels.SAFETY_FOOTPRINT not in share
     assert kernels.simulator_modules(holonomic) == ["robo_orch.sim.simulator", "robo_orch.sim.omni"]
     assert kernels.simulator_modules({}) == ["robo_orch.sim.simulator"]
+    assert kernels.simulator_modules({"world": {"moving": [{"radius": 0.3}]}}) \
+        == ["robo_orch.sim.simulator", kernels.MOVERS]  # (only a world with moving obstacles)
     assert kernels.behavior_modules({"behaviors": {"avoid": {"kind": "avoid_obstacles"},
                                                    "mine": {"kind": "a_plugin"}}}) \
         == ["behavior:avoid_obstacles"]  # a plugin compiles in the command

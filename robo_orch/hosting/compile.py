@@ -16,10 +16,13 @@ of the demo (``split`` gives each half's CPU time alone, where each compiles wha
 the other would have cached for it), and neither needs the other's kernels: this
 process takes the distance field, the safety layer (the round robot's kernel, a
 polygon footprint's or a holonomic base's for such a robot, with the stopping
-rollouts, ramps and odometry frame it calls), the odometry, IMU and scan inputs'
-adapters, arbitration and the path follower (:data:`HERE`); the helper takes the
-estimator and the lateral-speed filter, scheduling and the mission kernel, the
-simulator (and a holonomic base's) and the config's other behaviors.  Nothing in
+rollouts, ramps and odometry frame it calls), arbitration, the scan input's adapter
+and the path follower (:data:`HERE`); the helper takes the estimator (with a
+holonomic base's lateral-speed filter and a GPS's position fixes only for robots
+that have them), scheduling and the mission kernel, the finiteness check, the
+odometry and IMU inputs' adapters, the simulator (a holonomic base's too, and the
+moving obstacles' kernel only for a world that has them) and the config's other
+behaviors.  Nothing in
 one share may import a module of the other (each would compile it again, at the
 same time): the simulator, for one, does not import the safety kernels.
 ``ROBO_ORCH_COMPILE_JOBS=1`` (or a single CPU) compiles everything here, one after
@@ -49,12 +52,14 @@ MAIN_SHARE = ("robo_orch.core.field", SAFETY_ROUND, "robo_orch.core.arbitrate",
 #: behaviors come last, when this process has cached the distance field they use
 HELPER_SHARE = ("robo_orch.core.estimator", "robo_orch.core.schedule",
                 "robo_orch.core.mission", "robo_orch.core.finite",
-                "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro")  # (these two balance the shares: the helper
-# starts ~0.3 s later)
+                "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro")
+# (the last five balance the shares, though the helper starts ~0.3 s later)
 #: the estimator's kernels for position fixes, by the helper after the estimator, only
 #: for a robot with a ``gps`` input or an input whose adapter is ``gps_fix``
 FIXES = "robo_orch.core.estimator_fix"
 SIMULATOR = ("robo_orch.sim.simulator",)
+#: a world's moving obstacles (the helper, after the simulator)
+MOVERS = "robo_orch.sim.movers"
 #: by ``robot.kinematics``, where a base differs from a wheeled one: (its safety kernel's
 #: module, for this process; its estimator's, for the helper after the estimator; its
 #: simulator's, for the helper, after SIMULATOR).  A plugin's kinematics compiles its own
@@ -71,7 +76,8 @@ HERE = frozenset({"follow_path"})
 #: its kernels) and simulators (the helper, after the simulator they import)
 OTHER_ROBOTS = (SAFETY_FOOTPRINT, "robo_orch.core.safety_holonomic",
                 "robo_orch.core.safety_joints", "robo_orch.core.arbitrate_joints")
-OTHER_SIMULATORS = ("robo_orch.sim.omni", "robo_orch.sim.footprint", "robo_orch.sim.joints")
+OTHER_SIMULATORS = ("robo_orch.sim.omni", "robo_orch.sim.footprint", "robo_orch.sim.joints",
+                    MOVERS)
 #: the estimator's modules the demo does not load (the helper, before the simulators)
 OTHER_ESTIMATORS = ("robo_orch.core.lateral", FIXES)
 
@@ -119,9 +125,12 @@ def main_share(raw: dict) -> list[str]:
 
 
 def simulator_modules(raw: dict) -> list[str]:
-    """:data:`SIMULATOR` and the simulator of the config's base (:data:`BASES`)."""
+    """:data:`SIMULATOR`, the simulator of the config's base (:data:`BASES`) and
+    :data:`MOVERS` for a world with moving obstacles."""
     base = BASES.get(_robot(raw).get("kinematics"))
-    return [*SIMULATOR, *(base[2] if base else ())]
+    world = raw.get("world")
+    moving = isinstance(world, dict) and bool(world.get("moving"))
+    return [*SIMULATOR, *(base[2] if base else ()), *((MOVERS,) if moving else ())]
 
 
 def estimator_modules(raw: dict) -> list[str]:

@@ -10,6 +10,7 @@ bus, also when something fails.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from robo_orch.rt import apply_realtime
 from robo_orch.runtime.controller import Controller
 from robo_orch.runtime.loop import FixedRateLoop
 from robo_orch.runtime.signals import StopSignals
-from robo_orch.runtime.stats import TickStats
+from robo_orch.runtime.stats import TickStats, mission_capacity
 
 
 @dataclass
@@ -121,7 +122,9 @@ def run_mission(
         realtime = sim_backend.kind != "lockstep"
         try:
             sim_backend.launch()
-            stats = TickStats()
+            stats = TickStats() if realtime else TickStats(mission_capacity(
+                min(config.mission.time_limit_s,
+                    duration_s if duration_s is not None else math.inf), loop_cfg.rate_hz))
             controller = Controller(config, bus, backend=sim_backend, duration_s=duration_s,
                                     progress=progress, stats=stats, trace_rows=trace_rows)
             if realtime and hasattr(bus, "bind_socket"):  # tools reach the loop over ZeroMQ

@@ -63,8 +63,10 @@ class TickStats:
     """Timing of every tick: phases, lateness, period error and GC pauses."""
 
     PHASES = ("backend", "sense", "plan", "act")
+    #: samples each series keeps by default (7 series: 7 MiB, touched at construction)
+    CAPACITY = 1 << 17
 
-    def __init__(self, capacity: int = 1 << 17) -> None:
+    def __init__(self, capacity: int = CAPACITY) -> None:
         self.phase = {name: Series(name, capacity) for name in self.PHASES}
         self.tick = Series("tick", capacity)  # sense + plan + act (compute of the loop itself)
         self.lateness = Series("lateness", capacity)
@@ -94,3 +96,14 @@ class TickStats:
             "triggered_ticks": self.triggered,
             "trigger_timeouts": self.trigger_timeouts,
         }
+
+
+def mission_capacity(time_limit_s: float, rate_hz: float) -> int:
+    """Samples a lockstep mission's series need to keep every tick: its time limit bounds
+    its ticks (so its percentiles are over the whole run, as with the default ring), at
+    most :attr:`TickStats.CAPACITY`.  A short run then does not allocate and touch 7 MiB
+    (3.5 ms, a twentieth of a scenario run in a warm worker)."""
+    ticks = time_limit_s * rate_hz
+    if not ticks < TickStats.CAPACITY:  # (also inf and nan)
+        return TickStats.CAPACITY
+    return min(TickStats.CAPACITY, int(ticks) + 16)
