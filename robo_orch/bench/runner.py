@@ -12,7 +12,9 @@ shipped scenario x seeds), measured in the same run for:
 
 ``--jobs 1`` and ``--jobs 2``.  Registered in the ``robo_orch.benchmarks`` group.
 ``python -m robo_orch.bench.runner --switch``: the GIL switch interval the runner's
-own process uses beside its workers, against the default (:func:`bench_dispatch_switch`).
+own process uses beside its workers, against the default (:func:`bench_dispatch_switch`);
+``--overhead``: a warm worker's time per instance outside the mission's loop
+(:func:`bench_instance_overhead`).
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ def bench_runner(quick: bool = False) -> dict[str, Any]:
     out["jobs2_over_jobs1_warm"] = round(out["jobs_2"]["runner_warm"]["throughput"]
                                          / out["jobs_1"]["runner_warm"]["throughput"], 2)
     print(f"    --jobs 2 over --jobs 1 (warm): {out['jobs2_over_jobs1_warm']:.2f}x")
+    out["instance_overhead"] = bench_instance_overhead(1 if quick else 3)
     return out
 
 
@@ -177,10 +180,39 @@ def bench_dispatch_switch(rounds: int = 8) -> dict[str, Any]:
     return out
 
 
+def bench_instance_overhead(repeats: int = 3) -> dict[str, Any]:
+    """What a warm worker spends on a scenario instance outside its mission's loop (config
+    from the cache, building the simulator, bus and controller, the summary): the median of
+    the instance's wall time minus its loop's, over the quick scenarios, ``repeats`` each,
+    in this process after one warm-up run of each."""
+    import statistics
+
+    from robo_orch.config import shipped_scenarios
+    from robo_orch.missions import worker
+    from robo_orch.missions.scenarios import scenario_instance
+
+    paths = [str(p) for p in shipped_scenarios() if p.stem in SIZES["quick"][1]]
+    for p in paths:
+        worker.execute(scenario_instance(p, 1))
+    outside, loop = [], []
+    for _ in range(repeats):
+        for p in paths:
+            outcome = worker.execute(scenario_instance(p, 1))
+            outside.append(outcome.wall_s - outcome.value["wall_time_s"])
+            loop.append(outcome.value["wall_time_s"])
+    out = {"outside_loop_ms": round(statistics.median(outside) * 1e3, 2),
+           "loop_ms": round(statistics.median(loop) * 1e3, 1), "runs": len(outside)}
+    print(f"  a scenario instance in a warm worker: {out['outside_loop_ms']} ms outside the "
+          f"mission's loop, {out['loop_ms']} ms in it (medians of {out['runs']} runs)")
+    return out
+
+
 if __name__ == "__main__":
     import sys
 
     if "--switch" in sys.argv:
         bench_dispatch_switch()
+    elif "--overhead" in sys.argv:
+        bench_instance_overhead()
     else:
         bench_runner(quick="--quick" in sys.argv)
