@@ -83,7 +83,7 @@ from robo_orch.behavior import Behavior, param_index
 from robo_orch.behaviors.dwa_rollout import FOOTPRINT_LEN
 from robo_orch.behaviors.dwa_sampling import PER_W, sample, speed_sample, state_size_for, yaw_table
 from robo_orch.behaviors.dwa_search import best_forward, best_reverse
-from robo_orch.core.field import interp_field
+from robo_orch.core.field import field_value
 from robo_orch.core.world import (
     BASE_HOLONOMIC,
     BASE_KIND,
@@ -221,7 +221,7 @@ def step(world, idx, params, state, out):
     fy0 = ws[FIELD_Y0]
     inv = 1.0 / ws[FIELD_RES]
 
-    d_near = interp_field(field, fx0, fy0, inv, cap, x, y)
+    d_near = field_value(field, fx0, fy0, inv, cap, x, y)
     radius = ws[ROBOT_RADIUS]  # the activation distances are from the robot's surface
     a_range = params[P_ACTIVATION_CLEARANCE] + radius
     a_full = params[P_FULL_ACTIVATION_CLEARANCE] + radius
@@ -289,10 +289,10 @@ def step(world, idx, params, state, out):
             else:
                 ux = _SQRT_HALF * (c0 - s0)
                 uy = _SQRT_HALF * (s0 + c0)
-            left += interp_field(field, fx0, fy0, inv, cap, x + r * ux, y + r * uy)
+            left += field_value(field, fx0, fy0, inv, cap, x + r * ux, y + r * uy)
             # mirror of u about the heading: 2 (u . h) h - u
             dot = ux * c0 + uy * s0
-            right += interp_field(field, fx0, fy0, inv, cap, x + r * (2.0 * dot * c0 - ux),
+            right += field_value(field, fx0, fy0, inv, cap, x + r * (2.0 * dot * c0 - ux),
                                   y + r * (2.0 * dot * s0 - uy))
         rate = min(params[P_RECOVERY_YAW_RATE], w_max)
         out[OUT_W] = rate if left >= right else -rate

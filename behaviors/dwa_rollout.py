@@ -60,18 +60,17 @@ def lowest_clearance(field, fx0, fy0, inv, cap, x, y, c0, s0, ds, dsy, rc, rs, s
         t = hc * rc - hs * rs
         hs = hs * rc + hc * rs
         hc = t
-        if nc == 0:
-            clear = interp_field(field, fx0, fy0, inv, cap, px, py) - radius
-            if clear < lowest:
-                lowest = clear
-                if clear < margin:
-                    return lowest
-            continue
-        for i in range(nc):
-            ox = fp[off + 3 * i]
-            oy = fp[off + 3 * i + 1]
+        for i in range(max(nc, 1)):  # (one inlined field lookup: each costs compile time)
+            ox = 0.0
+            oy = 0.0
+            r = radius
+            if nc > 0:
+                ox = fp[off + 3 * i]
+                oy = fp[off + 3 * i + 1]
+                r = fp[off + 3 * i + 2]
+            # (a round robot's offset is 0: px + 0.0 - 0.0 is px, bit for bit)
             clear = interp_field(field, fx0, fy0, inv, cap, px + hc * ox - hs * oy,
-                                 py + hs * ox + hc * oy) - fp[off + 3 * i + 2]
+                                 py + hs * ox + hc * oy) - r
             if clear < lowest:
                 lowest = clear
                 if clear < margin:

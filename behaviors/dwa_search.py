@@ -30,7 +30,7 @@ from robo_orch.behaviors.dwa_sampling import (
     skipped,
     speed_sample,
 )
-from robo_orch.core.field import interp_field
+from robo_orch.core.field import field_value
 from robo_orch.core.world import OUT_V, OUT_VY, OUT_W
 
 
@@ -159,7 +159,7 @@ def best_reverse(field, fx0, fy0, inv, cap, x, y, c0, s0, lo, hi, max_reverse, n
                     continue
                 fx = x + ds * sx - dsy * sy
                 fy = y + ds * sy + dsy * sx
-                room = interp_field(field, fx0, fy0, inv, cap, fx, fy) - radius
+                room = field_value(field, fx0, fy0, inv, cap, fx, fy) - radius
                 score = goal_score(fx, fy, tx, ty, hc, hs, hw, 0.0, 0.0, 0.0) \
                     + cw * min(room, clear_cap)
                 if score > best:

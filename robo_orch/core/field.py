@@ -279,6 +279,15 @@ def interp_field(field, x0, y0, inv_res, cap, x, y):
     return a + ty * (b - a)
 
 
+@numba.njit("float64(float64[:, ::1], float64, float64, float64, float64, float64, float64)",
+            cache=True)
+def field_value(field, x0, y0, inv_res, cap, x, y):
+    """:func:`interp_field`, compiled once and called, for callers off the hot path (each
+    inlined copy costs its caller's compile ~0.2 s on an empty kernel cache; a rollout's
+    inner loop inlines it)."""
+    return interp_field(field, x0, y0, inv_res, cap, x, y)
+
+
 @numba.njit(_DIST_SIG, cache=True, inline="always")
 def field_distance(state, field, x, y):
     """Distance to the nearest scan point at odom (x, y), bilinear in the field.
