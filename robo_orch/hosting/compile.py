@@ -16,11 +16,11 @@ of the demo (``split`` gives each half's CPU time alone, where each compiles wha
 the other would have cached for it), and neither needs the other's kernels: this
 process takes the distance field, the safety layer (the round robot's kernel, a
 polygon footprint's or a holonomic base's for such a robot, with the stopping
-rollouts, ramps and odometry frame it calls), arbitration, the scan input's adapter
-and the path follower (:data:`HERE`); the helper takes the estimator (with a
-holonomic base's lateral-speed filter and a GPS's position fixes only for robots
-that have them), scheduling and the mission kernel, the finiteness check, the
-odometry and IMU inputs' adapters, the simulator (a holonomic base's too, and the
+rollouts, ramps and odometry frame it calls), the scan input's adapter and the path
+follower (:data:`HERE`); the helper takes the estimator (with a holonomic base's
+lateral-speed filter and a GPS's position fixes only for robots that have them),
+scheduling and the mission kernel, the finiteness check, the odometry and IMU inputs'
+adapters, arbitration, the simulator (a holonomic base's too, and the
 moving obstacles' kernel only for a world that has them) and the config's other
 behaviors.  Nothing in
 one share may import a module of the other (each would compile it again, at the
@@ -46,14 +46,16 @@ JOBS_ENV = "ROBO_ORCH_COMPILE_JOBS"
 #: compiled here, in this order (the order the run imports them)
 SAFETY_ROUND = "robo_orch.core.safety"
 SAFETY_FOOTPRINT = "robo_orch.core.safety_footprint"  # (a robot with robot.footprint)
-MAIN_SHARE = ("robo_orch.core.field", SAFETY_ROUND, "robo_orch.core.arbitrate",
-              "robo_orch.adapters.laser_points")
+MAIN_SHARE = ("robo_orch.core.field", SAFETY_ROUND, "robo_orch.adapters.laser_points")
 #: compiled by the helper (behaviors and the simulator are added per run); the
 #: behaviors come last, when this process has cached the distance field they use
 HELPER_SHARE = ("robo_orch.core.estimator", "robo_orch.core.schedule",
                 "robo_orch.core.mission", "robo_orch.core.finite",
-                "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro")
-# (the last five balance the shares, though the helper starts ~0.3 s later)
+                "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro",
+                "robo_orch.core.arbitrate")
+# (the last six balance the shares, though the helper starts ~0.3 s later: in cold starts
+# of the demo, three pairs in turn, moving arbitration here ended the compile 0.3-0.9 s
+# sooner)
 #: the estimator's kernels for position fixes, by the helper after the estimator, only
 #: for a robot with a ``gps`` input or an input whose adapter is ``gps_fix``
 FIXES = "robo_orch.core.estimator_fix"
@@ -72,14 +74,15 @@ BASES = {"holonomic": ("robo_orch.core.safety_holonomic", ("robo_orch.core.later
 #: the small ones compile faster after the DWA, whose callees they share)
 HERE = frozenset({"follow_path"})
 #: the kernel modules the demo does not load, for ``warmup`` without a config: other
-#: robots' safety kernels and joint spaces (this process, after its share: they call
+#: robots' safety kernels and the joint space's (this process, after its share: they call
 #: its kernels) and simulators (the helper, after the simulator they import)
 OTHER_ROBOTS = (SAFETY_FOOTPRINT, "robo_orch.core.safety_holonomic",
-                "robo_orch.core.safety_joints", "robo_orch.core.arbitrate_joints")
+                "robo_orch.core.safety_joints")
 OTHER_SIMULATORS = ("robo_orch.sim.omni", "robo_orch.sim.footprint", "robo_orch.sim.joints",
                     MOVERS)
-#: the estimator's modules the demo does not load (the helper, before the simulators)
-OTHER_ESTIMATORS = ("robo_orch.core.lateral", FIXES)
+#: the estimator's and arbitration's modules the demo does not load (the helper, where
+#: arbitration compiles, before the simulators)
+OTHER_ESTIMATORS = ("robo_orch.core.lateral", FIXES, "robo_orch.core.arbitrate_joints")
 
 
 def jobs() -> int:
