@@ -19,7 +19,7 @@ Moving obstacles are circles too: they occupy the last rows of ``circles``
 time, so the clearance, collision and ray-casting kernels see them unchanged.
 Their paths are kept as
 
-``mover_params``   float64[q, 4]  (radius, speed, mode, delay_s); mode: MODE_*
+``mover_params``   float64[q, 4]  (radius, speed, mode, delay_s); mode: robo_orch.sim.movers.MODE_*
 ``mover_xy``       float64[v, 2]  every mover's path vertices, one after another
                                   (a ``loop`` path repeats its first vertex at the end)
 ``mover_s``        float64[v]     arc length from the mover's first vertex, m
@@ -48,10 +48,6 @@ if TYPE_CHECKING:
 # Below this |sin| between a ray and a segment the two count as parallel (no hit).
 _PARALLEL_EPS = 1e-12
 
-MODE_BOUNCE = 0  #: a moving obstacle turns back at each end of its path
-MODE_LOOP = 1  #: it goes round its closed path
-MODE_ONCE = 2  #: it stops at the end of its path
-MODES = {"bounce": MODE_BOUNCE, "loop": MODE_LOOP, "once": MODE_ONCE}
 
 
 @numba.njit(
@@ -166,13 +162,19 @@ class WorldMap:
         self.move_to(0.0)
 
     def _init_movers(self, movers: Sequence[Any]) -> None:
+        modes: dict[str, int] = {}
+        if movers:  # (its kernel compiles only for a world that has moving obstacles)
+            from robo_orch.sim import movers as kernel
+
+            modes = kernel.MODES
+            self._place_movers = kernel.place_movers
         paths = []
         for m in movers:
             pts = np.asarray(m.path, dtype=np.float64).reshape(-1, 2)
             if m.mode == "loop":
                 pts = np.concatenate([pts, pts[:1]])
             paths.append(pts)
-        self.mover_params = np.array([[m.radius, m.speed, MODES[m.mode], m.delay_s]
+        self.mover_params = np.array([[m.radius, m.speed, modes[m.mode], m.delay_s]
                                       for m in movers], dtype=np.float64).reshape(-1, 4)
         self.mover_offsets = np.zeros(len(paths) + 1, dtype=np.int64)
         self.mover_offsets[1:] = np.cumsum([len(p) for p in paths], dtype=np.int64)
@@ -181,10 +183,6 @@ class WorldMap:
         self.mover_s = np.concatenate(
             [np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
              for p in paths]) if paths else np.zeros(0)
-        if paths:  # (its kernel compiles only for a world that has moving obstacles)
-            from robo_orch.sim.movers import place_movers
-
-            self._place_movers = place_movers
 
     @property
     def n_movers(self) -> int:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import numba
 
-from robo_orch.sim.geometry import MODE_BOUNCE, MODE_LOOP
+MODE_BOUNCE = 0  #: a moving obstacle turns back at each end of its path
+MODE_LOOP = 1  #: it goes round its closed path
+MODE_ONCE = 2  #: it stops at the end of its path
+MODES = {"bounce": MODE_BOUNCE, "loop": MODE_LOOP, "once": MODE_ONCE}
 
 
 @numba.njit(
