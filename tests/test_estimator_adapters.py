@@ -170,3 +170,17 @@ def test_an_input_of_another_name_fuses_a_second_position_source(tmp_path):
     east = tr[-100:, col["x"]] - tr[-100:, col["true_x"]]
     # pulled toward the fixes, 0.1 m east of the truth (0.066 m; without them -0.001 m)
     assert east.mean() > 0.05
+
+
+def test_the_estimator_loads_fix_kernels_and_the_lateral_filter_only_for_robots_with_them(
+        tmp_path):
+    """Loaded (and on an empty cache compiled) only where used: a GPS's position-fix
+    kernels, a holonomic base's lateral-speed filter."""
+    rtk = tmp_path / "rtk.toml"
+    rtk.write_text('extends = "demo"\n[inputs.rtk]\ntopic = "test/rtk"\nadapter = "gps_fix"\n'
+                   'required = false\n')
+    for source, fixes, lateral in ((None, False, False), (rtk, True, False),
+                                   ("demo_holonomic", False, True)):
+        result = run_mission(load_config(source), seed=1, backend="lockstep", duration_s=0.1)
+        estimate = result.controller.sensing.estimate
+        assert (estimate._fix is not None, estimate._lat is not None) == (fixes, lateral)

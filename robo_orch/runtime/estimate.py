@@ -67,7 +67,7 @@ class Estimate:
     """
 
     def __init__(self, config: Config, world: W.World, kin: Kinematics, checks: InputChecks,
-                 newer: Callable[[int], None], fuses: frozenset[str] = frozenset()) -> None:
+                 newer: Callable[[int], None], fuses: frozenset[str]) -> None:
         est = config.estimator
         self.world = world
         self.checks = checks
