@@ -20,11 +20,10 @@ rollouts, ramps and odometry frame it calls), the scan input's adapter and the p
 follower (:data:`HERE`); the helper takes the estimator (with a holonomic base's
 lateral-speed filter and a GPS's position fixes only for robots that have them),
 scheduling and the mission kernel, the finiteness check, the odometry and IMU inputs'
-adapters, arbitration, the simulator (a holonomic base's too, and the
-moving obstacles' kernel only for a world that has them) and the config's other
-behaviors.  Nothing in
-one share may import a module of the other (each would compile it again, at the
-same time): the simulator, for one, does not import the safety kernels.
+adapters, arbitration, the simulator (a holonomic base's too, and the moving
+obstacles' kernel only for a world that has them) and the config's other behaviors.
+Nothing in one share may import a module of the other (each would compile it again,
+at the same time): the simulator, for one, does not import the safety kernels.
 ``ROBO_ORCH_COMPILE_JOBS=1`` (or a single CPU) compiles everything here, one after
 another, as before.
 """

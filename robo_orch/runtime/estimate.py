@@ -27,7 +27,6 @@ non-finite estimate is restored from its snapshot and holds a controlled stop.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 import numpy as np
@@ -51,11 +50,6 @@ _update_velocity = direct(estimator.ekf_update_velocity)
 _update_yaw_rate = direct(estimator.ekf_update_yaw_rate)
 _guard = direct(estimator.ekf_guard)
 _write_world = direct(estimator.ekf_write_world)
-# a holonomic base's lateral speed (robo_orch.core.lateral) and position fixes
-# (robo_orch.core.estimator_fix) are imported, and on an empty kernel cache compiled,
-# only for a robot that has them
-LATERAL = "robo_orch.core.lateral"
-FIXES = "robo_orch.core.estimator_fix"
 
 
 class Estimate:
@@ -83,7 +77,11 @@ class Estimate:
         #: the base moves sideways: its lateral speed is estimated in ``lat``
         #: (robo_orch.core.lateral)
         self.lateral = kin.lateral
-        lateral = importlib.import_module(LATERAL) if kin.lateral else None
+        # a holonomic base's lateral speed and position fixes are imported (and on an
+        # empty kernel cache compiled) only for a robot that has them
+        lateral = None
+        if kin.lateral:
+            from robo_orch.core import lateral
         self._lat = lateral
         self.lat = np.zeros(lateral.LAT_LEN if lateral else 1)
         if lateral:
@@ -91,7 +89,11 @@ class Estimate:
             self._lat_update = direct(lateral.lateral_update)
             self._lat_write = direct(lateral.lateral_write)
         #: the position-fix kernels, when an input fuses a position
-        self._fix = importlib.import_module(FIXES) if "position" in fuses else None
+        self._fix = None
+        if "position" in fuses:
+            from robo_orch.core import estimator_fix
+
+            self._fix = estimator_fix
         self.x = np.zeros(5)
         self.P = np.zeros((5, 5))
         #: the last finite estimate, restored when a step turns it non-finite
