@@ -6,7 +6,12 @@ import sys
 
 import pytest
 
-from robo_orch.bench.process import bench_memory, bench_module_compile, bench_startup
+from robo_orch.bench.process import (
+    bench_memory,
+    bench_module_compile,
+    bench_share_ends,
+    bench_startup,
+)
 
 
 def test_startup_against_the_numba_floor():
@@ -33,3 +38,12 @@ def test_module_compile_times_each_module_in_a_fresh_process_with_an_empty_cache
         assert all(0.02 < by[k]["median_s"] < 600 for k in by)
     with pytest.raises(RuntimeError, match="no_such_module"):
         bench_module_compile(["robo_orch.core.no_such_module"], repeats=1)
+
+
+@pytest.mark.slow
+def test_the_share_ends_of_a_cold_compile_are_timed_with_both_shares_compiling():
+    out = bench_share_ends(repeats=1)
+    (run,) = out["runs"]
+    # compiled, not loaded (an empty cache: seconds, not milliseconds), each share timed
+    assert 0.5 < run["this_process_s"] < 900 and 0.5 < run["helper_s"] < 900
+    assert out["end_s"] == round(max(run.values()), 2)

@@ -12,6 +12,9 @@
   500 ticks.  Growth is measured from the moment the bounded trace holds all its
   chunks to the end; a run shorter than a million ticks says how it extrapolates.
   ``python -m robo_orch.bench.process memory --ticks 1000000`` runs the full length.
+* **The shares' ends**: ``python -m robo_orch.bench.process shares`` runs the demo's two
+  compile shares at once on an empty cache, as a cold start does, and says when each
+  ends (how to balance them; ``split`` gives each one's CPU time alone).
 * **Compile time per module**: ``python -m robo_orch.bench.process compile MODULE ...
   [--base-python BASE/.venv/bin/python]`` imports each module with an empty kernel
   cache in a fresh process, after numba's one-time set-up, and times the import (the
@@ -104,6 +107,45 @@ def bench_compile_split() -> dict[str, Any]:
     out["one_process_cpu_s"] = round(total, 2)
     out["ideal_ratio"] = round(max(out["this_process"]["cpu_s"], out["helper"]["cpu_s"])
                                / total, 2)
+    return out
+
+
+_SHARE_ENDS = """
+import json, subprocess, sys, threading, time
+t0 = time.perf_counter()
+from robo_orch import _numba_env  # noqa: F401  (the cache directory, before numba)
+from robo_orch.hosting import compile as k
+mine, helper = k.shares(k._raw_config(None, ()), simulator=True)
+proc = subprocess.Popen([sys.executable, "-m", "robo_orch.hosting.compile", *helper],
+                        stdout=subprocess.PIPE, text=True)
+ends = []
+reader = threading.Thread(target=lambda: ends.extend(time.perf_counter() - t0
+                                                     for line in proc.stdout))
+reader.start()
+for item in mine:
+    k._compile(item)
+mine_s = time.perf_counter() - t0
+proc.wait()
+reader.join()
+print(json.dumps({"this_process_s": mine_s, "helper_s": ends[-1]}))
+"""
+
+
+def bench_share_ends(repeats: int = 3) -> dict[str, Any]:
+    """When each share of the demo's cold compile ends, both compiling at once as in a cold
+    start (the helper starts later and shares the machine, which ``split`` leaves out):
+    seconds from this process's start, medians over ``repeats`` new empty caches."""
+    rows = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            proc = subprocess.run([sys.executable, "-c", _SHARE_ENDS], capture_output=True,
+                                  text=True, timeout=1800, check=True, cwd=cache,
+                                  env=dict(os.environ, NUMBA_CACHE_DIR=cache))
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    out = {k: round(statistics.median(r[k] for r in rows), 2)
+           for k in ("this_process_s", "helper_s")}
+    out["end_s"] = round(statistics.median(max(r.values()) for r in rows), 2)
+    out["runs"] = rows
     return out
 
 
@@ -285,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     cold.add_argument("--base-python", help="another checkout's python (e.g. BASE/.venv/bin/"
                       "python): its cold start too, in turn, for a before/after figure")
     sub.add_parser("split", help="CPU seconds to compile each half of the demo's kernels")
+    ends = sub.add_parser("shares", help="when each share of the demo's cold compile ends, "
+                          "both compiling at once")
+    ends.add_argument("--repeats", type=int, default=3)
     mods = sub.add_parser("compile", help="seconds to import each module with an empty "
                           "kernel cache (its kernels compile), after numba's set-up")
     mods.add_argument("modules", nargs="+", help="e.g. robo_orch.core.arbitrate")
@@ -296,6 +341,12 @@ def main(argv: list[str] | None = None) -> int:
         for module, by in out.items():
             print(f"{module}: " + ", ".join(f"{label} {v['median_s']} s" for label, v in
                                             by.items()))
+        print(json.dumps(out, indent=2))
+        return 0
+    if args.command == "shares":
+        out = bench_share_ends(args.repeats)
+        print(f"cold compile of the demo, both shares at once: this process ends at "
+              f"{out['this_process_s']} s, the helper at {out['helper_s']} s (medians)")
         print(json.dumps(out, indent=2))
         return 0
     if args.command == "split":

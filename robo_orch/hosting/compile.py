@@ -52,9 +52,9 @@ HELPER_SHARE = ("robo_orch.core.estimator", "robo_orch.core.schedule",
                 "robo_orch.core.mission", "robo_orch.core.finite",
                 "robo_orch.adapters.wheel_speeds", "robo_orch.adapters.imu_gyro",
                 "robo_orch.core.arbitrate")
-# (the last six balance the shares, though the helper starts ~0.3 s later: in cold starts
-# of the demo, three pairs in turn, moving arbitration here ended the compile 0.3-0.9 s
-# sooner)
+# (the last six balance the shares, though the helper starts ~0.3 s later: with
+# arbitration here the demo's cold compile ended 0.6-0.7 s sooner, python -m
+# robo_orch.bench.process shares, two runs each way in turn)
 #: the estimator's kernels for position fixes, by the helper after the estimator, only
 #: for a robot with a ``gps`` input or an input whose adapter is ``gps_fix``
 FIXES = "robo_orch.core.estimator_fix"
