@@ -10,7 +10,6 @@ bus, also when something fails.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from robo_orch.backend import GroundTruth, SimBackend
 from robo_orch.config import Config, blind_warning, network, start_warnings
 from robo_orch.errors import BackendTimeout
 from robo_orch.rt import apply_realtime
-from robo_orch.runtime.controller import Controller
+from robo_orch.runtime.controller import Controller, time_limit
 from robo_orch.runtime.loop import FixedRateLoop
 from robo_orch.runtime.signals import StopSignals
 from robo_orch.runtime.stats import TickStats, mission_capacity
@@ -122,9 +121,8 @@ def run_mission(
         realtime = sim_backend.kind != "lockstep"
         try:
             sim_backend.launch()
-            stats = TickStats() if realtime else TickStats(mission_capacity(
-                min(config.mission.time_limit_s,
-                    duration_s if duration_s is not None else math.inf), loop_cfg.rate_hz))
+            stats = TickStats() if realtime else TickStats(
+                mission_capacity(time_limit(config, duration_s), loop_cfg.rate_hz))
             controller = Controller(config, bus, backend=sim_backend, duration_s=duration_s,
                                     progress=progress, stats=stats, trace_rows=trace_rows)
             if realtime and hasattr(bus, "bind_socket"):  # tools reach the loop over ZeroMQ

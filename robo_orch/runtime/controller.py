@@ -65,6 +65,12 @@ def make_world(config: Config) -> W.World:
     return world
 
 
+
+def time_limit(config: Config, duration_s: float | None) -> float:
+    """Simulated seconds after which a mission ends: the mission's time limit, or
+    ``duration_s`` if sooner."""
+    return min(config.mission.time_limit_s, duration_s if duration_s is not None else math.inf)
+
 class Controller:
     """One robot's sense-plan-act cycle on a bus, driven by :class:`FixedRateLoop`."""
 
@@ -97,8 +103,7 @@ class Controller:
         self.trace = Trace(trace_rows, columns_for(self._lateral))
         self.safety_stops: list[SafetyStop] = []
         self.estop_latched = False
-        self.time_limit_s = min(config.mission.time_limit_s,
-                                duration_s if duration_s is not None else math.inf)
+        self.time_limit_s = time_limit(config, duration_s)
         self.goal_time_s: float | None = None
         self.end_reason = ""
         self.progress = progress
