@@ -79,13 +79,16 @@ def test_an_abbreviation_keeps_meaning_the_command_s_own_option():
     assert parser.parse_args(["sim", "--qui"]).quiet  # only a global option matches
 
 
-def test_check_with_global_options_after_it_fills_that_cache_dir(tmp_path):
+def test_check_takes_global_options_after_it():
+    """The same output either way.  (That ``--cache-dir`` after a command fills that cache
+    dir: test_warmup's cold start, which passes it so.)"""
+    from robo_orch._numba_env import default_cache_dir
+
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    cache = tmp_path / "cache"
-    after = _robo_orch("check", "-q", "--cache-dir", str(cache), env=env)
+    cache = str(default_cache_dir())  # this build's (warm): nothing to compile
+    after = _robo_orch("check", "-q", "--cache-dir", cache, env=env)
     assert after.returncode == 0, after.stderr
-    assert list(cache.rglob("*.nbi")), "numba did not cache into --cache-dir"
-    before = _robo_orch("-q", "--cache-dir", str(cache), "check", env=env)
+    before = _robo_orch("-q", "--cache-dir", cache, "check", env=env)
     assert before.returncode == 0, before.stderr
     assert after.stdout == before.stdout and after.stdout.strip()
 

@@ -72,18 +72,20 @@ def test_a_run_dir_writable_by_others_or_foreign_owned_is_refused(short_tmp, env
     os.chown(foreign, 65534, 65534)  # another user's (the tests run as root)
     link = short_tmp / "link"
     link.symlink_to(short_tmp / "xdg")
-    for run_dir, words in ((open_dir, ("writable by", "0777")), (foreign, ("owned by uid 65534",)),
-                           (link, ("symbolic link",))):
-        for args in (("run", DEMO, "--duration", "1"), ("sim", "--duration", "1")):
-            res = cli("-q", *args, "--set", f'bus.run_dir="{run_dir}"', env=env)
-            one_line_error(res, str(run_dir), *words)
+    run, sim = ("run", DEMO, "--duration", "1"), ("sim", "--duration", "1")
+    # each refusal by one command, each command refusing twice (one check serves both)
+    for args, run_dir, words in ((run, open_dir, ("writable by", "0777")),
+                                 (sim, foreign, ("owned by uid 65534",)),
+                                 (run, link, ("symbolic link",))):
+        res = cli("-q", *args, "--set", f'bus.run_dir="{run_dir}"', env=env)
+        one_line_error(res, str(run_dir), *words)
     # without XDG_RUNTIME_DIR the per-user base is a predictable path in /tmp: taken over
     tmp_env = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
     tmp_env["TMPDIR"] = str(short_tmp)
     base = short_tmp / f"robo_orch-{os.getuid()}"
     base.mkdir()
     os.chmod(base, 0o777)
-    for args in (("run", DEMO, "--duration", "1"), ("sim", "--duration", "1")):
+    for args in (run, sim):  # (the per-user directory, a private one inside the base)
         one_line_error(cli("-q", *args, env=tmp_env), str(base), "writable by")
     assert not list(base.iterdir())  # nothing was written into it
 
@@ -194,7 +196,8 @@ def test_run_refuses_to_start_when_the_estop_topic_is_taken(short_tmp, env):
 @pytest.mark.slow
 def test_run_exits_143_on_sigterm(short_tmp, env):
     run_dir = short_tmp / "run"
-    proc = start("-q", "run", DEMO, "--set", f'bus.run_dir="{run_dir}"', env=env)
+    proc = start("-q", "run", DEMO, "--set", f'bus.run_dir="{run_dir}"', "--set",
+                 "loop.input_wait_s=0.2", env=env)  # (no drivers: nothing to wait for)
     try:
         wait_until_ticking(proc, env)
         assert stop(proc, signal.SIGTERM) == 143

@@ -161,6 +161,7 @@ def test_tcp_without_keys_refuses_to_start_and_insecure_warns(short_tmp, env):
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert "bus.keys" in lines[0] and "robo-orch keys generate" in lines[0]
     res = cli("-q", "run", str(embedded_config_path("demo")), "--duration", "1", "--set", tcp,
-              "--set", "bus.insecure=true", env=env, timeout=120)
+              "--set", "bus.insecure=true", "--set", "loop.input_wait_s=0.2", env=env,
+              timeout=120)
     assert res.returncode == 0, res.stderr
     assert "warning: bus.insecure = true" in res.stderr

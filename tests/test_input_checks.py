@@ -198,7 +198,8 @@ def test_allow_blind_runs_and_warns_at_every_start():
 @pytest.mark.slow
 def test_run_refuses_a_blind_config_and_warns_when_it_is_allowed(tmp_path):
     base = ["run", "config/demo.toml", "--duration", "0.3", "--set",
-            f"bus.run_dir={tmp_path}", "--set", "inputs.odom.required=false"]
+            f"bus.run_dir={tmp_path}", "--set", "inputs.odom.required=false",
+            "--set", "loop.input_wait_s=0.2"]  # (no drivers: not worth the default 5 s)
     proc = cli(*base, timeout=300, cwd=REPO)
     assert proc.returncode == 2 and "inputs.odom.required" in proc.stderr, proc.stderr
     proc = cli("-q", *base, "--set", "safety.allow_blind=true", timeout=300, cwd=REPO)

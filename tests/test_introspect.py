@@ -242,7 +242,7 @@ def test_topics_echo_and_hz_against_a_running_simulation(simulation):
     assert all(m["type"] == "wheel_odometry" and m["header"]["publisher_id"] == 2
                and set(m["data"]) == {"v_left", "v_right"} for m in msgs)
 
-    hz = cli("topics", "hz", "sensor/imu", "--duration", "3", "--json")
+    hz = cli("topics", "hz", "sensor/imu", "--duration", "1.5", "--json")
     assert hz.returncode == 0, hz.stderr
     last = json.loads(hz.stdout.splitlines()[-1])
     assert last["window"] >= 20

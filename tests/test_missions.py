@@ -242,7 +242,8 @@ def test_commands_carry_their_input_stamp_to_the_actuator():
 @pytest.mark.slow
 def test_run_without_drivers_holds_still_and_ends_on_duration(tmp_path):
     proc = cli(
-        "run", "config/demo.toml", "--duration", "1", "--set", f"bus.run_dir={tmp_path}",
+        "run", "config/demo.toml", "--duration", "2", "--set", f"bus.run_dir={tmp_path}",
+        "--set", "loop.input_wait_s=0.2",  # (a log gets a status line every 2 s)
         timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0, proc.stderr
     assert "waiting for odom, imu, scan" in proc.stderr

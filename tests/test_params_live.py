@@ -213,12 +213,13 @@ def test_a_realtime_run_tuned_mid_run_reruns_bit_exactly(short_tmp, env):
 @pytest.mark.slow
 def test_run_watch_applies_a_saved_change(short_tmp, env):
     config = short_tmp / "robot.toml"
-    config.write_text('extends = "demo"\n')
+    head = 'extends = "demo"\n[loop]\ninput_wait_s = 0.2\n'  # (no drivers to wait for)
+    config.write_text(head)
     log = short_tmp / "run.log"
     proc = start("run", str(config), "--watch", "--duration", "60", env=env, log=log)
     try:
         wait_ticking(proc, env, log=log)
-        config.write_text('extends = "demo"\n[behaviors.go_to_goal]\nk_heading = 1.5\n')
+        config.write_text(head + '[behaviors.go_to_goal]\nk_heading = 1.5\n')
         deadline = time.monotonic() + 20
         while "in effect from tick" not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()

@@ -142,11 +142,11 @@ def test_rplidar_nodes_under_damage_pass_their_checks_and_follow_on(data, sizes)
 
 @pytest.mark.slow
 def test_rplidar_made_up_nodes_stay_rare():
-    """A seeded campaign of 3,000 mutations (the parser before the angle checks made up
-    about 1,400 nodes per 10,000 mutations): at most one made-up node, and valid nodes
-    dropped under 4 per mutation (before: 2.2).  The rate itself is measured by
+    """A seeded campaign of 1,500 mutations (the parser before the angle checks made up
+    about 1,400 nodes per 10,000 mutations, some 210 here): at most one made-up node, and
+    valid nodes dropped under 4 per mutation (before: 2.2).  The rate itself is measured by
     ``robo-orch bench`` over 30,000."""
-    res = fuzz.fuzz(protocol("rplidar"), 3000, seed=7)
+    res = fuzz.fuzz(protocol("rplidar"), 1500, seed=7)
     assert res["crashes"] == 0 and res["false"] <= 1
     assert res["dropped_per_mutation"] < 4.0
 

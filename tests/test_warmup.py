@@ -77,7 +77,8 @@ def test_a_cold_start_compiles_in_two_processes_and_says_so_once(tmp_path):
     cache = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["ROBO_ORCH_COMPILE_JOBS"] = "2"
-    argv = ("--cache-dir", str(cache), "sim", "--lockstep", "--duration", "0.2")
+    # (a global option after the command: it still sets the cache before numba loads)
+    argv = ("sim", "--lockstep", "--duration", "0.2", "--cache-dir", str(cache))
     proc = cli(*argv, timeout=900, env=env)
     assert proc.returncode == 1, proc.stderr  # 0.2 s: the goal is not reached
     compiling = [line for line in proc.stderr.splitlines() if "compiling kernels" in line]

@@ -115,7 +115,8 @@ import json, subprocess, sys, threading, time
 t0 = time.perf_counter()
 from robo_orch import _numba_env  # noqa: F401  (the cache directory, before numba)
 from robo_orch.hosting import compile as k
-mine, helper = k.shares(k._raw_config(None, ()), simulator=True)
+mine, helper = (json.loads(sys.argv[1]) if len(sys.argv) > 1
+                else k.shares(k._raw_config(None, ()), simulator=True))
 proc = subprocess.Popen([sys.executable, "-m", "robo_orch.hosting.compile", *helper],
                         stdout=subprocess.PIPE, text=True)
 ends = []
@@ -131,14 +132,21 @@ print(json.dumps({"this_process_s": mine_s, "helper_s": ends[-1]}))
 """
 
 
-def bench_share_ends(repeats: int = 3) -> dict[str, Any]:
+def bench_share_ends(repeats: int = 3,
+                     shares: tuple[list[str], list[str]] | None = None) -> dict[str, Any]:
     """When each share of the demo's cold compile ends, both compiling at once as in a cold
     start (the helper starts later and shares the machine, which ``split`` leaves out):
-    seconds from this process's start, medians over ``repeats`` new empty caches."""
+    seconds from this process's start, medians over ``repeats`` new empty caches.
+
+    ``shares``: (this process's, the helper's) instead of the demo's (items as
+    :func:`robo_orch.hosting.compile.shares` gives them).
+    """
     rows = []
+    extra = [] if shares is None else [json.dumps([list(shares[0]), list(shares[1])])]
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as cache:
-            proc = subprocess.run([sys.executable, "-c", _SHARE_ENDS], capture_output=True,
+            proc = subprocess.run([sys.executable, "-c", _SHARE_ENDS, *extra],
+                                  capture_output=True,
                                   text=True, timeout=1800, check=True, cwd=cache,
                                   env=dict(os.environ, NUMBA_CACHE_DIR=cache))
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))

@@ -43,6 +43,10 @@ class LoopConfig:
     trigger_timeout_s: float = option(0.0, ge=0, le=60,
                                       doc="with a trigger: tick anyway after this "
                                                     "long without a message; 0 = two periods")
+    input_wait_s: float = option(5.0, ge=0, le=3600,
+                                 doc="`robo-orch run`: the longest it waits for every required "
+                                     "input before the first tick (one still missing then: the "
+                                     "robot holds still, stale, until it arrives)")
     gc_mode: str = option("slack", choices=("slack", "default"),
                           doc="'slack': freeze start-up objects and collect only in the "
                               "slack before a deadline; 'default': Python's own collector")

@@ -86,7 +86,7 @@ def _run(config_path: str, overrides: tuple[str, ...], signals: StopSignals, *,
             supervisor.wait_ready()
         if on_start is not None:
             on_start(controller)
-        missing = controller.sensing.wait_for_inputs(5.0)
+        missing = controller.sensing.wait_for_inputs(config.loop.input_wait_s)
         if missing and not quiet:
             print(f"robo-orch: waiting for {', '.join(missing)}: the robot holds still until "
                   "every required input is fresh", file=sys.stderr)
