@@ -83,6 +83,17 @@ def feed_chunks(parser, data: bytes, sizes, flush: bool = False) -> list:
     return out + parser.flush() if flush else out
 
 
+def feed_with_ends(parser, data: bytes, sizes) -> list[tuple]:
+    """:func:`feed_chunks` with ``flush``: each frame with the end of the bytes read when
+    it came out (the offset in ``data``)."""
+    out, i, k = [], 0, 0
+    while i < len(data):
+        n = sizes[k % len(sizes)] if sizes else len(data)
+        out += [(f, min(i + n, len(data))) for f in parser.feed(data[i:i + n])]
+        i, k = i + n, k + 1
+    return out + [(f, len(data)) for f in parser.flush()]
+
+
 def accounted(p: WitmotionParser) -> bool:
     return p.bytes_in == 11 * p.frames + p.skipped_bytes + p.pending
 
@@ -221,9 +232,17 @@ def test_damaged_stream_gives_only_original_frames_and_resyncs(seed, damage, siz
             del data[pos]
         may_lose |= {pos // 11 - 1, pos // 11}
     p = WitmotionParser()
-    got = feed_chunks(p, bytes(data), sizes, flush=True)
-    idx = is_subsequence_indices(got, ref)
-    assert idx is not None, "a frame that was not in the stream came out"
+    out = feed_with_ends(p, bytes(data), sizes)
+    # the guarantee the module states: a damaged packet passes the 8-bit sum one time in 256,
+    # and is then taken only if it ended the bytes read so far (a packet followed by bytes
+    # that do not start another is refused); at most one such packet a damage
+    made_up = [(f, end) for f, end in out if f not in ref]
+    for frame, end in made_up:
+        assert bytes(data[end - 11:end]) == encode_frame(frame), \
+            "a frame that was not in the stream, and not at the end of a read, came out"
+    assert len(made_up) <= len(by_pos)
+    idx = is_subsequence_indices([f for f, _ in out if f in ref], ref)
+    assert idx is not None, "the stream's frames came out of order or twice"
     assert set(range(30)) - may_lose <= set(idx), "frames away from the damage were lost"
     assert accounted(p)
     if bytes(data) != clean:  # the damage shows in the counters
