@@ -44,6 +44,11 @@ speed = st.floats(-2, 2, allow_nan=False)
        accel=st.floats(0.1, 5), decel=st.floats(0.1, 5), yaw_accel=st.floats(0.1, 10),
        horizon=st.floats(0.05, 3), wheel_speed=st.floats(0.2, 3), tau=st.floats(0, 0.3),
        points=st.lists(st.tuples(st.floats(-2, 2), st.floats(-2, 2)), max_size=40))
+# found by a random soak: a lag far shorter than the rollout's sub-steps made the arc's error
+# bound huge, and a point 1 m to the side stopped the robot (core.stopping's min(tau, ...))
+@example(prop=(0.0, 0.0, 1.0), last=(1.0, 0.0, 0.0), est=(0.5, 0.0, 0.0), stale=False, yaw=0.0,
+         max_speed=1.0, reverse=0.0, max_yaw_rate=1.0, accel=1.0, decel=0.25, yaw_accel=1.0,
+         horizon=1.0, wheel_speed=0.5, tau=8.499040483409779e-166, points=[(0.0, 1.0)])
 def test_limits_ramps_and_what_the_scan_changes(prop, last, est, stale, yaw, max_speed, reverse,
                                                 max_yaw_rate, accel, decel, yaw_accel, horizon,
                                                 wheel_speed, tau, points):

@@ -14,6 +14,7 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from helpers import props
 from hypothesis import given
 from hypothesis import strategies as st
@@ -126,3 +127,19 @@ def test_robot_following_the_commands_never_touches_a_scanned_point(case):
                 assert closest >= radius - ROUNDING, (closest - radius, flags)
             state[w.X], state[w.Y], state[w.YAW] = truth[:3]
             state[w.V], state[w.W] = wheels_to_body(truth[3], truth[4], base)
+
+
+@pytest.mark.parametrize("tau", [1e-12, 8.5e-166])
+def test_a_lag_shorter_than_a_sub_step_is_checked_as_almost_none(tau):
+    """The rollout steps a lag in at most 64 pieces a tick; a far shorter lag (which config
+    refuses, the kernel's arguments do not) bounded the arc's error by ``h^2 / (8 tau)``
+    and so refused every turning command near anything (the holonomic property test found
+    it: 8.5e-166 s).  The error is also at most ``tau`` per unit of ``|A S - Phi B|``: the
+    verdict and clearance are those of no lag, within rounding."""
+    pts = np.array([[0.0, 1.0, 1.0], [1.5, 0.4, math.hypot(1.5, 0.4)]])
+    pose_speeds_command = (0.0, 0.0, 0.0, 0.5, 0.0, 0.49, 1.0)  # x y yaw, v0 w0, cv cw: a turn
+    rest = (0.25, 1.0, 0.2, 0.25)  # decel, yaw_accel, radius, radius + margin
+    ok0, low0, _ = check_stop(pts, 2, *pose_speeds_command, 0.02, 0.0, *rest)
+    ok, low, pad = check_stop(pts, 2, *pose_speeds_command, 0.02, tau, *rest)
+    assert ok0 and ok
+    assert low == pytest.approx(low0, abs=1e-9) and pad < 1e-9

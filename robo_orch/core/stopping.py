@@ -16,10 +16,14 @@ turn (the simulator's own step) and every point's distance to that arc is
 exact.  The arc is not quite the true path (the curvature varies while the
 speeds settle); the gap is bounded rigorously: with ``A = w - cw`` and
 ``B = v - cv`` at the piece's start, the true heading differs from the arc's at
-the same distance by at most ``h^2 / (8 tau) |A S - Phi B| / |S|``, so the true
-position is within ``E = h^2 / (8 tau) |A S - Phi B|`` of the arc (``E = 0``
-from rest, without lag, or once the command is zero).  The bounds add up over
-the pieces.  After the last braking step the motion is an exact decaying arc
+the same distance by at most ``k |A S - Phi B| / |S|`` with ``k = min(tau, h^2 / (8 tau))``,
+so the true position is within ``E = k |A S - Phi B|`` of the arc (``E = 0``
+from rest, without lag, or once the command is zero).  (Exactly, the heading gap
+is ``(t G - h u(t)) (A S - Phi B) / (h S)`` with ``u(t) = tau (1 - exp(-t / tau))``
+and ``G = u(h)``; ``u`` is concave with ``|u''| <= 1 / tau``, which gives
+``h^2 / (8 tau)``, and ``u <= tau``, which gives ``tau``: the smaller one for a lag
+much shorter than a piece, which the capped number of sub-steps cannot resolve.)
+The bounds add up over the pieces.  After the last braking step the motion is an exact decaying arc
 (``v tau`` long), checked as such.
 
 Rule per scan point, with ``d_now`` its distance from the robot now, ``d`` its
@@ -211,7 +215,7 @@ def check_stop(pts, n, x0, y0, yaw0, v0, w0, cv, cw, dt, tau, decel, yaw_accel, 
                 phi = c_w * piece + b * big_g
                 e = 0.0
                 if tau > 0.0:
-                    e = piece * piece / (8.0 * tau) * abs(b * s - phi * a)
+                    e = min(tau, piece * piece / (8.0 * tau)) * abs(b * s - phi * a)
                 ok, lowest, x, y = _piece(pts, n, x, y, th, s, phi, err + e, length, radius,
                                           thr, slack, lowest)
                 if not ok:
