@@ -27,3 +27,15 @@ def test_a_refused_replay_is_dropped_but_not_lost():
     assert res["per_kind"]["duplicate"]["dropped"] > 0
     assert res["dropped_unique_per_mutation"] < res["dropped_per_mutation"]
     assert 0 < res["dropped_unique_share"] < res["dropped_share"]
+
+
+def test_seeds_pool_into_one_figure(capsys):
+    proto = fuzz.PROTOCOLS["motor_bridge"]()
+    runs = [fuzz.fuzz(proto, 9, seed=s) for s in (1, 2)]
+    both = fuzz.pooled(runs)
+    assert both["mutations"] == 18 and both["false"] == runs[0]["false"] + runs[1]["false"]
+    assert both["dropped"] == runs[0]["dropped"] + runs[1]["dropped"]
+    assert both["false_per_10k_by_seed"] == [r["false_per_10k_mutations"] for r in runs]
+    assert fuzz.pooled(runs[:1]) is runs[0]
+    assert fuzz.main(["motor_bridge", "--quick", "--mutations", "6", "--seeds", "1,2"]) == 0
+    assert "12 mutations" in capsys.readouterr().out
