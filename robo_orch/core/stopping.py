@@ -19,12 +19,12 @@ speeds settle); the gap is bounded rigorously: with ``A = w - cw`` and
 the same distance by at most ``k |A S - Phi B| / |S|`` with ``k = min(tau, h^2 / (8 tau))``,
 so the true position is within ``E = k |A S - Phi B|`` of the arc (``E = 0``
 from rest, without lag, or once the command is zero).  (Exactly, the heading gap
-is ``(t G - h u(t)) (A S - Phi B) / (h S)`` with ``u(t) = tau (1 - exp(-t / tau))``
-and ``G = u(h)``; ``u`` is concave with ``|u''| <= 1 / tau``, which gives
-``h^2 / (8 tau)``, and ``u <= tau``, which gives ``tau``: the smaller one for a lag
-much shorter than a piece, which the capped number of sub-steps cannot resolve.)
-The bounds add up over the pieces.  After the last braking step the motion is an exact decaying arc
-(``v tau`` long), checked as such.
+at time ``t`` of the piece is ``(h u(t) - t G) (A S - Phi B) / (h S)`` with
+``u(t) = tau (1 - exp(-t / tau))`` and ``G = u(h)``; ``u`` is concave with
+``|u''| <= 1 / tau``, which gives ``h^2 / (8 tau)``, and ``u <= tau``, which gives
+``tau``, the smaller for a lag much shorter than a piece, which the capped number
+of sub-steps cannot resolve.)  The bounds add up over the pieces.  After the last
+braking step the motion is an exact decaying arc (``v tau`` long), checked as such.
 
 Rule per scan point, with ``d_now`` its distance from the robot now, ``d`` its
 distance from the arcs and ``lb`` the lower bound of its distance from the true
