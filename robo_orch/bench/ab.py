@@ -43,6 +43,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from robo_orch.bench.measure import write_json
+
 _DEMO = r"""
 import json, sys, time
 from robo_orch.config import load_config
@@ -216,8 +218,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("medians over rounds (ratios: median of the per-round ratios):")
     for key, value in m.items():
         print(f"  {key}: {value}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1))
+    write_json(args.json, out)
     return out
 
 

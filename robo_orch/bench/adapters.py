@@ -22,7 +22,6 @@ adapter / replaced (the median of the per-round ratios).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import timeit
@@ -32,6 +31,7 @@ import numpy as np
 
 from robo_orch import clock, registry
 from robo_orch.adapter import MessageBuffers
+from robo_orch.bench.measure import write_json
 from robo_orch.bus.counters import Received
 from robo_orch.core import estimator, field, odoframe
 from robo_orch.core import world as W
@@ -277,9 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
     out = bench_adapters(args.quick, args.rounds)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    write_json(args.json, out)
     return 0
 
 

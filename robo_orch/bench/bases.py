@@ -19,9 +19,9 @@ ratios against the same base with the round footprint, same round).  Rerun::
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from robo_orch.bench.measure import write_json
 from robo_orch.bench.rounds import medians, ratios, rotated_rounds, row_line
 
 BASES = ("diff_drive", "skid_steer", "holonomic")
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     r = bench_bases(args.pairs, footprint=args.footprint)
     print_bases(r)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(r, f, indent=2)
+    write_json(args.json, r)
     return r
 
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import statistics
 import sys
 import time
 from typing import Any
 
 import numpy as np
+
+from robo_orch.bench.measure import write_json
 
 
 def _worlds(n: int, seed: int = 0) -> list[Any]:
@@ -160,9 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     r = bench_dwa(args.rounds, args.worlds, args.before)
     print_dwa(r)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(r, f, indent=2)
+    write_json(args.json, r)
     return r
 
 

@@ -40,6 +40,8 @@ import tempfile
 import time
 from typing import Any
 
+from robo_orch.bench.measure import write_json
+
 GPS_TOPIC = "sensor/gps"
 #: the mission's overrides: an input nobody publishes, where the flooder binds
 GPS_INPUT = (f"inputs.gps.topic={GPS_TOPIC}", "inputs.gps.required=false")
@@ -255,9 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_table(args.ids, args.bounded)))
         return 0
     results = bench_flood(args.quick)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+    write_json(args.json, results)
     return 0
 
 

@@ -33,7 +33,6 @@ robo_orch.bench.fuzz [--quick] [--json PATH]`` runs it alone.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections import Counter
@@ -43,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from robo_orch.bench.measure import write_json
 from robo_orch.testing.mutations import KINDS, chunks, intact, random_mutation
 
 #: per mode: mutations per protocol (RPLIDAR's bound, 1 per 10,000, needs more), and
@@ -283,9 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mutations is not None and args.mutations < 1:
         ap.error("--mutations: at least 1")
     res = bench_fuzz(args.quick, tuple(args.protocols) or None, args.mutations, seeds)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=2)
+    write_json(args.json, res)
     return 0
 
 

@@ -11,11 +11,12 @@ loop take, beside the kernels.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
+
+from robo_orch.bench.measure import write_json
 
 _BATCH = 20_000
 
@@ -124,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         ap.error("--rounds: at least 1")
     res = bench_glue(args.rounds)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=2)
+    write_json(args.json, res)
     return 0
 
 

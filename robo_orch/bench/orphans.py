@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from robo_orch.bench.measure import write_json
+
 _PR_SET_CHILD_SUBREAPER = 36
 _REAP_POLL_S = 0.001
 
@@ -360,8 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
     out = bench_orphans(quick=args.quick, runs=None if args.quick else args.runs)
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    write_json(args.json, out)
     return 0
 
 

@@ -17,11 +17,11 @@ Rerun::
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from robo_orch.bench.measure import write_json
 from robo_orch.bench.rounds import medians, ratios, rotated_rounds, row_line
 
 SPACE = """extends = "demo"
@@ -69,9 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     r = bench_spaces(args.pairs, args.config)
     print_spaces(r)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(r, f, indent=2)
+    write_json(args.json, r)
     return r
 
 
