@@ -40,7 +40,11 @@ translation handled as one vector.  The command it sends is the command it check
    even zero fails, sent anyway).  So the scan only reduces the command, except
    through the last plan's next step, which may keep a yaw rate (or speed) that the
    free ramp, starting from the estimate, dropped; it is a decrease from the last
-   command and flagged ``COLLISION_STOP``.
+   command and flagged ``COLLISION_STOP``; and where the speed limits cut the ramped
+   command below the braking floor (``HARD_BRAKE``: the wheel limit shortens a
+   diagonal translation more than one along an axis), the bisection from ``b`` sends
+   a command between the two, which can be faster than the command, never than
+   ``b`` (one tick of ``max_decel`` from where the robot goes).
 
 Collisions are checked in the scan's odometry frame
 (:func:`robo_orch.core.odoframe.scan_frame_pose`).  ``HARD_BRAKE`` is set when
