@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 _PARALLEL_EPS = 1e-12
 
 
-
 @numba.njit(
     "void(float64, float64, float64, float64[::1], float64, float64[:, ::1], "
     "float64[:, ::1], float64[::1])",

@@ -216,6 +216,7 @@ def fuzz(proto: Protocol, mutations: int, seed: int = 1) -> dict[str, Any]:
             "dropped_share": round(dropped / max(kept, 1), 5),
             "dropped_unique_per_mutation": round(lost_unique / mutations, 3),
             "dropped_unique_share": round(lost_unique / max(kept_unique, 1), 5),
+            "dropped_unique": lost_unique, "kept_unique": kept_unique,
             "crashes": crashes,
             "per_kind": {k: dict(v) for k, v in per_kind.items()}}
 
@@ -225,16 +226,18 @@ def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if len(runs) == 1:
         return runs[0]
     total = {k: sum(r[k] for r in runs) for k in ("mutations", "false", "frames_out",
-                                                  "dropped", "kept_whole", "crashes")}
-    unique = [r["dropped_unique_share"] for r in runs]
+                                                  "dropped", "kept_whole", "crashes",
+                                                  "dropped_unique", "kept_unique")}
     return {**total,
             "false_per_10k_mutations": round(total["false"] * 1e4 / total["mutations"], 2),
             "false_per_million_frames": round(total["false"] * 1e6
                                               / max(total["frames_out"], 1), 1),
             "dropped_per_mutation": round(total["dropped"] / total["mutations"], 3),
             "dropped_share": round(total["dropped"] / max(total["kept_whole"], 1), 5),
-            # (each seed's streams are the same size: the mean of the shares is the share)
-            "dropped_unique_share": round(sum(unique) / len(unique), 5),
+            "dropped_unique_per_mutation": round(total["dropped_unique"] / total["mutations"],
+                                                 3),
+            "dropped_unique_share": round(total["dropped_unique"]
+                                          / max(total["kept_unique"], 1), 5),
             "false_per_10k_by_seed": [r["false_per_10k_mutations"] for r in runs]}
 
 

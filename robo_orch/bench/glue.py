@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import timeit
 from collections.abc import Callable
 from typing import Any
 
@@ -23,14 +24,8 @@ _BATCH = 20_000
 
 def _per_call_us(fn: Callable[[], object], rounds: int, batch: int = _BATCH) -> float:
     """Median over ``rounds`` batches of the time per call, us."""
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(rounds):
-        t0 = clock()
-        for _ in range(batch):
-            fn()
-        samples.append((clock() - t0) / batch / 1e3)
-    return round(statistics.median(samples), 3)
+    return round(statistics.median(timeit.repeat(fn, number=batch, repeat=rounds))
+                 / batch * 1e6, 3)
 
 
 def bus_costs(rounds: int = 5, batch: int = _BATCH) -> dict[str, float]:

@@ -65,11 +65,11 @@ def make_world(config: Config) -> W.World:
     return world
 
 
-
 def time_limit(config: Config, duration_s: float | None) -> float:
     """Simulated seconds after which a mission ends: the mission's time limit, or
     ``duration_s`` if sooner."""
     return min(config.mission.time_limit_s, duration_s if duration_s is not None else math.inf)
+
 
 class Controller:
     """One robot's sense-plan-act cycle on a bus, driven by :class:`FixedRateLoop`."""
