@@ -8,12 +8,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from helpers import props
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from robo_orch.core import safety as sf
 from robo_orch.core import world as w
-from robo_orch.core.ramps import apply_limits
+from robo_orch.core.ramps import apply_limits, down_start
 from robo_orch.core.stopping import toward_zero
 from robo_orch.planar import body_to_wheels, wheels_to_body
 from robo_orch.sim.robot import step_diff_drive
@@ -72,6 +72,16 @@ def call(state, scan, lim, v, om):
     flags = sf.safety(state, scan, lim, v, om, mem, cmd)
     assert cmd[0] == state[w.CMD_V] and cmd[1] == state[w.CMD_W]
     return flags, cmd[0], cmd[1], mem
+
+
+def braking_floor(last, est, lim, dt):
+    """The kernel's braking floor ``b``: where each component's ramp down starts (the
+    last command, or the estimate when it is smaller in the same direction), one tick of
+    ``max_decel`` / ``max_yaw_accel`` closer to zero, within the speed limits."""
+    return apply_limits(toward_zero(down_start(last[0], est[0]), lim[sf.L_MAX_DECEL] * dt),
+                        toward_zero(down_start(last[1], est[1]), lim[sf.L_MAX_YAW_ACCEL] * dt),
+                        lim[sf.L_MAX_SPEED], lim[sf.L_MAX_REVERSE], lim[sf.L_MAX_YAW_RATE],
+                        0.5 * lim[sf.L_WHEEL_BASE], lim[sf.L_MAX_WHEEL_SPEED])[:2]
 
 
 def plan_next_step(last_v, last_w, lim, dt):
@@ -375,6 +385,12 @@ speed = st.floats(-3, 3, allow_nan=False)
     horizon=st.floats(0.05, 3), wheel_speed=st.floats(0.2, 3), tau=st.floats(0, 0.3),
     points=st.lists(st.tuples(st.floats(-2, 2), st.floats(-2, 2)), max_size=40),
 )
+# the wheel limit cuts the ramped command (1, 0.12: turning toward a point just outside the
+# margin) to 0.9798 m/s, below the braking floor (0.99 m/s); the turn fails its check and the
+# bisection from the floor sends 0.9813 m/s: faster than the free command, not the floor
+@example(pv=1.0, pw=4.0, last_v=1.0, last_w=0.0, est_v=1.0, est_w=0.0, stale=False, yaw=0.0,
+         max_speed=2.0, max_reverse=0.2, max_yaw_rate=4.0, accel=2.0, decel=0.5, yaw_accel=6.0,
+         horizon=1.0, wheel_speed=1.0, tau=0.0, points=[(0.5, 0.251)])
 def test_limits_ramps_and_reference(pv, pw, last_v, last_w, est_v, est_w, stale, yaw,
                                     max_speed, max_reverse, max_yaw_rate, accel, decel,
                                     yaw_accel, horizon, wheel_speed, tau, points):
@@ -395,15 +411,23 @@ def test_limits_ramps_and_reference(pv, pw, last_v, last_w, est_v, est_w, stale,
     # within every limit, wheels included
     assert -max_reverse <= v <= max_speed and abs(om) <= max_yaw_rate
     assert max(abs(v - 0.17 * om), abs(v + 0.17 * om)) <= wheel_speed * (1 + 1e-12)
-    # the scan only ever reduces the command, and says so; but for one fallback, tried when
-    # the braking floor fails: the next step of the braking plan the last command was
-    # checked with (reversing the motors while the robot still rolls forward, say), itself
-    # a decrease from the last command
+    # the scan only ever reduces the command, and says so; but for two fallbacks: the next
+    # step of the braking plan the last command was checked with, tried when the braking
+    # floor fails (reversing the motors while the robot still rolls forward, say), itself a
+    # decrease from the last command; and, when the speed limits cut the ramped command
+    # below the braking floor (hard_brake: the wheel limit scales v down with a new turn),
+    # the bisection from the floor toward it, which is no faster than the floor
     reduced = abs(v) <= abs(v_free) + 1e-12 and abs(om) <= abs(om_free) + 1e-12
     if not (reduced and v * v_free >= 0.0 and om * om_free >= 0.0):
-        assert flags & sf.COLLISION_STOP
-        assert (v, om) == plan_next_step(last_v, last_w, lim, 0.02)
-        assert abs(v) <= abs(last_v) and abs(om) <= abs(last_w)
+        assert flags & (sf.COLLISION_SLOW | sf.COLLISION_STOP)
+        if (v, om) == plan_next_step(last_v, last_w, lim, 0.02):
+            assert flags & sf.COLLISION_STOP
+            assert abs(v) <= abs(last_v) and abs(om) <= abs(last_w)
+        else:
+            bv, bw = braking_floor((last_v, last_w), (est_v, est_w), lim, 0.02)
+            assert flags_free & sf.HARD_BRAKE
+            assert abs(v) <= max(abs(bv), abs(v_free)) + 1e-12
+            assert abs(om) <= max(abs(bw), abs(om_free)) + 1e-12
     if (v, om) != (v_free, om_free):
         assert flags & (sf.COLLISION_SLOW | sf.COLLISION_STOP)
     # ramps: up from the last command at most, down faster only when flagged

@@ -52,7 +52,11 @@ actuators.  The command it sends is the command it checked.  In order:
    command, but through the last plan's next step, which continues the last command
    where the ramp starts from an estimate that disagrees with it (reversing the
    motors while the robot still rolls forward): less than the last command, and
-   flagged :data:`COLLISION_STOP`.
+   flagged :data:`COLLISION_STOP`; and where the speed limits cut the ramped command
+   below the braking floor (:data:`HARD_BRAKE`: the wheel limit scales v down with a
+   new turn), the bisection from ``b`` sends a command between the two, which can be
+   faster than the command, never than ``b`` (one tick of ``max_decel`` from where
+   the robot goes).
 
 Collisions are checked in the frame of the scan's points, moved only by
 odometry since the scan (:func:`robo_orch.core.odoframe.scan_frame_pose`), so a
