@@ -47,7 +47,11 @@ pad, so the continuation passes again (to rounding), as in the
 differential-drive layer.
 
 The returned pad is the rollout's error bound plus ``pad``; the lowest clearance
-is already a lower bound of the true path's surface clearance.
+is already a lower bound of the true path's surface clearance, for every point
+that comes within ``thr + pad`` of ``D`` (its measured pieces), and for every point
+within ``thr + pad`` now: ``D`` starts where the robot is, so its clearance now less
+``pad`` is taken too, which bounds a path that drifts across a command too small to
+move ``D`` (a standing ``D`` has no piece to measure).
 """
 
 from __future__ import annotations
@@ -92,15 +96,20 @@ def check_stop_holonomic(pts, n, x0, y0, yaw0, ux, uy, w0, cx, cy, cw, dt, tau, 
             ex = 1.0
             ey = 0.0
         pad = 0.0
+    # the padded clearance now of the points within thr + pad: where D starts, so a bound
+    # of P's clearance even when D does not move (check_stop measures moving pieces only)
+    near = math.inf
     if pad > 0.0:
         inner = radius + pad
         for j in range(n):
             d_now = pts[j, 2]
             if radius <= d_now < inner:
                 return False, d_now - inner, pad
+            if d_now < thr + pad:
+                near = min(near, d_now - inner)
     ok, low, err = check_stop(pts, n, x0, y0, yaw0 + math.atan2(ey, ex), a0, w0, c, cw, dt, tau,
                               decel, yaw_accel, radius + pad, thr + pad)
-    return ok, low, err + pad
+    return ok, min(low, near), err + pad
 
 
 @numba.njit(cache=True)
