@@ -24,9 +24,13 @@ Measured per side and round:
   s per wall s of ``before`` (a new process pool per suite whose runs each load their
   config and kernels: the pre-runner figure) with ``--jobs 1`` and ``2``, and of a
   warm runner (the second suite on one :class:`~robo_orch.missions.runner.Runner`) with
-  ``--jobs 1`` and ``2``.
+  ``--jobs 1`` and ``2``;
+* ``per_scenario`` (``--per-scenario``): each scenario both checkouts ship, seed 1, in
+  a warm process per side and round: the median wall time per lockstep tick of 5 runs,
+  and per scenario the median of the per-round ratios (which scenarios gained, which
+  did not).
 
-Only APIs both checkouts share are used (``run_mission``, ``Runner``,
+Only APIs both checkouts share are used (``load_config``, ``run_mission``, ``Runner``,
 ``robo_orch.bench.runner``).  Ratios: this checkout's over the base's, and this
 checkout's warm ``--jobs 2`` over the base's ``before --jobs 2`` (issue 13's
 throughput target) and over its own warm ``--jobs 1``.
@@ -113,6 +117,29 @@ print(json.dumps(out))
 """
 
 
+_PER_SCENARIO = r"""
+import json, statistics, sys, time
+from pathlib import Path
+from robo_orch.config import load_config, shipped_scenarios
+from robo_orch.missions.session import run_mission
+
+names, runs = sys.argv[1].split(","), int(sys.argv[2])
+paths = {Path(p).stem: p for p in shipped_scenarios()}
+out = {}
+for name in names:
+    cfg = load_config(paths[name])
+    run_mission(cfg, backend="lockstep", seed=1)  # warm: kernels, grids, caches
+    walls = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = run_mission(cfg, backend="lockstep", seed=1)
+        walls.append(time.perf_counter() - t0)
+    us = statistics.median(walls) / r.stats.ticks * 1e6
+    out[name] = {"ticks": r.stats.ticks, "us_per_tick": us}
+print(json.dumps(out))
+"""
+
+
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
@@ -150,6 +177,28 @@ def _demo_pairs(sides: dict[str, tuple[str, Path]], runs: int) -> list[dict[str,
             proc.wait(timeout=60)
 
 
+def _per_scenario(sides: dict[str, tuple[str, Path]], names: list[str], rounds: int,
+                  runs: int = 5) -> dict[str, dict[str, Any]]:
+    """Each scenario's lockstep tick (seed 1, median of ``runs`` in a warm process) on both
+    sides, in alternating rounds; per scenario the medians and the median per-round ratio."""
+    samples = []
+    for r in range(rounds):
+        order = ("base", "head") if r % 2 == 0 else ("head", "base")
+        samples.append({side: _side(*sides[side], _PER_SCENARIO, ",".join(names), str(runs))
+                        for side in order})
+    out = {}
+    for name in names:
+        out[name] = {
+            "ticks": {side: samples[0][side][name]["ticks"] for side in ("base", "head")},
+            "us_per_tick": {side: round(statistics.median(s[side][name]["us_per_tick"]
+                                                          for s in samples), 1)
+                            for side in ("base", "head")},
+            "base_over_head": round(statistics.median(
+                s["base"][name]["us_per_tick"] / s["head"][name]["us_per_tick"]
+                for s in samples), 3)}
+    return out
+
+
 def _quick_names() -> tuple[str, ...]:
     from robo_orch.bench.runner import SIZES
 
@@ -165,6 +214,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--demo-runs", type=int, default=20, help="demo runs per side, in turn")
     ap.add_argument("--full", action="store_true", help="every scenario x 4 seeds")
     ap.add_argument("--no-suite", action="store_true")
+    ap.add_argument("--per-scenario", action="store_true",
+                    help="also each scenario's tick on both sides (alternating rounds, "
+                    "at least 2)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
     base = Path(args.base).resolve()
@@ -218,6 +270,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("medians over rounds (ratios: median of the per-round ratios):")
     for key, value in m.items():
         print(f"  {key}: {value}")
+    if args.per_scenario:
+        out["per_scenario"] = _per_scenario(sides, common, max(2, args.rounds))
+        print("each scenario's lockstep tick, seed 1 (us; base / head, median per-round ratio):")
+        for name, row in out["per_scenario"].items():
+            us = row["us_per_tick"]
+            print(f"  {name:<20} {us['base']:>7} {us['head']:>7}  x{row['base_over_head']:.2f}"
+                  f"  ({row['ticks']['head']} ticks)")
     write_json(args.json, out)
     return out
 
