@@ -26,7 +26,11 @@ from robo_orch.config.sections import RobotConfig, SafetyConfig
 from robo_orch.core import safety as sf
 from robo_orch.core import safety_holonomic as sh
 from robo_orch.core import world as w
-from robo_orch.core.footprint_stop import footprint_limits_polygon, heading_bound
+from robo_orch.core.footprint_stop import (
+    check_stop_fp,
+    footprint_limits_polygon,
+    heading_bound,
+)
 from robo_orch.core.safety_footprint import safety_footprint
 from robo_orch.errors import ConfigError
 from robo_orch.footprint import circle_cover, inscribed_radius, outside_distance
@@ -83,6 +87,40 @@ def test_heading_bound_covers_the_lagged_yaw_of_the_braking_plan():
                 total += abs(w) * h
             c = math.copysign(max(abs(c) - ya * dt, 0.0), c)
         assert total <= heading_bound(w0, cw, dt, tau, ya) + 1e-9
+
+
+def test_a_turn_in_place_reports_a_lowest_clearance_its_swinging_circles_keep():
+    """Turning in place, the rollout of each circle's centre stands still (no piece to
+    measure), while the circle swings by up to rho: the lowest clearance the check reports
+    is still a lower bound of the true circles' clearance to a point beside the swing."""
+    poly = ((0.4, 0.15), (-0.4, 0.15), (-0.4, -0.15), (0.4, -0.15))
+    circles, _ = circle_cover(list(poly), 0.05)
+    fp = np.array([v for c in circles for v in c], dtype=float)
+    flat = np.array([v for xy in poly for v in xy], dtype=float)
+    w0 = cw = 1.0
+    dt, tau, decel, ya, margin = 0.02, 0.08, 1.0, 6.0, 0.05
+    ox, oy, r = max(circles, key=lambda c: c[0])  # the front circle
+    rho = 2.0 * math.hypot(ox, oy) * math.sin(0.5 * min(heading_bound(w0, cw, dt, tau, ya),
+                                                        math.pi))
+    # beside the front circle, ahead of its swing, within the margin plus the swing now
+    d = r + margin + 0.5 * rho
+    q = np.array([[ox + d * math.cos(1.2), oy + d * math.sin(1.2)]])
+    ok, low, _ = check_stop_fp(q, 1, np.zeros((1, 3)), fp, len(circles), flat, len(poly),
+                               0.0, 0.0, 0.0, 0.0, w0, 0.0, cw, dt, tau, decel, ya, margin)
+    # the true swing: the yaw rate through the lag under the braking plan, finely stepped
+    theta, w, c, true_low = 0.0, w0, cw, math.inf
+    for _ in range(200):
+        for _ in range(50):
+            h = dt / 50
+            w = c + (w - c) * math.exp(-h / tau)
+            theta += w * h
+            for cx, cy, cr in circles:
+                px = math.cos(theta) * cx - math.sin(theta) * cy
+                py = math.sin(theta) * cx + math.cos(theta) * cy
+                true_low = min(true_low, math.hypot(q[0, 0] - px, q[0, 1] - py) - cr)
+        c = math.copysign(max(abs(c) - ya * dt, 0.0), c)
+    assert true_low < d - r  # the circle does swing toward the point
+    assert low <= true_low + 1e-9, (ok, low, true_low)
 
 
 def _points(draw, circles, margin):

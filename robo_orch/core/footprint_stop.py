@@ -25,6 +25,10 @@ unit integral, so ``int |w| <= |w_0| tau + int |c|``; the braking plan holds
 - q| >= r + rho`` for the points it does not exempt, hence ``|C(t) - q| >= r``.
 Each circle is checked against the points with their own ``d_now = |C(0) - q|``
 (written to ``scratch``), and the command passes only if every circle passes.
+The lowest clearance returned is the least over the circles of the rollout's own
+and, for the points within ``r + margin + rho`` now, of their clearance now less
+``rho``: a circle that swings while its centre's rollout stands (a turn in place)
+has no piece to measure.
 
 **Points inside the cover.**  The one-circle rollout exempts from the contact rule
 the points already inside its radius (a round robot touching them is in contact
@@ -219,6 +223,20 @@ def _pad(ox, oy, theta):
     return 2.0 * math.hypot(ox, oy) * math.sin(0.5 * min(theta, math.pi))
 
 
+@numba.njit(cache=True, inline="always")
+def _swung_now(scratch, n, r, rho, margin):
+    """The clearance now less ``rho`` of the points within ``r + margin + rho`` of a circle:
+    a bound of its clearance where its centre's rollout does not move (no piece measured),
+    while the circle swings by up to ``rho`` (``inf`` without such points or swing)."""
+    low = np.inf
+    if rho > 0.0:
+        for j in range(n):
+            d = scratch[j, 2]
+            if d < r + margin + rho:
+                low = min(low, d - r - rho)
+    return low
+
+
 @numba.njit(cache=True)
 def _circle_points(pts, n, scratch, cx0, cy0, r, rho, poly, m, x0, y0, yaw0, sweep):
     """Copy the points with their distance from ``(cx0, cy0)``; a point within ``r +
@@ -259,7 +277,7 @@ def check_stop_fp(pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, v0, w0, cv, cw
             return False, -rho, rho
         ok, low, err = check_stop(scratch, n, cx0, cy0, yaw0, v0, w0, cv, cw, dt, tau, decel,
                                   yaw_accel, r + rho, r + margin + rho)
-        lowest = min(lowest, low)
+        lowest = min(lowest, low, _swung_now(scratch, n, r, rho, margin))
         pad = max(pad, err + rho)
         if not ok:
             return False, lowest, pad
@@ -290,7 +308,7 @@ def check_stop_holonomic_fp(pts, n, scratch, fp, nc, poly, m, x0, y0, yaw0, ux, 
         ok, low, err = check_stop_holonomic(scratch, n, cx0, cy0, yaw0, ux, uy, w0, cx, cy, cw,
                                             dt, tau, decel, yaw_accel, r + rho,
                                             r + margin + rho)
-        lowest = min(lowest, low)
+        lowest = min(lowest, low, _swung_now(scratch, n, r, rho, margin))
         pad = max(pad, err + rho)
         if not ok:
             return False, lowest, pad
