@@ -86,11 +86,9 @@ def braking_floor(last, est, lim, dt):
 
 def plan_next_step(last_v, last_w, lim, dt):
     """The kernel's fallback "the last plan's next step": the last command one tick of
-    ``max_decel`` and ``max_yaw_accel`` closer to zero, within the speed limits."""
-    return apply_limits(toward_zero(last_v, lim[sf.L_MAX_DECEL] * dt),
-                        toward_zero(last_w, lim[sf.L_MAX_YAW_ACCEL] * dt),
-                        lim[sf.L_MAX_SPEED], lim[sf.L_MAX_REVERSE], lim[sf.L_MAX_YAW_RATE],
-                        0.5 * lim[sf.L_WHEEL_BASE], lim[sf.L_MAX_WHEEL_SPEED])[:2]
+    ``max_decel`` and ``max_yaw_accel`` closer to zero, within the speed limits (the
+    braking floor of a robot that does what it was last commanded)."""
+    return braking_floor((last_v, last_w), (last_v, last_w), lim, dt)
 
 
 def test_a_robot_rolling_at_a_point_against_its_last_command_brakes_by_reversing():

@@ -59,7 +59,15 @@ import math
 import numba
 import numpy as np
 
-from robo_orch.core.stopping import CHECKED, SLOWED, STOPPING, UNSAFE, check_stop, reach
+from robo_orch.core.stopping import (
+    CHECKED,
+    SLOWED,
+    STOPPING,
+    UNSAFE,
+    check_stop,
+    padded_clearance_now,
+    reach,
+)
 from robo_orch.core.stopping_holonomic import check_stop_holonomic, reach_holonomic
 
 _TOL = 1e-9  #: rounding allowance of the sweep, m
@@ -225,16 +233,9 @@ def _pad(ox, oy, theta):
 
 @numba.njit(cache=True, inline="always")
 def _swung_now(scratch, n, r, rho, margin):
-    """The clearance now less ``rho`` of the points within ``r + margin + rho`` of a circle:
-    a bound of its clearance where its centre's rollout does not move (no piece measured),
-    while the circle swings by up to ``rho`` (``inf`` without such points or swing)."""
-    low = np.inf
-    if rho > 0.0:
-        for j in range(n):
-            d = scratch[j, 2]
-            if d < r + margin + rho:
-                low = min(low, d - r - rho)
-    return low
+    """:func:`~robo_orch.core.stopping.padded_clearance_now` of a circle that swings by
+    ``rho`` (``inf`` when it does not)."""
+    return padded_clearance_now(scratch, n, r + rho, r + margin + rho) if rho > 0.0 else np.inf
 
 
 @numba.njit(cache=True)

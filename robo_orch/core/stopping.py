@@ -159,6 +159,22 @@ def _piece(pts, n, x, y, th, s, phi, err, length, radius, thr, slack, lowest):
     return ok, lowest, xe, ye
 
 
+@numba.njit(cache=True, inline="always")
+def padded_clearance_now(pts, n, inner, outer):
+    """The least ``d_now - inner`` of the points with ``d_now < outer`` (``inf`` if none).
+
+    For a reduction that checks a path ``D`` padded to ``inner = radius + pad`` (the
+    holonomic drift, an offset circle's swing): ``D`` starts where the robot is, so this
+    bounds the true clearance even where ``D`` stands and :func:`check_stop` measures no
+    piece."""
+    low = math.inf
+    for j in range(n):
+        d = pts[j, 2]
+        if d < outer:
+            low = min(low, d - inner)
+    return low
+
+
 @numba.njit(cache=True)
 def check_stop(pts, n, x0, y0, yaw0, v0, w0, cv, cw, dt, tau, decel, yaw_accel, radius, thr):
     """Roll out command ``(cv, cw)`` and its braking plan; see the module docstring.

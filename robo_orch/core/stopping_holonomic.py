@@ -66,6 +66,7 @@ from robo_orch.core.stopping import (
     STOPPING,
     UNSAFE,
     check_stop,
+    padded_clearance_now,
     reach,
 )
 
@@ -96,8 +97,6 @@ def check_stop_holonomic(pts, n, x0, y0, yaw0, ux, uy, w0, cx, cy, cw, dt, tau, 
             ex = 1.0
             ey = 0.0
         pad = 0.0
-    # the padded clearance now of the points within thr + pad: where D starts, so a bound
-    # of P's clearance even when D does not move (check_stop measures moving pieces only)
     near = math.inf
     if pad > 0.0:
         inner = radius + pad
@@ -105,8 +104,7 @@ def check_stop_holonomic(pts, n, x0, y0, yaw0, ux, uy, w0, cx, cy, cw, dt, tau, 
             d_now = pts[j, 2]
             if radius <= d_now < inner:
                 return False, d_now - inner, pad
-            if d_now < thr + pad:
-                near = min(near, d_now - inner)
+        near = padded_clearance_now(pts, n, inner, thr + pad)
     ok, low, err = check_stop(pts, n, x0, y0, yaw0 + math.atan2(ey, ex), a0, w0, c, cw, dt, tau,
                               decel, yaw_accel, radius + pad, thr + pad)
     return ok, min(low, near), err + pad
